@@ -1,0 +1,589 @@
+//! The host certificate authority: its keys, its certificates, its rotation, and its state file.
+
+use std::fmt;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyUsagePurpose,
+    SerialNumber,
+};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::duration::Ttl;
+use crate::error::{Error, Result};
+use crate::keys::{KeyAlgorithm, PrivateKey, spki_pin};
+use crate::rotation::{Mode, Phase, Rotation};
+
+/// Default lifetime of a host CA certificate: 10 years.
+pub const DEFAULT_CA_TTL: Ttl = Ttl::from_hours(87_600);
+
+/// How to create a host CA.
+#[derive(Clone, Debug)]
+pub struct CaOptions {
+    /// Cluster name: subject CN and O of the CA.
+    pub cluster_name: String,
+    /// Key algorithm of the CA (and, by default, of the certificates it signs).
+    pub algorithm: KeyAlgorithm,
+    /// Lifetime of the CA certificate.
+    pub ttl: Ttl,
+}
+
+impl CaOptions {
+    /// Defaults for a cluster name: ECDSA P-256, 10 years.
+    pub fn new(cluster_name: impl Into<String>) -> CaOptions {
+        CaOptions {
+            cluster_name: cluster_name.into(),
+            algorithm: KeyAlgorithm::default(),
+            ttl: DEFAULT_CA_TTL,
+        }
+    }
+}
+
+/// One CA key with its self-signed certificate.
+pub struct CaKey {
+    key: PrivateKey,
+    cert_pem: String,
+    cert_der: Vec<u8>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+}
+
+impl CaKey {
+    fn generate(options: &CaOptions, now: OffsetDateTime) -> Result<CaKey> {
+        let key = PrivateKey::generate(options.algorithm)?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, options.cluster_name.as_str());
+        dn.push(DnType::OrganizationName, options.cluster_name.as_str());
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+        ];
+        params.serial_number = Some(random_serial());
+        params.not_before = now - time::Duration::minutes(1);
+        params.not_after = now + options.ttl.as_time();
+        params.use_authority_key_identifier_extension = true;
+        let cert = params.self_signed(key.pair())?;
+        Ok(CaKey {
+            key,
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            not_before: params.not_before,
+            not_after: params.not_after,
+        })
+    }
+
+    fn from_record(record: &KeyRecord) -> std::result::Result<CaKey, String> {
+        let key = PrivateKey::from_pem(record.algorithm, &record.private_key)
+            .map_err(|e| e.to_string())?;
+        let der = rustls_pki_types::pem::PemObject::from_pem_slice(record.certificate.as_bytes())
+            .map(|d: rustls_pki_types::CertificateDer<'static>| d.to_vec())
+            .map_err(|e| format!("certificate is not valid PEM: {e}"))?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|e| format!("certificate does not parse: {e}"))?;
+        if cert.public_key().raw != key.public_key_der().as_slice() {
+            return Err("the private key does not match the certificate".to_string());
+        }
+        Ok(CaKey {
+            key,
+            cert_pem: record.certificate.clone(),
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+            cert_der: der,
+        })
+    }
+
+    fn to_record(&self) -> KeyRecord {
+        KeyRecord {
+            algorithm: self.key.algorithm(),
+            certificate: self.cert_pem.clone(),
+            private_key: self.key.to_pem(),
+        }
+    }
+
+    /// The key algorithm.
+    pub fn algorithm(&self) -> KeyAlgorithm {
+        self.key.algorithm()
+    }
+
+    /// The CA certificate, PEM.
+    pub fn certificate_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA certificate, DER.
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// When the CA certificate expires.
+    pub fn not_after(&self) -> OffsetDateTime {
+        self.not_after
+    }
+
+    /// `sha256:<hex>` of the SubjectPublicKeyInfo, as Teleport's CA pin.
+    pub fn pin(&self) -> String {
+        spki_pin(&self.key.public_key_der())
+    }
+
+    pub(crate) fn private_key(&self) -> &PrivateKey {
+        &self.key
+    }
+}
+
+impl fmt::Debug for CaKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaKey")
+            .field("algorithm", &self.algorithm())
+            .field("pin", &self.pin())
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The host certificate authority: the key that signs, the keys that are trusted, the rotation.
+#[derive(Debug)]
+pub struct HostCa {
+    cluster_name: String,
+    active: CaKey,
+    additional: Vec<CaKey>,
+    rotation: Rotation,
+}
+
+/// What an [`HostCa::advance_due`] call moved through.
+pub type Advanced = Vec<Phase>;
+
+impl HostCa {
+    /// Creates a new CA.
+    pub fn generate(options: &CaOptions, now: OffsetDateTime) -> Result<HostCa> {
+        crate::names::validate_name("cluster", &options.cluster_name)?;
+        Ok(HostCa {
+            cluster_name: options.cluster_name.clone(),
+            active: CaKey::generate(options, now)?,
+            additional: Vec::new(),
+            rotation: Rotation::default(),
+        })
+    }
+
+    /// The cluster name.
+    pub fn cluster_name(&self) -> &str {
+        &self.cluster_name
+    }
+
+    /// The key that signs now.
+    pub fn active(&self) -> &CaKey {
+        &self.active
+    }
+
+    /// Every trusted key, the active one first.
+    pub fn trusted(&self) -> impl Iterator<Item = &CaKey> {
+        std::iter::once(&self.active).chain(self.additional.iter())
+    }
+
+    /// Every trusted CA certificate as concatenated PEM, active first: the content of `.cas`.
+    pub fn trusted_pem(&self) -> String {
+        self.trusted().map(|k| k.cert_pem.as_str()).collect()
+    }
+
+    /// The rotation record.
+    pub fn rotation(&self) -> &Rotation {
+        &self.rotation
+    }
+
+    /// Moves a manual rotation one phase (Teleport's `tctl auth rotate --manual --phase`).
+    pub fn rotate(&mut self, to: Phase, now: OffsetDateTime) -> Result<()> {
+        let from = self.rotation.phase;
+        from.check_transition(to)?;
+        if to == Phase::Init {
+            self.rotation = Rotation {
+                phase: Phase::Init,
+                mode: Mode::Manual,
+                started: Some(now),
+                grace_period_secs: None,
+                last_rotated: self.rotation.last_rotated,
+            };
+        }
+        self.apply(to, now)
+    }
+
+    /// Starts an automatic rotation whose phases advance over `grace_period` as
+    /// [`advance_due`](Self::advance_due) is called. A zero grace period completes it at once:
+    /// the new key signs and the old one is no longer trusted.
+    pub fn start_auto_rotation(
+        &mut self,
+        grace_period: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<Advanced> {
+        self.rotation.phase.check_transition(Phase::Init)?;
+        self.rotation = Rotation {
+            phase: Phase::Init,
+            mode: Mode::Auto,
+            started: Some(now),
+            grace_period_secs: Some(grace_period.as_secs()),
+            last_rotated: self.rotation.last_rotated,
+        };
+        self.apply(Phase::Init, now)?;
+        let mut advanced = vec![Phase::Init];
+        advanced.extend(self.advance_due(now)?);
+        Ok(advanced)
+    }
+
+    /// Applies the phases of an automatic rotation that are due at `now`, in order, and returns
+    /// the phases entered. Nothing for a manual rotation.
+    pub fn advance_due(&mut self, now: OffsetDateTime) -> Result<Advanced> {
+        let mut entered = Vec::new();
+        while let Some(due) = self.rotation.due_phase(now) {
+            if due == self.rotation.phase {
+                break;
+            }
+            let next = match self.rotation.phase {
+                Phase::Init => Phase::UpdateClients,
+                Phase::UpdateClients => Phase::UpdateServers,
+                Phase::UpdateServers => Phase::Standby,
+                // Auto mode never rolls back by itself; a rollback switches to manual.
+                Phase::Standby | Phase::Rollback => break,
+            };
+            self.apply(next, now)?;
+            entered.push(next);
+        }
+        Ok(entered)
+    }
+
+    /// What a phase does to the keys. The transition has been checked.
+    fn apply(&mut self, to: Phase, now: OffsetDateTime) -> Result<()> {
+        let from = self.rotation.phase;
+        match to {
+            Phase::Init => {
+                let options = CaOptions {
+                    cluster_name: self.cluster_name.clone(),
+                    algorithm: self.active.algorithm(),
+                    // The new key gets as long a life as the current one was given.
+                    ttl: lifetime(&self.active)?,
+                };
+                self.additional.push(CaKey::generate(&options, now)?);
+            }
+            Phase::UpdateClients => self.swap()?,
+            Phase::UpdateServers => {}
+            Phase::Rollback => {
+                if from != Phase::Init {
+                    self.swap()?;
+                }
+                self.rotation.mode = Mode::Manual;
+            }
+            Phase::Standby => {
+                self.additional.clear();
+                if from == Phase::UpdateServers {
+                    self.rotation.last_rotated = Some(now);
+                }
+                self.rotation.started = None;
+                self.rotation.grace_period_secs = None;
+                self.rotation.mode = Mode::Manual;
+            }
+        }
+        self.rotation.phase = to;
+        Ok(())
+    }
+
+    fn swap(&mut self) -> Result<()> {
+        let Some(other) = self.additional.pop() else {
+            return Err(Error::InvalidRotation(
+                "the rotation has no second key to swap to; roll back and start again".to_string(),
+            ));
+        };
+        let old = std::mem::replace(&mut self.active, other);
+        self.additional.insert(0, old);
+        Ok(())
+    }
+
+    /// Serializes to the state file format.
+    pub(crate) fn to_yaml(&self) -> Result<Zeroizing<String>> {
+        let file = CaFile {
+            version: CA_FILE_VERSION,
+            cluster_name: self.cluster_name.clone(),
+            active: self.active.to_record(),
+            additional_trusted: self.additional.iter().map(CaKey::to_record).collect(),
+            rotation: self.rotation.clone(),
+        };
+        let yaml = serde_norway::to_string(&file)
+            .map_err(|e| Error::Crypto(format!("cannot serialize the CA: {e}")))?;
+        Ok(Zeroizing::new(format!("{CA_FILE_HEADER}{yaml}")))
+    }
+
+    /// Parses the state file. The error is a reason; the caller adds the file name.
+    pub(crate) fn from_yaml(data: &[u8]) -> std::result::Result<HostCa, String> {
+        let file: CaFile = serde_norway::from_slice(data).map_err(|e| e.to_string())?;
+        if file.version != CA_FILE_VERSION {
+            return Err(format!(
+                "version {} is not supported by this rctl (it reads version {CA_FILE_VERSION})",
+                file.version
+            ));
+        }
+        let active = CaKey::from_record(&file.active).map_err(|e| format!("active key: {e}"))?;
+        let additional = file
+            .additional_trusted
+            .iter()
+            .map(CaKey::from_record)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| format!("additional trusted key: {e}"))?;
+        if file.rotation.in_progress() != !additional.is_empty() {
+            return Err(format!(
+                "rotation phase {} does not match {} additional trusted key(s)",
+                file.rotation.phase,
+                additional.len()
+            ));
+        }
+        Ok(HostCa {
+            cluster_name: file.cluster_name,
+            active,
+            additional,
+            rotation: file.rotation,
+        })
+    }
+}
+
+fn lifetime(key: &CaKey) -> Result<Ttl> {
+    let span = key.not_after - key.not_before - time::Duration::minutes(1);
+    let span = std::time::Duration::try_from(span)
+        .map_err(|_| Error::Crypto("the CA certificate's validity is empty".to_string()))?;
+    Ttl::from_std(span)
+}
+
+/// A random positive serial of 127 bits (RFC 5280 asks for at most 20 octets, CAB forum at
+/// least 64 bits of randomness). rcgen's own default derives it from the key: not used.
+pub(crate) fn random_serial() -> SerialNumber {
+    use rand::Rng;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    // Positive and with a non-zero first octet, so DER needs no padding byte.
+    bytes[0] = (bytes[0] & 0x7f) | 0x01;
+    SerialNumber::from_slice(&bytes)
+}
+
+const CA_FILE_VERSION: u32 = 1;
+const CA_FILE_HEADER: &str =
+    "# rctl host certificate authority. Holds private keys: keep it mode 0600 and back it up.\n";
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaFile {
+    version: u32,
+    cluster_name: String,
+    active: KeyRecord,
+    #[serde(default)]
+    additional_trusted: Vec<KeyRecord>,
+    #[serde(default)]
+    rotation: Rotation,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRecord {
+    algorithm: KeyAlgorithm,
+    certificate: String,
+    private_key: Zeroizing<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> OffsetDateTime {
+        time::macros::datetime!(2026-06-01 12:00 UTC)
+    }
+
+    fn ca() -> HostCa {
+        HostCa::generate(&CaOptions::new("example"), now()).unwrap()
+    }
+
+    fn pins(ca: &HostCa) -> Vec<String> {
+        ca.trusted().map(CaKey::pin).collect()
+    }
+
+    #[test]
+    fn ca_certificate_has_the_required_fields() {
+        let ca = ca();
+        let (_, cert) = x509_parser::parse_x509_certificate(ca.active().certificate_der()).unwrap();
+        let bc = cert.basic_constraints().unwrap().unwrap();
+        assert!(bc.critical && bc.value.ca);
+        let ku = cert.key_usage().unwrap().unwrap();
+        assert!(ku.critical);
+        assert!(ku.value.key_cert_sign() && ku.value.crl_sign() && ku.value.digital_signature());
+        assert_eq!(cert.subject().to_string(), "CN=example, O=example");
+        assert_eq!(cert.issuer(), cert.subject());
+        let ski = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_KEY_IDENTIFIER);
+        let aki = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER);
+        assert!(ski.is_some() && aki.is_some());
+        let years = (cert.validity().not_after.to_datetime() - now()).whole_days() / 365;
+        assert_eq!(years, 10);
+        assert!(cert.raw_serial()[0] & 0x80 == 0 && cert.raw_serial().len() == 16);
+    }
+
+    #[test]
+    fn state_file_round_trips() {
+        let mut ca = ca();
+        ca.rotate(Phase::Init, now()).unwrap();
+        let yaml = ca.to_yaml().unwrap();
+        let again = HostCa::from_yaml(yaml.as_bytes()).unwrap();
+        assert_eq!(pins(&again), pins(&ca));
+        assert_eq!(again.rotation(), ca.rotation());
+        assert_eq!(again.cluster_name(), "example");
+    }
+
+    #[test]
+    fn corrupt_state_is_described() {
+        let yaml = ca().to_yaml().unwrap();
+        let truncated = &yaml.as_bytes()[..yaml.len() / 2];
+        assert!(HostCa::from_yaml(truncated).is_err());
+        let other = HostCa::generate(&CaOptions::new("other"), now()).unwrap();
+        let other_yaml = other.to_yaml().unwrap();
+        // Splice the other CA's key in: the key no longer matches the certificate.
+        let key_of = |y: &str| y[y.find("private_key").unwrap()..].to_string();
+        let spliced = yaml.replace(&key_of(&yaml), &key_of(&other_yaml));
+        let err = HostCa::from_yaml(spliced.as_bytes()).unwrap_err();
+        assert!(err.contains("does not match"), "{err}");
+    }
+
+    #[test]
+    fn which_key_signs_and_which_are_trusted_in_each_phase() {
+        let mut ca = ca();
+        let old = ca.active().pin();
+        ca.rotate(Phase::Init, now()).unwrap();
+        let new = pins(&ca)[1].clone();
+        assert_ne!(old, new);
+        assert_eq!(
+            pins(&ca),
+            [old.clone(), new.clone()],
+            "init: old signs, both trusted"
+        );
+        ca.rotate(Phase::UpdateClients, now()).unwrap();
+        assert_eq!(
+            pins(&ca),
+            [new.clone(), old.clone()],
+            "update_clients: new signs"
+        );
+        ca.rotate(Phase::UpdateServers, now()).unwrap();
+        assert_eq!(
+            pins(&ca),
+            [new.clone(), old.clone()],
+            "update_servers: unchanged"
+        );
+        ca.rotate(Phase::Standby, now()).unwrap();
+        assert_eq!(pins(&ca), [new.clone()], "standby: old dropped");
+        assert_eq!(ca.rotation().last_rotated, Some(now()));
+        assert!(ca.trusted_pem().matches("BEGIN CERTIFICATE").count() == 1);
+    }
+
+    #[test]
+    fn rollback_from_each_phase_restores_the_old_key() {
+        for steps in [1, 2, 3] {
+            let mut ca = ca();
+            let old = ca.active().pin();
+            let path = [Phase::Init, Phase::UpdateClients, Phase::UpdateServers];
+            for p in &path[..steps] {
+                ca.rotate(*p, now()).unwrap();
+            }
+            ca.rotate(Phase::Rollback, now()).unwrap();
+            assert_eq!(
+                ca.active().pin(),
+                old,
+                "rollback after {steps} step(s): old key signs"
+            );
+            assert_eq!(ca.trusted().count(), 2, "both trusted until standby");
+            ca.rotate(Phase::Standby, now()).unwrap();
+            assert_eq!(pins(&ca), [old.clone()]);
+            assert_eq!(
+                ca.rotation().last_rotated,
+                None,
+                "an abandoned rotation is not a rotation"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_transition_changes_nothing() {
+        let mut ca = ca();
+        let before = ca.to_yaml().unwrap();
+        assert!(ca.rotate(Phase::UpdateClients, now()).is_err());
+        assert!(ca.rotate(Phase::Standby, now()).is_err());
+        assert_eq!(ca.to_yaml().unwrap(), before);
+    }
+
+    #[test]
+    fn auto_rotation_advances_with_the_clock() {
+        let mut ca = ca();
+        let old = ca.active().pin();
+        let grace = std::time::Duration::from_secs(30 * 3600);
+        assert_eq!(ca.start_auto_rotation(grace, now()).unwrap(), [Phase::Init]);
+        assert_eq!(ca.active().pin(), old);
+        let later = |h| now() + time::Duration::hours(h);
+        assert!(ca.advance_due(later(9)).unwrap().is_empty());
+        assert_eq!(ca.advance_due(later(10)).unwrap(), [Phase::UpdateClients]);
+        assert_ne!(ca.active().pin(), old);
+        assert_eq!(
+            ca.advance_due(later(31)).unwrap(),
+            [Phase::UpdateServers, Phase::Standby]
+        );
+        assert_eq!(ca.trusted().count(), 1);
+        assert_eq!(ca.rotation().mode, Mode::Manual);
+        assert!(ca.rotation().last_rotated.is_some());
+    }
+
+    #[test]
+    fn zero_grace_period_swaps_at_once() {
+        let mut ca = ca();
+        let old = ca.active().pin();
+        let entered = ca
+            .start_auto_rotation(std::time::Duration::ZERO, now())
+            .unwrap();
+        assert_eq!(
+            entered,
+            [
+                Phase::Init,
+                Phase::UpdateClients,
+                Phase::UpdateServers,
+                Phase::Standby
+            ]
+        );
+        assert_eq!(ca.trusted().count(), 1);
+        assert_ne!(ca.active().pin(), old);
+    }
+
+    #[test]
+    fn rollback_of_an_auto_rotation_stops_the_schedule() {
+        let mut ca = ca();
+        ca.start_auto_rotation(std::time::Duration::from_secs(3600), now())
+            .unwrap();
+        ca.rotate(Phase::Rollback, now()).unwrap();
+        assert_eq!(ca.rotation().mode, Mode::Manual);
+        assert!(
+            ca.advance_due(now() + time::Duration::hours(5))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(ca.rotation().phase, Phase::Rollback);
+    }
+
+    #[test]
+    fn debug_output_has_no_key() {
+        let ca = ca();
+        let yaml = ca.to_yaml().unwrap();
+        let key_line = yaml
+            .lines()
+            .skip_while(|l| !l.contains("BEGIN PRIVATE KEY"))
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_string();
+        assert!(!format!("{ca:?}").contains(&key_line));
+    }
+}

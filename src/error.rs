@@ -1,0 +1,173 @@
+//! The one error type of the library.
+//!
+//! Every message says what went wrong and, where there is one, what to do next. No message
+//! ever holds key material, a password or a password hash.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in rctl.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A duration string is not Go duration syntax, or is out of range.
+    #[error("invalid duration {input:?}: {reason}")]
+    InvalidDuration {
+        /// What was given.
+        input: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// A host name or IP address for a certificate was refused.
+    #[error("invalid host {host:?}: {reason}")]
+    InvalidHost {
+        /// The host as given (shortened when very long).
+        host: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// A name (cluster, user, role, database user) was refused.
+    #[error("invalid {what} name {name:?}: {reason}")]
+    InvalidName {
+        /// What kind of name it is: "user", "role", ...
+        what: &'static str,
+        /// The name as given (shortened when very long).
+        name: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// Any other argument that does not make sense.
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    /// The host CA already exists and `init` would replace it.
+    #[error(
+        "a host CA already exists in {0}; rctl never replaces a CA (rotate it with 'rctl auth rotate')"
+    )]
+    CaExists(PathBuf),
+
+    /// A requested certificate lifetime is not allowed.
+    #[error("{0}")]
+    TtlNotAllowed(String),
+
+    /// An output file exists and overwriting was not asked for.
+    #[error("{} already exists; pass --overwrite to replace it", .0.display())]
+    OutputExists(PathBuf),
+
+    /// A record that should exist does not.
+    #[error("{what} {name:?} not found")]
+    NotFound {
+        /// "user", "role", ...
+        what: &'static str,
+        /// The name looked up.
+        name: String,
+    },
+
+    /// A record that should be new exists already.
+    #[error("{what} {name:?} already exists")]
+    AlreadyExists {
+        /// "user", "role", ...
+        what: &'static str,
+        /// The name given.
+        name: String,
+    },
+
+    /// The operation is not allowed by the roles or the rules of rctl.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+
+    /// A rotation phase change that the state machine does not allow.
+    #[error("{0}")]
+    InvalidRotation(String),
+
+    /// A Redis ACL rule, role or users.acl line was refused.
+    #[error("{0}")]
+    InvalidAcl(String),
+
+    /// A resource file (YAML role) could not be read.
+    #[error("{source_name}: {reason}")]
+    InvalidResource {
+        /// File name or "stdin".
+        source_name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A state file exists but cannot be understood. rctl never repairs it by overwriting.
+    #[error("state file {} is corrupt: {reason}; restore it from a backup (rctl will not overwrite it)", path.display())]
+    CorruptState {
+        /// The file in question.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The state directory or a key file can be read by other users.
+    #[error("{} is accessible by group or others (mode {mode:o}); run 'chmod {want:o} {}' or pass --insecure-permissions", path.display(), path.display())]
+    InsecurePermissions {
+        /// The file or directory.
+        path: PathBuf,
+        /// Its mode bits.
+        mode: u32,
+        /// The mode rctl wants.
+        want: u32,
+    },
+
+    /// An operating system error while touching a file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The cryptographic library refused an operation.
+    #[error("certificate or key operation failed: {0}")]
+    Crypto(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// True when the error is the caller's input rather than the state or the system.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidDuration { .. }
+                | Error::InvalidHost { .. }
+                | Error::InvalidName { .. }
+                | Error::InvalidArgument(_)
+                | Error::InvalidResource { .. }
+        )
+    }
+}
+
+impl From<rcgen::Error> for Error {
+    fn from(e: rcgen::Error) -> Self {
+        Error::Crypto(e.to_string())
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shortens user input for an error message, so that a 1 MiB argument gives a one-line error.
+pub(crate) fn shorten(s: &str) -> String {
+    const MAX: usize = 80;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(MAX).collect();
+        format!("{head}... ({} bytes)", s.len())
+    }
+}

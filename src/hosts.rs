@@ -1,0 +1,173 @@
+//! Host lists for server certificates: `--host=redis.example.com,10.0.0.5,::1`.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::error::{Error, Result, shorten};
+
+/// One subject alternative name of a server certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A DNS name, lower-cased; may start with `*.`.
+    Dns(String),
+    /// An IPv4 or IPv6 address.
+    Ip(IpAddr),
+}
+
+impl Host {
+    /// Parses one host: an IP literal when it is one (as Go's `net.ParseIP` reads it), otherwise
+    /// a DNS name (letters, digits, `-` and `_`, labels of 1 to 63, at most 253 in all, an optional
+    /// leading `*.`). A name whose last label is all digits is refused: it is a mistyped address.
+    pub fn parse(input: &str) -> Result<Host> {
+        if let Ok(ip) = input.parse::<IpAddr>() {
+            return Ok(Host::Ip(ip));
+        }
+        let bad = |reason: &str| Error::InvalidHost {
+            host: shorten(input),
+            reason: reason.to_string(),
+        };
+        if input.is_empty() {
+            return Err(bad("empty host name"));
+        }
+        if input.len() > 253 {
+            return Err(bad("longer than 253 characters"));
+        }
+        let name = input.strip_prefix("*.").unwrap_or(input);
+        if name.is_empty() {
+            return Err(bad("a wildcard needs a domain after '*.'"));
+        }
+        let labels: Vec<&str> = name.split('.').collect();
+        for label in &labels {
+            if label.is_empty() {
+                return Err(bad("empty label (two dots, or a leading or trailing dot)"));
+            }
+            if label.len() > 63 {
+                return Err(bad("a label is longer than 63 characters"));
+            }
+            if let Some(c) = label
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+            {
+                return Err(bad(&format!(
+                    "character {c:?} is not allowed (letters, digits, '-', '_' and '.' only; use punycode for IDNs)"
+                )));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(bad("a label starts or ends with '-'"));
+            }
+        }
+        if labels
+            .last()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(bad("looks like an IP address but is not a valid one"));
+        }
+        Ok(Host::Dns(input.to_ascii_lowercase()))
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Dns(name) => f.write_str(name),
+            Host::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// Parses a comma-separated host list: entries are trimmed, duplicates dropped (first one kept),
+/// and an empty list or any bad entry is refused.
+pub fn parse_host_list(input: &str) -> Result<Vec<Host>> {
+    let mut hosts: Vec<Host> = Vec::new();
+    for part in input.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(Error::InvalidHost {
+                host: shorten(input),
+                reason: "empty entry in the host list".to_string(),
+            });
+        }
+        let host = Host::parse(part)?;
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    Ok(hosts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_dns_names_and_addresses() {
+        let hosts =
+            parse_host_list(" Redis.Example.com , 127.0.0.1,::1, *.cluster.local,redis_1").unwrap();
+        assert_eq!(
+            hosts,
+            vec![
+                Host::Dns("redis.example.com".into()),
+                Host::Ip("127.0.0.1".parse().unwrap()),
+                Host::Ip("::1".parse().unwrap()),
+                Host::Dns("*.cluster.local".into()),
+                Host::Dns("redis_1".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_is_an_address() {
+        assert!(matches!(
+            Host::parse("::ffff:10.0.0.1").unwrap(),
+            Host::Ip(_)
+        ));
+    }
+
+    #[test]
+    fn drops_duplicates_keeping_order() {
+        let hosts = parse_host_list("b,a,B,127.0.0.1,a,127.0.0.1").unwrap();
+        let shown: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["b", "a", "127.0.0.1"]);
+    }
+
+    #[test]
+    fn refuses_bad_hosts() {
+        let long_label = "a".repeat(64);
+        let long_name = format!("{}.com", ["abc"; 70].join("."));
+        let cases = [
+            ("", "empty entry"),
+            ("a,,b", "empty entry"),
+            ("a, ", "empty entry"),
+            ("has space", "not allowed"),
+            ("new\nline", "not allowed"),
+            ("a..b", "empty label"),
+            (".a", "empty label"),
+            ("a.", "empty label"),
+            ("-a.com", "starts or ends"),
+            ("a-.com", "starts or ends"),
+            (long_label.as_str(), "longer than 63"),
+            (long_name.as_str(), "longer than 253"),
+            ("*.", "wildcard"),
+            ("a.*.com", "not allowed"),
+            ("**.com", "not allowed"),
+            ("256.1.1.1", "looks like an IP"),
+            ("01.2.3.4", "looks like an IP"),
+            ("1.2.3", "looks like an IP"),
+            ("[::1]", "not allowed"),
+            ("fe80::1%eth0", "not allowed"),
+            ("ex\u{e4}mple.com", "not allowed"),
+        ];
+        for (input, want) in cases {
+            let err = parse_host_list(input).unwrap_err().to_string();
+            assert!(err.contains(want), "{input:?}: {err}");
+            assert!(!err.contains('\n'), "{input:?}: multi-line error");
+        }
+    }
+
+    #[test]
+    fn huge_input_gives_a_short_error() {
+        let huge = "x y".repeat(400_000);
+        let err = parse_host_list(&huge).unwrap_err().to_string();
+        assert!(err.len() < 300, "{} bytes", err.len());
+    }
+}

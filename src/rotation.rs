@@ -1,0 +1,294 @@
+//! CA rotation as Teleport's `lib/auth/rotate.go` runs it: phases, allowed transitions, and the
+//! schedule of an automatic rotation.
+//!
+//! This module holds the state machine only; what each phase does to the keys is in
+//! [`HostCa::rotate`](crate::HostCa::rotate).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::duration::format_std;
+use crate::error::{Error, Result, shorten};
+
+/// A rotation phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// No rotation in progress; one key is trusted.
+    Standby,
+    /// A new key exists and is trusted; the old key still signs.
+    Init,
+    /// The new key signs; the old one is still trusted. Re-issue client certificates now.
+    UpdateClients,
+    /// Re-issue server certificates now; both keys are still trusted.
+    UpdateServers,
+    /// The old key signs again; the new one is still trusted until `standby`.
+    Rollback,
+}
+
+impl Phase {
+    /// Every phase, in the order of a rotation.
+    pub const ALL: [Phase; 5] = [
+        Phase::Standby,
+        Phase::Init,
+        Phase::UpdateClients,
+        Phase::UpdateServers,
+        Phase::Rollback,
+    ];
+
+    /// The name used on the command line and in the state file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Standby => "standby",
+            Phase::Init => "init",
+            Phase::UpdateClients => "update_clients",
+            Phase::UpdateServers => "update_servers",
+            Phase::Rollback => "rollback",
+        }
+    }
+
+    /// The phases a CA in `self` may move to.
+    pub fn allowed_next(self) -> &'static [Phase] {
+        match self {
+            Phase::Standby => &[Phase::Init],
+            Phase::Init => &[Phase::UpdateClients, Phase::Rollback],
+            Phase::UpdateClients => &[Phase::UpdateServers, Phase::Rollback],
+            Phase::UpdateServers => &[Phase::Standby, Phase::Rollback],
+            Phase::Rollback => &[Phase::Standby],
+        }
+    }
+
+    /// Refuses a transition the state machine does not allow, naming the allowed ones.
+    pub fn check_transition(self, to: Phase) -> Result<()> {
+        if self.allowed_next().contains(&to) {
+            return Ok(());
+        }
+        let next: Vec<&str> = self.allowed_next().iter().map(|p| p.name()).collect();
+        Err(Error::InvalidRotation(format!(
+            "cannot move the host CA rotation from phase {} to {}; allowed next: {}",
+            self.name(),
+            to.name(),
+            next.join(", ")
+        )))
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Phase {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Phase> {
+        Phase::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "invalid rotation phase {:?}; one of: init, update_clients, update_servers, standby, rollback",
+                shorten(s)
+            ))
+        })
+    }
+}
+
+/// Who drives the phases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// An operator moves each phase with `rctl auth rotate --manual --phase=...`.
+    #[default]
+    Manual,
+    /// Phases advance on a schedule over the grace period.
+    Auto,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Manual => "manual",
+            Mode::Auto => "auto",
+        })
+    }
+}
+
+/// Teleport's default grace period for an automatic rotation.
+pub const DEFAULT_GRACE_PERIOD: std::time::Duration = std::time::Duration::from_secs(30 * 3600);
+
+/// The rotation record of a CA.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    /// Current phase (`standby` when no rotation runs).
+    pub phase: Phase,
+    /// Manual or automatic.
+    pub mode: Mode,
+    /// When the current rotation started.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub started: Option<OffsetDateTime>,
+    /// Grace period of an automatic rotation, in seconds.
+    #[serde(default)]
+    pub grace_period_secs: Option<u64>,
+    /// When the last rotation completed.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_rotated: Option<OffsetDateTime>,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            phase: Phase::Standby,
+            mode: Mode::Manual,
+            started: None,
+            grace_period_secs: None,
+            last_rotated: None,
+        }
+    }
+}
+
+impl Rotation {
+    /// True while a rotation runs (any phase but `standby`).
+    pub fn in_progress(&self) -> bool {
+        self.phase != Phase::Standby
+    }
+
+    /// The grace period of an automatic rotation.
+    pub fn grace_period(&self) -> Option<std::time::Duration> {
+        self.grace_period_secs.map(std::time::Duration::from_secs)
+    }
+
+    /// When an automatic rotation reaches `standby`.
+    pub fn scheduled_end(&self) -> Option<OffsetDateTime> {
+        Some(self.started? + self.grace_period()?)
+    }
+
+    /// For an automatic rotation, the phase that is due at `now`: `init` until a third of the
+    /// grace period, `update_clients` until two thirds, `update_servers` until the end, then
+    /// `standby`. `None` for a manual rotation or none at all.
+    pub fn due_phase(&self, now: OffsetDateTime) -> Option<Phase> {
+        if self.mode != Mode::Auto || !self.in_progress() {
+            return None;
+        }
+        let (started, grace) = (self.started?, self.grace_period()?);
+        let elapsed = now - started;
+        let grace = time::Duration::try_from(grace).ok()?;
+        Some(if elapsed >= grace {
+            Phase::Standby
+        } else if elapsed * 3 >= grace * 2 {
+            Phase::UpdateServers
+        } else if elapsed * 3 >= grace {
+            Phase::UpdateClients
+        } else {
+            Phase::Init
+        })
+    }
+
+    /// A one-line description: `never rotated`, `rotated <date>`, or the phase in progress.
+    pub fn describe(&self) -> String {
+        let fmt = |t: OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|_| t.to_string())
+        };
+        if self.in_progress() {
+            let mut s = format!(
+                "rotation in progress: phase {}, mode {}",
+                self.phase, self.mode
+            );
+            if let Some(started) = self.started {
+                s.push_str(&format!(", started {}", fmt(started)));
+            }
+            if let (Some(end), Some(grace)) = (self.scheduled_end(), self.grace_period()) {
+                s.push_str(&format!(
+                    ", ends {} (grace period {})",
+                    fmt(end),
+                    format_std(grace)
+                ));
+            }
+            s
+        } else if let Some(t) = self.last_rotated {
+            format!("rotated {}", fmt(t))
+        } else {
+            "never rotated".to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transition_table_matches_teleport() {
+        let allowed = [
+            (Phase::Standby, Phase::Init),
+            (Phase::Init, Phase::UpdateClients),
+            (Phase::Init, Phase::Rollback),
+            (Phase::UpdateClients, Phase::UpdateServers),
+            (Phase::UpdateClients, Phase::Rollback),
+            (Phase::UpdateServers, Phase::Standby),
+            (Phase::UpdateServers, Phase::Rollback),
+            (Phase::Rollback, Phase::Standby),
+        ];
+        for from in Phase::ALL {
+            for to in Phase::ALL {
+                let ok = from.check_transition(to).is_ok();
+                assert_eq!(ok, allowed.contains(&(from, to)), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn refusal_names_current_and_allowed_phases() {
+        let err = Phase::Init
+            .check_transition(Phase::Standby)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "cannot move the host CA rotation from phase init to standby; allowed next: update_clients, rollback"
+        );
+    }
+
+    #[test]
+    fn phase_names_parse() {
+        for p in Phase::ALL {
+            assert_eq!(p.name().parse::<Phase>().unwrap(), p);
+        }
+        assert!("Init".parse::<Phase>().is_err());
+        assert!("update-clients".parse::<Phase>().is_err());
+    }
+
+    #[test]
+    fn auto_schedule_follows_thirds_of_the_grace_period() {
+        let start = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let r = Rotation {
+            phase: Phase::Init,
+            mode: Mode::Auto,
+            started: Some(start),
+            grace_period_secs: Some(30 * 3600),
+            last_rotated: None,
+        };
+        let at = |h: i64, m: i64| {
+            r.due_phase(start + time::Duration::hours(h) + time::Duration::minutes(m))
+        };
+        assert_eq!(at(0, 0), Some(Phase::Init));
+        assert_eq!(at(9, 59), Some(Phase::Init));
+        assert_eq!(at(10, 0), Some(Phase::UpdateClients));
+        assert_eq!(at(19, 59), Some(Phase::UpdateClients));
+        assert_eq!(at(20, 0), Some(Phase::UpdateServers));
+        assert_eq!(at(29, 59), Some(Phase::UpdateServers));
+        assert_eq!(at(30, 0), Some(Phase::Standby));
+        let manual = Rotation {
+            mode: Mode::Manual,
+            ..r.clone()
+        };
+        assert_eq!(manual.due_phase(start + time::Duration::hours(40)), None);
+    }
+
+    #[test]
+    fn describe_says_never_rotated_first() {
+        assert_eq!(Rotation::default().describe(), "never rotated");
+    }
+}

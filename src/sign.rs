@@ -1,0 +1,542 @@
+//! Certificates signed by the host CA, and the `--format=redis` bundle: `PREFIX.crt`,
+//! `PREFIX.key` and `PREFIX.cas`, for redis.conf's `tls-cert-file`, `tls-key-file` and
+//! `tls-ca-cert-file`.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyUsagePurpose, SanType,
+};
+use rustls_pki_types::CertificateDer;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::ca::{HostCa, random_serial};
+use crate::duration::Ttl;
+use crate::error::{Error, Result};
+use crate::hosts::Host;
+use crate::keys::{KeyAlgorithm, PrivateKey};
+use crate::store::{Visibility, sync_parent, write_temp};
+
+/// Default lifetime of a certificate, as `tctl auth sign`.
+pub const DEFAULT_CERT_TTL: Ttl = Ttl::from_hours(12);
+
+/// What a certificate is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CertKind {
+    /// A Redis server (serverAuth and clientAuth, for replication and the cluster bus).
+    Server,
+    /// A person's client certificate (clientAuth only).
+    Client,
+}
+
+/// The public facts of an issued certificate, for output and the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedCert {
+    /// Server or client.
+    pub kind: CertKind,
+    /// Serial number, lowercase hex.
+    pub serial: String,
+    /// Subject, as `CN=..., O=...`.
+    pub subject: String,
+    /// Subject alternative names, as given.
+    pub sans: Vec<String>,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+}
+
+/// A signed certificate with its private key and the CA certificates to trust.
+pub struct RedisBundle {
+    certificate_pem: String,
+    private_key_pem: Zeroizing<String>,
+    ca_pem: String,
+    issued: IssuedCert,
+}
+
+impl RedisBundle {
+    /// The leaf certificate, PEM (content of `PREFIX.crt`).
+    pub fn certificate_pem(&self) -> &str {
+        &self.certificate_pem
+    }
+
+    /// The private key, PKCS#8 PEM (content of `PREFIX.key`).
+    pub fn private_key_pem(&self) -> &str {
+        &self.private_key_pem
+    }
+
+    /// Every trusted CA certificate, active first (content of `PREFIX.cas`).
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// What was issued.
+    pub fn issued(&self) -> &IssuedCert {
+        &self.issued
+    }
+
+    /// The three file names for a prefix: `.crt`, `.key`, `.cas`.
+    pub fn paths(prefix: &Path) -> [PathBuf; 3] {
+        let with = |ext: &str| {
+            let mut s: OsString = prefix.as_os_str().to_owned();
+            s.push(ext);
+            PathBuf::from(s)
+        };
+        [with(".crt"), with(".key"), with(".cas")]
+    }
+
+    /// Writes `PREFIX.crt`, `PREFIX.key` (0600) and `PREFIX.cas`: all three or none. Without
+    /// `overwrite`, refuses when any of them exists.
+    pub fn write(&self, prefix: &Path, overwrite: bool) -> Result<[PathBuf; 3]> {
+        let paths = Self::paths(prefix);
+        let contents = [
+            (self.certificate_pem.as_bytes(), Visibility::Public),
+            (self.private_key_pem.as_bytes(), Visibility::Secret),
+            (self.ca_pem.as_bytes(), Visibility::Public),
+        ];
+        write_file_set(&paths, &contents, overwrite)?;
+        Ok(paths)
+    }
+}
+
+impl fmt::Debug for RedisBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBundle")
+            .field("issued", &self.issued)
+            .field("private_key", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Refuses before any work if an output exists (unless overwriting) or its folder is missing.
+pub fn check_outputs(paths: &[PathBuf], overwrite: bool) -> Result<()> {
+    for path in paths {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !parent.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "output folder {} does not exist or is not a folder",
+                parent.display()
+            )));
+        }
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is a directory, not a file",
+                    path.display()
+                )));
+            }
+            Ok(_) if !overwrite => return Err(Error::OutputExists(path.clone())),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes a set of files so that a failure leaves none of the new ones behind: every file goes
+/// to a synced temp file first; only then are they put in place.
+fn write_file_set(
+    paths: &[PathBuf],
+    contents: &[(&[u8], Visibility)],
+    overwrite: bool,
+) -> Result<()> {
+    check_outputs(paths, overwrite)?;
+    let mut temps = Vec::new();
+    for (path, (data, vis)) in paths.iter().zip(contents) {
+        match write_temp(path, data, *vis) {
+            Ok(tmp) => temps.push(tmp),
+            Err(e) => {
+                temps.iter().for_each(|t| drop(fs::remove_file(t)));
+                return Err(e);
+            }
+        }
+    }
+    let mut placed: Vec<&PathBuf> = Vec::new();
+    for (i, (tmp, path)) in temps.iter().zip(paths).enumerate() {
+        let result = if overwrite {
+            fs::rename(tmp, path)
+        } else {
+            // link() refuses an existing target: another process cannot be clobbered either.
+            fs::hard_link(tmp, path).and_then(|()| fs::remove_file(tmp))
+        };
+        if let Err(e) = result {
+            temps[i..].iter().for_each(|t| drop(fs::remove_file(t)));
+            if !overwrite {
+                placed.iter().for_each(|p| drop(fs::remove_file(p)));
+            }
+            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::OutputExists(path.clone())
+            } else {
+                Error::io(path, e)
+            });
+        }
+        placed.push(path);
+    }
+    for path in paths {
+        sync_parent(path)?;
+    }
+    Ok(())
+}
+
+/// A request for a Redis server certificate.
+#[derive(Clone, Debug)]
+pub struct ServerCertRequest {
+    /// DNS names and addresses; the first is the subject CN. At least one.
+    pub hosts: Vec<Host>,
+    /// Lifetime.
+    pub ttl: Ttl,
+    /// Key algorithm of the new key; the CA's when `None`.
+    pub key_algorithm: Option<KeyAlgorithm>,
+}
+
+/// A request for a person's client certificate. Access checks are the caller's
+/// ([`StateDir::sign_redis_client`](crate::StateDir::sign_redis_client) does them).
+#[derive(Clone, Debug)]
+pub struct ClientCertRequest {
+    /// The rctl user, written as the subject's OU.
+    pub user: String,
+    /// The Redis user, written as the subject's CN (for `tls-auth-clients-user CN`).
+    pub db_user: String,
+    /// Lifetime.
+    pub ttl: Ttl,
+    /// Key algorithm of the new key; the CA's when `None`.
+    pub key_algorithm: Option<KeyAlgorithm>,
+}
+
+impl HostCa {
+    /// Signs a Redis server bundle with the active key.
+    pub fn sign_redis_server(
+        &self,
+        req: &ServerCertRequest,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let first = req
+            .hosts
+            .first()
+            .ok_or_else(|| Error::InvalidArgument("at least one host is needed".to_string()))?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, first.to_string());
+        let sans = req
+            .hosts
+            .iter()
+            .map(|h| {
+                Ok(match h {
+                    Host::Ip(ip) => SanType::IpAddress(*ip),
+                    Host::Dns(name) => SanType::DnsName(
+                        name.clone()
+                            .try_into()
+                            .map_err(|e: rcgen::Error| Error::Crypto(e.to_string()))?,
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
+        let mut issued = self.issue(&key, dn, sans, CertKind::Server, req.ttl, now)?;
+        issued.1.sans = req.hosts.iter().map(ToString::to_string).collect();
+        Ok(self.bundle(&key, issued))
+    }
+
+    /// Signs a client certificate for a person with the active key.
+    pub fn sign_redis_client(
+        &self,
+        req: &ClientCertRequest,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, req.db_user.as_str());
+        dn.push(DnType::OrganizationalUnitName, req.user.as_str());
+        dn.push(DnType::OrganizationName, self.cluster_name());
+        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
+        let issued = self.issue(&key, dn, Vec::new(), CertKind::Client, req.ttl, now)?;
+        Ok(self.bundle(&key, issued))
+    }
+
+    /// Refuses a lifetime that would outlive the signing CA certificate.
+    pub fn check_ttl(&self, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
+        let not_after = now + ttl.as_time();
+        if not_after > self.active().not_after() {
+            return Err(Error::TtlNotAllowed(format!(
+                "TTL {ttl} would outlive the host CA, which expires {}; use a shorter --ttl or rotate the CA",
+                self.active().not_after().date()
+            )));
+        }
+        Ok(())
+    }
+
+    fn issue(
+        &self,
+        key: &PrivateKey,
+        dn: DistinguishedName,
+        sans: Vec<SanType>,
+        kind: CertKind,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<(String, IssuedCert)> {
+        self.check_ttl(ttl, now)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn;
+        params.subject_alt_names = sans;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if key.algorithm().is_rsa() {
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        params.extended_key_usages = match kind {
+            CertKind::Server => vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            CertKind::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        };
+        let serial = random_serial();
+        params.serial_number = Some(serial.clone());
+        params.not_before = now - time::Duration::minutes(1);
+        params.not_after = now + ttl.as_time();
+        params.use_authority_key_identifier_extension = true;
+
+        let ca = self.active();
+        let issuer = Issuer::from_ca_cert_der(
+            &CertificateDer::from(ca.certificate_der()),
+            ca.private_key().pair(),
+        )?;
+        let cert = params.signed_by(key.pair(), &issuer)?;
+        let subject = params
+            .distinguished_name
+            .iter()
+            .map(|(ty, value)| format!("{}={}", dn_label(ty), dn_text(value)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok((
+            cert.pem(),
+            IssuedCert {
+                kind,
+                serial: hex::encode(serial.to_bytes()),
+                subject,
+                sans: Vec::new(),
+                not_before: params.not_before,
+                not_after: params.not_after,
+            },
+        ))
+    }
+
+    fn bundle(
+        &self,
+        key: &PrivateKey,
+        (certificate_pem, issued): (String, IssuedCert),
+    ) -> RedisBundle {
+        RedisBundle {
+            certificate_pem,
+            private_key_pem: key.to_pem(),
+            ca_pem: self.trusted_pem(),
+            issued,
+        }
+    }
+}
+
+fn dn_label(ty: &DnType) -> &'static str {
+    match ty {
+        DnType::CommonName => "CN",
+        DnType::OrganizationName => "O",
+        DnType::OrganizationalUnitName => "OU",
+        _ => "?",
+    }
+}
+
+fn dn_text(value: &rcgen::DnValue) -> String {
+    match value {
+        rcgen::DnValue::Utf8String(s) => s.clone(),
+        rcgen::DnValue::PrintableString(s) => s.as_str().to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::CaOptions;
+    use crate::hosts::parse_host_list;
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+
+    fn now() -> OffsetDateTime {
+        time::macros::datetime!(2026-06-01 12:00 UTC)
+    }
+
+    fn server(ca: &HostCa, hosts: &str, ttl: &str) -> Result<RedisBundle> {
+        let req = ServerCertRequest {
+            hosts: parse_host_list(hosts).unwrap(),
+            ttl: ttl.parse().unwrap(),
+            key_algorithm: None,
+        };
+        ca.sign_redis_server(&req, now())
+    }
+
+    fn der_of(pem: &str) -> Vec<u8> {
+        use rustls_pki_types::pem::PemObject;
+        CertificateDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn server_certificate_fields() {
+        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let bundle = server(&ca, "redis.example.com,10.0.0.5,::1", "2190h").unwrap();
+        let der = der_of(bundle.certificate_pem());
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert_eq!(cert.subject().to_string(), "CN=redis.example.com");
+        assert_eq!(cert.issuer().to_string(), "CN=example, O=example");
+        let validity = cert.validity();
+        assert_eq!(
+            validity.not_before.to_datetime(),
+            now() - time::Duration::minutes(1)
+        );
+        assert_eq!(
+            validity.not_after.to_datetime(),
+            now() + time::Duration::hours(2190)
+        );
+        let mut dns = Vec::new();
+        let mut ips = Vec::new();
+        let mut ekus = None;
+        let mut ski = None;
+        let mut aki = None;
+        for ext in cert.extensions() {
+            match ext.parsed_extension() {
+                ParsedExtension::SubjectAlternativeName(san) => {
+                    for name in &san.general_names {
+                        match name {
+                            GeneralName::DNSName(d) => dns.push(d.to_string()),
+                            GeneralName::IPAddress(ip) => ips.push(ip.len()),
+                            _ => panic!("unexpected SAN"),
+                        }
+                    }
+                }
+                ParsedExtension::ExtendedKeyUsage(eku) => {
+                    ekus = Some((eku.server_auth, eku.client_auth))
+                }
+                ParsedExtension::SubjectKeyIdentifier(k) => ski = Some(k.0.to_vec()),
+                ParsedExtension::AuthorityKeyIdentifier(k) => {
+                    aki = k.key_identifier.as_ref().map(|k| k.0.to_vec())
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(dns, ["redis.example.com"]);
+        assert_eq!(ips, [4, 16]);
+        assert_eq!(ekus, Some((true, true)));
+        assert!(ski.is_some());
+        let (_, ca_cert) =
+            x509_parser::parse_x509_certificate(ca.active().certificate_der()).unwrap();
+        let ca_ski = ca_cert
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0.to_vec()),
+                _ => None,
+            });
+        assert_eq!(aki, ca_ski, "AKI of the leaf is the SKI of the CA");
+        assert!(!cert.is_ca());
+        assert!(cert.raw_serial().len() >= 8 && cert.raw_serial()[0] & 0x80 == 0);
+        assert_eq!(bundle.issued().serial, hex::encode(cert.raw_serial()));
+        cert.verify_signature(Some(ca_cert.public_key())).unwrap();
+    }
+
+    #[test]
+    fn serials_are_random() {
+        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let a = server(&ca, "a", "1h").unwrap();
+        let b = server(&ca, "a", "1h").unwrap();
+        assert_ne!(a.issued().serial, b.issued().serial);
+    }
+
+    #[test]
+    fn ttl_past_the_ca_is_refused() {
+        let mut options = CaOptions::new("example");
+        options.ttl = "100h".parse().unwrap();
+        let ca = HostCa::generate(&options, now()).unwrap();
+        assert!(server(&ca, "a", "99h").is_ok());
+        let err = server(&ca, "a", "101h").unwrap_err().to_string();
+        assert!(err.contains("outlive the host CA"), "{err}");
+    }
+
+    #[test]
+    fn rsa_leaf_has_key_encipherment() {
+        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let req = ServerCertRequest {
+            hosts: parse_host_list("a").unwrap(),
+            ttl: "1h".parse().unwrap(),
+            key_algorithm: Some(KeyAlgorithm::Rsa2048),
+        };
+        let bundle = ca.sign_redis_server(&req, now()).unwrap();
+        let der = der_of(bundle.certificate_pem());
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        let ku = cert.key_usage().unwrap().unwrap().value;
+        assert!(ku.digital_signature() && ku.key_encipherment());
+    }
+
+    #[test]
+    fn client_certificate_names_the_db_user_and_the_person() {
+        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let req = ClientCertRequest {
+            user: "alice".into(),
+            db_user: "app".into(),
+            ttl: "1h".parse().unwrap(),
+            key_algorithm: None,
+        };
+        let bundle = ca.sign_redis_client(&req, now()).unwrap();
+        let der = der_of(bundle.certificate_pem());
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+        assert_eq!(cert.subject().to_string(), "CN=app, OU=alice, O=example");
+        assert_eq!(bundle.issued().subject, "CN=app, OU=alice, O=example");
+        let eku = cert.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.client_auth && !eku.server_auth);
+    }
+
+    #[test]
+    fn writes_all_three_files_or_none() {
+        use std::os::unix::fs::MetadataExt;
+        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("server");
+        let bundle = server(&ca, "a", "1h").unwrap();
+        let [crt, key, cas] = bundle.write(&prefix, false).unwrap();
+        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_to_string(&cas).unwrap(), ca.trusted_pem());
+        assert_eq!(fs::read_to_string(&crt).unwrap(), bundle.certificate_pem());
+
+        // A second write without overwrite: refused, files unchanged.
+        let other = server(&ca, "b", "1h").unwrap();
+        assert!(matches!(
+            other.write(&prefix, false),
+            Err(Error::OutputExists(_))
+        ));
+        assert_eq!(fs::read_to_string(&crt).unwrap(), bundle.certificate_pem());
+        other.write(&prefix, true).unwrap();
+        assert_eq!(fs::read_to_string(&crt).unwrap(), other.certificate_pem());
+
+        // Only the .cas exists (say, left by hand): nothing new is written.
+        let lone = dir.path().join("lone");
+        fs::write(dir.path().join("lone.cas"), "x").unwrap();
+        assert!(bundle.write(&lone, false).is_err());
+        assert!(!dir.path().join("lone.crt").exists() && !dir.path().join("lone.key").exists());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 4, "temp files left: {names:?}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_key() {
+        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let bundle = server(&ca, "a", "1h").unwrap();
+        let body = bundle.private_key_pem().lines().nth(1).unwrap().to_string();
+        assert!(!format!("{bundle:?}").contains(&body));
+    }
+}

@@ -1,0 +1,251 @@
+//! [`StateDir`]: one open, locked state, and the operations of rctl on it.
+//!
+//! Every operation reads what it needs from the [`Store`], changes it, and writes it back
+//! atomically before returning; the store's lock makes the whole of it one step for any other
+//! rctl process. Nothing is written when an operation fails.
+
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use crate::ca::{CaOptions, HostCa};
+use crate::error::{Error, Result};
+use crate::rotation::Phase;
+use crate::sign::{RedisBundle, ServerCertRequest};
+use crate::store::{DirOptions, DirStore, Store};
+
+pub(crate) const CA_FILE: &str = "host_ca.yaml";
+
+/// Something the caller may want to tell a person about. The library never prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// No CA existed, so one was created with the defaults.
+    CreatedCa {
+        /// Its cluster name.
+        cluster_name: String,
+        /// Where it was stored.
+        location: PathBuf,
+    },
+    /// An automatic rotation entered these phases.
+    RotationAdvanced(Vec<Phase>),
+}
+
+impl std::fmt::Display for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Notice::CreatedCa {
+                cluster_name,
+                location,
+            } => write!(
+                f,
+                "created a new host CA for cluster {cluster_name:?} (ecdsa-p256) in {}",
+                location.display()
+            ),
+            Notice::RotationAdvanced(phases) => {
+                let names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
+                write!(
+                    f,
+                    "automatic host CA rotation advanced to phase {}",
+                    names.join(" -> ")
+                )
+            }
+        }
+    }
+}
+
+/// An open, locked rctl state.
+pub struct StateDir {
+    store: Box<dyn Store>,
+    clock: fn() -> OffsetDateTime,
+    notices: Vec<Notice>,
+}
+
+impl std::fmt::Debug for StateDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDir")
+            .field("location", &self.store.locate(""))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state directory to use when none is given: `$RCTL_STATE_DIR`, else
+/// `$XDG_DATA_HOME/rctl`, else `~/.local/share/rctl`.
+pub fn default_state_dir() -> Result<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = non_empty("RCTL_STATE_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = non_empty("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(dir).join("rctl"));
+    }
+    if let Some(home) = non_empty("HOME") {
+        return Ok(PathBuf::from(home).join(".local/share/rctl"));
+    }
+    Err(Error::InvalidArgument(
+        "no state directory: set --state-dir, RCTL_STATE_DIR, XDG_DATA_HOME or HOME".to_string(),
+    ))
+}
+
+impl StateDir {
+    /// Opens (creating when missing) and locks the state directory at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<StateDir> {
+        Self::open_with(path, &DirOptions::default())
+    }
+
+    /// [`open`](Self::open) with options (such as accepting loose permissions).
+    pub fn open_with(path: impl AsRef<Path>, options: &DirOptions) -> Result<StateDir> {
+        let store = DirStore::open(path.as_ref(), options)?;
+        store.check_secret_file(CA_FILE, options)?;
+        Ok(Self::with_store(Box::new(store)))
+    }
+
+    /// Uses another storage backend.
+    pub fn with_store(store: Box<dyn Store>) -> StateDir {
+        StateDir {
+            store,
+            clock: OffsetDateTime::now_utc,
+            notices: Vec::new(),
+        }
+    }
+
+    /// Replaces the clock (for tests of scheduled rotation).
+    pub fn with_clock(mut self, clock: fn() -> OffsetDateTime) -> StateDir {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time by this state's clock.
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    /// Where a blob of the state lives (for messages).
+    pub fn locate(&self, name: &str) -> PathBuf {
+        self.store.locate(name)
+    }
+
+    /// Takes what happened that a person should hear of (CA created, rotation advanced).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Reads and parses a blob, turning a parse failure into [`Error::CorruptState`].
+    pub(crate) fn load<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&[u8]) -> std::result::Result<T, String>,
+    ) -> Result<Option<T>> {
+        match self.store.read(name)? {
+            None => Ok(None),
+            Some(data) => parse(&data)
+                .map(Some)
+                .map_err(|reason| Error::CorruptState {
+                    path: self.store.locate(name),
+                    reason,
+                }),
+        }
+    }
+
+    /// True when a host CA exists.
+    pub fn has_ca(&self) -> Result<bool> {
+        Ok(self.store.read(CA_FILE)?.is_some())
+    }
+
+    /// Creates the host CA; refuses if one exists.
+    pub fn init_ca(&mut self, options: &CaOptions) -> Result<HostCa> {
+        if self.has_ca()? {
+            return Err(Error::CaExists(self.store.locate("")));
+        }
+        let ca = HostCa::generate(options, self.now())?;
+        self.save_ca(&ca)?;
+        Ok(ca)
+    }
+
+    /// The host CA, with any due phases of an automatic rotation applied (and saved). On an
+    /// empty state, creates one with the defaults (cluster name = host name) and says so in a
+    /// [`Notice`].
+    pub fn host_ca(&mut self) -> Result<HostCa> {
+        let Some(mut ca) = self.load(CA_FILE, HostCa::from_yaml)? else {
+            let ca = HostCa::generate(&CaOptions::new(default_cluster_name()), self.now())?;
+            self.save_ca(&ca)?;
+            self.notices.push(Notice::CreatedCa {
+                cluster_name: ca.cluster_name().to_string(),
+                location: self.store.locate(CA_FILE),
+            });
+            return Ok(ca);
+        };
+        let advanced = ca.advance_due(self.now())?;
+        if !advanced.is_empty() {
+            self.save_ca(&ca)?;
+            self.notices.push(Notice::RotationAdvanced(advanced));
+        }
+        Ok(ca)
+    }
+
+    /// The host CA if one exists, without creating one (for read-only commands).
+    pub fn existing_host_ca(&mut self) -> Result<Option<HostCa>> {
+        if self.has_ca()? {
+            self.host_ca().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub(crate) fn save_ca(&self, ca: &HostCa) -> Result<()> {
+        self.store.write(CA_FILE, ca.to_yaml()?.as_bytes())
+    }
+
+    /// Signs a Redis server bundle with the host CA. The bundle is not written anywhere:
+    /// see [`RedisBundle::write`].
+    pub fn sign_redis_server(&mut self, req: &ServerCertRequest) -> Result<RedisBundle> {
+        let ca = self.host_ca()?;
+        ca.sign_redis_server(req, self.now())
+    }
+
+    /// Moves a manual rotation of the host CA to `phase`.
+    pub fn rotate(&mut self, phase: Phase) -> Result<HostCa> {
+        let mut ca = self.host_ca()?;
+        ca.rotate(phase, self.now())?;
+        self.save_ca(&ca)?;
+        Ok(ca)
+    }
+
+    /// Starts an automatic rotation of the host CA.
+    pub fn start_auto_rotation(&mut self, grace_period: std::time::Duration) -> Result<HostCa> {
+        let mut ca = self.host_ca()?;
+        let entered = ca.start_auto_rotation(grace_period, self.now())?;
+        self.save_ca(&ca)?;
+        self.notices.push(Notice::RotationAdvanced(entered));
+        Ok(ca)
+    }
+}
+
+/// The host name, made into a valid cluster name (`rctl` when there is none).
+fn default_cluster_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let name: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(crate::names::MAX_NAME_LEN)
+        .collect();
+    let name = name.trim_start_matches('.').to_string();
+    if name.is_empty() {
+        "rctl".to_string()
+    } else {
+        name
+    }
+}

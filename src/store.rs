@@ -1,0 +1,395 @@
+//! Where the state lives: a small trait, and the state directory that implements it.
+//!
+//! The CA, signing and user logic only see [`Store`]: named blobs that are read whole and
+//! replaced whole, atomically. [`DirStore`] keeps them as files in a directory (mode 0700), each
+//! write a temp file in the same directory, fsync, rename, fsync of the directory, all under an
+//! exclusive `flock` on `.lock` that is held for as long as the store is open, so that a whole
+//! read-modify-write of one rctl command is one step for every other rctl process.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Who may read a blob once written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Owner only (0600): keys, hashes, everything in the state directory.
+    Secret,
+    /// World-readable (0644): certificates written for a server.
+    Public,
+}
+
+impl Visibility {
+    fn mode(self) -> u32 {
+        match self {
+            Visibility::Secret => 0o600,
+            Visibility::Public => 0o644,
+        }
+    }
+}
+
+/// Storage for rctl's state: named blobs (`host_ca.yaml`, `users.jsonl`, `roles/x.yaml`).
+///
+/// An implementation holds whatever lock makes one open store the only writer, for as long as
+/// it is open. Names use `/` to separate a folder from a file.
+pub trait Store {
+    /// Reads a blob, or `None` if it does not exist.
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Replaces (or creates) a blob atomically: a reader sees the old bytes or the new ones.
+    fn write(&self, name: &str, data: &[u8]) -> Result<()>;
+    /// Appends one record to an append-only log blob.
+    fn append(&self, name: &str, data: &[u8]) -> Result<()>;
+    /// Removes a blob; removing a missing one is not an error.
+    fn remove(&self, name: &str) -> Result<()>;
+    /// The names of the blobs in a folder (not recursive), sorted.
+    fn list(&self, folder: &str) -> Result<Vec<String>>;
+    /// A human-readable location for a blob, for error messages.
+    fn locate(&self, name: &str) -> PathBuf;
+}
+
+/// Options for opening a [`DirStore`].
+#[derive(Clone, Debug, Default)]
+pub struct DirOptions {
+    /// Accept a directory or files that group or others can read (off by default).
+    pub insecure_permissions: bool,
+}
+
+/// The state directory: one file per blob, an exclusive lock while open.
+#[derive(Debug)]
+pub struct DirStore {
+    root: PathBuf,
+    // Held for the life of the store; the lock is released when the file is closed.
+    _lock: File,
+}
+
+const LOCK_FILE: &str = ".lock";
+const TMP_MARK: &str = ".rctl-tmp-";
+
+impl DirStore {
+    /// Opens (creating with mode 0700 when missing) and locks a state directory. Blocks while
+    /// another rctl holds the lock. Stale temp files of a killed rctl are removed.
+    pub fn open(root: &Path, options: &DirOptions) -> Result<DirStore> {
+        match fs::metadata(root) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(Error::InvalidArgument(format!(
+                    "state directory {} is not a directory",
+                    root.display()
+                )));
+            }
+            Ok(meta) => check_private(root, meta.mode(), 0o700, options)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(root)
+                    .map_err(|e| Error::io(root, e))?;
+                // The umask may have narrowed 0700 further; never widened it. Set it exactly.
+                fs::set_permissions(root, fs::Permissions::from_mode(0o700))
+                    .map_err(|e| Error::io(root, e))?;
+            }
+            Err(e) => return Err(Error::io(root, e)),
+        }
+        let lock_path = root.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| Error::io(&lock_path, e))?;
+        lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+        let store = DirStore {
+            root: root.to_path_buf(),
+            _lock: lock,
+        };
+        store.remove_stale_temp_files(root)?;
+        Ok(store)
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Checks that a blob holding secrets is private to its owner.
+    pub fn check_secret_file(&self, name: &str, options: &DirOptions) -> Result<()> {
+        let path = self.locate(name);
+        match fs::metadata(&path) {
+            Ok(meta) => check_private(&path, meta.mode(), 0o600, options),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    fn remove_stale_temp_files(&self, dir: &Path) -> Result<()> {
+        // Only this process can be writing now (we hold the lock), so any temp file is debris of
+        // a killed rctl and was never the real data.
+        let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let path = entry.path();
+            if name.contains(TMP_MARK) {
+                fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            } else if entry.file_type().map_err(|e| Error::io(&path, e))?.is_dir()
+                && !name.starts_with('.')
+            {
+                self.remove_stale_temp_files(&path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn path_of(&self, name: &str) -> Result<PathBuf> {
+        let valid = !name.is_empty()
+            && name.split('/').all(|part| {
+                !part.is_empty() && part != "." && part != ".." && !part.starts_with('.')
+            });
+        if !valid {
+            return Err(Error::InvalidArgument(format!(
+                "invalid state blob name {name:?}"
+            )));
+        }
+        Ok(self.root.join(name))
+    }
+}
+
+impl Store for DirStore {
+    fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.path_of(name)?;
+        match fs::read(&path) {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> Result<()> {
+        let path = self.path_of(name)?;
+        if let Some(parent) = path.parent() {
+            if !parent.exists() {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(|e| Error::io(parent, e))?;
+            }
+        }
+        write_atomic(&path, data, Visibility::Secret, true)
+    }
+
+    fn append(&self, name: &str, data: &[u8]) -> Result<()> {
+        let path = self.path_of(name)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        file.write_all(data).map_err(|e| Error::io(&path, e))?;
+        file.sync_data().map_err(|e| Error::io(&path, e))
+    }
+
+    fn remove(&self, name: &str) -> Result<()> {
+        let path = self.path_of(name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => sync_parent(&path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    fn list(&self, folder: &str) -> Result<Vec<String>> {
+        let dir = self.path_of(folder)?;
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') && !name.contains(TMP_MARK) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn locate(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+}
+
+fn check_private(path: &Path, mode: u32, want: u32, options: &DirOptions) -> Result<()> {
+    if mode & 0o077 != 0 && !options.insecure_permissions {
+        return Err(Error::InsecurePermissions {
+            path: path.to_path_buf(),
+            mode: mode & 0o7777,
+            want,
+        });
+    }
+    Ok(())
+}
+
+/// Creates a uniquely named temp file beside `path`, with `mode` from the start (never chmod-ed
+/// later, so there is no moment at which a key is readable by others).
+pub(crate) fn create_temp_beside(path: &Path, mode: u32) -> Result<(PathBuf, File)> {
+    use rand::Rng;
+    let dir = parent_dir(path);
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    loop {
+        let mut tag = [0u8; 6];
+        rand::rng().fill_bytes(&mut tag);
+        let tmp = dir.join(format!(".{base}{TMP_MARK}{}", hex::encode(tag)));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+        {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+}
+
+/// Writes `data` to a fresh temp file beside `path` and fsyncs it. The caller renames or links it.
+pub(crate) fn write_temp(path: &Path, data: &[u8], visibility: Visibility) -> Result<PathBuf> {
+    let (tmp, mut file) = create_temp_beside(path, visibility.mode())?;
+    let result = file
+        .write_all(data)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(path, e));
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+/// Replaces `path` with `data` atomically: temp file, fsync, rename, fsync of the directory.
+pub fn write_atomic(
+    path: &Path,
+    data: &[u8],
+    visibility: Visibility,
+    overwrite: bool,
+) -> Result<()> {
+    let tmp = write_temp(path, data, visibility)?;
+    let placed = if overwrite {
+        fs::rename(&tmp, path)
+    } else {
+        // link() fails if the target exists: a no-clobber create that is atomic too.
+        fs::hard_link(&tmp, path).and_then(|()| fs::remove_file(&tmp))
+    };
+    if let Err(e) = placed {
+        let _ = fs::remove_file(&tmp);
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            return Err(Error::OutputExists(path.to_path_buf()));
+        }
+        return Err(Error::io(path, e));
+    }
+    sync_parent(path)
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// fsyncs the directory holding `path`, so that a rename survives a crash.
+pub(crate) fn sync_parent(path: &Path) -> Result<()> {
+    let dir = parent_dir(path);
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().mode() & 0o777
+    }
+
+    #[test]
+    fn creates_a_private_directory_and_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("state");
+        let store = DirStore::open(&root, &DirOptions::default()).unwrap();
+        assert_eq!(mode(&root), 0o700);
+        store.write("roles/a.yaml", b"x").unwrap();
+        assert_eq!(mode(&root.join("roles")), 0o700);
+        assert_eq!(mode(&root.join("roles/a.yaml")), 0o600);
+        assert_eq!(store.read("roles/a.yaml").unwrap().unwrap(), b"x");
+        assert_eq!(store.list("roles").unwrap(), ["a.yaml"]);
+        store.remove("roles/a.yaml").unwrap();
+        assert!(store.read("roles/a.yaml").unwrap().is_none());
+    }
+
+    #[test]
+    fn refuses_a_directory_others_can_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let err = DirStore::open(tmp.path(), &DirOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("chmod 700"), "{err}");
+        let options = DirOptions {
+            insecure_permissions: true,
+        };
+        DirStore::open(tmp.path(), &options).unwrap();
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_on_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("s");
+        drop(DirStore::open(&root, &DirOptions::default()).unwrap());
+        let stale = root.join(format!(".users.jsonl{TMP_MARK}abc"));
+        fs::write(&stale, b"half").unwrap();
+        DirStore::open(&root, &DirOptions::default()).unwrap();
+        assert!(!stale.exists());
+    }
+
+    #[test]
+    fn no_clobber_write_refuses_existing_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("out.crt");
+        write_atomic(&path, b"one", Visibility::Public, false).unwrap();
+        let err = write_atomic(&path, b"two", Visibility::Public, false).unwrap_err();
+        assert!(matches!(err, Error::OutputExists(_)));
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "temp file left behind"
+        );
+    }
+
+    #[test]
+    fn names_cannot_escape_the_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = DirStore::open(
+            tmp.path(),
+            &DirOptions {
+                insecure_permissions: true,
+            },
+        )
+        .unwrap();
+        for bad in ["../x", "/etc/passwd", "a/../../b", ".lock", ""] {
+            assert!(store.write(bad, b"x").is_err(), "{bad}");
+        }
+    }
+}
