@@ -148,7 +148,16 @@ impl PrivateKey {
 
     /// PKCS#8 PEM, wiped from memory when dropped.
     pub fn to_pem(&self) -> Zeroizing<String> {
-        Zeroizing::new(self.pair.serialize_pem())
+        let der = Zeroizing::new(self.pair.serialize_der());
+        let der = match self.algorithm {
+            KeyAlgorithm::Ed25519 => ed25519_pkcs8_v1(&der).unwrap_or(der),
+            _ => der,
+        };
+        let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+        Zeroizing::new(pem::encode_config(
+            &pem::Pem::new("PRIVATE KEY", der.to_vec()),
+            config,
+        ))
     }
 
     /// The DER SubjectPublicKeyInfo.
@@ -176,6 +185,25 @@ impl Drop for PrivateKey {
         use zeroize::Zeroize;
         self.pair.zeroize();
     }
+}
+
+/// ring writes Ed25519 keys as PKCS#8 v2 (RFC 5958, with the public key), which OpenSSL 3.0
+/// (Debian 12's, and so Redis's) cannot load. This rewrites one as the v1 document of RFC 8410,
+/// which every reader takes. `None` if the input is not ring's exact layout.
+fn ed25519_pkcs8_v1(v2: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    const V2_HEAD: [u8; 16] = [
+        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    const V1_HEAD: [u8; 16] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    let seed = v2.strip_prefix(&V2_HEAD)?.get(..32)?;
+    let mut v1 = Zeroizing::new(Vec::with_capacity(48));
+    v1.extend_from_slice(&V1_HEAD);
+    v1.extend_from_slice(seed);
+    Some(v1)
 }
 
 /// `sha256:<hex>` of a DER SubjectPublicKeyInfo: the pin Teleport prints for a CA.
@@ -224,6 +252,15 @@ mod tests {
         let shown = format!("{key:?}");
         assert!(!shown.contains(&body));
         assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn ed25519_keys_are_written_as_pkcs8_v1() {
+        let key = PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap();
+        let pem = key.to_pem();
+        let der = ::pem::parse(pem.as_bytes()).unwrap();
+        assert_eq!(der.contents().len(), 48);
+        assert_eq!(der.contents()[4], 0, "version 0 (v1)");
     }
 
     #[test]

@@ -45,4 +45,4 @@ pub use sign::{
     CertKind, ClientCertRequest, DEFAULT_CERT_TTL, IssuedCert, RedisBundle, ServerCertRequest,
     check_outputs,
 };
-pub use state::{Notice, StateDir, default_state_dir};
+pub use state::{Notice, StateDir, default_cluster_name, default_state_dir};

@@ -170,21 +170,43 @@ impl StateDir {
     /// empty state, creates one with the defaults (cluster name = host name) and says so in a
     /// [`Notice`].
     pub fn host_ca(&mut self) -> Result<HostCa> {
+        let (ca, pending) = self.load_ca()?;
+        self.commit_ca(&ca, pending, false)?;
+        Ok(ca)
+    }
+
+    /// Loads the CA, or makes one in memory on an empty state, and applies due rotation
+    /// phases in memory. Nothing is saved until [`commit_ca`](Self::commit_ca), so an operation
+    /// that fails after loading leaves the state as it was.
+    fn load_ca(&mut self) -> Result<(HostCa, Pending)> {
         let Some(mut ca) = self.load(CA_FILE, HostCa::from_yaml)? else {
             let ca = HostCa::generate(&CaOptions::new(default_cluster_name()), self.now())?;
-            self.save_ca(&ca)?;
-            self.notices.push(Notice::CreatedCa {
-                cluster_name: ca.cluster_name().to_string(),
-                location: self.store.locate(CA_FILE),
-            });
-            return Ok(ca);
+            return Ok((ca, Pending::Created));
         };
         let advanced = ca.advance_due(self.now())?;
-        if !advanced.is_empty() {
-            self.save_ca(&ca)?;
-            self.notices.push(Notice::RotationAdvanced(advanced));
+        let pending = if advanced.is_empty() {
+            Pending::Nothing
+        } else {
+            Pending::Advanced(advanced)
+        };
+        Ok((ca, pending))
+    }
+
+    /// Saves the CA if loading changed it, or if `changed` (the operation changed it too).
+    fn commit_ca(&mut self, ca: &HostCa, pending: Pending, changed: bool) -> Result<()> {
+        let notice = match pending {
+            Pending::Nothing => None,
+            Pending::Created => Some(Notice::CreatedCa {
+                cluster_name: ca.cluster_name().to_string(),
+                location: self.store.locate(CA_FILE),
+            }),
+            Pending::Advanced(phases) => Some(Notice::RotationAdvanced(phases)),
+        };
+        if notice.is_some() || changed {
+            self.save_ca(ca)?;
         }
-        Ok(ca)
+        self.notices.extend(notice);
+        Ok(())
     }
 
     /// The host CA if one exists, without creating one (for read-only commands).
@@ -203,30 +225,39 @@ impl StateDir {
     /// Signs a Redis server bundle with the host CA. The bundle is not written anywhere:
     /// see [`RedisBundle::write`].
     pub fn sign_redis_server(&mut self, req: &ServerCertRequest) -> Result<RedisBundle> {
-        let ca = self.host_ca()?;
-        ca.sign_redis_server(req, self.now())
+        let (ca, pending) = self.load_ca()?;
+        let bundle = ca.sign_redis_server(req, self.now())?;
+        self.commit_ca(&ca, pending, false)?;
+        Ok(bundle)
     }
 
     /// Moves a manual rotation of the host CA to `phase`.
     pub fn rotate(&mut self, phase: Phase) -> Result<HostCa> {
-        let mut ca = self.host_ca()?;
+        let (mut ca, pending) = self.load_ca()?;
         ca.rotate(phase, self.now())?;
-        self.save_ca(&ca)?;
+        self.commit_ca(&ca, pending, true)?;
         Ok(ca)
     }
 
     /// Starts an automatic rotation of the host CA.
     pub fn start_auto_rotation(&mut self, grace_period: std::time::Duration) -> Result<HostCa> {
-        let mut ca = self.host_ca()?;
+        let (mut ca, pending) = self.load_ca()?;
         let entered = ca.start_auto_rotation(grace_period, self.now())?;
-        self.save_ca(&ca)?;
+        self.commit_ca(&ca, pending, true)?;
         self.notices.push(Notice::RotationAdvanced(entered));
         Ok(ca)
     }
 }
 
+/// What loading the CA changed in memory, to be saved with the operation's result.
+enum Pending {
+    Nothing,
+    Created,
+    Advanced(Vec<Phase>),
+}
+
 /// The host name, made into a valid cluster name (`rctl` when there is none).
-fn default_cluster_name() -> String {
+pub fn default_cluster_name() -> String {
     let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .unwrap_or_default();

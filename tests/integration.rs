@@ -1,0 +1,5 @@
+//! Integration tests: the `rctl` binary against real openssl and redis-server.
+
+mod util;
+
+mod server_certs;
