@@ -23,16 +23,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod acl;
 mod ca;
 mod duration;
 mod error;
 mod hosts;
 mod keys;
 mod names;
+mod roles;
 mod rotation;
 mod sign;
 mod state;
 pub mod store;
+mod users;
 
 pub use ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
 pub use duration::{Ttl, format_std, parse_duration};
@@ -40,9 +43,15 @@ pub use error::{Error, Result};
 pub use hosts::{Host, parse_host_list};
 pub use keys::{KeyAlgorithm, PrivateKey, spki_pin};
 pub use names::{MAX_NAME_LEN, validate_name};
+pub use roles::{
+    BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
+};
 pub use rotation::{DEFAULT_GRACE_PERIOD, Mode, Phase, Rotation};
 pub use sign::{
     CertKind, ClientCertRequest, DEFAULT_CERT_TTL, IssuedCert, RedisBundle, ServerCertRequest,
     check_outputs,
 };
-pub use state::{Notice, StateDir, default_cluster_name, default_state_dir};
+pub use state::{
+    ClientLogin, NewUser, Notice, StateDir, UserUpdate, default_cluster_name, default_state_dir,
+};
+pub use users::{Password, PasswordHash, User, parse_list, validate_user_name};

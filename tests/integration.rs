@@ -3,3 +3,4 @@
 mod util;
 
 mod server_certs;
+mod users_acl;

@@ -105,6 +105,11 @@ impl Run {
         String::from_utf8_lossy(&self.output.stderr).into_owned()
     }
 
+    /// stdout and stderr together (redis-cli reports AUTH failures on stderr).
+    pub fn all_output(&self) -> String {
+        format!("{}{}", self.stdout(), self.stderr())
+    }
+
     fn dump(&self) -> String {
         format!(
             "{}\nstatus: {}\nstdout:\n{}\nstderr:\n{}",

@@ -9,8 +9,9 @@ use clap::{Args, Parser, Subcommand};
 
 use rctl::store::DirOptions;
 use rctl::{
-    CaOptions, Error, KeyAlgorithm, Phase, Result, ServerCertRequest, StateDir, Ttl, check_outputs,
-    parse_duration, parse_host_list,
+    CaOptions, ClientLogin, Error, KeyAlgorithm, NewUser, Password, Phase, Result, Role,
+    ServerCertRequest, StateDir, Ttl, UserUpdate, check_outputs, parse_duration, parse_host_list,
+    parse_list, validate_name, validate_user_name,
 };
 
 /// Redis behind mutual TLS: a host CA, Redis certificates, users and users.acl, no server.
@@ -36,6 +37,135 @@ enum Command {
     Auth(AuthCommand),
     /// Show the cluster name and the state of the host CA
     Status,
+    /// Manage users
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Create a resource (a role) from a YAML file
+    Create(CreateArgs),
+    /// Show resources: roles [NAME], users [NAME]
+    Get(GetArgs),
+    /// Remove a resource: roles/NAME
+    Rm(RmArgs),
+    /// Generate or check a Redis users.acl
+    #[command(subcommand)]
+    Acl(AclCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum UsersCommand {
+    /// Add a user; prints a generated Redis password once
+    Add(UsersAddArgs),
+    /// List users (never their password hashes)
+    Ls(FormatArgs),
+    /// Change a user's roles or traits
+    Update(UsersUpdateArgs),
+    /// Set a new Redis password
+    ResetPassword(ResetPasswordArgs),
+    /// Remove a user
+    Rm(NameArg),
+}
+
+#[derive(Args, Debug)]
+struct UsersAddArgs {
+    /// User name: 1-64 of A-Z a-z 0-9 . _ @ -
+    name: String,
+    /// Comma-separated roles (each must exist)
+    #[arg(long, value_name = "R1[,R2]")]
+    roles: String,
+    /// Comma-separated Redis users this user may connect as (* = any)
+    #[arg(long, value_name = "U1[,U2]")]
+    db_users: Option<String>,
+    /// Comma-separated database names (* = any)
+    #[arg(long, value_name = "N1[,N2]")]
+    db_names: Option<String>,
+    /// Read the Redis password from stdin instead of generating one
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+struct UsersUpdateArgs {
+    /// User name
+    name: String,
+    /// Replace the roles
+    #[arg(long, value_name = "R1[,R2]")]
+    set_roles: Option<String>,
+    /// Replace the db_users trait
+    #[arg(long, value_name = "U1[,U2]")]
+    set_db_users: Option<String>,
+    /// Replace the db_names trait
+    #[arg(long, value_name = "N1[,N2]")]
+    set_db_names: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ResetPasswordArgs {
+    /// User name
+    name: String,
+    /// Read the new password from stdin instead of generating one
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+struct NameArg {
+    /// Name
+    name: String,
+}
+
+#[derive(Args, Debug)]
+struct FormatArgs {
+    /// Output format: text, json or yaml
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    format: output::Format,
+}
+
+#[derive(Args, Debug)]
+struct CreateArgs {
+    /// YAML file with a role resource ("-" for stdin)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: PathBuf,
+    /// Replace an existing role
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct GetArgs {
+    /// roles, users, roles/NAME or users/NAME
+    resource: String,
+    /// Name of one resource
+    name: Option<String>,
+    /// Output format [default: yaml for roles, text for users]
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<output::Format>,
+}
+
+#[derive(Args, Debug)]
+struct RmArgs {
+    /// roles/NAME
+    resource: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum AclCommand {
+    /// Write the users.acl for every user (stdout without --out)
+    Generate(AclGenerateArgs),
+    /// Lint an existing users.acl offline
+    Check(AclCheckArgs),
+}
+
+#[derive(Args, Debug)]
+struct AclGenerateArgs {
+    /// Output file (written atomically, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct AclCheckArgs {
+    /// The users.acl to check
+    file: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,20 +194,29 @@ struct InitArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("subject").required(true).args(["host"])))]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["host", "user"])))]
 struct SignArgs {
     /// Output format; only "redis" for now
     #[arg(long, value_name = "FORMAT", default_value = "redis")]
     format: String,
     /// Comma-separated DNS names and IP addresses of the Redis server(s)
-    #[arg(long, value_name = "HOST[,HOST...]")]
+    #[arg(long, value_name = "HOST[,HOST...]", conflicts_with_all = ["user", "db_user", "db_name"])]
     host: Option<String>,
+    /// The rctl user a client certificate is for (with --db-user)
+    #[arg(long, value_name = "NAME", requires = "db_user")]
+    user: Option<String>,
+    /// The Redis user the certificate names (its subject CN)
+    #[arg(long, value_name = "USER", requires = "user")]
+    db_user: Option<String>,
+    /// Database name, checked against the user's roles
+    #[arg(long, value_name = "NAME", requires = "user")]
+    db_name: Option<String>,
     /// Output prefix: writes PREFIX.crt, PREFIX.key and PREFIX.cas
     #[arg(long, value_name = "PREFIX")]
     out: PathBuf,
-    /// Certificate lifetime (Go duration: 2190h, 90m, 1h30m)
-    #[arg(long, value_name = "DUR", default_value = "12h")]
-    ttl: Ttl,
+    /// Certificate lifetime (Go duration: 2190h, 90m, 1h30m) [default: 12h, or a smaller role cap]
+    #[arg(long, value_name = "DUR")]
+    ttl: Option<Ttl>,
     /// Replace existing output files
     #[arg(long)]
     overwrite: bool,
@@ -147,6 +286,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Auth(AuthCommand::Export(args)) => auth_export(&ctx, args),
         Command::Auth(AuthCommand::Rotate(args)) => auth_rotate(&ctx, args),
         Command::Status => status(&ctx),
+        Command::Users(cmd) => users(&ctx, cmd),
+        Command::Create(args) => create(&ctx, args),
+        Command::Get(args) => get(&ctx, args),
+        Command::Rm(args) => rm(&ctx, args),
+        Command::Acl(AclCommand::Generate(args)) => acl_generate(&ctx, args),
+        Command::Acl(AclCommand::Check(args)) => acl_check(args),
     }
 }
 
@@ -212,12 +357,36 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     }
     let paths = rctl::RedisBundle::paths(&args.out);
     check_outputs(&paths, args.overwrite)?;
-    let Some(hosts) = args.host else {
-        return Err(Error::InvalidArgument("--host is required".to_string()));
-    };
+    if let Some(user) = args.user {
+        validate_user_name(&user)?;
+        let db_user = args.db_user.unwrap_or_default();
+        validate_name("database user", &db_user)?;
+        if let Some(n) = &args.db_name {
+            validate_name("database", n)?;
+        }
+        let login = ClientLogin {
+            user,
+            db_user,
+            db_name: args.db_name,
+            ttl: args.ttl,
+            key_algorithm: args.key_algo,
+        };
+        let (written, issued) = with_state(ctx, |state| {
+            let bundle = state.sign_redis_client(&login)?;
+            Ok((
+                bundle.write(&args.out, args.overwrite)?,
+                bundle.issued().clone(),
+            ))
+        })?;
+        print!(
+            "{}",
+            output::redis_client_instructions(&written, &login, &issued)
+        );
+        return Ok(());
+    }
     let req = ServerCertRequest {
-        hosts: parse_host_list(&hosts)?,
-        ttl: args.ttl,
+        hosts: parse_host_list(args.host.as_deref().unwrap_or_default())?,
+        ttl: args.ttl.unwrap_or(rctl::DEFAULT_CERT_TTL),
         key_algorithm: args.key_algo,
     };
     let written = with_state(ctx, |state| {
@@ -268,4 +437,245 @@ fn status(ctx: &Context) -> Result<()> {
         Some(ca) => print!("{}", output::status(&ca)),
     }
     Ok(())
+}
+
+/// Reads a password from stdin (one trailing newline stripped).
+fn read_password() -> Result<Password> {
+    use std::io::Read;
+    let mut input = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut input)
+        .map_err(|e| Error::InvalidArgument(format!("cannot read the password from stdin: {e}")))?;
+    Password::from_input(input)
+}
+
+fn optional_list(flag: &str, value: Option<String>) -> Result<Option<Vec<String>>> {
+    value.map(|v| parse_list(flag, &v)).transpose()
+}
+
+fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
+    match cmd {
+        UsersCommand::Add(args) => {
+            validate_user_name(&args.name)?;
+            let new = NewUser {
+                name: args.name,
+                roles: parse_list("--roles", &args.roles)?,
+                db_users: optional_list("--db-users", args.db_users)?.unwrap_or_default(),
+                db_names: optional_list("--db-names", args.db_names)?.unwrap_or_default(),
+                password: if args.password_stdin {
+                    Some(read_password()?)
+                } else {
+                    None
+                },
+            };
+            let (user, generated) = with_state(ctx, |state| state.add_user(new))?;
+            println!(
+                "User {:?} has been created with roles {}.",
+                user.name,
+                user.roles.join(",")
+            );
+            if let Some(password) = generated {
+                print!("{}", output::password_once(&user.name, &password));
+            }
+        }
+        UsersCommand::Ls(args) => {
+            let users = with_state(ctx, |state| state.users())?;
+            print!("{}", output::users(&users, args.format)?);
+        }
+        UsersCommand::Update(args) => {
+            validate_user_name(&args.name)?;
+            let update = UserUpdate {
+                roles: optional_list("--set-roles", args.set_roles)?,
+                db_users: optional_list("--set-db-users", args.set_db_users)?,
+                db_names: optional_list("--set-db-names", args.set_db_names)?,
+            };
+            if update.roles.is_none() && update.db_users.is_none() && update.db_names.is_none() {
+                return Err(Error::InvalidArgument(
+                    "nothing to update: give --set-roles, --set-db-users or --set-db-names"
+                        .to_string(),
+                ));
+            }
+            let user = with_state(ctx, |state| state.update_user(&args.name, update))?;
+            println!("User {:?} has been updated.", user.name);
+        }
+        UsersCommand::ResetPassword(args) => {
+            validate_user_name(&args.name)?;
+            let password = if args.password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let generated = with_state(ctx, |state| state.reset_password(&args.name, password))?;
+            println!("Password of user {:?} has been reset.", args.name);
+            if let Some(password) = generated {
+                print!("{}", output::password_once(&args.name, &password));
+            }
+        }
+        UsersCommand::Rm(args) => {
+            validate_user_name(&args.name)?;
+            with_state(ctx, |state| state.remove_user(&args.name))?;
+            println!("User {:?} has been deleted.", args.name);
+        }
+    }
+    Ok(())
+}
+
+fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
+    let (text, source) = if args.file.as_os_str() == "-" {
+        use std::io::Read;
+        let mut text = String::new();
+        std::io::stdin()
+            .take(1024 * 1024)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::InvalidArgument(format!("cannot read stdin: {e}")))?;
+        (text, "stdin".to_string())
+    } else {
+        let source = args.file.display().to_string();
+        let text = read_text_file(&args.file, 1024 * 1024)?;
+        (text, source)
+    };
+    let role = Role::from_yaml(&text, &source)?;
+    let replaced = with_state(ctx, |state| state.create_role(&role, args.force))?;
+    let verb = if replaced { "updated" } else { "created" };
+    println!("role {:?} has been {verb}", role.name());
+    Ok(())
+}
+
+/// Reads a UTF-8 text file of at most `limit` bytes, with errors that name it.
+fn read_text_file(path: &Path, limit: u64) -> Result<String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
+    if meta.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "{} is a directory, not a file",
+            path.display()
+        )));
+    }
+    if meta.len() > limit {
+        return Err(Error::InvalidArgument(format!(
+            "{} is larger than {limit} bytes",
+            path.display()
+        )));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::InvalidArgument(format!("{} is not UTF-8 text", path.display())))
+}
+
+/// `roles`, `role`, `roles/NAME`, `users`, ... into a kind and an optional name.
+fn parse_resource(resource: &str, name: Option<String>) -> Result<(&'static str, Option<String>)> {
+    let (kind, inline) = match resource.split_once('/') {
+        Some((k, n)) => (k, Some(n.to_string())),
+        None => (resource, None),
+    };
+    let kind = match kind {
+        "roles" | "role" => "role",
+        "users" | "user" => "user",
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "unknown resource kind {:?}; rctl has roles and users",
+                rctl_shorten(other)
+            )));
+        }
+    };
+    if inline.is_some() && name.is_some() {
+        return Err(Error::InvalidArgument(
+            "give the name once: roles/NAME or roles NAME".to_string(),
+        ));
+    }
+    let name = inline.or(name);
+    if let Some(n) = &name {
+        validate_name(kind, n)?;
+    }
+    Ok((kind, name))
+}
+
+fn rctl_shorten(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+fn get(ctx: &Context, args: GetArgs) -> Result<()> {
+    let (kind, name) = parse_resource(&args.resource, args.name)?;
+    if kind == "role" {
+        let roles = with_state(ctx, |state| match &name {
+            Some(n) => state.role(n).map(|r| vec![r]),
+            None => state.roles(),
+        })?;
+        print!(
+            "{}",
+            output::roles(&roles, args.format.unwrap_or(output::Format::Yaml))?
+        );
+    } else {
+        let users = with_state(ctx, |state| match &name {
+            Some(n) => state.user(n).map(|u| vec![u]),
+            None => state.users(),
+        })?;
+        print!(
+            "{}",
+            output::users(&users, args.format.unwrap_or(output::Format::Text))?
+        );
+    }
+    Ok(())
+}
+
+fn rm(ctx: &Context, args: RmArgs) -> Result<()> {
+    let (kind, name) = parse_resource(&args.resource, None)?;
+    let Some(name) = name else {
+        return Err(Error::InvalidArgument(
+            "name the resource: rctl rm roles/NAME".to_string(),
+        ));
+    };
+    if kind != "role" {
+        return Err(Error::InvalidArgument(
+            "remove users with 'rctl users rm NAME'".to_string(),
+        ));
+    }
+    with_state(ctx, |state| state.remove_role(&name))?;
+    println!("role {name:?} has been deleted");
+    Ok(())
+}
+
+fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
+    if let Some(out) = &args.out {
+        if out.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is a directory, not a file",
+                out.display()
+            )));
+        }
+    }
+    let text = with_state(ctx, |state| state.render_acl())?;
+    match &args.out {
+        Some(out) => {
+            rctl::store::write_atomic(out, text.as_bytes(), rctl::store::Visibility::Secret, true)?;
+            eprintln!(
+                "wrote {} ({} users)",
+                out.display(),
+                text.lines().count() - 1
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+fn acl_check(args: AclCheckArgs) -> Result<()> {
+    let text = read_text_file(&args.file, 256 * 1024 * 1024)?;
+    let findings = rctl::acl::lint(&text);
+    if findings.is_empty() {
+        println!("{}: OK", args.file.display());
+        return Ok(());
+    }
+    let first = findings[0].to_string();
+    // Every finding on stdout, the verdict as one line on stderr.
+    for f in &findings {
+        println!("{}: {f}", args.file.display());
+    }
+    Err(Error::InvalidAcl(format!(
+        "{}: {} problem(s), the first: {first}",
+        args.file.display(),
+        findings.len()
+    )))
 }

@@ -62,3 +62,142 @@ pub fn status(ca: &HostCa) -> String {
     }
     s
 }
+
+/// Output format of listing commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    Text,
+    /// JSON (stable field names, documented in the README).
+    Json,
+    /// YAML.
+    Yaml,
+}
+
+/// JSON when `json`, else YAML.
+fn serialize<T: serde::Serialize>(value: &T, json: bool) -> rctl::Result<String> {
+    let text = if json {
+        serde_json::to_string_pretty(value)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string())
+    } else {
+        serde_norway::to_string(value).map_err(|e| e.to_string())
+    };
+    text.map_err(rctl::Error::InvalidArgument)
+}
+
+/// A user as listings show it: never the password hash.
+#[derive(serde::Serialize)]
+struct UserView<'a> {
+    name: &'a str,
+    roles: &'a [String],
+    db_users: &'a [String],
+    db_names: &'a [String],
+    created: String,
+    updated: String,
+}
+
+/// `users ls` / `get users`.
+pub fn users(users: &[rctl::User], format: Format) -> rctl::Result<String> {
+    let views: Vec<UserView<'_>> = users
+        .iter()
+        .map(|u| UserView {
+            name: &u.name,
+            roles: &u.roles,
+            db_users: &u.db_users,
+            db_names: &u.db_names,
+            created: date(u.created),
+            updated: date(u.updated),
+        })
+        .collect();
+    if format != Format::Text {
+        return serialize(&views, format == Format::Json);
+    }
+    let rows: Vec<[String; 4]> = views
+        .iter()
+        .map(|v| {
+            [
+                v.name.to_string(),
+                v.roles.join(","),
+                v.db_users.join(","),
+                v.db_names.join(","),
+            ]
+        })
+        .collect();
+    Ok(table(["NAME", "ROLES", "DB USERS", "DB NAMES"], &rows))
+}
+
+/// `get roles`.
+pub fn roles(roles: &[rctl::Role], format: Format) -> rctl::Result<String> {
+    match format {
+        Format::Yaml => {
+            let docs: rctl::Result<Vec<String>> =
+                roles.iter().map(|r| serialize(r, false)).collect();
+            Ok(docs?.join("---\n"))
+        }
+        Format::Json => serialize(&roles, true),
+        Format::Text => {
+            let rows: Vec<[String; 4]> = roles
+                .iter()
+                .map(|r| {
+                    [
+                        r.metadata.name.clone(),
+                        r.spec.allow.db_users.join(","),
+                        r.spec.allow.redis_acl.join(" "),
+                        r.spec.options.max_session_ttl.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            Ok(table(["NAME", "DB USERS", "REDIS ACL", "MAX TTL"], &rows))
+        }
+    }
+}
+
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut s = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let parts: Vec<String> = cells.zip(widths).map(|(c, w)| format!("{c:w$}")).collect();
+        let _ = writeln!(s, "{}", parts.join("  ").trim_end());
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    s
+}
+
+/// A generated password, shown this once.
+pub fn password_once(user: &str, password: &rctl::Password) -> String {
+    format!(
+        "Redis password for {user:?}: {}\nSave it now: it will not be shown again (rctl keeps only its SHA-256).\n",
+        password.expose()
+    )
+}
+
+/// Files written for a client certificate, and how to connect with them.
+pub fn redis_client_instructions(
+    [crt, key, cas]: &[PathBuf; 3],
+    login: &rctl::ClientLogin,
+    issued: &rctl::IssuedCert,
+) -> String {
+    format!(
+        "Client credentials for {:?} as Redis user {:?} have been written to {}, {}, {} (valid until {}).\n\n\
+         Connect with:\n\nredis-cli --tls --cacert {} --cert {} --key {} --user {} --askpass -h HOST -p 6379\n",
+        login.user,
+        login.db_user,
+        crt.display(),
+        key.display(),
+        cas.display(),
+        date(issued.not_after),
+        absolute(cas).display(),
+        absolute(crt).display(),
+        absolute(key).display(),
+        login.db_user,
+    )
+}

@@ -4,7 +4,11 @@
 //! atomically before returning; the store's lock makes the whole of it one step for any other
 //! rctl process. Nothing is written when an operation fails.
 
+mod users;
+
 use std::path::{Path, PathBuf};
+
+pub use users::{ClientLogin, NewUser, UserUpdate};
 
 use time::OffsetDateTime;
 
@@ -178,7 +182,7 @@ impl StateDir {
     /// Loads the CA, or makes one in memory on an empty state, and applies due rotation
     /// phases in memory. Nothing is saved until [`commit_ca`](Self::commit_ca), so an operation
     /// that fails after loading leaves the state as it was.
-    fn load_ca(&mut self) -> Result<(HostCa, Pending)> {
+    pub(crate) fn load_ca(&mut self) -> Result<(HostCa, Pending)> {
         let Some(mut ca) = self.load(CA_FILE, HostCa::from_yaml)? else {
             let ca = HostCa::generate(&CaOptions::new(default_cluster_name()), self.now())?;
             return Ok((ca, Pending::Created));
@@ -193,7 +197,7 @@ impl StateDir {
     }
 
     /// Saves the CA if loading changed it, or if `changed` (the operation changed it too).
-    fn commit_ca(&mut self, ca: &HostCa, pending: Pending, changed: bool) -> Result<()> {
+    pub(crate) fn commit_ca(&mut self, ca: &HostCa, pending: Pending, changed: bool) -> Result<()> {
         let notice = match pending {
             Pending::Nothing => None,
             Pending::Created => Some(Notice::CreatedCa {
@@ -250,7 +254,7 @@ impl StateDir {
 }
 
 /// What loading the CA changed in memory, to be saved with the operation's result.
-enum Pending {
+pub(crate) enum Pending {
     Nothing,
     Created,
     Advanced(Vec<Phase>),

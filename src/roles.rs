@@ -1,0 +1,470 @@
+//! Teleport-style roles (a subset of `kind: role`, `version: v5`) and the access checks of
+//! `tsh db login`: deny first, then one role whose matchers all allow.
+
+use serde::{Deserialize, Serialize};
+
+use crate::acl::{AclRule, parse_role_rules};
+use crate::duration::{Ttl, parse_duration};
+use crate::error::{Error, Result, shorten};
+use crate::names::validate_name;
+use crate::users::User;
+
+/// A role resource, as `rctl create -f` reads it and `rctl get roles` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// Always `role`.
+    pub kind: String,
+    /// Always `v5` (Teleport's role version this subset follows).
+    pub version: String,
+    /// Name.
+    pub metadata: Metadata,
+    /// Options, allow and deny.
+    pub spec: RoleSpec,
+}
+
+/// `metadata` of a role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// Role name.
+    pub name: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `spec` of a role.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    /// Options.
+    #[serde(default)]
+    pub options: RoleOptions,
+    /// What the role allows.
+    #[serde(default)]
+    pub allow: RoleConditions,
+    /// What the role denies (wins over any allow).
+    #[serde(default)]
+    pub deny: RoleConditions,
+}
+
+/// `spec.options` of a role.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleOptions {
+    /// Longest certificate lifetime for holders (Go duration; empty or `0` = no cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_ttl: Option<String>,
+}
+
+/// `spec.allow` or `spec.deny` of a role.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConditions {
+    /// Database (Redis) users: names, `*`, or `{{internal.db_users}}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub db_users: Vec<String>,
+    /// Database names: names, `*`, or `{{internal.db_names}}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub db_names: Vec<String>,
+    /// Redis ACL rules for holders (rctl's own field; allow only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redis_acl: Vec<String>,
+}
+
+/// The roles that exist from the start and cannot be changed or removed.
+pub const BUILTIN_ROLES: [&str; 2] = ["access", "readonly"];
+
+const DB_USERS_VAR: &str = "{{internal.db_users}}";
+const DB_NAMES_VAR: &str = "{{internal.db_names}}";
+
+impl Role {
+    /// A role with the given name and spec.
+    pub fn new(name: &str, spec: RoleSpec) -> Role {
+        Role {
+            kind: "role".to_string(),
+            version: "v5".to_string(),
+            metadata: Metadata {
+                name: name.to_string(),
+                description: None,
+            },
+            spec,
+        }
+    }
+
+    /// The built-in roles: `access` (Teleport's preset: the user's own db_users and db_names,
+    /// all commands on all keys, 30h sessions) and `readonly` (read commands on all keys).
+    pub fn builtins() -> Vec<Role> {
+        let rules = |r: &[&str]| r.iter().map(ToString::to_string).collect();
+        let own = |var: &str| vec![var.to_string()];
+        let mut access = Role::new(
+            "access",
+            RoleSpec {
+                options: RoleOptions {
+                    max_session_ttl: Some("30h".to_string()),
+                },
+                allow: RoleConditions {
+                    db_users: own(DB_USERS_VAR),
+                    db_names: own(DB_NAMES_VAR),
+                    redis_acl: rules(&["allcommands", "allkeys"]),
+                },
+                deny: RoleConditions::default(),
+            },
+        );
+        access.metadata.description =
+            Some("built-in: all commands on all keys as the user's own db_users".into());
+        let mut readonly = Role::new(
+            "readonly",
+            RoleSpec {
+                options: RoleOptions {
+                    max_session_ttl: Some("30h".to_string()),
+                },
+                allow: RoleConditions {
+                    db_users: own(DB_USERS_VAR),
+                    db_names: own(DB_NAMES_VAR),
+                    redis_acl: rules(&["~*", "resetchannels", "+@read", "+@connection"]),
+                },
+                deny: RoleConditions::default(),
+            },
+        );
+        readonly.metadata.description = Some("built-in: read commands on all keys".into());
+        vec![access, readonly]
+    }
+
+    /// True for `access` and `readonly`.
+    pub fn is_builtin(name: &str) -> bool {
+        BUILTIN_ROLES.contains(&name)
+    }
+
+    /// The role name.
+    pub fn name(&self) -> &str {
+        &self.metadata.name
+    }
+
+    /// Parses one YAML role resource and validates it. `source` names it in errors.
+    pub fn from_yaml(text: &str, source: &str) -> Result<Role> {
+        let bad = |reason: String| Error::InvalidResource {
+            source_name: source.to_string(),
+            reason,
+        };
+        let role: Role = serde_norway::from_str(text).map_err(|e| bad(one_line(&e.to_string())))?;
+        role.validate().map_err(|e| match e {
+            Error::InvalidResource { .. } => e,
+            other => bad(other.to_string()),
+        })?;
+        Ok(role)
+    }
+
+    /// Checks kind, version, name, TTL, variables and the Redis ACL rules.
+    pub fn validate(&self) -> Result<()> {
+        if self.kind != "role" {
+            return Err(Error::InvalidArgument(format!(
+                "kind {:?} is not supported; rctl reads kind: role",
+                shorten(&self.kind)
+            )));
+        }
+        if self.version != "v5" {
+            return Err(Error::InvalidArgument(format!(
+                "role version {:?} is not supported; use version: v5",
+                shorten(&self.version)
+            )));
+        }
+        validate_name("role", self.name())?;
+        self.max_session_ttl()?;
+        for (side, cond) in [("allow", &self.spec.allow), ("deny", &self.spec.deny)] {
+            check_values(side, "db_users", &cond.db_users, DB_USERS_VAR)?;
+            check_values(side, "db_names", &cond.db_names, DB_NAMES_VAR)?;
+        }
+        if !self.spec.deny.redis_acl.is_empty() {
+            return Err(Error::InvalidArgument(
+                "deny.redis_acl is not supported: deny commands with '-cmd' or '-@category' in allow.redis_acl".into(),
+            ));
+        }
+        self.acl_rules()?;
+        Ok(())
+    }
+
+    /// The role's cap on certificate lifetime, if any.
+    pub fn max_session_ttl(&self) -> Result<Option<Ttl>> {
+        match self.spec.options.max_session_ttl.as_deref() {
+            None | Some("") => Ok(None),
+            Some(s) => {
+                let d = parse_duration(s)?;
+                if d.is_zero() {
+                    Ok(None)
+                } else {
+                    Ttl::from_std(d).map(Some)
+                }
+            }
+        }
+    }
+
+    /// The parsed `allow.redis_acl` rules.
+    pub fn acl_rules(&self) -> Result<Vec<AclRule>> {
+        parse_role_rules(&self.spec.allow.redis_acl)
+            .map_err(|e| Error::InvalidAcl(format!("role {:?}: {e}", self.name())))
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A value is `*`, a name, or the one variable this field takes.
+fn check_values(side: &str, field: &str, values: &[String], variable: &str) -> Result<()> {
+    for v in values {
+        if v == "*" || v == variable {
+            continue;
+        }
+        if v.contains("{{") {
+            return Err(Error::InvalidArgument(format!(
+                "{side}.{field}: unknown variable {:?}; rctl knows {variable}",
+                shorten(v)
+            )));
+        }
+        validate_name("database", v)?;
+    }
+    Ok(())
+}
+
+/// Expands `{{internal.db_users}}` / `{{internal.db_names}}` to the user's traits; a missing
+/// trait drops the value.
+fn expand<'a>(values: &'a [String], variable: &str, trait_values: &'a [String]) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for v in values {
+        if v == variable {
+            out.extend(trait_values.iter().map(String::as_str));
+        } else {
+            out.push(v.as_str());
+        }
+    }
+    out
+}
+
+fn matches(patterns: &[&str], value: &str) -> bool {
+    patterns.iter().any(|p| *p == "*" || *p == value)
+}
+
+/// Decides whether `user`, holding `roles` (in the user's order), may connect as `db_user`
+/// (and to `db_name` when given). Deny is checked first; then one role must allow all.
+pub fn check_access(
+    user: &User,
+    roles: &[&Role],
+    db_user: &str,
+    db_name: Option<&str>,
+) -> Result<()> {
+    for role in roles {
+        let deny = &role.spec.deny;
+        if matches(
+            &expand(&deny.db_users, DB_USERS_VAR, &user.db_users),
+            db_user,
+        ) {
+            return Err(Error::AccessDenied(format!(
+                "role {:?} denies db user {db_user:?} to user {:?}",
+                role.name(),
+                user.name
+            )));
+        }
+        if let Some(name) = db_name {
+            if matches(&expand(&deny.db_names, DB_NAMES_VAR, &user.db_names), name) {
+                return Err(Error::AccessDenied(format!(
+                    "role {:?} denies db name {name:?} to user {:?}",
+                    role.name(),
+                    user.name
+                )));
+            }
+        }
+    }
+    let allowed = roles.iter().any(|role| {
+        let allow = &role.spec.allow;
+        matches(
+            &expand(&allow.db_users, DB_USERS_VAR, &user.db_users),
+            db_user,
+        ) && db_name
+            .is_none_or(|n| matches(&expand(&allow.db_names, DB_NAMES_VAR, &user.db_names), n))
+    });
+    if !allowed {
+        let what = match db_name {
+            Some(n) => format!("db user {db_user:?} with db name {n:?}"),
+            None => format!("db user {db_user:?}"),
+        };
+        let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+        return Err(Error::AccessDenied(format!(
+            "no role of user {:?} ({}) allows {what}",
+            user.name,
+            names.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// The smallest non-zero `max_session_ttl` of the roles, with the role that sets it.
+pub fn ttl_cap<'a>(roles: &[&'a Role]) -> Result<Option<(Ttl, &'a str)>> {
+    let mut cap: Option<(Ttl, &str)> = None;
+    for role in roles {
+        if let Some(ttl) = role.max_session_ttl()? {
+            if cap.is_none_or(|(c, _)| ttl < c) {
+                cap = Some((ttl, role.name()));
+            }
+        }
+    }
+    Ok(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(db_users: &[&str], db_names: &[&str]) -> User {
+        User::new_for_test("alice", &["access"], db_users, db_names)
+    }
+
+    fn role(yaml: &str) -> Role {
+        Role::from_yaml(yaml, "test.yaml").unwrap()
+    }
+
+    const READONLY: &str = r#"
+kind: role
+version: v5
+metadata: {name: ro}
+spec:
+  options: {max_session_ttl: 8h}
+  allow:
+    db_users: ["{{internal.db_users}}"]
+    db_names: ["*"]
+    redis_acl: ["+@read", "~*", "resetchannels"]
+  deny:
+    db_users: ["admin"]
+"#;
+
+    #[test]
+    fn parses_the_issue_example() {
+        let r = role(READONLY);
+        assert_eq!(r.name(), "ro");
+        assert_eq!(r.max_session_ttl().unwrap(), Some("8h".parse().unwrap()));
+        assert_eq!(r.acl_rules().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn builtins_are_valid() {
+        for r in Role::builtins() {
+            r.validate().unwrap();
+            assert!(Role::is_builtin(r.name()));
+        }
+    }
+
+    #[test]
+    fn traits_expand_and_wildcards_match() {
+        let builtins = Role::builtins();
+        let access = &builtins[0];
+        let u = user(&["alice", "app"], &["0"]);
+        check_access(&u, &[access], "alice", None).unwrap();
+        check_access(&u, &[access], "app", Some("0")).unwrap();
+        assert!(check_access(&u, &[access], "root", None).is_err());
+        assert!(check_access(&u, &[access], "app", Some("1")).is_err());
+        let any = user(&["*"], &["*"]);
+        check_access(&any, &[access], "anyone", Some("7")).unwrap();
+        // A missing trait drops the value: nothing is allowed.
+        let none = user(&[], &[]);
+        let err = check_access(&none, &[access], "alice", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no role of user \"alice\" (access) allows db user \"alice\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn deny_wins_over_any_allow() {
+        let builtins = Role::builtins();
+        let ro = role(READONLY);
+        let u = user(&["*"], &["*"]);
+        let err = check_access(&u, &[&builtins[0], &ro], "admin", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("role \"ro\" denies db user \"admin\""),
+            "{err}"
+        );
+        check_access(&u, &[&builtins[0], &ro], "other", None).unwrap();
+    }
+
+    #[test]
+    fn allow_needs_one_role_matching_everything() {
+        // Role a allows the user, role b the name: neither alone allows both.
+        let a = role(
+            "kind: role\nversion: v5\nmetadata: {name: a}\nspec:\n  allow: {db_users: [x], db_names: [n1]}\n",
+        );
+        let b = role(
+            "kind: role\nversion: v5\nmetadata: {name: b}\nspec:\n  allow: {db_users: [y], db_names: [n2]}\n",
+        );
+        let u = user(&[], &[]);
+        check_access(&u, &[&a, &b], "x", Some("n1")).unwrap();
+        assert!(check_access(&u, &[&a, &b], "x", Some("n2")).is_err());
+    }
+
+    #[test]
+    fn smallest_ttl_cap_wins() {
+        let builtins = Role::builtins();
+        let ro = role(READONLY);
+        let (cap, name) = ttl_cap(&[&builtins[0], &ro]).unwrap().unwrap();
+        assert_eq!((cap.to_string().as_str(), name), ("8h0m0s", "ro"));
+        let free = role(
+            "kind: role\nversion: v5\nmetadata: {name: f}\nspec:\n  options: {max_session_ttl: \"0\"}\n",
+        );
+        assert!(ttl_cap(&[&free]).unwrap().is_none());
+    }
+
+    #[test]
+    fn refuses_bad_roles_with_the_file_name() {
+        let cases = [
+            (
+                "kind: user\nversion: v5\nmetadata: {name: a}\nspec: {}\n",
+                "kind \"user\"",
+            ),
+            (
+                "kind: role\nversion: v7\nmetadata: {name: a}\nspec: {}\n",
+                "version \"v7\"",
+            ),
+            (
+                "kind: role\nversion: v5\nmetadata: {name: \"a b\"}\nspec: {}\n",
+                "invalid role name",
+            ),
+            (
+                "kind: role\nversion: v5\nmetadata: {name: a}\nspec: {allow: {db_users: [\"{{internal.logins}}\"]}}\n",
+                "unknown variable",
+            ),
+            (
+                "kind: role\nversion: v5\nmetadata: {name: a}\nspec: {allow: {redis_acl: [\">secret\"]}}\n",
+                "passwords belong to users",
+            ),
+            (
+                "kind: role\nversion: v5\nmetadata: {name: a}\nspec: {allow: {redis_acl: [\"+nosuch\"]}}\n",
+                "unknown command",
+            ),
+            (
+                "kind: role\nversion: v5\nmetadata: {name: a}\nspec: {allow: {redis_acl: [\"on\"]}}\n",
+                "decided by rctl",
+            ),
+            (
+                "kind: role\nversion: v5\nmetadata: {name: a}\nspec: {options: {max_session_ttl: 1d}}\n",
+                "unknown unit",
+            ),
+            (
+                "kind: role\nversion: v5\nmetadata: {name: a}\nspec: {allow: {db_user: [x]}}\n",
+                "unknown field `db_user`",
+            ),
+            ("kind: role\n  bad: [", "test.yaml"),
+            ("", "test.yaml"),
+        ];
+        for (yaml, want) in cases {
+            let e = Role::from_yaml(yaml, "test.yaml").unwrap_err().to_string();
+            assert!(e.contains(want), "{yaml:?}: {e}");
+            assert!(e.starts_with("test.yaml: "), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
+}

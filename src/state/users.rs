@@ -1,0 +1,340 @@
+//! User and role operations of [`StateDir`], and the client certificates and users.acl that
+//! come from them.
+
+use std::collections::HashMap;
+
+use crate::acl::{self, AclRule, AclUser};
+use crate::duration::Ttl;
+use crate::error::{Error, Result};
+use crate::keys::KeyAlgorithm;
+use crate::roles::{Role, check_access, ttl_cap};
+use crate::sign::{ClientCertRequest, DEFAULT_CERT_TTL, RedisBundle};
+use crate::users::{Password, User, parse_users, render_users, validate_user_name};
+
+use super::StateDir;
+
+const USERS_FILE: &str = "users.jsonl";
+const ROLES_DIR: &str = "roles";
+
+/// A user to create.
+#[derive(Debug, Default)]
+pub struct NewUser {
+    /// Name.
+    pub name: String,
+    /// Role names (each must exist).
+    pub roles: Vec<String>,
+    /// Trait `db_users`.
+    pub db_users: Vec<String>,
+    /// Trait `db_names`.
+    pub db_names: Vec<String>,
+    /// The password; `None` generates one (returned once).
+    pub password: Option<Password>,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserUpdate {
+    /// New roles.
+    pub roles: Option<Vec<String>>,
+    /// New `db_users`.
+    pub db_users: Option<Vec<String>>,
+    /// New `db_names`.
+    pub db_names: Option<Vec<String>>,
+}
+
+/// A person's request for a client certificate (`tsh db login` without Teleport).
+#[derive(Clone, Debug)]
+pub struct ClientLogin {
+    /// The rctl user.
+    pub user: String,
+    /// The Redis user to connect as.
+    pub db_user: String,
+    /// The database name, checked against the roles when given.
+    pub db_name: Option<String>,
+    /// Lifetime; 12h (or the role cap, if smaller) when `None`.
+    pub ttl: Option<Ttl>,
+    /// Key algorithm; the CA's when `None`.
+    pub key_algorithm: Option<KeyAlgorithm>,
+}
+
+impl StateDir {
+    /// Every user, sorted by name.
+    pub fn users(&self) -> Result<Vec<User>> {
+        Ok(self.load(USERS_FILE, parse_users)?.unwrap_or_default())
+    }
+
+    /// One user.
+    pub fn user(&self, name: &str) -> Result<User> {
+        let users = self.users()?;
+        find(&users, name).map(|i| users[i].clone())
+    }
+
+    fn save_users(&self, users: &[User]) -> Result<()> {
+        self.store().write(USERS_FILE, &render_users(users)?)
+    }
+
+    /// Creates a user. Returns it, and the generated password when none was given: show it
+    /// once, rctl keeps only its SHA-256.
+    pub fn add_user(&mut self, new: NewUser) -> Result<(User, Option<Password>)> {
+        validate_user_name(&new.name)?;
+        let roles = self.roles()?;
+        check_roles_exist(&roles, &new.roles)?;
+        let mut users = self.users()?;
+        let Err(at) = users.binary_search_by(|u| u.name.as_str().cmp(&new.name)) else {
+            return Err(Error::AlreadyExists {
+                what: "user",
+                name: new.name,
+            });
+        };
+        let (password, generated) = match new.password {
+            Some(p) => (p, false),
+            None => (Password::generate(), true),
+        };
+        let now = self.now();
+        let user = User {
+            name: new.name,
+            roles: new.roles,
+            db_users: new.db_users,
+            db_names: new.db_names,
+            password_sha256: password.hash(),
+            created: now,
+            updated: now,
+        };
+        user.validate()?;
+        users.insert(at, user.clone());
+        self.save_users(&users)?;
+        Ok((user, generated.then_some(password)))
+    }
+
+    /// Changes a user's roles or traits.
+    pub fn update_user(&mut self, name: &str, update: UserUpdate) -> Result<User> {
+        let mut users = self.users()?;
+        let i = find(&users, name)?;
+        if let Some(roles) = &update.roles {
+            check_roles_exist(&self.roles()?, roles)?;
+        }
+        let user = &mut users[i];
+        if let Some(v) = update.roles {
+            user.roles = v;
+        }
+        if let Some(v) = update.db_users {
+            user.db_users = v;
+        }
+        if let Some(v) = update.db_names {
+            user.db_names = v;
+        }
+        user.updated = self.now();
+        user.validate()?;
+        let user = user.clone();
+        self.save_users(&users)?;
+        Ok(user)
+    }
+
+    /// Sets a new password (generated when `None`, and then returned once).
+    pub fn reset_password(
+        &mut self,
+        name: &str,
+        password: Option<Password>,
+    ) -> Result<Option<Password>> {
+        let mut users = self.users()?;
+        let i = find(&users, name)?;
+        let (password, generated) = match password {
+            Some(p) => (p, false),
+            None => (Password::generate(), true),
+        };
+        users[i].password_sha256 = password.hash();
+        users[i].updated = self.now();
+        self.save_users(&users)?;
+        Ok(generated.then_some(password))
+    }
+
+    /// Removes a user.
+    pub fn remove_user(&mut self, name: &str) -> Result<User> {
+        let mut users = self.users()?;
+        let i = find(&users, name)?;
+        let user = users.remove(i);
+        self.save_users(&users)?;
+        Ok(user)
+    }
+
+    /// Every role, built-in ones included, sorted by name.
+    pub fn roles(&self) -> Result<Vec<Role>> {
+        let mut roles = Role::builtins();
+        for file in self.store().list(ROLES_DIR)? {
+            let Some(stem) = file.strip_suffix(".yaml") else {
+                continue;
+            };
+            let name = format!("{ROLES_DIR}/{file}");
+            let role = self.load(&name, |data| {
+                let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
+                let role = Role::from_yaml(text, &file).map_err(|e| e.to_string())?;
+                if role.name() != stem {
+                    return Err(format!("holds role {:?}, not {stem:?}", role.name()));
+                }
+                Ok(role)
+            })?;
+            roles.extend(role);
+        }
+        roles.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        Ok(roles)
+    }
+
+    /// One role.
+    pub fn role(&self, name: &str) -> Result<Role> {
+        self.roles()?
+            .into_iter()
+            .find(|r| r.name() == name)
+            .ok_or_else(|| Error::NotFound {
+                what: "role",
+                name: name.to_string(),
+            })
+    }
+
+    /// Creates a role; with `force`, replaces an existing one. Built-in roles cannot be changed.
+    /// Returns true when a role was replaced.
+    pub fn create_role(&mut self, role: &Role, force: bool) -> Result<bool> {
+        role.validate()?;
+        if Role::is_builtin(role.name()) {
+            return Err(Error::AccessDenied(format!(
+                "role {:?} is built in and cannot be changed",
+                role.name()
+            )));
+        }
+        let exists = self.roles()?.iter().any(|r| r.name() == role.name());
+        if exists && !force {
+            return Err(Error::AlreadyExists {
+                what: "role",
+                name: role.name().to_string(),
+            });
+        }
+        let yaml =
+            serde_norway::to_string(role).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        self.store().write(
+            &format!("{ROLES_DIR}/{}.yaml", role.name()),
+            yaml.as_bytes(),
+        )?;
+        Ok(exists)
+    }
+
+    /// Removes a role; refused for built-in roles and while a user holds it.
+    pub fn remove_role(&mut self, name: &str) -> Result<()> {
+        if Role::is_builtin(name) {
+            return Err(Error::AccessDenied(format!(
+                "role {name:?} is built in and cannot be removed"
+            )));
+        }
+        self.role(name)?;
+        if let Some(user) = self
+            .users()?
+            .iter()
+            .find(|u| u.roles.iter().any(|r| r == name))
+        {
+            return Err(Error::AccessDenied(format!(
+                "role {name:?} is held by user {:?}; change the user's roles first",
+                user.name
+            )));
+        }
+        self.store().remove(&format!("{ROLES_DIR}/{name}.yaml"))
+    }
+
+    /// Signs a client certificate for a person, if their roles allow the db user (and db
+    /// name), within the smallest `max_session_ttl` of their roles.
+    pub fn sign_redis_client(&mut self, login: &ClientLogin) -> Result<RedisBundle> {
+        let user = self.user(&login.user)?;
+        let all_roles = self.roles()?;
+        let roles = user_roles(&user, &all_roles)?;
+        check_access(&user, &roles, &login.db_user, login.db_name.as_deref())?;
+        let ttl = match (login.ttl, ttl_cap(&roles)?) {
+            (Some(ttl), Some((cap, role))) if ttl > cap => {
+                return Err(Error::TtlNotAllowed(format!(
+                    "TTL {ttl} exceeds the max_session_ttl {cap} of role {role:?}"
+                )));
+            }
+            (Some(ttl), _) => ttl,
+            (None, Some((cap, _))) => cap.min(DEFAULT_CERT_TTL),
+            (None, None) => DEFAULT_CERT_TTL,
+        };
+        let req = ClientCertRequest {
+            user: user.name.clone(),
+            db_user: login.db_user.clone(),
+            ttl,
+            key_algorithm: login.key_algorithm,
+        };
+        let (ca, pending) = self.load_ca()?;
+        let bundle = ca.sign_redis_client(&req, self.now())?;
+        self.commit_ca(&ca, pending, false)?;
+        Ok(bundle)
+    }
+
+    /// The users.acl for every user: `user NAME on #SHA256 RULES` (the `redis_acl` rules of
+    /// the user's roles, in role order), sorted by name, then `user default off`.
+    pub fn render_acl(&self) -> Result<String> {
+        let users = self.users()?;
+        let roles = self.roles()?;
+        let mut rules: HashMap<&str, Vec<AclRule>> = HashMap::new();
+        for role in &roles {
+            rules.insert(role.name(), role.acl_rules()?);
+        }
+        let mut lines = Vec::with_capacity(users.len());
+        for user in &users {
+            let mut line = AclUser {
+                name: &user.name,
+                password_sha256: user.password_sha256.as_hex(),
+                rules: Vec::new(),
+            };
+            for role in &user.roles {
+                let role_rules = rules
+                    .get(role.as_str())
+                    .ok_or_else(|| missing_role(&user.name, role))?;
+                line.rules.extend(role_rules.iter());
+            }
+            lines.push(line);
+        }
+        Ok(acl::render(&mut lines))
+    }
+}
+
+fn find(users: &[User], name: &str) -> Result<usize> {
+    users
+        .binary_search_by(|u| u.name.as_str().cmp(name))
+        .map_err(|_| Error::NotFound {
+            what: "user",
+            name: name.to_string(),
+        })
+}
+
+fn check_roles_exist(roles: &[Role], wanted: &[String]) -> Result<()> {
+    if wanted.is_empty() {
+        return Err(Error::InvalidArgument(
+            "a user needs at least one role (--roles)".to_string(),
+        ));
+    }
+    for name in wanted {
+        if !roles.iter().any(|r| r.name() == name) {
+            let known: Vec<&str> = roles.iter().map(Role::name).collect();
+            return Err(Error::InvalidArgument(format!(
+                "unknown role {name:?}; known roles: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn missing_role(user: &str, role: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "user {user:?} holds role {role:?}, which does not exist; fix it with 'rctl users update {user} --set-roles=...'"
+    ))
+}
+
+fn user_roles<'a>(user: &User, roles: &'a [Role]) -> Result<Vec<&'a Role>> {
+    user.roles
+        .iter()
+        .map(|name| {
+            roles
+                .iter()
+                .find(|r| r.name() == name)
+                .ok_or_else(|| missing_role(&user.name, name))
+        })
+        .collect()
+}
