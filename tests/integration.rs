@@ -2,5 +2,7 @@
 
 mod util;
 
+mod library;
+mod rotation;
 mod server_certs;
 mod users_acl;

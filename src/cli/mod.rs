@@ -261,9 +261,15 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
             ExitCode::from(2)
         }
         _ => {
+            // clap's message may list missing arguments on the next lines; its first paragraph,
+            // joined, is the whole message.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: invalid arguments");
-            eprintln!("{first} (see 'rctl --help')");
+            let first: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            eprintln!("{} (see 'rctl --help')", first.join(" "));
             ExitCode::from(2)
         }
     }

@@ -1,0 +1,274 @@
+//! Host CA rotation, walked with the rctl binary against a live redis-server: at no step is a
+//! correctly re-issued client or server refused.
+
+use crate::util::{Creds, RedisServer, TestDir};
+
+struct Walk {
+    dir: TestDir,
+    redis: Option<RedisServer>,
+    /// The clients' trust bundle, refreshed with `auth export` as Teleport clients refresh theirs.
+    trust: std::path::PathBuf,
+}
+
+impl Walk {
+    fn new() -> Walk {
+        let dir = TestDir::new();
+        dir.rctl(&["auth", "init", "--cluster-name=rot"]).ok();
+        let trust = dir.join("trust.pem");
+        let mut walk = Walk {
+            dir,
+            redis: None,
+            trust,
+        };
+        walk.refresh_trust();
+        walk.reissue_server();
+        walk.issue_client("c0");
+        walk
+    }
+
+    fn rotate(&self, phase: &str) {
+        let out = self
+            .dir
+            .rctl(&[
+                "auth",
+                "rotate",
+                "--type=host",
+                "--manual",
+                &format!("--phase={phase}"),
+            ])
+            .ok();
+        assert!(
+            out.contains(&format!("phase {phase}")) || phase == "standby",
+            "{out}"
+        );
+    }
+
+    fn refresh_trust(&self) {
+        let pem = self.dir.rctl(&["auth", "export", "--type=host"]).ok();
+        std::fs::write(&self.trust, pem).unwrap();
+    }
+
+    /// Re-issues the server bundle and restarts redis-server with it.
+    fn reissue_server(&mut self) {
+        self.redis = None;
+        self.dir
+            .rctl(&[
+                "auth",
+                "sign",
+                "--host=127.0.0.1,localhost",
+                "--out=server",
+                "--overwrite",
+            ])
+            .ok();
+        self.redis = Some(RedisServer::start(
+            &Creds::new(self.dir.join("server")),
+            None,
+        ));
+    }
+
+    fn issue_client(&self, name: &str) {
+        self.dir
+            .rctl(&[
+                "auth",
+                "sign",
+                "--host=client.local",
+                &format!("--out={name}"),
+            ])
+            .ok();
+    }
+
+    fn pongs(&self, client: &str) -> bool {
+        let redis = self.redis.as_ref().unwrap();
+        redis.pongs(&self.trust, Some(&Creds::new(self.dir.join(client))))
+    }
+
+    fn assert_pong(&self, clients: &[&str], step: &str) {
+        for c in clients {
+            assert!(
+                self.pongs(c),
+                "{step}: client {c} refused\n{}",
+                self.redis.as_ref().unwrap().log()
+            );
+        }
+    }
+
+    fn pins(&self) -> Vec<String> {
+        let status = self.dir.rctl(&["status"]).ok();
+        status
+            .lines()
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix("sha256:")
+                    .map(|p| p[..64].to_string())
+            })
+            .collect()
+    }
+
+    fn exported_count(&self) -> usize {
+        self.dir
+            .rctl(&["auth", "export"])
+            .ok()
+            .matches("BEGIN CERTIFICATE")
+            .count()
+    }
+}
+
+#[test]
+fn full_manual_rotation_never_refuses_a_reissued_client_or_server() {
+    let mut w = Walk::new();
+    let old_pin = w.pins()[0].clone();
+    w.assert_pong(&["c0"], "standby");
+
+    w.rotate("init");
+    assert_eq!(w.exported_count(), 2);
+    assert_eq!(w.pins()[0], old_pin, "init: the old key still signs");
+    w.refresh_trust();
+    w.reissue_server();
+    w.assert_pong(&["c0"], "init");
+
+    w.rotate("update_clients");
+    let new_pin = w.pins()[0].clone();
+    assert_ne!(new_pin, old_pin, "update_clients: the new key signs");
+    w.issue_client("c1");
+    w.assert_pong(&["c0", "c1"], "update_clients");
+
+    w.rotate("update_servers");
+    w.reissue_server();
+    w.assert_pong(&["c0", "c1"], "update_servers");
+    let status = w.dir.rctl(&["status"]).ok();
+    assert!(
+        status.contains("rotation in progress: phase update_servers, mode manual, started "),
+        "{status}"
+    );
+
+    w.rotate("standby");
+    assert_eq!(w.pins(), [new_pin]);
+    assert_eq!(w.exported_count(), 1);
+    assert!(w.dir.rctl(&["status"]).ok().contains("rotated 20"));
+    w.refresh_trust();
+    w.reissue_server();
+    w.assert_pong(&["c1"], "standby");
+    assert!(
+        !w.pongs("c0"),
+        "after standby the old client certificate must be refused"
+    );
+    w.issue_client("c2");
+    w.assert_pong(&["c1", "c2"], "standby");
+}
+
+#[test]
+fn rollback_from_each_phase_restores_the_old_ca() {
+    for depth in 1..=3 {
+        let mut w = Walk::new();
+        let old_pin = w.pins()[0].clone();
+        let phases = ["init", "update_clients", "update_servers"];
+        let mut clients = vec!["c0"];
+        for phase in &phases[..depth] {
+            w.rotate(phase);
+            match *phase {
+                "init" => {
+                    w.refresh_trust();
+                    w.reissue_server();
+                }
+                "update_clients" => {
+                    w.issue_client("c1");
+                    clients.push("c1");
+                }
+                _ => w.reissue_server(),
+            }
+            w.assert_pong(&clients, phase);
+        }
+        w.rotate("rollback");
+        assert_eq!(
+            w.pins()[0],
+            old_pin,
+            "rollback after {depth} phase(s): the old key signs"
+        );
+        assert_eq!(w.exported_count(), 2, "both keys trusted until standby");
+        w.reissue_server();
+        w.assert_pong(&clients, "rollback");
+
+        w.rotate("standby");
+        assert_eq!(w.pins(), [old_pin.clone()]);
+        assert!(
+            w.dir.rctl(&["status"]).ok().contains("never rotated"),
+            "a rollback is not a rotation"
+        );
+        w.refresh_trust();
+        w.reissue_server();
+        w.assert_pong(&["c0"], "standby after rollback");
+        w.issue_client("c3");
+        w.assert_pong(&["c0", "c3"], "standby after rollback");
+        if depth >= 2 {
+            assert!(
+                !w.pongs("c1"),
+                "a client signed by the abandoned key must be refused"
+            );
+        }
+    }
+}
+
+#[test]
+fn invalid_transitions_are_refused_with_the_allowed_ones() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let before = crate::util::snapshot(&dir.state());
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["--manual", "--phase=update_clients"],
+            "from phase standby to update_clients; allowed next: init",
+        ),
+        (&["--manual", "--phase=standby"], "allowed next: init"),
+        (
+            &["--manual", "--phase=bogus"],
+            "invalid rotation phase \"bogus\"",
+        ),
+        (&["--phase=init"], "--manual"),
+        (
+            &["--type=user", "--manual", "--phase=init"],
+            "unsupported CA type",
+        ),
+        (&["--grace-period=-1h"], "must not be negative"),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["auth", "rotate"];
+        all.extend_from_slice(args);
+        dir.rctl(&all).refused(want);
+    }
+    assert_eq!(crate::util::snapshot(&dir.state()), before);
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=init"])
+        .ok();
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=standby"])
+        .refused("from phase init to standby; allowed next: update_clients, rollback");
+    dir.rctl(&["auth", "rotate"])
+        .refused("from phase init to init");
+}
+
+#[test]
+fn auto_rotation_with_zero_grace_swaps_at_once() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let before = dir.rctl(&["auth", "export"]).ok();
+    let run = dir.rctl(&["auth", "rotate", "--type=host", "--grace-period=0"]);
+    run.ok();
+    assert!(
+        run.stderr()
+            .contains("init -> update_clients -> update_servers -> standby"),
+        "{}",
+        run.stderr()
+    );
+    let after = dir.rctl(&["auth", "export"]).ok();
+    assert_eq!(after.matches("BEGIN CERTIFICATE").count(), 1);
+    assert_ne!(before, after);
+}
+
+#[test]
+fn auto_rotation_starts_with_the_default_grace_period() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["auth", "rotate", "--type=host"]).ok();
+    let status = dir.rctl(&["status"]).ok();
+    assert!(status.contains("phase init, mode auto"), "{status}");
+    assert!(status.contains("grace period 30h0m0s"), "{status}");
+    assert_eq!(status.matches("sha256:").count(), 2, "{status}");
+}
