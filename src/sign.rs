@@ -20,7 +20,7 @@ use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::hosts::Host;
 use crate::keys::{KeyAlgorithm, PrivateKey};
-use crate::store::{Visibility, sync_parent, write_temp};
+use crate::store::{Visibility, remove_stale_temps_beside, sync_parent, write_temp_unsynced};
 
 /// Default lifetime of a certificate, as `tctl auth sign`.
 pub const DEFAULT_CERT_TTL: Ttl = Ttl::from_hours(12);
@@ -149,14 +149,25 @@ fn write_file_set(
 ) -> Result<()> {
     check_outputs(paths, overwrite)?;
     let mut temps = Vec::new();
-    for (path, (data, vis)) in paths.iter().zip(contents) {
-        match write_temp(path, data, *vis) {
-            Ok(tmp) => temps.push(tmp),
-            Err(e) => {
-                temps.iter().for_each(|t| drop(fs::remove_file(t)));
-                return Err(e);
-            }
-        }
+    let mut files = Vec::new();
+    remove_stale_temps_beside(paths);
+    let written = paths
+        .iter()
+        .zip(contents)
+        .try_for_each(|(path, (data, vis))| {
+            let (tmp, file) = write_temp_unsynced(path, data, *vis)?;
+            temps.push(tmp);
+            files.push((path, file));
+            Ok(())
+        });
+    let synced = written.and_then(|()| {
+        files
+            .iter()
+            .try_for_each(|(path, file)| file.sync_all().map_err(|e| Error::io(*path, e)))
+    });
+    if let Err(e) = synced {
+        temps.iter().for_each(|t| drop(fs::remove_file(t)));
+        return Err(e);
     }
     let mut placed: Vec<&PathBuf> = Vec::new();
     for (i, (tmp, path)) in temps.iter().zip(paths).enumerate() {
@@ -179,8 +190,13 @@ fn write_file_set(
         }
         placed.push(path);
     }
+    let mut synced_dirs: Vec<&Path> = Vec::new();
     for path in paths {
-        sync_parent(path)?;
+        let dir = path.parent().unwrap_or(Path::new(""));
+        if !synced_dirs.contains(&dir) {
+            sync_parent(path)?;
+            synced_dirs.push(dir);
+        }
     }
     Ok(())
 }

@@ -38,9 +38,12 @@ impl Visibility {
 pub trait Store {
     /// Reads a blob, or `None` if it does not exist.
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Opens a blob for reading in pieces (large blobs), or `None` if it does not exist.
+    fn open(&self, name: &str) -> Result<Option<Box<dyn io::BufRead>>>;
     /// Replaces (or creates) a blob atomically: a reader sees the old bytes or the new ones.
     fn write(&self, name: &str, data: &[u8]) -> Result<()>;
-    /// Appends one record to an append-only log blob.
+    /// Appends one record (ending in a newline) to a blob with one write, then syncs it. A crash
+    /// can at worst leave that record cut short at the end, which readers skip.
     fn append(&self, name: &str, data: &[u8]) -> Result<()>;
     /// Removes a blob; removing a missing one is not an error.
     fn remove(&self, name: &str) -> Result<()>;
@@ -168,6 +171,18 @@ impl Store for DirStore {
         }
     }
 
+    fn open(&self, name: &str) -> Result<Option<Box<dyn io::BufRead>>> {
+        let path = self.path_of(name)?;
+        match File::open(&path) {
+            Ok(file) => Ok(Some(Box::new(io::BufReader::with_capacity(
+                256 * 1024,
+                file,
+            )))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {
         let path = self.path_of(name)?;
         if let Some(parent) = path.parent() {
@@ -266,16 +281,54 @@ pub(crate) fn create_temp_beside(path: &Path, mode: u32) -> Result<(PathBuf, Fil
 
 /// Writes `data` to a fresh temp file beside `path` and fsyncs it. The caller renames or links it.
 pub(crate) fn write_temp(path: &Path, data: &[u8], visibility: Visibility) -> Result<PathBuf> {
-    let (tmp, mut file) = create_temp_beside(path, visibility.mode())?;
-    let result = file
-        .write_all(data)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| Error::io(path, e));
-    if let Err(e) = result {
+    let (tmp, file) = write_temp_unsynced(path, data, visibility)?;
+    if let Err(e) = file.sync_all() {
         let _ = fs::remove_file(&tmp);
-        return Err(e);
+        return Err(Error::io(path, e));
     }
     Ok(tmp)
+}
+
+/// [`write_temp`] without the fsync, for a caller that writes several files and then syncs them
+/// all: the first fsync commits the journal with the others' data, so the rest cost little.
+pub(crate) fn write_temp_unsynced(
+    path: &Path,
+    data: &[u8],
+    visibility: Visibility,
+) -> Result<(PathBuf, File)> {
+    let (tmp, mut file) = create_temp_beside(path, visibility.mode())?;
+    if let Err(e) = file.write_all(data) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok((tmp, file))
+}
+
+/// Removes temp files that a killed rctl left beside `paths` (all in one folder; more than a
+/// minute old, so that another rctl writing the same files right now is not disturbed).
+pub(crate) fn remove_stale_temps_beside(paths: &[PathBuf]) {
+    let Some(first) = paths.first() else { return };
+    let prefixes: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| format!(".{}{TMP_MARK}", n.to_string_lossy()))
+        .collect();
+    let Ok(entries) = fs::read_dir(parent_dir(first)) else {
+        return;
+    };
+    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = prefixes.iter().any(|p| name.starts_with(p.as_str()))
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < minute_ago);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Replaces `path` with `data` atomically: temp file, fsync, rename, fsync of the directory.

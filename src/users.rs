@@ -191,24 +191,99 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
-/// Parses `users.jsonl`. The error names the line.
-pub(crate) fn parse_users(data: &[u8]) -> std::result::Result<Vec<User>, String> {
-    let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
-    let mut users = Vec::new();
-    for (i, line) in text.lines().enumerate() {
+/// Reads `users.jsonl` line by line (a 100,000-user file is never held whole), handing each
+/// user to `f` in file order until `f` returns false. An unterminated last line that does not
+/// parse is an append cut short by a crash (its command never reported success) and is
+/// skipped; any other bad line is an error that names it.
+pub(crate) fn read_users(
+    reader: &mut dyn std::io::BufRead,
+    f: &mut dyn FnMut(User) -> bool,
+) -> std::result::Result<(), String> {
+    let mut buf = Vec::new();
+    let mut line_no = 0;
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        let terminated = buf.last() == Some(&b'\n');
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
         if line.is_empty() {
             continue;
         }
-        let user: User = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", i + 1))?;
-        user.validate()
-            .map_err(|e| format!("line {}: {e}", i + 1))?;
-        users.push(user);
+        match parse_user_line(line) {
+            Ok(user) => {
+                if !f(user) {
+                    break;
+                }
+            }
+            Err(_) if !terminated => break,
+            Err(e) => return Err(format!("line {line_no}: {e}")),
+        }
     }
-    users.sort_by(|a, b| a.name.cmp(&b.name));
-    if let Some(w) = users.windows(2).find(|w| w[0].name == w[1].name) {
-        return Err(format!("user {:?} appears twice", w[0].name));
+    Ok(())
+}
+
+fn parse_user_line(line: &[u8]) -> std::result::Result<User, String> {
+    let user: User = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    user.validate().map_err(|e| e.to_string())?;
+    Ok(user)
+}
+
+/// The names in `users.jsonl` without parsing whole records: enough for `users add` to refuse a
+/// duplicate and append one line. Returns the names and whether the file ends cleanly (with a
+/// newline); when it does not, the caller rewrites the file instead of appending to it.
+pub(crate) fn scan_user_names(data: &[u8]) -> std::result::Result<(Vec<&str>, bool), String> {
+    #[derive(Deserialize)]
+    struct NameOnly<'a> {
+        #[serde(borrow)]
+        name: std::borrow::Cow<'a, str>,
     }
-    Ok(users)
+    const PREFIX: &[u8] = b"{\"name\":\"";
+    let clean_end = data.is_empty() || data.ends_with(b"\n");
+    // Index of the segment after the last newline: an unterminated tail when non-empty.
+    let tail = data.iter().filter(|b| **b == b'\n').count();
+    let mut names = Vec::new();
+    for (i, line) in data.split(|b| *b == b'\n').enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        // rctl writes `{"name":"NAME",...`, and names hold no quote or backslash; anything
+        // else (a hand-edited line) is parsed properly.
+        let fast = line.strip_prefix(PREFIX).and_then(|rest| {
+            let end = rest.iter().position(|b| *b == b'"')?;
+            let name = std::str::from_utf8(&rest[..end]).ok()?;
+            (!name.contains('\\')).then_some(name)
+        });
+        match fast {
+            Some(name) => names.push(name),
+            None => match serde_json::from_slice::<NameOnly<'_>>(line) {
+                Ok(NameOnly {
+                    name: std::borrow::Cow::Borrowed(name),
+                }) => names.push(name),
+                _ if i == tail => return Ok((names, false)),
+                Ok(_) => {
+                    return Err(format!(
+                        "line {}: the name has escapes; rewrite it plainly",
+                        i + 1
+                    ));
+                }
+                Err(e) => return Err(format!("line {}: {e}", i + 1)),
+            },
+        }
+    }
+    Ok((names, clean_end))
+}
+
+/// One user as a `users.jsonl` line, newline included.
+pub(crate) fn render_user_line(user: &User) -> Result<Vec<u8>> {
+    let mut out = serde_json::to_vec(user).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    out.push(b'\n');
+    Ok(out)
 }
 
 /// Serializes users (sorted by name) as JSON Lines.
@@ -287,11 +362,41 @@ mod tests {
             User::new_for_test("b", &["readonly"], &["x"], &["0"]),
         ];
         let data = render_users(&users).unwrap();
-        assert_eq!(parse_users(&data).unwrap(), users);
+        let parse = |d: &[u8]| {
+            let mut out = Vec::new();
+            read_users(&mut &d[..], &mut |u| {
+                out.push(u);
+                true
+            })
+            .map(|()| out)
+        };
+        assert_eq!(parse(&data).unwrap(), users);
         let mut broken = data.clone();
         broken.extend_from_slice(b"{\"name\": \"c\"\n");
-        assert!(parse_users(&broken).unwrap_err().starts_with("line 3:"));
-        let dup = [data.clone(), data].concat();
-        assert!(parse_users(&dup).unwrap_err().contains("twice"));
+        assert!(parse(&broken).unwrap_err().starts_with("line 3:"));
+        // An append cut short by a crash: skipped, not an error.
+        let mut torn = data.clone();
+        torn.extend_from_slice(b"{\"name\":\"c\",\"ro");
+        assert_eq!(parse(&torn).unwrap(), users);
+        // A complete last line without its newline (hand-edited) is kept.
+        let unterminated = &data[..data.len() - 1];
+        assert_eq!(parse(unterminated).unwrap(), users);
+    }
+
+    #[test]
+    fn name_scan_agrees_with_the_full_parse() {
+        let users = vec![
+            User::new_for_test("a", &["access"], &["*"], &[]),
+            User::new_for_test("b.c@d", &["readonly"], &["x"], &["0"]),
+        ];
+        let data = render_users(&users).unwrap();
+        assert_eq!(scan_user_names(&data).unwrap(), (vec!["a", "b.c@d"], true));
+        // A hand-written line with other spacing is still read.
+        let hand = b"{ \"roles\": [], \"name\": \"z\" }\n";
+        let both = [data.clone(), hand.to_vec()].concat();
+        assert_eq!(scan_user_names(&both).unwrap().0, vec!["a", "b.c@d", "z"]);
+        let torn = [data.clone(), b"{\"name\":\"c".to_vec()].concat();
+        assert_eq!(scan_user_names(&torn).unwrap(), (vec!["a", "b.c@d"], false));
+        assert!(scan_user_names(b"garbage\n").is_err());
     }
 }

@@ -1,11 +1,13 @@
 //! Redis ACL rules (the grammar of Redis 7.0's `src/acl.c`), `users.acl` rendering, and a linter
 //! for existing `users.acl` files.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result, shorten};
+use crate::roles::Role;
+use crate::users::User;
 
 /// One ACL rule, as `ACL SETUSER` and `users.acl` take it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -389,35 +391,72 @@ pub fn parse_role_rules(rules: &[String]) -> Result<Vec<AclRule>> {
         .collect()
 }
 
-/// One user line of a users.acl.
-#[derive(Clone, Debug)]
-pub struct AclUser<'a> {
-    /// The Redis user name (validated by rctl's name rule).
-    pub name: &'a str,
-    /// SHA-256 of the password, lowercase hex.
-    pub password_sha256: &'a str,
-    /// The rules, in order.
-    pub rules: Vec<&'a AclRule>,
+/// Renders users.acl lines from users and their roles' `redis_acl` rules.
+///
+/// Each role's rules are parsed and rendered once; a line costs one allocation.
+pub struct Renderer<'r> {
+    rules: HashMap<&'r str, String>,
 }
 
-/// Renders a users.acl: `user NAME on #HASH RULES` per user sorted by name, then
-/// `user default off`. No comments: Redis refuses any line that does not start with `user`.
-pub fn render(users: &mut [AclUser<'_>]) -> String {
-    users.sort_by(|a, b| a.name.cmp(b.name));
-    let mut out = String::with_capacity(users.len() * 128 + 32);
-    for user in users.iter() {
-        out.push_str("user ");
-        out.push_str(user.name);
-        out.push_str(" on #");
-        out.push_str(user.password_sha256);
-        for rule in &user.rules {
-            out.push(' ');
-            out.push_str(&rule.to_string());
+impl<'r> Renderer<'r> {
+    /// Prepares the rules of every role.
+    pub fn new(roles: &'r [Role]) -> Result<Renderer<'r>> {
+        let mut rules = HashMap::with_capacity(roles.len());
+        for role in roles {
+            let mut text = String::new();
+            for rule in role.acl_rules()? {
+                text.push(' ');
+                text.push_str(&rule.to_string());
+            }
+            rules.insert(role.name(), text);
         }
-        out.push('\n');
+        Ok(Renderer { rules })
     }
-    out.push_str("user default off\n");
-    out
+
+    /// `user NAME on #SHA256 RULES`, the rules of the user's roles in role order.
+    pub fn line(&self, user: &User) -> Result<String> {
+        let mut line = String::with_capacity(96);
+        line.push_str("user ");
+        line.push_str(&user.name);
+        line.push_str(" on #");
+        line.push_str(user.password_sha256.as_hex());
+        for role in &user.roles {
+            let rules = self.rules.get(role.as_str()).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "user {:?} holds role {role:?}, which does not exist; fix it with 'rctl users update {} --set-roles=...'",
+                    user.name, user.name
+                ))
+            })?;
+            line.push_str(rules);
+        }
+        Ok(line)
+    }
+
+    /// Sorts the lines by user name and ends with `user default off`. No comments: Redis refuses
+    /// any line that does not start with `user`.
+    pub fn finish(mut lines: Vec<String>) -> String {
+        // Names hold no character below '!', so "user NAME on" sorts as NAME does.
+        lines.sort_unstable();
+        let len = lines.iter().map(|l| l.len() + 1).sum::<usize>() + 18;
+        let mut out = String::with_capacity(len);
+        for line in &lines {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str("user default off\n");
+        out
+    }
+}
+
+/// Renders a users.acl: `user NAME on #SHA256 RULES` per user sorted by name, where RULES are
+/// the `redis_acl` rules of the user's roles in role order, then `user default off`.
+pub fn render(users: &[User], roles: &[Role]) -> Result<String> {
+    let renderer = Renderer::new(roles)?;
+    let lines = users
+        .iter()
+        .map(|u| renderer.line(u))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Renderer::finish(lines))
 }
 
 /// A problem found by [`lint`].
@@ -671,30 +710,32 @@ mod tests {
 
     #[test]
     fn renders_sorted_users_then_default_off() {
-        let all = ok("allcommands");
-        let keys = ok("allkeys");
-        let h1 = "1".repeat(64);
-        let h2 = "2".repeat(64);
-        let mut users = vec![
-            AclUser {
-                name: "bob",
-                password_sha256: &h2,
-                rules: vec![&keys],
-            },
-            AclUser {
-                name: "alice",
-                password_sha256: &h1,
-                rules: vec![&all, &keys],
-            },
-        ];
-        let text = render(&mut users);
+        let roles = Role::builtins();
+        let bob = User::new_for_test("bob", &["readonly"], &["bob"], &[]);
+        let al = User::new_for_test("al", &["access", "readonly"], &["*"], &[]);
+        let alice = User::new_for_test("alice", &["access"], &["*"], &[]);
+        let text = render(&[bob.clone(), alice.clone(), al.clone()], &roles).unwrap();
+        let hash = |u: &User| u.password_sha256.as_hex().to_string();
         assert_eq!(
             text,
             format!(
-                "user alice on #{h1} allcommands allkeys\nuser bob on #{h2} allkeys\nuser default off\n"
+                "user al on #{} allcommands allkeys ~* resetchannels +@read +@connection\n\
+                 user alice on #{} allcommands allkeys\n\
+                 user bob on #{} ~* resetchannels +@read +@connection\n\
+                 user default off\n",
+                hash(&al),
+                hash(&alice),
+                hash(&bob)
             )
         );
         assert!(lint(&text).is_empty(), "{:?}", lint(&text));
+        let orphan = User::new_for_test("o", &["gone"], &[], &[]);
+        assert!(
+            render(&[orphan], &roles)
+                .unwrap_err()
+                .to_string()
+                .contains("role \"gone\"")
+        );
     }
 
     #[test]

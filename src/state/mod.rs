@@ -138,6 +138,14 @@ impl StateDir {
         self.store.as_ref()
     }
 
+    /// The error for a state blob that cannot be understood.
+    pub(crate) fn corrupt(&self, name: &str, reason: String) -> Error {
+        Error::CorruptState {
+            path: self.store.locate(name),
+            reason,
+        }
+    }
+
     /// Reads and parses a blob, turning a parse failure into [`Error::CorruptState`].
     pub(crate) fn load<T>(
         &self,

@@ -1,15 +1,15 @@
 //! User and role operations of [`StateDir`], and the client certificates and users.acl that
 //! come from them.
 
-use std::collections::HashMap;
-
-use crate::acl::{self, AclRule, AclUser};
+use crate::acl::Renderer;
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::keys::KeyAlgorithm;
 use crate::roles::{Role, check_access, ttl_cap};
 use crate::sign::{ClientCertRequest, DEFAULT_CERT_TTL, RedisBundle};
-use crate::users::{Password, User, parse_users, render_users, validate_user_name};
+use crate::users::{
+    Password, User, read_users, render_user_line, render_users, scan_user_names, validate_user_name,
+};
 
 use super::StateDir;
 
@@ -60,7 +60,31 @@ pub struct ClientLogin {
 impl StateDir {
     /// Every user, sorted by name.
     pub fn users(&self) -> Result<Vec<User>> {
-        Ok(self.load(USERS_FILE, parse_users)?.unwrap_or_default())
+        let mut users = Vec::new();
+        self.for_each_user(&mut |user| {
+            users.push(user);
+            Ok(())
+        })?;
+        users.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(w) = users.windows(2).find(|w| w[0].name == w[1].name) {
+            let reason = format!("user {:?} appears twice", w[0].name);
+            return Err(self.corrupt(USERS_FILE, reason));
+        }
+        Ok(users)
+    }
+
+    /// Calls `f` with each user in file order, reading the file in pieces.
+    fn for_each_user(&self, f: &mut dyn FnMut(User) -> Result<()>) -> Result<()> {
+        let Some(mut reader) = self.store().open(USERS_FILE)? else {
+            return Ok(());
+        };
+        let mut outcome = Ok(());
+        read_users(&mut reader, &mut |user| {
+            outcome = f(user);
+            outcome.is_ok()
+        })
+        .map_err(|reason| self.corrupt(USERS_FILE, reason))?;
+        outcome
     }
 
     /// One user.
@@ -79,18 +103,23 @@ impl StateDir {
         validate_user_name(&new.name)?;
         let roles = self.roles()?;
         check_roles_exist(&roles, &new.roles)?;
-        let mut users = self.users()?;
-        let Err(at) = users.binary_search_by(|u| u.name.as_str().cmp(&new.name)) else {
+        // Only the names are read, and one line is appended: adding a user costs the same with
+        // 10 users or 100,000. A file that does not end cleanly is rewritten whole instead.
+        let data = self.store().read(USERS_FILE)?.unwrap_or_default();
+        let (names, clean_end) =
+            scan_user_names(&data).map_err(|reason| self.corrupt(USERS_FILE, reason))?;
+        if names.contains(&new.name.as_str()) {
             return Err(Error::AlreadyExists {
                 what: "user",
                 name: new.name,
             });
-        };
+        }
+        drop(data);
         let (password, generated) = match new.password {
             Some(p) => (p, false),
             None => (Password::generate(), true),
         };
-        let now = self.now();
+        let now = self.record_time();
         let user = User {
             name: new.name,
             roles: new.roles,
@@ -101,9 +130,53 @@ impl StateDir {
             updated: now,
         };
         user.validate()?;
-        users.insert(at, user.clone());
-        self.save_users(&users)?;
+        if clean_end {
+            self.store().append(USERS_FILE, &render_user_line(&user)?)?;
+        } else {
+            let mut users = self.users()?;
+            users.push(user.clone());
+            users.sort_by(|a, b| a.name.cmp(&b.name));
+            self.save_users(&users)?;
+        }
         Ok((user, generated.then_some(password)))
+    }
+
+    /// Creates many users in one write (for programs that provision in bulk): all or none.
+    /// Returns each user with its generated password, if one was generated.
+    pub fn add_users(&mut self, new: Vec<NewUser>) -> Result<Vec<(User, Option<Password>)>> {
+        let roles = self.roles()?;
+        let mut users = self.users()?;
+        let now = self.record_time();
+        let mut added = Vec::with_capacity(new.len());
+        for n in new {
+            validate_user_name(&n.name)?;
+            check_roles_exist(&roles, &n.roles)?;
+            let (password, generated) = match n.password {
+                Some(p) => (p, false),
+                None => (Password::generate(), true),
+            };
+            let user = User {
+                name: n.name,
+                roles: n.roles,
+                db_users: n.db_users,
+                db_names: n.db_names,
+                password_sha256: password.hash(),
+                created: now,
+                updated: now,
+            };
+            user.validate()?;
+            added.push((user, generated.then_some(password)));
+        }
+        users.extend(added.iter().map(|(u, _)| u.clone()));
+        users.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(w) = users.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(Error::AlreadyExists {
+                what: "user",
+                name: w[0].name.clone(),
+            });
+        }
+        self.save_users(&users)?;
+        Ok(added)
     }
 
     /// Changes a user's roles or traits.
@@ -123,7 +196,7 @@ impl StateDir {
         if let Some(v) = update.db_names {
             user.db_names = v;
         }
-        user.updated = self.now();
+        user.updated = self.record_time();
         user.validate()?;
         let user = user.clone();
         self.save_users(&users)?;
@@ -143,7 +216,7 @@ impl StateDir {
             None => (Password::generate(), true),
         };
         users[i].password_sha256 = password.hash();
-        users[i].updated = self.now();
+        users[i].updated = self.record_time();
         self.save_users(&users)?;
         Ok(generated.then_some(password))
     }
@@ -269,28 +342,33 @@ impl StateDir {
     /// The users.acl for every user: `user NAME on #SHA256 RULES` (the `redis_acl` rules of
     /// the user's roles, in role order), sorted by name, then `user default off`.
     pub fn render_acl(&self) -> Result<String> {
-        let users = self.users()?;
         let roles = self.roles()?;
-        let mut rules: HashMap<&str, Vec<AclRule>> = HashMap::new();
-        for role in &roles {
-            rules.insert(role.name(), role.acl_rules()?);
-        }
-        let mut lines = Vec::with_capacity(users.len());
-        for user in &users {
-            let mut line = AclUser {
-                name: &user.name,
-                password_sha256: user.password_sha256.as_hex(),
-                rules: Vec::new(),
-            };
-            for role in &user.roles {
-                let role_rules = rules
-                    .get(role.as_str())
-                    .ok_or_else(|| missing_role(&user.name, role))?;
-                line.rules.extend(role_rules.iter());
+        let renderer = Renderer::new(&roles)?;
+        // Streamed: each user becomes its line as it is read, so 100,000 users never sit in
+        // memory as records.
+        let mut lines = Vec::new();
+        self.for_each_user(&mut |user| {
+            lines.push(renderer.line(&user)?);
+            Ok(())
+        })?;
+        let text = Renderer::finish(lines);
+        let mut previous = "";
+        for line in text.lines() {
+            let name = line.split(' ').nth(1).unwrap_or_default();
+            if name == previous {
+                return Err(self.corrupt(USERS_FILE, format!("user {name:?} appears twice")));
             }
-            lines.push(line);
+            previous = name;
         }
-        Ok(acl::render(&mut lines))
+        Ok(text)
+    }
+}
+
+impl StateDir {
+    /// Now, to the second: what user records store.
+    fn record_time(&self) -> time::OffsetDateTime {
+        let now = self.now();
+        now.replace_nanosecond(0).unwrap_or(now)
     }
 }
 

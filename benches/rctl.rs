@@ -1,0 +1,143 @@
+//! Library throughput: signing, RBAC-checked client certificates, state loading, users.acl
+//! rendering and password hashing. `cargo bench`; whole-process comparisons: bench/compare.sh.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use rctl::{
+    CaOptions, ClientLogin, HostCa, KeyAlgorithm, NewUser, Password, ServerCertRequest, StateDir,
+    parse_host_list,
+};
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+fn server_request() -> ServerCertRequest {
+    ServerCertRequest {
+        hosts: parse_host_list("localhost,127.0.0.1").unwrap(),
+        ttl: "2190h".parse().unwrap(),
+        key_algorithm: None,
+    }
+}
+
+/// Key + certificate + PEM of both, as `auth sign --format=redis` makes them.
+fn sign_server_bundle(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sign_redis_server_bundle");
+    group.throughput(Throughput::Elements(1));
+    for algo in [
+        KeyAlgorithm::EcdsaP256,
+        KeyAlgorithm::Ed25519,
+        KeyAlgorithm::EcdsaP384,
+        KeyAlgorithm::Rsa2048,
+    ] {
+        let mut options = CaOptions::new("bench");
+        options.algorithm = algo;
+        let ca = HostCa::generate(&options, now()).unwrap();
+        let req = server_request();
+        if algo.is_rsa() {
+            group.sample_size(10);
+        }
+        group.bench_function(BenchmarkId::from_parameter(algo), |b| {
+            b.iter(|| {
+                let bundle = ca.sign_redis_server(black_box(&req), now()).unwrap();
+                black_box((
+                    bundle.certificate_pem().len(),
+                    bundle.private_key_pem().len(),
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn new_user(i: usize) -> NewUser {
+    NewUser {
+        name: format!("user{i:06}"),
+        roles: vec!["access".to_string()],
+        db_users: vec![format!("user{i:06}")],
+        db_names: vec!["*".to_string()],
+        password: Some(Password::from_input(format!("password-{i}")).unwrap()),
+    }
+}
+
+/// A state directory with `n` users (added in one write).
+fn state_with_users(dir: &Path, n: usize) -> StateDir {
+    let mut state = StateDir::open(dir).unwrap();
+    state.host_ca().unwrap();
+    state.add_users((0..n).map(new_user).collect()).unwrap();
+    state
+}
+
+fn sign_client_with_rbac(c: &mut Criterion) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut state = state_with_users(&tmp.path().join("s"), 10);
+    let login = ClientLogin {
+        user: "user000003".to_string(),
+        db_user: "user000003".to_string(),
+        db_name: Some("0".to_string()),
+        ttl: None,
+        key_algorithm: None,
+    };
+    c.bench_function("sign_redis_client_with_rbac/10_users", |b| {
+        b.iter(|| {
+            black_box(
+                state
+                    .sign_redis_client(black_box(&login))
+                    .unwrap()
+                    .issued()
+                    .serial
+                    .len(),
+            )
+        })
+    });
+}
+
+fn load_users(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load_users");
+    for n in [10, 10_000] {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("s");
+        drop(state_with_users(&path, n));
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| {
+                let state = StateDir::open(&path).unwrap();
+                black_box(state.users().unwrap().len())
+            })
+        });
+    }
+    group.finish();
+}
+
+fn acl_generate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("acl_generate");
+    group.sample_size(10);
+    for n in [1_000, 100_000] {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = state_with_users(&tmp.path().join("s"), n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| black_box(state.render_acl().unwrap().len()))
+        });
+    }
+    group.finish();
+}
+
+fn password_hashing(c: &mut Criterion) {
+    let password = Password::generate();
+    c.bench_function("password_sha256", |b| {
+        b.iter(|| black_box(black_box(&password).hash()))
+    });
+}
+
+criterion_group!(
+    benches,
+    sign_server_bundle,
+    sign_client_with_rbac,
+    load_users,
+    acl_generate,
+    password_hashing
+);
+criterion_main!(benches);

@@ -1,0 +1,26 @@
+//! Fills a state directory with N users in one write, for benchmarks and load tests:
+//! `cargo run --release --example seed_users -- STATE_DIR N`.
+
+use rctl::{NewUser, StateDir};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let (Some(dir), Some(n)) = (args.next(), args.next()) else {
+        return Err("usage: seed_users STATE_DIR N".into());
+    };
+    let n: usize = n.parse()?;
+    let mut state = StateDir::open(&dir)?;
+    state.host_ca()?;
+    let users = (0..n)
+        .map(|i| NewUser {
+            name: format!("seed{i:07}"),
+            roles: vec!["access".to_string()],
+            db_users: vec![format!("seed{i:07}")],
+            db_names: vec!["*".to_string()],
+            password: None,
+        })
+        .collect();
+    let added = state.add_users(users)?;
+    println!("added {} users to {dir}", added.len());
+    Ok(())
+}
