@@ -52,6 +52,38 @@ fn sign_server_bundle(c: &mut Criterion) {
     group.finish();
 }
 
+/// The floor: rcgen + ring alone, issuer built once, same fields, no rctl code at all.
+fn rcgen_ring_floor(c: &mut Criterion) {
+    use rcgen::{
+        CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut ca_params = CertificateParams::default();
+    ca_params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let issuer = Issuer::new(ca_params, &ca_key);
+    c.bench_function("sign_redis_server_bundle/floor_rcgen_ring_p256", |b| {
+        b.iter(|| {
+            let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            let mut params =
+                CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                    .unwrap();
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "localhost");
+            params.is_ca = IsCa::ExplicitNoCa;
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ];
+            params.use_authority_key_identifier_extension = true;
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            black_box((cert.pem().len(), key.serialize_pem().len()))
+        })
+    });
+}
+
 fn new_user(i: usize) -> NewUser {
     NewUser {
         name: format!("user{i:06}"),
@@ -134,6 +166,7 @@ fn password_hashing(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    rcgen_ring_floor,
     sign_server_bundle,
     sign_client_with_rbac,
     load_users,

@@ -8,10 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyUsagePurpose, SanType,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
+    SanType,
 };
-use rustls_pki_types::CertificateDer;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -317,12 +316,7 @@ impl HostCa {
         params.not_after = now + ttl.as_time();
         params.use_authority_key_identifier_extension = true;
 
-        let ca = self.active();
-        let issuer = Issuer::from_ca_cert_der(
-            &CertificateDer::from(ca.certificate_der()),
-            ca.private_key().pair(),
-        )?;
-        let cert = params.signed_by(key.pair(), &issuer)?;
+        let cert = params.signed_by(key.pair(), &self.active().issuer())?;
         let subject = params
             .distinguished_name
             .iter()
@@ -378,6 +372,7 @@ mod tests {
     use super::*;
     use crate::ca::CaOptions;
     use crate::hosts::parse_host_list;
+    use rustls_pki_types::CertificateDer;
     use x509_parser::extensions::{GeneralName, ParsedExtension};
 
     fn now() -> OffsetDateTime {
