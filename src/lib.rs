@@ -24,9 +24,11 @@
 #![deny(missing_docs)]
 
 pub mod acl;
+mod audit;
 mod ca;
 mod duration;
 mod error;
+mod fileset;
 mod hosts;
 mod keys;
 mod names;
@@ -37,6 +39,7 @@ mod state;
 pub mod store;
 mod users;
 
+pub use audit::AuditEvent;
 pub use ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
@@ -49,7 +52,6 @@ pub use roles::{
 pub use rotation::{DEFAULT_GRACE_PERIOD, Mode, Phase, Rotation};
 pub use sign::{
     CertKind, ClientCertRequest, DEFAULT_CERT_TTL, IssuedCert, RedisBundle, ServerCertRequest,
-    check_outputs,
 };
 pub use state::{
     ClientLogin, NewUser, Notice, StateDir, UserUpdate, default_cluster_name, default_state_dir,

@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::fs;
+
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -17,9 +17,10 @@ use zeroize::Zeroizing;
 use crate::ca::{HostCa, random_serial};
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
+use crate::fileset::FileSet;
 use crate::hosts::Host;
 use crate::keys::{KeyAlgorithm, PrivateKey};
-use crate::store::{Visibility, remove_stale_temps_beside, sync_parent, write_temp_unsynced};
+use crate::store::Visibility;
 
 /// Default lifetime of a certificate, as `tctl auth sign`.
 pub const DEFAULT_CERT_TTL: Ttl = Ttl::from_hours(12);
@@ -98,8 +99,15 @@ impl RedisBundle {
             (self.private_key_pem.as_bytes(), Visibility::Secret),
             (self.ca_pem.as_bytes(), Visibility::Public),
         ];
-        write_file_set(&paths, &contents, overwrite)?;
+        FileSet::new(&paths).write(&contents, overwrite)?;
         Ok(paths)
+    }
+
+    /// Refuses, before any work, what [`write`](Self::write) would refuse: an existing output
+    /// (without `overwrite`), a missing folder, a directory in the way. The debris of a write
+    /// that was killed half-way does not count as existing.
+    pub fn check_outputs(prefix: &Path, overwrite: bool) -> Result<()> {
+        FileSet::new(&Self::paths(prefix)).check(overwrite)
     }
 }
 
@@ -110,94 +118,6 @@ impl fmt::Debug for RedisBundle {
             .field("private_key", &"<redacted>")
             .finish_non_exhaustive()
     }
-}
-
-/// Refuses before any work if an output exists (unless overwriting) or its folder is missing.
-pub fn check_outputs(paths: &[PathBuf], overwrite: bool) -> Result<()> {
-    for path in paths {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        if !parent.is_dir() {
-            return Err(Error::InvalidArgument(format!(
-                "output folder {} does not exist or is not a folder",
-                parent.display()
-            )));
-        }
-        match fs::symlink_metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(Error::InvalidArgument(format!(
-                    "{} is a directory, not a file",
-                    path.display()
-                )));
-            }
-            Ok(_) if !overwrite => return Err(Error::OutputExists(path.clone())),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Writes a set of files so that a failure leaves none of the new ones behind: every file goes
-/// to a synced temp file first; only then are they put in place.
-fn write_file_set(
-    paths: &[PathBuf],
-    contents: &[(&[u8], Visibility)],
-    overwrite: bool,
-) -> Result<()> {
-    check_outputs(paths, overwrite)?;
-    let mut temps = Vec::new();
-    let mut files = Vec::new();
-    remove_stale_temps_beside(paths);
-    let written = paths
-        .iter()
-        .zip(contents)
-        .try_for_each(|(path, (data, vis))| {
-            let (tmp, file) = write_temp_unsynced(path, data, *vis)?;
-            temps.push(tmp);
-            files.push((path, file));
-            Ok(())
-        });
-    let synced = written.and_then(|()| {
-        files
-            .iter()
-            .try_for_each(|(path, file)| file.sync_all().map_err(|e| Error::io(*path, e)))
-    });
-    if let Err(e) = synced {
-        temps.iter().for_each(|t| drop(fs::remove_file(t)));
-        return Err(e);
-    }
-    let mut placed: Vec<&PathBuf> = Vec::new();
-    for (i, (tmp, path)) in temps.iter().zip(paths).enumerate() {
-        let result = if overwrite {
-            fs::rename(tmp, path)
-        } else {
-            // link() refuses an existing target: another process cannot be clobbered either.
-            fs::hard_link(tmp, path).and_then(|()| fs::remove_file(tmp))
-        };
-        if let Err(e) = result {
-            temps[i..].iter().for_each(|t| drop(fs::remove_file(t)));
-            if !overwrite {
-                placed.iter().for_each(|p| drop(fs::remove_file(p)));
-            }
-            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::OutputExists(path.clone())
-            } else {
-                Error::io(path, e)
-            });
-        }
-        placed.push(path);
-    }
-    let mut synced_dirs: Vec<&Path> = Vec::new();
-    for path in paths {
-        let dir = path.parent().unwrap_or(Path::new(""));
-        if !synced_dirs.contains(&dir) {
-            sync_parent(path)?;
-            synced_dirs.push(dir);
-        }
-    }
-    Ok(())
 }
 
 /// A request for a Redis server certificate.
@@ -373,6 +293,7 @@ mod tests {
     use crate::ca::CaOptions;
     use crate::hosts::parse_host_list;
     use rustls_pki_types::CertificateDer;
+    use std::fs;
     use x509_parser::extensions::{GeneralName, ParsedExtension};
 
     fn now() -> OffsetDateTime {

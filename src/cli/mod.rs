@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use rctl::store::DirOptions;
 use rctl::{
     CaOptions, ClientLogin, Error, KeyAlgorithm, NewUser, Password, Phase, Result, Role,
-    ServerCertRequest, StateDir, Ttl, UserUpdate, check_outputs, parse_duration, parse_host_list,
-    parse_list, validate_name, validate_user_name,
+    ServerCertRequest, StateDir, Ttl, UserUpdate, parse_duration, parse_host_list, parse_list,
+    validate_name, validate_user_name,
 };
 
 /// Redis behind mutual TLS: a host CA, Redis certificates, users and users.acl, no server.
@@ -49,6 +49,25 @@ enum Command {
     /// Generate or check a Redis users.acl
     #[command(subcommand)]
     Acl(AclCommand),
+    /// Read the audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// List audit records, oldest first
+    Ls(AuditLsArgs),
+}
+
+#[derive(Args, Debug)]
+struct AuditLsArgs {
+    /// Only records from the last DUR (Go duration, e.g. 24h)
+    #[arg(long, value_name = "DUR")]
+    since: Option<Ttl>,
+    /// Output format: text or json
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    format: output::Format,
 }
 
 #[derive(Subcommand, Debug)]
@@ -278,6 +297,7 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     let ctx = Context {
+        command: command_name(&cli.command),
         state_dir: match &cli.state_dir {
             Some(dir) => dir.clone(),
             None => rctl::default_state_dir()?,
@@ -298,10 +318,34 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rm(args) => rm(&ctx, args),
         Command::Acl(AclCommand::Generate(args)) => acl_generate(&ctx, args),
         Command::Acl(AclCommand::Check(args)) => acl_check(args),
+        Command::Audit(AuditCommand::Ls(args)) => audit_ls(&ctx, args),
+    }
+}
+
+/// The command as the audit log names it.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Auth(AuthCommand::Init(_)) => "auth init",
+        Command::Auth(AuthCommand::Sign(_)) => "auth sign",
+        Command::Auth(AuthCommand::Export(_)) => "auth export",
+        Command::Auth(AuthCommand::Rotate(_)) => "auth rotate",
+        Command::Status => "status",
+        Command::Users(UsersCommand::Add(_)) => "users add",
+        Command::Users(UsersCommand::Ls(_)) => "users ls",
+        Command::Users(UsersCommand::Update(_)) => "users update",
+        Command::Users(UsersCommand::ResetPassword(_)) => "users reset-password",
+        Command::Users(UsersCommand::Rm(_)) => "users rm",
+        Command::Create(_) => "create",
+        Command::Get(_) => "get",
+        Command::Rm(_) => "rm",
+        Command::Acl(AclCommand::Generate(_)) => "acl generate",
+        Command::Acl(AclCommand::Check(_)) => "acl check",
+        Command::Audit(_) => "audit ls",
     }
 }
 
 struct Context {
+    command: &'static str,
     state_dir: PathBuf,
     options: DirOptions,
 }
@@ -309,7 +353,9 @@ struct Context {
 impl Context {
     /// Opens the state. Every argument has been checked by now: a refusal changes nothing.
     fn open(&self) -> Result<StateDir> {
-        StateDir::open_with(&self.state_dir, &self.options)
+        let mut state = StateDir::open_with(&self.state_dir, &self.options)?;
+        state.set_command(self.command);
+        Ok(state)
     }
 }
 
@@ -361,8 +407,7 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
             args.format
         )));
     }
-    let paths = rctl::RedisBundle::paths(&args.out);
-    check_outputs(&paths, args.overwrite)?;
+    rctl::RedisBundle::check_outputs(&args.out, args.overwrite)?;
     if let Some(user) = args.user {
         validate_user_name(&user)?;
         let db_user = args.db_user.unwrap_or_default();
@@ -684,4 +729,13 @@ fn acl_check(args: AclCheckArgs) -> Result<()> {
         args.file.display(),
         findings.len()
     )))
+}
+
+fn audit_ls(ctx: &Context, args: AuditLsArgs) -> Result<()> {
+    let events = with_state(ctx, |state| {
+        let since = args.since.map(|d| state.now() - d.as_time());
+        state.audit_log(since)
+    })?;
+    print!("{}", output::audit(&events, args.format)?);
+    Ok(())
 }

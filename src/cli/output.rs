@@ -201,3 +201,41 @@ pub fn redis_client_instructions(
         login.db_user,
     )
 }
+
+/// `audit ls`.
+pub fn audit(events: &[rctl::AuditEvent], format: Format) -> rctl::Result<String> {
+    match format {
+        Format::Json => serialize(&events, true),
+        Format::Yaml => serialize(&events, false),
+        Format::Text => {
+            let mut s = String::new();
+            for e in events {
+                let _ = write!(
+                    s,
+                    "{}  {}  {}  {}",
+                    date(e.time),
+                    e.os_user,
+                    e.command,
+                    e.action
+                );
+                if let Some(t) = e.target.as_deref().filter(|t| !t.is_empty()) {
+                    let _ = write!(s, "  {t}");
+                }
+                if let Some(serial) = &e.serial {
+                    let _ = write!(s, "  serial={serial}");
+                }
+                if let Some(subject) = &e.subject {
+                    let _ = write!(s, "  subject=\"{subject}\"");
+                }
+                if !e.sans.is_empty() {
+                    let _ = write!(s, "  sans={}", e.sans.join(","));
+                }
+                if let Some(t) = e.not_after {
+                    let _ = write!(s, "  not_after={}", date(t));
+                }
+                s.push('\n');
+            }
+            Ok(s)
+        }
+    }
+}

@@ -12,6 +12,7 @@ pub use users::{ClientLogin, NewUser, UserUpdate};
 
 use time::OffsetDateTime;
 
+use crate::audit::AuditEvent;
 use crate::ca::{CaOptions, HostCa};
 use crate::error::{Error, Result};
 use crate::rotation::Phase;
@@ -19,6 +20,7 @@ use crate::sign::{RedisBundle, ServerCertRequest};
 use crate::store::{DirOptions, DirStore, Store};
 
 pub(crate) const CA_FILE: &str = "host_ca.yaml";
+const AUDIT_FILE: &str = "audit.jsonl";
 
 /// Something the caller may want to tell a person about. The library never prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +65,7 @@ pub struct StateDir {
     store: Box<dyn Store>,
     clock: fn() -> OffsetDateTime,
     notices: Vec<Notice>,
+    command: String,
 }
 
 impl std::fmt::Debug for StateDir {
@@ -110,6 +113,7 @@ impl StateDir {
             store,
             clock: OffsetDateTime::now_utc,
             notices: Vec::new(),
+            command: "library".to_string(),
         }
     }
 
@@ -117,6 +121,33 @@ impl StateDir {
     pub fn with_clock(mut self, clock: fn() -> OffsetDateTime) -> StateDir {
         self.clock = clock;
         self
+    }
+
+    /// Names the command that audit records are written for (the CLI passes `auth sign`, ...).
+    pub fn set_command(&mut self, command: &str) {
+        self.command = command.to_string();
+    }
+
+    /// Appends an audit record (time, OS user and command filled in).
+    pub(crate) fn audit(&self, mut event: AuditEvent) -> Result<()> {
+        event.time = self.now();
+        event.os_user = crate::audit::os_user();
+        event.command = self.command.clone();
+        let mut line =
+            serde_json::to_vec(&event).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        line.push(b'\n');
+        self.store.append(AUDIT_FILE, &line)
+    }
+
+    /// The audit log, oldest first; only records at or after `since` when given.
+    pub fn audit_log(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditEvent>> {
+        let events = self
+            .load(AUDIT_FILE, crate::audit::parse_audit)?
+            .unwrap_or_default();
+        Ok(events
+            .into_iter()
+            .filter(|e| since.is_none_or(|s| e.time >= s))
+            .collect())
     }
 
     /// The current time by this state's clock.
@@ -175,6 +206,7 @@ impl StateDir {
         }
         let ca = HostCa::generate(options, self.now())?;
         self.save_ca(&ca)?;
+        self.audit(AuditEvent::about("ca.create", ca.cluster_name()))?;
         Ok(ca)
     }
 
@@ -217,6 +249,17 @@ impl StateDir {
         if notice.is_some() || changed {
             self.save_ca(ca)?;
         }
+        match &notice {
+            Some(Notice::CreatedCa { cluster_name, .. }) => {
+                self.audit(AuditEvent::about("ca.create", cluster_name))?
+            }
+            Some(Notice::RotationAdvanced(phases)) => {
+                for phase in phases {
+                    self.audit(AuditEvent::about("ca.rotate", phase.name()))?;
+                }
+            }
+            None => {}
+        }
         self.notices.extend(notice);
         Ok(())
     }
@@ -240,6 +283,7 @@ impl StateDir {
         let (ca, pending) = self.load_ca()?;
         let bundle = ca.sign_redis_server(req, self.now())?;
         self.commit_ca(&ca, pending, false)?;
+        self.audit(AuditEvent::issued(bundle.issued(), None))?;
         Ok(bundle)
     }
 
@@ -248,6 +292,7 @@ impl StateDir {
         let (mut ca, pending) = self.load_ca()?;
         ca.rotate(phase, self.now())?;
         self.commit_ca(&ca, pending, true)?;
+        self.audit(AuditEvent::about("ca.rotate", phase.name()))?;
         Ok(ca)
     }
 
@@ -256,6 +301,9 @@ impl StateDir {
         let (mut ca, pending) = self.load_ca()?;
         let entered = ca.start_auto_rotation(grace_period, self.now())?;
         self.commit_ca(&ca, pending, true)?;
+        for phase in &entered {
+            self.audit(AuditEvent::about("ca.rotate", phase.name()))?;
+        }
         self.notices.push(Notice::RotationAdvanced(entered));
         Ok(ca)
     }

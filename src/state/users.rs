@@ -2,6 +2,7 @@
 //! come from them.
 
 use crate::acl::Renderer;
+use crate::audit::AuditEvent;
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::keys::KeyAlgorithm;
@@ -138,6 +139,7 @@ impl StateDir {
             users.sort_by(|a, b| a.name.cmp(&b.name));
             self.save_users(&users)?;
         }
+        self.audit(AuditEvent::about("user.create", &user.name))?;
         Ok((user, generated.then_some(password)))
     }
 
@@ -176,6 +178,9 @@ impl StateDir {
             });
         }
         self.save_users(&users)?;
+        for (user, _) in &added {
+            self.audit(AuditEvent::about("user.create", &user.name))?;
+        }
         Ok(added)
     }
 
@@ -200,6 +205,7 @@ impl StateDir {
         user.validate()?;
         let user = user.clone();
         self.save_users(&users)?;
+        self.audit(AuditEvent::about("user.update", &user.name))?;
         Ok(user)
     }
 
@@ -218,6 +224,7 @@ impl StateDir {
         users[i].password_sha256 = password.hash();
         users[i].updated = self.record_time();
         self.save_users(&users)?;
+        self.audit(AuditEvent::about("user.password_reset", name))?;
         Ok(generated.then_some(password))
     }
 
@@ -227,6 +234,7 @@ impl StateDir {
         let i = find(&users, name)?;
         let user = users.remove(i);
         self.save_users(&users)?;
+        self.audit(AuditEvent::about("user.delete", name))?;
         Ok(user)
     }
 
@@ -286,6 +294,8 @@ impl StateDir {
             &format!("{ROLES_DIR}/{}.yaml", role.name()),
             yaml.as_bytes(),
         )?;
+        let action = if exists { "role.update" } else { "role.create" };
+        self.audit(AuditEvent::about(action, role.name()))?;
         Ok(exists)
     }
 
@@ -307,7 +317,8 @@ impl StateDir {
                 user.name
             )));
         }
-        self.store().remove(&format!("{ROLES_DIR}/{name}.yaml"))
+        self.store().remove(&format!("{ROLES_DIR}/{name}.yaml"))?;
+        self.audit(AuditEvent::about("role.delete", name))
     }
 
     /// Signs a client certificate for a person, if their roles allow the db user (and db
@@ -336,6 +347,7 @@ impl StateDir {
         let (ca, pending) = self.load_ca()?;
         let bundle = ca.sign_redis_client(&req, self.now())?;
         self.commit_ca(&ca, pending, false)?;
+        self.audit(AuditEvent::issued(bundle.issued(), Some(&user.name)))?;
         Ok(bundle)
     }
 

@@ -1,0 +1,213 @@
+//! Writing a set of output files (`PREFIX.crt`, `PREFIX.key`, `PREFIX.cas`) as one.
+//!
+//! Each file is written to a temp file beside it and synced; only then are they put in place.
+//! An error puts back what it can (the new files are removed). A kill in the microseconds
+//! between two renames cannot be undone by the killed process, so a marker file
+//! `.NAME.rctl-incomplete` stands beside the set for exactly that window: whoever finds it knows
+//! the set is debris, and the next write of the same set removes it first.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::store::{Visibility, remove_stale_temps_beside, sync_parent, write_temp_unsynced};
+
+/// A set of files in one folder that are written together.
+pub struct FileSet<'a> {
+    paths: &'a [PathBuf],
+    marker: PathBuf,
+}
+
+impl<'a> FileSet<'a> {
+    /// The set; the files must share a folder. The marker is named after the first file.
+    pub fn new(paths: &'a [PathBuf]) -> FileSet<'a> {
+        let first = paths
+            .first()
+            .map(PathBuf::as_path)
+            .unwrap_or(Path::new("output"));
+        let name = first
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        FileSet {
+            paths,
+            marker: folder(first).join(format!(".{name}.rctl-incomplete")),
+        }
+    }
+
+    /// True when an earlier write of this set was killed half-way: the files are debris.
+    pub fn is_incomplete(&self) -> bool {
+        self.marker.exists()
+    }
+
+    /// Refuses if a file exists (unless `overwrite` or the set is debris), its folder is
+    /// missing, or a directory stands in its place.
+    pub fn check(&self, overwrite: bool) -> Result<()> {
+        let debris = self.is_incomplete();
+        for path in self.paths {
+            let parent = folder(path);
+            if !parent.is_dir() {
+                return Err(Error::InvalidArgument(format!(
+                    "output folder {} does not exist or is not a folder",
+                    parent.display()
+                )));
+            }
+            match fs::symlink_metadata(path) {
+                Ok(meta) if meta.is_dir() => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} is a directory, not a file",
+                        path.display()
+                    )));
+                }
+                Ok(_) if !overwrite && !debris => return Err(Error::OutputExists(path.clone())),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `contents[i]` to `paths[i]`, all or none.
+    pub fn write(&self, contents: &[(&[u8], Visibility)], overwrite: bool) -> Result<()> {
+        self.check(overwrite)?;
+        if self.is_incomplete() {
+            for path in self.paths {
+                remove_if_exists(path)?;
+            }
+            remove_if_exists(&self.marker)?;
+        }
+        remove_stale_temps_beside(self.paths);
+        let temps = self.write_temps(contents)?;
+        if let Err(e) = fs::write(&self.marker, b"") {
+            temps.iter().for_each(|t| drop(fs::remove_file(t)));
+            return Err(Error::io(&self.marker, e));
+        }
+        let mut placed: Vec<&PathBuf> = Vec::new();
+        for (i, (tmp, path)) in temps.iter().zip(self.paths).enumerate() {
+            let result = if overwrite {
+                fs::rename(tmp, path)
+            } else {
+                // link() refuses an existing target: another process cannot be clobbered either.
+                fs::hard_link(tmp, path).and_then(|()| fs::remove_file(tmp))
+            };
+            if let Err(e) = result {
+                temps[i..].iter().for_each(|t| drop(fs::remove_file(t)));
+                if !overwrite {
+                    placed.iter().for_each(|p| drop(fs::remove_file(p)));
+                    let _ = fs::remove_file(&self.marker);
+                }
+                return Err(if e.kind() == io::ErrorKind::AlreadyExists {
+                    Error::OutputExists(path.clone())
+                } else {
+                    Error::io(path, e)
+                });
+            }
+            placed.push(path);
+        }
+        // Removing the marker and the renames reach the disk in one directory sync.
+        remove_if_exists(&self.marker)?;
+        match self.paths.first() {
+            Some(first) => sync_parent(first),
+            None => Ok(()),
+        }
+    }
+
+    /// Temp files with the contents, all synced (the first fsync commits the others' data too,
+    /// so the rest cost little).
+    fn write_temps(&self, contents: &[(&[u8], Visibility)]) -> Result<Vec<PathBuf>> {
+        let mut temps = Vec::new();
+        let mut files = Vec::new();
+        let written = self
+            .paths
+            .iter()
+            .zip(contents)
+            .try_for_each(|(path, (data, vis))| {
+                let (tmp, file) = write_temp_unsynced(path, data, *vis)?;
+                temps.push(tmp);
+                files.push((path, file));
+                Ok(())
+            });
+        let synced = written.and_then(|()| {
+            files
+                .iter()
+                .try_for_each(|(path, file)| file.sync_all().map_err(|e| Error::io(*path, e)))
+        });
+        if let Err(e) = synced {
+            temps.iter().for_each(|t| drop(fs::remove_file(t)));
+            return Err(e);
+        }
+        Ok(temps)
+    }
+}
+
+fn folder(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debris_of_a_killed_write_is_replaced_without_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = [dir.path().join("s.crt"), dir.path().join("s.key")];
+        let set = FileSet::new(&paths);
+        // A write killed after the first rename: one file and the marker.
+        fs::write(&paths[0], "half").unwrap();
+        fs::write(dir.path().join(".s.crt.rctl-incomplete"), "").unwrap();
+        assert!(set.is_incomplete());
+        set.check(false).unwrap();
+        set.write(
+            &[(b"crt", Visibility::Public), (b"key", Visibility::Secret)],
+            false,
+        )
+        .unwrap();
+        assert!(!set.is_incomplete());
+        assert_eq!(fs::read(&paths[0]).unwrap(), b"crt");
+        assert_eq!(fs::read(&paths[1]).unwrap(), b"key");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "marker or temp files left"
+        );
+        // A complete set is not debris.
+        assert!(matches!(set.check(false), Err(Error::OutputExists(_))));
+    }
+
+    #[test]
+    fn missing_folder_and_directories_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = [dir.path().join("nope/s.crt")];
+        assert!(
+            FileSet::new(&gone)
+                .check(true)
+                .unwrap_err()
+                .to_string()
+                .contains("does not exist")
+        );
+        fs::create_dir(dir.path().join("d.crt")).unwrap();
+        let is_dir = [dir.path().join("d.crt")];
+        assert!(
+            FileSet::new(&is_dir)
+                .check(true)
+                .unwrap_err()
+                .to_string()
+                .contains("is a directory")
+        );
+        let file = dir.path().join("f");
+        fs::write(&file, "").unwrap();
+        let under_file = [file.join("x.crt")];
+        assert!(FileSet::new(&under_file).check(true).is_err());
+    }
+}
