@@ -3,6 +3,7 @@
 mod util;
 
 mod library;
+mod reliability;
 mod rotation;
 mod server_certs;
 mod users_acl;
