@@ -163,7 +163,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Shortens user input for an error message, so that a 1 MiB argument gives a one-line error.
 pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
+    const MAX: usize = 200;
     if s.chars().count() <= MAX {
         s.to_string()
     } else {

@@ -207,8 +207,9 @@ impl Role {
     }
 }
 
+/// A parser's message on one line and short: it may quote the input, which can be huge.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    shorten(&s.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// A value is `*`, a name, or the one variable this field takes.

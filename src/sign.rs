@@ -107,6 +107,13 @@ impl RedisBundle {
     /// (without `overwrite`), a missing folder, a directory in the way. The debris of a write
     /// that was killed half-way does not count as existing.
     pub fn check_outputs(prefix: &Path, overwrite: bool) -> Result<()> {
+        let raw = prefix.as_os_str().as_encoded_bytes();
+        if raw.is_empty() || raw.ends_with(b"/") || raw.ends_with(b"/.") || raw == b"." {
+            return Err(Error::InvalidArgument(format!(
+                "the output prefix {:?} names a folder; give a file prefix such as DIR/server",
+                prefix.display()
+            )));
+        }
         FileSet::new(&Self::paths(prefix)).check(overwrite)
     }
 }

@@ -3,6 +3,7 @@
 //! Users are stored as JSON Lines (`users.jsonl`, one user per line, sorted by name): readable,
 //! greppable, and fast enough to load and rewrite at 100,000 users where YAML was not.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -234,16 +235,13 @@ fn parse_user_line(line: &[u8]) -> std::result::Result<User, String> {
     Ok(user)
 }
 
-/// The names in `users.jsonl` without parsing whole records: enough for `users add` to refuse a
-/// duplicate and append one line. Returns the names and whether the file ends cleanly (with a
-/// newline); when it does not, the caller rewrites the file instead of appending to it.
-pub(crate) fn scan_user_names(data: &[u8]) -> std::result::Result<(Vec<&str>, bool), String> {
-    #[derive(Deserialize)]
-    struct NameOnly<'a> {
-        #[serde(borrow)]
-        name: std::borrow::Cow<'a, str>,
-    }
-    const PREFIX: &[u8] = b"{\"name\":\"";
+/// Checks every line of `users.jsonl` as strictly as a full load, without building the records
+/// (borrowed strings, no allocation per field): enough for `users add` to refuse a duplicate, to
+/// refuse a corrupt file, and to append one line. Returns the names and whether the file ends
+/// cleanly (with a newline); when it does not, the caller rewrites the file instead of appending.
+pub(crate) fn scan_user_names(
+    data: &[u8],
+) -> std::result::Result<(Vec<Cow<'_, str>>, bool), String> {
     let clean_end = data.is_empty() || data.ends_with(b"\n");
     // Index of the segment after the last newline: an unterminated tail when non-empty.
     let tail = data.iter().filter(|b| **b == b'\n').count();
@@ -252,31 +250,50 @@ pub(crate) fn scan_user_names(data: &[u8]) -> std::result::Result<(Vec<&str>, bo
         if line.is_empty() {
             continue;
         }
-        // rctl writes `{"name":"NAME",...`, and names hold no quote or backslash; anything
-        // else (a hand-edited line) is parsed properly.
-        let fast = line.strip_prefix(PREFIX).and_then(|rest| {
-            let end = rest.iter().position(|b| *b == b'"')?;
-            let name = std::str::from_utf8(&rest[..end]).ok()?;
-            (!name.contains('\\')).then_some(name)
-        });
-        match fast {
-            Some(name) => names.push(name),
-            None => match serde_json::from_slice::<NameOnly<'_>>(line) {
-                Ok(NameOnly {
-                    name: std::borrow::Cow::Borrowed(name),
-                }) => names.push(name),
-                _ if i == tail => return Ok((names, false)),
-                Ok(_) => {
-                    return Err(format!(
-                        "line {}: the name has escapes; rewrite it plainly",
-                        i + 1
-                    ));
-                }
-                Err(e) => return Err(format!("line {}: {e}", i + 1)),
-            },
+        match check_user_line(line) {
+            Ok(name) => names.push(name),
+            Err(_) if i == tail => return Ok((names, false)),
+            Err(e) => return Err(format!("line {}: {e}", i + 1)),
         }
     }
     Ok((names, clean_end))
+}
+
+/// [`User`] with borrowed strings, for checking a line without building it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserLine<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    roles: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    db_users: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    db_names: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    password_sha256: Cow<'a, str>,
+    #[serde(borrow)]
+    created: Cow<'a, str>,
+    #[serde(borrow)]
+    updated: Cow<'a, str>,
+}
+
+fn check_user_line(line: &[u8]) -> std::result::Result<Cow<'_, str>, String> {
+    use time::format_description::well_known::Rfc3339;
+    let u: UserLine<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    validate_user_name(&u.name).map_err(|e| e.to_string())?;
+    for role in &u.roles {
+        validate_name("role", role).map_err(|e| e.to_string())?;
+    }
+    for v in u.db_users.iter().chain(&u.db_names).filter(|v| *v != "*") {
+        validate_name("database", v).map_err(|e| e.to_string())?;
+    }
+    PasswordHash::try_from(u.password_sha256.into_owned())?;
+    for t in [&u.created, &u.updated] {
+        OffsetDateTime::parse(t, &Rfc3339).map_err(|e| format!("bad time {t:?}: {e}"))?;
+    }
+    Ok(u.name)
 }
 
 /// One user as a `users.jsonl` line, newline included.
@@ -390,13 +407,30 @@ mod tests {
             User::new_for_test("b.c@d", &["readonly"], &["x"], &["0"]),
         ];
         let data = render_users(&users).unwrap();
-        assert_eq!(scan_user_names(&data).unwrap(), (vec!["a", "b.c@d"], true));
-        // A hand-written line with other spacing is still read.
-        let hand = b"{ \"roles\": [], \"name\": \"z\" }\n";
-        let both = [data.clone(), hand.to_vec()].concat();
-        assert_eq!(scan_user_names(&both).unwrap().0, vec!["a", "b.c@d", "z"]);
+        let names = |d: &[u8]| -> (Vec<String>, bool) {
+            let (names, clean) = scan_user_names(d).unwrap();
+            (names.iter().map(|n| n.to_string()).collect(), clean)
+        };
+        assert_eq!(
+            names(&data),
+            (vec!["a".to_string(), "b.c@d".to_string()], true)
+        );
+        // A line written by hand, with other spacing and an escaped name, is read the same.
+        let line = String::from_utf8(render_user_line(&users[0]).unwrap()).unwrap();
+        let hand = line.replace("{\"name\":\"a\"", "{ \"name\" : \"\\u007a\"");
+        let both = [data.clone(), hand.into_bytes()].concat();
+        assert_eq!(names(&both).0, ["a", "b.c@d", "z"]);
         let torn = [data.clone(), b"{\"name\":\"c".to_vec()].concat();
-        assert_eq!(scan_user_names(&torn).unwrap(), (vec!["a", "b.c@d"], false));
+        assert_eq!(
+            names(&torn),
+            (vec!["a".to_string(), "b.c@d".to_string()], false)
+        );
+        // What a full load refuses, the scan refuses too.
         assert!(scan_user_names(b"garbage\n").is_err());
+        assert!(scan_user_names(b"{\"name\":\"x\"}\n").is_err());
+        let bad_hash = line.replace(users[0].password_sha256.as_hex(), "abc");
+        assert!(scan_user_names(bad_hash.as_bytes()).is_err());
+        let bad_name = line.replace("\"name\":\"a\"", "\"name\":\"a b\"");
+        assert!(scan_user_names(bad_name.as_bytes()).is_err());
     }
 }

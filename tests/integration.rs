@@ -2,6 +2,7 @@
 
 mod util;
 
+mod bad_input;
 mod library;
 mod reliability;
 mod rotation;

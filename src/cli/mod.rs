@@ -276,7 +276,12 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
+            let text = e.render().to_string();
+            let usage = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Usage: "))
+                .unwrap_or("rctl <COMMAND>");
+            eprintln!("error: a subcommand is required: {usage} (see --help)");
             ExitCode::from(2)
         }
         _ => {
@@ -490,15 +495,26 @@ fn status(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
+/// Reads at most `limit` bytes of UTF-8 from stdin; more is refused, never cut short.
+fn read_stdin(what: &str, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::InvalidArgument(format!("cannot read {what} from stdin: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::InvalidArgument(format!(
+            "{what} on stdin is longer than {limit} bytes"
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Error::InvalidArgument(format!("{what} on stdin is not UTF-8")))
+}
+
 /// Reads a password from stdin (one trailing newline stripped).
 fn read_password() -> Result<Password> {
-    use std::io::Read;
-    let mut input = String::new();
-    std::io::stdin()
-        .take(64 * 1024)
-        .read_to_string(&mut input)
-        .map_err(|e| Error::InvalidArgument(format!("cannot read the password from stdin: {e}")))?;
-    Password::from_input(input)
+    Password::from_input(read_stdin("the password", 4096)?)
 }
 
 fn optional_list(flag: &str, value: Option<String>) -> Result<Option<Vec<String>>> {
@@ -574,13 +590,10 @@ fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
 
 fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     let (text, source) = if args.file.as_os_str() == "-" {
-        use std::io::Read;
-        let mut text = String::new();
-        std::io::stdin()
-            .take(1024 * 1024)
-            .read_to_string(&mut text)
-            .map_err(|e| Error::InvalidArgument(format!("cannot read stdin: {e}")))?;
-        (text, "stdin".to_string())
+        (
+            read_stdin("the resource", 1024 * 1024)?,
+            "stdin".to_string(),
+        )
     } else {
         let source = args.file.display().to_string();
         let text = read_text_file(&args.file, 1024 * 1024)?;

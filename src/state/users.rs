@@ -109,7 +109,7 @@ impl StateDir {
         let data = self.store().read(USERS_FILE)?.unwrap_or_default();
         let (names, clean_end) =
             scan_user_names(&data).map_err(|reason| self.corrupt(USERS_FILE, reason))?;
-        if names.contains(&new.name.as_str()) {
+        if names.iter().any(|n| *n == new.name) {
             return Err(Error::AlreadyExists {
                 what: "user",
                 name: new.name,
