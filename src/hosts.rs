@@ -171,3 +171,56 @@ mod tests {
         assert!(err.len() < 300, "{} bytes", err.len());
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Go's `net.ParseIP` for a dotted quad: four decimal groups 0-255, no leading zeros
+    /// (Go 1.17 and later), nothing else.
+    fn go_parses_ipv4(s: &str) -> bool {
+        let groups: Vec<&str> = s.split('.').collect();
+        groups.len() == 4
+            && groups.iter().all(|g| {
+                !g.is_empty()
+                    && g.len() <= 3
+                    && g.bytes().all(|b| b.is_ascii_digit())
+                    && !(g.len() > 1 && g.starts_with('0'))
+                    && g.parse::<u16>().is_ok_and(|n| n <= 255)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn every_ipv4_and_ipv6_is_an_address(v4 in any::<std::net::Ipv4Addr>(), v6 in any::<std::net::Ipv6Addr>()) {
+            prop_assert_eq!(Host::parse(&v4.to_string()).unwrap(), Host::Ip(v4.into()));
+            prop_assert_eq!(Host::parse(&v6.to_string()).unwrap(), Host::Ip(v6.into()));
+            let mapped = format!("::ffff:{v4}");
+            prop_assert!(matches!(Host::parse(&mapped).unwrap(), Host::Ip(_)));
+        }
+
+        #[test]
+        fn dotted_numbers_split_as_go_parses_them(groups in proptest::collection::vec("[0-9]{1,4}", 4)) {
+            let s = groups.join(".");
+            let ours = matches!(Host::parse(&s), Ok(Host::Ip(_)));
+            prop_assert_eq!(ours, go_parses_ipv4(&s), "{}", s);
+        }
+
+        #[test]
+        fn dns_names_are_names(labels in proptest::collection::vec("[a-z][a-z0-9-]{0,20}[a-z0-9]", 1..5)) {
+            let name = labels.join(".");
+            prop_assert_eq!(Host::parse(&name).unwrap(), Host::Dns(name.clone()));
+            let wildcard = format!("*.{name}");
+            prop_assert_eq!(Host::parse(&wildcard).unwrap(), Host::Dns(wildcard.clone()));
+        }
+
+        #[test]
+        fn any_input_gives_a_host_or_a_one_line_error(s in ".{0,300}") {
+            match parse_host_list(&s) {
+                Ok(hosts) => prop_assert!(!hosts.is_empty()),
+                Err(e) => prop_assert!(!e.to_string().contains('\n')),
+            }
+        }
+    }
+}

@@ -526,3 +526,65 @@ fn reset_password_shows_the_new_one_once_and_redis_takes_it() {
         old.all_output()
     );
 }
+
+/// The linter agrees with Redis itself: what it passes, redis-server loads; what it fails,
+/// redis-server refuses.
+#[test]
+fn acl_check_agrees_with_redis_on_the_fixtures() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "sign", "--host=127.0.0.1", "--out=server"])
+        .ok();
+    let server = Creds::new(dir.join("server"));
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/acl");
+    let good = fixtures.join("good.acl");
+    let bad = fixtures.join("bad.acl");
+    dir.rctl(&["acl", "check", good.to_str().unwrap()]).ok();
+    RedisServer::start(&server, Some(&good));
+    let run = dir.rctl(&["acl", "check", bad.to_str().unwrap()]);
+    assert_eq!(run.output.status.code(), Some(1));
+    assert_eq!(run.stdout().lines().count(), 7, "{}", run.stdout());
+    assert!(run.stderr().contains("7 problem(s)"), "{}", run.stderr());
+    let log = RedisServer::try_start(&server, Some(&bad))
+        .err()
+        .expect("redis-server loaded bad.acl");
+    assert!(
+        log.contains("Aborting Redis startup") || log.contains("Error"),
+        "{log}"
+    );
+}
+
+#[test]
+fn fixture_roles_load_and_a_leaky_one_is_refused() {
+    let dir = TestDir::new();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/roles");
+    for name in ["readonly.yaml", "cache-writer.yaml"] {
+        dir.rctl(&["create", "-f", fixtures.join(name).to_str().unwrap()])
+            .ok();
+    }
+    let line = dir
+        .rctl(&[
+            "create",
+            "-f",
+            fixtures.join("plaintext-password.yaml").to_str().unwrap(),
+        ])
+        .refused("passwords belong to users");
+    assert!(!line.contains("hunter2"));
+    dir.rctl_stdin(
+        &[
+            "users",
+            "add",
+            "cache",
+            "--roles=cache-writer",
+            "--password-stdin",
+        ],
+        "pw",
+    )
+    .ok();
+    let acl = dir.rctl(&["acl", "generate"]).ok();
+    assert!(
+        acl.contains(
+            " resetkeys %RW~cache:* %R~config:* +@read +@write -@dangerous (~tmp:* +del)\n"
+        ),
+        "{acl}"
+    );
+}

@@ -224,6 +224,12 @@ impl RedisServer {
     /// Starts redis-server with `port 0`, `tls-port`, the three files, `tls-auth-clients yes`,
     /// and `aclfile` when given, and waits until it accepts connections.
     pub fn start(server: &Creds, aclfile: Option<&Path>) -> RedisServer {
+        Self::try_start(server, aclfile)
+            .unwrap_or_else(|log| panic!("redis-server did not start; its log:\n{log}"))
+    }
+
+    /// As [`start`](Self::start), but a server that refuses to start gives its log.
+    pub fn try_start(server: &Creds, aclfile: Option<&Path>) -> Result<RedisServer, String> {
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let port = free_port();
@@ -255,7 +261,7 @@ impl RedisServer {
             while Instant::now() < deadline {
                 last_log = fs::read_to_string(&log).unwrap_or_default();
                 if last_log.contains("Ready to accept connections") {
-                    return server;
+                    return Ok(server);
                 }
                 if let Ok(Some(_)) = server.child.try_wait() {
                     break;
@@ -267,7 +273,7 @@ impl RedisServer {
                 break;
             }
         }
-        panic!("redis-server did not start; its log:\n{last_log}");
+        Err(last_log)
     }
 
     /// `redis-cli --tls` against this server with the given client files; `extra` goes before

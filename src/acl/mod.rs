@@ -781,3 +781,78 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pattern() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9:*?\\[\\]_.-]{0,12}"
+    }
+
+    fn simple_rule() -> impl Strategy<Value = String> {
+        let catalog = catalog();
+        let mut commands: Vec<&str> = catalog.commands.iter().copied().collect();
+        commands.sort_unstable();
+        let mut categories: Vec<&str> = catalog.categories.iter().copied().collect();
+        categories.sort_unstable();
+        prop_oneof![
+            proptest::sample::select(WORDS.iter().map(|(_, n)| *n).collect::<Vec<_>>())
+                .prop_map(str::to_string),
+            pattern().prop_map(|p| format!("~{p}")),
+            (
+                proptest::sample::select(vec!["R", "W", "RW", "r", "wR"]),
+                pattern()
+            )
+                .prop_map(|(f, p)| format!("%{f}~{p}")),
+            pattern().prop_map(|p| format!("&{p}")),
+            (any::<bool>(), proptest::sample::select(commands))
+                .prop_map(|(a, c)| format!("{}{c}", if a { '+' } else { '-' })),
+            (any::<bool>(), proptest::sample::select(categories))
+                .prop_map(|(a, c)| format!("{}@{c}", if a { '+' } else { '-' })),
+            "[0-9a-f]{64}".prop_map(|h| format!("#{h}")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn rules_parsed_then_rendered_parse_the_same(token in simple_rule()) {
+            let rule = AclRule::parse(&token).unwrap();
+            let again = AclRule::parse(&rule.to_string()).unwrap();
+            prop_assert_eq!(&again, &rule);
+            prop_assert_eq!(again.to_string(), rule.to_string());
+        }
+
+        #[test]
+        fn selectors_round_trip(tokens in proptest::collection::vec(simple_rule(), 1..6)) {
+            let inner: Vec<String> = tokens
+                .into_iter()
+                .filter(|t| AclRule::parse(t).is_ok_and(|r| matches!(r, AclRule::Keys { .. } | AclRule::Channels(_) | AclRule::Command { .. } | AclRule::Category { .. })))
+                .collect();
+            prop_assume!(!inner.is_empty());
+            let token = format!("({})", inner.join(" "));
+            let rule = AclRule::parse(&token).unwrap();
+            prop_assert_eq!(AclRule::parse(&rule.to_string()).unwrap(), rule);
+        }
+
+        #[test]
+        fn anything_accepted_round_trips(token in ".{0,40}") {
+            if let Ok(rule) = AclRule::parse(&token) {
+                prop_assert_eq!(AclRule::parse(&rule.to_string()).unwrap(), rule);
+            }
+        }
+
+        #[test]
+        fn rendered_files_lint_clean(names in proptest::collection::btree_set("[a-z][a-z0-9._@-]{0,20}", 0..20)) {
+            let users: Vec<User> = names
+                .iter()
+                .filter(|n| *n != "default")
+                .map(|n| User::new_for_test(n, &["readonly"], &["*"], &[]))
+                .collect();
+            let text = render(&users, &Role::builtins()).unwrap();
+            prop_assert!(lint(&text).is_empty(), "{:?}", lint(&text));
+            prop_assert_eq!(text.lines().count(), users.len() + 1);
+        }
+    }
+}
