@@ -26,12 +26,15 @@
 pub mod acl;
 mod audit;
 mod ca;
+mod csr;
 mod duration;
 mod error;
 mod fileset;
 mod hosts;
+mod inspect;
 mod keys;
 mod names;
+mod redis_conf;
 mod roles;
 mod rotation;
 mod sign;
@@ -44,8 +47,10 @@ pub use ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
 pub use hosts::{Host, parse_host_list};
+pub use inspect::{CertReport, CertStatus, inspect_certificate};
 pub use keys::{KeyAlgorithm, PrivateKey, spki_pin};
 pub use names::{MAX_NAME_LEN, validate_name};
+pub use redis_conf::RedisTlsConfig;
 pub use roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
 };

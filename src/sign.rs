@@ -51,10 +51,11 @@ pub struct IssuedCert {
     pub not_after: OffsetDateTime,
 }
 
-/// A signed certificate with its private key and the CA certificates to trust.
+/// A signed certificate, its private key (none when signed from a CSR), and the CA
+/// certificates to trust.
 pub struct RedisBundle {
     certificate_pem: String,
-    private_key_pem: Zeroizing<String>,
+    private_key_pem: Option<Zeroizing<String>>,
     ca_pem: String,
     issued: IssuedCert,
 }
@@ -65,9 +66,10 @@ impl RedisBundle {
         &self.certificate_pem
     }
 
-    /// The private key, PKCS#8 PEM (content of `PREFIX.key`).
-    pub fn private_key_pem(&self) -> &str {
-        &self.private_key_pem
+    /// The private key, PKCS#8 PEM (content of `PREFIX.key`); `None` for a certificate signed
+    /// from a CSR, whose key never left its host.
+    pub fn private_key_pem(&self) -> Option<&str> {
+        self.private_key_pem.as_deref().map(String::as_str)
     }
 
     /// Every trusted CA certificate, active first (content of `PREFIX.cas`).
@@ -90,15 +92,19 @@ impl RedisBundle {
         [with(".crt"), with(".key"), with(".cas")]
     }
 
-    /// Writes `PREFIX.crt`, `PREFIX.key` (0600) and `PREFIX.cas`: all three or none. Without
-    /// `overwrite`, refuses when any of them exists.
-    pub fn write(&self, prefix: &Path, overwrite: bool) -> Result<[PathBuf; 3]> {
-        let paths = Self::paths(prefix);
-        let contents = [
-            (self.certificate_pem.as_bytes(), Visibility::Public),
-            (self.private_key_pem.as_bytes(), Visibility::Secret),
-            (self.ca_pem.as_bytes(), Visibility::Public),
-        ];
+    /// Writes `PREFIX.crt`, `PREFIX.key` (0600) and `PREFIX.cas`: all or none (no `.key` for
+    /// a certificate signed from a CSR). Without `overwrite`, refuses when any of them exists.
+    /// Returns the files written.
+    pub fn write(&self, prefix: &Path, overwrite: bool) -> Result<Vec<PathBuf>> {
+        let [crt, key, cas] = Self::paths(prefix);
+        let mut paths = vec![crt];
+        let mut contents = vec![(self.certificate_pem.as_bytes(), Visibility::Public)];
+        if let Some(pem) = &self.private_key_pem {
+            paths.push(key);
+            contents.push((pem.as_bytes(), Visibility::Secret));
+        }
+        paths.push(cas);
+        contents.push((self.ca_pem.as_bytes(), Visibility::Public));
         FileSet::new(&paths).write(&contents, overwrite)?;
         Ok(paths)
     }
@@ -159,30 +165,33 @@ impl HostCa {
         req: &ServerCertRequest,
         now: OffsetDateTime,
     ) -> Result<RedisBundle> {
-        let first = req
-            .hosts
-            .first()
-            .ok_or_else(|| Error::InvalidArgument("at least one host is needed".to_string()))?;
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, first.to_string());
-        let sans = req
-            .hosts
-            .iter()
-            .map(|h| {
-                Ok(match h {
-                    Host::Ip(ip) => SanType::IpAddress(*ip),
-                    Host::Dns(name) => SanType::DnsName(
-                        name.clone()
-                            .try_into()
-                            .map_err(|e: rcgen::Error| Error::Crypto(e.to_string()))?,
-                    ),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let (dn, sans) = server_names(&req.hosts)?;
         let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
-        let mut issued = self.issue(&key, dn, sans, CertKind::Server, req.ttl, now)?;
-        issued.1.sans = req.hosts.iter().map(ToString::to_string).collect();
-        Ok(self.bundle(&key, issued))
+        let rsa = key.algorithm().is_rsa();
+        let (pem, mut issued) =
+            self.issue(key.pair(), rsa, dn, sans, CertKind::Server, req.ttl, now)?;
+        issued.sans = req.hosts.iter().map(ToString::to_string).collect();
+        Ok(self.bundle(pem, Some(&key), issued))
+    }
+
+    /// Signs a Redis server certificate for a CSR (PEM) whose key stays on the Redis host. The
+    /// CSR's signature is verified; only its subject alternative names are taken, each checked
+    /// as `--host` would be; nothing else (CA:TRUE, key usages, other extensions) is copied.
+    pub fn sign_redis_csr(
+        &self,
+        csr_pem: &str,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let request = crate::csr::parse_csr(csr_pem)?;
+        let (dn, sans) = server_names(&request.hosts)?;
+        let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.spki_der).map_err(|e| {
+            Error::InvalidArgument(format!("the CSR's public key is not supported: {e}"))
+        })?;
+        let (pem, mut issued) =
+            self.issue(&spki, request.rsa, dn, sans, CertKind::Server, ttl, now)?;
+        issued.sans = request.hosts.iter().map(ToString::to_string).collect();
+        Ok(self.bundle(pem, None, issued))
     }
 
     /// Signs a client certificate for a person with the active key.
@@ -196,8 +205,17 @@ impl HostCa {
         dn.push(DnType::OrganizationalUnitName, req.user.as_str());
         dn.push(DnType::OrganizationName, self.cluster_name());
         let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
-        let issued = self.issue(&key, dn, Vec::new(), CertKind::Client, req.ttl, now)?;
-        Ok(self.bundle(&key, issued))
+        let rsa = key.algorithm().is_rsa();
+        let (pem, issued) = self.issue(
+            key.pair(),
+            rsa,
+            dn,
+            Vec::new(),
+            CertKind::Client,
+            req.ttl,
+            now,
+        )?;
+        Ok(self.bundle(pem, Some(&key), issued))
     }
 
     /// Refuses a lifetime that would outlive the signing CA certificate.
@@ -212,9 +230,11 @@ impl HostCa {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn issue(
         &self,
-        key: &PrivateKey,
+        public_key: &impl rcgen::PublicKeyData,
+        rsa: bool,
         dn: DistinguishedName,
         sans: Vec<SanType>,
         kind: CertKind,
@@ -227,7 +247,7 @@ impl HostCa {
         params.subject_alt_names = sans;
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        if key.algorithm().is_rsa() {
+        if rsa {
             params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
         }
         params.extended_key_usages = match kind {
@@ -243,7 +263,7 @@ impl HostCa {
         params.not_after = now + ttl.as_time();
         params.use_authority_key_identifier_extension = true;
 
-        let cert = params.signed_by(key.pair(), &self.active().issuer())?;
+        let cert = params.signed_by(public_key, &self.active().issuer())?;
         let subject = params
             .distinguished_name
             .iter()
@@ -265,16 +285,40 @@ impl HostCa {
 
     fn bundle(
         &self,
-        key: &PrivateKey,
-        (certificate_pem, issued): (String, IssuedCert),
+        certificate_pem: String,
+        key: Option<&PrivateKey>,
+        issued: IssuedCert,
     ) -> RedisBundle {
         RedisBundle {
             certificate_pem,
-            private_key_pem: key.to_pem(),
+            private_key_pem: key.map(PrivateKey::to_pem),
             ca_pem: self.trusted_pem(),
             issued,
         }
     }
+}
+
+/// Subject (CN = first host) and SANs of a server certificate.
+fn server_names(hosts: &[Host]) -> Result<(DistinguishedName, Vec<SanType>)> {
+    let first = hosts
+        .first()
+        .ok_or_else(|| Error::InvalidArgument("at least one host is needed".to_string()))?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, first.to_string());
+    let sans = hosts
+        .iter()
+        .map(|h| {
+            Ok(match h {
+                Host::Ip(ip) => SanType::IpAddress(*ip),
+                Host::Dns(name) => SanType::DnsName(
+                    name.clone()
+                        .try_into()
+                        .map_err(|e: rcgen::Error| Error::Crypto(e.to_string()))?,
+                ),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((dn, sans))
 }
 
 fn dn_label(ty: &DnType) -> &'static str {
@@ -444,7 +488,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("server");
         let bundle = server(&ca, "a", "1h").unwrap();
-        let [crt, key, cas] = bundle.write(&prefix, false).unwrap();
+        let written = bundle.write(&prefix, false).unwrap();
+        let [crt, key, cas] = [&written[0], &written[1], &written[2]];
         assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
         assert_eq!(fs::read_to_string(&cas).unwrap(), ca.trusted_pem());
         assert_eq!(fs::read_to_string(&crt).unwrap(), bundle.certificate_pem());
@@ -475,7 +520,13 @@ mod tests {
     fn debug_output_hides_the_key() {
         let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
         let bundle = server(&ca, "a", "1h").unwrap();
-        let body = bundle.private_key_pem().lines().nth(1).unwrap().to_string();
+        let body = bundle
+            .private_key_pem()
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string();
         assert!(!format!("{bundle:?}").contains(&body));
     }
 }

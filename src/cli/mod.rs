@@ -36,7 +36,17 @@ enum Command {
     #[command(subcommand)]
     Auth(AuthCommand),
     /// Show the cluster name and the state of the host CA
-    Status,
+    Status(FormatArgs),
+    /// Inspect certificates
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Print configuration for Redis
+    #[command(subcommand)]
+    Redis(RedisCommand),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    Completion(CompletionArgs),
+    /// Print the man page (roff)
+    Man,
     /// Manage users
     #[command(subcommand)]
     Users(UsersCommand),
@@ -52,6 +62,53 @@ enum Command {
     /// Read the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CertsCommand {
+    /// Subject, SANs, usages, serial, validity, key algorithm, and whether this CA signed it;
+    /// exits 1 for an expired or foreign certificate
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// A PEM certificate file
+    file: PathBuf,
+    /// Output format: text, json or yaml
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    format: output::Format,
+}
+
+#[derive(Subcommand, Debug)]
+enum RedisCommand {
+    /// The redis.conf TLS block for a certificate bundle (Redis 6.0+)
+    Config(RedisConfigArgs),
+}
+
+#[derive(Args, Debug)]
+struct RedisConfigArgs {
+    /// The bundle prefix given to 'auth sign --out'
+    #[arg(long, value_name = "PREFIX")]
+    cert_prefix: PathBuf,
+    /// The users.acl to load (aclfile)
+    #[arg(long, value_name = "FILE")]
+    acl: Option<PathBuf>,
+    /// TLS port
+    #[arg(long, value_name = "N", default_value_t = 6379, value_parser = clap::value_parser!(u16).range(1..))]
+    port: u16,
+    /// Enable cluster mode with TLS on the cluster bus
+    #[arg(long)]
+    cluster: bool,
+    /// Use TLS for replication
+    #[arg(long)]
+    replication: bool,
+}
+
+#[derive(Args, Debug)]
+struct CompletionArgs {
+    /// The shell
+    shell: clap_complete::Shell,
 }
 
 #[derive(Subcommand, Debug)]
@@ -213,7 +270,7 @@ struct InitArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("subject").required(true).args(["host", "user"])))]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["host", "user", "csr"])))]
 struct SignArgs {
     /// Output format; only "redis" for now
     #[arg(long, value_name = "FORMAT", default_value = "redis")]
@@ -222,8 +279,16 @@ struct SignArgs {
     #[arg(long, value_name = "HOST[,HOST...]", conflicts_with_all = ["user", "db_user", "db_name"])]
     host: Option<String>,
     /// The rctl user a client certificate is for (with --db-user)
-    #[arg(long, value_name = "NAME", requires = "db_user")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "db_user",
+        conflicts_with = "csr"
+    )]
     user: Option<String>,
+    /// Sign a Redis server's CSR (PEM) instead of making a key: writes PREFIX.crt and PREFIX.cas
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["host", "key_algo"])]
+    csr: Option<PathBuf>,
     /// The Redis user the certificate names (its subject CN)
     #[arg(long, value_name = "USER", requires = "user")]
     db_user: Option<String>,
@@ -265,6 +330,26 @@ struct RotateArgs {
     /// Grace period of an automatic rotation (Go duration; 0 swaps keys at once)
     #[arg(long, value_name = "DUR", conflicts_with = "manual")]
     grace_period: Option<String>,
+}
+
+/// Writes to stdout. A closed pipe (`rctl users ls | head -1`) ends output quietly; any other
+/// write error is an error.
+pub(crate) fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::InvalidArgument(
+            format!("cannot write to stdout: {e}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => { crate::cli::emit(&format!($($arg)*)) };
+}
+
+macro_rules! outln {
+    ($($arg:tt)*) => { crate::cli::emit(&format!("{}\n", format_args!($($arg)*))) };
 }
 
 /// Prints a clap error as one line (help and version in full) and gives its exit code.
@@ -316,7 +401,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Auth(AuthCommand::Sign(args)) => auth_sign(&ctx, args),
         Command::Auth(AuthCommand::Export(args)) => auth_export(&ctx, args),
         Command::Auth(AuthCommand::Rotate(args)) => auth_rotate(&ctx, args),
-        Command::Status => status(&ctx),
+        Command::Status(args) => status(&ctx, args),
+        Command::Certs(CertsCommand::Inspect(args)) => certs_inspect(&ctx, args),
+        Command::Redis(RedisCommand::Config(args)) => redis_config(args),
+        Command::Completion(args) => completion(args),
+        Command::Man => man(),
         Command::Users(cmd) => users(&ctx, cmd),
         Command::Create(args) => create(&ctx, args),
         Command::Get(args) => get(&ctx, args),
@@ -334,7 +423,11 @@ fn command_name(command: &Command) -> &'static str {
         Command::Auth(AuthCommand::Sign(_)) => "auth sign",
         Command::Auth(AuthCommand::Export(_)) => "auth export",
         Command::Auth(AuthCommand::Rotate(_)) => "auth rotate",
-        Command::Status => "status",
+        Command::Status(_) => "status",
+        Command::Certs(_) => "certs inspect",
+        Command::Redis(_) => "redis config",
+        Command::Completion(_) => "completion",
+        Command::Man => "man",
         Command::Users(UsersCommand::Add(_)) => "users add",
         Command::Users(UsersCommand::Ls(_)) => "users ls",
         Command::Users(UsersCommand::Update(_)) => "users update",
@@ -395,13 +488,13 @@ fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
     options.algorithm = args.key_algo;
     options.ttl = args.ca_ttl;
     let ca = with_state(ctx, |state| state.init_ca(&options))?;
-    println!(
+    outln!(
         "Created host CA for cluster {:?} ({}), valid until {}.\nCA pin: {}",
         ca.cluster_name(),
         ca.active().algorithm(),
         output::date(ca.active().not_after()),
         ca.active().pin()
-    );
+    )?;
     Ok(())
 }
 
@@ -427,17 +520,34 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
             ttl: args.ttl,
             key_algorithm: args.key_algo,
         };
-        let (written, issued) = with_state(ctx, |state| {
+        let (_written, issued) = with_state(ctx, |state| {
             let bundle = state.sign_redis_client(&login)?;
             Ok((
                 bundle.write(&args.out, args.overwrite)?,
                 bundle.issued().clone(),
             ))
         })?;
-        print!(
+        out!(
             "{}",
-            output::redis_client_instructions(&written, &login, &issued)
-        );
+            output::redis_client_instructions(
+                &rctl::RedisBundle::paths(&args.out),
+                &login,
+                &issued
+            )
+        )?;
+        return Ok(());
+    }
+    if let Some(csr) = &args.csr {
+        let pem = read_text_file(csr, 64 * 1024)?;
+        let ttl = args.ttl.unwrap_or(rctl::DEFAULT_CERT_TTL);
+        let written = with_state(ctx, |state| {
+            let bundle = state.sign_redis_csr(&pem, ttl)?;
+            bundle.write(&args.out, args.overwrite)
+        })?;
+        out!(
+            "{}",
+            output::redis_server_instructions(&written, &args.out)?
+        )?;
         return Ok(());
     }
     let req = ServerCertRequest {
@@ -449,14 +559,17 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         let bundle = state.sign_redis_server(&req)?;
         bundle.write(&args.out, args.overwrite)
     })?;
-    print!("{}", output::redis_server_instructions(&written));
+    out!(
+        "{}",
+        output::redis_server_instructions(&written, &args.out)?
+    )?;
     Ok(())
 }
 
 fn auth_export(ctx: &Context, args: ExportArgs) -> Result<()> {
     check_ca_type(&args.ca_type)?;
     let ca = with_state(ctx, |state| state.host_ca())?;
-    print!("{}", ca.trusted_pem());
+    out!("{}", ca.trusted_pem())?;
     Ok(())
 }
 
@@ -472,27 +585,104 @@ fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
         };
         with_state(ctx, |state| state.start_auto_rotation(grace))?
     };
-    println!("Host CA: {}", ca.rotation().describe());
+    outln!("Host CA: {}", ca.rotation().describe())?;
     Ok(())
 }
 
-fn status(ctx: &Context) -> Result<()> {
-    if !Path::new(&ctx.state_dir).exists() {
-        println!(
-            "No state in {} yet: run 'rctl auth init' or any signing command.",
-            ctx.state_dir.display()
-        );
-        return Ok(());
-    }
-    let ca = with_state(ctx, |state| state.existing_host_ca())?;
-    match ca {
-        None => println!(
-            "No host CA in {} yet: run 'rctl auth init' or any signing command.",
-            ctx.state_dir.display()
-        ),
-        Some(ca) => print!("{}", output::status(&ca)),
-    }
+fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
+    let ca = if Path::new(&ctx.state_dir).exists() {
+        with_state(ctx, |state| state.existing_host_ca())?
+    } else {
+        None
+    };
+    out!(
+        "{}",
+        output::status(ca.as_ref(), &ctx.state_dir, args.format)?
+    )?;
     Ok(())
+}
+
+fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
+    let pem = read_text_file(&args.file, 1024 * 1024)?;
+    let (report, now) = if Path::new(&ctx.state_dir).exists() {
+        with_state(ctx, |state| {
+            let ca = state.existing_host_ca()?;
+            let now = state.now();
+            Ok((
+                rctl::inspect_certificate(pem.as_bytes(), ca.as_ref(), now)?,
+                now,
+            ))
+        })?
+    } else {
+        let now = time::OffsetDateTime::now_utc();
+        (rctl::inspect_certificate(pem.as_bytes(), None, now)?, now)
+    };
+    out!("{}", output::cert_report(&report, args.format)?)?;
+    let file = args.file.display();
+    match report.status {
+        rctl::CertStatus::Valid => Ok(()),
+        rctl::CertStatus::Expired => Err(Error::AccessDenied(format!(
+            "{file} expired {}",
+            output::date(report.not_after)
+        ))),
+        rctl::CertStatus::NotYetValid => Err(Error::AccessDenied(format!(
+            "{file} is not valid before {} (now {})",
+            output::date(report.not_before),
+            output::date(now)
+        ))),
+        rctl::CertStatus::Foreign => Err(Error::AccessDenied(format!(
+            "{file} was not signed by any key this host CA trusts"
+        ))),
+    }
+}
+
+fn redis_config(args: RedisConfigArgs) -> Result<()> {
+    rctl::RedisBundle::check_outputs(&args.cert_prefix, true)?;
+    let [crt, _, cas] = rctl::RedisBundle::paths(&args.cert_prefix);
+    for (path, what) in [(&crt, "certificate"), (&cas, "CA bundle")] {
+        if !path.is_file() {
+            return Err(Error::InvalidArgument(format!(
+                "no {what} at {}; sign one with 'rctl auth sign --out={}'",
+                path.display(),
+                args.cert_prefix.display()
+            )));
+        }
+    }
+    if let Some(acl) = &args.acl {
+        if !acl.is_file() {
+            return Err(Error::InvalidArgument(format!(
+                "no users.acl at {}",
+                acl.display()
+            )));
+        }
+    }
+    let config = rctl::RedisTlsConfig {
+        cert_prefix: args.cert_prefix,
+        aclfile: args.acl,
+        port: args.port,
+        cluster: args.cluster,
+        replication: args.replication,
+    };
+    out!("{}", config.render()?)?;
+    Ok(())
+}
+
+fn completion(args: CompletionArgs) -> Result<()> {
+    use clap::CommandFactory;
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::command(),
+        "rctl",
+        &mut std::io::stdout(),
+    );
+    Ok(())
+}
+
+fn man() -> Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut std::io::stdout())
+        .map_err(|e| Error::InvalidArgument(format!("cannot write the man page: {e}")))
 }
 
 /// Reads at most `limit` bytes of UTF-8 from stdin; more is refused, never cut short.
@@ -537,18 +727,18 @@ fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                 },
             };
             let (user, generated) = with_state(ctx, |state| state.add_user(new))?;
-            println!(
+            outln!(
                 "User {:?} has been created with roles {}.",
                 user.name,
                 user.roles.join(",")
-            );
+            )?;
             if let Some(password) = generated {
-                print!("{}", output::password_once(&user.name, &password));
+                out!("{}", output::password_once(&user.name, &password))?;
             }
         }
         UsersCommand::Ls(args) => {
             let users = with_state(ctx, |state| state.users())?;
-            print!("{}", output::users(&users, args.format)?);
+            out!("{}", output::users(&users, args.format)?)?;
         }
         UsersCommand::Update(args) => {
             validate_user_name(&args.name)?;
@@ -564,7 +754,7 @@ fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                 ));
             }
             let user = with_state(ctx, |state| state.update_user(&args.name, update))?;
-            println!("User {:?} has been updated.", user.name);
+            outln!("User {:?} has been updated.", user.name)?;
         }
         UsersCommand::ResetPassword(args) => {
             validate_user_name(&args.name)?;
@@ -574,15 +764,15 @@ fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                 None
             };
             let generated = with_state(ctx, |state| state.reset_password(&args.name, password))?;
-            println!("Password of user {:?} has been reset.", args.name);
+            outln!("Password of user {:?} has been reset.", args.name)?;
             if let Some(password) = generated {
-                print!("{}", output::password_once(&args.name, &password));
+                out!("{}", output::password_once(&args.name, &password))?;
             }
         }
         UsersCommand::Rm(args) => {
             validate_user_name(&args.name)?;
             with_state(ctx, |state| state.remove_user(&args.name))?;
-            println!("User {:?} has been deleted.", args.name);
+            outln!("User {:?} has been deleted.", args.name)?;
         }
     }
     Ok(())
@@ -602,7 +792,7 @@ fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     let role = Role::from_yaml(&text, &source)?;
     let replaced = with_state(ctx, |state| state.create_role(&role, args.force))?;
     let verb = if replaced { "updated" } else { "created" };
-    println!("role {:?} has been {verb}", role.name());
+    outln!("role {:?} has been {verb}", role.name())?;
     Ok(())
 }
 
@@ -667,19 +857,19 @@ fn get(ctx: &Context, args: GetArgs) -> Result<()> {
             Some(n) => state.role(n).map(|r| vec![r]),
             None => state.roles(),
         })?;
-        print!(
+        out!(
             "{}",
             output::roles(&roles, args.format.unwrap_or(output::Format::Yaml))?
-        );
+        )?;
     } else {
         let users = with_state(ctx, |state| match &name {
             Some(n) => state.user(n).map(|u| vec![u]),
             None => state.users(),
         })?;
-        print!(
+        out!(
             "{}",
             output::users(&users, args.format.unwrap_or(output::Format::Text))?
-        );
+        )?;
     }
     Ok(())
 }
@@ -697,7 +887,7 @@ fn rm(ctx: &Context, args: RmArgs) -> Result<()> {
         ));
     }
     with_state(ctx, |state| state.remove_role(&name))?;
-    println!("role {name:?} has been deleted");
+    outln!("role {name:?} has been deleted")?;
     Ok(())
 }
 
@@ -720,7 +910,7 @@ fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
                 text.lines().count() - 1
             );
         }
-        None => print!("{text}"),
+        None => out!("{text}")?,
     }
     Ok(())
 }
@@ -729,13 +919,13 @@ fn acl_check(args: AclCheckArgs) -> Result<()> {
     let text = read_text_file(&args.file, 256 * 1024 * 1024)?;
     let findings = rctl::acl::lint(&text);
     if findings.is_empty() {
-        println!("{}: OK", args.file.display());
+        outln!("{}: OK", args.file.display())?;
         return Ok(());
     }
     let first = findings[0].to_string();
     // Every finding on stdout, the verdict as one line on stderr.
     for f in &findings {
-        println!("{}: {f}", args.file.display());
+        outln!("{}: {f}", args.file.display())?;
     }
     Err(Error::InvalidAcl(format!(
         "{}: {} problem(s), the first: {first}",
@@ -749,6 +939,6 @@ fn audit_ls(ctx: &Context, args: AuditLsArgs) -> Result<()> {
         let since = args.since.map(|d| state.now() - d.as_time());
         state.audit_log(since)
     })?;
-    print!("{}", output::audit(&events, args.format)?);
+    out!("{}", output::audit(&events, args.format)?)?;
     Ok(())
 }

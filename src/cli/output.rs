@@ -19,30 +19,113 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// The files written and the redis.conf lines to use them, as `tctl auth sign --format=redis`.
-pub fn redis_server_instructions([crt, key, cas]: &[PathBuf; 3]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "Database credentials have been written to {}, {}, {}.\n",
-        crt.display(),
-        key.display(),
-        cas.display()
-    );
-    let _ = writeln!(
-        s,
-        "To enable mutual TLS on your Redis server, add the following to your redis.conf:\n"
-    );
-    let _ = writeln!(s, "tls-port 6379");
-    let _ = writeln!(s, "port 0");
-    let _ = writeln!(s, "tls-ca-cert-file {}", absolute(cas).display());
-    let _ = writeln!(s, "tls-cert-file {}", absolute(crt).display());
-    let _ = writeln!(s, "tls-key-file {}", absolute(key).display());
-    let _ = writeln!(s, "tls-protocols \"TLSv1.2 TLSv1.3\"");
-    s
+pub fn redis_server_instructions(written: &[PathBuf], prefix: &Path) -> rctl::Result<String> {
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    let mut config = rctl::RedisTlsConfig::new(prefix).render()?;
+    if !written
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "key"))
+    {
+        // Signed from a CSR: the key is wherever the Redis host made it.
+        let lines: Vec<&str> = config
+            .lines()
+            .map(|l| {
+                if l.starts_with("tls-key-file ") {
+                    "tls-key-file /path/to/the/key/the/csr/was/made/with"
+                } else {
+                    l
+                }
+            })
+            .collect();
+        config = lines.join("\n") + "\n";
+    }
+    Ok(format!(
+        "Database credentials have been written to {}.\n\n\
+         To enable mutual TLS on your Redis server, add the following to your redis.conf:\n\n{config}",
+        names.join(", ")
+    ))
 }
 
-/// `rctl status`, text.
-pub fn status(ca: &HostCa) -> String {
+/// What `status --format=json|yaml` prints: stable field names.
+#[derive(serde::Serialize)]
+struct StatusView {
+    state_dir: String,
+    cluster_name: Option<String>,
+    host_ca: Option<CaView>,
+}
+
+#[derive(serde::Serialize)]
+struct CaView {
+    algorithm: String,
+    not_after: String,
+    rotation: RotationView,
+    keys: Vec<KeyView>,
+}
+
+#[derive(serde::Serialize)]
+struct RotationView {
+    state: &'static str,
+    phase: String,
+    mode: String,
+    started: Option<String>,
+    ends: Option<String>,
+    last_rotated: Option<String>,
+    summary: String,
+}
+
+#[derive(serde::Serialize)]
+struct KeyView {
+    pin: String,
+    algorithm: String,
+    not_after: String,
+    active: bool,
+}
+
+/// `rctl status`.
+pub fn status(ca: Option<&HostCa>, state_dir: &Path, format: Format) -> rctl::Result<String> {
+    if format != Format::Text {
+        let view = StatusView {
+            state_dir: state_dir.display().to_string(),
+            cluster_name: ca.map(|c| c.cluster_name().to_string()),
+            host_ca: ca.map(|ca| {
+                let r = ca.rotation();
+                CaView {
+                    algorithm: ca.active().algorithm().to_string(),
+                    not_after: date(ca.active().not_after()),
+                    rotation: RotationView {
+                        state: if r.in_progress() {
+                            "in_progress"
+                        } else {
+                            "standby"
+                        },
+                        phase: r.phase.to_string(),
+                        mode: r.mode.to_string(),
+                        started: r.started.map(date),
+                        ends: r.scheduled_end().map(date),
+                        last_rotated: r.last_rotated.map(date),
+                        summary: r.describe(),
+                    },
+                    keys: ca
+                        .trusted()
+                        .enumerate()
+                        .map(|(i, k)| KeyView {
+                            pin: k.pin(),
+                            algorithm: k.algorithm().to_string(),
+                            not_after: date(k.not_after()),
+                            active: i == 0,
+                        })
+                        .collect(),
+                }
+            }),
+        };
+        return serialize(&view, format == Format::Json);
+    }
+    let Some(ca) = ca else {
+        return Ok(format!(
+            "No host CA in {} yet: run 'rctl auth init' or any signing command.\n",
+            state_dir.display()
+        ));
+    };
     let mut s = String::new();
     let _ = writeln!(s, "Cluster:   {}", ca.cluster_name());
     let _ = writeln!(s, "Host CA:");
@@ -60,7 +143,55 @@ pub fn status(ca: &HostCa) -> String {
             date(key.not_after())
         );
     }
-    s
+    Ok(s)
+}
+
+/// `certs inspect`.
+pub fn cert_report(r: &rctl::CertReport, format: Format) -> rctl::Result<String> {
+    if format != Format::Text {
+        return serialize(r, format == Format::Json);
+    }
+    let left = if r.seconds_left >= 0 {
+        format!(
+            "{} left",
+            rctl::format_std(std::time::Duration::from_secs(r.seconds_left as u64))
+        )
+    } else {
+        format!(
+            "expired {} ago",
+            rctl::format_std(std::time::Duration::from_secs(
+                r.seconds_left.unsigned_abs()
+            ))
+        )
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "Subject:        {}", r.subject);
+    let _ = writeln!(s, "Issuer:         {}", r.issuer);
+    let _ = writeln!(s, "SANs:           {}", r.sans.join(", "));
+    let _ = writeln!(s, "Key usage:      {}", r.extended_key_usage.join(", "));
+    let _ = writeln!(s, "Serial:         {}", r.serial);
+    let _ = writeln!(
+        s,
+        "Valid:          {} to {} ({left})",
+        date(r.not_before),
+        date(r.not_after)
+    );
+    let _ = writeln!(s, "Key algorithm:  {}", r.key_algorithm);
+    let _ = writeln!(s, "CA:             {}", if r.is_ca { "yes" } else { "no" });
+    let signer = match &r.signed_by {
+        Some(pin) => format!("this host CA ({pin})"),
+        None => "not this host CA".to_string(),
+    };
+    let _ = writeln!(s, "Signed by:      {signer}");
+    let _ = writeln!(
+        s,
+        "Status:         {}",
+        serde_json::to_value(r.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    );
+    Ok(s)
 }
 
 /// Output format of listing commands.

@@ -287,6 +287,15 @@ impl StateDir {
         Ok(bundle)
     }
 
+    /// Signs a Redis server certificate for a CSR (PEM); see [`HostCa::sign_redis_csr`].
+    pub fn sign_redis_csr(&mut self, csr_pem: &str, ttl: crate::Ttl) -> Result<RedisBundle> {
+        let (ca, pending) = self.load_ca()?;
+        let bundle = ca.sign_redis_csr(csr_pem, ttl, self.now())?;
+        self.commit_ca(&ca, pending, false)?;
+        self.audit(AuditEvent::issued(bundle.issued(), None))?;
+        Ok(bundle)
+    }
+
     /// Moves a manual rotation of the host CA to `phase`.
     pub fn rotate(&mut self, phase: Phase) -> Result<HostCa> {
         let (mut ca, pending) = self.load_ca()?;

@@ -1,0 +1,161 @@
+//! Certificate signing requests from Redis hosts that keep their own keys.
+//!
+//! Only what a CSR may decide is taken from it: the public key (after its signature is
+//! verified) and the subject alternative names, each checked as `--host` would be. Every other
+//! requested extension, CA:TRUE above all, is ignored: rctl decides what it signs.
+
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::prelude::FromDer;
+
+use crate::error::{Error, Result};
+use crate::hosts::Host;
+
+/// What rctl takes from a CSR.
+#[derive(Debug)]
+pub(crate) struct CsrRequest {
+    /// DER SubjectPublicKeyInfo.
+    pub spki_der: Vec<u8>,
+    /// An RSA key (so the certificate gets keyEncipherment).
+    pub rsa: bool,
+    /// The SANs as hosts.
+    pub hosts: Vec<Host>,
+}
+
+fn bad(reason: impl std::fmt::Display) -> Error {
+    Error::InvalidArgument(format!("invalid CSR: {reason}"))
+}
+
+/// Parses a PEM CSR, verifies its signature, and takes its key and SANs.
+pub(crate) fn parse_csr(pem: &str) -> Result<CsrRequest> {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| match e {
+            rustls_pki_types::pem::Error::NoItemsFound => {
+                bad("no CERTIFICATE REQUEST block in the file")
+            }
+            other => bad(format!("not PEM ({other})")),
+        })?;
+    let (rest, csr) = X509CertificationRequest::from_der(der.as_ref()).map_err(bad)?;
+    if !rest.is_empty() {
+        return Err(bad("trailing data after the request"));
+    }
+    csr.verify_signature().map_err(|_| {
+        bad("its signature does not verify (the request was altered or is not signed by its key)")
+    })?;
+    let info = &csr.certification_request_info;
+    let mut hosts: Vec<Host> = Vec::new();
+    for ext in csr.requested_extensions().into_iter().flatten() {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext {
+            for name in &san.general_names {
+                let host = match name {
+                    GeneralName::DNSName(d) => Host::parse(d)?,
+                    GeneralName::IPAddress(bytes) => ip_host(bytes)?,
+                    other => {
+                        return Err(bad(format!("unsupported subject alternative name {other}")));
+                    }
+                };
+                if !hosts.contains(&host) {
+                    hosts.push(host);
+                }
+            }
+        }
+    }
+    if hosts.is_empty() {
+        return Err(bad(
+            "it has no subject alternative names; add the Redis host names and addresses (openssl req -addext subjectAltName=...)",
+        ));
+    }
+    let algorithm = &info.subject_pki.algorithm.algorithm;
+    let rsa = *algorithm == x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION;
+    Ok(CsrRequest {
+        spki_der: info.subject_pki.raw.to_vec(),
+        rsa,
+        hosts,
+    })
+}
+
+fn ip_host(bytes: &[u8]) -> Result<Host> {
+    let ip = match bytes.len() {
+        4 => std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).map_err(|_| bad("bad IP"))?),
+        16 => std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).map_err(|_| bad("bad IP"))?),
+        n => return Err(bad(format!("an IP address SAN of {n} bytes"))),
+    };
+    Ok(Host::Ip(ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, IsCa, KeyPair};
+
+    fn csr_pem(params: &CertificateParams, key: &KeyPair) -> String {
+        params.serialize_request(key).unwrap().pem().unwrap()
+    }
+
+    #[test]
+    fn takes_the_key_and_sans_only() {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec!["Redis.Example.com".into(), "10.0.0.5".into()]).unwrap();
+        params.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let req = parse_csr(&csr_pem(&params, &key)).unwrap();
+        assert_eq!(
+            req.hosts,
+            vec![
+                Host::Dns("redis.example.com".into()),
+                Host::Ip("10.0.0.5".parse().unwrap())
+            ]
+        );
+        use rcgen::PublicKeyData;
+        assert_eq!(req.spki_der, key.subject_public_key_info());
+        assert!(!req.rsa);
+    }
+
+    #[test]
+    fn refuses_tampered_empty_and_bad_requests() {
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["a.example".into()]).unwrap();
+        let pem = csr_pem(&params, &key);
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(pem.as_bytes())
+            .unwrap()
+            .as_ref()
+            .to_vec();
+        // Flip a byte inside the signed part (the SAN's name): the signature no longer verifies.
+        let mut tampered = der.clone();
+        let at = tampered.windows(9).position(|w| w == b"a.example").unwrap();
+        tampered[at] = b'b';
+        let tampered_pem = ::pem::encode(&::pem::Pem::new("CERTIFICATE REQUEST", tampered));
+        assert!(
+            parse_csr(&tampered_pem)
+                .unwrap_err()
+                .to_string()
+                .contains("signature does not verify")
+        );
+
+        let no_sans = CertificateParams::new(Vec::<String>::new()).unwrap();
+        assert!(
+            parse_csr(&csr_pem(&no_sans, &key))
+                .unwrap_err()
+                .to_string()
+                .contains("no subject alternative names")
+        );
+
+        let bad_host = CertificateParams::new(vec!["bad_host..example".into()]).unwrap();
+        assert!(
+            parse_csr(&csr_pem(&bad_host, &key))
+                .unwrap_err()
+                .to_string()
+                .contains("invalid host")
+        );
+
+        assert!(parse_csr("garbage").is_err());
+        assert!(
+            parse_csr(&key.serialize_pem())
+                .unwrap_err()
+                .to_string()
+                .contains("no CERTIFICATE REQUEST block")
+        );
+    }
+}
