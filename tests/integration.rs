@@ -3,6 +3,7 @@
 mod util;
 
 mod bad_input;
+mod ecosystem;
 mod library;
 mod reliability;
 mod rotation;

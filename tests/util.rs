@@ -230,17 +230,10 @@ impl RedisServer {
 
     /// As [`start`](Self::start), but a server that refuses to start gives its log.
     pub fn try_start(server: &Creds, aclfile: Option<&Path>) -> Result<RedisServer, String> {
-        let mut last_log = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let dir = tempfile::tempdir().unwrap();
-            let log = dir.path().join("redis.log");
+        Self::try_start_with(|port| {
             let mut conf = format!(
-                "port 0\ntls-port {port}\nbind 127.0.0.1\ndaemonize no\nsave \"\"\nappendonly no\n\
-                 dir {dir}\nlogfile {log}\ntls-cert-file {crt}\ntls-key-file {key}\n\
+                "port 0\ntls-port {port}\ntls-cert-file {crt}\ntls-key-file {key}\n\
                  tls-ca-cert-file {cas}\ntls-auth-clients yes\ntls-protocols \"TLSv1.2 TLSv1.3\"\n",
-                dir = dir.path().display(),
-                log = log.display(),
                 crt = server.file(".crt").display(),
                 key = server.file(".key").display(),
                 cas = server.file(".cas").display(),
@@ -248,6 +241,24 @@ impl RedisServer {
             if let Some(acl) = aclfile {
                 conf.push_str(&format!("aclfile {}\n", acl.display()));
             }
+            conf
+        })
+    }
+
+    /// Starts redis-server with the TLS configuration `tls_conf(port)` gives for a free port,
+    /// plus the lines that keep a test server to itself (loopback, its own folder and log).
+    pub fn try_start_with(tls_conf: impl Fn(u16) -> String) -> Result<RedisServer, String> {
+        let mut last_log = String::new();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("redis.log");
+            let conf = format!(
+                "{}bind 127.0.0.1\ndaemonize no\nsave \"\"\nappendonly no\ndir {}\nlogfile {}\n",
+                tls_conf(port),
+                dir.path().display(),
+                log.display(),
+            );
             let conf_path = dir.path().join("redis.conf");
             fs::write(&conf_path, conf).unwrap();
             let child = Command::new("redis-server")
