@@ -176,6 +176,21 @@ impl fmt::Debug for CaKey {
 }
 
 /// The host certificate authority: the key that signs, the keys that are trusted, the rotation.
+///
+/// Usable on its own, without a state directory:
+///
+/// ```
+/// use rctl::{CaOptions, HostCa, KeyAlgorithm, Phase};
+/// # fn main() -> Result<(), rctl::Error> {
+/// let now = time::OffsetDateTime::now_utc();
+/// let mut options = CaOptions::new("prod");
+/// options.algorithm = KeyAlgorithm::Ed25519;
+/// let mut ca = HostCa::generate(&options, now)?;
+/// ca.rotate(Phase::Init, now)?;
+/// assert_eq!(ca.trusted().count(), 2); // the old key still signs, the new one is trusted
+/// assert!(ca.rotate(Phase::Standby, now).is_err()); // init -> standby is not allowed
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct HostCa {
     cluster_name: String,

@@ -10,6 +10,14 @@ use std::str::FromStr;
 use crate::error::{Error, Result, shorten};
 
 /// A positive span of time, to the nanosecond, at most `i64::MAX` nanoseconds (about 292 years).
+///
+/// ```
+/// let ttl: rctl::Ttl = "1h30m".parse().unwrap();
+/// assert_eq!(ttl.as_std().as_secs(), 5400);
+/// assert_eq!(ttl.to_string(), "1h30m0s");
+/// assert!("0s".parse::<rctl::Ttl>().is_err());
+/// assert!("1d".parse::<rctl::Ttl>().is_err()); // Go has no day unit
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Ttl(std::time::Duration);
 

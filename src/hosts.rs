@@ -77,6 +77,14 @@ impl fmt::Display for Host {
 
 /// Parses a comma-separated host list: entries are trimmed, duplicates dropped (first one kept),
 /// and an empty list or any bad entry is refused.
+///
+/// ```
+/// use rctl::{Host, parse_host_list};
+/// let hosts = parse_host_list("redis-1.internal, 10.0.0.5, ::1").unwrap();
+/// assert!(matches!(hosts[0], Host::Dns(_)));
+/// assert!(matches!(hosts[1], Host::Ip(_)));
+/// assert!(parse_host_list("bad host").is_err());
+/// ```
 pub fn parse_host_list(input: &str) -> Result<Vec<Host>> {
     let mut hosts: Vec<Host> = Vec::new();
     for part in input.split(',') {

@@ -54,6 +54,19 @@ pub struct CertReport {
 }
 
 /// Inspects the first certificate of a PEM file against the CA's trusted keys.
+///
+/// ```
+/// use rctl::{CaOptions, CertStatus, HostCa, ServerCertRequest, inspect_certificate, parse_host_list};
+/// # fn main() -> Result<(), rctl::Error> {
+/// let now = time::OffsetDateTime::now_utc();
+/// let ca = HostCa::generate(&CaOptions::new("dev"), now)?;
+/// let req = ServerCertRequest { hosts: parse_host_list("db.local")?, ttl: "1h".parse()?, key_algorithm: None };
+/// let pem = ca.sign_redis_server(&req, now)?.certificate_pem().to_string();
+/// let report = inspect_certificate(pem.as_bytes(), Some(&ca), now)?;
+/// assert_eq!(report.status, CertStatus::Valid);
+/// assert_eq!(report.sans, ["db.local"]);
+/// # Ok(()) }
+/// ```
 pub fn inspect_certificate(
     pem: &[u8],
     ca: Option<&HostCa>,

@@ -2,24 +2,56 @@
 //!
 //! A host certificate authority kept in a local state directory signs Redis server and client
 //! certificates (`tctl auth sign --format=redis` without Teleport), rotates in Teleport's phases,
-//! and (with users and roles) renders the `users.acl` Redis loads.
+//! and, from Teleport-style users and roles, renders the `users.acl` Redis loads.
+//!
+//! The whole job, as the `rctl` command line does it:
 //!
 //! ```
-//! use rctl::{StateDir, ServerCertRequest, parse_host_list};
+//! use rctl::{ClientLogin, NewUser, ServerCertRequest, StateDir, parse_host_list};
 //!
 //! # fn main() -> Result<(), rctl::Error> {
 //! let dir = tempfile::tempdir().unwrap();
+//! // Open (and lock) the state directory; the host CA is created on first use.
 //! let mut state = StateDir::open(dir.path().join("state"))?;
-//! let bundle = state.sign_redis_server(&ServerCertRequest {
+//!
+//! // server.crt, server.key (0600) and server.cas, for redis.conf's tls-*-file settings.
+//! let server = state.sign_redis_server(&ServerCertRequest {
 //!     hosts: parse_host_list("redis.example.com,10.0.0.5")?,
 //!     ttl: "2190h".parse()?,
 //!     key_algorithm: None,
 //! })?;
-//! // server.crt, server.key (0600) and server.cas, for redis.conf's tls-*-file settings.
-//! bundle.write(&dir.path().join("server"), false)?;
-//! assert!(bundle.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
+//! server.write(&dir.path().join("server"), false)?;
+//!
+//! // A user whose built-in `access` role lets them connect as Redis user "alice".
+//! let (_alice, password) = state.add_user(NewUser {
+//!     name: "alice".into(),
+//!     roles: vec!["access".into()],
+//!     db_users: vec!["alice".into()],
+//!     ..Default::default()
+//! })?;
+//! assert_eq!(password.unwrap().expose().len(), 64); // shown once, stored as SHA-256 only
+//!
+//! // Her client certificate, checked against her roles.
+//! let client = state.sign_redis_client(&ClientLogin {
+//!     user: "alice".into(),
+//!     db_user: "alice".into(),
+//!     db_name: None,
+//!     ttl: None,
+//!     key_algorithm: None,
+//! })?;
+//! client.write(&dir.path().join("alice"), false)?;
+//!
+//! // The users.acl for `aclfile`.
+//! let acl = state.render_acl()?;
+//! assert!(acl.starts_with("user alice on #"));
+//! assert!(acl.ends_with("user default off\n"));
 //! # Ok(()) }
 //! ```
+//!
+//! Modules by concept: the CA and its keys ([`HostCa`]), rotation ([`Phase`], [`Rotation`]),
+//! signing and the Redis bundle ([`RedisBundle`]), users and roles ([`User`], [`Role`],
+//! [`check_access`]), Redis ACL rules and users.acl ([`acl`]), the state store ([`StateDir`],
+//! [`store`]), Go durations ([`Ttl`]) and host lists ([`parse_host_list`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

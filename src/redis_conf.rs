@@ -7,6 +7,13 @@ use crate::error::{Error, Result};
 use crate::sign::RedisBundle;
 
 /// What goes into the TLS block.
+///
+/// ```
+/// let mut config = rctl::RedisTlsConfig::new("/etc/redis/server");
+/// config.aclfile = Some("/etc/redis/users.acl".into());
+/// let text = config.render().unwrap();
+/// assert!(text.starts_with("port 0\ntls-port 6379\ntls-cert-file /etc/redis/server.crt\n"));
+/// ```
 #[derive(Clone, Debug)]
 pub struct RedisTlsConfig {
     /// The bundle prefix: `PREFIX.crt`, `PREFIX.key`, `PREFIX.cas`.

@@ -10,6 +10,15 @@ use crate::names::validate_name;
 use crate::users::User;
 
 /// A role resource, as `rctl create -f` reads it and `rctl get roles` prints it.
+///
+/// ```
+/// let role = rctl::Role::from_yaml(
+///     "kind: role\nversion: v5\nmetadata: {name: ro}\n\
+///      spec: {options: {max_session_ttl: 8h}, allow: {db_users: ['{{internal.db_users}}'], redis_acl: ['+@read', '~*']}}\n",
+///     "ro.yaml",
+/// ).unwrap();
+/// assert_eq!(role.max_session_ttl().unwrap().unwrap().to_string(), "8h0m0s");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Role {

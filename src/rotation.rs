@@ -14,6 +14,13 @@ use crate::duration::format_std;
 use crate::error::{Error, Result, shorten};
 
 /// A rotation phase.
+///
+/// ```
+/// use rctl::Phase;
+/// assert_eq!(Phase::Standby.allowed_next(), [Phase::Init]);
+/// let err = Phase::Init.check_transition(Phase::Standby).unwrap_err();
+/// assert!(err.to_string().contains("allowed next: update_clients, rollback"));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {

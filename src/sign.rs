@@ -53,6 +53,21 @@ pub struct IssuedCert {
 
 /// A signed certificate, its private key (none when signed from a CSR), and the CA
 /// certificates to trust.
+///
+/// ```
+/// use rctl::{CaOptions, HostCa, RedisBundle, ServerCertRequest, parse_host_list};
+/// # fn main() -> Result<(), rctl::Error> {
+/// let now = time::OffsetDateTime::now_utc();
+/// let ca = HostCa::generate(&CaOptions::new("dev"), now)?;
+/// let req = ServerCertRequest { hosts: parse_host_list("localhost")?, ttl: "12h".parse()?, key_algorithm: None };
+/// let bundle: RedisBundle = ca.sign_redis_server(&req, now)?;
+/// assert_eq!(bundle.issued().sans, ["localhost"]);
+/// let dir = tempfile::tempdir().unwrap();
+/// let files = bundle.write(&dir.path().join("server"), false)?; // all three or none
+/// assert_eq!(files.len(), 3);
+/// assert!(bundle.write(&dir.path().join("server"), false).is_err()); // never clobbered
+/// # Ok(()) }
+/// ```
 pub struct RedisBundle {
     certificate_pem: String,
     private_key_pem: Option<Zeroizing<String>>,

@@ -4,6 +4,7 @@ mod util;
 
 mod bad_input;
 mod ecosystem;
+mod golden;
 mod library;
 mod reliability;
 mod rotation;

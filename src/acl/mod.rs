@@ -10,6 +10,14 @@ use crate::roles::Role;
 use crate::users::User;
 
 /// One ACL rule, as `ACL SETUSER` and `users.acl` take it.
+///
+/// ```
+/// use rctl::acl::AclRule;
+/// let rule = AclRule::parse("%R~cache:*").unwrap();
+/// assert_eq!(rule.to_string(), "%R~cache:*");
+/// assert!(AclRule::parse("+flushal").is_err()); // not a Redis 7.0 command
+/// assert!(AclRule::parse(">secret").unwrap().check_for_role().is_err()); // passwords belong to users
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AclRule {
     /// A word rule: `on`, `off`, `nopass`, `allkeys`, `resetchannels`, ...
@@ -450,6 +458,17 @@ impl<'r> Renderer<'r> {
 
 /// Renders a users.acl: `user NAME on #SHA256 RULES` per user sorted by name, where RULES are
 /// the `redis_acl` rules of the user's roles in role order, then `user default off`.
+///
+/// ```
+/// # fn main() -> Result<(), rctl::Error> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut state = rctl::StateDir::open(dir.path().join("state"))?;
+/// state.add_user(rctl::NewUser { name: "bob".into(), roles: vec!["readonly".into()], ..Default::default() })?;
+/// let text = rctl::acl::render(&state.users()?, &state.roles()?)?;
+/// assert!(text.contains(" ~* resetchannels +@read +@connection\n"));
+/// assert!(rctl::acl::lint(&text).is_empty());
+/// # Ok(()) }
+/// ```
 pub fn render(users: &[User], roles: &[Role]) -> Result<String> {
     let renderer = Renderer::new(roles)?;
     let lines = users

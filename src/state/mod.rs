@@ -60,7 +60,21 @@ impl std::fmt::Display for Notice {
     }
 }
 
-/// An open, locked rctl state.
+/// An open, locked rctl state: the entry point of the library.
+///
+/// Every method reads what it needs, changes it and writes it back atomically; the exclusive
+/// lock taken by [`open`](Self::open) is held until the value is dropped, so a whole sequence
+/// of calls is one step for any other rctl process.
+///
+/// ```
+/// # fn main() -> Result<(), rctl::Error> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut state = rctl::StateDir::open(dir.path().join("state"))?;
+/// let ca = state.host_ca()?; // created on first use, with a notice
+/// assert!(matches!(state.take_notices()[..], [rctl::Notice::CreatedCa { .. }]));
+/// assert_eq!(ca.rotation().describe(), "never rotated");
+/// # Ok(()) }
+/// ```
 pub struct StateDir {
     store: Box<dyn Store>,
     clock: fn() -> OffsetDateTime,
