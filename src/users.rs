@@ -172,7 +172,7 @@ impl TryFrom<String> for PasswordHash {
     type Error = String;
 
     fn try_from(s: String) -> std::result::Result<Self, String> {
-        if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if is_sha256_hex(&s) {
             Ok(PasswordHash(s))
         } else {
             Err("password_sha256 must be 64 lowercase hex characters".to_string())
@@ -242,21 +242,111 @@ fn parse_user_line(line: &[u8]) -> std::result::Result<User, String> {
 pub(crate) fn scan_user_names(
     data: &[u8],
 ) -> std::result::Result<(Vec<Cow<'_, str>>, bool), String> {
-    let clean_end = data.is_empty() || data.ends_with(b"\n");
-    // Index of the segment after the last newline: an unterminated tail when non-empty.
-    let tail = data.iter().filter(|b| **b == b'\n').count();
+    // The part after the last newline is an append cut short (skipped) or a last line whose
+    // newline was lost (kept); either way the caller rewrites the file rather than append.
+    let body_len = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    let (body, tail) = data.split_at(body_len);
+    // Checking is the whole cost of `users add` on a large file: spread it over the cores.
+    let threads = if body.len() < 256 * 1024 {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    let chunks = split_at_newlines(body, threads);
+    let results: Vec<ChunkCheck<'_>> = if chunks.len() == 1 {
+        vec![check_lines(chunks[0])]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .iter()
+                .map(|c| scope.spawn(|| check_lines(c)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| ChunkCheck::failed()))
+                .collect()
+        })
+    };
     let mut names = Vec::new();
-    for (i, line) in data.split(|b| *b == b'\n').enumerate() {
+    let mut lines_before = 0;
+    for result in results {
+        if let Some((line, reason)) = result.error {
+            return Err(format!("line {}: {reason}", lines_before + line));
+        }
+        lines_before += result.lines;
+        names.extend(result.names);
+    }
+    if !tail.is_empty() {
+        if let Ok(name) = check_user_line(tail) {
+            names.push(name);
+        }
+    }
+    Ok((names, tail.is_empty()))
+}
+
+/// What checking one chunk of lines found.
+struct ChunkCheck<'a> {
+    names: Vec<Cow<'a, str>>,
+    lines: usize,
+    /// The first bad line (1-based within the chunk) and why.
+    error: Option<(usize, String)>,
+}
+
+impl ChunkCheck<'_> {
+    fn failed() -> Self {
+        ChunkCheck {
+            names: Vec::new(),
+            lines: 0,
+            error: Some((0, "a checking thread panicked".to_string())),
+        }
+    }
+}
+
+fn check_lines(chunk: &[u8]) -> ChunkCheck<'_> {
+    let mut out = ChunkCheck {
+        names: Vec::new(),
+        lines: 0,
+        error: None,
+    };
+    // Every chunk ends with a newline; what follows it is not a line.
+    let Some(lines) = chunk.strip_suffix(b"\n") else {
+        return out;
+    };
+    for line in lines.split(|b| *b == b'\n') {
+        out.lines += 1;
         if line.is_empty() {
             continue;
         }
         match check_user_line(line) {
-            Ok(name) => names.push(name),
-            Err(_) if i == tail => return Ok((names, false)),
-            Err(e) => return Err(format!("line {}: {e}", i + 1)),
+            Ok(name) => out.names.push(name),
+            Err(e) => {
+                out.error = Some((out.lines, e));
+                break;
+            }
         }
     }
-    Ok((names, clean_end))
+    out
+}
+
+/// Splits newline-terminated `data` into at most `n` pieces, each ending with a newline.
+fn split_at_newlines(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(n);
+    let mut rest = data;
+    for left in (1..=n).rev() {
+        if left == 1 || rest.is_empty() {
+            pieces.push(rest);
+            break;
+        }
+        let target = rest.len() / left;
+        let cut = rest[target..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(rest.len(), |i| target + i + 1);
+        let (piece, next) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = next;
+    }
+    pieces
 }
 
 /// [`User`] with borrowed strings, for checking a line without building it.
@@ -280,7 +370,6 @@ struct UserLine<'a> {
 }
 
 fn check_user_line(line: &[u8]) -> std::result::Result<Cow<'_, str>, String> {
-    use time::format_description::well_known::Rfc3339;
     let u: UserLine<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     validate_user_name(&u.name).map_err(|e| e.to_string())?;
     for role in &u.roles {
@@ -289,11 +378,31 @@ fn check_user_line(line: &[u8]) -> std::result::Result<Cow<'_, str>, String> {
     for v in u.db_users.iter().chain(&u.db_names).filter(|v| *v != "*") {
         validate_name("database", v).map_err(|e| e.to_string())?;
     }
-    PasswordHash::try_from(u.password_sha256.into_owned())?;
+    if !is_sha256_hex(&u.password_sha256) {
+        return Err("password_sha256 must be 64 lowercase hex characters".to_string());
+    }
+    // RFC 3339 in the shape rctl writes (`2026-01-02T03:04:05Z`): a full parse of two dates
+    // per line would double the cost of `users add`; a full load parses them.
     for t in [&u.created, &u.updated] {
-        OffsetDateTime::parse(t, &Rfc3339).map_err(|e| format!("bad time {t:?}: {e}"))?;
+        let b = t.as_bytes();
+        let shaped = b.len() >= 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+            && b.iter()
+                .enumerate()
+                .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16) || c.is_ascii_digit() || i >= 19);
+        if !shaped {
+            return Err(format!("bad time {t:?}"));
+        }
     }
     Ok(u.name)
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// One user as a `users.jsonl` line, newline included.
@@ -398,6 +507,29 @@ mod tests {
         // A complete last line without its newline (hand-edited) is kept.
         let unterminated = &data[..data.len() - 1];
         assert_eq!(parse(unterminated).unwrap(), users);
+    }
+
+    #[test]
+    fn a_large_file_is_checked_in_pieces_with_the_right_line_numbers() {
+        let users: Vec<User> = (0..3000)
+            .map(|i| User::new_for_test(&format!("u{i:05}"), &["access"], &["*"], &[]))
+            .collect();
+        let mut data = render_users(&users).unwrap();
+        assert!(data.len() > 256 * 1024);
+        let (names, clean) = scan_user_names(&data).unwrap();
+        assert_eq!(names.len(), 3000);
+        assert!(clean);
+        assert_eq!(names[2999], "u02999");
+        // A bad line near the end is found and numbered as in the file.
+        let at = data.len() - 10;
+        data[at] = b'"';
+        let err = scan_user_names(&data).unwrap_err();
+        assert!(err.starts_with("line 3000: "), "{err}");
+        for n in 1..6 {
+            let pieces = split_at_newlines(&data, n);
+            assert_eq!(pieces.concat(), data);
+            assert!(pieces.iter().all(|p| p.is_empty() || p.ends_with(b"\n")));
+        }
     }
 
     #[test]

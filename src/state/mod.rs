@@ -197,14 +197,12 @@ impl StateDir {
         name: &str,
         parse: impl FnOnce(&[u8]) -> std::result::Result<T, String>,
     ) -> Result<Option<T>> {
-        match self.store.read(name)? {
+        // State files hold keys and hashes: the buffer is wiped once parsed.
+        match self.store.read(name)?.map(zeroize::Zeroizing::new) {
             None => Ok(None),
             Some(data) => parse(&data)
                 .map(Some)
-                .map_err(|reason| Error::CorruptState {
-                    path: self.store.locate(name),
-                    reason,
-                }),
+                .map_err(|reason| self.corrupt(name, reason)),
         }
     }
 
