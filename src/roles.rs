@@ -105,40 +105,36 @@ impl Role {
     /// The built-in roles: `access` (Teleport's preset: the user's own db_users and db_names,
     /// all commands on all keys, 30h sessions) and `readonly` (read commands on all keys).
     pub fn builtins() -> Vec<Role> {
-        let rules = |r: &[&str]| r.iter().map(ToString::to_string).collect();
-        let own = |var: &str| vec![var.to_string()];
-        let mut access = Role::new(
-            "access",
-            RoleSpec {
-                options: RoleOptions {
-                    max_session_ttl: Some("30h".to_string()),
+        let builtin = |name: &str, description: &str, rules: &[&str]| {
+            let mut role = Role::new(
+                name,
+                RoleSpec {
+                    options: RoleOptions {
+                        max_session_ttl: Some("30h".to_string()),
+                    },
+                    allow: RoleConditions {
+                        db_users: vec![DB_USERS_VAR.to_string()],
+                        db_names: vec![DB_NAMES_VAR.to_string()],
+                        redis_acl: rules.iter().map(ToString::to_string).collect(),
+                    },
+                    deny: RoleConditions::default(),
                 },
-                allow: RoleConditions {
-                    db_users: own(DB_USERS_VAR),
-                    db_names: own(DB_NAMES_VAR),
-                    redis_acl: rules(&["allcommands", "allkeys"]),
-                },
-                deny: RoleConditions::default(),
-            },
-        );
-        access.metadata.description =
-            Some("built-in: all commands on all keys as the user's own db_users".into());
-        let mut readonly = Role::new(
-            "readonly",
-            RoleSpec {
-                options: RoleOptions {
-                    max_session_ttl: Some("30h".to_string()),
-                },
-                allow: RoleConditions {
-                    db_users: own(DB_USERS_VAR),
-                    db_names: own(DB_NAMES_VAR),
-                    redis_acl: rules(&["~*", "resetchannels", "+@read", "+@connection"]),
-                },
-                deny: RoleConditions::default(),
-            },
-        );
-        readonly.metadata.description = Some("built-in: read commands on all keys".into());
-        vec![access, readonly]
+            );
+            role.metadata.description = Some(format!("built-in: {description}"));
+            role
+        };
+        vec![
+            builtin(
+                "access",
+                "all commands on all keys as the user's own db_users",
+                &["allcommands", "allkeys"],
+            ),
+            builtin(
+                "readonly",
+                "read commands on all keys",
+                &["~*", "resetchannels", "+@read", "+@connection"],
+            ),
+        ]
     }
 
     /// True for `access` and `readonly`.
