@@ -72,10 +72,11 @@ impl AuditEvent {
 /// The operating-system user: `$USER`, else `$LOGNAME`, else `uid:N`.
 pub(crate) fn os_user() -> String {
     for var in ["USER", "LOGNAME"] {
-        if let Ok(v) = std::env::var(var) {
-            if !v.is_empty() && !v.chars().any(char::is_control) {
-                return v;
-            }
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+            && !v.chars().any(char::is_control)
+        {
+            return v;
         }
     }
     let uid = std::fs::read_to_string("/proc/self/status")

@@ -374,7 +374,7 @@ impl HostCa {
             .map(CaKey::from_record)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| format!("additional trusted key: {e}"))?;
-        if file.rotation.in_progress() != !additional.is_empty() {
+        if file.rotation.in_progress() == additional.is_empty() {
             return Err(format!(
                 "rotation phase {} does not match {} additional trusted key(s)",
                 file.rotation.phase,
@@ -571,7 +571,7 @@ mod tests {
             "update_servers: unchanged"
         );
         ca.rotate(Phase::Standby, now()).unwrap();
-        assert_eq!(pins(&ca), [new.clone()], "standby: old dropped");
+        assert_eq!(pins(&ca), [new], "standby: old dropped");
         assert_eq!(ca.rotation().last_rotated, Some(now()));
         assert!(ca.trusted_pem().matches("BEGIN CERTIFICATE").count() == 1);
     }
@@ -593,7 +593,7 @@ mod tests {
             );
             assert_eq!(ca.trusted().count(), 2, "both trusted until standby");
             ca.rotate(Phase::Standby, now()).unwrap();
-            assert_eq!(pins(&ca), [old.clone()]);
+            assert_eq!(pins(&ca), [old.as_str()]);
             assert_eq!(
                 ca.rotation().last_rotated,
                 None,

@@ -272,14 +272,14 @@ pub fn check_access(
                 user.name
             )));
         }
-        if let Some(name) = db_name {
-            if matches(&expand(&deny.db_names, DB_NAMES_VAR, &user.db_names), name) {
-                return Err(Error::AccessDenied(format!(
-                    "role {:?} denies db name {name:?} to user {:?}",
-                    role.name(),
-                    user.name
-                )));
-            }
+        if let Some(name) = db_name
+            && matches(&expand(&deny.db_names, DB_NAMES_VAR, &user.db_names), name)
+        {
+            return Err(Error::AccessDenied(format!(
+                "role {:?} denies db name {name:?} to user {:?}",
+                role.name(),
+                user.name
+            )));
         }
     }
     let allowed = roles.iter().any(|role| {
@@ -309,10 +309,10 @@ pub fn check_access(
 pub fn ttl_cap<'a>(roles: &[&'a Role]) -> Result<Option<(Ttl, &'a str)>> {
     let mut cap: Option<(Ttl, &str)> = None;
     for role in roles {
-        if let Some(ttl) = role.max_session_ttl()? {
-            if cap.is_none_or(|(c, _)| ttl < c) {
-                cap = Some((ttl, role.name()));
-            }
+        if let Some(ttl) = role.max_session_ttl()?
+            && cap.is_none_or(|(c, _)| ttl < c)
+        {
+            cap = Some((ttl, role.name()));
         }
     }
     Ok(cap)

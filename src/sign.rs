@@ -505,9 +505,9 @@ mod tests {
         let bundle = server(&ca, "a", "1h").unwrap();
         let written = bundle.write(&prefix, false).unwrap();
         let [crt, key, cas] = [&written[0], &written[1], &written[2]];
-        assert_eq!(fs::metadata(&key).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_to_string(&cas).unwrap(), ca.trusted_pem());
-        assert_eq!(fs::read_to_string(&crt).unwrap(), bundle.certificate_pem());
+        assert_eq!(fs::metadata(key).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_to_string(cas).unwrap(), ca.trusted_pem());
+        assert_eq!(fs::read_to_string(crt).unwrap(), bundle.certificate_pem());
 
         // A second write without overwrite: refused, files unchanged.
         let other = server(&ca, "b", "1h").unwrap();
@@ -515,9 +515,9 @@ mod tests {
             other.write(&prefix, false),
             Err(Error::OutputExists(_))
         ));
-        assert_eq!(fs::read_to_string(&crt).unwrap(), bundle.certificate_pem());
+        assert_eq!(fs::read_to_string(crt).unwrap(), bundle.certificate_pem());
         other.write(&prefix, true).unwrap();
-        assert_eq!(fs::read_to_string(&crt).unwrap(), other.certificate_pem());
+        assert_eq!(fs::read_to_string(crt).unwrap(), other.certificate_pem());
 
         // Only the .cas exists (say, left by hand): nothing new is written.
         let lone = dir.path().join("lone");

@@ -185,14 +185,14 @@ impl Store for DirStore {
 
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {
         let path = self.path_of(name)?;
-        if let Some(parent) = path.parent() {
-            if !parent.exists() {
-                fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(parent)
-                    .map_err(|e| Error::io(parent, e))?;
-            }
+        if let Some(parent) = path.parent()
+            && !parent.exists()
+        {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| Error::io(parent, e))?;
         }
         write_atomic(&path, data, Visibility::Secret, true)
     }

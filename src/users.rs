@@ -276,10 +276,10 @@ pub(crate) fn scan_user_names(
         lines_before += result.lines;
         names.extend(result.names);
     }
-    if !tail.is_empty() {
-        if let Ok(name) = check_user_line(tail) {
-            names.push(name);
-        }
+    if !tail.is_empty()
+        && let Ok(name) = check_user_line(tail)
+    {
+        names.push(name);
     }
     Ok((names, tail.is_empty()))
 }

@@ -270,7 +270,7 @@ fn a_full_session_never_prints_or_logs_a_secret() {
     let dir = TestDir::new();
     let mut transcript = String::new();
     let mut passwords = Vec::new();
-    let mut record = |run: crate::util::Run, transcript: &mut String| {
+    let record = |run: crate::util::Run, transcript: &mut String| {
         let out = run.ok();
         transcript.push_str(&out);
         transcript.push_str(&run.stderr());

@@ -189,7 +189,7 @@ fn rollback_from_each_phase_restores_the_old_ca() {
         w.assert_pong(&clients, "rollback");
 
         w.rotate("standby");
-        assert_eq!(w.pins(), [old_pin.clone()]);
+        assert_eq!(w.pins(), [old_pin.as_str()]);
         assert!(
             w.dir.rctl(&["status"]).ok().contains("never rotated"),
             "a rollback is not a rotation"

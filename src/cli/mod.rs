@@ -648,13 +648,13 @@ fn redis_config(args: RedisConfigArgs) -> Result<()> {
             )));
         }
     }
-    if let Some(acl) = &args.acl {
-        if !acl.is_file() {
-            return Err(Error::InvalidArgument(format!(
-                "no users.acl at {}",
-                acl.display()
-            )));
-        }
+    if let Some(acl) = &args.acl
+        && !acl.is_file()
+    {
+        return Err(Error::InvalidArgument(format!(
+            "no users.acl at {}",
+            acl.display()
+        )));
     }
     let config = rctl::RedisTlsConfig {
         cert_prefix: args.cert_prefix,
@@ -892,13 +892,13 @@ fn rm(ctx: &Context, args: RmArgs) -> Result<()> {
 }
 
 fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
-    if let Some(out) = &args.out {
-        if out.is_dir() {
-            return Err(Error::InvalidArgument(format!(
-                "{} is a directory, not a file",
-                out.display()
-            )));
-        }
+    if let Some(out) = &args.out
+        && out.is_dir()
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{} is a directory, not a file",
+            out.display()
+        )));
     }
     let text = with_state(ctx, |state| state.render_acl())?;
     match &args.out {
