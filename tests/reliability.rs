@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 
-use crate::util::{TestDir, rctl_command, snapshot};
+use crate::util::{TestDir, password_from, rctl_command, snapshot};
 
 fn user_names(dir: &TestDir) -> Vec<String> {
     let json = dir.rctl(&["users", "ls", "--format=json"]).ok();
@@ -285,29 +285,13 @@ fn a_full_session_never_prints_or_logs_a_secret() {
             dir.rctl(&["users", "add", name, "--roles=access", "--db-users=*"]),
             &mut transcript,
         );
-        passwords.push(
-            out.lines()
-                .find(|l| l.starts_with("Redis password"))
-                .unwrap()
-                .rsplit(' ')
-                .next()
-                .unwrap()
-                .to_string(),
-        );
+        passwords.push(password_from(&out));
     }
     let out = record(
         dir.rctl(&["users", "reset-password", "bob"]),
         &mut transcript,
     );
-    passwords.push(
-        out.lines()
-            .find(|l| l.starts_with("Redis password"))
-            .unwrap()
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .to_string(),
-    );
+    passwords.push(password_from(&out));
     for args in [
         &["auth", "sign", "--host=localhost", "--out=server"][..],
         &[

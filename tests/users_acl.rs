@@ -1,15 +1,6 @@
 //! Users, roles, client certificates and users.acl, against a real redis-server.
 
-use crate::util::{Creds, RedisServer, TestDir, snapshot};
-
-/// The password line printed once by `users add` / `reset-password`.
-fn password_from(stdout: &str) -> String {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("Redis password for"))
-        .unwrap_or_else(|| panic!("no password in:\n{stdout}"));
-    line.rsplit(' ').next().unwrap().to_string()
-}
+use crate::util::{Creds, RedisServer, TestDir, password_from, snapshot};
 
 const READONLY_ROLE: &str = r#"kind: role
 version: v5

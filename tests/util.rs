@@ -163,6 +163,15 @@ impl Run {
     }
 }
 
+/// The password line printed once by `users add` / `reset-password`.
+pub fn password_from(stdout: &str) -> String {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("Redis password for"))
+        .unwrap_or_else(|| panic!("no password in:\n{stdout}"));
+    line.rsplit(' ').next().unwrap().to_string()
+}
+
 /// Every file under `dir` with its bytes and mode, to prove a refused command changed nothing.
 pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32)> {
     use std::os::unix::fs::MetadataExt;
