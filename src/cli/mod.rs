@@ -479,11 +479,7 @@ fn check_ca_type(ca_type: &str) -> Result<()> {
 }
 
 fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
-    let cluster_name = args.cluster_name.unwrap_or_default();
-    let mut options = CaOptions::new(cluster_name);
-    if options.cluster_name.is_empty() {
-        options.cluster_name = rctl::default_cluster_name();
-    }
+    let mut options = CaOptions::new(args.cluster_name.unwrap_or_else(rctl::default_cluster_name));
     rctl::validate_name("cluster", &options.cluster_name)?;
     options.algorithm = args.key_algo;
     options.ttl = args.ca_ttl;
@@ -520,12 +516,10 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
             ttl: args.ttl,
             key_algorithm: args.key_algo,
         };
-        let (_written, issued) = with_state(ctx, |state| {
+        let issued = with_state(ctx, |state| {
             let bundle = state.sign_redis_client(&login)?;
-            Ok((
-                bundle.write(&args.out, args.overwrite)?,
-                bundle.issued().clone(),
-            ))
+            bundle.write(&args.out, args.overwrite)?;
+            Ok(bundle.issued().clone())
         })?;
         out!(
             "{}",
