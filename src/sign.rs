@@ -446,6 +446,37 @@ mod tests {
     }
 
     #[test]
+    fn cas_lists_every_trusted_key_active_first_in_each_phase() {
+        use crate::rotation::Phase;
+        let mut ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let pem_of =
+            |ca: &HostCa, i: usize| ca.trusted().nth(i).unwrap().certificate_pem().to_string();
+        let old = pem_of(&ca, 0);
+        assert_eq!(server(&ca, "a", "1h").unwrap().ca_pem(), old);
+        ca.rotate(Phase::Init, now()).unwrap();
+        let new = pem_of(&ca, 1);
+        let expected = [
+            (Phase::Init, format!("{old}{new}")),
+            (Phase::UpdateClients, format!("{new}{old}")),
+            (Phase::UpdateServers, format!("{new}{old}")),
+            (Phase::Standby, new.clone()),
+        ];
+        for (i, (phase, cas)) in expected.iter().enumerate() {
+            if i > 0 {
+                ca.rotate(*phase, now()).unwrap();
+            }
+            let bundle = server(&ca, "a", "1h").unwrap();
+            assert_eq!(bundle.ca_pem(), cas, "{phase}");
+            // The leaf is signed by the first certificate of the .cas.
+            let leaf = der_of(bundle.certificate_pem());
+            let (_, leaf) = x509_parser::parse_x509_certificate(&leaf).unwrap();
+            let signer = der_of(cas);
+            let (_, signer) = x509_parser::parse_x509_certificate(&signer).unwrap();
+            leaf.verify_signature(Some(signer.public_key())).unwrap();
+        }
+    }
+
+    #[test]
     fn serials_are_random() {
         let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
         let a = server(&ca, "a", "1h").unwrap();
