@@ -151,7 +151,7 @@ fn acl_generate(c: &mut Criterion) {
         let state = state_with_users(&tmp.path().join("s"), n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
-            b.iter(|| black_box(state.render_acl().unwrap().len()))
+            b.iter(|| black_box(state.render_acl(None).unwrap().len()))
         });
     }
     group.finish();

@@ -57,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.write(&out.join("alice"), true)?;
 
     // users.acl: alice with her SHA-256 hash and her roles' rules, then `user default off`.
-    let acl = state.render_acl()?;
+    let acl = state.render_acl(None)?;
     std::fs::write(out.join("users.acl"), &acl)?;
     assert!(acl.ends_with("user default off\n"));
 

@@ -86,6 +86,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidAcl(String),
 
+    /// A users.acl was checked and has problems (the linter's verdict, not bad input).
+    #[error("{0}")]
+    AclProblems(String),
+
     /// A resource file (YAML role) could not be read.
     #[error("{source_name}: {reason}")]
     InvalidResource {
@@ -147,6 +151,7 @@ impl Error {
                 | Error::InvalidHost { .. }
                 | Error::InvalidName { .. }
                 | Error::InvalidArgument(_)
+                | Error::InvalidAcl(_)
                 | Error::InvalidResource { .. }
         )
     }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use rctl::store::DirOptions;
+use rctl::acl::Target;
 use rctl::{
     CaOptions, ClientLogin, Error, KeyAlgorithm, NewUser, Password, Phase, Result, Role,
     ServerCertRequest, StateDir, Ttl, UserUpdate, parse_duration, parse_host_list, parse_list,
@@ -84,6 +85,16 @@ struct InspectArgs {
 enum RedisCommand {
     /// The redis.conf TLS block for a certificate bundle (Redis 6.0+)
     Config(RedisConfigArgs),
+    /// Print the Redis version users.acl is written for, or set it
+    Target(RedisTargetArgs),
+}
+
+#[derive(Args, Debug)]
+struct RedisTargetArgs {
+    /// redis-6.0, redis-6.2, redis-7.0, redis-7.2, redis-7.4, valkey-7.2, valkey-8.0,
+    /// valkey-8.1, valkey-9.0 or valkey-9.1
+    #[arg(value_name = "TARGET")]
+    target: Option<Target>,
 }
 
 #[derive(Args, Debug)]
@@ -204,6 +215,9 @@ struct CreateArgs {
     /// Replace an existing role
     #[arg(long)]
     force: bool,
+    /// Check the role's redis_acl for this Redis version instead of the cluster's
+    #[arg(long, value_name = "TARGET")]
+    target: Option<Target>,
 }
 
 #[derive(Args, Debug)]
@@ -236,12 +250,18 @@ struct AclGenerateArgs {
     /// Output file (written atomically, mode 0600)
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// Write for this Redis version instead of the cluster's
+    #[arg(long, value_name = "TARGET")]
+    target: Option<Target>,
 }
 
 #[derive(Args, Debug)]
 struct AclCheckArgs {
     /// The users.acl to check
     file: PathBuf,
+    /// Check for this Redis version instead of the cluster's
+    #[arg(long, value_name = "TARGET")]
+    target: Option<Target>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -404,6 +424,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Status(args) => status(&ctx, args),
         Command::Certs(CertsCommand::Inspect(args)) => certs_inspect(&ctx, args),
         Command::Redis(RedisCommand::Config(args)) => redis_config(args),
+        Command::Redis(RedisCommand::Target(args)) => redis_target(&ctx, args),
         Command::Completion(args) => completion(args),
         Command::Man => man(),
         Command::Users(cmd) => users(&ctx, cmd),
@@ -411,7 +432,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Get(args) => get(&ctx, args),
         Command::Rm(args) => rm(&ctx, args),
         Command::Acl(AclCommand::Generate(args)) => acl_generate(&ctx, args),
-        Command::Acl(AclCommand::Check(args)) => acl_check(args),
+        Command::Acl(AclCommand::Check(args)) => acl_check(&ctx, args),
         Command::Audit(AuditCommand::Ls(args)) => audit_ls(&ctx, args),
     }
 }
@@ -425,7 +446,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Auth(AuthCommand::Rotate(_)) => "auth rotate",
         Command::Status(_) => "status",
         Command::Certs(_) => "certs inspect",
-        Command::Redis(_) => "redis config",
+        Command::Redis(RedisCommand::Config(_)) => "redis config",
+        Command::Redis(RedisCommand::Target(_)) => "redis target",
         Command::Completion(_) => "completion",
         Command::Man => "man",
         Command::Users(UsersCommand::Add(_)) => "users add",
@@ -661,6 +683,15 @@ fn redis_config(args: RedisConfigArgs) -> Result<()> {
     Ok(())
 }
 
+fn redis_target(ctx: &Context, args: RedisTargetArgs) -> Result<()> {
+    let target = with_state(ctx, |state| match args.target {
+        Some(t) => state.set_redis_target(t).map(|()| t),
+        None => state.redis_target(),
+    })?;
+    outln!("{target}")?;
+    Ok(())
+}
+
 fn completion(args: CompletionArgs) -> Result<()> {
     use clap::CommandFactory;
     clap_complete::generate(
@@ -784,7 +815,9 @@ fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
         (text, source)
     };
     let role = Role::from_yaml(&text, &source)?;
-    let replaced = with_state(ctx, |state| state.create_role(&role, args.force))?;
+    let replaced = with_state(ctx, |state| {
+        state.create_role(&role, args.force, args.target)
+    })?;
     let verb = if replaced { "updated" } else { "created" };
     outln!("role {:?} has been {verb}", role.name())?;
     Ok(())
@@ -894,7 +927,7 @@ fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
             out.display()
         )));
     }
-    let text = with_state(ctx, |state| state.render_acl())?;
+    let text = with_state(ctx, |state| state.render_acl(args.target))?;
     match &args.out {
         Some(out) => {
             rctl::store::write_atomic(out, text.as_bytes(), rctl::store::Visibility::Secret, true)?;
@@ -909,11 +942,17 @@ fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
     Ok(())
 }
 
-fn acl_check(args: AclCheckArgs) -> Result<()> {
+fn acl_check(ctx: &Context, args: AclCheckArgs) -> Result<()> {
     let text = read_text_file(&args.file, 256 * 1024 * 1024)?;
-    let findings = rctl::acl::lint(&text);
+    let target = match args.target {
+        Some(t) => t,
+        // The cluster's target when there is a state; a lint never creates one.
+        None if ctx.state_dir.is_dir() => with_state(ctx, |state| state.redis_target())?,
+        None => Target::default(),
+    };
+    let findings = rctl::acl::lint(&text, target);
     if findings.is_empty() {
-        outln!("{}: OK", args.file.display())?;
+        outln!("{}: OK for {target}", args.file.display())?;
         return Ok(());
     }
     let first = findings[0].to_string();
@@ -921,8 +960,8 @@ fn acl_check(args: AclCheckArgs) -> Result<()> {
     for f in &findings {
         outln!("{}: {f}", args.file.display())?;
     }
-    Err(Error::InvalidAcl(format!(
-        "{}: {} problem(s), the first: {first}",
+    Err(Error::AclProblems(format!(
+        "{}: {} problem(s) for {target}, the first: {first}",
         args.file.display(),
         findings.len()
     )))

@@ -4,6 +4,7 @@
 //! atomically before returning; the store's lock makes the whole of it one step for any other
 //! rctl process. Nothing is written when an operation fails.
 
+mod settings;
 mod users;
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! User and role operations of [`StateDir`], and the client certificates and users.acl that
 //! come from them.
 
-use crate::acl::Renderer;
+use crate::acl::{Renderer, Target};
 use crate::audit::AuditEvent;
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
@@ -75,7 +75,7 @@ impl StateDir {
     }
 
     /// Calls `f` with each user in file order, reading the file in pieces.
-    fn for_each_user(&self, f: &mut dyn FnMut(User) -> Result<()>) -> Result<()> {
+    pub(crate) fn for_each_user(&self, f: &mut dyn FnMut(User) -> Result<()>) -> Result<()> {
         let Some(mut reader) = self.store().open(USERS_FILE)? else {
             return Ok(());
         };
@@ -273,8 +273,10 @@ impl StateDir {
 
     /// Creates a role; with `force`, replaces an existing one. Built-in roles cannot be changed.
     /// Returns true when a role was replaced.
-    pub fn create_role(&mut self, role: &Role, force: bool) -> Result<bool> {
+    /// The role's Redis ACL rules are checked for `target`, else the cluster's target.
+    pub fn create_role(&mut self, role: &Role, force: bool, target: Option<Target>) -> Result<bool> {
         role.validate()?;
+        role.check_acl(self.target_or_default(target)?)?;
         if Role::is_builtin(role.name()) {
             return Err(Error::AccessDenied(format!(
                 "role {:?} is built in and cannot be changed",
@@ -351,11 +353,12 @@ impl StateDir {
         Ok(bundle)
     }
 
-    /// The users.acl for every user: `user NAME on #SHA256 RULES` (the `redis_acl` rules of
-    /// the user's roles, in role order), sorted by name, then `user default off`.
-    pub fn render_acl(&self) -> Result<String> {
+    /// The users.acl for every user: `user NAME on #SHA256 RULES` (the union of the user's
+    /// roles, see [`crate::acl::render`]), sorted by name, then `user default off`; for
+    /// `target`, else the cluster's target.
+    pub fn render_acl(&self, target: Option<Target>) -> Result<String> {
         let roles = self.roles()?;
-        let renderer = Renderer::new(&roles)?;
+        let renderer = Renderer::new(&roles, self.target_or_default(target)?)?;
         // Streamed: each user becomes its line as it is read, so 100,000 users never sit in
         // memory as records.
         let mut lines = Vec::new();

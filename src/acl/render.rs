@@ -1,0 +1,501 @@
+//! users.acl from users and roles: a user may do what any one of their roles allows
+//! (Teleport's union), written so that the target accepts it and means exactly that.
+//!
+//! - With selectors (Redis 7.0+, Valkey): the first role's rules at the user's root, each
+//!   further role as a selector of its own. Redis allows a command when the root or any one
+//!   selector allows it with its keys and channels, which is the union. A role that allows
+//!   everything stands alone; roles that grant nothing are left out.
+//! - Without selectors (Redis 6.x): one rule set. Where one role covers the others it is
+//!   written alone; where the roles differ in one dimension only (commands, key patterns or
+//!   channels) the union of that dimension is written; anything else cannot be one exact rule
+//!   set and is refused, naming the two roles.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use super::grammar::{AclRule, Scope, UserSim, Word, parse_user_rule, redact};
+use super::target::Target;
+use crate::error::{Error, Result, shorten};
+use crate::roles::Role;
+use crate::users::User;
+
+/// A role's rules made ready for one target.
+#[derive(Clone, Debug)]
+pub(crate) struct Part {
+    /// Root rules, each already valid inside a selector.
+    root: Vec<AclRule>,
+    /// The role's own selectors.
+    selectors: Vec<AclRule>,
+    /// The role's last sanitize word: `Some(true)` for `skip-sanitize-payload`.
+    skip_sanitize: Option<bool>,
+    /// What the root allows.
+    scope: Scope,
+    /// Every command on every key and channel.
+    everything: bool,
+}
+
+impl Part {
+    fn grants_nothing(&self) -> bool {
+        self.root.is_empty() && self.selectors.is_empty()
+    }
+}
+
+fn refuse(role: &str, target: Target, token: &str, reason: &str) -> Error {
+    Error::InvalidAcl(format!(
+        "role {:?}: invalid ACL rule {:?} for {target}: {reason}",
+        shorten(role),
+        shorten(&redact(token))
+    ))
+}
+
+/// Checks a role's `redis_acl` for a target, as a role may hold it: each item one rule or one
+/// selector `(rule rule ...)`, with no passwords, no `on`/`off`/`nopass`/`reset`/`resetpass`/
+/// `clearselectors`, nothing Redis could split or quote differently (white space, quotes,
+/// control characters, parentheses other than a selector's own), and valid in sequence on the
+/// target (no key pattern after `allkeys`, ...).
+pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
+    let name = role.name();
+    let mut rules = Vec::new();
+    for item in role.redis_acl_for(target) {
+        let bad = |reason: &str| refuse(name, target, item, reason);
+        if item.is_empty() {
+            return Err(bad("an empty rule"));
+        }
+        if item.chars().any(|c| c.is_control() || c == '"' || c == '\'') {
+            return Err(bad(
+                "quotes and control characters are not allowed (Redis splits and unquotes them)",
+            ));
+        }
+        if let Some(inner) = item.strip_prefix('(') {
+            let Some(inner) = inner.strip_suffix(')') else {
+                return Err(bad("a selector must end with ')'"));
+            };
+            if !target.has_selectors() {
+                return Err(bad("selectors need redis-7.0 or later, or Valkey"));
+            }
+            for word in inner.split(' ') {
+                if word.is_empty() || word.starts_with('(') || word.ends_with(')') {
+                    return Err(bad(
+                        "inside a selector, words are separated by one space and none may start with '(' or end with ')' (Redis ends a selector at the first word ending with ')')",
+                    ));
+                }
+            }
+        } else if item.contains(' ') {
+            return Err(bad(
+                "one rule per item; white space only inside a selector '( ... )'",
+            ));
+        } else if item.starts_with('(') || item.ends_with(')') {
+            return Err(bad(
+                "a rule may not start with '(' or end with ')' (rctl may place it inside a selector)",
+            ));
+        }
+        let rule = parse_user_rule(item, target).map_err(|r| bad(&r))?;
+        match &rule {
+            AclRule::AddPassword(_)
+            | AclRule::RemovePassword(_)
+            | AclRule::AddHash(_)
+            | AclRule::RemoveHash(_) => {
+                return Err(bad(
+                    "passwords belong to users, not roles (rctl writes each user's hash)",
+                ));
+            }
+            AclRule::Word(
+                w @ (Word::On
+                | Word::Off
+                | Word::Nopass
+                | Word::Resetpass
+                | Word::Reset
+                | Word::Clearselectors),
+            ) => {
+                return Err(bad(&format!(
+                    "{:?} is decided by rctl, not by a role",
+                    w.name()
+                )));
+            }
+            _ => {}
+        }
+        rules.push((item, rule));
+    }
+    let mut part = Part {
+        root: Vec::new(),
+        selectors: Vec::new(),
+        skip_sanitize: None,
+        scope: Scope::default(),
+        everything: false,
+    };
+    let features = target.features();
+    if features.channels_default_all
+        && rules.iter().any(|(_, r)| r.is_selector_level())
+        && !starts_with_channel_word(rules.iter().map(|(_, r)| r))
+    {
+        // 6.2 starts a user with every channel; a role means only what it says.
+        part.root.push(AclRule::Word(Word::Resetchannels));
+    }
+    let mut sim = UserSim::new(target);
+    for rule in &part.root {
+        sim.apply(rule)
+            .map_err(|r| refuse(name, target, "resetchannels", &r))?;
+    }
+    for (item, rule) in rules {
+        sim.apply(&rule).map_err(|r| refuse(name, target, item, &r))?;
+        match rule {
+            AclRule::Word(Word::SanitizePayload) => part.skip_sanitize = Some(false),
+            AclRule::Word(Word::SkipSanitizePayload) => part.skip_sanitize = Some(true),
+            AclRule::Selector(_) => part.selectors.push(rule),
+            other => part.root.push(other),
+        }
+    }
+    let s = &sim.root;
+    part.everything = s.all_commands
+        && s.all_keys
+        && (s.all_channels || !target.has_channels())
+        && part.skip_sanitize != Some(false);
+    part.scope = sim.root;
+    Ok(part)
+}
+
+fn starts_with_channel_word<'a>(rules: impl Iterator<Item = &'a AclRule>) -> bool {
+    for rule in rules {
+        match rule {
+            AclRule::Word(Word::Allchannels | Word::Resetchannels) => return true,
+            AclRule::Channels(p) if p == "*" => return true,
+            AclRule::Channels(_) => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Renders users.acl lines for one target.
+pub struct Renderer<'r> {
+    target: Target,
+    parts: HashMap<&'r str, Part>,
+    /// Without selectors, the merged rules of each role list, computed once.
+    merged: RefCell<HashMap<Vec<&'r str>, std::result::Result<String, String>>>,
+}
+
+impl<'r> Renderer<'r> {
+    /// Checks every role for the target.
+    pub fn new(roles: &'r [Role], target: Target) -> Result<Renderer<'r>> {
+        let mut parts = HashMap::with_capacity(roles.len());
+        for role in roles {
+            parts.insert(role.name(), check_role(role, target)?);
+        }
+        Ok(Renderer {
+            target,
+            parts,
+            merged: RefCell::new(HashMap::new()),
+        })
+    }
+
+    /// The target the lines are for.
+    pub fn target(&self) -> Target {
+        self.target
+    }
+
+    /// `user NAME on #SHA256 RULES`: the union of the user's roles.
+    pub fn line(&self, user: &User) -> Result<String> {
+        let mut parts: Vec<(&str, &Part)> = Vec::with_capacity(user.roles.len());
+        for role in &user.roles {
+            let (name, part) = self.parts.get_key_value(role.as_str()).ok_or_else(|| {
+                Error::InvalidAcl(format!(
+                    "user {:?} holds role {role:?}, which does not exist; fix it with 'rctl users update {} --set-roles=...'",
+                    user.name, user.name
+                ))
+            })?;
+            parts.push((name, part));
+        }
+        let mut line = String::with_capacity(128);
+        line.push_str("user ");
+        line.push_str(&user.name);
+        line.push_str(" on #");
+        line.push_str(user.password_sha256.as_hex());
+        if parts.iter().any(|(_, p)| p.skip_sanitize == Some(true)) {
+            line.push_str(" skip-sanitize-payload");
+        }
+        if self.target.has_selectors() {
+            union_with_selectors(&mut line, &parts);
+        } else {
+            let key: Vec<&'r str> = parts
+                .iter()
+                .filter_map(|(n, _)| self.parts.get_key_value(n).map(|(k, _)| *k))
+                .collect();
+            let mut cache = self.merged.borrow_mut();
+            let rules = cache
+                .entry(key)
+                .or_insert_with(|| merge_without_selectors(&parts, self.target));
+            match rules {
+                Ok(rules) => line.push_str(rules),
+                Err(reason) => {
+                    return Err(Error::InvalidAcl(format!(
+                        "user {:?}: {reason}",
+                        shorten(&user.name)
+                    )));
+                }
+            }
+        }
+        Ok(line)
+    }
+
+    /// Sorts the lines by user name and ends with `user default off`. No comments: Redis refuses
+    /// any line that does not start with `user`.
+    pub fn finish(mut lines: Vec<String>) -> String {
+        // Names hold no character below '!', so "user NAME on" sorts as NAME does.
+        lines.sort_unstable();
+        let len = lines.iter().map(|l| l.len() + 1).sum::<usize>() + 18;
+        let mut out = String::with_capacity(len);
+        for line in &lines {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str("user default off\n");
+        out
+    }
+}
+
+fn push_rules(line: &mut String, rules: &[AclRule]) {
+    use std::fmt::Write;
+    for rule in rules {
+        let _ = write!(line, " {rule}");
+    }
+}
+
+fn union_with_selectors(line: &mut String, parts: &[(&str, &Part)]) {
+    use std::fmt::Write;
+    let mut kept: Vec<&Part> = Vec::with_capacity(parts.len());
+    if let Some((_, all)) = parts.iter().find(|(_, p)| p.everything) {
+        kept.push(all);
+    } else {
+        for (_, part) in parts {
+            let same = |k: &&Part| k.root == part.root && k.selectors == part.selectors;
+            if !part.grants_nothing() && !kept.iter().any(same) {
+                kept.push(part);
+            }
+        }
+    }
+    for (i, part) in kept.iter().enumerate() {
+        let root: Vec<&AclRule> = part.root.iter().filter(|r| r.is_selector_level()).collect();
+        if i == 0 {
+            for rule in &root {
+                let _ = write!(line, " {rule}");
+            }
+        } else if !root.is_empty() {
+            line.push_str(" (");
+            for (j, rule) in root.iter().enumerate() {
+                if j > 0 {
+                    line.push(' ');
+                }
+                let _ = write!(line, "{rule}");
+            }
+            line.push(')');
+        }
+        push_rules(line, &part.selectors);
+    }
+}
+
+/// `a` allows at least what `b` allows, dimension by dimension.
+fn covers_commands(a: &Scope, b: &Scope) -> bool {
+    a.all_commands
+        || (!b.all_commands
+            && b.commands.is_subset(&a.commands)
+            && b.first_args.iter().all(|(c, args)| {
+                a.commands.contains(c) || a.first_args.get(c).is_some_and(|x| args.is_subset(x))
+            }))
+}
+
+fn covers_keys(a: &Scope, b: &Scope) -> bool {
+    a.all_keys || (!b.all_keys && b.keys.iter().all(|(k, _)| a.keys.contains_key(k)))
+}
+
+fn covers_channels(a: &Scope, b: &Scope) -> bool {
+    a.all_channels || (!b.all_channels && b.channels.is_subset(&a.channels))
+}
+
+fn same_commands(a: &Scope, b: &Scope) -> bool {
+    covers_commands(a, b) && covers_commands(b, a)
+}
+
+fn same_keys(a: &Scope, b: &Scope) -> bool {
+    covers_keys(a, b) && covers_keys(b, a)
+}
+
+fn same_channels(a: &Scope, b: &Scope) -> bool {
+    covers_channels(a, b) && covers_channels(b, a)
+}
+
+fn merge_without_selectors(
+    parts: &[(&str, &Part)],
+    target: Target,
+) -> std::result::Result<String, String> {
+    let mut line = String::new();
+    let live: Vec<(&str, &Part)> = parts
+        .iter()
+        .copied()
+        .filter(|(_, p)| !p.grants_nothing())
+        .collect();
+    let Some((_, first)) = live.first() else {
+        return Ok(line);
+    };
+    if let Some((_, top)) = live.iter().find(|(_, a)| {
+        live.iter().all(|(_, b)| {
+            covers_commands(&a.scope, &b.scope)
+                && covers_keys(&a.scope, &b.scope)
+                && covers_channels(&a.scope, &b.scope)
+        })
+    }) {
+        push_rules(&mut line, &top.root);
+        return Ok(line);
+    }
+    let all_same = |f: fn(&Scope, &Scope) -> bool| {
+        live.iter().all(|(_, p)| f(&p.scope, &first.scope))
+    };
+    let (cmds, keys, chans) = (
+        all_same(same_commands),
+        all_same(same_keys),
+        all_same(same_channels),
+    );
+    // Exact only when the roles differ in one dimension at most.
+    if [cmds, keys, chans].iter().filter(|x| !**x).count() > 1 {
+        let (a, b) = first_conflict(&live);
+        let example = b
+            .1
+            .root
+            .iter()
+            .find(|r| matches!(r, AclRule::Keys { .. } | AclRule::Channels(_)))
+            .or_else(|| b.1.root.first())
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        return Err(format!(
+            "roles {:?} and {:?} cannot be combined exactly on {target}, which has no selectors: they differ in more than one of commands, key patterns and channels (e.g. {:?} of {:?}); give them the same key patterns and channels, give the user one of them, or use a target with selectors (`rctl redis target redis-7.0`)",
+            a.0, b.0, example, b.0
+        ));
+    }
+    let mut union = first.scope.clone();
+    for (_, p) in &live[1..] {
+        let s = &p.scope;
+        union.all_keys |= s.all_keys;
+        union.keys.extend(s.keys.clone());
+        union.all_channels |= s.all_channels;
+        union.channels.extend(s.channels.iter().cloned());
+        union.all_commands |= s.all_commands;
+        union.commands.extend(s.commands.iter().copied());
+        for (c, args) in &s.first_args {
+            union.first_args.entry(*c).or_default().extend(args.iter().cloned());
+        }
+    }
+    if union.all_keys {
+        union.keys.clear();
+    }
+    if union.all_channels {
+        union.channels.clear();
+    }
+    for c in &union.commands {
+        union.first_args.remove(c);
+    }
+    if target.features().channels {
+        line.push_str(if union.all_channels {
+            " allchannels"
+        } else {
+            " resetchannels"
+        });
+        for c in &union.channels {
+            line.push_str(" &");
+            line.push_str(c);
+        }
+    }
+    if union.all_keys {
+        line.push_str(" allkeys");
+    }
+    for k in union.keys.keys() {
+        line.push_str(" ~");
+        line.push_str(k);
+    }
+    line.push_str(&command_rules(&live, &union, target));
+    Ok(line)
+}
+
+fn first_conflict<'a>(live: &[(&'a str, &'a Part)]) -> ((&'a str, &'a Part), (&'a str, &'a Part)) {
+    for (i, a) in live.iter().enumerate() {
+        for b in &live[i + 1..] {
+            let differ = [
+                same_commands(&a.1.scope, &b.1.scope),
+                same_keys(&a.1.scope, &b.1.scope),
+                same_channels(&a.1.scope, &b.1.scope),
+            ];
+            if differ.iter().filter(|x| !**x).count() > 1 {
+                return (*a, *b);
+            }
+        }
+    }
+    (live[0], live[live.len() - 1])
+}
+
+/// The command rules of the union: the roles' own command rules one after the other when that
+/// gives exactly the union (the usual case, and short), else every command by name.
+fn command_rules(live: &[(&str, &Part)], union: &Scope, target: Target) -> String {
+    let is_command_rule = |r: &&AclRule| {
+        matches!(
+            r,
+            AclRule::Command { .. }
+                | AclRule::FirstArg { .. }
+                | AclRule::Category { .. }
+                | AclRule::Word(Word::Allcommands | Word::Nocommands)
+        )
+    };
+    let concatenated: Vec<AclRule> = live
+        .iter()
+        .flat_map(|(_, p)| p.root.iter().filter(is_command_rule).cloned())
+        .collect();
+    let mut sim = UserSim::new(target);
+    if concatenated.iter().all(|r| sim.apply(r).is_ok())
+        && sim.root.all_commands == union.all_commands
+        && sim.root.commands == union.commands
+        && sim.root.first_args == union.first_args
+    {
+        let mut out = String::new();
+        push_rules(&mut out, &concatenated);
+        return out;
+    }
+    let catalog = target.catalog();
+    let mut out = String::new();
+    if union.all_commands {
+        out.push_str(" allcommands");
+        return out;
+    }
+    for &i in &union.commands {
+        out.push_str(" +");
+        out.push_str(catalog.names[i]);
+    }
+    let mut seen = BTreeSet::new();
+    for (c, args) in &union.first_args {
+        for a in args {
+            if seen.insert((c, a)) {
+                out.push_str(&format!(" +{}|{a}", catalog.names[*c]));
+            }
+        }
+    }
+    out
+}
+
+/// Renders a users.acl for a target: `user NAME on #SHA256 RULES` per user sorted by name,
+/// where RULES are the union of the user's roles, then `user default off`.
+///
+/// ```
+/// # fn main() -> Result<(), rctl::Error> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut state = rctl::StateDir::open(dir.path().join("state"))?;
+/// state.add_user(rctl::NewUser { name: "bob".into(), roles: vec!["readonly".into()], ..Default::default() })?;
+/// let t = rctl::acl::Target::Redis70;
+/// let text = rctl::acl::render(&state.users()?, &state.roles()?, t)?;
+/// assert!(text.contains(" ~* resetchannels +@read +@connection\n"));
+/// assert!(rctl::acl::lint(&text, t).is_empty());
+/// # Ok(()) }
+/// ```
+pub fn render(users: &[User], roles: &[Role], target: Target) -> Result<String> {
+    let renderer = Renderer::new(roles, target)?;
+    let lines = users
+        .iter()
+        .map(|u| renderer.line(u))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Renderer::finish(lines))
+}

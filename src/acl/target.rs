@@ -1,0 +1,330 @@
+//! The Redis and Valkey versions rctl writes users.acl for, and what each one has.
+//!
+//! Each target has its own command table and categories (`src/acl/tables/TARGET.txt`, made by
+//! `scripts/acl_tables.py` from the server itself or from its source at the release tag; each
+//! file names its source) and its own grammar features, read from `src/acl.c` at that tag.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+/// A Redis or Valkey version family whose ACL grammar and command table rctl knows.
+///
+/// ```
+/// use rctl::acl::Target;
+/// let t: Target = "valkey-8.0".parse().unwrap();
+/// assert!(t.has_selectors());
+/// assert!(!Target::Redis62.has_selectors());
+/// assert_eq!(Target::default(), Target::Redis70);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[non_exhaustive]
+pub enum Target {
+    /// Redis 6.0: ACLs, no Pub/Sub channel rules, no selectors.
+    Redis60,
+    /// Redis 6.2: channel rules (`&pattern`), new users start with all channels.
+    Redis62,
+    /// Redis 7.0: selectors, `%R~`/`%W~` key permissions; new users start with no channels.
+    #[default]
+    Redis70,
+    /// Redis 7.2.
+    Redis72,
+    /// Redis 7.4 (hash field expiry commands).
+    Redis74,
+    /// Valkey 7.2 (forked from Redis 7.2.4).
+    Valkey72,
+    /// Valkey 8.0.
+    Valkey80,
+    /// Valkey 8.1.
+    Valkey81,
+    /// Valkey 9.0.
+    Valkey90,
+    /// Valkey 9.1.
+    Valkey91,
+}
+
+/// The grammar features of a target (from its `src/acl.c`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Features {
+    /// `&pattern`, `allchannels`, `resetchannels` (6.2+).
+    pub channels: bool,
+    /// A new user (and selector) starts with all channels (`acl-pubsub-default allchannels`,
+    /// the default of 6.2 only).
+    pub channels_default_all: bool,
+    /// `sanitize-payload`, `skip-sanitize-payload` (6.2+).
+    pub sanitize: bool,
+    /// Selectors `( ... )`, `clearselectors`, `%R~`/`%W~` (7.0+).
+    pub selectors: bool,
+    /// `%~pattern` (no R or W) is refused (7.2+; 7.0 takes it as a pattern with no access).
+    pub percent_needs_flags: bool,
+    /// While a selector is open, a token starting with `(` starts it again (7.0 only; 7.2+
+    /// appends it).
+    pub selector_restarts: bool,
+    /// `+cmd|arg` of a command already allowed is refused (6.0's EBUSY).
+    pub first_arg_busy: bool,
+    /// Command names with `|` are looked up as `container|subcommand` (7.0+); before, only
+    /// `+cmd|first-arg` exists and is split at the first `|`.
+    pub subcommands: bool,
+}
+
+const ALL: [Target; 10] = [
+    Target::Redis60,
+    Target::Redis62,
+    Target::Redis70,
+    Target::Redis72,
+    Target::Redis74,
+    Target::Valkey72,
+    Target::Valkey80,
+    Target::Valkey81,
+    Target::Valkey90,
+    Target::Valkey91,
+];
+
+impl Target {
+    /// Every target, Redis then Valkey, oldest first.
+    pub const ALL: [Target; 10] = ALL;
+
+    /// The target's name: `redis-7.0`, `valkey-8.1`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Redis60 => "redis-6.0",
+            Target::Redis62 => "redis-6.2",
+            Target::Redis70 => "redis-7.0",
+            Target::Redis72 => "redis-7.2",
+            Target::Redis74 => "redis-7.4",
+            Target::Valkey72 => "valkey-7.2",
+            Target::Valkey80 => "valkey-8.0",
+            Target::Valkey81 => "valkey-8.1",
+            Target::Valkey90 => "valkey-9.0",
+            Target::Valkey91 => "valkey-9.1",
+        }
+    }
+
+    /// True for Valkey targets.
+    pub fn is_valkey(self) -> bool {
+        self >= Target::Valkey72
+    }
+
+    /// Selectors `( ... )` and `%R~`/`%W~` key permissions (Redis 7.0+, Valkey).
+    pub fn has_selectors(self) -> bool {
+        self.features().selectors
+    }
+
+    /// Pub/Sub channel rules (Redis 6.2+, Valkey).
+    pub fn has_channels(self) -> bool {
+        self.features().channels
+    }
+
+    pub(crate) fn features(self) -> Features {
+        let v7 = self >= Target::Redis70;
+        Features {
+            channels: self >= Target::Redis62,
+            channels_default_all: self == Target::Redis62,
+            sanitize: self >= Target::Redis62,
+            selectors: v7,
+            percent_needs_flags: self >= Target::Redis72,
+            selector_restarts: self == Target::Redis70,
+            first_arg_busy: self == Target::Redis60,
+            subcommands: v7,
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Target::Redis60 => include_str!("tables/redis-6.0.txt"),
+            Target::Redis62 => include_str!("tables/redis-6.2.txt"),
+            Target::Redis70 => include_str!("tables/redis-7.0.txt"),
+            Target::Redis72 => include_str!("tables/redis-7.2.txt"),
+            Target::Redis74 => include_str!("tables/redis-7.4.txt"),
+            Target::Valkey72 => include_str!("tables/valkey-7.2.txt"),
+            Target::Valkey80 => include_str!("tables/valkey-8.0.txt"),
+            Target::Valkey81 => include_str!("tables/valkey-8.1.txt"),
+            Target::Valkey90 => include_str!("tables/valkey-9.0.txt"),
+            Target::Valkey91 => include_str!("tables/valkey-9.1.txt"),
+        }
+    }
+
+    /// The target's command table and categories, read once.
+    pub(crate) fn catalog(self) -> &'static Catalog {
+        static CATALOGS: [OnceLock<Catalog>; 10] = [const { OnceLock::new() }; 10];
+        let i = ALL.iter().position(|t| *t == self).unwrap_or(0);
+        CATALOGS[i].get_or_init(|| Catalog::parse(self.table()))
+    }
+
+    /// Whether the target knows `name` (a command, or `container|subcommand`).
+    pub fn has_command(self, name: &str) -> bool {
+        self.catalog().index.contains_key(name.to_ascii_lowercase().as_str())
+    }
+
+    /// The first target of the same product (Redis or Valkey), else of the other, that has
+    /// the command: for "exists from redis-7.4" hints.
+    pub(crate) fn first_with_command(self, name: &str) -> Option<Target> {
+        let same = |t: &Target| t.is_valkey() == self.is_valkey();
+        ALL.iter()
+            .filter(|t| same(t))
+            .chain(ALL.iter().filter(|t| !same(t)))
+            .copied()
+            .find(|t| t.has_command(name))
+    }
+
+    /// As [`first_with_command`](Self::first_with_command), for a category.
+    pub(crate) fn first_with_category(self, name: &str) -> Option<Target> {
+        let same = |t: &Target| t.is_valkey() == self.is_valkey();
+        ALL.iter()
+            .filter(|t| same(t))
+            .chain(ALL.iter().filter(|t| !same(t)))
+            .copied()
+            .find(|t| t.catalog().category(name).is_some())
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A target name rctl does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownTarget(pub String);
+
+impl fmt::Display for UnknownTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = ALL.iter().map(|t| t.name()).collect();
+        write!(
+            f,
+            "unknown Redis target {:?}; known targets: {}",
+            crate::error::shorten(&self.0),
+            names.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownTarget {}
+
+impl FromStr for Target {
+    type Err = UnknownTarget;
+
+    fn from_str(s: &str) -> Result<Target, UnknownTarget> {
+        ALL.iter()
+            .copied()
+            .find(|t| t.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownTarget(s.to_string()))
+    }
+}
+
+impl serde::Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Target, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A target's commands (subcommands as `container|sub`, lower case) and categories, with the
+/// categories of each command where the table has them (6.x: from the server or its flags).
+pub(crate) struct Catalog {
+    /// Command name → index into `names`.
+    pub index: HashMap<&'static str, usize>,
+    /// Command names, sorted.
+    pub names: Vec<&'static str>,
+    /// Commands that have subcommands.
+    pub containers: HashSet<&'static str>,
+    /// Category names, in the server's order.
+    pub categories: Vec<&'static str>,
+    /// For each category (same order), the indices of its commands.
+    pub members: Vec<Vec<usize>>,
+}
+
+impl Catalog {
+    fn parse(text: &'static str) -> Catalog {
+        let mut categories: Vec<&str> = Vec::new();
+        let mut rows: Vec<(&str, Vec<&str>)> = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut words = line.split(' ');
+            let first = words.next().unwrap_or_default();
+            if first == "categories" {
+                categories = words.collect();
+            } else {
+                rows.push((first, words.collect()));
+            }
+        }
+        rows.sort_unstable_by_key(|(n, _)| *n);
+        let names: Vec<&str> = rows.iter().map(|(n, _)| *n).collect();
+        let index = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let containers = names
+            .iter()
+            .filter_map(|n| n.split_once('|').map(|(c, _)| c))
+            .collect();
+        let mut members = vec![Vec::new(); categories.len()];
+        for (i, (_, cats)) in rows.iter().enumerate() {
+            for c in cats {
+                if let Some(k) = categories.iter().position(|x| x == c) {
+                    members[k].push(i);
+                }
+            }
+        }
+        Catalog {
+            index,
+            names,
+            containers,
+            categories,
+            members,
+        }
+    }
+
+    /// The index of a category (case-insensitive, as `strcasecmp`).
+    pub fn category(&self, name: &str) -> Option<usize> {
+        self.categories
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether the table says which commands each category holds.
+    pub fn has_members(&self) -> bool {
+        self.members.iter().any(|m| !m.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_table_loads_with_commands_and_categories() {
+        for t in Target::ALL {
+            let c = t.catalog();
+            assert!(c.names.len() > 150, "{t}: {} commands", c.names.len());
+            assert!(c.categories.len() >= 21, "{t}");
+            assert!(c.index.contains_key("get") && c.category("read").is_some(), "{t}");
+            assert_eq!(t.name().parse::<Target>().unwrap(), t);
+        }
+        // 6.x tables carry membership (composition without selectors needs it).
+        assert!(Target::Redis60.catalog().has_members());
+        assert!(Target::Redis62.catalog().has_members());
+    }
+
+    #[test]
+    fn commands_appear_where_the_servers_have_them() {
+        assert!(!Target::Redis70.has_command("hexpire"));
+        assert!(Target::Redis74.has_command("hexpire"));
+        assert!(Target::Valkey90.has_command("HEXPIRE"));
+        assert!(!Target::Valkey81.has_command("hexpire"));
+        assert_eq!(
+            Target::Redis70.first_with_command("hexpire"),
+            Some(Target::Redis74)
+        );
+        assert!(Target::Redis70.has_command("client|list"));
+        assert!(!Target::Redis62.has_command("client|list"));
+        assert!("redis-9.9".parse::<Target>().is_err());
+    }
+}
