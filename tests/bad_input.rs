@@ -232,7 +232,7 @@ fn every_command_refuses_bad_input_and_changes_nothing() {
             "big.yaml is larger than 1048576 bytes",
         ),
         (vec!["create", "-f", "ctl.yaml"], "invalid role name"),
-        (vec!["create", "-f", "rule.yaml"], "whitespace"),
+        (vec!["create", "-f", "rule.yaml"], "white space"),
         (vec!["create", "-f", "adir"], "is a directory"),
         (vec!["create", "-f", "missing.yaml"], "missing.yaml"),
         (vec!["acl", "check", "adir"], "is a directory"),

@@ -2,6 +2,8 @@
 
 mod util;
 
+mod acl_servers;
+mod acl_targets;
 mod bad_input;
 mod ecosystem;
 mod golden;

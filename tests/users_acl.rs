@@ -205,7 +205,7 @@ fn generated_acl_file_matches_the_guide_format() {
     let digest = digest.split_whitespace().next().unwrap();
     assert_eq!(
         lines[0],
-        format!("user alice on #{digest} allcommands allkeys")
+        format!("user alice on #{digest} allcommands allkeys allchannels")
     );
     assert!(
         lines[1].starts_with("user rita on #") && lines[1].ends_with(" +@read ~* resetchannels"),
@@ -428,7 +428,7 @@ fn bad_users_and_roles_are_refused_and_change_nothing() {
         ),
         (
             vec!["create", "-f", "unknown.yaml"],
-            "unknown command \"flushal\"",
+            "\"+flushal\" for redis-7.0: unknown command",
         ),
         (vec!["create", "-f", "broken.yaml"], "broken.yaml: "),
         (vec!["create", "-f", "missing.yaml"], "missing.yaml"),
@@ -533,8 +533,9 @@ fn acl_check_agrees_with_redis_on_the_fixtures() {
     RedisServer::start(&server, Some(&good));
     let run = dir.rctl(&["acl", "check", bad.to_str().unwrap()]);
     assert_eq!(run.output.status.code(), Some(1));
-    assert_eq!(run.stdout().lines().count(), 7, "{}", run.stdout());
-    assert!(run.stderr().contains("7 problem(s)"), "{}", run.stderr());
+    // Line 4 is a duplicate user: Redis skips the rest of that line, and so does the linter.
+    assert_eq!(run.stdout().lines().count(), 6, "{}", run.stdout());
+    assert!(run.stderr().contains("6 problem(s)"), "{}", run.stderr());
     let log = RedisServer::try_start(&server, Some(&bad))
         .err()
         .expect("redis-server loaded bad.acl");

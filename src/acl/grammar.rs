@@ -358,6 +358,9 @@ fn category(allow: bool, name: &str) -> AclRule {
 /// rule that ends before `~` is a pattern of its own: `%RW` is the empty pattern.
 fn parse_percent(op: &str, f: Features) -> Result<AclRule, Refusal> {
     let b = op.as_bytes();
+    if b.len() == 1 && !f.bare_percent {
+        return Err("a '%' key rule is %R~pattern, %W~pattern or %RW~pattern".into());
+    }
     let (mut read, mut write) = (false, false);
     let mut offset = 1;
     while offset < b.len() {
@@ -477,7 +480,10 @@ impl fmt::Display for AclRule {
                 pattern,
                 percent,
             } => {
-                if *percent {
+                if *percent && !read && !write {
+                    // Valkey 8.0's bare '%': an empty pattern with no access.
+                    write!(f, "%{pattern}")
+                } else if *percent {
                     let r = if *read { "R" } else { "" };
                     let w = if *write { "W" } else { "" };
                     write!(f, "%{r}{w}~{pattern}")

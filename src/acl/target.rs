@@ -56,8 +56,13 @@ pub(crate) struct Features {
     pub sanitize: bool,
     /// Selectors `( ... )`, `clearselectors`, `%R~`/`%W~` (7.0+).
     pub selectors: bool,
-    /// `%~pattern` (no R or W) is refused (7.2+; 7.0 takes it as a pattern with no access).
+    /// `%~pattern` (no R or W) is refused. The 7.0.15 tag's source takes it, but Debian's
+    /// 7.0.15 build refuses it, as 7.2+ and Valkey do; the servers decide.
     pub percent_needs_flags: bool,
+    /// A bare `%` is taken (as an empty pattern with no access): Valkey 8.0.1 alone among the
+    /// servers tried; Redis 7.0.15 (Debian) and Valkey 8.1+ refuse it. Refused where no server
+    /// could be run (Redis 7.2/7.4, Valkey 7.2).
+    pub bare_percent: bool,
     /// While a selector is open, a token starting with `(` starts it again (7.0 only; 7.2+
     /// appends it).
     pub selector_restarts: bool,
@@ -123,7 +128,8 @@ impl Target {
             channels_default_all: self == Target::Redis62,
             sanitize: self >= Target::Redis62,
             selectors: v7,
-            percent_needs_flags: self >= Target::Redis72,
+            percent_needs_flags: v7,
+            bare_percent: self == Target::Valkey80,
             selector_restarts: self == Target::Redis70,
             first_arg_busy: self == Target::Redis60,
             subcommands: v7,
@@ -155,6 +161,16 @@ impl Target {
     /// Whether the target knows `name` (a command, or `container|subcommand`).
     pub fn has_command(self, name: &str) -> bool {
         self.catalog().index.contains_key(name.to_ascii_lowercase().as_str())
+    }
+
+    /// The target's commands (subcommands as `container|sub`), sorted.
+    pub fn commands(self) -> &'static [&'static str] {
+        &self.catalog().names
+    }
+
+    /// The target's ACL categories, in the server's order.
+    pub fn categories(self) -> &'static [&'static str] {
+        &self.catalog().categories
     }
 
     /// The first target of the same product (Redis or Valkey), else of the other, that has
