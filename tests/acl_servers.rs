@@ -84,11 +84,12 @@ impl AclServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Many commands through one redis-cli, one per stdin line; one reply line each.
+    /// Many commands through one redis-cli, one per stdin line; one reply line each (CSV, so
+    /// arrays stay on one line and errors read `ERROR,"..."`).
     pub fn pipe(&self, commands: &str) -> Vec<String> {
         use std::io::Write;
         let mut child = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
+            .args(["-p", &self.port.to_string(), "--csv"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

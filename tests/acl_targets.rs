@@ -393,3 +393,149 @@ fn role_checks_agree_with_every_server() {
     eprintln!("{}", report.join("\n"));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+const MEANING_RULES: [&str; 38] = [
+    "+get", "+set", "+del", "+hget", "+hset", "+lpush", "+lrange", "+publish", "+subscribe",
+    "+ping", "+flushall", "+config|get", "+client|list", "+incr", "-get", "-set", "-flushall",
+    "+@read", "+@write", "+@string", "+@hash", "+@pubsub", "-@write", "-@dangerous", "+@admin",
+    "allcommands", "~a:*", "~b:*", "%R~r:*", "%W~w:*", "allkeys", "&ch:*", "&news",
+    "allchannels", "resetchannels", "-@all", "(+get ~s:*)", "(+set %W~s:*)",
+];
+
+/// What each probe sends: a command that touches keys, channels, or the server.
+const PROBES: [&str; 22] = [
+    "get a:1", "get b:1", "get r:1", "get w:1", "get s:1", "get z:1", "set a:1 v", "set w:1 v",
+    "set r:1 v", "set s:1 v", "del b:1", "hset a:1 f v", "hget b:1 f", "lpush z:1 v",
+    "lrange a:1 0 1", "incr a:1", "publish ch:1 m", "publish news m", "ping", "flushall",
+    "config get maxmemory", "client list",
+];
+
+/// Random valid roles for `t`, built from rules whose meaning the probes can see.
+fn meaning_roles(g: &mut Gen, t: Target, n: usize) -> Vec<Role> {
+    let mut roles = Vec::new();
+    while roles.len() < n {
+        let k = 1 + g.rng.below(5);
+        let items: Vec<String> = (0..k)
+            .map(|_| g.rng.pick(&MEANING_RULES).to_string())
+            .filter(|r| t.has_selectors() || !(r.starts_with('(') || r.starts_with('%')))
+            .collect();
+        let role = Role::new(
+            &format!("m{}", roles.len()),
+            RoleSpec {
+                allow: RoleConditions {
+                    redis_acl: items,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        );
+        if role.check_acl(t).is_ok() {
+            roles.push(role);
+        }
+    }
+    roles
+}
+
+/// For each user and probe: allowed iff one of the user's roles, loaded on its own as the
+/// server reads its rules, allows it. Returns (users checked, multi-role users, probes).
+fn check_meaning(server: &mut AclServer, t: Target, seed: u64) -> (usize, usize, usize) {
+    let mut g = Gen::new(seed);
+    let roles = meaning_roles(&mut g, t, 14);
+    let mut users = Vec::new();
+    let mut multi = 0;
+    while users.len() < 60 {
+        let k = 1 + g.rng.below(3);
+        let picked: Vec<&str> = (0..k).map(|_| g.rng.pick(&roles).name()).collect();
+        let mut u = user(&format!("u{}", users.len()), &picked);
+        let password = format!("pw-{}", users.len());
+        u.password_sha256 = rctl::Password::from_input(password.clone()).unwrap().hash();
+        // Without selectors some combinations are refused: those users are left out.
+        if rctl::acl::render(std::slice::from_ref(&u), &roles, t).is_ok() {
+            multi += usize::from(picked.len() > 1);
+            users.push((u, password));
+        }
+    }
+    let records: Vec<rctl::User> = users.iter().map(|(u, _)| u.clone()).collect();
+    let rendered = rctl::acl::render(&records, &roles, t).unwrap();
+    assert!(lint(&rendered, t).is_empty(), "{t}: {:?}", lint(&rendered, t));
+    // The oracle: each role verbatim, as its own user (6.2: starting without channels, as a
+    // role means only what it says).
+    let prefix = if t == Target::Redis62 { " resetchannels" } else { "" };
+    let oracle: String = roles
+        .iter()
+        .map(|r| format!("user o-{} on nopass{prefix} {}\n", r.name(), r.spec.allow.redis_acl.join(" ")))
+        .collect();
+    let body = rendered.replace("user default off\n", "") + &oracle;
+    assert!(server.refused_lines(&body).is_empty(), "{t}: the file did not load");
+    let allowed = |server: &AclServer, name: &str, password: Option<&str>| -> Vec<bool> {
+        if t.has_selectors() {
+            let cmds: String = PROBES.iter().map(|p| format!("ACL DRYRUN {name} {p}\n")).collect();
+            let replies = server.pipe(&cmds);
+            assert_eq!(replies.len(), PROBES.len(), "{t}: {replies:?}");
+            replies.iter().map(|r| r.trim().trim_matches('"') == "OK").collect()
+        } else {
+            // 6.2 has no ACL DRYRUN: run the commands as the user; only NOPERM is a denial.
+            let auth = match password {
+                Some(p) => format!("AUTH {name} {p}\n"),
+                None => format!("AUTH {name} any\n"),
+            };
+            let cmds: String = std::iter::once(auth)
+                .chain(PROBES.iter().map(|p| format!("{p}\n")))
+                .collect();
+            let replies = server.pipe(&cmds);
+            assert_eq!(replies.len(), PROBES.len() + 1, "{t}: {replies:?}");
+            assert_eq!(replies[0].trim().trim_matches('"'), "OK", "{t}: AUTH {name}");
+            replies[1..]
+                .iter()
+                .map(|r| !r.starts_with("ERROR,\"NOPERM"))
+                .collect()
+        }
+    };
+    let by_role: std::collections::HashMap<&str, Vec<bool>> = roles
+        .iter()
+        .map(|r| (r.name(), allowed(server, &format!("o-{}", r.name()), None)))
+        .collect();
+    for (u, password) in &users {
+        let got = allowed(server, &u.name, Some(password));
+        for (i, probe) in PROBES.iter().enumerate() {
+            let want = u.roles.iter().any(|r| by_role[r.as_str()][i]);
+            assert_eq!(
+                got[i],
+                want,
+                "{t}: user with roles {:?} {} {probe:?}; the roles: {:?}; the line: {}",
+                u.roles,
+                if got[i] { "may run" } else { "may not run" },
+                u.roles
+                    .iter()
+                    .map(|r| roles.iter().find(|x| x.name() == r).unwrap().spec.allow.redis_acl.join(" "))
+                    .collect::<Vec<_>>(),
+                rendered.lines().find(|l| l.starts_with(&format!("user {} ", u.name))).unwrap_or_default()
+            );
+        }
+    }
+    (users.len(), multi, PROBES.len())
+}
+
+/// A user with several roles may run exactly what one of them allows, on every server.
+#[test]
+fn users_acl_means_the_union_of_the_roles() {
+    let mut report = Vec::new();
+    for (k, name) in SERVED.iter().enumerate() {
+        let t = target(name);
+        let mut server = AclServer::start(name);
+        let mut totals = (0, 0);
+        for round in 0..4 {
+            let (users, multi, _) = check_meaning(&mut server, t, 0xface_0000 + (k * 16 + round) as u64);
+            totals.0 += users;
+            totals.1 += multi;
+        }
+        assert!(totals.1 > 20, "{name}: only {} users with several roles", totals.1);
+        report.push(format!(
+            "{name}: {} users ({} with several roles) x {} probes",
+            totals.0,
+            totals.1,
+            PROBES.len()
+        ));
+    }
+    eprintln!("{}", report.join("\n"));
+}
