@@ -130,6 +130,17 @@ impl AclServer {
             })
             .map(|n| n - 1)
             .collect();
+        // 7.0+: "WARNING: Duplicate user 'NAME' found on line N."
+        let lines: BTreeSet<usize> = lines
+            .into_iter()
+            .chain(reply.match_indices("found on line ").filter_map(|(i, m)| {
+                let digits: String = reply[i + m.len()..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits.parse::<usize>().ok().map(|n| n - 1)
+            }))
+            .collect();
         assert!(
             !lines.is_empty() && !lines.contains(&0),
             "{}: unexpected ACL LOAD reply: {reply}",

@@ -6,6 +6,11 @@ fuzz_target!(|data: &str| {
     match rctl::Role::from_yaml(data, "fuzz.yaml") {
         Ok(role) => {
             role.validate().expect("an accepted role validates");
+            for target in rctl::acl::Target::ALL {
+                if let Err(e) = role.check_acl(target) {
+                    assert!(!e.to_string().contains('\n'));
+                }
+            }
             let yaml = serde_norway::to_string(&role).expect("a role serializes");
             assert_eq!(rctl::Role::from_yaml(&yaml, "again.yaml").expect("round trip"), role);
         }

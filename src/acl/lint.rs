@@ -94,11 +94,18 @@ pub fn lint(text: &str, target: Target) -> Vec<Finding> {
         }
         let shown = shorten(name);
         if !seen.insert(name) {
+            if target.has_selectors() {
+                push(
+                    FindingKind::Grammar,
+                    format!("duplicate user {shown:?} ({target} refuses the file)"),
+                );
+                continue;
+            }
+            // 6.x resets the user and applies the later line: the earlier one is lost.
             push(
-                FindingKind::Grammar,
-                format!("duplicate user {shown:?} (Redis refuses the file)"),
+                FindingKind::Policy,
+                format!("duplicate user {shown:?} ({target} keeps only the last line for it)"),
             );
-            continue;
         }
         let args = match merge_selectors(&argv[2..], target) {
             Some(args) => args,
@@ -139,6 +146,14 @@ pub fn lint(text: &str, target: Target) -> Vec<Finding> {
                 AclRule::Selector(_) if token.contains(['"', '\'']) => push(
                     FindingKind::Policy,
                     format!("user {shown:?}: quotes inside a selector are read by Redis as quoting"),
+                ),
+                AclRule::Selector(_) => {}
+                _ if token.ends_with(')') => push(
+                    FindingKind::Policy,
+                    format!(
+                        "user {shown:?}: {:?} ends with ')' outside a selector (Redis ends a selector at the first word ending with ')', so this rule applies to the whole user)",
+                        shorten(&redact(token))
+                    ),
                 ),
                 _ => {}
             }

@@ -32,6 +32,12 @@ pub(crate) struct Part {
     scope: Scope,
     /// Every command on every key and channel.
     everything: bool,
+    /// The root rules as they follow the user's hash (` r1 r2`), rendered once.
+    root_text: String,
+    /// The root rules as a selector (` (r1 r2)`), empty when there are none.
+    selector_text: String,
+    /// The role's own selectors (` (..) (..)`).
+    selectors_text: String,
 }
 
 impl Part {
@@ -122,6 +128,9 @@ pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
         skip_sanitize: None,
         scope: Scope::default(),
         everything: false,
+        root_text: String::new(),
+        selector_text: String::new(),
+        selectors_text: String::new(),
     };
     let features = target.features();
     if features.channels_default_all
@@ -151,6 +160,11 @@ pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
         && (s.all_channels || !target.has_channels())
         && part.skip_sanitize != Some(false);
     part.scope = sim.root;
+    push_rules(&mut part.root_text, &part.root);
+    if !part.root.is_empty() {
+        part.selector_text = format!(" ({})", part.root_text.trim_start());
+    }
+    push_rules(&mut part.selectors_text, &part.selectors);
     Ok(part)
 }
 
@@ -261,7 +275,6 @@ fn push_rules(line: &mut String, rules: &[AclRule]) {
 }
 
 fn union_with_selectors(line: &mut String, parts: &[(&str, &Part)]) {
-    use std::fmt::Write;
     let mut kept: Vec<&Part> = Vec::with_capacity(parts.len());
     if let Some((_, all)) = parts.iter().find(|(_, p)| p.everything) {
         kept.push(all);
@@ -274,22 +287,12 @@ fn union_with_selectors(line: &mut String, parts: &[(&str, &Part)]) {
         }
     }
     for (i, part) in kept.iter().enumerate() {
-        let root: Vec<&AclRule> = part.root.iter().filter(|r| r.is_selector_level()).collect();
-        if i == 0 {
-            for rule in &root {
-                let _ = write!(line, " {rule}");
-            }
-        } else if !root.is_empty() {
-            line.push_str(" (");
-            for (j, rule) in root.iter().enumerate() {
-                if j > 0 {
-                    line.push(' ');
-                }
-                let _ = write!(line, "{rule}");
-            }
-            line.push(')');
-        }
-        push_rules(line, &part.selectors);
+        line.push_str(if i == 0 {
+            &part.root_text
+        } else {
+            &part.selector_text
+        });
+        line.push_str(&part.selectors_text);
     }
 }
 
