@@ -41,8 +41,9 @@
 //! })?;
 //! client.write(&dir.path().join("alice"), false)?;
 //!
-//! // The users.acl for `aclfile`.
-//! let acl = state.render_acl()?;
+//! // The users.acl for `aclfile`, for the cluster's Redis version (redis-7.0 until
+//! // `set_redis_target` says otherwise; `Some(target)` overrides it for one call).
+//! let acl = state.render_acl(None)?;
 //! assert!(acl.starts_with("user alice on #"));
 //! assert!(acl.ends_with("user default off\n"));
 //! # Ok(()) }
@@ -50,7 +51,8 @@
 //!
 //! Modules by concept: the CA and its keys ([`HostCa`]), rotation ([`Phase`], [`Rotation`]),
 //! signing and the Redis bundle ([`RedisBundle`]), users and roles ([`User`], [`Role`],
-//! [`check_access`]), Redis ACL rules and users.acl ([`acl`]), the state store ([`StateDir`],
+//! [`check_access`]), Redis ACL rules and users.acl for each Redis and Valkey version
+//! ([`acl`], [`acl::Target`]), the state store ([`StateDir`],
 //! [`store`]), Go durations ([`Ttl`]) and host lists ([`parse_host_list`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

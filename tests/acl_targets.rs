@@ -545,3 +545,35 @@ fn users_acl_means_the_union_of_the_roles() {
     }
     eprintln!("{}", report.join("\n"));
 }
+
+/// Redis's own ACL tests as users.acl lines (see scripts/acl_tcl_corpus.py): a development
+/// check, since rctl does not vendor that corpus. Run with `--ignored` and RCTL_ACL_CORPUS.
+#[test]
+#[ignore = "needs RCTL_ACL_CORPUS, made from Redis's tests by scripts/acl_tcl_corpus.py"]
+fn acl_corpus_agrees_with_every_server() {
+    let path = std::env::var("RCTL_ACL_CORPUS").expect("RCTL_ACL_CORPUS");
+    let corpus = std::fs::read_to_string(path).unwrap();
+    for name in SERVED {
+        let t = target(name);
+        let lines: Vec<&str> = corpus
+            .lines()
+            .filter(|l| !lint(l, t).iter().any(|f| f.message.contains("not closed")))
+            .collect();
+        let body = lines.join("\n") + "\n";
+        let ours = grammar_refused(&body, t);
+        let mut server = AclServer::start(name);
+        let theirs = server.refused_lines(&body);
+        let differ: Vec<String> = ours
+            .symmetric_difference(&theirs)
+            .map(|i| lines[i - 1].to_string())
+            .collect();
+        eprintln!(
+            "{name}: {} lines ({} unclosed left out), server refused {}, disagreements {}",
+            lines.len(),
+            corpus.lines().count() - lines.len(),
+            theirs.len(),
+            differ.len()
+        );
+        assert!(differ.is_empty(), "{name}: {differ:#?}");
+    }
+}
