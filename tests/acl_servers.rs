@@ -49,7 +49,14 @@ impl AclServer {
         fs::write(&aclfile, format!("{ADMIN_LINE}\n")).unwrap();
         let port = super::util::free_port();
         let child = Command::new(&binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
             .args(["--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(dir.path())

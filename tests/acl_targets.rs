@@ -31,7 +31,14 @@ const WORDS: [&str; 16] = [
 ];
 const PASSWORDS: [&str; 3] = ["p1", "p2", ""];
 const CATEGORIES: [&str; 8] = [
-    "read", "write", "admin", "dangerous", "all", "ALL", "nosuch", "connection",
+    "read",
+    "write",
+    "admin",
+    "dangerous",
+    "all",
+    "ALL",
+    "nosuch",
+    "connection",
 ];
 
 /// Commands from every target's table, so each target also sees commands it lacks.
@@ -73,9 +80,7 @@ impl Gen {
     fn pattern(&mut self) -> String {
         const CHARS: &[u8] = b"ab:*?x1(";
         let len = self.rng.below(5);
-        (0..len)
-            .map(|_| *self.rng.pick(CHARS) as char)
-            .collect()
+        (0..len).map(|_| *self.rng.pick(CHARS) as char).collect()
     }
 
     fn command(&mut self) -> String {
@@ -114,7 +119,11 @@ impl Gen {
             13 => "&*".into(),
             14..=17 => format!("+{}", self.command()),
             18..=19 => format!("-{}", self.command()),
-            20 => format!("+{}|{}", self.plain_command(), self.rng.pick(&["0", "x", "get", ""])),
+            20 => format!(
+                "+{}|{}",
+                self.plain_command(),
+                self.rng.pick(&["0", "x", "get", ""])
+            ),
             21 => format!("-{}|x", self.plain_command()),
             22..=23 => format!(
                 "{}@{}",
@@ -128,7 +137,17 @@ impl Gen {
             28 => format!("#{}", "A".repeat(64)),
             _ => self
                 .rng
-                .pick(&["+", "-", "+|", "+get|", "+config|get|x", "+@", "~a)", "%", "bogus"])
+                .pick(&[
+                    "+",
+                    "-",
+                    "+|",
+                    "+get|",
+                    "+config|get|x",
+                    "+@",
+                    "~a)",
+                    "%",
+                    "bogus",
+                ])
                 .to_string(),
         }
     }
@@ -207,8 +226,15 @@ fn outside_role_policy(item: &str) -> bool {
                 || w.starts_with('(')
                 || w.ends_with(')')
                 || w.starts_with(['>', '<', '#', '!'])
-                || ["on", "off", "nopass", "resetpass", "reset", "clearselectors"]
-                    .contains(&w.to_ascii_lowercase().as_str())
+                || [
+                    "on",
+                    "off",
+                    "nopass",
+                    "resetpass",
+                    "reset",
+                    "clearselectors",
+                ]
+                .contains(&w.to_ascii_lowercase().as_str())
         })
 }
 
@@ -246,7 +272,10 @@ fn acl_check_agrees_with_every_server_on_generated_lines() {
             let line = g.line(&name);
             // An unclosed selector crashes 7.0+ servers: rctl refuses it (checked below), and
             // it is never sent.
-            if lint(&line, t).iter().any(|f| f.message.contains("not closed")) {
+            if lint(&line, t)
+                .iter()
+                .any(|f| f.message.contains("not closed"))
+            {
                 unclosed += 1;
                 continue;
             }
@@ -272,8 +301,16 @@ fn acl_check_agrees_with_every_server_on_generated_lines() {
         for i in differ.iter().take(10) {
             failures.push(format!(
                 "{name}: line {i} rctl {} / server {}: {:?}",
-                if ours.contains(i) { "refuses" } else { "accepts" },
-                if theirs.contains(i) { "refuses" } else { "accepts" },
+                if ours.contains(i) {
+                    "refuses"
+                } else {
+                    "accepts"
+                },
+                if theirs.contains(i) {
+                    "refuses"
+                } else {
+                    "accepts"
+                },
                 lines[i - 1]
             ));
         }
@@ -304,7 +341,10 @@ fn acl_check_refuses_unclosed_selectors_tabs_and_never_echoes_secrets() {
         assert!(out.contains(&format!("for {t}")), "{t}: {out}");
         assert!(out.contains("line 2: invalid ACL rule"), "{t}: {out}");
         if t.has_selectors() {
-            assert!(out.contains("line 1: a selector '(' is not closed"), "{t}: {out}");
+            assert!(
+                out.contains("line 1: a selector '(' is not closed"),
+                "{t}: {out}"
+            );
         }
     }
 }
@@ -353,8 +393,16 @@ fn role_checks_agree_with_every_server() {
             );
             let verdict = role.check_acl(t);
             // 6.2 starts users with every channel; a role means only what it says.
-            let prefix = if t == Target::Redis62 { " resetchannels" } else { "" };
-            lines.push(format!("user u{} on{prefix} {}", lines.len(), items.join(" ")));
+            let prefix = if t == Target::Redis62 {
+                " resetchannels"
+            } else {
+                ""
+            };
+            lines.push(format!(
+                "user u{} on{prefix} {}",
+                lines.len(),
+                items.join(" ")
+            ));
             ours.push((role, verdict));
         }
         let theirs = server.refused_lines(&(lines.join("\n") + "\n"));
@@ -367,7 +415,11 @@ fn role_checks_agree_with_every_server() {
                 failures.push(format!(
                     "{name}: role {:?} rctl {} / server {}",
                     role.spec.allow.redis_acl,
-                    if verdict.is_ok() { "accepts" } else { "refuses" },
+                    if verdict.is_ok() {
+                        "accepts"
+                    } else {
+                        "refuses"
+                    },
                     if server_ok { "accepts" } else { "refuses" },
                 ));
             }
@@ -401,19 +453,70 @@ fn role_checks_agree_with_every_server() {
 }
 
 const MEANING_RULES: [&str; 38] = [
-    "+get", "+set", "+del", "+hget", "+hset", "+lpush", "+lrange", "+publish", "+subscribe",
-    "+ping", "+flushall", "+config|get", "+client|list", "+incr", "-get", "-set", "-flushall",
-    "+@read", "+@write", "+@string", "+@hash", "+@pubsub", "-@write", "-@dangerous", "+@admin",
-    "allcommands", "~a:*", "~b:*", "%R~r:*", "%W~w:*", "allkeys", "&ch:*", "&news",
-    "allchannels", "resetchannels", "-@all", "(+get ~s:*)", "(+set %W~s:*)",
+    "+get",
+    "+set",
+    "+del",
+    "+hget",
+    "+hset",
+    "+lpush",
+    "+lrange",
+    "+publish",
+    "+subscribe",
+    "+ping",
+    "+flushall",
+    "+config|get",
+    "+client|list",
+    "+incr",
+    "-get",
+    "-set",
+    "-flushall",
+    "+@read",
+    "+@write",
+    "+@string",
+    "+@hash",
+    "+@pubsub",
+    "-@write",
+    "-@dangerous",
+    "+@admin",
+    "allcommands",
+    "~a:*",
+    "~b:*",
+    "%R~r:*",
+    "%W~w:*",
+    "allkeys",
+    "&ch:*",
+    "&news",
+    "allchannels",
+    "resetchannels",
+    "-@all",
+    "(+get ~s:*)",
+    "(+set %W~s:*)",
 ];
 
 /// What each probe sends: a command that touches keys, channels, or the server.
 const PROBES: [&str; 22] = [
-    "get a:1", "get b:1", "get r:1", "get w:1", "get s:1", "get z:1", "set a:1 v", "set w:1 v",
-    "set r:1 v", "set s:1 v", "del b:1", "hset a:1 f v", "hget b:1 f", "lpush z:1 v",
-    "lrange a:1 0 1", "incr a:1", "publish ch:1 m", "publish news m", "ping", "flushall",
-    "config get maxmemory", "client list",
+    "get a:1",
+    "get b:1",
+    "get r:1",
+    "get w:1",
+    "get s:1",
+    "get z:1",
+    "set a:1 v",
+    "set w:1 v",
+    "set r:1 v",
+    "set s:1 v",
+    "del b:1",
+    "hset a:1 f v",
+    "hget b:1 f",
+    "lpush z:1 v",
+    "lrange a:1 0 1",
+    "incr a:1",
+    "publish ch:1 m",
+    "publish news m",
+    "ping",
+    "flushall",
+    "config get maxmemory",
+    "client list",
 ];
 
 /// Random valid roles for `t`, built from rules whose meaning the probes can see.
@@ -463,22 +566,45 @@ fn check_meaning(server: &mut AclServer, t: Target, seed: u64) -> (usize, usize,
     }
     let records: Vec<rctl::User> = users.iter().map(|(u, _)| u.clone()).collect();
     let rendered = rctl::acl::render(&records, &roles, t).unwrap();
-    assert!(lint(&rendered, t).is_empty(), "{t}: {:?}", lint(&rendered, t));
+    assert!(
+        lint(&rendered, t).is_empty(),
+        "{t}: {:?}",
+        lint(&rendered, t)
+    );
     // The oracle: each role verbatim, as its own user (6.2: starting without channels, as a
     // role means only what it says).
-    let prefix = if t == Target::Redis62 { " resetchannels" } else { "" };
+    let prefix = if t == Target::Redis62 {
+        " resetchannels"
+    } else {
+        ""
+    };
     let oracle: String = roles
         .iter()
-        .map(|r| format!("user o-{} on nopass{prefix} {}\n", r.name(), r.spec.allow.redis_acl.join(" ")))
+        .map(|r| {
+            format!(
+                "user o-{} on nopass{prefix} {}\n",
+                r.name(),
+                r.spec.allow.redis_acl.join(" ")
+            )
+        })
         .collect();
     let body = rendered.replace("user default off\n", "") + &oracle;
-    assert!(server.refused_lines(&body).is_empty(), "{t}: the file did not load");
+    assert!(
+        server.refused_lines(&body).is_empty(),
+        "{t}: the file did not load"
+    );
     let allowed = |server: &AclServer, name: &str, password: Option<&str>| -> Vec<bool> {
         if t.has_selectors() {
-            let cmds: String = PROBES.iter().map(|p| format!("ACL DRYRUN {name} {p}\n")).collect();
+            let cmds: String = PROBES
+                .iter()
+                .map(|p| format!("ACL DRYRUN {name} {p}\n"))
+                .collect();
             let replies = server.pipe(&cmds);
             assert_eq!(replies.len(), PROBES.len(), "{t}: {replies:?}");
-            replies.iter().map(|r| r.trim().trim_matches('"') == "OK").collect()
+            replies
+                .iter()
+                .map(|r| r.trim().trim_matches('"') == "OK")
+                .collect()
         } else {
             // 6.2 has no ACL DRYRUN: run the commands as the user; only NOPERM is a denial.
             let auth = match password {
@@ -490,7 +616,11 @@ fn check_meaning(server: &mut AclServer, t: Target, seed: u64) -> (usize, usize,
                 .collect();
             let replies = server.pipe(&cmds);
             assert_eq!(replies.len(), PROBES.len() + 1, "{t}: {replies:?}");
-            assert_eq!(replies[0].trim().trim_matches('"'), "OK", "{t}: AUTH {name}");
+            assert_eq!(
+                replies[0].trim().trim_matches('"'),
+                "OK",
+                "{t}: AUTH {name}"
+            );
             replies[1..]
                 .iter()
                 .map(|r| !r.starts_with("ERROR,\"NOPERM"))
@@ -513,9 +643,19 @@ fn check_meaning(server: &mut AclServer, t: Target, seed: u64) -> (usize, usize,
                 if got[i] { "may run" } else { "may not run" },
                 u.roles
                     .iter()
-                    .map(|r| roles.iter().find(|x| x.name() == r).unwrap().spec.allow.redis_acl.join(" "))
+                    .map(|r| roles
+                        .iter()
+                        .find(|x| x.name() == r)
+                        .unwrap()
+                        .spec
+                        .allow
+                        .redis_acl
+                        .join(" "))
                     .collect::<Vec<_>>(),
-                rendered.lines().find(|l| l.starts_with(&format!("user {} ", u.name))).unwrap_or_default()
+                rendered
+                    .lines()
+                    .find(|l| l.starts_with(&format!("user {} ", u.name)))
+                    .unwrap_or_default()
             );
         }
     }
@@ -531,11 +671,16 @@ fn users_acl_means_the_union_of_the_roles() {
         let mut server = AclServer::start(name);
         let mut totals = (0, 0);
         for round in 0..4 {
-            let (users, multi, _) = check_meaning(&mut server, t, 0xface_0000 + (k * 16 + round) as u64);
+            let (users, multi, _) =
+                check_meaning(&mut server, t, 0xface_0000 + (k * 16 + round) as u64);
             totals.0 += users;
             totals.1 += multi;
         }
-        assert!(totals.1 > 20, "{name}: only {} users with several roles", totals.1);
+        assert!(
+            totals.1 > 20,
+            "{name}: only {} users with several roles",
+            totals.1
+        );
         report.push(format!(
             "{name}: {} users ({} with several roles) x {} probes",
             totals.0,

@@ -394,7 +394,10 @@ fn lookup(name: &str, t: Target) -> Option<(String, bool)> {
     let lower = name.to_ascii_lowercase();
     match parts.len() {
         1 if t.catalog().index.contains_key(lower.as_str()) => Some((lower, false)),
-        2 if t.catalog().containers.contains(parts[0].to_ascii_lowercase().as_str())
+        2 if t
+            .catalog()
+            .containers
+            .contains(parts[0].to_ascii_lowercase().as_str())
             && t.catalog().index.contains_key(lower.as_str()) =>
         {
             Some((lower, true))
@@ -414,10 +417,13 @@ fn plain_lookup(name: &str, t: Target) -> Option<String> {
 
 fn unknown_command(name: &str, t: Target) -> Refusal {
     let base = name.split('|').next().unwrap_or(name);
-    match t.first_with_command(name).or_else(|| t.first_with_command(base)) {
-        Some(other) if other != t => format!(
-            "unknown command in {t}; it exists in {other}: `rctl redis target {other}`"
-        ),
+    match t
+        .first_with_command(name)
+        .or_else(|| t.first_with_command(base))
+    {
+        Some(other) if other != t => {
+            format!("unknown command in {t}; it exists in {other}: `rctl redis target {other}`")
+        }
         _ => format!("unknown command in {t}"),
     }
 }
@@ -832,6 +838,9 @@ mod tests {
     #[test]
     fn redaction_hides_every_secret_form() {
         let r = redact("(>SuperSecret1 ~x) #abc \"<pw");
-        assert!(!r.contains("SuperSecret1") && !r.contains("abc") && !r.contains("pw"), "{r}");
+        assert!(
+            !r.contains("SuperSecret1") && !r.contains("abc") && !r.contains("pw"),
+            "{r}"
+        );
     }
 }

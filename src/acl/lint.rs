@@ -112,7 +112,9 @@ pub fn lint(text: &str, target: Target) -> Vec<Finding> {
             None => {
                 push(
                     FindingKind::Grammar,
-                    format!("a selector '(' is not closed with ')' ({target} crashes loading such a file)"),
+                    format!(
+                        "a selector '(' is not closed with ')' ({target} crashes loading such a file)"
+                    ),
                 );
                 continue;
             }
@@ -137,7 +139,9 @@ pub fn lint(text: &str, target: Target) -> Vec<Finding> {
             match &rule {
                 AclRule::AddPassword(_) => push(
                     FindingKind::Policy,
-                    format!("user {shown:?} has a plaintext password ('>...'); use '#<sha256>' instead"),
+                    format!(
+                        "user {shown:?} has a plaintext password ('>...'); use '#<sha256>' instead"
+                    ),
                 ),
                 AclRule::Word(Word::Nopass) => push(
                     FindingKind::Policy,
@@ -145,7 +149,9 @@ pub fn lint(text: &str, target: Target) -> Vec<Finding> {
                 ),
                 AclRule::Selector(_) if token.contains(['"', '\'']) => push(
                     FindingKind::Policy,
-                    format!("user {shown:?}: quotes inside a selector are read by Redis as quoting"),
+                    format!(
+                        "user {shown:?}: quotes inside a selector are read by Redis as quoting"
+                    ),
                 ),
                 AclRule::Selector(_) => {}
                 _ if token.ends_with(')') => push(
@@ -272,7 +278,10 @@ mod tests {
             .iter()
             .map(|f| f.to_string())
             .collect();
-        assert!(!all.contains("SuperSecret1") && !all.contains("Other2"), "{all}");
+        assert!(
+            !all.contains("SuperSecret1") && !all.contains("Other2"),
+            "{all}"
+        );
         assert!(all.contains("<redacted>"), "{all}");
     }
 }

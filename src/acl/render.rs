@@ -67,7 +67,10 @@ pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
         if item.is_empty() {
             return Err(bad("an empty rule"));
         }
-        if item.chars().any(|c| c.is_control() || c == '"' || c == '\'') {
+        if item
+            .chars()
+            .any(|c| c.is_control() || c == '"' || c == '\'')
+        {
             return Err(bad(
                 "quotes and control characters are not allowed (Redis splits and unquotes them)",
             ));
@@ -146,7 +149,8 @@ pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
             .map_err(|r| refuse(name, target, "resetchannels", &r))?;
     }
     for (item, rule) in rules {
-        sim.apply(&rule).map_err(|r| refuse(name, target, item, &r))?;
+        sim.apply(&rule)
+            .map_err(|r| refuse(name, target, item, &r))?;
         match rule {
             AclRule::Word(Word::SanitizePayload) => part.skip_sanitize = Some(false),
             AclRule::Word(Word::SkipSanitizePayload) => part.skip_sanitize = Some(true),
@@ -349,9 +353,8 @@ fn merge_without_selectors(
         push_rules(&mut line, &top.root);
         return Ok(line);
     }
-    let all_same = |f: fn(&Scope, &Scope) -> bool| {
-        live.iter().all(|(_, p)| f(&p.scope, &first.scope))
-    };
+    let all_same =
+        |f: fn(&Scope, &Scope) -> bool| live.iter().all(|(_, p)| f(&p.scope, &first.scope));
     let (cmds, keys, chans) = (
         all_same(same_commands),
         all_same(same_keys),
@@ -360,14 +363,13 @@ fn merge_without_selectors(
     // Exact only when the roles differ in one dimension at most.
     if [cmds, keys, chans].iter().filter(|x| !**x).count() > 1 {
         let (a, b) = first_conflict(&live);
-        let example = b
-            .1
-            .root
-            .iter()
-            .find(|r| matches!(r, AclRule::Keys { .. } | AclRule::Channels(_)))
-            .or_else(|| b.1.root.first())
-            .map(|r| r.to_string())
-            .unwrap_or_default();
+        let example =
+            b.1.root
+                .iter()
+                .find(|r| matches!(r, AclRule::Keys { .. } | AclRule::Channels(_)))
+                .or_else(|| b.1.root.first())
+                .map(|r| r.to_string())
+                .unwrap_or_default();
         return Err(format!(
             "roles {:?} and {:?} cannot be combined exactly on {target}, which has no selectors: they differ in more than one of commands, key patterns and channels (e.g. {:?} of {:?}); give them the same key patterns and channels, give the user one of them, or use a target with selectors (`rctl redis target redis-7.0`)",
             a.0, b.0, example, b.0
@@ -383,7 +385,11 @@ fn merge_without_selectors(
         union.all_commands |= s.all_commands;
         union.commands.extend(s.commands.iter().copied());
         for (c, args) in &s.first_args {
-            union.first_args.entry(*c).or_default().extend(args.iter().cloned());
+            union
+                .first_args
+                .entry(*c)
+                .or_default()
+                .extend(args.iter().cloned());
         }
     }
     if union.all_keys {

@@ -160,7 +160,9 @@ impl Target {
 
     /// Whether the target knows `name` (a command, or `container|subcommand`).
     pub fn has_command(self, name: &str) -> bool {
-        self.catalog().index.contains_key(name.to_ascii_lowercase().as_str())
+        self.catalog()
+            .index
+            .contains_key(name.to_ascii_lowercase().as_str())
     }
 
     /// The target's commands (subcommands as `container|sub`), sorted.
@@ -321,7 +323,10 @@ mod tests {
             let c = t.catalog();
             assert!(c.names.len() > 150, "{t}: {} commands", c.names.len());
             assert!(c.categories.len() >= 21, "{t}");
-            assert!(c.index.contains_key("get") && c.category("read").is_some(), "{t}");
+            assert!(
+                c.index.contains_key("get") && c.category("read").is_some(),
+                "{t}"
+            );
             assert_eq!(t.name().parse::<Target>().unwrap(), t);
         }
         // 6.x tables carry membership (composition without selectors needs it).

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use rctl::store::DirOptions;
 use rctl::acl::Target;
+use rctl::store::DirOptions;
 use rctl::{
     CaOptions, ClientLogin, Error, KeyAlgorithm, NewUser, Password, Phase, Result, Role,
     ServerCertRequest, StateDir, Ttl, UserUpdate, parse_duration, parse_host_list, parse_list,

@@ -274,7 +274,12 @@ impl StateDir {
     /// Creates a role; with `force`, replaces an existing one. Built-in roles cannot be changed.
     /// Returns true when a role was replaced.
     /// The role's Redis ACL rules are checked for `target`, else the cluster's target.
-    pub fn create_role(&mut self, role: &Role, force: bool, target: Option<Target>) -> Result<bool> {
+    pub fn create_role(
+        &mut self,
+        role: &Role,
+        force: bool,
+        target: Option<Target>,
+    ) -> Result<bool> {
         role.validate()?;
         role.check_acl(self.target_or_default(target)?)?;
         if Role::is_builtin(role.name()) {
