@@ -5,7 +5,7 @@
 //!   grammar features.
 //! - [`grammar`]: one rule as the target's `ACLSetUser` reads it, and a simulated user that
 //!   refuses what the server refuses in sequence.
-//! - [`render`]: users.acl lines, a user's roles written as their exact union.
+//! - [`render`](mod@render): users.acl lines, a user's roles written as their exact union.
 //! - [`lint`](mod@lint): an existing users.acl read as the server reads it.
 
 pub mod grammar;

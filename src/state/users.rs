@@ -359,7 +359,7 @@ impl StateDir {
     }
 
     /// The users.acl for every user: `user NAME on #SHA256 RULES` (the union of the user's
-    /// roles, see [`crate::acl::render`]), sorted by name, then `user default off`; for
+    /// roles, see [`crate::acl::render()`]), sorted by name, then `user default off`; for
     /// `target`, else the cluster's target.
     pub fn render_acl(&self, target: Option<Target>) -> Result<String> {
         let roles = self.roles()?;
