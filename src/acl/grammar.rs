@@ -212,7 +212,9 @@ pub(crate) fn parse_user_rule(op: &str, t: Target) -> Result<AclRule, Refusal> {
     if word("resetpass") {
         return Ok(AclRule::Word(Word::Resetpass));
     }
-    let (first, rest) = (op.as_bytes()[0], &op[1..]);
+    // `rest` only matters after an ASCII first byte; `get` keeps a multi-byte one from
+    // splitting a character.
+    let (first, rest) = (op.as_bytes()[0], op.get(1..).unwrap_or_default());
     match first {
         b'>' => return Ok(AclRule::AddPassword(rest.to_string())),
         b'<' => return Ok(AclRule::RemovePassword(rest.to_string())),
@@ -511,12 +513,37 @@ impl fmt::Display for AclRule {
                     if i > 0 {
                         f.write_str(" ")?;
                     }
-                    write!(f, "{r}")?;
+                    write_arg(f, &r.to_string())?;
                 }
                 f.write_str(")")
             }
         }
     }
+}
+
+/// One argument inside a selector, as `sdssplitargs` reads it back: bare when it can be,
+/// else in double quotes with C escapes.
+fn write_arg(f: &mut fmt::Formatter<'_>, arg: &str) -> fmt::Result {
+    let plain = !arg.is_empty()
+        && !arg
+            .chars()
+            .any(|c| c.is_ascii_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\'));
+    if plain {
+        return f.write_str(arg);
+    }
+    f.write_str("\"")?;
+    for c in arg.chars() {
+        match c {
+            '"' => f.write_str("\\\"")?,
+            '\\' => f.write_str("\\\\")?,
+            '\n' => f.write_str("\\n")?,
+            '\r' => f.write_str("\\r")?,
+            '\t' => f.write_str("\\t")?,
+            c if c.is_control() && (c as u32) < 0x80 => write!(f, "\\x{:02x}", c as u32)?,
+            c => write!(f, "{c}")?,
+        }
+    }
+    f.write_str("\"")
 }
 
 /// `sdssplitargs`, which splits a selector's inside: white space separates, `"..."` takes C
@@ -833,6 +860,28 @@ mod tests {
         assert!(split_args(r#""a"b"#).is_none());
         assert!(split_args("'open").is_none());
         assert_eq!(split_args("").unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn selector_arguments_render_as_redis_reads_them_back() {
+        // Found by the acl_rule fuzz target: a channel holding a double quote.
+        for token in [r#"(&'"!=7')"#, r#"("~a\\b" '&x"y')"#, "(~\"\\x01\")"] {
+            let rule = AclRule::parse(token, Target::Redis70).unwrap();
+            let again = AclRule::parse(&rule.to_string(), Target::Redis70).unwrap();
+            assert_eq!(again, rule, "{token} -> {rule}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_first_characters_are_refused_not_a_panic() {
+        // Found by the acl_rule fuzz target: "\u{524}" split inside its UTF-8 encoding.
+        for token in ["\u{524}", "é~x", "(é)", "+é", "%é~x", "~é"] {
+            for t in Target::ALL {
+                let _ = AclRule::parse(token, t);
+            }
+        }
+        assert!(AclRule::parse("\u{524}", Target::Redis70).is_err());
+        assert!(AclRule::parse("~é", Target::Redis70).is_ok());
     }
 
     #[test]
