@@ -206,6 +206,13 @@ impl HostCa {
     /// Creates a new CA.
     pub fn generate(options: &CaOptions, now: OffsetDateTime) -> Result<HostCa> {
         crate::names::validate_name("cluster", &options.cluster_name)?;
+        options.ttl.check_whole_seconds()?;
+        if options.ttl.as_std() < std::time::Duration::from_secs(3600) {
+            return Err(Error::InvalidDuration {
+                input: options.ttl.to_string(),
+                reason: "a CA must be valid for at least 1h".to_string(),
+            });
+        }
         Ok(HostCa {
             cluster_name: options.cluster_name.clone(),
             active: CaKey::generate(options, now)?,
@@ -263,6 +270,19 @@ impl HostCa {
         grace_period: std::time::Duration,
         now: OffsetDateTime,
     ) -> Result<Advanced> {
+        if grace_period.subsec_nanos() != 0 {
+            return Err(Error::InvalidDuration {
+                input: crate::format_std(grace_period),
+                reason: "a grace period counts whole seconds (999ms would rotate at once)"
+                    .to_string(),
+            });
+        }
+        if grace_period.as_secs() > Rotation::MAX_GRACE_PERIOD_SECS {
+            return Err(Error::InvalidDuration {
+                input: crate::format_std(grace_period),
+                reason: "a grace period is at most 10 years".to_string(),
+            });
+        }
         self.rotation.phase.check_transition(Phase::Init)?;
         self.rotation = Rotation {
             phase: Phase::Init,
@@ -374,6 +394,9 @@ impl HostCa {
             .map(CaKey::from_record)
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| format!("additional trusted key: {e}"))?;
+        file.rotation
+            .validate()
+            .map_err(|e| format!("rotation: {e}"))?;
         if file.rotation.in_progress() == additional.is_empty() {
             return Err(format!(
                 "rotation phase {} does not match {} additional trusted key(s)",

@@ -40,6 +40,7 @@ pub(crate) fn parse_csr(pem: &str) -> Result<CsrRequest> {
     if !rest.is_empty() {
         return Err(bad("trailing data after the request"));
     }
+    check_key(&csr.certification_request_info.subject_pki)?;
     csr.verify_signature().map_err(|_| {
         bad("its signature does not verify (the request was altered or is not signed by its key)")
     })?;
@@ -73,6 +74,66 @@ pub(crate) fn parse_csr(pem: &str) -> Result<CsrRequest> {
         rsa,
         hosts,
     })
+}
+
+/// Refuses, by name, a key rctl does not sign (before the signature check, whose error would
+/// otherwise blame the request for an algorithm nobody here can verify).
+fn check_key(spki: &x509_parser::x509::SubjectPublicKeyInfo) -> Result<()> {
+    use x509_parser::oid_registry::{
+        OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
+        OID_SIG_ED25519,
+    };
+    use x509_parser::public_key::PublicKey;
+    let algorithm = &spki.algorithm.algorithm;
+    let unsupported = |what: String| {
+        Err(bad(format!(
+            "its key is {what}, which rctl does not sign (RSA of 2048 bits or more, ECDSA P-256 or P-384, Ed25519)"
+        )))
+    };
+    if *algorithm == OID_PKCS1_RSAENCRYPTION {
+        let bits = match spki.parsed() {
+            Ok(PublicKey::RSA(rsa)) => rsa.key_size(),
+            _ => return unsupported("an RSA key that cannot be read".to_string()),
+        };
+        if bits < 2048 {
+            return unsupported(format!("RSA of {bits} bits"));
+        }
+        return Ok(());
+    }
+    if *algorithm == OID_KEY_TYPE_EC_PUBLIC_KEY {
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.as_oid().ok());
+        return match curve {
+            Some(c) if c == OID_EC_P256 || c == OID_NIST_EC_P384 => Ok(()),
+            Some(c) => unsupported(format!("ECDSA on curve {}", oid_name(&c))),
+            None => unsupported("ECDSA on an unnamed curve".to_string()),
+        };
+    }
+    if *algorithm == OID_SIG_ED25519 {
+        return Ok(());
+    }
+    unsupported(oid_name(algorithm))
+}
+
+fn oid_name(oid: &x509_parser::oid_registry::Oid) -> String {
+    let dotted = oid.to_id_string();
+    let known = match dotted.as_str() {
+        "1.3.132.0.10" => "secp256k1",
+        "1.3.132.0.35" => "P-521",
+        "1.2.840.10040.4.1" => "DSA",
+        "1.3.101.113" => "Ed448",
+        "1.3.101.110" => "X25519",
+        "1.3.101.111" => "X448",
+        _ => "",
+    };
+    if known.is_empty() {
+        dotted
+    } else {
+        format!("{known} ({dotted})")
+    }
 }
 
 fn ip_host(bytes: &[u8]) -> Result<Host> {

@@ -50,6 +50,18 @@ impl Ttl {
         Ok(Ttl(d))
     }
 
+    /// Refuses a certificate lifetime that a certificate cannot carry: certificates count
+    /// whole seconds, so 999ms or 1.5s would be rounded (to an expired certificate).
+    pub(crate) fn check_whole_seconds(self) -> Result<Ttl> {
+        if self.0.subsec_nanos() != 0 {
+            return Err(invalid(
+                &format_std(self.0),
+                "a certificate lifetime counts whole seconds",
+            ));
+        }
+        Ok(self)
+    }
+
     /// The duration as std's type.
     pub fn as_std(self) -> std::time::Duration {
         self.0

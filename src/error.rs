@@ -86,6 +86,11 @@ pub enum Error {
     #[error("{0}")]
     InvalidAcl(String),
 
+    /// The state does not hold together (a user holds a role that no longer exists): not
+    /// the caller's input, so not a usage error.
+    #[error("{0}")]
+    Inconsistent(String),
+
     /// A users.acl was checked and has problems (the linter's verdict, not bad input).
     #[error("{0}")]
     AclProblems(String),
@@ -143,7 +148,9 @@ impl Error {
         }
     }
 
-    /// True when the error is the caller's input rather than the state or the system.
+    /// True when the error is the caller's input (exit 2): the command line, or a file or
+    /// standard input it names. Everything else (a refusal, the state, the system, a write
+    /// that failed) is exit 1.
     pub fn is_usage(&self) -> bool {
         matches!(
             self,

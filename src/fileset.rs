@@ -11,7 +11,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::store::{Visibility, remove_stale_temps_beside, sync_parent, write_temp_unsynced};
+use crate::store::{
+    Visibility, create_temp_beside, remove_stale_temps_beside, sync_parent, write_temp_unsynced,
+};
 
 /// A set of files in one folder that are written together.
 pub struct FileSet<'a> {
@@ -36,9 +38,10 @@ impl<'a> FileSet<'a> {
         }
     }
 
-    /// True when an earlier write of this set was killed half-way: the files are debris.
+    /// True when an earlier write of this set was killed half-way: the files are debris. Only
+    /// a regular file counts (a link in the marker's place is never followed).
     pub fn is_incomplete(&self) -> bool {
-        self.marker.exists()
+        fs::symlink_metadata(&self.marker).is_ok_and(|m| m.file_type().is_file())
     }
 
     /// Refuses if a file exists (unless `overwrite` or the set is debris), its folder is
@@ -54,6 +57,12 @@ impl<'a> FileSet<'a> {
                 )));
             }
             match fs::symlink_metadata(path) {
+                Ok(meta) if meta.file_type().is_symlink() => {
+                    return Err(Error::InvalidArgument(format!(
+                        "{} is a symbolic link; rctl does not write through links",
+                        path.display()
+                    )));
+                }
                 Ok(meta) if meta.is_dir() => {
                     return Err(Error::InvalidArgument(format!(
                         "{} is a directory, not a file",
@@ -64,21 +73,34 @@ impl<'a> FileSet<'a> {
                 _ => {}
             }
         }
+        // The folder must take new files: found now, before any state is touched.
+        if let Some(first) = self.paths.first() {
+            let (probe, file) = create_temp_beside(first, 0o600)?;
+            drop(file);
+            let _ = fs::remove_file(probe);
+        }
         Ok(())
     }
 
     /// Writes `contents[i]` to `paths[i]`, all or none.
     pub fn write(&self, contents: &[(&[u8], Visibility)], overwrite: bool) -> Result<()> {
+        // One writer per output folder at a time (other rctl processes, other state
+        // directories): two sets placed at once could mix a certificate with another's key.
+        let folder_path = folder(self.paths.first().map_or(Path::new("."), PathBuf::as_path));
+        let folder_lock = fs::File::open(folder_path).map_err(|e| Error::io(folder_path, e))?;
+        folder_lock.lock().map_err(|e| Error::io(folder_path, e))?;
         self.check(overwrite)?;
         if self.is_incomplete() {
             for path in self.paths {
                 remove_if_exists(path)?;
             }
-            remove_if_exists(&self.marker)?;
         }
+        // Whatever stands in the marker's place (debris, or a link planted in a shared folder)
+        // is removed, not followed; the marker is then created new, never opened through a link.
+        remove_if_exists(&self.marker)?;
         remove_stale_temps_beside(self.paths);
         let temps = self.write_temps(contents)?;
-        if let Err(e) = fs::write(&self.marker, b"") {
+        if let Err(e) = create_marker(&self.marker) {
             temps.iter().for_each(|t| drop(fs::remove_file(t)));
             return Err(Error::io(&self.marker, e));
         }
@@ -138,6 +160,16 @@ impl<'a> FileSet<'a> {
         }
         Ok(temps)
     }
+}
+
+fn create_marker(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
 }
 
 fn folder(path: &Path) -> &Path {

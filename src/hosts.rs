@@ -36,6 +36,17 @@ impl Host {
         if name.is_empty() {
             return Err(bad("a wildcard needs a domain after '*.'"));
         }
+        if name.len() != input.len() {
+            // `*.com` or `*.co.uk` would cover every name under a public suffix, `*.local`
+            // every single-label domain: no CA should sign that (the public suffix list).
+            let lower = name.to_ascii_lowercase();
+            let suffix = psl::suffix_str(&lower).unwrap_or(&lower);
+            if !name.contains('.') || suffix.len() == lower.len() {
+                return Err(bad(
+                    "a wildcard must cover names under a registrable domain, not a public suffix or a single label",
+                ));
+            }
+        }
         let labels: Vec<&str> = name.split('.').collect();
         for label in &labels {
             if label.is_empty() {
@@ -156,6 +167,9 @@ mod tests {
             (long_label.as_str(), "longer than 63"),
             (long_name.as_str(), "longer than 253"),
             ("*.", "wildcard"),
+            ("*.com", "public suffix"),
+            ("*.co.uk", "public suffix"),
+            ("*.local", "single label"),
             ("a.*.com", "not allowed"),
             ("**.com", "not allowed"),
             ("256.1.1.1", "looks like an IP"),
@@ -219,7 +233,7 @@ mod props {
         fn dns_names_are_names(labels in proptest::collection::vec("[a-z][a-z0-9-]{0,20}[a-z0-9]", 1..5)) {
             let name = labels.join(".");
             prop_assert_eq!(Host::parse(&name).unwrap(), Host::Dns(name.clone()));
-            let wildcard = format!("*.{name}");
+            let wildcard = format!("*.{name}.example.com");
             prop_assert_eq!(Host::parse(&wildcard).unwrap(), Host::Dns(wildcard.clone()));
         }
 

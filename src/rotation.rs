@@ -168,7 +168,30 @@ impl Rotation {
 
     /// When an automatic rotation reaches `standby`.
     pub fn scheduled_end(&self) -> Option<OffsetDateTime> {
-        Some(self.started? + self.grace_period()?)
+        self.started?
+            .checked_add(time::Duration::try_from(self.grace_period()?).ok()?)
+    }
+
+    /// The longest grace period an automatic rotation may have: 10 years.
+    pub const MAX_GRACE_PERIOD_SECS: u64 = 10 * 366 * 24 * 3600;
+
+    /// Checks a rotation record read from the state (it could have been edited by hand): an
+    /// automatic rotation has a start and a grace period within bounds.
+    pub(crate) fn validate(&self) -> std::result::Result<(), String> {
+        if let Some(g) = self.grace_period_secs
+            && g > Self::MAX_GRACE_PERIOD_SECS
+        {
+            return Err(format!("grace_period_secs {g} is over 10 years"));
+        }
+        if self.mode == Mode::Auto && self.in_progress() {
+            if self.started.is_none() || self.grace_period_secs.is_none() {
+                return Err("an automatic rotation without started or grace_period_secs".into());
+            }
+            if self.scheduled_end().is_none() {
+                return Err("the automatic rotation's end is out of range".into());
+            }
+        }
+        Ok(())
     }
 
     /// For an automatic rotation, the phase that is due at `now`: `init` until a third of the
@@ -179,8 +202,10 @@ impl Rotation {
             return None;
         }
         let (started, grace) = (self.started?, self.grace_period()?);
-        let elapsed = now - started;
-        let grace = time::Duration::try_from(grace).ok()?;
+        // Whole seconds, in i128: no value in a record can overflow (a start in the future
+        // counts as just started).
+        let elapsed = i128::from((now - started).whole_seconds().max(0));
+        let grace = i128::from(grace.as_secs());
         Some(if elapsed >= grace {
             Phase::Standby
         } else if elapsed * 3 >= grace * 2 {

@@ -235,6 +235,7 @@ impl HostCa {
 
     /// Refuses a lifetime that would outlive the signing CA certificate.
     pub fn check_ttl(&self, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
+        ttl.check_whole_seconds()?;
         let not_after = now + ttl.as_time();
         if not_after > self.active().not_after() {
             return Err(Error::TtlNotAllowed(format!(
@@ -315,11 +316,21 @@ impl HostCa {
 
 /// Subject (CN = first host) and SANs of a server certificate.
 fn server_names(hosts: &[Host]) -> Result<(DistinguishedName, Vec<SanType>)> {
-    let first = hosts
-        .first()
-        .ok_or_else(|| Error::InvalidArgument("at least one host is needed".to_string()))?;
+    if hosts.is_empty() {
+        return Err(Error::InvalidArgument(
+            "at least one host is needed".to_string(),
+        ));
+    }
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, first.to_string());
+    // RFC 5280 caps a CN at 64 characters: the first host that fits, else no CN (the names
+    // are in the SANs, which is what TLS clients check).
+    if let Some(cn) = hosts
+        .iter()
+        .map(ToString::to_string)
+        .find(|h| h.len() <= 64)
+    {
+        dn.push(DnType::CommonName, cn);
+    }
     let sans = hosts
         .iter()
         .map(|h| {

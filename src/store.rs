@@ -42,15 +42,22 @@ pub trait Store {
     fn open(&self, name: &str) -> Result<Option<Box<dyn io::BufRead>>>;
     /// Replaces (or creates) a blob atomically: a reader sees the old bytes or the new ones.
     fn write(&self, name: &str, data: &[u8]) -> Result<()>;
-    /// Appends one record (ending in a newline) to a blob with one write, then syncs it. A crash
-    /// can at worst leave that record cut short at the end, which readers skip.
-    fn append(&self, name: &str, data: &[u8]) -> Result<()>;
+    /// Appends one record (ending in a newline) to a blob with one write, then syncs it, and
+    /// returns the blob's length before it. A failed append (a full disk) leaves the blob as it
+    /// was; a crash can at worst leave the record cut short at the end, which readers skip.
+    fn append(&self, name: &str, data: &[u8]) -> Result<u64>;
+    /// Cuts a blob back to `len` bytes: takes back appends made after that point.
+    fn truncate(&self, name: &str, len: u64) -> Result<()>;
     /// Removes a blob; removing a missing one is not an error.
     fn remove(&self, name: &str) -> Result<()>;
     /// The names of the blobs in a folder (not recursive), sorted.
     fn list(&self, folder: &str) -> Result<Vec<String>>;
     /// A human-readable location for a blob, for error messages.
     fn locate(&self, name: &str) -> PathBuf;
+    /// True when the store was opened for reading only: every change is refused.
+    fn is_read_only(&self) -> bool {
+        false
+    }
 }
 
 /// Options for opening a [`DirStore`].
@@ -64,8 +71,10 @@ pub struct DirOptions {
 #[derive(Debug)]
 pub struct DirStore {
     root: PathBuf,
-    // Held for the life of the store; the lock is released when the file is closed.
-    _lock: File,
+    // Held for the life of the store; the lock is released when the file is closed. None for
+    // a read-only store whose lock file cannot be opened (a read-only mount: no writer either).
+    _lock: Option<File>,
+    read_only: bool,
 }
 
 const LOCK_FILE: &str = ".lock";
@@ -106,10 +115,58 @@ impl DirStore {
         lock.lock().map_err(|e| Error::io(&lock_path, e))?;
         let store = DirStore {
             root: root.to_path_buf(),
-            _lock: lock,
+            _lock: Some(lock),
+            read_only: false,
         };
         store.remove_stale_temp_files(root)?;
         Ok(store)
+    }
+
+    /// Opens a state directory for reading: a shared lock (many readers, no writer while they
+    /// read), nothing created, every change refused. Works on a read-only mount; a directory
+    /// that does not exist reads as empty.
+    pub fn open_read_only(root: &Path, options: &DirOptions) -> Result<DirStore> {
+        let lock = match fs::metadata(root) {
+            Ok(meta) if !meta.is_dir() => {
+                return Err(Error::InvalidArgument(format!(
+                    "state directory {} is not a directory",
+                    root.display()
+                )));
+            }
+            Ok(meta) => {
+                check_private(root, meta.mode(), 0o700, options)?;
+                let lock_path = root.join(LOCK_FILE);
+                match OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc_o_nofollow())
+                    .open(&lock_path)
+                {
+                    Ok(file) => {
+                        file.lock_shared().map_err(|e| Error::io(&lock_path, e))?;
+                        Some(file)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(Error::io(lock_path, e)),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(root, e)),
+        };
+        Ok(DirStore {
+            root: root.to_path_buf(),
+            _lock: lock,
+            read_only: true,
+        })
+    }
+
+    fn refuse_if_read_only(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::InvalidArgument(format!(
+                "the state in {} is open for reading only",
+                self.root.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The directory.
@@ -184,6 +241,7 @@ impl Store for DirStore {
     }
 
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {
+        self.refuse_if_read_only()?;
         let path = self.path_of(name)?;
         if let Some(parent) = path.parent()
             && !parent.exists()
@@ -197,19 +255,46 @@ impl Store for DirStore {
         write_atomic(&path, data, Visibility::Secret, true)
     }
 
-    fn append(&self, name: &str, data: &[u8]) -> Result<()> {
+    fn append(&self, name: &str, data: &[u8]) -> Result<u64> {
+        self.refuse_if_read_only()?;
         let path = self.path_of(name)?;
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
+            .custom_flags(libc_o_nofollow())
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
-        file.write_all(data).map_err(|e| Error::io(&path, e))?;
-        file.sync_data().map_err(|e| Error::io(&path, e))
+        let before = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        // A record cut short by an earlier crash would swallow this one: start on a new line.
+        let torn = before > 0 && !ends_with_newline(&mut file, before);
+        let written = (if torn { file.write_all(b"\n") } else { Ok(()) })
+            .and_then(|()| file.write_all(data))
+            .and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            // All or nothing: a full disk must not leave half a record.
+            let _ = file.set_len(before);
+            let _ = file.sync_data();
+            return Err(Error::io(&path, e));
+        }
+        Ok(before)
+    }
+
+    fn truncate(&self, name: &str, len: u64) -> Result<()> {
+        self.refuse_if_read_only()?;
+        let path = self.path_of(name)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc_o_nofollow())
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        file.set_len(len)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| Error::io(&path, e))
     }
 
     fn remove(&self, name: &str) -> Result<()> {
+        self.refuse_if_read_only()?;
         let path = self.path_of(name)?;
         match fs::remove_file(&path) {
             Ok(()) => sync_parent(&path),
@@ -240,6 +325,22 @@ impl Store for DirStore {
     fn locate(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
+
+    fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+}
+
+/// `O_NOFOLLOW`: open the file itself, never what a symbolic link in its place points to.
+pub(crate) const fn libc_o_nofollow() -> i32 {
+    libc::O_NOFOLLOW
+}
+
+fn ends_with_newline(file: &mut File, len: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut last = [0u8; 1];
+    file.read_at(&mut last, len - 1)
+        .is_ok_and(|n| n == 1 && last[0] == b'\n')
 }
 
 fn check_private(path: &Path, mode: u32, want: u32, options: &DirOptions) -> Result<()> {
@@ -304,15 +405,11 @@ pub(crate) fn write_temp_unsynced(
     Ok((tmp, file))
 }
 
-/// Removes temp files that a killed rctl left beside `paths` (all in one folder; more than a
-/// minute old, so that another rctl writing the same files right now is not disturbed).
+/// Removes the temp files that a killed rctl left in the folder of `paths`, whatever output
+/// they were for (private keys and password hashes among them); only those more than a minute
+/// old, so that another rctl writing there right now is not disturbed.
 pub(crate) fn remove_stale_temps_beside(paths: &[PathBuf]) {
     let Some(first) = paths.first() else { return };
-    let prefixes: Vec<String> = paths
-        .iter()
-        .filter_map(|p| p.file_name())
-        .map(|n| format!(".{}{TMP_MARK}", n.to_string_lossy()))
-        .collect();
     let Ok(entries) = fs::read_dir(parent_dir(first)) else {
         return;
     };
@@ -320,7 +417,10 @@ pub(crate) fn remove_stale_temps_beside(paths: &[PathBuf]) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let stale = prefixes.iter().any(|p| name.starts_with(p.as_str()))
+        let stale = name.starts_with('.')
+            && name.contains(TMP_MARK)
+            // DirEntry's metadata does not follow links: a link is left alone.
+            && entry.file_type().is_ok_and(|t| t.is_file())
             && entry
                 .metadata()
                 .and_then(|m| m.modified())
@@ -338,6 +438,7 @@ pub fn write_atomic(
     visibility: Visibility,
     overwrite: bool,
 ) -> Result<()> {
+    remove_stale_temps_beside(std::slice::from_ref(&path.to_path_buf()));
     let tmp = write_temp(path, data, visibility)?;
     let placed = if overwrite {
         fs::rename(&tmp, path)

@@ -281,6 +281,12 @@ pub(crate) fn scan_user_names(
     {
         names.push(name);
     }
+    // A name twice is what the full load refuses too.
+    let mut sorted: Vec<&str> = names.iter().map(|n| n.as_ref()).collect();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("user {:?} appears twice", w[0]));
+    }
     Ok((names, tail.is_empty()))
 }
 
@@ -381,22 +387,10 @@ fn check_user_line(line: &[u8]) -> std::result::Result<Cow<'_, str>, String> {
     if !is_sha256_hex(&u.password_sha256) {
         return Err("password_sha256 must be 64 lowercase hex characters".to_string());
     }
-    // RFC 3339 in the shape rctl writes (`2026-01-02T03:04:05Z`): a full parse of two dates
-    // per line would double the cost of `users add`; a full load parses them.
+    // The same parse as the full load: a line `users add` accepts, every command reads.
     for t in [&u.created, &u.updated] {
-        let b = t.as_bytes();
-        let shaped = b.len() >= 20
-            && b[4] == b'-'
-            && b[7] == b'-'
-            && b[10] == b'T'
-            && b[13] == b':'
-            && b[16] == b':'
-            && b.iter()
-                .enumerate()
-                .all(|(i, c)| matches!(i, 4 | 7 | 10 | 13 | 16) || c.is_ascii_digit() || i >= 19);
-        if !shaped {
-            return Err(format!("bad time {t:?}"));
-        }
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("bad time {t:?}: {e}"))?;
     }
     Ok(u.name)
 }

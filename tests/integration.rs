@@ -10,6 +10,7 @@ mod ecosystem;
 mod golden;
 mod library;
 mod reliability;
+mod robustness;
 mod rotation;
 mod server_certs;
 mod users_acl;

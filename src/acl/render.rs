@@ -216,7 +216,7 @@ impl<'r> Renderer<'r> {
         let mut parts: Vec<(&str, &Part)> = Vec::with_capacity(user.roles.len());
         for role in &user.roles {
             let (name, part) = self.parts.get_key_value(role.as_str()).ok_or_else(|| {
-                Error::InvalidAcl(format!(
+                Error::Inconsistent(format!(
                     "user {:?} holds role {role:?}, which does not exist; fix it with 'rctl users update {} --set-roles=...'",
                     user.name, user.name
                 ))

@@ -357,10 +357,45 @@ struct RotateArgs {
 pub(crate) fn emit(text: &str) -> Result<()> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::InvalidArgument(
-            format!("cannot write to stdout: {e}"),
-        )),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(stdout_error(e)),
         _ => Ok(()),
+    }
+}
+
+/// Writes what must be seen (a password shown once) and flushes it: a closed stdout, a broken
+/// pipe or a full disk is an error, and the caller then saves nothing.
+fn emit_secret(text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    // A closed stdout (`>&-`) is /dev/null by the time Rust's runtime starts: a password
+    // shown there is lost as surely as to `>/dev/null`, so both are refused.
+    use std::os::unix::fs::MetadataExt;
+    let out = std::fs::File::from(
+        std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(stdout_error)?,
+    );
+    let null = std::fs::metadata("/dev/null").map(|m| m.rdev()).ok();
+    if out
+        .metadata()
+        .is_ok_and(|m| m.file_type().is_char_device() && Some(m.rdev()) == null)
+    {
+        return Err(Error::InvalidArgument(
+            "standard output is closed or /dev/null: the generated password would be lost; redirect it to a file, or pass --password-stdin".to_string(),
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
+fn stdout_error(e: std::io::Error) -> Error {
+    Error::Io {
+        path: "standard output".into(),
+        source: e,
     }
 }
 
@@ -482,7 +517,19 @@ impl Context {
 /// Runs `f` on the open state, then tells stderr what the library noticed (CA created,
 /// rotation advanced), also when `f` failed.
 fn with_state<T>(ctx: &Context, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {
-    let mut state = ctx.open()?;
+    let state = ctx.open()?;
+    run_on(state, f)
+}
+
+/// [`with_state`] for commands that only look: a shared lock, nothing created or changed, so
+/// they work beside each other and on a read-only mount.
+fn with_state_read<T>(ctx: &Context, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {
+    let mut state = StateDir::open_read_only(&ctx.state_dir, &ctx.options)?;
+    state.set_command(ctx.command);
+    run_on(state, f)
+}
+
+fn run_on<T>(mut state: StateDir, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {
     let result = f(&mut state);
     for notice in state.take_notices() {
         eprintln!("{notice}");
@@ -539,8 +586,7 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
             key_algorithm: args.key_algo,
         };
         let issued = with_state(ctx, |state| {
-            let bundle = state.sign_redis_client(&login)?;
-            bundle.write(&args.out, args.overwrite)?;
+            let (bundle, _) = state.issue_redis_client(&login, &args.out, args.overwrite)?;
             Ok(bundle.issued().clone())
         })?;
         out!(
@@ -556,9 +602,12 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     if let Some(csr) = &args.csr {
         let pem = read_text_file(csr, 64 * 1024)?;
         let ttl = args.ttl.unwrap_or(rctl::DEFAULT_CERT_TTL);
+        // The redis.conf lines must be printable before anything is signed or written.
+        rctl::RedisTlsConfig::new(&args.out).render()?;
         let written = with_state(ctx, |state| {
-            let bundle = state.sign_redis_csr(&pem, ttl)?;
-            bundle.write(&args.out, args.overwrite)
+            state
+                .issue_redis_csr(&pem, ttl, &args.out, args.overwrite)
+                .map(|(_, written)| written)
         })?;
         out!(
             "{}",
@@ -571,9 +620,11 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         ttl: args.ttl.unwrap_or(rctl::DEFAULT_CERT_TTL),
         key_algorithm: args.key_algo,
     };
+    rctl::RedisTlsConfig::new(&args.out).render()?;
     let written = with_state(ctx, |state| {
-        let bundle = state.sign_redis_server(&req)?;
-        bundle.write(&args.out, args.overwrite)
+        state
+            .issue_redis_server(&req, &args.out, args.overwrite)
+            .map(|(_, written)| written)
     })?;
     out!(
         "{}",
@@ -584,7 +635,12 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
 
 fn auth_export(ctx: &Context, args: ExportArgs) -> Result<()> {
     check_ca_type(&args.ca_type)?;
-    let ca = with_state(ctx, |state| state.host_ca())?;
+    // Read-only when a CA exists; the first export creates one, as every command that needs
+    // the CA does.
+    let ca = match with_state_read(ctx, |state| state.existing_host_ca())? {
+        Some(ca) => ca,
+        None => with_state(ctx, |state| state.host_ca())?,
+    };
     out!("{}", ca.trusted_pem())?;
     Ok(())
 }
@@ -607,7 +663,7 @@ fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
 
 fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
     let ca = if Path::new(&ctx.state_dir).exists() {
-        with_state(ctx, |state| state.existing_host_ca())?
+        with_state_read(ctx, |state| state.existing_host_ca())?
     } else {
         None
     };
@@ -621,7 +677,7 @@ fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
 fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
     let pem = read_text_file(&args.file, 1024 * 1024)?;
     let (report, now) = if Path::new(&ctx.state_dir).exists() {
-        with_state(ctx, |state| {
+        with_state_read(ctx, |state| {
             let ca = state.existing_host_ca()?;
             let now = state.now();
             Ok((
@@ -684,10 +740,10 @@ fn redis_config(args: RedisConfigArgs) -> Result<()> {
 }
 
 fn redis_target(ctx: &Context, args: RedisTargetArgs) -> Result<()> {
-    let target = with_state(ctx, |state| match args.target {
-        Some(t) => state.set_redis_target(t).map(|()| t),
-        None => state.redis_target(),
-    })?;
+    let target = match args.target {
+        Some(t) => with_state(ctx, |state| state.set_redis_target(t).map(|()| t))?,
+        None => with_state_read(ctx, |state| state.redis_target())?,
+    };
     outln!("{target}")?;
     Ok(())
 }
@@ -751,18 +807,22 @@ fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                     None
                 },
             };
-            let (user, generated) = with_state(ctx, |state| state.add_user(new))?;
+            // The generated password is shown before the user is saved, and the user is saved
+            // only if it could be shown.
+            let (user, _) = with_state(ctx, |state| {
+                state.add_user_confirmed(new, |user, password| match password {
+                    Some(p) => emit_secret(&output::password_once(&user.name, p)),
+                    None => Ok(()),
+                })
+            })?;
             outln!(
                 "User {:?} has been created with roles {}.",
                 user.name,
                 user.roles.join(",")
             )?;
-            if let Some(password) = generated {
-                out!("{}", output::password_once(&user.name, &password))?;
-            }
         }
         UsersCommand::Ls(args) => {
-            let users = with_state(ctx, |state| state.users())?;
+            let users = with_state_read(ctx, |state| state.users())?;
             out!("{}", output::users(&users, args.format)?)?;
         }
         UsersCommand::Update(args) => {
@@ -788,11 +848,14 @@ fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             } else {
                 None
             };
-            let generated = with_state(ctx, |state| state.reset_password(&args.name, password))?;
-            outln!("Password of user {:?} has been reset.", args.name)?;
-            if let Some(password) = generated {
-                out!("{}", output::password_once(&args.name, &password))?;
-            }
+            let name = args.name;
+            with_state(ctx, |state| {
+                state.reset_password_confirmed(&name, password, |password| match password {
+                    Some(p) => emit_secret(&output::password_once(&name, p)),
+                    None => Ok(()),
+                })
+            })?;
+            outln!("Password of user {:?} has been reset.", name)?;
         }
         UsersCommand::Rm(args) => {
             validate_user_name(&args.name)?;
@@ -833,14 +896,20 @@ fn read_text_file(path: &Path, limit: u64) -> Result<String> {
             path.display()
         )));
     }
+    let too_large =
+        || Error::InvalidArgument(format!("{} is larger than {limit} bytes", path.display()));
     if meta.len() > limit {
-        return Err(Error::InvalidArgument(format!(
-            "{} is larger than {limit} bytes",
-            path.display()
-        )));
+        return Err(too_large());
     }
-    let bytes = std::fs::read(path)
+    // The size a pipe or /dev/zero reports says nothing: stop reading at the limit.
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
         .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
     String::from_utf8(bytes)
         .map_err(|_| Error::InvalidArgument(format!("{} is not UTF-8 text", path.display())))
 }
@@ -880,7 +949,7 @@ fn rctl_shorten(s: &str) -> String {
 fn get(ctx: &Context, args: GetArgs) -> Result<()> {
     let (kind, name) = parse_resource(&args.resource, args.name)?;
     if kind == "role" {
-        let roles = with_state(ctx, |state| match &name {
+        let roles = with_state_read(ctx, |state| match &name {
             Some(n) => state.role(n).map(|r| vec![r]),
             None => state.roles(),
         })?;
@@ -889,7 +958,7 @@ fn get(ctx: &Context, args: GetArgs) -> Result<()> {
             output::roles(&roles, args.format.unwrap_or(output::Format::Yaml))?
         )?;
     } else {
-        let users = with_state(ctx, |state| match &name {
+        let users = with_state_read(ctx, |state| match &name {
             Some(n) => state.user(n).map(|u| vec![u]),
             None => state.users(),
         })?;
@@ -927,7 +996,25 @@ fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
             out.display()
         )));
     }
-    let text = with_state(ctx, |state| state.render_acl(args.target))?;
+    if let Some(out) = &args.out {
+        let folder = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "cannot write {}: the folder {} does not exist or is not a folder",
+                out.display(),
+                folder.display()
+            )));
+        }
+    }
+    let text = with_state_read(ctx, |state| {
+        if let Some(out) = &args.out {
+            state.check_output_path(out)?;
+        }
+        state.render_acl(args.target)
+    })?;
     match &args.out {
         Some(out) => {
             rctl::store::write_atomic(out, text.as_bytes(), rctl::store::Visibility::Secret, true)?;
@@ -943,11 +1030,11 @@ fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
 }
 
 fn acl_check(ctx: &Context, args: AclCheckArgs) -> Result<()> {
-    let text = read_text_file(&args.file, 256 * 1024 * 1024)?;
+    let text = read_text_file(&args.file, 64 * 1024 * 1024)?;
     let target = match args.target {
         Some(t) => t,
         // The cluster's target when there is a state; a lint never creates one.
-        None if ctx.state_dir.is_dir() => with_state(ctx, |state| state.redis_target())?,
+        None if ctx.state_dir.is_dir() => with_state_read(ctx, |state| state.redis_target())?,
         None => Target::default(),
     };
     let findings = rctl::acl::lint(&text, target);
@@ -968,7 +1055,7 @@ fn acl_check(ctx: &Context, args: AclCheckArgs) -> Result<()> {
 }
 
 fn audit_ls(ctx: &Context, args: AuditLsArgs) -> Result<()> {
-    let events = with_state(ctx, |state| {
+    let events = with_state_read(ctx, |state| {
         let since = args.since.map(|d| state.now() - d.as_time());
         state.audit_log(since)
     })?;

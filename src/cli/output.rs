@@ -165,9 +165,12 @@ pub fn cert_report(r: &rctl::CertReport, format: Format) -> rctl::Result<String>
         )
     };
     let mut s = String::new();
-    let _ = writeln!(s, "Subject:        {}", r.subject);
-    let _ = writeln!(s, "Issuer:         {}", r.issuer);
-    let _ = writeln!(s, "SANs:           {}", r.sans.join(", "));
+    // A certificate's names are the signer's text: control characters are escaped, so a
+    // certificate cannot forge lines of this report.
+    let sans: Vec<String> = r.sans.iter().map(|n| escape_control(n)).collect();
+    let _ = writeln!(s, "Subject:        {}", escape_control(&r.subject));
+    let _ = writeln!(s, "Issuer:         {}", escape_control(&r.issuer));
+    let _ = writeln!(s, "SANs:           {}", sans.join(", "));
     let _ = writeln!(s, "Key usage:      {}", r.extended_key_usage.join(", "));
     let _ = writeln!(s, "Serial:         {}", r.serial);
     let _ = writeln!(
@@ -192,6 +195,19 @@ pub fn cert_report(r: &rctl::CertReport, format: Format) -> rctl::Result<String>
             .unwrap_or_default()
     );
     Ok(s)
+}
+
+/// Text with control characters (newlines, escapes, ...) shown as `\n`, `\u{1b}`, ...
+fn escape_control(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Output format of listing commands.

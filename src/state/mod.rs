@@ -36,6 +36,9 @@ pub enum Notice {
     },
     /// An automatic rotation entered these phases.
     RotationAdvanced(Vec<Phase>),
+    /// These phases of an automatic rotation are due, but the state was open for reading
+    /// only: they were applied for this command and not saved.
+    RotationNotSaved(Vec<Phase>),
 }
 
 impl std::fmt::Display for Notice {
@@ -54,6 +57,14 @@ impl std::fmt::Display for Notice {
                 write!(
                     f,
                     "automatic host CA rotation advanced to phase {}",
+                    names.join(" -> ")
+                )
+            }
+            Notice::RotationNotSaved(phases) => {
+                let names: Vec<&str> = phases.iter().map(|p| p.name()).collect();
+                write!(
+                    f,
+                    "automatic host CA rotation is due to enter phase {} (not saved: the state is open for reading; any command that writes saves it)",
                     names.join(" -> ")
                 )
             }
@@ -122,6 +133,15 @@ impl StateDir {
         Ok(Self::with_store(Box::new(store)))
     }
 
+    /// Opens the state at `path` for reading only (a shared lock, nothing created, every
+    /// change refused), for commands that only look: it works on a read-only mount and beside
+    /// other readers. Due rotation phases are applied in memory and noticed, not saved.
+    pub fn open_read_only(path: impl AsRef<Path>, options: &DirOptions) -> Result<StateDir> {
+        let store = DirStore::open_read_only(path.as_ref(), options)?;
+        store.check_secret_file(CA_FILE, options)?;
+        Ok(Self::with_store(Box::new(store)))
+    }
+
     /// Uses another storage backend.
     pub fn with_store(store: Box<dyn Store>) -> StateDir {
         StateDir {
@@ -143,15 +163,40 @@ impl StateDir {
         self.command = command.to_string();
     }
 
-    /// Appends an audit record (time, OS user and command filled in).
-    pub(crate) fn audit(&self, mut event: AuditEvent) -> Result<()> {
-        event.time = self.now();
-        event.os_user = crate::audit::os_user();
-        event.command = self.command.clone();
-        let mut line =
-            serde_json::to_vec(&event).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        line.push(b'\n');
-        self.store.append(AUDIT_FILE, &line)
+    /// Records `events` in the audit log, then makes `change`; if the change fails, the records
+    /// are taken back. So the log says only what happened, and a command that fails (a full
+    /// disk included) changes nothing.
+    pub(crate) fn audited<T>(
+        &self,
+        events: &[AuditEvent],
+        change: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let mut mark = None;
+        for event in events {
+            let mut event = event.clone();
+            event.time = self.now();
+            event.os_user = crate::audit::os_user();
+            event.command = self.command.clone();
+            let mut line = serde_json::to_vec(&event)
+                .map_err(|e| Error::InvalidArgument(format!("audit record: {e}")))?;
+            line.push(b'\n');
+            match self.store.append(AUDIT_FILE, &line) {
+                Ok(before) => {
+                    mark.get_or_insert(before);
+                }
+                Err(e) => {
+                    self.take_back_audit(mark);
+                    return Err(e);
+                }
+            }
+        }
+        change().inspect_err(|_| self.take_back_audit(mark))
+    }
+
+    fn take_back_audit(&self, mark: Option<u64>) {
+        if let Some(len) = mark {
+            let _ = self.store.truncate(AUDIT_FILE, len);
+        }
     }
 
     /// The audit log, oldest first; only records at or after `since` when given.
@@ -218,8 +263,9 @@ impl StateDir {
             return Err(Error::CaExists(self.store.locate("")));
         }
         let ca = HostCa::generate(options, self.now())?;
-        self.save_ca(&ca)?;
-        self.audit(AuditEvent::about("ca.create", ca.cluster_name()))?;
+        self.audited(&[AuditEvent::about("ca.create", ca.cluster_name())], || {
+            self.save_ca(&ca)
+        })?;
         Ok(ca)
     }
 
@@ -228,7 +274,7 @@ impl StateDir {
     /// [`Notice`].
     pub fn host_ca(&mut self) -> Result<HostCa> {
         let (ca, pending) = self.load_ca()?;
-        self.commit_ca(&ca, pending, false)?;
+        self.commit_ca(&ca, pending, false, Vec::new(), || Ok(()))?;
         Ok(ca)
     }
 
@@ -249,8 +295,18 @@ impl StateDir {
         Ok((ca, pending))
     }
 
-    /// Saves the CA if loading changed it, or if `changed` (the operation changed it too).
-    pub(crate) fn commit_ca(&mut self, ca: &HostCa, pending: Pending, changed: bool) -> Result<()> {
+    /// Ends an operation on the CA: records what loading did (a CA created, phases applied)
+    /// and the operation's own `events`, runs `place` (the operation's output, such as the
+    /// certificate files), then saves the CA if loading changed it or `changed`. A failure in
+    /// any step takes back the records: nothing is saved.
+    pub(crate) fn commit_ca<T>(
+        &mut self,
+        ca: &HostCa,
+        pending: Pending,
+        changed: bool,
+        events: Vec<AuditEvent>,
+        place: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         let notice = match pending {
             Pending::Nothing => None,
             Pending::Created => Some(Notice::CreatedCa {
@@ -259,22 +315,37 @@ impl StateDir {
             }),
             Pending::Advanced(phases) => Some(Notice::RotationAdvanced(phases)),
         };
-        if notice.is_some() || changed {
-            self.save_ca(ca)?;
-        }
-        match &notice {
+        let mut all = match &notice {
             Some(Notice::CreatedCa { cluster_name, .. }) => {
-                self.audit(AuditEvent::about("ca.create", cluster_name))?
+                vec![AuditEvent::about("ca.create", cluster_name)]
             }
-            Some(Notice::RotationAdvanced(phases)) => {
-                for phase in phases {
-                    self.audit(AuditEvent::about("ca.rotate", phase.name()))?;
-                }
-            }
-            None => {}
+            Some(Notice::RotationAdvanced(phases)) => phases
+                .iter()
+                .map(|p| AuditEvent::about("ca.rotate", p.name()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        all.extend(events);
+        let save = notice.is_some() || changed;
+        if self.store.is_read_only()
+            && !changed
+            && let Some(Notice::RotationAdvanced(phases)) = notice
+        {
+            // Looking only: the due phases hold in memory for this command, and are saved by
+            // the next command that may write.
+            let placed = place()?;
+            self.notices.push(Notice::RotationNotSaved(phases));
+            return Ok(placed);
         }
+        let placed = self.audited(&all, || {
+            let placed = place()?;
+            if save {
+                self.save_ca(ca)?;
+            }
+            Ok(placed)
+        })?;
         self.notices.extend(notice);
-        Ok(())
+        Ok(placed)
     }
 
     /// The host CA if one exists, without creating one (for read-only commands).
@@ -295,17 +366,84 @@ impl StateDir {
     pub fn sign_redis_server(&mut self, req: &ServerCertRequest) -> Result<RedisBundle> {
         let (ca, pending) = self.load_ca()?;
         let bundle = ca.sign_redis_server(req, self.now())?;
-        self.commit_ca(&ca, pending, false)?;
-        self.audit(AuditEvent::issued(bundle.issued(), None))?;
+        let event = AuditEvent::issued(bundle.issued(), None);
+        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
         Ok(bundle)
+    }
+
+    /// Signs a Redis server bundle and writes it at `out` (see [`RedisBundle::write`]) as one
+    /// step: the outputs are checked before anything else, and the audit record, the files and
+    /// a CA that loading created or advanced are committed together. Returns the bundle and the
+    /// files written.
+    pub fn issue_redis_server(
+        &mut self,
+        req: &ServerCertRequest,
+        out: &Path,
+        overwrite: bool,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        self.issue(out, overwrite, None, |ca, now| {
+            ca.sign_redis_server(req, now)
+        })
+    }
+
+    /// [`issue_redis_server`](Self::issue_redis_server) for a CSR: writes `PREFIX.crt` and
+    /// `PREFIX.cas`.
+    pub fn issue_redis_csr(
+        &mut self,
+        csr_pem: &str,
+        ttl: crate::Ttl,
+        out: &Path,
+        overwrite: bool,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        self.issue(out, overwrite, None, |ca, now| {
+            ca.sign_redis_csr(csr_pem, ttl, now)
+        })
+    }
+
+    pub(crate) fn issue(
+        &mut self,
+        out: &Path,
+        overwrite: bool,
+        user: Option<&str>,
+        sign: impl FnOnce(&HostCa, OffsetDateTime) -> Result<RedisBundle>,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        self.check_output_path(out)?;
+        RedisBundle::check_outputs(out, overwrite)?;
+        let (ca, pending) = self.load_ca()?;
+        let bundle = sign(&ca, self.now())?;
+        let event = AuditEvent::issued(bundle.issued(), user);
+        let written = self.commit_ca(&ca, pending, false, vec![event], || {
+            bundle.write(out, overwrite)
+        })?;
+        Ok((bundle, written))
+    }
+
+    /// Refuses an output path inside the state directory: rctl's own files are not outputs.
+    pub fn check_output_path(&self, path: &Path) -> Result<()> {
+        let root = self.store.locate("");
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let (Ok(root), Ok(parent)) = (root.canonicalize(), parent.canonicalize()) else {
+            return Ok(());
+        };
+        if parent.starts_with(&root) {
+            return Err(Error::InvalidArgument(format!(
+                "{} is inside the state directory {}; write outputs elsewhere",
+                path.display(),
+                root.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Signs a Redis server certificate for a CSR (PEM); see [`HostCa::sign_redis_csr`].
     pub fn sign_redis_csr(&mut self, csr_pem: &str, ttl: crate::Ttl) -> Result<RedisBundle> {
         let (ca, pending) = self.load_ca()?;
         let bundle = ca.sign_redis_csr(csr_pem, ttl, self.now())?;
-        self.commit_ca(&ca, pending, false)?;
-        self.audit(AuditEvent::issued(bundle.issued(), None))?;
+        let event = AuditEvent::issued(bundle.issued(), None);
+        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
         Ok(bundle)
     }
 
@@ -313,8 +451,8 @@ impl StateDir {
     pub fn rotate(&mut self, phase: Phase) -> Result<HostCa> {
         let (mut ca, pending) = self.load_ca()?;
         ca.rotate(phase, self.now())?;
-        self.commit_ca(&ca, pending, true)?;
-        self.audit(AuditEvent::about("ca.rotate", phase.name()))?;
+        let event = AuditEvent::about("ca.rotate", phase.name());
+        self.commit_ca(&ca, pending, true, vec![event], || Ok(()))?;
         Ok(ca)
     }
 
@@ -322,10 +460,11 @@ impl StateDir {
     pub fn start_auto_rotation(&mut self, grace_period: std::time::Duration) -> Result<HostCa> {
         let (mut ca, pending) = self.load_ca()?;
         let entered = ca.start_auto_rotation(grace_period, self.now())?;
-        self.commit_ca(&ca, pending, true)?;
-        for phase in &entered {
-            self.audit(AuditEvent::about("ca.rotate", phase.name()))?;
-        }
+        let events = entered
+            .iter()
+            .map(|p| AuditEvent::about("ca.rotate", p.name()))
+            .collect();
+        self.commit_ca(&ca, pending, true, events, || Ok(()))?;
         self.notices.push(Notice::RotationAdvanced(entered));
         Ok(ca)
     }

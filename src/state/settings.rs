@@ -50,7 +50,9 @@ impl StateDir {
         settings.redis_target = target;
         let yaml = serde_norway::to_string(&settings)
             .map_err(|e| Error::InvalidArgument(format!("settings: {e}")))?;
-        self.store().write(SETTINGS_FILE, yaml.as_bytes())?;
-        self.audit(AuditEvent::about("settings.redis_target", target.name()))
+        self.audited(
+            &[AuditEvent::about("settings.redis_target", target.name())],
+            || self.store().write(SETTINGS_FILE, yaml.as_bytes()),
+        )
     }
 }

@@ -101,6 +101,17 @@ impl StateDir {
     /// Creates a user. Returns it, and the generated password when none was given: show it
     /// once, rctl keeps only its SHA-256.
     pub fn add_user(&mut self, new: NewUser) -> Result<(User, Option<Password>)> {
+        self.add_user_confirmed(new, |_, _| Ok(()))
+    }
+
+    /// [`add_user`](Self::add_user), calling `confirm` with the user and its generated
+    /// password once everything is checked and before anything is saved: the CLI shows the
+    /// password there, and an error from `confirm` (stdout closed) leaves the state unchanged.
+    pub fn add_user_confirmed(
+        &mut self,
+        new: NewUser,
+        confirm: impl FnOnce(&User, Option<&Password>) -> Result<()>,
+    ) -> Result<(User, Option<Password>)> {
         validate_user_name(&new.name)?;
         let roles = self.roles()?;
         check_roles_exist(&roles, &new.roles)?;
@@ -131,16 +142,27 @@ impl StateDir {
             updated: now,
         };
         user.validate()?;
-        if clean_end {
-            self.store().append(USERS_FILE, &render_user_line(&user)?)?;
+        let line = render_user_line(&user)?;
+        let users = if clean_end {
+            None
         } else {
             let mut users = self.users()?;
             users.push(user.clone());
             users.sort_by(|a, b| a.name.cmp(&b.name));
-            self.save_users(&users)?;
-        }
-        self.audit(AuditEvent::about("user.create", &user.name))?;
-        Ok((user, generated.then_some(password)))
+            Some(users)
+        };
+        let password = generated.then_some(password);
+        // Everything is checked: the caller may now show the password, and only if that
+        // worked is the user saved (a password nobody saw would lock the user out).
+        confirm(&user, password.as_ref())?;
+        self.audited(
+            &[AuditEvent::about("user.create", &user.name)],
+            || match &users {
+                None => self.store().append(USERS_FILE, &line).map(drop),
+                Some(users) => self.save_users(users),
+            },
+        )?;
+        Ok((user, password))
     }
 
     /// Creates many users in one write (for programs that provision in bulk): all or none.
@@ -177,10 +199,11 @@ impl StateDir {
                 name: w[0].name.clone(),
             });
         }
-        self.save_users(&users)?;
-        for (user, _) in &added {
-            self.audit(AuditEvent::about("user.create", &user.name))?;
-        }
+        let events: Vec<AuditEvent> = added
+            .iter()
+            .map(|(u, _)| AuditEvent::about("user.create", &u.name))
+            .collect();
+        self.audited(&events, || self.save_users(&users))?;
         Ok(added)
     }
 
@@ -204,8 +227,9 @@ impl StateDir {
         user.updated = self.record_time();
         user.validate()?;
         let user = user.clone();
-        self.save_users(&users)?;
-        self.audit(AuditEvent::about("user.update", &user.name))?;
+        self.audited(&[AuditEvent::about("user.update", &user.name)], || {
+            self.save_users(&users)
+        })?;
         Ok(user)
     }
 
@@ -215,6 +239,17 @@ impl StateDir {
         name: &str,
         password: Option<Password>,
     ) -> Result<Option<Password>> {
+        self.reset_password_confirmed(name, password, |_| Ok(()))
+    }
+
+    /// [`reset_password`](Self::reset_password), calling `confirm` with the generated password
+    /// before anything is saved (see [`add_user_confirmed`](Self::add_user_confirmed)).
+    pub fn reset_password_confirmed(
+        &mut self,
+        name: &str,
+        password: Option<Password>,
+        confirm: impl FnOnce(Option<&Password>) -> Result<()>,
+    ) -> Result<Option<Password>> {
         let mut users = self.users()?;
         let i = find(&users, name)?;
         let (password, generated) = match password {
@@ -223,9 +258,12 @@ impl StateDir {
         };
         users[i].password_sha256 = password.hash();
         users[i].updated = self.record_time();
-        self.save_users(&users)?;
-        self.audit(AuditEvent::about("user.password_reset", name))?;
-        Ok(generated.then_some(password))
+        let password = generated.then_some(password);
+        confirm(password.as_ref())?;
+        self.audited(&[AuditEvent::about("user.password_reset", name)], || {
+            self.save_users(&users)
+        })?;
+        Ok(password)
     }
 
     /// Removes a user.
@@ -233,8 +271,9 @@ impl StateDir {
         let mut users = self.users()?;
         let i = find(&users, name)?;
         let user = users.remove(i);
-        self.save_users(&users)?;
-        self.audit(AuditEvent::about("user.delete", name))?;
+        self.audited(&[AuditEvent::about("user.delete", name)], || {
+            self.save_users(&users)
+        })?;
         Ok(user)
     }
 
@@ -246,6 +285,13 @@ impl StateDir {
                 continue;
             };
             let name = format!("{ROLES_DIR}/{file}");
+            if Role::is_builtin(stem) {
+                // Checks would use the built-in while users.acl used the file: refuse both.
+                return Err(self.corrupt(
+                    &name,
+                    format!("{stem:?} is a built-in role and cannot be defined in a file"),
+                ));
+            }
             let role = self.load(&name, |data| {
                 let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
                 let role = Role::from_yaml(text, &file).map_err(|e| e.to_string())?;
@@ -297,12 +343,13 @@ impl StateDir {
         }
         let yaml =
             serde_norway::to_string(role).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        self.store().write(
-            &format!("{ROLES_DIR}/{}.yaml", role.name()),
-            yaml.as_bytes(),
-        )?;
         let action = if exists { "role.update" } else { "role.create" };
-        self.audit(AuditEvent::about(action, role.name()))?;
+        self.audited(&[AuditEvent::about(action, role.name())], || {
+            self.store().write(
+                &format!("{ROLES_DIR}/{}.yaml", role.name()),
+                yaml.as_bytes(),
+            )
+        })?;
         Ok(exists)
     }
 
@@ -324,13 +371,38 @@ impl StateDir {
                 user.name
             )));
         }
-        self.store().remove(&format!("{ROLES_DIR}/{name}.yaml"))?;
-        self.audit(AuditEvent::about("role.delete", name))
+        self.audited(&[AuditEvent::about("role.delete", name)], || {
+            self.store().remove(&format!("{ROLES_DIR}/{name}.yaml"))
+        })
+    }
+
+    /// [`sign_redis_client`](Self::sign_redis_client), writing the bundle at `out` as one step
+    /// (see [`issue_redis_server`](Self::issue_redis_server)).
+    pub fn issue_redis_client(
+        &mut self,
+        login: &ClientLogin,
+        out: &std::path::Path,
+        overwrite: bool,
+    ) -> Result<(RedisBundle, Vec<std::path::PathBuf>)> {
+        let req = self.client_request(login)?;
+        self.issue(out, overwrite, Some(&login.user), |ca, now| {
+            ca.sign_redis_client(&req, now)
+        })
     }
 
     /// Signs a client certificate for a person, if their roles allow the db user (and db
     /// name), within the smallest `max_session_ttl` of their roles.
     pub fn sign_redis_client(&mut self, login: &ClientLogin) -> Result<RedisBundle> {
+        let req = self.client_request(login)?;
+        let (ca, pending) = self.load_ca()?;
+        let bundle = ca.sign_redis_client(&req, self.now())?;
+        let event = AuditEvent::issued(bundle.issued(), Some(&login.user));
+        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
+        Ok(bundle)
+    }
+
+    /// The certificate request for a login, once the person's roles allow it.
+    fn client_request(&self, login: &ClientLogin) -> Result<ClientCertRequest> {
         let user = self.user(&login.user)?;
         let all_roles = self.roles()?;
         let roles = user_roles(&user, &all_roles)?;
@@ -345,17 +417,12 @@ impl StateDir {
             (None, Some((cap, _))) => cap.min(DEFAULT_CERT_TTL),
             (None, None) => DEFAULT_CERT_TTL,
         };
-        let req = ClientCertRequest {
+        Ok(ClientCertRequest {
             user: user.name.clone(),
             db_user: login.db_user.clone(),
             ttl,
             key_algorithm: login.key_algorithm,
-        };
-        let (ca, pending) = self.load_ca()?;
-        let bundle = ca.sign_redis_client(&req, self.now())?;
-        self.commit_ca(&ca, pending, false)?;
-        self.audit(AuditEvent::issued(bundle.issued(), Some(&user.name)))?;
-        Ok(bundle)
+        })
     }
 
     /// The users.acl for every user: `user NAME on #SHA256 RULES` (the union of the user's
@@ -420,7 +487,7 @@ fn check_roles_exist(roles: &[Role], wanted: &[String]) -> Result<()> {
 }
 
 fn missing_role(user: &str, role: &str) -> Error {
-    Error::InvalidArgument(format!(
+    Error::Inconsistent(format!(
         "user {user:?} holds role {role:?}, which does not exist; fix it with 'rctl users update {user} --set-roles=...'"
     ))
 }

@@ -1,0 +1,561 @@
+//! Regressions for what an attacker or a careless operator broke: links planted beside
+//! outputs, a generated password that nobody saw, a full disk, refused commands that changed
+//! things, panics on edited state, unbounded reads, sub-second durations, read-only state,
+//! outputs inside the state, shadowed built-in roles, certificates rctl should not sign,
+//! output that lies, debris after a kill, exit codes, and two writers on one output prefix.
+
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::util::{TestDir, password_from, rctl_command, run, snapshot};
+
+/// The state without its audit log: a refusal may not change it (and the audit log may not
+/// grow either, checked apart where it matters).
+fn state_hash(dir: &TestDir) -> Vec<(std::path::PathBuf, Vec<u8>, u32)> {
+    snapshot(&dir.state())
+}
+
+fn audit_lines(dir: &TestDir) -> usize {
+    fs::read_to_string(dir.state().join("audit.jsonl"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+/// `rctl ARGS` through `sh -c`, for redirections and limits.
+fn sh(dir: &TestDir, script: &str) -> crate::util::Run {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(script)
+        .env("RCTL", env!("CARGO_BIN_EXE_rctl"))
+        .env("STATE", dir.state())
+        .env_remove("RCTL_STATE_DIR")
+        .current_dir(dir.path());
+    run(cmd, None)
+}
+
+#[test]
+fn a_link_at_the_marker_or_an_output_is_never_followed() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    fs::create_dir(dir.join("shared")).unwrap();
+    let victim = dir.write("victim", "precious\n");
+    symlink(&victim, dir.join("shared/.srv.crt.rctl-incomplete")).unwrap();
+    dir.rctl(&["auth", "sign", "--host=a.example.com", "--out=shared/srv"])
+        .ok();
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(!dir.join("shared/.srv.crt.rctl-incomplete").exists());
+    // A link where the key would go is refused, and the file it points to is untouched.
+    symlink(&victim, dir.join("shared/other.key")).unwrap();
+    let before = state_hash(&dir);
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--host=b.example.com",
+        "--out=shared/other",
+        "--overwrite",
+    ])
+    .refused("symbolic link");
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(state_hash(&dir), before);
+}
+
+#[test]
+fn a_generated_password_that_cannot_be_shown_is_never_saved() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let out = dir.rctl(&["users", "add", "alice", "--roles=access"]).ok();
+    let alice = password_from(&out);
+    let before = state_hash(&dir);
+    for redirect in [">&-", ">/dev/null", ">/dev/full"] {
+        for args in ["users add bob --roles=access", "users reset-password alice"] {
+            let run = sh(
+                &dir,
+                &format!("\"$RCTL\" --state-dir \"$STATE\" {args} {redirect}"),
+            );
+            assert_ne!(run.output.status.code(), Some(0), "{args} {redirect}");
+            assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+        }
+    }
+    assert_eq!(
+        state_hash(&dir),
+        before,
+        "a user or a password was saved unseen"
+    );
+    assert!(!dir.rctl(&["users", "ls"]).ok().contains("bob"));
+    // alice's password is still the one she was shown.
+    assert!(!alice.is_empty());
+}
+
+#[test]
+fn a_full_disk_changes_nothing_and_a_torn_audit_line_is_skipped() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    for i in 0..5 {
+        dir.rctl(&["users", "add", &format!("user{i}"), "--roles=access"])
+            .ok();
+    }
+    let users = dir.state().join("users.jsonl");
+    let mut size = fs::metadata(&users).unwrap().len();
+    if size.is_multiple_of(512) {
+        dir.rctl(&["users", "add", "pad", "--roles=access"]).ok();
+        size = fs::metadata(&users).unwrap().len();
+    }
+    // A file size limit below the end of users.jsonl: the append fails as on a full disk
+    // (SIGXFSZ ignored, so the write returns EFBIG).
+    let before = snapshot(&dir.state());
+    let run = sh(
+        &dir,
+        &format!(
+            "ulimit -f {}; trap '' XFSZ; \"$RCTL\" --state-dir \"$STATE\" users add bob --roles=access",
+            size / 512
+        ),
+    );
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    assert_eq!(run.stderr().lines().count(), 1, "{}", run.stderr());
+    assert_eq!(
+        snapshot(&dir.state()),
+        before,
+        "the failed add changed the state"
+    );
+    // A record cut short at the end of the audit log, then more records: all still readable.
+    let audit = dir.state().join("audit.jsonl");
+    let mut text = fs::read(&audit).unwrap();
+    text.extend_from_slice(b"{\"time\":\"2026-01-01T00:00:00Z\",\"os_user\":\"x");
+    fs::write(&audit, &text).unwrap();
+    dir.rctl(&["users", "add", "carol", "--roles=access"]).ok();
+    let log = dir.rctl(&["audit", "ls"]).ok();
+    assert!(
+        log.contains("user.create") && log.contains("carol"),
+        "{log}"
+    );
+}
+
+#[test]
+fn refused_signing_changes_nothing_and_logs_nothing() {
+    // On a fresh state, an output folder that cannot take files: no CA is made.
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "sign", "--host=a", "--out=/proc/x"])
+        .refused("/proc");
+    assert!(!dir.state().join("host_ca.yaml").exists());
+    dir.rctl(&["auth", "init"]).ok();
+    let before = state_hash(&dir);
+    let audit = audit_lines(&dir);
+    dir.rctl(&["auth", "sign", "--host=a", "--out=q\"uote"])
+        .refused("q");
+    assert!(!dir.join("q\"uote.key").exists());
+    let mut cmd = rctl_command();
+    use std::os::unix::ffi::OsStrExt;
+    cmd.arg("--state-dir")
+        .arg(dir.state())
+        .args(["auth", "sign", "--host=a"])
+        .arg(std::ffi::OsStr::from_bytes(b"--out=bad\xff"))
+        .current_dir(dir.path());
+    run(cmd, None).refused("UTF-8");
+    assert!(!dir.join("bad\u{fffd}.key").exists());
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "files were written"
+    );
+    assert_eq!(state_hash(&dir), before);
+    assert_eq!(audit_lines(&dir), audit, "a refused signing was logged");
+}
+
+#[test]
+fn edited_rotation_records_are_corrupt_state_not_panics() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["auth", "rotate", "--type=host", "--grace-period=30h"])
+        .ok();
+    let ca = dir.state().join("host_ca.yaml");
+    let text = fs::read_to_string(&ca).unwrap();
+    for (from, to) in [
+        (
+            "grace_period_secs: 108000",
+            "grace_period_secs: 18446744073709551615",
+        ),
+        ("started: ", "started: 9999-12-31T23:59:59Z\n  was: "),
+    ] {
+        assert!(text.contains(from), "{text}");
+        fs::write(&ca, text.replacen(from, to, 1)).unwrap();
+        let run = dir.rctl(&["status"]);
+        run.refused("is corrupt");
+    }
+}
+
+#[test]
+fn reads_stop_at_their_limit_whatever_size_is_reported() {
+    let dir = TestDir::new();
+    let role = format!(
+        "kind: role\nversion: v5\nmetadata: {{name: big}}\nspec: {{}}\n#{}\n",
+        "x".repeat(5 * 1024 * 1024)
+    );
+    let run = crate::util::run(
+        {
+            let mut c = rctl_command();
+            c.arg("--state-dir")
+                .arg(dir.state())
+                .args(["create", "-f", "/dev/stdin"]);
+            c
+        },
+        Some(&role),
+    );
+    run.refused("larger than");
+    let start = std::time::Instant::now();
+    for args in [
+        vec!["acl", "check", "/dev/zero"],
+        vec!["certs", "inspect", "/dev/zero"],
+        vec!["auth", "sign", "--csr=/dev/zero", "--out=z"],
+    ] {
+        dir.rctl(&args).refused("larger than");
+    }
+    assert!(start.elapsed().as_secs() < 60);
+}
+
+#[test]
+fn sub_second_durations_are_refused_not_rounded() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let before = state_hash(&dir);
+    for g in ["999ms", "1ns", "0.5s", "1.5s"] {
+        let run = dir.rctl(&[
+            "auth",
+            "rotate",
+            "--type=host",
+            &format!("--grace-period={g}"),
+        ]);
+        run.refused("whole seconds");
+        assert_eq!(run.output.status.code(), Some(2));
+    }
+    dir.rctl(&["auth", "sign", "--host=a", "--out=s", "--ttl=1500ms"])
+        .refused("whole seconds");
+    assert_eq!(state_hash(&dir), before);
+    let fresh = TestDir::new();
+    fresh
+        .rctl(&["auth", "init", "--ca-ttl=1ns"])
+        .refused("whole seconds");
+    fresh
+        .rctl(&["auth", "init", "--ca-ttl=30m"])
+        .refused("at least 1h");
+}
+
+#[test]
+fn read_only_commands_work_on_a_read_only_state() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["users", "add", "alice", "--roles=access"]).ok();
+    let ro = dir.join("ro");
+    fs::create_dir(&ro).unwrap();
+    let mounted = Command::new("mount")
+        .args(["--bind"])
+        .arg(dir.state())
+        .arg(&ro)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("mount")
+            .args(["-o", "remount,bind,ro"])
+            .arg(&ro)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !mounted {
+        // No mount here: a copy of the state without its lock file, which readers must not
+        // need (nor create).
+        let _ = fs::remove_dir(&ro);
+        Command::new("cp")
+            .arg("-a")
+            .arg(dir.state())
+            .arg(&ro)
+            .status()
+            .unwrap();
+        fs::remove_file(ro.join(".lock")).unwrap();
+    }
+    let before = snapshot(&ro);
+    for args in [
+        vec!["users", "ls"],
+        vec!["status"],
+        vec!["auth", "export"],
+        vec!["audit", "ls"],
+        vec!["get", "roles"],
+        vec!["redis", "target"],
+        vec!["acl", "generate"],
+    ] {
+        dir.rctl_in(&ro, &args, None).ok();
+    }
+    // A change is refused in one line.
+    dir.rctl_in(&ro, &["users", "rm", "alice"], None)
+        .refused(if mounted { "Read-only" } else { "" });
+    assert_eq!(snapshot(&ro), before);
+    if mounted {
+        Command::new("umount").arg(&ro).status().unwrap();
+    }
+}
+
+#[test]
+fn outputs_inside_the_state_are_refused() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let before = state_hash(&dir);
+    let ca = dir.state().join("host_ca.yaml");
+    dir.rctl(&["acl", "generate", &format!("--out={}", ca.display())])
+        .refused("inside the state directory");
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--host=a",
+        &format!("--out={}", dir.state().join("srv").display()),
+    ])
+    .refused("inside the state directory");
+    assert_eq!(state_hash(&dir), before);
+}
+
+#[test]
+fn a_role_file_named_after_a_built_in_is_corrupt_state() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    fs::create_dir_all(dir.state().join("roles")).unwrap();
+    fs::write(
+        dir.state().join("roles/access.yaml"),
+        "kind: role\nversion: v5\nmetadata: {name: access}\nspec: {allow: {redis_acl: ['+get']}}\n",
+    )
+    .unwrap();
+    dir.rctl(&["get", "roles"]).refused("built-in role");
+    dir.rctl(&["acl", "generate"]).refused("built-in role");
+}
+
+fn openssl(dir: &TestDir, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn certificates_rctl_should_not_sign_are_refused() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    for host in ["*.com", "*.co.uk", "*.local"] {
+        dir.rctl(&["auth", "sign", &format!("--host={host}"), "--out=w"])
+            .refused("wildcard");
+    }
+    // A name over 64 characters goes in the SANs only.
+    let long = format!("{}.example.com", "a".repeat(60));
+    dir.rctl(&["auth", "sign", &format!("--host={long}"), "--out=long"])
+        .ok();
+    let text = Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-subject",
+            "-ext",
+            "subjectAltName",
+            "-in",
+            "long.crt",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        !text.contains(&format!("CN = {long}")) && !text.contains(&format!("CN={long}")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("DNS:{long}")), "{text}");
+    // CSRs with keys rctl does not sign say which key.
+    let cases: [(&[&str], &str); 4] = [
+        (&["-newkey", "rsa:1024"], "RSA of 1024 bits"),
+        (
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"],
+            "secp256k1",
+        ),
+        (&["-newkey", "ed448"], "Ed448"),
+        (&["-newkey", "dsa:dsa.pem"], "DSA"),
+    ];
+    openssl(&dir, &["dsaparam", "-out", "dsa.pem", "2048"]);
+    for (i, (key, want)) in cases.iter().enumerate() {
+        let csr = format!("k{i}.csr");
+        let mut args = vec![
+            "req", "-new", "-nodes", "-keyout", "k.key", "-subj", "/CN=r",
+        ];
+        args.extend_from_slice(key);
+        args.extend_from_slice(&["-addext", "subjectAltName=DNS:redis1", "-out", &csr]);
+        openssl(&dir, &args);
+        dir.rctl(&[
+            "auth",
+            "sign",
+            &format!("--csr={csr}"),
+            &format!("--out=c{i}"),
+        ])
+        .refused(want);
+    }
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-new",
+            "-nodes",
+            "-keyout",
+            "w.key",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-subj",
+            "/CN=r",
+            "-addext",
+            "subjectAltName=DNS:*.com",
+            "-out",
+            "w.csr",
+        ],
+    );
+    dir.rctl(&["auth", "sign", "--csr=w.csr", "--out=wc"])
+        .refused("wildcard");
+}
+
+#[test]
+fn inspect_escapes_control_characters_and_errors_stay_short() {
+    let dir = TestDir::new();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-nodes",
+            "-keyout",
+            "e.key",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=evil\u{1b}[2J\nStatus: valid",
+            "-multivalue-rdn",
+            "-out",
+            "e.crt",
+        ],
+    );
+    let run = dir.rctl(&["certs", "inspect", "e.crt"]);
+    let out = run.stdout();
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(!out.lines().any(|l| l == "Status: valid"), "{out}");
+    let huge = "h".repeat(120 * 1024);
+    let line = dir
+        .rctl(&["auth", "sign", &format!("--host={huge}"), "--out=x"])
+        .refused("");
+    assert!(line.len() < 1200, "{} bytes", line.len());
+}
+
+#[test]
+fn debris_of_killed_runs_is_removed_by_the_next_run_in_that_folder() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    fs::create_dir(dir.join("out")).unwrap();
+    let stale = [
+        dir.write("out/.srv.key.rctl-tmp-0123456789ab", "PRIVATE KEY"),
+        dir.write("out/.users.acl.rctl-tmp-ba9876543210", "user a on #hash"),
+    ];
+    for f in &stale {
+        let ok = Command::new("touch")
+            .args(["-d", "2 minutes ago"])
+            .arg(f)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    dir.rctl(&["auth", "sign", "--host=a", "--out=out/other"])
+        .ok();
+    for f in &stale {
+        assert!(!f.exists(), "{} survived", f.display());
+    }
+    let again = dir.write("out/.users.acl.rctl-tmp-aaaaaaaaaaaa", "x");
+    Command::new("touch")
+        .args(["-d", "2 minutes ago"])
+        .arg(&again)
+        .status()
+        .unwrap();
+    dir.rctl(&["acl", "generate", "--out=out/users.acl"]).ok();
+    assert!(!again.exists());
+}
+
+#[test]
+fn exit_codes_follow_one_rule() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.write(
+        "gone.yaml",
+        "kind: role\nversion: v5\nmetadata: {name: gone}\nspec: {allow: {redis_acl: ['+get']}}\n",
+    );
+    dir.rctl(&["create", "-f", "gone.yaml"]).ok();
+    dir.rctl(&["users", "add", "ghost", "--roles=gone"]).ok();
+    fs::remove_file(dir.state().join("roles/gone.yaml")).unwrap();
+    // The state, not the command line: exit 1.
+    let run = dir.rctl(&["acl", "generate"]);
+    run.refused("does not exist");
+    assert_eq!(run.output.status.code(), Some(1));
+    // The same bad output path: exit 2 for both commands.
+    for args in [
+        vec!["acl", "generate", "--out=/nonexistent/x"],
+        vec!["auth", "sign", "--host=a", "--out=/nonexistent/x"],
+    ] {
+        let run = dir.rctl(&args);
+        run.refused("nonexistent");
+        assert_eq!(run.output.status.code(), Some(2), "{args:?}");
+    }
+    // A write to stdout that fails: exit 1.
+    let run = sh(&dir, "\"$RCTL\" --state-dir \"$STATE\" users ls >/dev/full");
+    assert_eq!(run.output.status.code(), Some(1), "{}", run.stderr());
+    // users add refuses a users.jsonl that the full load refuses (a name twice).
+    let users = dir.state().join("users.jsonl");
+    let text = fs::read_to_string(&users).unwrap();
+    fs::write(&users, format!("{text}{text}")).unwrap();
+    dir.rctl(&["users", "add", "zed", "--roles=access"])
+        .refused("appears twice");
+    dir.rctl(&["users", "ls"]).refused("appears twice");
+}
+
+#[test]
+fn two_state_directories_overwriting_one_prefix_never_mix_key_and_certificate() {
+    let dir = TestDir::new();
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    dir.rctl_in(&a, &["auth", "init"], None).ok();
+    dir.rctl_in(&b, &["auth", "init"], None).ok();
+    for round in 0..20 {
+        let spawn = |state: &Path| {
+            let mut c = rctl_command();
+            c.arg("--state-dir")
+                .arg(state)
+                .args(["auth", "sign", "--host=a", "--out=shared", "--overwrite"])
+                .current_dir(dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            c.spawn().unwrap()
+        };
+        let (mut x, mut y) = (spawn(&a), spawn(&b));
+        assert!(x.wait().unwrap().success() && y.wait().unwrap().success());
+        let key_of = |args: &[&str]| {
+            Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .unwrap()
+                .stdout
+        };
+        assert_eq!(
+            key_of(&["x509", "-noout", "-pubkey", "-in", "shared.crt"]),
+            key_of(&["pkey", "-pubout", "-in", "shared.key"]),
+            "round {round}: the certificate and the key are from different runs"
+        );
+    }
+}
