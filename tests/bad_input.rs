@@ -259,6 +259,40 @@ fn every_command_refuses_bad_input_and_changes_nothing() {
             "does not exist or is not a folder",
         ),
         (vec!["acl", "generate", "--out=adir"], "is a directory"),
+        // Found by the robustness review: each refused, nothing changed.
+        (
+            vec!["acl", "generate", "--out=state/x.acl"],
+            "inside the state directory",
+        ),
+        (
+            vec!["auth", "sign", "--host=a", "--out=state/x"],
+            "inside the state directory",
+        ),
+        (vec!["auth", "sign", "--host=a", "--out=/proc/x"], "/proc"),
+        (vec!["auth", "sign", "--host=a", "--out=q\"uote"], "q"),
+        (
+            vec!["auth", "sign", "--host=*.com", "--out=w"],
+            "public suffix",
+        ),
+        (
+            vec!["auth", "sign", "--host=a", "--out=w", "--ttl=1500ms"],
+            "whole seconds",
+        ),
+        (
+            vec!["auth", "rotate", "--type=host", "--grace-period=999ms"],
+            "whole seconds",
+        ),
+        (
+            vec!["auth", "rotate", "--type=host", "--grace-period=87840h1s"],
+            "at most 10 years",
+        ),
+        (vec!["acl", "check", "/dev/zero"], "larger than"),
+        (vec!["certs", "inspect", "/dev/zero"], "larger than"),
+        (vec!["redis", "target", "redis-5.0"], "unknown Redis target"),
+        (
+            vec!["acl", "check", "--target=redis-8.9", "x"],
+            "unknown Redis target",
+        ),
         (
             vec!["acl", "generate", "--out=afile/users.acl"],
             "afile/users.acl",

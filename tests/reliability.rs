@@ -97,6 +97,7 @@ enum Op {
     Sign(String),
     Rotate(&'static str),
     AclGenerate,
+    ResetPassword,
 }
 
 #[test]
@@ -115,10 +116,11 @@ fn sigkill_at_random_moments_never_corrupts_or_loses_completed_work() {
     let mut i = 0;
     while kills < 200 && Instant::now() < deadline {
         i += 1;
-        let op = match i % 4 {
+        let op = match i % 5 {
             0 => Op::AddUser(format!("u{i:05}")),
             1 => Op::Sign(format!("out/s{}", i % 7)),
-            2 => Op::Rotate(phases[(i / 4) % phases.len()]),
+            2 => Op::Rotate(phases[(i / 5) % phases.len()]),
+            3 => Op::ResetPassword,
             _ => Op::AclGenerate,
         };
         let args: Vec<String> = match &op {
@@ -148,13 +150,15 @@ fn sigkill_at_random_moments_never_corrupts_or_loses_completed_work() {
                 "generate".into(),
                 "--out=out/users.acl".into(),
             ],
+            Op::ResetPassword => vec!["users".into(), "reset-password".into(), "seed".into()],
         };
         let mut child = rctl_command()
             .arg("--state-dir")
             .arg(dir.state())
             .args(&args)
             .current_dir(dir.path())
-            .stdout(Stdio::null())
+            // A file, not /dev/null: rctl refuses to show a generated password where it is lost.
+            .stdout(std::fs::File::create(dir.join("stdout.txt")).unwrap())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
