@@ -84,7 +84,7 @@ pub use hosts::{Host, parse_host_list};
 pub use inspect::{CertReport, CertStatus, inspect_certificate};
 pub use keys::{KeyAlgorithm, PrivateKey, spki_pin};
 pub use names::{MAX_NAME_LEN, validate_name};
-pub use redis_conf::RedisTlsConfig;
+pub use redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
 pub use roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
 };

@@ -14,7 +14,7 @@ use crate::sign::RedisBundle;
 /// let text = config.render().unwrap();
 /// assert!(text.starts_with("port 0\ntls-port 6379\ntls-cert-file /etc/redis/server.crt\n"));
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct RedisTlsConfig {
     /// The bundle prefix: `PREFIX.crt`, `PREFIX.key`, `PREFIX.cas`.
     pub cert_prefix: PathBuf,
@@ -24,8 +24,37 @@ pub struct RedisTlsConfig {
     pub port: u16,
     /// `tls-cluster yes`: TLS on the cluster bus.
     pub cluster: bool,
-    /// `tls-replication yes`: TLS between primary and replicas.
+    /// `tls-replication yes`: TLS between primary and replicas (implied by `cluster` and
+    /// `replica_of`).
     pub replication: bool,
+    /// `tls-auth-clients-user CN`: clients are logged in as the account their certificate's CN
+    /// names (Valkey 9.0+, Redis 8.6+).
+    pub cert_login: bool,
+    /// This server is a replica of another.
+    pub replica_of: Option<ReplicaOf>,
+}
+
+/// `replicaof` and how the replica logs in to its primary.
+#[derive(Debug)]
+pub struct ReplicaOf {
+    /// The primary's host name or address.
+    pub host: String,
+    /// The primary's TLS port.
+    pub port: u16,
+    /// The replication account (`masteruser`), with the built-in `replication` role.
+    pub user: String,
+    /// How it proves it is that account.
+    pub auth: ReplicaAuth,
+}
+
+/// How a replica logs in to its primary.
+#[derive(Debug)]
+pub enum ReplicaAuth {
+    /// `masteruser` and `masterauth` with the account's password.
+    Password(crate::Password),
+    /// With certificate login: a client certificate for the account (`PREFIX.crt`,
+    /// `PREFIX.key`), as `tls-client-cert-file` and `tls-client-key-file`.
+    Certificate(PathBuf),
 }
 
 impl RedisTlsConfig {
@@ -37,6 +66,8 @@ impl RedisTlsConfig {
             port: 6379,
             cluster: false,
             replication: false,
+            cert_login: false,
+            replica_of: None,
         }
     }
 
@@ -54,15 +85,48 @@ impl RedisTlsConfig {
         if let Some(acl) = &self.aclfile {
             let _ = writeln!(s, "aclfile {}", conf_path(acl)?);
         }
-        if self.replication {
+        if self.cert_login {
+            let _ = writeln!(s, "tls-auth-clients-user CN");
+        }
+        // Cluster replicas and any replica sync over TLS: without it their handshake fails.
+        if self.replication || self.cluster || self.replica_of.is_some() {
             let _ = writeln!(s, "tls-replication yes");
         }
         if self.cluster {
             let _ = writeln!(s, "cluster-enabled yes");
             let _ = writeln!(s, "tls-cluster yes");
         }
+        if let Some(r) = &self.replica_of {
+            let _ = writeln!(s, "replicaof {} {}", conf_word(&r.host)?, r.port);
+            match &r.auth {
+                ReplicaAuth::Password(password) => {
+                    let _ = writeln!(s, "masteruser {}", conf_word(&r.user)?);
+                    let _ = writeln!(s, "masterauth {}", conf_word(password.expose())?);
+                }
+                ReplicaAuth::Certificate(prefix) => {
+                    let [crt, key, _] = RedisBundle::paths(prefix);
+                    let _ = writeln!(s, "tls-client-cert-file {}", conf_path(&crt)?);
+                    let _ = writeln!(s, "tls-client-key-file {}", conf_path(&key)?);
+                }
+            }
+        }
         Ok(s)
     }
+}
+
+/// A word as redis.conf reads it: refused when it holds white space, a quote, a backslash or a
+/// control character (names and rctl passwords never do).
+fn conf_word(text: &str) -> Result<&str> {
+    if text.is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '\''))
+    {
+        return Err(Error::InvalidArgument(
+            "a host, user or password holds white space, a quote, a backslash or a control character, which redis.conf cannot take".to_string(),
+        ));
+    }
+    Ok(text)
 }
 
 /// An absolute path as redis.conf reads it: quoted when it holds a space; refused when it holds
@@ -102,6 +166,36 @@ mod tests {
             "port 0\ntls-port 6380\ntls-cert-file /etc/redis/server.crt\ntls-key-file /etc/redis/server.key\n\
              tls-ca-cert-file /etc/redis/server.cas\ntls-auth-clients yes\ntls-protocols \"TLSv1.2 TLSv1.3\"\n\
              aclfile /etc/redis/users.acl\ntls-replication yes\n"
+        );
+    }
+
+    #[test]
+    fn replicas_get_replicaof_and_their_login() {
+        let mut config = RedisTlsConfig::new("/etc/redis/replica");
+        config.replica_of = Some(ReplicaOf {
+            host: "10.0.0.5".into(),
+            port: 6379,
+            user: "replicator".into(),
+            auth: ReplicaAuth::Password(crate::Password::from_input("s3cret".into()).unwrap()),
+        });
+        let text = config.render().unwrap();
+        assert!(text.ends_with(
+            "tls-replication yes\nreplicaof 10.0.0.5 6379\nmasteruser replicator\nmasterauth s3cret\n"
+        ), "{text}");
+        config.cert_login = true;
+        config.replica_of.as_mut().unwrap().auth =
+            ReplicaAuth::Certificate("/etc/redis/repl".into());
+        let text = config.render().unwrap();
+        assert!(text.contains("tls-auth-clients-user CN\n"), "{text}");
+        assert!(text.contains("tls-client-cert-file /etc/redis/repl.crt\ntls-client-key-file /etc/redis/repl.key\n"), "{text}");
+        assert!(!text.contains("masterauth"), "{text}");
+        let mut cluster = RedisTlsConfig::new("/etc/redis/node");
+        cluster.cluster = true;
+        assert!(
+            cluster
+                .render()
+                .unwrap()
+                .contains("tls-replication yes\ncluster-enabled yes\ntls-cluster yes\n")
         );
     }
 

@@ -83,7 +83,142 @@ pub struct RoleConditions {
 }
 
 /// The roles that exist from the start and cannot be changed or removed.
-pub const BUILTIN_ROLES: [&str; 2] = ["access", "readonly"];
+pub const BUILTIN_ROLES: [&str; 5] = ["access", "auditor", "editor", "readonly", "replication"];
+
+/// Teleport's role versions, which all read the same for what rctl uses.
+const ROLE_VERSIONS: [&str; 5] = ["v3", "v4", "v5", "v6", "v7"];
+
+/// Fields of Teleport's role resource (api/types: RoleV6, RoleOptions, RoleConditions) that
+/// rctl does not use: a role written for Teleport loads, and a note names what was left out.
+const TELEPORT_TOP: &[&str] = &["sub_kind"];
+const TELEPORT_METADATA: &[&str] = &["labels", "namespace", "expires", "revision", "id"];
+const TELEPORT_OPTIONS: &[&str] = &[
+    "forward_agent",
+    "port_forwarding",
+    "ssh_port_forwarding",
+    "client_idle_timeout",
+    "disconnect_expired_cert",
+    "cert_format",
+    "enhanced_recording",
+    "permit_x11_forwarding",
+    "record_session",
+    "ssh_file_copy",
+    "create_host_user",
+    "create_host_user_mode",
+    "create_host_user_default_shell",
+    "pin_source_ip",
+    "create_db_user",
+    "create_db_user_mode",
+    "desktop_clipboard",
+    "desktop_directory_sharing",
+    "create_desktop_user",
+    "require_session_mfa",
+    "mfa_verification_interval",
+    "lock",
+    "request_access",
+    "request_prompt",
+    "max_connections",
+    "max_sessions",
+    "max_kubernetes_connections",
+    "device_trust_mode",
+    "idp",
+    "cert_extensions",
+    "bpf",
+    "ssh_host_user_mode",
+];
+const TELEPORT_CONDITIONS: &[&str] = &[
+    "logins",
+    "node_labels",
+    "node_labels_expression",
+    "app_labels",
+    "app_labels_expression",
+    "cluster_labels",
+    "cluster_labels_expression",
+    "kubernetes_labels",
+    "kubernetes_labels_expression",
+    "kubernetes_groups",
+    "kubernetes_users",
+    "kubernetes_resources",
+    "db_labels",
+    "db_labels_expression",
+    "db_service_labels",
+    "db_service_labels_expression",
+    "db_roles",
+    "db_permissions",
+    "windows_desktop_labels",
+    "windows_desktop_labels_expression",
+    "windows_desktop_logins",
+    "rules",
+    "request",
+    "review_requests",
+    "impersonate",
+    "host_groups",
+    "host_sudoers",
+    "desktop_groups",
+    "aws_role_arns",
+    "azure_identities",
+    "gcp_service_accounts",
+    "join_sessions",
+    "require_session_join",
+    "spiffe",
+    "account_assignments",
+    "group_labels",
+    "group_labels_expression",
+    "github_permissions",
+    "where",
+    "workload_identity_labels",
+    "workload_identity_labels_expression",
+];
+
+/// Removes the Teleport fields rctl does not use from a parsed role, returning their paths.
+fn strip_teleport_fields(value: &mut serde_norway::Value) -> Vec<String> {
+    fn strip(
+        value: Option<&mut serde_norway::Value>,
+        path: &str,
+        known: &[&str],
+        out: &mut Vec<String>,
+    ) {
+        let Some(map) = value.and_then(serde_norway::Value::as_mapping_mut) else {
+            return;
+        };
+        map.retain(|k, _| match k.as_str() {
+            Some(name) if known.contains(&name) => {
+                out.push(format!("{path}{name}"));
+                false
+            }
+            _ => true,
+        });
+    }
+    let mut out = Vec::new();
+    strip(Some(&mut *value), "", TELEPORT_TOP, &mut out);
+    strip(
+        value.get_mut("metadata"),
+        "metadata.",
+        TELEPORT_METADATA,
+        &mut out,
+    );
+    if let Some(spec) = value.get_mut("spec") {
+        strip(
+            spec.get_mut("options"),
+            "spec.options.",
+            TELEPORT_OPTIONS,
+            &mut out,
+        );
+        strip(
+            spec.get_mut("allow"),
+            "spec.allow.",
+            TELEPORT_CONDITIONS,
+            &mut out,
+        );
+        strip(
+            spec.get_mut("deny"),
+            "spec.deny.",
+            TELEPORT_CONDITIONS,
+            &mut out,
+        );
+    }
+    out
+}
 
 const DB_USERS_VAR: &str = "{{internal.db_users}}";
 const DB_NAMES_VAR: &str = "{{internal.db_names}}";
@@ -123,7 +258,7 @@ impl Role {
             role.metadata.description = Some(format!("built-in: {description}"));
             role
         };
-        vec![
+        let mut roles = vec![
             builtin(
                 "access",
                 "all commands on all keys and channels as the user's own db_users",
@@ -134,10 +269,32 @@ impl Role {
                 "read commands on all keys",
                 &["~*", "resetchannels", "+@read", "+@connection"],
             ),
-        ]
+            builtin(
+                "replication",
+                "what a replica needs of its primary: PSYNC, REPLCONF, PING",
+                &["+psync", "+replconf", "+ping"],
+            ),
+        ];
+        // Teleport's presets: they grant nothing for Redis (no db_users, no rules).
+        for (name, description) in [
+            (
+                "editor",
+                "Teleport's preset for editing the cluster: nothing for Redis",
+            ),
+            (
+                "auditor",
+                "Teleport's preset for reading audit logs: nothing for Redis",
+            ),
+        ] {
+            let mut role = Role::new(name, RoleSpec::default());
+            role.metadata.description = Some(format!("built-in: {description}"));
+            roles.push(role);
+        }
+        roles.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+        roles
     }
 
-    /// True for `access` and `readonly`.
+    /// True for the built-in roles (see [`BUILTIN_ROLES`]).
     pub fn is_builtin(name: &str) -> bool {
         BUILTIN_ROLES.contains(&name)
     }
@@ -149,16 +306,28 @@ impl Role {
 
     /// Parses one YAML role resource and validates it. `source` names it in errors.
     pub fn from_yaml(text: &str, source: &str) -> Result<Role> {
+        Self::from_teleport_yaml(text, source).map(|(role, _)| role)
+    }
+
+    /// [`from_yaml`](Self::from_yaml) for a role written for Teleport (versions v3 to v7):
+    /// fields Teleport has and rctl does not use (`logins`, `node_labels`, `db_labels`,
+    /// `forward_agent`, ...) are left out and returned by path, for a note; any other unknown
+    /// field is refused, as a typo should be.
+    pub fn from_teleport_yaml(text: &str, source: &str) -> Result<(Role, Vec<String>)> {
         let bad = |reason: String| Error::InvalidResource {
             source_name: source.to_string(),
             reason,
         };
-        let role: Role = serde_norway::from_str(text).map_err(|e| bad(one_line(&e.to_string())))?;
+        let mut value: serde_norway::Value =
+            serde_norway::from_str(text).map_err(|e| bad(one_line(&e.to_string())))?;
+        let ignored = strip_teleport_fields(&mut value);
+        let role: Role =
+            serde_norway::from_value(value).map_err(|e| bad(one_line(&e.to_string())))?;
         role.validate().map_err(|e| match e {
             Error::InvalidResource { .. } => e,
             other => bad(other.to_string()),
         })?;
-        Ok(role)
+        Ok((role, ignored))
     }
 
     /// Checks kind, version, name, TTL, variables and the Redis ACL rules.
@@ -169,9 +338,9 @@ impl Role {
                 shorten(&self.kind)
             )));
         }
-        if self.version != "v5" {
+        if !ROLE_VERSIONS.contains(&self.version.as_str()) {
             return Err(Error::InvalidArgument(format!(
-                "role version {:?} is not supported; use version: v5",
+                "role version {:?} is not supported; use one of Teleport's v3 to v7",
                 shorten(&self.version)
             )));
         }
@@ -262,14 +431,15 @@ fn matches(patterns: &[&str], value: &str) -> bool {
     patterns.iter().any(|p| *p == "*" || *p == value)
 }
 
-/// Decides whether `user`, holding `roles` (in the user's order), may connect as `db_user`
-/// (and to `db_name` when given). Deny is checked first; then one role must allow all.
-pub fn check_access(
-    user: &User,
-    roles: &[&Role],
-    db_user: &str,
-    db_name: Option<&str>,
-) -> Result<()> {
+/// Decides whether `user`, holding `roles` (in the user's order), may get a certificate for
+/// the Redis account `db_user`. Deny is checked first; then one role must allow it. Database
+/// names are not checked: Redis has no per-database ACL, and Teleport does not enforce
+/// `db_names` for Redis either.
+///
+/// With certificate login (`cert_login`), a certificate is the account's password: `*` then
+/// reaches only the person's own account, and any other account must be named literally in a
+/// role's `db_users` or in the person's `db_users` trait.
+pub fn check_access(user: &User, roles: &[&Role], db_user: &str, cert_login: bool) -> Result<()> {
     for role in roles {
         let deny = &role.spec.deny;
         if matches(
@@ -282,32 +452,25 @@ pub fn check_access(
                 user.name
             )));
         }
-        if let Some(name) = db_name
-            && matches(&expand(&deny.db_names, DB_NAMES_VAR, &user.db_names), name)
-        {
-            return Err(Error::AccessDenied(format!(
-                "role {:?} denies db name {name:?} to user {:?}",
-                role.name(),
-                user.name
-            )));
-        }
     }
+    let strict = cert_login && db_user != user.name;
     let allowed = roles.iter().any(|role| {
-        let allow = &role.spec.allow;
-        matches(
-            &expand(&allow.db_users, DB_USERS_VAR, &user.db_users),
-            db_user,
-        ) && db_name
-            .is_none_or(|n| matches(&expand(&allow.db_names, DB_NAMES_VAR, &user.db_names), n))
+        let patterns = expand(&role.spec.allow.db_users, DB_USERS_VAR, &user.db_users);
+        if strict {
+            patterns.iter().any(|p| *p == db_user)
+        } else {
+            matches(&patterns, db_user)
+        }
     });
     if !allowed {
-        let what = match db_name {
-            Some(n) => format!("db user {db_user:?} with db name {n:?}"),
-            None => format!("db user {db_user:?}"),
-        };
         let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+        let hint = if strict {
+            " (certificate login is on: a certificate for another account needs that account named in a role's db_users or the user's --db-users, not '*')"
+        } else {
+            ""
+        };
         return Err(Error::AccessDenied(format!(
-            "no role of user {:?} ({}) allows {what}",
+            "no role of user {:?} ({}) allows db user {db_user:?}{hint}",
             user.name,
             names.join(", ")
         )));
@@ -378,15 +541,14 @@ spec:
         let builtins = Role::builtins();
         let access = &builtins[0];
         let u = user(&["alice", "app"], &["0"]);
-        check_access(&u, &[access], "alice", None).unwrap();
-        check_access(&u, &[access], "app", Some("0")).unwrap();
-        assert!(check_access(&u, &[access], "root", None).is_err());
-        assert!(check_access(&u, &[access], "app", Some("1")).is_err());
+        check_access(&u, &[access], "alice", false).unwrap();
+        check_access(&u, &[access], "app", false).unwrap();
+        assert!(check_access(&u, &[access], "root", false).is_err());
         let any = user(&["*"], &["*"]);
-        check_access(&any, &[access], "anyone", Some("7")).unwrap();
+        check_access(&any, &[access], "anyone", false).unwrap();
         // A missing trait drops the value: nothing is allowed.
         let none = user(&[], &[]);
-        let err = check_access(&none, &[access], "alice", None)
+        let err = check_access(&none, &[access], "alice", false)
             .unwrap_err()
             .to_string();
         assert!(
@@ -396,32 +558,79 @@ spec:
     }
 
     #[test]
+    fn with_certificate_login_a_wildcard_reaches_only_the_own_account() {
+        let builtins = Role::builtins();
+        let access = &builtins[0];
+        // The user is "alice" (see `user`); '*' in her traits.
+        let any = user(&["*"], &["*"]);
+        check_access(&any, &[access], "alice", true).unwrap();
+        let err = check_access(&any, &[access], "bob", true)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("certificate login is on"), "{err}");
+        // Named literally, another account is allowed.
+        let named = user(&["bob"], &[]);
+        check_access(&named, &[access], "bob", true).unwrap();
+        let app = role(
+            "kind: role\nversion: v5\nmetadata: {name: app}\nspec:\n  allow: {db_users: [app]}\n",
+        );
+        check_access(&user(&[], &[]), &[&app], "app", true).unwrap();
+    }
+
+    #[test]
     fn deny_wins_over_any_allow() {
         let builtins = Role::builtins();
         let ro = role(READONLY);
         let u = user(&["*"], &["*"]);
-        let err = check_access(&u, &[&builtins[0], &ro], "admin", None)
+        let err = check_access(&u, &[&builtins[0], &ro], "admin", false)
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("role \"ro\" denies db user \"admin\""),
             "{err}"
         );
-        check_access(&u, &[&builtins[0], &ro], "other", None).unwrap();
+        check_access(&u, &[&builtins[0], &ro], "other", false).unwrap();
     }
 
     #[test]
-    fn allow_needs_one_role_matching_everything() {
-        // Role a allows the user, role b the name: neither alone allows both.
-        let a = role(
-            "kind: role\nversion: v5\nmetadata: {name: a}\nspec:\n  allow: {db_users: [x], db_names: [n1]}\n",
+    fn a_teleport_v7_role_loads_with_a_note_of_what_is_left_out() {
+        let text = include_str!("../fixtures/roles/teleport-v7-access.yaml");
+        let (role, ignored) = Role::from_teleport_yaml(text, "access.yaml").unwrap();
+        assert_eq!(role.name(), "teleport-access");
+        assert_eq!(role.version, "v7");
+        assert_eq!(role.spec.allow.db_users, ["{{internal.db_users}}"]);
+        assert_eq!(
+            role.max_session_ttl().unwrap(),
+            Some("30h".parse().unwrap())
         );
-        let b = role(
-            "kind: role\nversion: v5\nmetadata: {name: b}\nspec:\n  allow: {db_users: [y], db_names: [n2]}\n",
+        for field in [
+            "spec.allow.logins",
+            "spec.allow.node_labels",
+            "spec.allow.db_labels",
+            "spec.options.forward_agent",
+            "metadata.labels",
+        ] {
+            assert!(ignored.iter().any(|f| f == field), "{field}: {ignored:?}");
+        }
+        // A field Teleport does not have either is still refused: a typo, not a note.
+        let typo = "kind: role\nversion: v7\nmetadata: {name: a}\nspec: {allow: {db_user: [x]}}\n";
+        assert!(
+            Role::from_teleport_yaml(typo, "t.yaml")
+                .unwrap_err()
+                .to_string()
+                .contains("db_user")
+        );
+    }
+
+    #[test]
+    fn db_names_are_not_enforced_for_redis() {
+        // As in Teleport: Redis has no per-database ACL, so db_names decides nothing.
+        let a = role(
+            "kind: role\nversion: v5\nmetadata: {name: a}\nspec:\n  allow: {db_users: [x], db_names: [n1]}\n  deny: {db_names: ['*']}\n",
         );
         let u = user(&[], &[]);
-        check_access(&u, &[&a, &b], "x", Some("n1")).unwrap();
-        assert!(check_access(&u, &[&a, &b], "x", Some("n2")).is_err());
+        check_access(&u, &[&a], "x", false).unwrap();
+        assert!(check_access(&u, &[&a], "y", false).is_err());
     }
 
     #[test]
@@ -444,8 +653,8 @@ spec:
                 "kind \"user\"",
             ),
             (
-                "kind: role\nversion: v7\nmetadata: {name: a}\nspec: {}\n",
-                "version \"v7\"",
+                "kind: role\nversion: v8\nmetadata: {name: a}\nspec: {}\n",
+                "version \"v8\"",
             ),
             (
                 "kind: role\nversion: v5\nmetadata: {name: \"a b\"}\nspec: {}\n",

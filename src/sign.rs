@@ -128,6 +128,13 @@ impl RedisBundle {
     /// (without `overwrite`), a missing folder, a directory in the way. The debris of a write
     /// that was killed half-way does not count as existing.
     pub fn check_outputs(prefix: &Path, overwrite: bool) -> Result<()> {
+        Self::check_outputs_for(prefix, overwrite, true)
+    }
+
+    /// [`check_outputs`](Self::check_outputs) for a bundle with or without a key: signing a
+    /// CSR writes no key, so a `PREFIX.key` beside it (the key the CSR was made with) is
+    /// expected, not in the way.
+    pub fn check_outputs_for(prefix: &Path, overwrite: bool, with_key: bool) -> Result<()> {
         let raw = prefix.as_os_str().as_encoded_bytes();
         if raw.is_empty() || raw.ends_with(b"/") || raw.ends_with(b"/.") || raw == b"." {
             return Err(Error::InvalidArgument(format!(
@@ -135,7 +142,35 @@ impl RedisBundle {
                 prefix.display()
             )));
         }
-        FileSet::new(&Self::paths(prefix)).check(overwrite)
+        let [crt, key, cas] = Self::paths(prefix);
+        let paths = if with_key {
+            vec![crt, key, cas]
+        } else {
+            vec![crt, cas]
+        };
+        FileSet::new(&paths).check(overwrite)
+    }
+
+    /// True when the PEM private key at `path` is the certificate's key (a CSR's key beside
+    /// its certificate).
+    pub fn key_file_matches(&self, path: &Path) -> bool {
+        use rustls_pki_types::pem::PemObject;
+        let Ok(pem) = std::fs::read_to_string(path) else {
+            return false;
+        };
+        let Ok(key) = rcgen::KeyPair::from_pem(&pem) else {
+            return false;
+        };
+        let Ok(cert) =
+            rustls_pki_types::CertificateDer::from_pem_slice(self.certificate_pem.as_bytes())
+        else {
+            return false;
+        };
+        use x509_parser::prelude::FromDer;
+        x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).is_ok_and(|(_, c)| {
+            use rcgen::PublicKeyData;
+            c.tbs_certificate.subject_pki.raw == key.subject_public_key_info()
+        })
     }
 }
 

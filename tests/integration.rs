@@ -2,6 +2,7 @@
 
 mod util;
 
+mod accounts;
 mod acl_findings;
 mod acl_servers;
 mod acl_targets;

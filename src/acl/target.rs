@@ -121,6 +121,12 @@ impl Target {
         self.features().channels
     }
 
+    /// Certificate login, `tls-auth-clients-user CN` (Valkey 9.0+; seen with `CONFIG GET` on
+    /// valkey-server 9.0.0 and 9.1.2; Redis has it from 8.6, which rctl has no target for).
+    pub fn has_cert_login(self) -> bool {
+        self >= Target::Valkey90
+    }
+
     pub(crate) fn features(self) -> Features {
         let v7 = self >= Target::Redis70;
         Features {

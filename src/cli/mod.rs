@@ -114,6 +114,28 @@ struct RedisConfigArgs {
     /// Use TLS for replication
     #[arg(long)]
     replication: bool,
+    /// Log clients in by their certificate's CN (tls-auth-clients-user CN; Valkey 9.0+):
+    /// on or off, saved as the cluster's setting [default when given: on]
+    #[arg(long, value_name = "on|off", num_args = 0..=1, default_missing_value = "on")]
+    cert_login: Option<OnOff>,
+    /// Make this server a replica of HOST:PORT (replicaof, masteruser, masterauth from stdin)
+    #[arg(long, value_name = "HOST:PORT", requires = "repl_user")]
+    replica_of: Option<String>,
+    /// The replication account (holding the replication role)
+    #[arg(long, value_name = "NAME", requires = "replica_of")]
+    repl_user: Option<String>,
+    /// With certificate login: the replication account's client bundle prefix
+    #[arg(long, value_name = "PREFIX", requires = "replica_of")]
+    repl_cert_prefix: Option<PathBuf>,
+}
+
+/// A setting turned on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 #[derive(Args, Debug)]
@@ -146,9 +168,10 @@ enum UsersCommand {
     Ls(FormatArgs),
     /// Change a user's roles or traits
     Update(UsersUpdateArgs),
-    /// Set a new Redis password
+    /// Set a new Redis password (tctl's `users reset` too)
+    #[command(alias = "reset")]
     ResetPassword(ResetPasswordArgs),
-    /// Remove a user
+    /// Remove users: NAME or NAME1,NAME2 (all or none)
     Rm(NameArg),
 }
 
@@ -156,15 +179,15 @@ enum UsersCommand {
 struct UsersAddArgs {
     /// User name: 1-64 of A-Z a-z 0-9 . _ @ -
     name: String,
-    /// Comma-separated roles (each must exist)
-    #[arg(long, value_name = "R1[,R2]")]
-    roles: String,
-    /// Comma-separated Redis users this user may connect as (* = any)
+    /// Roles (each must exist), comma-separated or repeated as tctl takes them
+    #[arg(long, value_name = "R1[,R2]", required = true)]
+    roles: Vec<String>,
+    /// Redis users this user may connect as (* = any), comma-separated or repeated
     #[arg(long, value_name = "U1[,U2]")]
-    db_users: Option<String>,
-    /// Comma-separated database names (* = any)
+    db_users: Vec<String>,
+    /// Database names (* = any; Redis does not check them), comma-separated or repeated
     #[arg(long, value_name = "N1[,N2]")]
-    db_names: Option<String>,
+    db_names: Vec<String>,
     /// Read the Redis password from stdin instead of generating one
     #[arg(long)]
     password_stdin: bool,
@@ -316,7 +339,7 @@ struct SignArgs {
     #[arg(long, value_name = "NAME", requires = "user")]
     db_name: Option<String>,
     /// Output prefix: writes PREFIX.crt, PREFIX.key and PREFIX.cas
-    #[arg(long, value_name = "PREFIX")]
+    #[arg(short = 'o', long, value_name = "PREFIX")]
     out: PathBuf,
     /// Certificate lifetime (Go duration: 2190h, 90m, 1h30m) [default: 12h, or a smaller role cap]
     #[arg(long, value_name = "DUR")]
@@ -342,7 +365,7 @@ struct RotateArgs {
     #[arg(long = "type", value_name = "TYPE", default_value = "host")]
     ca_type: String,
     /// Move one phase by hand (with --phase)
-    #[arg(long, requires = "phase")]
+    #[arg(long)]
     manual: bool,
     /// Target phase: init, update_clients, update_servers, standby, rollback
     #[arg(long, value_name = "PHASE", requires = "manual")]
@@ -458,7 +481,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Auth(AuthCommand::Rotate(args)) => auth_rotate(&ctx, args),
         Command::Status(args) => status(&ctx, args),
         Command::Certs(CertsCommand::Inspect(args)) => certs_inspect(&ctx, args),
-        Command::Redis(RedisCommand::Config(args)) => redis_config(args),
+        Command::Redis(RedisCommand::Config(args)) => redis_config(&ctx, args),
         Command::Redis(RedisCommand::Target(args)) => redis_target(&ctx, args),
         Command::Completion(args) => completion(args),
         Command::Man => man(),
@@ -538,9 +561,10 @@ fn run_on<T>(mut state: StateDir, f: impl FnOnce(&mut StateDir) -> Result<T>) ->
 }
 
 fn check_ca_type(ca_type: &str) -> Result<()> {
-    if ca_type != "host" {
+    // tctl's names for the CAs that sign Redis certificates: rctl has the one host CA.
+    if !matches!(ca_type, "host" | "tls-host" | "db" | "db-client") {
         return Err(Error::InvalidArgument(format!(
-            "unsupported CA type {:?}; rctl has one CA type: host",
+            "unsupported CA type {:?}; rctl has one CA (host; tctl's tls-host, db and db-client name it too)",
             ca_type
         )));
     }
@@ -577,6 +601,9 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         validate_name("database user", &db_user)?;
         if let Some(n) = &args.db_name {
             validate_name("database", n)?;
+            eprintln!(
+                "note: --db-name {n:?} is not used: Redis has no per-database ACL (Teleport does not enforce db_names for Redis either)"
+            );
         }
         let login = ClientLogin {
             user,
@@ -585,10 +612,17 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
             ttl: args.ttl,
             key_algorithm: args.key_algo,
         };
-        let issued = with_state(ctx, |state| {
+        let (issued, cert_login) = with_state(ctx, |state| {
             let (bundle, _) = state.issue_redis_client(&login, &args.out, args.overwrite)?;
-            Ok(bundle.issued().clone())
+            Ok((bundle.issued().clone(), state.cert_login()?))
         })?;
+        if cert_login {
+            eprintln!(
+                "note: certificate login is on: this certificate logs its holder in as Redis user {:?} with no password; keep {} as safe as a password",
+                login.db_user,
+                rctl::RedisBundle::paths(&args.out)[1].display()
+            );
+        }
         out!(
             "{}",
             output::redis_client_instructions(
@@ -604,14 +638,15 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         let ttl = args.ttl.unwrap_or(rctl::DEFAULT_CERT_TTL);
         // The redis.conf lines must be printable before anything is signed or written.
         rctl::RedisTlsConfig::new(&args.out).render()?;
-        let written = with_state(ctx, |state| {
-            state
-                .issue_redis_csr(&pem, ttl, &args.out, args.overwrite)
-                .map(|(_, written)| written)
+        let (bundle, written) = with_state(ctx, |state| {
+            state.issue_redis_csr(&pem, ttl, &args.out, args.overwrite)
         })?;
+        // The key the CSR was made with, usually beside it: the redis.conf lines name it.
+        let key = &rctl::RedisBundle::paths(&args.out)[1];
+        let key_beside = bundle.key_file_matches(key);
         out!(
             "{}",
-            output::redis_server_instructions(&written, &args.out)?
+            output::redis_server_instructions(&written, &args.out, key_beside)?
         )?;
         return Ok(());
     }
@@ -628,7 +663,7 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     })?;
     out!(
         "{}",
-        output::redis_server_instructions(&written, &args.out)?
+        output::redis_server_instructions(&written, &args.out, false)?
     )?;
     Ok(())
 }
@@ -647,7 +682,13 @@ fn auth_export(ctx: &Context, args: ExportArgs) -> Result<()> {
 
 fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
     check_ca_type(&args.ca_type)?;
-    let ca = if let Some(phase) = args.phase {
+    // tctl: `--manual` with no phase starts a manual rotation, i.e. enters `init`.
+    let phase = match (args.phase, args.manual) {
+        (Some(p), _) => Some(p),
+        (None, true) => Some("init".to_string()),
+        (None, false) => None,
+    };
+    let ca = if let Some(phase) = phase {
         let phase: Phase = phase.parse()?;
         with_state(ctx, |state| state.rotate(phase))?
     } else {
@@ -708,7 +749,7 @@ fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
     }
 }
 
-fn redis_config(args: RedisConfigArgs) -> Result<()> {
+fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
     rctl::RedisBundle::check_outputs(&args.cert_prefix, true)?;
     let [crt, _, cas] = rctl::RedisBundle::paths(&args.cert_prefix);
     for (path, what) in [(&crt, "certificate"), (&cas, "CA bundle")] {
@@ -728,15 +769,90 @@ fn redis_config(args: RedisConfigArgs) -> Result<()> {
             acl.display()
         )));
     }
-    let config = rctl::RedisTlsConfig {
-        cert_prefix: args.cert_prefix,
-        aclfile: args.acl,
-        port: args.port,
-        cluster: args.cluster,
-        replication: args.replication,
+    let has_state = ctx.state_dir.is_dir();
+    let cert_login = match args.cert_login {
+        Some(v) => v == OnOff::On,
+        None if has_state => with_state_read(ctx, |state| state.cert_login())?,
+        None => false,
     };
-    out!("{}", config.render()?)?;
+    let replica_of = match &args.replica_of {
+        None => None,
+        Some(addr) => Some(replica_of(ctx, addr, &args, cert_login)?),
+    };
+    let mut config = rctl::RedisTlsConfig::new(args.cert_prefix);
+    config.aclfile = args.acl;
+    config.port = args.port;
+    config.cluster = args.cluster;
+    config.replication = args.replication;
+    config.cert_login = cert_login;
+    config.replica_of = replica_of;
+    let text = config.render()?;
+    // Everything is checked: now the setting, which the signing rules read too.
+    if let Some(v) = args.cert_login {
+        with_state(ctx, |state| state.set_cert_login(v == OnOff::On))?;
+    }
+    out!("{text}")?;
     Ok(())
+}
+
+/// `--replica-of=HOST:PORT` with its account and how it logs in.
+fn replica_of(
+    ctx: &Context,
+    addr: &str,
+    args: &RedisConfigArgs,
+    cert_login: bool,
+) -> Result<rctl::ReplicaOf> {
+    let bad = || {
+        Error::InvalidArgument(format!(
+            "--replica-of {:?} is not HOST:PORT",
+            rctl_shorten(addr)
+        ))
+    };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+    rctl::Host::parse(host)?;
+    let user = args.repl_user.clone().ok_or_else(|| {
+        Error::InvalidArgument(
+            "--replica-of needs --repl-user=NAME, an account with the replication role".to_string(),
+        )
+    })?;
+    validate_user_name(&user)?;
+    if !ctx.state_dir.is_dir() || with_state_read(ctx, |state| state.user(&user)).is_err() {
+        return Err(Error::InvalidArgument(format!(
+            "no account {user:?}: create it with 'rctl users add {user} --roles=replication'"
+        )));
+    }
+    let auth = if cert_login {
+        let prefix = args.repl_cert_prefix.clone().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "with certificate login the replica logs in with a certificate for {user:?}: give --repl-cert-prefix=PREFIX (from 'rctl auth sign --user=... --db-user={user} --out=PREFIX')"
+            ))
+        })?;
+        for path in &rctl::RedisBundle::paths(&prefix)[..2] {
+            if !path.is_file() {
+                return Err(Error::InvalidArgument(format!(
+                    "no {} for the replication account",
+                    path.display()
+                )));
+            }
+        }
+        rctl::ReplicaAuth::Certificate(prefix)
+    } else {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            return Err(Error::InvalidArgument(format!(
+                "give {user:?}'s password on standard input (a pipe or a file): rctl does not read it from a terminal, where it would be echoed"
+            )));
+        }
+        rctl::ReplicaAuth::Password(read_password()?)
+    };
+    Ok(rctl::ReplicaOf {
+        host: host.to_string(),
+        port,
+        user,
+        auth,
+    })
 }
 
 fn redis_target(ctx: &Context, args: RedisTargetArgs) -> Result<()> {
@@ -788,6 +904,14 @@ fn read_password() -> Result<Password> {
     Password::from_input(read_stdin("the password", 4096)?)
 }
 
+/// A flag given repeatedly, each value possibly comma-separated (tctl takes both).
+fn repeated_list(flag: &str, values: &[String]) -> Result<Vec<String>> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    parse_list(flag, &values.join(","))
+}
+
 fn optional_list(flag: &str, value: Option<String>) -> Result<Option<Vec<String>>> {
     value.map(|v| parse_list(flag, &v)).transpose()
 }
@@ -798,9 +922,9 @@ fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             validate_user_name(&args.name)?;
             let new = NewUser {
                 name: args.name,
-                roles: parse_list("--roles", &args.roles)?,
-                db_users: optional_list("--db-users", args.db_users)?.unwrap_or_default(),
-                db_names: optional_list("--db-names", args.db_names)?.unwrap_or_default(),
+                roles: parse_list("--roles", &args.roles.join(","))?,
+                db_users: repeated_list("--db-users", &args.db_users)?,
+                db_names: repeated_list("--db-names", &args.db_names)?,
                 password: if args.password_stdin {
                     Some(read_password()?)
                 } else {
@@ -820,6 +944,12 @@ fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                 user.name,
                 user.roles.join(",")
             )?;
+            if with_state_read(ctx, |state| state.cert_login())? {
+                eprintln!(
+                    "note: certificate login is on: a certificate for Redis user {:?} logs in without this password; only {:?} itself or people whose roles name it in db_users can get one",
+                    user.name, user.name
+                );
+            }
         }
         UsersCommand::Ls(args) => {
             let users = with_state_read(ctx, |state| state.users())?;
@@ -858,9 +988,15 @@ fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             outln!("Password of user {:?} has been reset.", name)?;
         }
         UsersCommand::Rm(args) => {
-            validate_user_name(&args.name)?;
-            with_state(ctx, |state| state.remove_user(&args.name))?;
-            outln!("User {:?} has been deleted.", args.name)?;
+            // tctl: `users rm a,b`. All must exist, or none is removed.
+            let names = parse_list("NAME", &args.name)?;
+            for n in &names {
+                validate_user_name(n)?;
+            }
+            with_state(ctx, |state| state.remove_users(&names))?;
+            for n in &names {
+                outln!("User {:?} has been deleted.", n)?;
+            }
         }
     }
     Ok(())
@@ -877,10 +1013,16 @@ fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
         let text = read_text_file(&args.file, 1024 * 1024)?;
         (text, source)
     };
-    let role = Role::from_yaml(&text, &source)?;
+    let (role, ignored) = Role::from_teleport_yaml(&text, &source)?;
     let replaced = with_state(ctx, |state| {
         state.create_role(&role, args.force, args.target)
     })?;
+    if !ignored.is_empty() {
+        eprintln!(
+            "note: {source}: ignored Teleport fields rctl does not use: {}",
+            ignored.join(", ")
+        );
+    }
     let verb = if replaced { "updated" } else { "created" };
     outln!("role {:?} has been {verb}", role.name())?;
     Ok(())

@@ -19,12 +19,17 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// The files written and the redis.conf lines to use them, as `tctl auth sign --format=redis`.
-pub fn redis_server_instructions(written: &[PathBuf], prefix: &Path) -> rctl::Result<String> {
+pub fn redis_server_instructions(
+    written: &[PathBuf],
+    prefix: &Path,
+    key_beside: bool,
+) -> rctl::Result<String> {
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
     let mut config = rctl::RedisTlsConfig::new(prefix).render()?;
-    if !written
-        .iter()
-        .any(|p| p.extension().is_some_and(|e| e == "key"))
+    if !key_beside
+        && !written
+            .iter()
+            .any(|p| p.extension().is_some_and(|e| e == "key"))
     {
         // Signed from a CSR: the key is wherever the Redis host made it.
         let lines: Vec<&str> = config
@@ -132,7 +137,10 @@ pub fn status(ca: Option<&HostCa>, state_dir: &Path, format: Format) -> rctl::Re
     let _ = writeln!(s, "  algorithm:  {}", ca.active().algorithm());
     let _ = writeln!(s, "  not after:  {}", date(ca.active().not_after()));
     let _ = writeln!(s, "  rotation:   {}", ca.rotation().describe());
-    let _ = writeln!(s, "  CA pins:");
+    let pins: Vec<String> = ca.trusted().map(|k| k.pin().to_string()).collect();
+    // As `tctl status` prints them, on one line that scripts read with awk.
+    let _ = writeln!(s, "CA pins: {}", pins.join(" "));
+    let _ = writeln!(s, "Keys:");
     for (i, key) in ca.trusted().enumerate() {
         let role = if i == 0 { "active, signing" } else { "trusted" };
         let _ = writeln!(

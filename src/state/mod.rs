@@ -381,7 +381,7 @@ impl StateDir {
         out: &Path,
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        self.issue(out, overwrite, None, |ca, now| {
+        self.issue(out, overwrite, true, None, |ca, now| {
             ca.sign_redis_server(req, now)
         })
     }
@@ -395,7 +395,7 @@ impl StateDir {
         out: &Path,
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        self.issue(out, overwrite, None, |ca, now| {
+        self.issue(out, overwrite, false, None, |ca, now| {
             ca.sign_redis_csr(csr_pem, ttl, now)
         })
     }
@@ -404,11 +404,12 @@ impl StateDir {
         &mut self,
         out: &Path,
         overwrite: bool,
+        with_key: bool,
         user: Option<&str>,
         sign: impl FnOnce(&HostCa, OffsetDateTime) -> Result<RedisBundle>,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
         self.check_output_path(out)?;
-        RedisBundle::check_outputs(out, overwrite)?;
+        RedisBundle::check_outputs_for(out, overwrite, with_key)?;
         let (ca, pending) = self.load_ca()?;
         let bundle = sign(&ca, self.now())?;
         let event = AuditEvent::issued(bundle.issued(), user);

@@ -16,6 +16,10 @@ struct Settings {
     /// The Redis or Valkey version users.acl and role checks are for.
     #[serde(default)]
     redis_target: Target,
+    /// Servers log clients in by their certificate's CN (`tls-auth-clients-user CN`): a
+    /// certificate is then the account's password, and signing is stricter.
+    #[serde(default)]
+    cert_login: bool,
 }
 
 impl StateDir {
@@ -40,6 +44,41 @@ impl StateDir {
         }
     }
 
+    /// Whether the cluster's servers log clients in by certificate (see
+    /// [`set_cert_login`](Self::set_cert_login)).
+    pub fn cert_login(&self) -> Result<bool> {
+        Ok(self.settings()?.cert_login)
+    }
+
+    /// Turns certificate login on or off for the cluster. On, a client certificate logs its
+    /// holder in as the account its CN names, with no password: `*` in `db_users` then reaches
+    /// only a person's own account. Refused unless the cluster's target has it.
+    pub fn set_cert_login(&mut self, on: bool) -> Result<()> {
+        let mut settings = self.settings()?;
+        if on && !settings.redis_target.has_cert_login() {
+            let have: Vec<&str> = Target::ALL
+                .iter()
+                .filter(|t| t.has_cert_login())
+                .map(|t| t.name())
+                .collect();
+            return Err(Error::InvalidArgument(format!(
+                "{} has no certificate login (tls-auth-clients-user); it exists in {} (and Redis 8.6): set the target with 'rctl redis target'",
+                settings.redis_target,
+                have.join(", ")
+            )));
+        }
+        if settings.cert_login == on {
+            return Ok(());
+        }
+        settings.cert_login = on;
+        let yaml = serde_norway::to_string(&settings)
+            .map_err(|e| Error::InvalidArgument(format!("settings: {e}")))?;
+        let state = if on { "on" } else { "off" };
+        self.audited(&[AuditEvent::about("settings.cert_login", state)], || {
+            self.store().write(SETTINGS_FILE, yaml.as_bytes())
+        })
+    }
+
     /// Sets the cluster's Redis target. Refused (and nothing changed) when a role, or a user's
     /// combination of roles, cannot be written for it.
     pub fn set_redis_target(&mut self, target: Target) -> Result<()> {
@@ -47,6 +86,11 @@ impl StateDir {
         let renderer = Renderer::new(&roles, target)?;
         self.for_each_user(&mut |user| renderer.line(&user).map(drop))?;
         let mut settings = self.settings()?;
+        if settings.cert_login && !target.has_cert_login() {
+            return Err(Error::InvalidArgument(format!(
+                "certificate login is on and {target} has none: turn it off first ('rctl redis config --cert-login=off')"
+            )));
+        }
         settings.redis_target = target;
         let yaml = serde_norway::to_string(&settings)
             .map_err(|e| Error::InvalidArgument(format!("settings: {e}")))?;

@@ -50,7 +50,8 @@ pub struct ClientLogin {
     pub user: String,
     /// The Redis user to connect as.
     pub db_user: String,
-    /// The database name, checked against the roles when given.
+    /// The database name: accepted as tctl takes it, not used (Redis has no per-database
+    /// ACL, and Teleport does not enforce `db_names` for Redis).
     pub db_name: Option<String>,
     /// Lifetime; 12h (or the role cap, if smaller) when `None`.
     pub ttl: Option<Ttl>,
@@ -268,13 +269,24 @@ impl StateDir {
 
     /// Removes a user.
     pub fn remove_user(&mut self, name: &str) -> Result<User> {
+        let mut removed = self.remove_users(&[name.to_string()])?;
+        Ok(removed.remove(0))
+    }
+
+    /// Removes users, all or none: refused if any is missing.
+    pub fn remove_users(&mut self, names: &[String]) -> Result<Vec<User>> {
         let mut users = self.users()?;
-        let i = find(&users, name)?;
-        let user = users.remove(i);
-        self.audited(&[AuditEvent::about("user.delete", name)], || {
-            self.save_users(&users)
-        })?;
-        Ok(user)
+        let mut removed = Vec::with_capacity(names.len());
+        for name in names {
+            let i = find(&users, name)?;
+            removed.push(users.remove(i));
+        }
+        let events: Vec<AuditEvent> = names
+            .iter()
+            .map(|n| AuditEvent::about("user.delete", n))
+            .collect();
+        self.audited(&events, || self.save_users(&users))?;
+        Ok(removed)
     }
 
     /// Every role, built-in ones included, sorted by name.
@@ -385,7 +397,7 @@ impl StateDir {
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<std::path::PathBuf>)> {
         let req = self.client_request(login)?;
-        self.issue(out, overwrite, Some(&login.user), |ca, now| {
+        self.issue(out, overwrite, true, Some(&login.user), |ca, now| {
             ca.sign_redis_client(&req, now)
         })
     }
@@ -404,9 +416,22 @@ impl StateDir {
     /// The certificate request for a login, once the person's roles allow it.
     fn client_request(&self, login: &ClientLogin) -> Result<ClientCertRequest> {
         let user = self.user(&login.user)?;
+        if login.db_user == "default" {
+            return Err(Error::AccessDenied(
+                "\"default\" is Redis's own user, which rctl keeps off; it never issues a certificate for it".to_string(),
+            ));
+        }
+        // Every certificate names an account that users.acl defines: the person's own, or
+        // another account (a service such as an app or a replicator) that exists.
+        if login.db_user != user.name && self.user(&login.db_user).is_err() {
+            return Err(Error::AccessDenied(format!(
+                "Redis account {:?} does not exist, so Redis would refuse this certificate's login; create it with 'rctl users add {} --roles=...'",
+                login.db_user, login.db_user
+            )));
+        }
         let all_roles = self.roles()?;
         let roles = user_roles(&user, &all_roles)?;
-        check_access(&user, &roles, &login.db_user, login.db_name.as_deref())?;
+        check_access(&user, &roles, &login.db_user, self.cert_login()?)?;
         let ttl = match (login.ttl, ttl_cap(&roles)?) {
             (Some(ttl), Some((cap, role))) if ttl > cap => {
                 return Err(Error::TtlNotAllowed(format!(

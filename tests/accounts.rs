@@ -1,0 +1,244 @@
+//! One account model: every certificate names a Redis account that users.acl defines;
+//! certificate login does not widen who can get whose certificate; a replica comes up from
+//! rctl's output alone.
+
+use std::time::{Duration, Instant};
+
+use crate::util::{Creds, RedisServer, TestDir, password_from};
+
+fn add(dir: &TestDir, args: &[&str]) -> String {
+    let mut all = vec!["users", "add"];
+    all.extend_from_slice(args);
+    password_from(&dir.rctl(&all).ok())
+}
+
+#[test]
+fn certificates_name_accounts_that_exist() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "sign", "--host=127.0.0.1", "--out=server"])
+        .ok();
+    add(&dir, &["erin", "--roles=access", "--db-users=app"]);
+    let before = crate::util::snapshot(&dir.state());
+    dir.rctl(&["auth", "sign", "--user=erin", "--db-user=app", "--out=erin"])
+        .refused("create it with 'rctl users add app --roles=...'");
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=erin",
+        "--db-user=default",
+        "--out=erin",
+    ])
+    .refused("\"default\" is Redis's own user");
+    assert_eq!(crate::util::snapshot(&dir.state()), before);
+    // The account as a service: created, then the certificate names it.
+    let app_password = add(&dir, &["app", "--roles=readonly"]);
+    dir.rctl(&["auth", "sign", "--user=erin", "--db-user=app", "-o", "erin"])
+        .ok();
+    dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
+    let acl = dir.read("users.acl");
+    for account in ["erin", "app"] {
+        assert!(acl.contains(&format!("user {account} on #")), "{acl}");
+    }
+    let server = RedisServer::start(
+        &Creds::new(dir.join("server")),
+        Some(&dir.join("users.acl")),
+    );
+    let erin = Creds::new(dir.join("erin"));
+    let as_app = ["--user", "app", "--pass", app_password.as_str()];
+    let pong = server.cli(&dir.join("erin.cas"), Some(&erin), &as_app, &["PING"]);
+    assert_eq!(pong.stdout().trim(), "PONG", "{}", pong.stderr());
+    // app's rules are its roles': readonly may not write.
+    let set = server.cli(
+        &dir.join("erin.cas"),
+        Some(&erin),
+        &as_app,
+        &["SET", "k", "v"],
+    );
+    assert!(set.stdout().contains("NOPERM"), "{}", set.stdout());
+}
+
+#[test]
+fn certificate_login_makes_a_wildcard_reach_only_the_own_account() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "sign", "--host=127.0.0.1", "--out=server"])
+        .ok();
+    add(&dir, &["alice", "--roles=access"]);
+    add(&dir, &["carol", "--roles=readonly", "--db-users=*"]);
+    // Redis 7.0 has no certificate login: refused, naming the targets that have it.
+    dir.rctl(&["redis", "config", "--cert-prefix=server", "--cert-login"])
+        .refused("valkey-9.0, valkey-9.1");
+    // Without it, '*' reaches any account (today's Teleport rule).
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=carol",
+        "--db-user=alice",
+        "--out=c1",
+    ])
+    .ok();
+    dir.rctl(&["redis", "target", "valkey-9.1"]).ok();
+    let conf = dir
+        .rctl(&["redis", "config", "--cert-prefix=server", "--cert-login"])
+        .ok();
+    assert!(conf.contains("tls-auth-clients-user CN\n"), "{conf}");
+    // The setting is kept: redis config and the signing rules read it.
+    let again = dir.rctl(&["redis", "config", "--cert-prefix=server"]).ok();
+    assert!(again.contains("tls-auth-clients-user CN\n"), "{again}");
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=carol",
+        "--db-user=alice",
+        "--out=c2",
+    ])
+    .refused("certificate login is on");
+    let own = dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=carol",
+        "--db-user=carol",
+        "--out=c3",
+    ]);
+    own.ok();
+    assert!(
+        own.stderr().contains("with no password"),
+        "{}",
+        own.stderr()
+    );
+    // Named literally, another account is allowed again.
+    dir.rctl(&["users", "update", "carol", "--set-db-users=alice"])
+        .ok();
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=carol",
+        "--db-user=alice",
+        "--out=c4",
+    ])
+    .ok();
+    dir.rctl(&["redis", "target", "redis-7.0"])
+        .refused("certificate login is on");
+    let off = dir
+        .rctl(&[
+            "redis",
+            "config",
+            "--cert-prefix=server",
+            "--cert-login=off",
+        ])
+        .ok();
+    assert!(!off.contains("tls-auth-clients-user"), "{off}");
+    dir.rctl(&["redis", "target", "redis-7.0"]).ok();
+}
+
+/// INFO replication of `server`, as `admin`.
+fn info(
+    server: &RedisServer,
+    dir: &TestDir,
+    admin: &Creds,
+    password: &str,
+    args: &[&str],
+) -> String {
+    server
+        .cli(
+            &dir.join("admin.cas"),
+            Some(admin),
+            &["--user", "admin", "--pass", password],
+            args,
+        )
+        .stdout()
+}
+
+#[test]
+fn a_tls_replica_comes_up_from_rctl_output_alone() {
+    let dir = TestDir::new();
+    for node in ["primary", "replica"] {
+        dir.rctl(&[
+            "auth",
+            "sign",
+            "--host=127.0.0.1,localhost",
+            &format!("--out={node}"),
+        ])
+        .ok();
+    }
+    let replicator = add(&dir, &["replicator", "--roles=replication"]);
+    let admin_password = add(&dir, &["admin", "--roles=access", "--db-users=admin"]);
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=admin",
+        "--db-user=admin",
+        "--out=admin",
+    ])
+    .ok();
+    dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
+    let acl = dir.join("users.acl");
+    let primary = RedisServer::try_start_with(|port| {
+        dir.rctl(&[
+            "redis",
+            "config",
+            "--cert-prefix=primary",
+            &format!("--acl={}", acl.display()),
+            &format!("--port={port}"),
+        ])
+        .ok()
+    })
+    .unwrap();
+    let replica = RedisServer::try_start_with(|port| {
+        let run = dir.rctl_stdin(
+            &[
+                "redis",
+                "config",
+                "--cert-prefix=replica",
+                &format!("--acl={}", acl.display()),
+                &format!("--port={port}"),
+                &format!("--replica-of=127.0.0.1:{}", primary.port),
+                "--repl-user=replicator",
+            ],
+            &replicator,
+        );
+        let conf = run.ok();
+        assert!(conf.contains("tls-replication yes\n"), "{conf}");
+        assert!(conf.contains("masteruser replicator\n"), "{conf}");
+        conf
+    })
+    .unwrap();
+    let admin = Creds::new(dir.join("admin"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = info(
+            &replica,
+            &dir,
+            &admin,
+            &admin_password,
+            &["INFO", "replication"],
+        );
+        if status.contains("master_link_status:up") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never linked: {status}\nreplica log:\n{}\nprimary log:\n{}",
+            replica.log(),
+            primary.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let set = info(
+        &primary,
+        &dir,
+        &admin,
+        &admin_password,
+        &["SET", "k", "written on the primary"],
+    );
+    assert_eq!(set.trim(), "OK");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info(&replica, &dir, &admin, &admin_password, &["GET", "k"]).trim()
+        != "written on the primary"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the write never reached the replica"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
