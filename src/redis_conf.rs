@@ -34,13 +34,12 @@ pub struct RedisTlsConfig {
     pub replica_of: Option<ReplicaOf>,
 }
 
-/// `replicaof` and how the replica logs in to its primary.
+/// How a replica logs in to its primary, and (outside a cluster) which primary.
 #[derive(Debug)]
 pub struct ReplicaOf {
-    /// The primary's host name or address.
-    pub host: String,
-    /// The primary's TLS port.
-    pub port: u16,
+    /// The primary's host name or address and TLS port (`replicaof`); `None` in a cluster,
+    /// where the cluster assigns primaries.
+    pub primary: Option<(String, u16)>,
     /// The replication account (`masteruser`), with the built-in `replication` role.
     pub user: String,
     /// How it proves it is that account.
@@ -97,7 +96,9 @@ impl RedisTlsConfig {
             let _ = writeln!(s, "tls-cluster yes");
         }
         if let Some(r) = &self.replica_of {
-            let _ = writeln!(s, "replicaof {} {}", conf_word(&r.host)?, r.port);
+            if let Some((host, port)) = &r.primary {
+                let _ = writeln!(s, "replicaof {} {port}", conf_word(host)?);
+            }
             match &r.auth {
                 ReplicaAuth::Password(password) => {
                     let _ = writeln!(s, "masteruser {}", conf_word(&r.user)?);
@@ -173,8 +174,7 @@ mod tests {
     fn replicas_get_replicaof_and_their_login() {
         let mut config = RedisTlsConfig::new("/etc/redis/replica");
         config.replica_of = Some(ReplicaOf {
-            host: "10.0.0.5".into(),
-            port: 6379,
+            primary: Some(("10.0.0.5".into(), 6379)),
             user: "replicator".into(),
             auth: ReplicaAuth::Password(crate::Password::from_input("s3cret".into()).unwrap()),
         });

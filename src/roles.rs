@@ -457,7 +457,7 @@ pub fn check_access(user: &User, roles: &[&Role], db_user: &str, cert_login: boo
     let allowed = roles.iter().any(|role| {
         let patterns = expand(&role.spec.allow.db_users, DB_USERS_VAR, &user.db_users);
         if strict {
-            patterns.iter().any(|p| *p == db_user)
+            patterns.contains(&db_user)
         } else {
             matches(&patterns, db_user)
         }

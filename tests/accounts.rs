@@ -242,3 +242,109 @@ fn a_tls_replica_comes_up_from_rctl_output_alone() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A port whose cluster bus port (+10000) is free too.
+fn cluster_port() -> u16 {
+    loop {
+        let port = crate::util::free_port();
+        if port < 50000 && std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[test]
+fn a_tls_cluster_of_three_primaries_and_three_replicas_comes_up_from_rctl_output() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "sign", "--host=127.0.0.1,localhost", "--out=node"])
+        .ok();
+    let replicator = add(&dir, &["replicator", "--roles=replication"]);
+    let admin_password = add(&dir, &["admin", "--roles=access", "--db-users=admin"]);
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=admin",
+        "--db-user=admin",
+        "--out=admin",
+    ])
+    .ok();
+    dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
+    let acl = dir.join("users.acl");
+    let nodes: Vec<RedisServer> = (0..6)
+        .map(|_| {
+            RedisServer::try_start_on(cluster_port, |port| {
+                let conf = dir
+                    .rctl_stdin(
+                        &[
+                            "redis",
+                            "config",
+                            "--cert-prefix=node",
+                            &format!("--acl={}", acl.display()),
+                            &format!("--port={port}"),
+                            "--cluster",
+                            "--repl-user=replicator",
+                        ],
+                        &replicator,
+                    )
+                    .ok();
+                assert!(
+                    conf.contains("tls-replication yes\ncluster-enabled yes\ntls-cluster yes\n"),
+                    "{conf}"
+                );
+                conf
+            })
+            .unwrap()
+        })
+        .collect();
+    let admin = Creds::new(dir.join("admin"));
+    let addresses: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let mut create = vec!["--cluster", "create"];
+    create.extend(addresses.iter().map(String::as_str));
+    create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    let made = nodes[0].cli(
+        &dir.join("admin.cas"),
+        Some(&admin),
+        &["--user", "admin", "--pass", &admin_password],
+        &create,
+    );
+    assert!(
+        made.stdout().contains("All 16384 slots covered"),
+        "{}\n{}",
+        made.stdout(),
+        made.stderr()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for node in &nodes {
+        loop {
+            let state = info(node, &dir, &admin, &admin_password, &["CLUSTER", "INFO"]);
+            let repl = info(
+                node,
+                &dir,
+                &admin,
+                &admin_password,
+                &["INFO", "replication"],
+            );
+            let linked = repl.contains("role:master") || repl.contains("master_link_status:up");
+            if state.contains("cluster_state:ok") && linked {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} not ready: {state}\n{repl}\n{}",
+                node.port,
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let replicas = nodes
+        .iter()
+        .filter(|n| {
+            info(n, &dir, &admin, &admin_password, &["INFO", "replication"]).contains("role:slave")
+        })
+        .count();
+    assert_eq!(replicas, 3);
+}

@@ -91,7 +91,7 @@ fn every_command_refuses_bad_input_and_changes_nothing() {
             "invalid cluster name",
         ),
         (vec!["auth", "export", "--type=user"], "unsupported CA type"),
-        (vec!["auth", "rotate", "--manual"], "--phase"),
+        (vec!["auth", "rotate", "--phase=init"], "--manual"),
         (
             vec![
                 "auth",

@@ -7,5 +7,6 @@ fn cli_outputs_match_the_golden_files() {
         .register_bin("rctl", std::path::Path::new(env!("CARGO_BIN_EXE_rctl")))
         .env("HOME", "/nonexistent")
         .env("USER", "golden")
-        .case("tests/cmd/*.toml");
+        .case("tests/cmd/*.toml")
+        .case("tests/cmd/*.trycmd");
 }

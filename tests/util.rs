@@ -257,9 +257,18 @@ impl RedisServer {
     /// Starts redis-server with the TLS configuration `tls_conf(port)` gives for a free port,
     /// plus the lines that keep a test server to itself (loopback, its own folder and log).
     pub fn try_start_with(tls_conf: impl Fn(u16) -> String) -> Result<RedisServer, String> {
+        Self::try_start_on(free_port, tls_conf)
+    }
+
+    /// As [`try_start_with`](Self::try_start_with), with ports from `port` (a cluster node
+    /// needs its port + 10000 free too).
+    pub fn try_start_on(
+        port: impl Fn() -> u16,
+        tls_conf: impl Fn(u16) -> String,
+    ) -> Result<RedisServer, String> {
         let mut last_log = String::new();
         for _attempt in 0..5 {
-            let port = free_port();
+            let port = port();
             let dir = tempfile::tempdir().unwrap();
             let log = dir.path().join("redis.log");
             let conf = format!(

@@ -121,11 +121,12 @@ struct RedisConfigArgs {
     /// Make this server a replica of HOST:PORT (replicaof, masteruser, masterauth from stdin)
     #[arg(long, value_name = "HOST:PORT", requires = "repl_user")]
     replica_of: Option<String>,
-    /// The replication account (holding the replication role)
-    #[arg(long, value_name = "NAME", requires = "replica_of")]
+    /// The replication account (holding the replication role): with --replica-of, or with
+    /// --cluster for the replicas the cluster makes
+    #[arg(long, value_name = "NAME")]
     repl_user: Option<String>,
     /// With certificate login: the replication account's client bundle prefix
-    #[arg(long, value_name = "PREFIX", requires = "replica_of")]
+    #[arg(long, value_name = "PREFIX", requires = "repl_user")]
     repl_cert_prefix: Option<PathBuf>,
 }
 
@@ -775,9 +776,14 @@ fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
         None if has_state => with_state_read(ctx, |state| state.cert_login())?,
         None => false,
     };
-    let replica_of = match &args.replica_of {
-        None => None,
-        Some(addr) => Some(replica_of(ctx, addr, &args, cert_login)?),
+    if args.repl_user.is_some() && args.replica_of.is_none() && !args.cluster {
+        return Err(Error::InvalidArgument(
+            "--repl-user goes with --replica-of=HOST:PORT, or with --cluster (where replicas log in to the primaries the cluster gives them)".to_string(),
+        ));
+    }
+    let replica_of = match (&args.replica_of, &args.repl_user) {
+        (None, None) => None,
+        (addr, _) => Some(replica_of(ctx, addr.as_deref(), &args, cert_login)?),
     };
     let mut config = rctl::RedisTlsConfig::new(args.cert_prefix);
     config.aclfile = args.acl;
@@ -798,20 +804,26 @@ fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
 /// `--replica-of=HOST:PORT` with its account and how it logs in.
 fn replica_of(
     ctx: &Context,
-    addr: &str,
+    addr: Option<&str>,
     args: &RedisConfigArgs,
     cert_login: bool,
 ) -> Result<rctl::ReplicaOf> {
-    let bad = || {
-        Error::InvalidArgument(format!(
-            "--replica-of {:?} is not HOST:PORT",
-            rctl_shorten(addr)
-        ))
+    let primary = match addr {
+        None => None,
+        Some(addr) => {
+            let bad = || {
+                Error::InvalidArgument(format!(
+                    "--replica-of {:?} is not HOST:PORT",
+                    rctl_shorten(addr)
+                ))
+            };
+            let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+            rctl::Host::parse(host)?;
+            Some((host.to_string(), port))
+        }
     };
-    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
-    rctl::Host::parse(host)?;
     let user = args.repl_user.clone().ok_or_else(|| {
         Error::InvalidArgument(
             "--replica-of needs --repl-user=NAME, an account with the replication role".to_string(),
@@ -848,8 +860,7 @@ fn replica_of(
         rctl::ReplicaAuth::Password(read_password()?)
     };
     Ok(rctl::ReplicaOf {
-        host: host.to_string(),
-        port,
+        primary,
         user,
         auth,
     })

@@ -137,10 +137,7 @@ pub fn status(ca: Option<&HostCa>, state_dir: &Path, format: Format) -> rctl::Re
     let _ = writeln!(s, "  algorithm:  {}", ca.active().algorithm());
     let _ = writeln!(s, "  not after:  {}", date(ca.active().not_after()));
     let _ = writeln!(s, "  rotation:   {}", ca.rotation().describe());
-    let pins: Vec<String> = ca.trusted().map(|k| k.pin().to_string()).collect();
-    // As `tctl status` prints them, on one line that scripts read with awk.
-    let _ = writeln!(s, "CA pins: {}", pins.join(" "));
-    let _ = writeln!(s, "Keys:");
+    let _ = writeln!(s, "  keys:");
     for (i, key) in ca.trusted().enumerate() {
         let role = if i == 0 { "active, signing" } else { "trusted" };
         let _ = writeln!(
@@ -151,6 +148,9 @@ pub fn status(ca: Option<&HostCa>, state_dir: &Path, format: Format) -> rctl::Re
             date(key.not_after())
         );
     }
+    let pins: Vec<String> = ca.trusted().map(|k| k.pin().to_string()).collect();
+    // As `tctl status` prints them: one line that scripts read with awk.
+    let _ = writeln!(s, "CA pins: {}", pins.join(" "));
     Ok(s)
 }
 

@@ -421,17 +421,18 @@ impl StateDir {
                 "\"default\" is Redis's own user, which rctl keeps off; it never issues a certificate for it".to_string(),
             ));
         }
+        let all_roles = self.roles()?;
+        let roles = user_roles(&user, &all_roles)?;
+        check_access(&user, &roles, &login.db_user, self.cert_login()?)?;
         // Every certificate names an account that users.acl defines: the person's own, or
-        // another account (a service such as an app or a replicator) that exists.
+        // another account (a service such as an app or a replicator) that exists. Checked
+        // after the roles, so that a refused person learns nothing of which accounts exist.
         if login.db_user != user.name && self.user(&login.db_user).is_err() {
             return Err(Error::AccessDenied(format!(
                 "Redis account {:?} does not exist, so Redis would refuse this certificate's login; create it with 'rctl users add {} --roles=...'",
                 login.db_user, login.db_user
             )));
         }
-        let all_roles = self.roles()?;
-        let roles = user_roles(&user, &all_roles)?;
-        check_access(&user, &roles, &login.db_user, self.cert_login()?)?;
         let ttl = match (login.ttl, ttl_cap(&roles)?) {
             (Some(ttl), Some((cap, role))) if ttl > cap => {
                 return Err(Error::TtlNotAllowed(format!(
