@@ -348,3 +348,98 @@ fn a_tls_cluster_of_three_primaries_and_three_replicas_comes_up_from_rctl_output
         .count();
     assert_eq!(replicas, 3);
 }
+
+#[test]
+fn teleport_roles_db_names_and_a_csr_beside_its_key() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/roles/teleport-v7-access.yaml");
+    let run = dir.rctl(&["create", "-f", fixture.to_str().unwrap()]);
+    run.ok();
+    let note = run.stderr();
+    assert_eq!(note.lines().count(), 1, "{note}");
+    assert!(
+        note.contains("ignored Teleport fields") && note.contains("spec.allow.logins"),
+        "{note}"
+    );
+    for role in ["editor", "auditor", "replication"] {
+        assert!(dir.rctl(&["get", "roles", role]).ok().contains(role));
+    }
+    // --db-name is accepted, as tctl takes it, and noted as unused.
+    add(&dir, &["dana", "--roles=access", "--db-users=dana"]);
+    let run = dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=dana",
+        "--db-user=dana",
+        "--db-name=9",
+        "--out=dana",
+    ]);
+    run.ok();
+    assert!(
+        run.stderr().contains("--db-name \"9\" is not used"),
+        "{}",
+        run.stderr()
+    );
+    // A CSR signed beside the key it was made with: the key stays, and redis.conf names it.
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args([
+            "-keyout",
+            "redis1.key",
+            "-subj",
+            "/CN=redis1",
+            "-addext",
+            "subjectAltName=DNS:redis1",
+        ])
+        .args(["-out", "redis1.csr"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let key = dir.read("redis1.key");
+    let out = dir
+        .rctl(&["auth", "sign", "--csr=redis1.csr", "--out=redis1"])
+        .ok();
+    assert!(
+        out.contains(&format!(
+            "tls-key-file {}\n",
+            dir.join("redis1.key").display()
+        )),
+        "{out}"
+    );
+    assert_eq!(dir.read("redis1.key"), key);
+    // Another key beside it: the placeholder, not a wrong key.
+    dir.write("other.key", &key);
+    std::fs::copy(dir.join("redis1.csr"), dir.join("other.csr")).unwrap();
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "other.key",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let out = dir
+        .rctl(&["auth", "sign", "--csr=other.csr", "--out=other"])
+        .ok();
+    assert!(
+        out.contains("tls-key-file /path/to/the/key/the/csr/was/made/with"),
+        "{out}"
+    );
+}

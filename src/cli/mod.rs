@@ -595,7 +595,7 @@ fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
             args.format
         )));
     }
-    rctl::RedisBundle::check_outputs(&args.out, args.overwrite)?;
+    rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, args.csr.is_none())?;
     if let Some(user) = args.user {
         validate_user_name(&user)?;
         let db_user = args.db_user.unwrap_or_default();
