@@ -4,12 +4,16 @@
 //! atomically before returning; the store's lock makes the whole of it one step for any other
 //! rctl process. Nothing is written when an operation fails.
 
+mod acl;
+mod roles;
 mod settings;
+mod signing;
 mod users;
 
 use std::path::{Path, PathBuf};
 
-pub use users::{ClientLogin, NewUser, UserUpdate};
+pub use signing::ClientLogin;
+pub use users::{NewUser, UserUpdate};
 
 use time::OffsetDateTime;
 
@@ -17,7 +21,6 @@ use crate::audit::AuditEvent;
 use crate::ca::{CaOptions, HostCa};
 use crate::error::{Error, Result};
 use crate::rotation::Phase;
-use crate::sign::{RedisBundle, ServerCertRequest};
 use crate::store::{DirOptions, DirStore, Store};
 
 pub(crate) const CA_FILE: &str = "host_ca.yaml";
@@ -359,93 +362,6 @@ impl StateDir {
 
     pub(crate) fn save_ca(&self, ca: &HostCa) -> Result<()> {
         self.store.write(CA_FILE, ca.to_yaml()?.as_bytes())
-    }
-
-    /// Signs a Redis server bundle with the host CA. The bundle is not written anywhere:
-    /// see [`RedisBundle::write`].
-    pub fn sign_redis_server(&mut self, req: &ServerCertRequest) -> Result<RedisBundle> {
-        let (ca, pending) = self.load_ca()?;
-        let bundle = ca.sign_redis_server(req, self.now())?;
-        let event = AuditEvent::issued(bundle.issued(), None);
-        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
-        Ok(bundle)
-    }
-
-    /// Signs a Redis server bundle and writes it at `out` (see [`RedisBundle::write`]) as one
-    /// step: the outputs are checked before anything else, and the audit record, the files and
-    /// a CA that loading created or advanced are committed together. Returns the bundle and the
-    /// files written.
-    pub fn issue_redis_server(
-        &mut self,
-        req: &ServerCertRequest,
-        out: &Path,
-        overwrite: bool,
-    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        self.issue(out, overwrite, true, None, |ca, now| {
-            ca.sign_redis_server(req, now)
-        })
-    }
-
-    /// [`issue_redis_server`](Self::issue_redis_server) for a CSR: writes `PREFIX.crt` and
-    /// `PREFIX.cas`.
-    pub fn issue_redis_csr(
-        &mut self,
-        csr_pem: &str,
-        ttl: crate::Ttl,
-        out: &Path,
-        overwrite: bool,
-    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        self.issue(out, overwrite, false, None, |ca, now| {
-            ca.sign_redis_csr(csr_pem, ttl, now)
-        })
-    }
-
-    pub(crate) fn issue(
-        &mut self,
-        out: &Path,
-        overwrite: bool,
-        with_key: bool,
-        user: Option<&str>,
-        sign: impl FnOnce(&HostCa, OffsetDateTime) -> Result<RedisBundle>,
-    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        self.check_output_path(out)?;
-        RedisBundle::check_outputs_for(out, overwrite, with_key)?;
-        let (ca, pending) = self.load_ca()?;
-        let bundle = sign(&ca, self.now())?;
-        let event = AuditEvent::issued(bundle.issued(), user);
-        let written = self.commit_ca(&ca, pending, false, vec![event], || {
-            bundle.write(out, overwrite)
-        })?;
-        Ok((bundle, written))
-    }
-
-    /// Refuses an output path inside the state directory: rctl's own files are not outputs.
-    pub fn check_output_path(&self, path: &Path) -> Result<()> {
-        let root = self.store.locate("");
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let (Ok(root), Ok(parent)) = (root.canonicalize(), parent.canonicalize()) else {
-            return Ok(());
-        };
-        if parent.starts_with(&root) {
-            return Err(Error::InvalidArgument(format!(
-                "{} is inside the state directory {}; write outputs elsewhere",
-                path.display(),
-                root.display()
-            )));
-        }
-        Ok(())
-    }
-
-    /// Signs a Redis server certificate for a CSR (PEM); see [`HostCa::sign_redis_csr`].
-    pub fn sign_redis_csr(&mut self, csr_pem: &str, ttl: crate::Ttl) -> Result<RedisBundle> {
-        let (ca, pending) = self.load_ca()?;
-        let bundle = ca.sign_redis_csr(csr_pem, ttl, self.now())?;
-        let event = AuditEvent::issued(bundle.issued(), None);
-        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
-        Ok(bundle)
     }
 
     /// Moves a manual rotation of the host CA to `phase`.

@@ -1,21 +1,16 @@
 //! User and role operations of [`StateDir`], and the client certificates and users.acl that
 //! come from them.
 
-use crate::acl::{Renderer, Target};
 use crate::audit::AuditEvent;
-use crate::duration::Ttl;
 use crate::error::{Error, Result};
-use crate::keys::KeyAlgorithm;
-use crate::roles::{Role, check_access, ttl_cap};
-use crate::sign::{ClientCertRequest, DEFAULT_CERT_TTL, RedisBundle};
+use crate::roles::Role;
 use crate::users::{
     Password, User, read_users, render_user_line, render_users, scan_user_names, validate_user_name,
 };
 
 use super::StateDir;
 
-const USERS_FILE: &str = "users.jsonl";
-const ROLES_DIR: &str = "roles";
+pub(super) const USERS_FILE: &str = "users.jsonl";
 
 /// A user to create.
 #[derive(Debug, Default)]
@@ -41,22 +36,6 @@ pub struct UserUpdate {
     pub db_users: Option<Vec<String>>,
     /// New `db_names`.
     pub db_names: Option<Vec<String>>,
-}
-
-/// A person's request for a client certificate (`tsh db login` without Teleport).
-#[derive(Clone, Debug)]
-pub struct ClientLogin {
-    /// The rctl user.
-    pub user: String,
-    /// The Redis user to connect as.
-    pub db_user: String,
-    /// The database name: accepted as tctl takes it, not used (Redis has no per-database
-    /// ACL, and Teleport does not enforce `db_names` for Redis).
-    pub db_name: Option<String>,
-    /// Lifetime; 12h (or the role cap, if smaller) when `None`.
-    pub ttl: Option<Ttl>,
-    /// Key algorithm; the CA's when `None`.
-    pub key_algorithm: Option<KeyAlgorithm>,
 }
 
 impl StateDir {
@@ -288,193 +267,6 @@ impl StateDir {
         self.audited(&events, || self.save_users(&users))?;
         Ok(removed)
     }
-
-    /// Every role, built-in ones included, sorted by name.
-    pub fn roles(&self) -> Result<Vec<Role>> {
-        let mut roles = Role::builtins();
-        for file in self.store().list(ROLES_DIR)? {
-            let Some(stem) = file.strip_suffix(".yaml") else {
-                continue;
-            };
-            let name = format!("{ROLES_DIR}/{file}");
-            if Role::is_builtin(stem) {
-                // Checks would use the built-in while users.acl used the file: refuse both.
-                return Err(self.corrupt(
-                    &name,
-                    format!("{stem:?} is a built-in role and cannot be defined in a file"),
-                ));
-            }
-            let role = self.load(&name, |data| {
-                let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
-                let role = Role::from_yaml(text, &file).map_err(|e| e.to_string())?;
-                if role.name() != stem {
-                    return Err(format!("holds role {:?}, not {stem:?}", role.name()));
-                }
-                Ok(role)
-            })?;
-            roles.extend(role);
-        }
-        roles.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        Ok(roles)
-    }
-
-    /// One role.
-    pub fn role(&self, name: &str) -> Result<Role> {
-        self.roles()?
-            .into_iter()
-            .find(|r| r.name() == name)
-            .ok_or_else(|| Error::NotFound {
-                what: "role",
-                name: name.to_string(),
-            })
-    }
-
-    /// Creates a role; with `force`, replaces an existing one. Built-in roles cannot be changed.
-    /// Returns true when a role was replaced.
-    /// The role's Redis ACL rules are checked for `target`, else the cluster's target.
-    pub fn create_role(
-        &mut self,
-        role: &Role,
-        force: bool,
-        target: Option<Target>,
-    ) -> Result<bool> {
-        role.validate()?;
-        role.check_acl(self.target_or_default(target)?)?;
-        if Role::is_builtin(role.name()) {
-            return Err(Error::AccessDenied(format!(
-                "role {:?} is built in and cannot be changed",
-                role.name()
-            )));
-        }
-        let exists = self.roles()?.iter().any(|r| r.name() == role.name());
-        if exists && !force {
-            return Err(Error::AlreadyExists {
-                what: "role",
-                name: role.name().to_string(),
-            });
-        }
-        let yaml =
-            serde_norway::to_string(role).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let action = if exists { "role.update" } else { "role.create" };
-        self.audited(&[AuditEvent::about(action, role.name())], || {
-            self.store().write(
-                &format!("{ROLES_DIR}/{}.yaml", role.name()),
-                yaml.as_bytes(),
-            )
-        })?;
-        Ok(exists)
-    }
-
-    /// Removes a role; refused for built-in roles and while a user holds it.
-    pub fn remove_role(&mut self, name: &str) -> Result<()> {
-        if Role::is_builtin(name) {
-            return Err(Error::AccessDenied(format!(
-                "role {name:?} is built in and cannot be removed"
-            )));
-        }
-        self.role(name)?;
-        if let Some(user) = self
-            .users()?
-            .iter()
-            .find(|u| u.roles.iter().any(|r| r == name))
-        {
-            return Err(Error::AccessDenied(format!(
-                "role {name:?} is held by user {:?}; change the user's roles first",
-                user.name
-            )));
-        }
-        self.audited(&[AuditEvent::about("role.delete", name)], || {
-            self.store().remove(&format!("{ROLES_DIR}/{name}.yaml"))
-        })
-    }
-
-    /// [`sign_redis_client`](Self::sign_redis_client), writing the bundle at `out` as one step
-    /// (see [`issue_redis_server`](Self::issue_redis_server)).
-    pub fn issue_redis_client(
-        &mut self,
-        login: &ClientLogin,
-        out: &std::path::Path,
-        overwrite: bool,
-    ) -> Result<(RedisBundle, Vec<std::path::PathBuf>)> {
-        let req = self.client_request(login)?;
-        self.issue(out, overwrite, true, Some(&login.user), |ca, now| {
-            ca.sign_redis_client(&req, now)
-        })
-    }
-
-    /// Signs a client certificate for a person, if their roles allow the db user (and db
-    /// name), within the smallest `max_session_ttl` of their roles.
-    pub fn sign_redis_client(&mut self, login: &ClientLogin) -> Result<RedisBundle> {
-        let req = self.client_request(login)?;
-        let (ca, pending) = self.load_ca()?;
-        let bundle = ca.sign_redis_client(&req, self.now())?;
-        let event = AuditEvent::issued(bundle.issued(), Some(&login.user));
-        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
-        Ok(bundle)
-    }
-
-    /// The certificate request for a login, once the person's roles allow it.
-    fn client_request(&self, login: &ClientLogin) -> Result<ClientCertRequest> {
-        let user = self.user(&login.user)?;
-        if login.db_user == "default" {
-            return Err(Error::AccessDenied(
-                "\"default\" is Redis's own user, which rctl keeps off; it never issues a certificate for it".to_string(),
-            ));
-        }
-        let all_roles = self.roles()?;
-        let roles = user_roles(&user, &all_roles)?;
-        check_access(&user, &roles, &login.db_user, self.cert_login()?)?;
-        // Every certificate names an account that users.acl defines: the person's own, or
-        // another account (a service such as an app or a replicator) that exists. Checked
-        // after the roles, so that a refused person learns nothing of which accounts exist.
-        if login.db_user != user.name && self.user(&login.db_user).is_err() {
-            return Err(Error::AccessDenied(format!(
-                "Redis account {:?} does not exist, so Redis would refuse this certificate's login; create it with 'rctl users add {} --roles=...'",
-                login.db_user, login.db_user
-            )));
-        }
-        let ttl = match (login.ttl, ttl_cap(&roles)?) {
-            (Some(ttl), Some((cap, role))) if ttl > cap => {
-                return Err(Error::TtlNotAllowed(format!(
-                    "TTL {ttl} exceeds the max_session_ttl {cap} of role {role:?}"
-                )));
-            }
-            (Some(ttl), _) => ttl,
-            (None, Some((cap, _))) => cap.min(DEFAULT_CERT_TTL),
-            (None, None) => DEFAULT_CERT_TTL,
-        };
-        Ok(ClientCertRequest {
-            user: user.name.clone(),
-            db_user: login.db_user.clone(),
-            ttl,
-            key_algorithm: login.key_algorithm,
-        })
-    }
-
-    /// The users.acl for every user: `user NAME on #SHA256 RULES` (the union of the user's
-    /// roles, see [`crate::acl::render()`]), sorted by name, then `user default off`; for
-    /// `target`, else the cluster's target.
-    pub fn render_acl(&self, target: Option<Target>) -> Result<String> {
-        let roles = self.roles()?;
-        let renderer = Renderer::new(&roles, self.target_or_default(target)?)?;
-        // Streamed: each user becomes its line as it is read, so 100,000 users never sit in
-        // memory as records.
-        let mut lines = Vec::new();
-        self.for_each_user(&mut |user| {
-            lines.push(renderer.line(&user)?);
-            Ok(())
-        })?;
-        let text = Renderer::finish(lines);
-        let mut previous = "";
-        for line in text.lines() {
-            let name = line.split(' ').nth(1).unwrap_or_default();
-            if name == previous {
-                return Err(self.corrupt(USERS_FILE, format!("user {name:?} appears twice")));
-            }
-            previous = name;
-        }
-        Ok(text)
-    }
 }
 
 impl StateDir {
@@ -510,22 +302,4 @@ fn check_roles_exist(roles: &[Role], wanted: &[String]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn missing_role(user: &str, role: &str) -> Error {
-    Error::Inconsistent(format!(
-        "user {user:?} holds role {role:?}, which does not exist; fix it with 'rctl users update {user} --set-roles=...'"
-    ))
-}
-
-fn user_roles<'a>(user: &User, roles: &'a [Role]) -> Result<Vec<&'a Role>> {
-    user.roles
-        .iter()
-        .map(|name| {
-            roles
-                .iter()
-                .find(|r| r.name() == name)
-                .ok_or_else(|| missing_role(&user.name, name))
-        })
-        .collect()
 }

@@ -1,0 +1,187 @@
+//! Signing through the state: the host CA loaded (due rotation phases applied), the person's
+//! roles checked, the bundle written, the CA and the audit record committed together.
+
+use crate::audit::AuditEvent;
+use crate::duration::Ttl;
+use crate::error::{Error, Result};
+use crate::keys::KeyAlgorithm;
+use crate::roles::{check_access, ttl_cap};
+use crate::sign::{ClientCertRequest, DEFAULT_CERT_TTL, RedisBundle};
+
+use std::path::{Path, PathBuf};
+
+use time::OffsetDateTime;
+
+use crate::ca::HostCa;
+use crate::sign::ServerCertRequest;
+
+use super::StateDir;
+use super::roles::user_roles;
+
+/// A person's request for a client certificate (`tsh db login` without Teleport).
+#[derive(Clone, Debug)]
+pub struct ClientLogin {
+    /// The rctl user.
+    pub user: String,
+    /// The Redis user to connect as.
+    pub db_user: String,
+    /// The database name: accepted as tctl takes it, not used (Redis has no per-database
+    /// ACL, and Teleport does not enforce `db_names` for Redis).
+    pub db_name: Option<String>,
+    /// Lifetime; 12h (or the role cap, if smaller) when `None`.
+    pub ttl: Option<Ttl>,
+    /// Key algorithm; the CA's when `None`.
+    pub key_algorithm: Option<KeyAlgorithm>,
+}
+
+impl StateDir {
+    /// [`sign_redis_client`](Self::sign_redis_client), writing the bundle at `out` as one step
+    /// (see [`issue_redis_server`](Self::issue_redis_server)).
+    pub fn issue_redis_client(
+        &mut self,
+        login: &ClientLogin,
+        out: &std::path::Path,
+        overwrite: bool,
+    ) -> Result<(RedisBundle, Vec<std::path::PathBuf>)> {
+        let req = self.client_request(login)?;
+        self.issue(out, overwrite, true, Some(&login.user), |ca, now| {
+            ca.sign_redis_client(&req, now)
+        })
+    }
+
+    /// Signs a client certificate for a person, if their roles allow the db user (and db
+    /// name), within the smallest `max_session_ttl` of their roles.
+    pub fn sign_redis_client(&mut self, login: &ClientLogin) -> Result<RedisBundle> {
+        let req = self.client_request(login)?;
+        let (ca, pending) = self.load_ca()?;
+        let bundle = ca.sign_redis_client(&req, self.now())?;
+        let event = AuditEvent::issued(bundle.issued(), Some(&login.user));
+        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
+        Ok(bundle)
+    }
+
+    /// The certificate request for a login, once the person's roles allow it.
+    fn client_request(&self, login: &ClientLogin) -> Result<ClientCertRequest> {
+        let user = self.user(&login.user)?;
+        if login.db_user == "default" {
+            return Err(Error::AccessDenied(
+                "\"default\" is Redis's own user, which rctl keeps off; it never issues a certificate for it".to_string(),
+            ));
+        }
+        let all_roles = self.roles()?;
+        let roles = user_roles(&user, &all_roles)?;
+        check_access(&user, &roles, &login.db_user, self.cert_login()?)?;
+        // Every certificate names an account that users.acl defines: the person's own, or
+        // another account (a service such as an app or a replicator) that exists. Checked
+        // after the roles, so that a refused person learns nothing of which accounts exist.
+        if login.db_user != user.name && self.user(&login.db_user).is_err() {
+            return Err(Error::AccessDenied(format!(
+                "Redis account {:?} does not exist, so Redis would refuse this certificate's login; create it with 'rctl users add {} --roles=...'",
+                login.db_user, login.db_user
+            )));
+        }
+        let ttl = match (login.ttl, ttl_cap(&roles)?) {
+            (Some(ttl), Some((cap, role))) if ttl > cap => {
+                return Err(Error::TtlNotAllowed(format!(
+                    "TTL {ttl} exceeds the max_session_ttl {cap} of role {role:?}"
+                )));
+            }
+            (Some(ttl), _) => ttl,
+            (None, Some((cap, _))) => cap.min(DEFAULT_CERT_TTL),
+            (None, None) => DEFAULT_CERT_TTL,
+        };
+        Ok(ClientCertRequest {
+            user: user.name.clone(),
+            db_user: login.db_user.clone(),
+            ttl,
+            key_algorithm: login.key_algorithm,
+        })
+    }
+
+    /// Signs a Redis server bundle with the host CA. The bundle is not written anywhere:
+    /// see [`RedisBundle::write`].
+    pub fn sign_redis_server(&mut self, req: &ServerCertRequest) -> Result<RedisBundle> {
+        let (ca, pending) = self.load_ca()?;
+        let bundle = ca.sign_redis_server(req, self.now())?;
+        let event = AuditEvent::issued(bundle.issued(), None);
+        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
+        Ok(bundle)
+    }
+
+    /// Signs a Redis server bundle and writes it at `out` (see [`RedisBundle::write`]) as one
+    /// step: the outputs are checked before anything else, and the audit record, the files and
+    /// a CA that loading created or advanced are committed together. Returns the bundle and the
+    /// files written.
+    pub fn issue_redis_server(
+        &mut self,
+        req: &ServerCertRequest,
+        out: &Path,
+        overwrite: bool,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        self.issue(out, overwrite, true, None, |ca, now| {
+            ca.sign_redis_server(req, now)
+        })
+    }
+
+    /// [`issue_redis_server`](Self::issue_redis_server) for a CSR: writes `PREFIX.crt` and
+    /// `PREFIX.cas`.
+    pub fn issue_redis_csr(
+        &mut self,
+        csr_pem: &str,
+        ttl: crate::Ttl,
+        out: &Path,
+        overwrite: bool,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        self.issue(out, overwrite, false, None, |ca, now| {
+            ca.sign_redis_csr(csr_pem, ttl, now)
+        })
+    }
+
+    pub(crate) fn issue(
+        &mut self,
+        out: &Path,
+        overwrite: bool,
+        with_key: bool,
+        user: Option<&str>,
+        sign: impl FnOnce(&HostCa, OffsetDateTime) -> Result<RedisBundle>,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        self.check_output_path(out)?;
+        RedisBundle::check_outputs_for(out, overwrite, with_key)?;
+        let (ca, pending) = self.load_ca()?;
+        let bundle = sign(&ca, self.now())?;
+        let event = AuditEvent::issued(bundle.issued(), user);
+        let written = self.commit_ca(&ca, pending, false, vec![event], || {
+            bundle.write(out, overwrite)
+        })?;
+        Ok((bundle, written))
+    }
+
+    /// Refuses an output path inside the state directory: rctl's own files are not outputs.
+    pub fn check_output_path(&self, path: &Path) -> Result<()> {
+        let root = self.store.locate("");
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let (Ok(root), Ok(parent)) = (root.canonicalize(), parent.canonicalize()) else {
+            return Ok(());
+        };
+        if parent.starts_with(&root) {
+            return Err(Error::InvalidArgument(format!(
+                "{} is inside the state directory {}; write outputs elsewhere",
+                path.display(),
+                root.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Signs a Redis server certificate for a CSR (PEM); see [`HostCa::sign_redis_csr`].
+    pub fn sign_redis_csr(&mut self, csr_pem: &str, ttl: crate::Ttl) -> Result<RedisBundle> {
+        let (ca, pending) = self.load_ca()?;
+        let bundle = ca.sign_redis_csr(csr_pem, ttl, self.now())?;
+        let event = AuditEvent::issued(bundle.issued(), None);
+        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
+        Ok(bundle)
+    }
+}
