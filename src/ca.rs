@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::keys::{KeyAlgorithm, PrivateKey, spki_pin};
-use crate::rotation::{Mode, Phase, Rotation};
+use crate::rotation::Rotation;
 
 /// Default lifetime of a host CA certificate: 10 years.
 pub const DEFAULT_CA_TTL: Ttl = Ttl::from_hours(87_600);
@@ -53,7 +53,7 @@ pub struct CaKey {
 }
 
 impl CaKey {
-    fn generate(options: &CaOptions, now: OffsetDateTime) -> Result<CaKey> {
+    pub(crate) fn generate(options: &CaOptions, now: OffsetDateTime) -> Result<CaKey> {
         let key = PrivateKey::generate(options.algorithm)?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
@@ -193,14 +193,13 @@ impl fmt::Debug for CaKey {
 /// ```
 #[derive(Debug)]
 pub struct HostCa {
-    cluster_name: String,
-    active: CaKey,
-    additional: Vec<CaKey>,
-    rotation: Rotation,
+    pub(crate) cluster_name: String,
+    /// The key that signs.
+    pub(crate) active: CaKey,
+    /// Keys trusted besides it during a rotation.
+    pub(crate) additional: Vec<CaKey>,
+    pub(crate) rotation: Rotation,
 }
-
-/// What an [`HostCa::advance_due`] call moved through.
-pub type Advanced = Vec<Phase>;
 
 impl HostCa {
     /// Creates a new CA.
@@ -244,124 +243,6 @@ impl HostCa {
     /// The rotation record.
     pub fn rotation(&self) -> &Rotation {
         &self.rotation
-    }
-
-    /// Moves a manual rotation one phase (Teleport's `tctl auth rotate --manual --phase`).
-    pub fn rotate(&mut self, to: Phase, now: OffsetDateTime) -> Result<()> {
-        let from = self.rotation.phase;
-        from.check_transition(to)?;
-        if to == Phase::Init {
-            self.rotation = Rotation {
-                phase: Phase::Init,
-                mode: Mode::Manual,
-                started: Some(now),
-                grace_period_secs: None,
-                last_rotated: self.rotation.last_rotated,
-            };
-        }
-        self.apply(to, now)
-    }
-
-    /// Starts an automatic rotation whose phases advance over `grace_period` as
-    /// [`advance_due`](Self::advance_due) is called. A zero grace period completes it at once:
-    /// the new key signs and the old one is no longer trusted.
-    pub fn start_auto_rotation(
-        &mut self,
-        grace_period: std::time::Duration,
-        now: OffsetDateTime,
-    ) -> Result<Advanced> {
-        if grace_period.subsec_nanos() != 0 {
-            return Err(Error::InvalidDuration {
-                input: crate::format_std(grace_period),
-                reason: "a grace period counts whole seconds (999ms would rotate at once)"
-                    .to_string(),
-            });
-        }
-        if grace_period.as_secs() > Rotation::MAX_GRACE_PERIOD_SECS {
-            return Err(Error::InvalidDuration {
-                input: crate::format_std(grace_period),
-                reason: "a grace period is at most 10 years".to_string(),
-            });
-        }
-        self.rotation.phase.check_transition(Phase::Init)?;
-        self.rotation = Rotation {
-            phase: Phase::Init,
-            mode: Mode::Auto,
-            started: Some(now),
-            grace_period_secs: Some(grace_period.as_secs()),
-            last_rotated: self.rotation.last_rotated,
-        };
-        self.apply(Phase::Init, now)?;
-        let mut advanced = vec![Phase::Init];
-        advanced.extend(self.advance_due(now)?);
-        Ok(advanced)
-    }
-
-    /// Applies the phases of an automatic rotation that are due at `now`, in order, and returns
-    /// the phases entered. Nothing for a manual rotation.
-    pub fn advance_due(&mut self, now: OffsetDateTime) -> Result<Advanced> {
-        let mut entered = Vec::new();
-        while let Some(due) = self.rotation.due_phase(now) {
-            if due == self.rotation.phase {
-                break;
-            }
-            let next = match self.rotation.phase {
-                Phase::Init => Phase::UpdateClients,
-                Phase::UpdateClients => Phase::UpdateServers,
-                Phase::UpdateServers => Phase::Standby,
-                // Auto mode never rolls back by itself; a rollback switches to manual.
-                Phase::Standby | Phase::Rollback => break,
-            };
-            self.apply(next, now)?;
-            entered.push(next);
-        }
-        Ok(entered)
-    }
-
-    /// What a phase does to the keys. The transition has been checked.
-    fn apply(&mut self, to: Phase, now: OffsetDateTime) -> Result<()> {
-        let from = self.rotation.phase;
-        match to {
-            Phase::Init => {
-                let options = CaOptions {
-                    cluster_name: self.cluster_name.clone(),
-                    algorithm: self.active.algorithm(),
-                    // The new key gets as long a life as the current one was given.
-                    ttl: lifetime(&self.active)?,
-                };
-                self.additional.push(CaKey::generate(&options, now)?);
-            }
-            Phase::UpdateClients => self.swap()?,
-            Phase::UpdateServers => {}
-            Phase::Rollback => {
-                if from != Phase::Init {
-                    self.swap()?;
-                }
-                self.rotation.mode = Mode::Manual;
-            }
-            Phase::Standby => {
-                self.additional.clear();
-                if from == Phase::UpdateServers {
-                    self.rotation.last_rotated = Some(now);
-                }
-                self.rotation.started = None;
-                self.rotation.grace_period_secs = None;
-                self.rotation.mode = Mode::Manual;
-            }
-        }
-        self.rotation.phase = to;
-        Ok(())
-    }
-
-    fn swap(&mut self) -> Result<()> {
-        let Some(other) = self.additional.pop() else {
-            return Err(Error::InvalidRotation(
-                "the rotation has no second key to swap to; roll back and start again".to_string(),
-            ));
-        };
-        let old = std::mem::replace(&mut self.active, other);
-        self.additional.insert(0, old);
-        Ok(())
     }
 
     /// Serializes to the state file format.
@@ -413,7 +294,7 @@ impl HostCa {
     }
 }
 
-fn lifetime(key: &CaKey) -> Result<Ttl> {
+pub(crate) fn lifetime(key: &CaKey) -> Result<Ttl> {
     let span = key.not_after - key.not_before - time::Duration::minutes(1);
     let span = std::time::Duration::try_from(span)
         .map_err(|_| Error::Crypto("the CA certificate's validity is empty".to_string()))?;
@@ -504,18 +385,18 @@ struct KeyRecord {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn now() -> OffsetDateTime {
+    pub(crate) fn now() -> OffsetDateTime {
         time::macros::datetime!(2026-06-01 12:00 UTC)
     }
 
-    fn ca() -> HostCa {
+    pub(crate) fn ca() -> HostCa {
         HostCa::generate(&CaOptions::new("example"), now()).unwrap()
     }
 
-    fn pins(ca: &HostCa) -> Vec<String> {
+    pub(crate) fn pins(ca: &HostCa) -> Vec<String> {
         ca.trusted().map(CaKey::pin).collect()
     }
 
@@ -547,7 +428,7 @@ mod tests {
     #[test]
     fn state_file_round_trips() {
         let mut ca = ca();
-        ca.rotate(Phase::Init, now()).unwrap();
+        ca.rotate(crate::Phase::Init, now()).unwrap();
         let yaml = ca.to_yaml().unwrap();
         let again = HostCa::from_yaml(yaml.as_bytes()).unwrap();
         assert_eq!(pins(&again), pins(&ca));
@@ -567,126 +448,6 @@ mod tests {
         let spliced = yaml.replace(&key_of(&yaml), &key_of(&other_yaml));
         let err = HostCa::from_yaml(spliced.as_bytes()).unwrap_err();
         assert!(err.contains("does not match"), "{err}");
-    }
-
-    #[test]
-    fn which_key_signs_and_which_are_trusted_in_each_phase() {
-        let mut ca = ca();
-        let old = ca.active().pin();
-        ca.rotate(Phase::Init, now()).unwrap();
-        let new = pins(&ca)[1].clone();
-        assert_ne!(old, new);
-        assert_eq!(
-            pins(&ca),
-            [old.clone(), new.clone()],
-            "init: old signs, both trusted"
-        );
-        ca.rotate(Phase::UpdateClients, now()).unwrap();
-        assert_eq!(
-            pins(&ca),
-            [new.clone(), old.clone()],
-            "update_clients: new signs"
-        );
-        ca.rotate(Phase::UpdateServers, now()).unwrap();
-        assert_eq!(
-            pins(&ca),
-            [new.clone(), old.clone()],
-            "update_servers: unchanged"
-        );
-        ca.rotate(Phase::Standby, now()).unwrap();
-        assert_eq!(pins(&ca), [new], "standby: old dropped");
-        assert_eq!(ca.rotation().last_rotated, Some(now()));
-        assert!(ca.trusted_pem().matches("BEGIN CERTIFICATE").count() == 1);
-    }
-
-    #[test]
-    fn rollback_from_each_phase_restores_the_old_key() {
-        for steps in [1, 2, 3] {
-            let mut ca = ca();
-            let old = ca.active().pin();
-            let path = [Phase::Init, Phase::UpdateClients, Phase::UpdateServers];
-            for p in &path[..steps] {
-                ca.rotate(*p, now()).unwrap();
-            }
-            ca.rotate(Phase::Rollback, now()).unwrap();
-            assert_eq!(
-                ca.active().pin(),
-                old,
-                "rollback after {steps} step(s): old key signs"
-            );
-            assert_eq!(ca.trusted().count(), 2, "both trusted until standby");
-            ca.rotate(Phase::Standby, now()).unwrap();
-            assert_eq!(pins(&ca), [old.as_str()]);
-            assert_eq!(
-                ca.rotation().last_rotated,
-                None,
-                "an abandoned rotation is not a rotation"
-            );
-        }
-    }
-
-    #[test]
-    fn refused_transition_changes_nothing() {
-        let mut ca = ca();
-        let before = ca.to_yaml().unwrap();
-        assert!(ca.rotate(Phase::UpdateClients, now()).is_err());
-        assert!(ca.rotate(Phase::Standby, now()).is_err());
-        assert_eq!(ca.to_yaml().unwrap(), before);
-    }
-
-    #[test]
-    fn auto_rotation_advances_with_the_clock() {
-        let mut ca = ca();
-        let old = ca.active().pin();
-        let grace = std::time::Duration::from_secs(30 * 3600);
-        assert_eq!(ca.start_auto_rotation(grace, now()).unwrap(), [Phase::Init]);
-        assert_eq!(ca.active().pin(), old);
-        let later = |h| now() + time::Duration::hours(h);
-        assert!(ca.advance_due(later(9)).unwrap().is_empty());
-        assert_eq!(ca.advance_due(later(10)).unwrap(), [Phase::UpdateClients]);
-        assert_ne!(ca.active().pin(), old);
-        assert_eq!(
-            ca.advance_due(later(31)).unwrap(),
-            [Phase::UpdateServers, Phase::Standby]
-        );
-        assert_eq!(ca.trusted().count(), 1);
-        assert_eq!(ca.rotation().mode, Mode::Manual);
-        assert!(ca.rotation().last_rotated.is_some());
-    }
-
-    #[test]
-    fn zero_grace_period_swaps_at_once() {
-        let mut ca = ca();
-        let old = ca.active().pin();
-        let entered = ca
-            .start_auto_rotation(std::time::Duration::ZERO, now())
-            .unwrap();
-        assert_eq!(
-            entered,
-            [
-                Phase::Init,
-                Phase::UpdateClients,
-                Phase::UpdateServers,
-                Phase::Standby
-            ]
-        );
-        assert_eq!(ca.trusted().count(), 1);
-        assert_ne!(ca.active().pin(), old);
-    }
-
-    #[test]
-    fn rollback_of_an_auto_rotation_stops_the_schedule() {
-        let mut ca = ca();
-        ca.start_auto_rotation(std::time::Duration::from_secs(3600), now())
-            .unwrap();
-        ca.rotate(Phase::Rollback, now()).unwrap();
-        assert_eq!(ca.rotation().mode, Mode::Manual);
-        assert!(
-            ca.advance_due(now() + time::Duration::hours(5))
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(ca.rotation().phase, Phase::Rollback);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::ca::{CaKey, CaOptions, HostCa, lifetime};
 use crate::duration::format_std;
 use crate::error::{Error, Result, shorten};
 
@@ -248,6 +249,132 @@ impl Rotation {
 }
 
 #[cfg(test)]
+mod key_move_tests {
+    use super::*;
+    use crate::ca::tests::{ca, now, pins};
+
+    #[test]
+    fn which_key_signs_and_which_are_trusted_in_each_phase() {
+        let mut ca = ca();
+        let old = ca.active().pin();
+        ca.rotate(Phase::Init, now()).unwrap();
+        let new = pins(&ca)[1].clone();
+        assert_ne!(old, new);
+        assert_eq!(
+            pins(&ca),
+            [old.clone(), new.clone()],
+            "init: old signs, both trusted"
+        );
+        ca.rotate(Phase::UpdateClients, now()).unwrap();
+        assert_eq!(
+            pins(&ca),
+            [new.clone(), old.clone()],
+            "update_clients: new signs"
+        );
+        ca.rotate(Phase::UpdateServers, now()).unwrap();
+        assert_eq!(
+            pins(&ca),
+            [new.clone(), old.clone()],
+            "update_servers: unchanged"
+        );
+        ca.rotate(Phase::Standby, now()).unwrap();
+        assert_eq!(pins(&ca), [new], "standby: old dropped");
+        assert_eq!(ca.rotation().last_rotated, Some(now()));
+        assert!(ca.trusted_pem().matches("BEGIN CERTIFICATE").count() == 1);
+    }
+
+    #[test]
+    fn rollback_from_each_phase_restores_the_old_key() {
+        for steps in [1, 2, 3] {
+            let mut ca = ca();
+            let old = ca.active().pin();
+            let path = [Phase::Init, Phase::UpdateClients, Phase::UpdateServers];
+            for p in &path[..steps] {
+                ca.rotate(*p, now()).unwrap();
+            }
+            ca.rotate(Phase::Rollback, now()).unwrap();
+            assert_eq!(
+                ca.active().pin(),
+                old,
+                "rollback after {steps} step(s): old key signs"
+            );
+            assert_eq!(ca.trusted().count(), 2, "both trusted until standby");
+            ca.rotate(Phase::Standby, now()).unwrap();
+            assert_eq!(pins(&ca), [old.as_str()]);
+            assert_eq!(
+                ca.rotation().last_rotated,
+                None,
+                "an abandoned rotation is not a rotation"
+            );
+        }
+    }
+
+    #[test]
+    fn refused_transition_changes_nothing() {
+        let mut ca = ca();
+        let before = ca.to_yaml().unwrap();
+        assert!(ca.rotate(Phase::UpdateClients, now()).is_err());
+        assert!(ca.rotate(Phase::Standby, now()).is_err());
+        assert_eq!(ca.to_yaml().unwrap(), before);
+    }
+
+    #[test]
+    fn auto_rotation_advances_with_the_clock() {
+        let mut ca = ca();
+        let old = ca.active().pin();
+        let grace = std::time::Duration::from_secs(30 * 3600);
+        assert_eq!(ca.start_auto_rotation(grace, now()).unwrap(), [Phase::Init]);
+        assert_eq!(ca.active().pin(), old);
+        let later = |h| now() + time::Duration::hours(h);
+        assert!(ca.advance_due(later(9)).unwrap().is_empty());
+        assert_eq!(ca.advance_due(later(10)).unwrap(), [Phase::UpdateClients]);
+        assert_ne!(ca.active().pin(), old);
+        assert_eq!(
+            ca.advance_due(later(31)).unwrap(),
+            [Phase::UpdateServers, Phase::Standby]
+        );
+        assert_eq!(ca.trusted().count(), 1);
+        assert_eq!(ca.rotation().mode, Mode::Manual);
+        assert!(ca.rotation().last_rotated.is_some());
+    }
+
+    #[test]
+    fn zero_grace_period_swaps_at_once() {
+        let mut ca = ca();
+        let old = ca.active().pin();
+        let entered = ca
+            .start_auto_rotation(std::time::Duration::ZERO, now())
+            .unwrap();
+        assert_eq!(
+            entered,
+            [
+                Phase::Init,
+                Phase::UpdateClients,
+                Phase::UpdateServers,
+                Phase::Standby
+            ]
+        );
+        assert_eq!(ca.trusted().count(), 1);
+        assert_ne!(ca.active().pin(), old);
+    }
+
+    #[test]
+    fn rollback_of_an_auto_rotation_stops_the_schedule() {
+        let mut ca = ca();
+        ca.start_auto_rotation(std::time::Duration::from_secs(3600), now())
+            .unwrap();
+        ca.rotate(Phase::Rollback, now()).unwrap();
+        assert_eq!(ca.rotation().mode, Mode::Manual);
+        assert!(
+            ca.advance_due(now() + time::Duration::hours(5))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(ca.rotation().phase, Phase::Rollback);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -322,5 +449,130 @@ mod tests {
     #[test]
     fn describe_says_never_rotated_first() {
         assert_eq!(Rotation::default().describe(), "never rotated");
+    }
+}
+
+/// What an [`HostCa::advance_due`] call moved through.
+pub type Advanced = Vec<Phase>;
+
+/// The key moves of each phase, beside the phases and the schedule that decide them (as
+/// Teleport's `lib/auth/rotate.go` keeps them together).
+impl HostCa {
+    /// Moves a manual rotation one phase (Teleport's `tctl auth rotate --manual --phase`).
+    pub fn rotate(&mut self, to: Phase, now: OffsetDateTime) -> Result<()> {
+        let from = self.rotation.phase;
+        from.check_transition(to)?;
+        if to == Phase::Init {
+            self.rotation = Rotation {
+                phase: Phase::Init,
+                mode: Mode::Manual,
+                started: Some(now),
+                grace_period_secs: None,
+                last_rotated: self.rotation.last_rotated,
+            };
+        }
+        self.apply(to, now)
+    }
+
+    /// Starts an automatic rotation whose phases advance over `grace_period` as
+    /// [`advance_due`](Self::advance_due) is called. A zero grace period completes it at once:
+    /// the new key signs and the old one is no longer trusted.
+    pub fn start_auto_rotation(
+        &mut self,
+        grace_period: std::time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<Advanced> {
+        if grace_period.subsec_nanos() != 0 {
+            return Err(Error::InvalidDuration {
+                input: crate::format_std(grace_period),
+                reason: "a grace period counts whole seconds (999ms would rotate at once)"
+                    .to_string(),
+            });
+        }
+        if grace_period.as_secs() > Rotation::MAX_GRACE_PERIOD_SECS {
+            return Err(Error::InvalidDuration {
+                input: crate::format_std(grace_period),
+                reason: "a grace period is at most 10 years".to_string(),
+            });
+        }
+        self.rotation.phase.check_transition(Phase::Init)?;
+        self.rotation = Rotation {
+            phase: Phase::Init,
+            mode: Mode::Auto,
+            started: Some(now),
+            grace_period_secs: Some(grace_period.as_secs()),
+            last_rotated: self.rotation.last_rotated,
+        };
+        self.apply(Phase::Init, now)?;
+        let mut advanced = vec![Phase::Init];
+        advanced.extend(self.advance_due(now)?);
+        Ok(advanced)
+    }
+
+    /// Applies the phases of an automatic rotation that are due at `now`, in order, and returns
+    /// the phases entered. Nothing for a manual rotation.
+    pub fn advance_due(&mut self, now: OffsetDateTime) -> Result<Advanced> {
+        let mut entered = Vec::new();
+        while let Some(due) = self.rotation.due_phase(now) {
+            if due == self.rotation.phase {
+                break;
+            }
+            let next = match self.rotation.phase {
+                Phase::Init => Phase::UpdateClients,
+                Phase::UpdateClients => Phase::UpdateServers,
+                Phase::UpdateServers => Phase::Standby,
+                // Auto mode never rolls back by itself; a rollback switches to manual.
+                Phase::Standby | Phase::Rollback => break,
+            };
+            self.apply(next, now)?;
+            entered.push(next);
+        }
+        Ok(entered)
+    }
+
+    /// What a phase does to the keys. The transition has been checked.
+    fn apply(&mut self, to: Phase, now: OffsetDateTime) -> Result<()> {
+        let from = self.rotation.phase;
+        match to {
+            Phase::Init => {
+                let options = CaOptions {
+                    cluster_name: self.cluster_name.clone(),
+                    algorithm: self.active.algorithm(),
+                    // The new key gets as long a life as the current one was given.
+                    ttl: lifetime(&self.active)?,
+                };
+                self.additional.push(CaKey::generate(&options, now)?);
+            }
+            Phase::UpdateClients => self.swap()?,
+            Phase::UpdateServers => {}
+            Phase::Rollback => {
+                if from != Phase::Init {
+                    self.swap()?;
+                }
+                self.rotation.mode = Mode::Manual;
+            }
+            Phase::Standby => {
+                self.additional.clear();
+                if from == Phase::UpdateServers {
+                    self.rotation.last_rotated = Some(now);
+                }
+                self.rotation.started = None;
+                self.rotation.grace_period_secs = None;
+                self.rotation.mode = Mode::Manual;
+            }
+        }
+        self.rotation.phase = to;
+        Ok(())
+    }
+
+    fn swap(&mut self) -> Result<()> {
+        let Some(other) = self.additional.pop() else {
+            return Err(Error::InvalidRotation(
+                "the rotation has no second key to swap to; roll back and start again".to_string(),
+            ));
+        };
+        let old = std::mem::replace(&mut self.active, other);
+        self.additional.insert(0, old);
+        Ok(())
     }
 }
