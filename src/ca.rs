@@ -3,8 +3,8 @@
 use std::fmt;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyUsagePurpose,
-    SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyUsagePurpose, SanType, SerialNumber,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -14,6 +14,10 @@ use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::keys::{KeyAlgorithm, PrivateKey, spki_pin};
 use crate::rotation::Rotation;
+use crate::sign::{
+    CertKind, ClientCertRequest, IssuedCert, RedisBundle, ServerCertRequest, dn_label, dn_text,
+    server_names,
+};
 
 /// Default lifetime of a host CA certificate: 10 years.
 pub const DEFAULT_CA_TTL: Ttl = Ttl::from_hours(87_600);
@@ -382,6 +386,148 @@ struct KeyRecord {
     algorithm: KeyAlgorithm,
     certificate: String,
     private_key: Zeroizing<String>,
+}
+
+/// Signing: Redis server and client certificates with the active key.
+impl HostCa {
+    /// Signs a Redis server bundle with the active key.
+    pub fn sign_redis_server(
+        &self,
+        req: &ServerCertRequest,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let (dn, sans) = server_names(&req.hosts)?;
+        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
+        let rsa = key.algorithm().is_rsa();
+        let (pem, mut issued) =
+            self.issue(key.pair(), rsa, dn, sans, CertKind::Server, req.ttl, now)?;
+        issued.sans = req.hosts.iter().map(ToString::to_string).collect();
+        Ok(self.bundle(pem, Some(&key), issued))
+    }
+
+    /// Signs a Redis server certificate for a CSR (PEM) whose key stays on the Redis host. The
+    /// CSR's signature is verified; only its subject alternative names are taken, each checked
+    /// as `--host` would be; nothing else (CA:TRUE, key usages, other extensions) is copied.
+    pub fn sign_redis_csr(
+        &self,
+        csr_pem: &str,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let request = crate::csr::parse_csr(csr_pem)?;
+        let (dn, sans) = server_names(&request.hosts)?;
+        let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.spki_der).map_err(|e| {
+            Error::InvalidArgument(format!("the CSR's public key is not supported: {e}"))
+        })?;
+        let (pem, mut issued) =
+            self.issue(&spki, request.rsa, dn, sans, CertKind::Server, ttl, now)?;
+        issued.sans = request.hosts.iter().map(ToString::to_string).collect();
+        Ok(self.bundle(pem, None, issued))
+    }
+
+    /// Signs a client certificate for a person with the active key.
+    pub fn sign_redis_client(
+        &self,
+        req: &ClientCertRequest,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, req.db_user.as_str());
+        dn.push(DnType::OrganizationalUnitName, req.user.as_str());
+        dn.push(DnType::OrganizationName, self.cluster_name());
+        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
+        let rsa = key.algorithm().is_rsa();
+        let (pem, issued) = self.issue(
+            key.pair(),
+            rsa,
+            dn,
+            Vec::new(),
+            CertKind::Client,
+            req.ttl,
+            now,
+        )?;
+        Ok(self.bundle(pem, Some(&key), issued))
+    }
+
+    /// Refuses a lifetime that would outlive the signing CA certificate.
+    pub fn check_ttl(&self, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
+        ttl.check_whole_seconds()?;
+        let not_after = now + ttl.as_time();
+        if not_after > self.active().not_after() {
+            return Err(Error::TtlNotAllowed(format!(
+                "TTL {ttl} would outlive the host CA, which expires {}; use a shorter --ttl or rotate the CA",
+                self.active().not_after().date()
+            )));
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn issue(
+        &self,
+        public_key: &impl rcgen::PublicKeyData,
+        rsa: bool,
+        dn: DistinguishedName,
+        sans: Vec<SanType>,
+        kind: CertKind,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<(String, IssuedCert)> {
+        self.check_ttl(ttl, now)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn;
+        params.subject_alt_names = sans;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if rsa {
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        params.extended_key_usages = match kind {
+            CertKind::Server => vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            CertKind::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        };
+        let serial = random_serial();
+        params.serial_number = Some(serial.clone());
+        params.not_before = now - time::Duration::minutes(1);
+        params.not_after = now + ttl.as_time();
+        params.use_authority_key_identifier_extension = true;
+
+        let cert = params.signed_by(public_key, &self.active().issuer())?;
+        let subject = params
+            .distinguished_name
+            .iter()
+            .map(|(ty, value)| format!("{}={}", dn_label(ty), dn_text(value)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok((
+            cert.pem(),
+            IssuedCert {
+                kind,
+                serial: hex::encode(serial.to_bytes()),
+                subject,
+                sans: Vec::new(),
+                not_before: params.not_before,
+                not_after: params.not_after,
+            },
+        ))
+    }
+
+    fn bundle(
+        &self,
+        certificate_pem: String,
+        key: Option<&PrivateKey>,
+        issued: IssuedCert,
+    ) -> RedisBundle {
+        RedisBundle::new(
+            certificate_pem,
+            key.map(PrivateKey::to_pem),
+            self.trusted_pem(),
+            issued,
+        )
+    }
 }
 
 #[cfg(test)]

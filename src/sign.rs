@@ -7,19 +7,15 @@ use std::fmt;
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
-    SanType,
-};
+use rcgen::{DistinguishedName, DnType, SanType};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::ca::{HostCa, random_serial};
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::fileset::FileSet;
 use crate::hosts::Host;
-use crate::keys::{KeyAlgorithm, PrivateKey};
+use crate::keys::KeyAlgorithm;
 use crate::store::Visibility;
 
 /// Default lifetime of a certificate, as `tctl auth sign`.
@@ -76,6 +72,20 @@ pub struct RedisBundle {
 }
 
 impl RedisBundle {
+    pub(crate) fn new(
+        certificate_pem: String,
+        private_key_pem: Option<Zeroizing<String>>,
+        ca_pem: String,
+        issued: IssuedCert,
+    ) -> RedisBundle {
+        RedisBundle {
+            certificate_pem,
+            private_key_pem,
+            ca_pem,
+            issued,
+        }
+    }
+
     /// The leaf certificate, PEM (content of `PREFIX.crt`).
     pub fn certificate_pem(&self) -> &str {
         &self.certificate_pem
@@ -208,149 +218,7 @@ pub struct ClientCertRequest {
     pub key_algorithm: Option<KeyAlgorithm>,
 }
 
-impl HostCa {
-    /// Signs a Redis server bundle with the active key.
-    pub fn sign_redis_server(
-        &self,
-        req: &ServerCertRequest,
-        now: OffsetDateTime,
-    ) -> Result<RedisBundle> {
-        let (dn, sans) = server_names(&req.hosts)?;
-        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
-        let rsa = key.algorithm().is_rsa();
-        let (pem, mut issued) =
-            self.issue(key.pair(), rsa, dn, sans, CertKind::Server, req.ttl, now)?;
-        issued.sans = req.hosts.iter().map(ToString::to_string).collect();
-        Ok(self.bundle(pem, Some(&key), issued))
-    }
-
-    /// Signs a Redis server certificate for a CSR (PEM) whose key stays on the Redis host. The
-    /// CSR's signature is verified; only its subject alternative names are taken, each checked
-    /// as `--host` would be; nothing else (CA:TRUE, key usages, other extensions) is copied.
-    pub fn sign_redis_csr(
-        &self,
-        csr_pem: &str,
-        ttl: Ttl,
-        now: OffsetDateTime,
-    ) -> Result<RedisBundle> {
-        let request = crate::csr::parse_csr(csr_pem)?;
-        let (dn, sans) = server_names(&request.hosts)?;
-        let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.spki_der).map_err(|e| {
-            Error::InvalidArgument(format!("the CSR's public key is not supported: {e}"))
-        })?;
-        let (pem, mut issued) =
-            self.issue(&spki, request.rsa, dn, sans, CertKind::Server, ttl, now)?;
-        issued.sans = request.hosts.iter().map(ToString::to_string).collect();
-        Ok(self.bundle(pem, None, issued))
-    }
-
-    /// Signs a client certificate for a person with the active key.
-    pub fn sign_redis_client(
-        &self,
-        req: &ClientCertRequest,
-        now: OffsetDateTime,
-    ) -> Result<RedisBundle> {
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, req.db_user.as_str());
-        dn.push(DnType::OrganizationalUnitName, req.user.as_str());
-        dn.push(DnType::OrganizationName, self.cluster_name());
-        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
-        let rsa = key.algorithm().is_rsa();
-        let (pem, issued) = self.issue(
-            key.pair(),
-            rsa,
-            dn,
-            Vec::new(),
-            CertKind::Client,
-            req.ttl,
-            now,
-        )?;
-        Ok(self.bundle(pem, Some(&key), issued))
-    }
-
-    /// Refuses a lifetime that would outlive the signing CA certificate.
-    pub fn check_ttl(&self, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
-        ttl.check_whole_seconds()?;
-        let not_after = now + ttl.as_time();
-        if not_after > self.active().not_after() {
-            return Err(Error::TtlNotAllowed(format!(
-                "TTL {ttl} would outlive the host CA, which expires {}; use a shorter --ttl or rotate the CA",
-                self.active().not_after().date()
-            )));
-        }
-        Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn issue(
-        &self,
-        public_key: &impl rcgen::PublicKeyData,
-        rsa: bool,
-        dn: DistinguishedName,
-        sans: Vec<SanType>,
-        kind: CertKind,
-        ttl: Ttl,
-        now: OffsetDateTime,
-    ) -> Result<(String, IssuedCert)> {
-        self.check_ttl(ttl, now)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = dn;
-        params.subject_alt_names = sans;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        if rsa {
-            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
-        }
-        params.extended_key_usages = match kind {
-            CertKind::Server => vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ],
-            CertKind::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
-        };
-        let serial = random_serial();
-        params.serial_number = Some(serial.clone());
-        params.not_before = now - time::Duration::minutes(1);
-        params.not_after = now + ttl.as_time();
-        params.use_authority_key_identifier_extension = true;
-
-        let cert = params.signed_by(public_key, &self.active().issuer())?;
-        let subject = params
-            .distinguished_name
-            .iter()
-            .map(|(ty, value)| format!("{}={}", dn_label(ty), dn_text(value)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Ok((
-            cert.pem(),
-            IssuedCert {
-                kind,
-                serial: hex::encode(serial.to_bytes()),
-                subject,
-                sans: Vec::new(),
-                not_before: params.not_before,
-                not_after: params.not_after,
-            },
-        ))
-    }
-
-    fn bundle(
-        &self,
-        certificate_pem: String,
-        key: Option<&PrivateKey>,
-        issued: IssuedCert,
-    ) -> RedisBundle {
-        RedisBundle {
-            certificate_pem,
-            private_key_pem: key.map(PrivateKey::to_pem),
-            ca_pem: self.trusted_pem(),
-            issued,
-        }
-    }
-}
-
-/// Subject (CN = first host) and SANs of a server certificate.
-fn server_names(hosts: &[Host]) -> Result<(DistinguishedName, Vec<SanType>)> {
+pub(crate) fn server_names(hosts: &[Host]) -> Result<(DistinguishedName, Vec<SanType>)> {
     if hosts.is_empty() {
         return Err(Error::InvalidArgument(
             "at least one host is needed".to_string(),
@@ -382,7 +250,7 @@ fn server_names(hosts: &[Host]) -> Result<(DistinguishedName, Vec<SanType>)> {
     Ok((dn, sans))
 }
 
-fn dn_label(ty: &DnType) -> &'static str {
+pub(crate) fn dn_label(ty: &DnType) -> &'static str {
     match ty {
         DnType::CommonName => "CN",
         DnType::OrganizationName => "O",
@@ -391,7 +259,7 @@ fn dn_label(ty: &DnType) -> &'static str {
     }
 }
 
-fn dn_text(value: &rcgen::DnValue) -> String {
+pub(crate) fn dn_text(value: &rcgen::DnValue) -> String {
     match value {
         rcgen::DnValue::Utf8String(s) => s.clone(),
         rcgen::DnValue::PrintableString(s) => s.as_str().to_string(),
@@ -402,7 +270,7 @@ fn dn_text(value: &rcgen::DnValue) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ca::CaOptions;
+    use crate::ca::{CaOptions, HostCa};
     use crate::hosts::parse_host_list;
     use rustls_pki_types::CertificateDer;
     use std::fs;
