@@ -1,4 +1,5 @@
-//! The host certificate authority: its keys, its certificates, its rotation, and its state file.
+//! The host certificate authority: its keys, its certificates and what it signs (its rotation is
+//! in [`crate::rotation`], its state file in the state layer).
 
 use std::fmt;
 
@@ -6,7 +7,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyUsagePurpose, SanType, SerialNumber,
 };
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -90,10 +90,15 @@ impl CaKey {
         })
     }
 
-    fn from_record(record: &KeyRecord) -> std::result::Result<CaKey, String> {
-        let key = PrivateKey::from_pem(record.algorithm, &record.private_key)
-            .map_err(|e| e.to_string())?;
-        let der = rustls_pki_types::pem::PemObject::from_pem_slice(record.certificate.as_bytes())
+    /// A key from its PEM and its certificate's PEM, as the state keeps them: checked to
+    /// belong together. The error is a reason; the caller names the file.
+    pub(crate) fn from_parts(
+        algorithm: KeyAlgorithm,
+        certificate_pem: &str,
+        private_key_pem: &str,
+    ) -> std::result::Result<CaKey, String> {
+        let key = PrivateKey::from_pem(algorithm, private_key_pem).map_err(|e| e.to_string())?;
+        let der = rustls_pki_types::pem::PemObject::from_pem_slice(certificate_pem.as_bytes())
             .map(|d: rustls_pki_types::CertificateDer<'static>| d.to_vec())
             .map_err(|e| format!("certificate is not valid PEM: {e}"))?;
         let (_, cert) = x509_parser::parse_x509_certificate(&der)
@@ -123,19 +128,16 @@ impl CaKey {
         Ok(CaKey {
             issuer,
             key,
-            cert_pem: record.certificate.clone(),
+            cert_pem: certificate_pem.to_string(),
             not_before: cert.validity().not_before.to_datetime(),
             not_after: cert.validity().not_after.to_datetime(),
             cert_der: der,
         })
     }
 
-    fn to_record(&self) -> KeyRecord {
-        KeyRecord {
-            algorithm: self.key.algorithm(),
-            certificate: self.cert_pem.clone(),
-            private_key: self.key.to_pem(),
-        }
+    /// The private key as PKCS#8 PEM (wiped when dropped), for the state file.
+    pub(crate) fn private_key_pem(&self) -> Zeroizing<String> {
+        self.key.to_pem()
     }
 
     /// The key algorithm.
@@ -249,51 +251,27 @@ impl HostCa {
         &self.rotation
     }
 
-    /// Serializes to the state file format.
-    pub(crate) fn to_yaml(&self) -> Result<Zeroizing<String>> {
-        let file = CaFile {
-            version: CA_FILE_VERSION,
-            cluster_name: self.cluster_name.clone(),
-            active: self.active.to_record(),
-            additional_trusted: self.additional.iter().map(CaKey::to_record).collect(),
-            rotation: self.rotation.clone(),
-        };
-        let yaml = serde_norway::to_string(&file)
-            .map_err(|e| Error::Crypto(format!("cannot serialize the CA: {e}")))?;
-        Ok(Zeroizing::new(format!("{CA_FILE_HEADER}{yaml}")))
-    }
-
-    /// Parses the state file. The error is a reason; the caller adds the file name.
-    pub(crate) fn from_yaml(data: &[u8]) -> std::result::Result<HostCa, String> {
-        let file: CaFile = serde_norway::from_slice(data).map_err(|e| e.to_string())?;
-        if file.version != CA_FILE_VERSION {
-            return Err(format!(
-                "version {} is not supported by this rctl (it reads version {CA_FILE_VERSION})",
-                file.version
-            ));
-        }
-        let active = CaKey::from_record(&file.active).map_err(|e| format!("active key: {e}"))?;
-        let additional = file
-            .additional_trusted
-            .iter()
-            .map(CaKey::from_record)
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| format!("additional trusted key: {e}"))?;
-        file.rotation
-            .validate()
-            .map_err(|e| format!("rotation: {e}"))?;
-        if file.rotation.in_progress() == additional.is_empty() {
+    /// A CA from its parts as the state keeps them, checked to hold together (a rotation in
+    /// progress has the other key, and only then). The error is a reason.
+    pub(crate) fn assemble(
+        cluster_name: String,
+        active: CaKey,
+        additional: Vec<CaKey>,
+        rotation: Rotation,
+    ) -> std::result::Result<HostCa, String> {
+        rotation.validate().map_err(|e| format!("rotation: {e}"))?;
+        if rotation.in_progress() == additional.is_empty() {
             return Err(format!(
                 "rotation phase {} does not match {} additional trusted key(s)",
-                file.rotation.phase,
+                rotation.phase,
                 additional.len()
             ));
         }
         Ok(HostCa {
-            cluster_name: file.cluster_name,
+            cluster_name,
             active,
             additional,
-            rotation: file.rotation,
+            rotation,
         })
     }
 }
@@ -362,30 +340,6 @@ pub(crate) fn random_serial() -> SerialNumber {
     // Positive and with a non-zero first octet, so DER needs no padding byte.
     bytes[0] = (bytes[0] & 0x7f) | 0x01;
     SerialNumber::from_slice(&bytes)
-}
-
-const CA_FILE_VERSION: u32 = 1;
-const CA_FILE_HEADER: &str =
-    "# rctl host certificate authority. Holds private keys: keep it mode 0600 and back it up.\n";
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CaFile {
-    version: u32,
-    cluster_name: String,
-    active: KeyRecord,
-    #[serde(default)]
-    additional_trusted: Vec<KeyRecord>,
-    #[serde(default)]
-    rotation: Rotation,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyRecord {
-    algorithm: KeyAlgorithm,
-    certificate: String,
-    private_key: Zeroizing<String>,
 }
 
 /// Signing: Redis server and client certificates with the active key.
@@ -572,34 +526,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn state_file_round_trips() {
-        let mut ca = ca();
-        ca.rotate(crate::Phase::Init, now()).unwrap();
-        let yaml = ca.to_yaml().unwrap();
-        let again = HostCa::from_yaml(yaml.as_bytes()).unwrap();
-        assert_eq!(pins(&again), pins(&ca));
-        assert_eq!(again.rotation(), ca.rotation());
-        assert_eq!(again.cluster_name(), "example");
-    }
-
-    #[test]
-    fn corrupt_state_is_described() {
-        let yaml = ca().to_yaml().unwrap();
-        let truncated = &yaml.as_bytes()[..yaml.len() / 2];
-        assert!(HostCa::from_yaml(truncated).is_err());
-        let other = HostCa::generate(&CaOptions::new("other"), now()).unwrap();
-        let other_yaml = other.to_yaml().unwrap();
-        // Splice the other CA's key in: the key no longer matches the certificate.
-        let key_of = |y: &str| y[y.find("private_key").unwrap()..].to_string();
-        let spliced = yaml.replace(&key_of(&yaml), &key_of(&other_yaml));
-        let err = HostCa::from_yaml(spliced.as_bytes()).unwrap_err();
-        assert!(err.contains("does not match"), "{err}");
-    }
-
-    #[test]
     fn debug_output_has_no_key() {
         let ca = ca();
-        let yaml = ca.to_yaml().unwrap();
+        let yaml = crate::state::ca_file::encode(&ca).unwrap();
         let key_line = yaml
             .lines()
             .skip_while(|l| !l.contains("BEGIN PRIVATE KEY"))

@@ -5,10 +5,12 @@
 //! rctl process. Nothing is written when an operation fails.
 
 mod acl;
+pub(crate) mod ca_file;
 mod roles;
 mod settings;
 mod signing;
 mod users;
+mod users_file;
 
 use std::path::{Path, PathBuf};
 
@@ -285,7 +287,7 @@ impl StateDir {
     /// phases in memory. Nothing is saved until [`commit_ca`](Self::commit_ca), so an operation
     /// that fails after loading leaves the state as it was.
     pub(crate) fn load_ca(&mut self) -> Result<(HostCa, Pending)> {
-        let Some(mut ca) = self.load(CA_FILE, HostCa::from_yaml)? else {
+        let Some(mut ca) = self.load(CA_FILE, ca_file::decode)? else {
             let ca = HostCa::generate(&CaOptions::new(default_cluster_name()), self.now())?;
             return Ok((ca, Pending::Created));
         };
@@ -361,7 +363,7 @@ impl StateDir {
     }
 
     pub(crate) fn save_ca(&self, ca: &HostCa) -> Result<()> {
-        self.store.write(CA_FILE, ca.to_yaml()?.as_bytes())
+        self.store.write(CA_FILE, ca_file::encode(ca)?.as_bytes())
     }
 
     /// Moves a manual rotation of the host CA to `phase`.

@@ -4,9 +4,9 @@
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 use crate::roles::Role;
-use crate::users::{
-    Password, User, read_users, render_user_line, render_users, scan_user_names, validate_user_name,
-};
+use crate::users::{Password, User, validate_user_name};
+
+use super::users_file::{read_users, render_user_line, render_users, scan_user_names};
 
 use super::StateDir;
 
