@@ -1,0 +1,77 @@
+//! `acl generate`, `acl check`.
+
+use std::path::Path;
+
+use rctl::acl::Target;
+use rctl::{Error, Result};
+
+use super::args::*;
+use super::io::*;
+use super::{Context, with_state_read};
+
+pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
+    if let Some(out) = &args.out
+        && out.is_dir()
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{} is a directory, not a file",
+            out.display()
+        )));
+    }
+    if let Some(out) = &args.out {
+        let folder = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if !folder.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "cannot write {}: the folder {} does not exist or is not a folder",
+                out.display(),
+                folder.display()
+            )));
+        }
+    }
+    let text = with_state_read(ctx, |state| {
+        if let Some(out) = &args.out {
+            state.check_output_path(out)?;
+        }
+        state.render_acl(args.target)
+    })?;
+    match &args.out {
+        Some(out) => {
+            rctl::store::write_atomic(out, text.as_bytes(), rctl::store::Visibility::Secret, true)?;
+            eprintln!(
+                "wrote {} ({} users)",
+                out.display(),
+                text.lines().count() - 1
+            );
+        }
+        None => out!("{text}")?,
+    }
+    Ok(())
+}
+
+pub(super) fn acl_check(ctx: &Context, args: AclCheckArgs) -> Result<()> {
+    let text = read_text_file(&args.file, 64 * 1024 * 1024)?;
+    let target = match args.target {
+        Some(t) => t,
+        // The cluster's target when there is a state; a lint never creates one.
+        None if ctx.state_dir.is_dir() => with_state_read(ctx, |state| state.redis_target())?,
+        None => Target::default(),
+    };
+    let findings = rctl::acl::lint(&text, target);
+    if findings.is_empty() {
+        outln!("{}: OK for {target}", args.file.display())?;
+        return Ok(());
+    }
+    let first = findings[0].to_string();
+    // Every finding on stdout, the verdict as one line on stderr.
+    for f in &findings {
+        outln!("{}: {f}", args.file.display())?;
+    }
+    Err(Error::AclProblems(format!(
+        "{}: {} problem(s) for {target}, the first: {first}",
+        args.file.display(),
+        findings.len()
+    )))
+}

@@ -1,0 +1,370 @@
+//! The command line: clap's types, one per command. Parsing only; `cli::run` calls the handlers.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use rctl::acl::Target;
+use rctl::{KeyAlgorithm, Ttl};
+
+use super::output;
+
+/// Redis behind mutual TLS: a host CA, Redis certificates, users and users.acl, no server.
+#[derive(Parser, Debug)]
+#[command(name = "rctl", version, propagate_version = true)]
+pub struct Cli {
+    /// State directory [default: $RCTL_STATE_DIR, else $XDG_DATA_HOME/rctl, else ~/.local/share/rctl]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+
+    /// Accept a state directory or CA key file that group or others can read
+    #[arg(long, global = true)]
+    pub(crate) insecure_permissions: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Manage the host certificate authority and sign certificates
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Show the cluster name and the state of the host CA
+    Status(FormatArgs),
+    /// Inspect certificates
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Print configuration for Redis
+    #[command(subcommand)]
+    Redis(RedisCommand),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell
+    Completion(CompletionArgs),
+    /// Print the man page (roff)
+    Man,
+    /// Manage users
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Create a resource (a role) from a YAML file
+    Create(CreateArgs),
+    /// Show resources: roles [NAME], users [NAME]
+    Get(GetArgs),
+    /// Remove a resource: roles/NAME
+    Rm(RmArgs),
+    /// Generate or check a Redis users.acl
+    #[command(subcommand)]
+    Acl(AclCommand),
+    /// Read the audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CertsCommand {
+    /// Subject, SANs, usages, serial, validity, key algorithm, and whether this CA signed it;
+    /// exits 1 for an expired or foreign certificate
+    Inspect(InspectArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct InspectArgs {
+    /// A PEM certificate file
+    pub(crate) file: PathBuf,
+    /// Output format: text, json or yaml
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(crate) format: output::Format,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum RedisCommand {
+    /// The redis.conf TLS block for a certificate bundle (Redis 6.0+)
+    Config(RedisConfigArgs),
+    /// Print the Redis version users.acl is written for, or set it
+    Target(RedisTargetArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RedisTargetArgs {
+    /// redis-6.0, redis-6.2, redis-7.0, redis-7.2, redis-7.4, valkey-7.2, valkey-8.0,
+    /// valkey-8.1, valkey-9.0 or valkey-9.1
+    #[arg(value_name = "TARGET")]
+    pub(crate) target: Option<Target>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RedisConfigArgs {
+    /// The bundle prefix given to 'auth sign --out'
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) cert_prefix: PathBuf,
+    /// The users.acl to load (aclfile)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) acl: Option<PathBuf>,
+    /// TLS port
+    #[arg(long, value_name = "N", default_value_t = 6379, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) port: u16,
+    /// Enable cluster mode with TLS on the cluster bus
+    #[arg(long)]
+    pub(crate) cluster: bool,
+    /// Use TLS for replication
+    #[arg(long)]
+    pub(crate) replication: bool,
+    /// Log clients in by their certificate's CN (tls-auth-clients-user CN; Valkey 9.0+):
+    /// on or off, saved as the cluster's setting [default when given: on]
+    #[arg(long, value_name = "on|off", num_args = 0..=1, default_missing_value = "on")]
+    pub(crate) cert_login: Option<OnOff>,
+    /// Make this server a replica of HOST:PORT (replicaof, masteruser, masterauth from stdin)
+    #[arg(long, value_name = "HOST:PORT", requires = "repl_user")]
+    pub(crate) replica_of: Option<String>,
+    /// The replication account (holding the replication role): with --replica-of, or with
+    /// --cluster for the replicas the cluster makes
+    #[arg(long, value_name = "NAME")]
+    pub(crate) repl_user: Option<String>,
+    /// With certificate login: the replication account's client bundle prefix
+    #[arg(long, value_name = "PREFIX", requires = "repl_user")]
+    pub(crate) repl_cert_prefix: Option<PathBuf>,
+}
+
+/// A setting turned on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CompletionArgs {
+    /// The shell
+    pub(crate) shell: clap_complete::Shell,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AuditCommand {
+    /// List audit records, oldest first
+    Ls(AuditLsArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AuditLsArgs {
+    /// Only records from the last DUR (Go duration, e.g. 24h)
+    #[arg(long, value_name = "DUR")]
+    pub(crate) since: Option<Ttl>,
+    /// Output format: text or json
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(crate) format: output::Format,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum UsersCommand {
+    /// Add a user; prints a generated Redis password once
+    Add(UsersAddArgs),
+    /// List users (never their password hashes)
+    Ls(FormatArgs),
+    /// Change a user's roles or traits
+    Update(UsersUpdateArgs),
+    /// Set a new Redis password (tctl's `users reset` too)
+    #[command(alias = "reset")]
+    ResetPassword(ResetPasswordArgs),
+    /// Remove users: NAME or NAME1,NAME2 (all or none)
+    Rm(NameArg),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UsersAddArgs {
+    /// User name: 1-64 of A-Z a-z 0-9 . _ @ -
+    pub(crate) name: String,
+    /// Roles (each must exist), comma-separated or repeated as tctl takes them
+    #[arg(long, value_name = "R1[,R2]", required = true)]
+    pub(crate) roles: Vec<String>,
+    /// Redis users this user may connect as (* = any), comma-separated or repeated
+    #[arg(long, value_name = "U1[,U2]")]
+    pub(crate) db_users: Vec<String>,
+    /// Database names (* = any; Redis does not check them), comma-separated or repeated
+    #[arg(long, value_name = "N1[,N2]")]
+    pub(crate) db_names: Vec<String>,
+    /// Read the Redis password from stdin instead of generating one
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UsersUpdateArgs {
+    /// User name
+    pub(crate) name: String,
+    /// Replace the roles
+    #[arg(long, value_name = "R1[,R2]")]
+    pub(crate) set_roles: Option<String>,
+    /// Replace the db_users trait
+    #[arg(long, value_name = "U1[,U2]")]
+    pub(crate) set_db_users: Option<String>,
+    /// Replace the db_names trait
+    #[arg(long, value_name = "N1[,N2]")]
+    pub(crate) set_db_names: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ResetPasswordArgs {
+    /// User name
+    pub(crate) name: String,
+    /// Read the new password from stdin instead of generating one
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct NameArg {
+    /// Name
+    pub(crate) name: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FormatArgs {
+    /// Output format: text, json or yaml
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(crate) format: output::Format,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CreateArgs {
+    /// YAML file with a role resource ("-" for stdin)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Replace an existing role
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Check the role's redis_acl for this Redis version instead of the cluster's
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) target: Option<Target>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct GetArgs {
+    /// roles, users, roles/NAME or users/NAME
+    pub(crate) resource: String,
+    /// Name of one resource
+    pub(crate) name: Option<String>,
+    /// Output format [default: yaml for roles, text for users]
+    #[arg(long, value_name = "FORMAT")]
+    pub(crate) format: Option<output::Format>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RmArgs {
+    /// roles/NAME
+    pub(crate) resource: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AclCommand {
+    /// Write the users.acl for every user (stdout without --out)
+    Generate(AclGenerateArgs),
+    /// Lint an existing users.acl offline
+    Check(AclCheckArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AclGenerateArgs {
+    /// Output file (written atomically, mode 0600)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Write for this Redis version instead of the cluster's
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) target: Option<Target>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AclCheckArgs {
+    /// The users.acl to check
+    pub(crate) file: PathBuf,
+    /// Check for this Redis version instead of the cluster's
+    #[arg(long, value_name = "TARGET")]
+    pub(crate) target: Option<Target>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AuthCommand {
+    /// Create the host CA
+    Init(InitArgs),
+    /// Sign a certificate: a Redis server's (--host) or a person's (--user)
+    Sign(SignArgs),
+    /// Print every trusted CA certificate (PEM)
+    Export(ExportArgs),
+    /// Rotate the host CA, one manual phase or automatically over a grace period
+    Rotate(RotateArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct InitArgs {
+    /// Cluster name: the CA's subject CN and O [default: the host name]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster_name: Option<String>,
+    /// Key algorithm: ecdsa-p256, ecdsa-p384, ed25519, rsa2048, rsa3072, rsa4096
+    #[arg(long, value_name = "ALGO", default_value = "ecdsa-p256")]
+    pub(crate) key_algo: KeyAlgorithm,
+    /// Lifetime of the CA certificate (Go duration)
+    #[arg(long, value_name = "DUR", default_value = "87600h")]
+    pub(crate) ca_ttl: Ttl,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("subject").required(true).args(["host", "user", "csr"])))]
+pub(crate) struct SignArgs {
+    /// Output format; only "redis" for now
+    #[arg(long, value_name = "FORMAT", default_value = "redis")]
+    pub(crate) format: String,
+    /// Comma-separated DNS names and IP addresses of the Redis server(s)
+    #[arg(long, value_name = "HOST[,HOST...]", conflicts_with_all = ["user", "db_user", "db_name"])]
+    pub(crate) host: Option<String>,
+    /// The rctl user a client certificate is for (with --db-user)
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "db_user",
+        conflicts_with = "csr"
+    )]
+    pub(crate) user: Option<String>,
+    /// Sign a Redis server's CSR (PEM) instead of making a key: writes PREFIX.crt and PREFIX.cas
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["host", "key_algo"])]
+    pub(crate) csr: Option<PathBuf>,
+    /// The Redis user the certificate names (its subject CN)
+    #[arg(long, value_name = "USER", requires = "user")]
+    pub(crate) db_user: Option<String>,
+    /// Database name, checked against the user's roles
+    #[arg(long, value_name = "NAME", requires = "user")]
+    pub(crate) db_name: Option<String>,
+    /// Output prefix: writes PREFIX.crt, PREFIX.key and PREFIX.cas
+    #[arg(short = 'o', long, value_name = "PREFIX")]
+    pub(crate) out: PathBuf,
+    /// Certificate lifetime (Go duration: 2190h, 90m, 1h30m) [default: 12h, or a smaller role cap]
+    #[arg(long, value_name = "DUR")]
+    pub(crate) ttl: Option<Ttl>,
+    /// Replace existing output files
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    /// Key algorithm of the new key [default: the CA's]
+    #[arg(long, value_name = "ALGO")]
+    pub(crate) key_algo: Option<KeyAlgorithm>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ExportArgs {
+    /// CA type; only "host"
+    #[arg(long = "type", value_name = "TYPE", default_value = "host")]
+    pub(crate) ca_type: String,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RotateArgs {
+    /// CA type; only "host"
+    #[arg(long = "type", value_name = "TYPE", default_value = "host")]
+    pub(crate) ca_type: String,
+    /// Move one phase by hand (with --phase)
+    #[arg(long)]
+    pub(crate) manual: bool,
+    /// Target phase: init, update_clients, update_servers, standby, rollback
+    #[arg(long, value_name = "PHASE", requires = "manual")]
+    pub(crate) phase: Option<String>,
+    /// Grace period of an automatic rotation (Go duration; 0 swaps keys at once)
+    #[arg(long, value_name = "DUR", conflicts_with = "manual")]
+    pub(crate) grace_period: Option<String>,
+}

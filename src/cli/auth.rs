@@ -1,0 +1,202 @@
+//! `auth init|sign|export|rotate`, `status`, `certs inspect`.
+
+use std::path::Path;
+
+use rctl::{
+    CaOptions, ClientLogin, Error, Phase, Result, ServerCertRequest, parse_duration,
+    parse_host_list, validate_name, validate_user_name,
+};
+
+use super::args::*;
+use super::io::*;
+use super::output;
+use super::{Context, with_state, with_state_read};
+
+pub(super) fn check_ca_type(ca_type: &str) -> Result<()> {
+    // tctl's names for the CAs that sign Redis certificates: rctl has the one host CA.
+    if !matches!(ca_type, "host" | "tls-host" | "db" | "db-client") {
+        return Err(Error::InvalidArgument(format!(
+            "unsupported CA type {:?}; rctl has one CA (host; tctl's tls-host, db and db-client name it too)",
+            ca_type
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
+    let mut options = CaOptions::new(args.cluster_name.unwrap_or_else(rctl::default_cluster_name));
+    rctl::validate_name("cluster", &options.cluster_name)?;
+    options.algorithm = args.key_algo;
+    options.ttl = args.ca_ttl;
+    let ca = with_state(ctx, |state| state.init_ca(&options))?;
+    outln!(
+        "Created host CA for cluster {:?} ({}), valid until {}.\nCA pin: {}",
+        ca.cluster_name(),
+        ca.active().algorithm(),
+        output::date(ca.active().not_after()),
+        ca.active().pin()
+    )?;
+    Ok(())
+}
+
+pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
+    if args.format != "redis" {
+        return Err(Error::InvalidArgument(format!(
+            "unsupported --format {:?}; supported formats: redis",
+            args.format
+        )));
+    }
+    rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, args.csr.is_none())?;
+    if let Some(user) = args.user {
+        validate_user_name(&user)?;
+        let db_user = args.db_user.unwrap_or_default();
+        validate_name("database user", &db_user)?;
+        if let Some(n) = &args.db_name {
+            validate_name("database", n)?;
+            eprintln!(
+                "note: --db-name {n:?} is not used: Redis has no per-database ACL (Teleport does not enforce db_names for Redis either)"
+            );
+        }
+        let login = ClientLogin {
+            user,
+            db_user,
+            db_name: args.db_name,
+            ttl: args.ttl,
+            key_algorithm: args.key_algo,
+        };
+        let (issued, cert_login) = with_state(ctx, |state| {
+            let (bundle, _) = state.issue_redis_client(&login, &args.out, args.overwrite)?;
+            Ok((bundle.issued().clone(), state.cert_login()?))
+        })?;
+        if cert_login {
+            eprintln!(
+                "note: certificate login is on: this certificate logs its holder in as Redis user {:?} with no password; keep {} as safe as a password",
+                login.db_user,
+                rctl::RedisBundle::paths(&args.out)[1].display()
+            );
+        }
+        out!(
+            "{}",
+            output::redis_client_instructions(
+                &rctl::RedisBundle::paths(&args.out),
+                &login,
+                &issued
+            )
+        )?;
+        return Ok(());
+    }
+    if let Some(csr) = &args.csr {
+        let pem = read_text_file(csr, 64 * 1024)?;
+        let ttl = args.ttl.unwrap_or(rctl::DEFAULT_CERT_TTL);
+        // The redis.conf lines must be printable before anything is signed or written.
+        rctl::RedisTlsConfig::new(&args.out).render()?;
+        let (bundle, written) = with_state(ctx, |state| {
+            state.issue_redis_csr(&pem, ttl, &args.out, args.overwrite)
+        })?;
+        // The key the CSR was made with, usually beside it: the redis.conf lines name it.
+        let key = &rctl::RedisBundle::paths(&args.out)[1];
+        let key_beside = bundle.key_file_matches(key);
+        out!(
+            "{}",
+            output::redis_server_instructions(&written, &args.out, key_beside)?
+        )?;
+        return Ok(());
+    }
+    let req = ServerCertRequest {
+        hosts: parse_host_list(args.host.as_deref().unwrap_or_default())?,
+        ttl: args.ttl.unwrap_or(rctl::DEFAULT_CERT_TTL),
+        key_algorithm: args.key_algo,
+    };
+    rctl::RedisTlsConfig::new(&args.out).render()?;
+    let written = with_state(ctx, |state| {
+        state
+            .issue_redis_server(&req, &args.out, args.overwrite)
+            .map(|(_, written)| written)
+    })?;
+    out!(
+        "{}",
+        output::redis_server_instructions(&written, &args.out, false)?
+    )?;
+    Ok(())
+}
+
+pub(super) fn auth_export(ctx: &Context, args: ExportArgs) -> Result<()> {
+    check_ca_type(&args.ca_type)?;
+    // Read-only when a CA exists; the first export creates one, as every command that needs
+    // the CA does.
+    let ca = match with_state_read(ctx, |state| state.existing_host_ca())? {
+        Some(ca) => ca,
+        None => with_state(ctx, |state| state.host_ca())?,
+    };
+    out!("{}", ca.trusted_pem())?;
+    Ok(())
+}
+
+pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
+    check_ca_type(&args.ca_type)?;
+    // tctl: `--manual` with no phase starts a manual rotation, i.e. enters `init`.
+    let phase = match (args.phase, args.manual) {
+        (Some(p), _) => Some(p),
+        (None, true) => Some("init".to_string()),
+        (None, false) => None,
+    };
+    let ca = if let Some(phase) = phase {
+        let phase: Phase = phase.parse()?;
+        with_state(ctx, |state| state.rotate(phase))?
+    } else {
+        let grace = match &args.grace_period {
+            Some(g) => parse_duration(g)?,
+            None => rctl::DEFAULT_GRACE_PERIOD,
+        };
+        with_state(ctx, |state| state.start_auto_rotation(grace))?
+    };
+    outln!("Host CA: {}", ca.rotation().describe())?;
+    Ok(())
+}
+
+pub(super) fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
+    let ca = if Path::new(&ctx.state_dir).exists() {
+        with_state_read(ctx, |state| state.existing_host_ca())?
+    } else {
+        None
+    };
+    out!(
+        "{}",
+        output::status(ca.as_ref(), &ctx.state_dir, args.format)?
+    )?;
+    Ok(())
+}
+
+pub(super) fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
+    let pem = read_text_file(&args.file, 1024 * 1024)?;
+    let (report, now) = if Path::new(&ctx.state_dir).exists() {
+        with_state_read(ctx, |state| {
+            let ca = state.existing_host_ca()?;
+            let now = state.now();
+            Ok((
+                rctl::inspect_certificate(pem.as_bytes(), ca.as_ref(), now)?,
+                now,
+            ))
+        })?
+    } else {
+        let now = time::OffsetDateTime::now_utc();
+        (rctl::inspect_certificate(pem.as_bytes(), None, now)?, now)
+    };
+    out!("{}", output::cert_report(&report, args.format)?)?;
+    let file = args.file.display();
+    match report.status {
+        rctl::CertStatus::Valid => Ok(()),
+        rctl::CertStatus::Expired => Err(Error::AccessDenied(format!(
+            "{file} expired {}",
+            output::date(report.not_after)
+        ))),
+        rctl::CertStatus::NotYetValid => Err(Error::AccessDenied(format!(
+            "{file} is not valid before {} (now {})",
+            output::date(report.not_before),
+            output::date(now)
+        ))),
+        rctl::CertStatus::Foreign => Err(Error::AccessDenied(format!(
+            "{file} was not signed by any key this host CA trusts"
+        ))),
+    }
+}

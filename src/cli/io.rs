@@ -1,0 +1,118 @@
+//! Reading input and writing output: limits on what is read, a password shown only if it can be.
+
+use std::path::Path;
+
+use rctl::{Error, Password, Result, parse_list};
+
+/// Writes to stdout. A closed pipe (`rctl users ls | head -1`) ends output quietly; any other
+/// write error is an error.
+pub(super) fn emit(text: &str) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(stdout_error(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Writes what must be seen (a password shown once) and flushes it: a closed stdout, a broken
+/// pipe or a full disk is an error, and the caller then saves nothing.
+pub(super) fn emit_secret(text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    // A closed stdout (`>&-`) is /dev/null by the time Rust's runtime starts: a password
+    // shown there is lost as surely as to `>/dev/null`, so both are refused.
+    use std::os::unix::fs::MetadataExt;
+    let out = std::fs::File::from(
+        std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(stdout_error)?,
+    );
+    let null = std::fs::metadata("/dev/null").map(|m| m.rdev()).ok();
+    if out
+        .metadata()
+        .is_ok_and(|m| m.file_type().is_char_device() && Some(m.rdev()) == null)
+    {
+        return Err(Error::InvalidArgument(
+            "standard output is closed or /dev/null: the generated password would be lost; redirect it to a file, or pass --password-stdin".to_string(),
+        ));
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(stdout_error)
+}
+
+pub(super) fn stdout_error(e: std::io::Error) -> Error {
+    Error::Io {
+        path: "standard output".into(),
+        source: e,
+    }
+}
+
+/// Reads at most `limit` bytes of UTF-8 from stdin; more is refused, never cut short.
+pub(super) fn read_stdin(what: &str, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::InvalidArgument(format!("cannot read {what} from stdin: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::InvalidArgument(format!(
+            "{what} on stdin is longer than {limit} bytes"
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Error::InvalidArgument(format!("{what} on stdin is not UTF-8")))
+}
+
+/// Reads a password from stdin (one trailing newline stripped).
+pub(super) fn read_password() -> Result<Password> {
+    Password::from_input(read_stdin("the password", 4096)?)
+}
+
+/// A flag given repeatedly, each value possibly comma-separated (tctl takes both).
+pub(super) fn repeated_list(flag: &str, values: &[String]) -> Result<Vec<String>> {
+    if values.is_empty() {
+        return Ok(Vec::new());
+    }
+    parse_list(flag, &values.join(","))
+}
+
+pub(super) fn optional_list(flag: &str, value: Option<String>) -> Result<Option<Vec<String>>> {
+    value.map(|v| parse_list(flag, &v)).transpose()
+}
+
+/// Reads a UTF-8 text file of at most `limit` bytes, with errors that name it.
+pub(super) fn read_text_file(path: &Path, limit: u64) -> Result<String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
+    if meta.is_dir() {
+        return Err(Error::InvalidArgument(format!(
+            "{} is a directory, not a file",
+            path.display()
+        )));
+    }
+    let too_large =
+        || Error::InvalidArgument(format!("{} is larger than {limit} bytes", path.display()));
+    if meta.len() > limit {
+        return Err(too_large());
+    }
+    // The size a pipe or /dev/zero reports says nothing: stop reading at the limit.
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| Error::InvalidArgument(format!("{} is not UTF-8 text", path.display())))
+}
+
+pub(super) fn rctl_shorten(s: &str) -> String {
+    s.chars().take(40).collect()
+}

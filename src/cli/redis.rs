@@ -1,0 +1,132 @@
+//! `redis config`, `redis target`.
+
+use rctl::{Error, Result, validate_user_name};
+
+use super::args::*;
+use super::io::*;
+use super::{Context, with_state, with_state_read};
+
+pub(super) fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
+    rctl::RedisBundle::check_outputs(&args.cert_prefix, true)?;
+    let [crt, _, cas] = rctl::RedisBundle::paths(&args.cert_prefix);
+    for (path, what) in [(&crt, "certificate"), (&cas, "CA bundle")] {
+        if !path.is_file() {
+            return Err(Error::InvalidArgument(format!(
+                "no {what} at {}; sign one with 'rctl auth sign --out={}'",
+                path.display(),
+                args.cert_prefix.display()
+            )));
+        }
+    }
+    if let Some(acl) = &args.acl
+        && !acl.is_file()
+    {
+        return Err(Error::InvalidArgument(format!(
+            "no users.acl at {}",
+            acl.display()
+        )));
+    }
+    let has_state = ctx.state_dir.is_dir();
+    let cert_login = match args.cert_login {
+        Some(v) => v == OnOff::On,
+        None if has_state => with_state_read(ctx, |state| state.cert_login())?,
+        None => false,
+    };
+    if args.repl_user.is_some() && args.replica_of.is_none() && !args.cluster {
+        return Err(Error::InvalidArgument(
+            "--repl-user goes with --replica-of=HOST:PORT, or with --cluster (where replicas log in to the primaries the cluster gives them)".to_string(),
+        ));
+    }
+    let replica_of = match (&args.replica_of, &args.repl_user) {
+        (None, None) => None,
+        (addr, _) => Some(replica_of(ctx, addr.as_deref(), &args, cert_login)?),
+    };
+    let mut config = rctl::RedisTlsConfig::new(args.cert_prefix);
+    config.aclfile = args.acl;
+    config.port = args.port;
+    config.cluster = args.cluster;
+    config.replication = args.replication;
+    config.cert_login = cert_login;
+    config.replica_of = replica_of;
+    let text = config.render()?;
+    // Everything is checked: now the setting, which the signing rules read too.
+    if let Some(v) = args.cert_login {
+        with_state(ctx, |state| state.set_cert_login(v == OnOff::On))?;
+    }
+    out!("{text}")?;
+    Ok(())
+}
+
+/// `--replica-of=HOST:PORT` with its account and how it logs in.
+pub(super) fn replica_of(
+    ctx: &Context,
+    addr: Option<&str>,
+    args: &RedisConfigArgs,
+    cert_login: bool,
+) -> Result<rctl::ReplicaOf> {
+    let primary = match addr {
+        None => None,
+        Some(addr) => {
+            let bad = || {
+                Error::InvalidArgument(format!(
+                    "--replica-of {:?} is not HOST:PORT",
+                    rctl_shorten(addr)
+                ))
+            };
+            let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+            rctl::Host::parse(host)?;
+            Some((host.to_string(), port))
+        }
+    };
+    let user = args.repl_user.clone().ok_or_else(|| {
+        Error::InvalidArgument(
+            "--replica-of needs --repl-user=NAME, an account with the replication role".to_string(),
+        )
+    })?;
+    validate_user_name(&user)?;
+    if !ctx.state_dir.is_dir() || with_state_read(ctx, |state| state.user(&user)).is_err() {
+        return Err(Error::InvalidArgument(format!(
+            "no account {user:?}: create it with 'rctl users add {user} --roles=replication'"
+        )));
+    }
+    let auth = if cert_login {
+        let prefix = args.repl_cert_prefix.clone().ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "with certificate login the replica logs in with a certificate for {user:?}: give --repl-cert-prefix=PREFIX (from 'rctl auth sign --user=... --db-user={user} --out=PREFIX')"
+            ))
+        })?;
+        for path in &rctl::RedisBundle::paths(&prefix)[..2] {
+            if !path.is_file() {
+                return Err(Error::InvalidArgument(format!(
+                    "no {} for the replication account",
+                    path.display()
+                )));
+            }
+        }
+        rctl::ReplicaAuth::Certificate(prefix)
+    } else {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() {
+            return Err(Error::InvalidArgument(format!(
+                "give {user:?}'s password on standard input (a pipe or a file): rctl does not read it from a terminal, where it would be echoed"
+            )));
+        }
+        rctl::ReplicaAuth::Password(read_password()?)
+    };
+    Ok(rctl::ReplicaOf {
+        primary,
+        user,
+        auth,
+    })
+}
+
+pub(super) fn redis_target(ctx: &Context, args: RedisTargetArgs) -> Result<()> {
+    let target = match args.target {
+        Some(t) => with_state(ctx, |state| state.set_redis_target(t).map(|()| t))?,
+        None => with_state_read(ctx, |state| state.redis_target())?,
+    };
+    outln!("{target}")?;
+    Ok(())
+}

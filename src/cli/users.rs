@@ -1,0 +1,194 @@
+//! `users ...`, `create -f`, `get`, `rm`.
+
+use rctl::{
+    Error, NewUser, Result, Role, UserUpdate, parse_list, validate_name, validate_user_name,
+};
+
+use super::args::*;
+use super::io::*;
+use super::output;
+use super::{Context, with_state, with_state_read};
+
+pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
+    match cmd {
+        UsersCommand::Add(args) => {
+            validate_user_name(&args.name)?;
+            let new = NewUser {
+                name: args.name,
+                roles: parse_list("--roles", &args.roles.join(","))?,
+                db_users: repeated_list("--db-users", &args.db_users)?,
+                db_names: repeated_list("--db-names", &args.db_names)?,
+                password: if args.password_stdin {
+                    Some(read_password()?)
+                } else {
+                    None
+                },
+            };
+            // The generated password is shown before the user is saved, and the user is saved
+            // only if it could be shown.
+            let (user, _) = with_state(ctx, |state| {
+                state.add_user_confirmed(new, |user, password| match password {
+                    Some(p) => emit_secret(&output::password_once(&user.name, p)),
+                    None => Ok(()),
+                })
+            })?;
+            outln!(
+                "User {:?} has been created with roles {}.",
+                user.name,
+                user.roles.join(",")
+            )?;
+            if with_state_read(ctx, |state| state.cert_login())? {
+                eprintln!(
+                    "note: certificate login is on: a certificate for Redis user {:?} logs in without this password; only {:?} itself or people whose roles name it in db_users can get one",
+                    user.name, user.name
+                );
+            }
+        }
+        UsersCommand::Ls(args) => {
+            let users = with_state_read(ctx, |state| state.users())?;
+            out!("{}", output::users(&users, args.format)?)?;
+        }
+        UsersCommand::Update(args) => {
+            validate_user_name(&args.name)?;
+            let update = UserUpdate {
+                roles: optional_list("--set-roles", args.set_roles)?,
+                db_users: optional_list("--set-db-users", args.set_db_users)?,
+                db_names: optional_list("--set-db-names", args.set_db_names)?,
+            };
+            if update.roles.is_none() && update.db_users.is_none() && update.db_names.is_none() {
+                return Err(Error::InvalidArgument(
+                    "nothing to update: give --set-roles, --set-db-users or --set-db-names"
+                        .to_string(),
+                ));
+            }
+            let user = with_state(ctx, |state| state.update_user(&args.name, update))?;
+            outln!("User {:?} has been updated.", user.name)?;
+        }
+        UsersCommand::ResetPassword(args) => {
+            validate_user_name(&args.name)?;
+            let password = if args.password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let name = args.name;
+            with_state(ctx, |state| {
+                state.reset_password_confirmed(&name, password, |password| match password {
+                    Some(p) => emit_secret(&output::password_once(&name, p)),
+                    None => Ok(()),
+                })
+            })?;
+            outln!("Password of user {:?} has been reset.", name)?;
+        }
+        UsersCommand::Rm(args) => {
+            // tctl: `users rm a,b`. All must exist, or none is removed.
+            let names = parse_list("NAME", &args.name)?;
+            for n in &names {
+                validate_user_name(n)?;
+            }
+            with_state(ctx, |state| state.remove_users(&names))?;
+            for n in &names {
+                outln!("User {:?} has been deleted.", n)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
+    let (text, source) = if args.file.as_os_str() == "-" {
+        (
+            read_stdin("the resource", 1024 * 1024)?,
+            "stdin".to_string(),
+        )
+    } else {
+        let source = args.file.display().to_string();
+        let text = read_text_file(&args.file, 1024 * 1024)?;
+        (text, source)
+    };
+    let (role, ignored) = Role::from_teleport_yaml(&text, &source)?;
+    let replaced = with_state(ctx, |state| {
+        state.create_role(&role, args.force, args.target)
+    })?;
+    if !ignored.is_empty() {
+        eprintln!(
+            "note: {source}: ignored Teleport fields rctl does not use: {}",
+            ignored.join(", ")
+        );
+    }
+    let verb = if replaced { "updated" } else { "created" };
+    outln!("role {:?} has been {verb}", role.name())?;
+    Ok(())
+}
+
+/// `roles`, `role`, `roles/NAME`, `users`, ... into a kind and an optional name.
+pub(super) fn parse_resource(
+    resource: &str,
+    name: Option<String>,
+) -> Result<(&'static str, Option<String>)> {
+    let (kind, inline) = match resource.split_once('/') {
+        Some((k, n)) => (k, Some(n.to_string())),
+        None => (resource, None),
+    };
+    let kind = match kind {
+        "roles" | "role" => "role",
+        "users" | "user" => "user",
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "unknown resource kind {:?}; rctl has roles and users",
+                rctl_shorten(other)
+            )));
+        }
+    };
+    if inline.is_some() && name.is_some() {
+        return Err(Error::InvalidArgument(
+            "give the name once: roles/NAME or roles NAME".to_string(),
+        ));
+    }
+    let name = inline.or(name);
+    if let Some(n) = &name {
+        validate_name(kind, n)?;
+    }
+    Ok((kind, name))
+}
+
+pub(super) fn get(ctx: &Context, args: GetArgs) -> Result<()> {
+    let (kind, name) = parse_resource(&args.resource, args.name)?;
+    if kind == "role" {
+        let roles = with_state_read(ctx, |state| match &name {
+            Some(n) => state.role(n).map(|r| vec![r]),
+            None => state.roles(),
+        })?;
+        out!(
+            "{}",
+            output::roles(&roles, args.format.unwrap_or(output::Format::Yaml))?
+        )?;
+    } else {
+        let users = with_state_read(ctx, |state| match &name {
+            Some(n) => state.user(n).map(|u| vec![u]),
+            None => state.users(),
+        })?;
+        out!(
+            "{}",
+            output::users(&users, args.format.unwrap_or(output::Format::Text))?
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn rm(ctx: &Context, args: RmArgs) -> Result<()> {
+    let (kind, name) = parse_resource(&args.resource, None)?;
+    let Some(name) = name else {
+        return Err(Error::InvalidArgument(
+            "name the resource: rctl rm roles/NAME".to_string(),
+        ));
+    };
+    if kind != "role" {
+        return Err(Error::InvalidArgument(
+            "remove users with 'rctl users rm NAME'".to_string(),
+        ));
+    }
+    with_state(ctx, |state| state.remove_role(&name))?;
+    outln!("role {name:?} has been deleted")?;
+    Ok(())
+}
