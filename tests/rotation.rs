@@ -226,7 +226,7 @@ fn invalid_transitions_are_refused_with_the_allowed_ones() {
         (&["--phase=init"], "--manual"),
         (
             &["--type=user", "--manual", "--phase=init"],
-            "unsupported CA type",
+            "possible values: host",
         ),
         (&["--grace-period=-1h"], "must not be negative"),
     ];

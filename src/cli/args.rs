@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use rctl::acl::Target;
-use rctl::{KeyAlgorithm, Ttl};
+use rctl::{KeyAlgorithm, Phase, Ttl};
 
 use super::output;
 
@@ -126,9 +126,7 @@ pub(crate) struct RedisConfigArgs {
 /// A setting turned on or off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum OnOff {
-    /// On.
     On,
-    /// Off.
     Off,
 }
 
@@ -309,9 +307,9 @@ pub(crate) struct InitArgs {
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("subject").required(true).args(["host", "user", "csr"])))]
 pub(crate) struct SignArgs {
-    /// Output format; only "redis" for now
-    #[arg(long, value_name = "FORMAT", default_value = "redis")]
-    pub(crate) format: String,
+    /// Output format (tctl's --format=redis)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "redis")]
+    pub(crate) format: SignFormat,
     /// Comma-separated DNS names and IP addresses of the Redis server(s)
     #[arg(long, value_name = "HOST[,HOST...]", conflicts_with_all = ["user", "db_user", "db_name"])]
     pub(crate) host: Option<String>,
@@ -329,7 +327,7 @@ pub(crate) struct SignArgs {
     /// The Redis user the certificate names (its subject CN)
     #[arg(long, value_name = "USER", requires = "user")]
     pub(crate) db_user: Option<String>,
-    /// Database name, checked against the user's roles
+    /// Database name: accepted as tctl takes it, not used (Redis has no per-database ACL)
     #[arg(long, value_name = "NAME", requires = "user")]
     pub(crate) db_name: Option<String>,
     /// Output prefix: writes PREFIX.crt, PREFIX.key and PREFIX.cas
@@ -346,25 +344,42 @@ pub(crate) struct SignArgs {
     pub(crate) key_algo: Option<KeyAlgorithm>,
 }
 
+/// `auth sign --format`: what tctl calls the Redis bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SignFormat {
+    // PREFIX.crt, PREFIX.key, PREFIX.cas
+    Redis,
+}
+
+/// `--type`: rctl has one CA, which tctl's names for the CAs of Redis certificates all mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CaType {
+    // The host CA, and tctl's names for the CAs of Redis certificates: the same CA here.
+    Host,
+    TlsHost,
+    Db,
+    DbClient,
+}
+
 #[derive(Args, Debug)]
 pub(crate) struct ExportArgs {
-    /// CA type; only "host"
-    #[arg(long = "type", value_name = "TYPE", default_value = "host")]
-    pub(crate) ca_type: String,
+    /// CA type: host (tctl's tls-host, db and db-client name the same CA here)
+    #[arg(long = "type", value_name = "TYPE", value_enum, default_value = "host")]
+    pub(crate) ca_type: CaType,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct RotateArgs {
-    /// CA type; only "host"
-    #[arg(long = "type", value_name = "TYPE", default_value = "host")]
-    pub(crate) ca_type: String,
-    /// Move one phase by hand (with --phase)
+    /// CA type: host (tctl's tls-host, db and db-client name the same CA here)
+    #[arg(long = "type", value_name = "TYPE", value_enum, default_value = "host")]
+    pub(crate) ca_type: CaType,
+    /// Move one phase by hand (--phase; alone, enters init as tctl does)
     #[arg(long)]
     pub(crate) manual: bool,
     /// Target phase: init, update_clients, update_servers, standby, rollback
     #[arg(long, value_name = "PHASE", requires = "manual")]
-    pub(crate) phase: Option<String>,
+    pub(crate) phase: Option<Phase>,
     /// Grace period of an automatic rotation (Go duration; 0 swaps keys at once)
-    #[arg(long, value_name = "DUR", conflicts_with = "manual")]
-    pub(crate) grace_period: Option<String>,
+    #[arg(long, value_name = "DUR", conflicts_with = "manual", value_parser = rctl::parse_duration)]
+    pub(crate) grace_period: Option<std::time::Duration>,
 }

@@ -3,25 +3,14 @@
 use std::path::Path;
 
 use rctl::{
-    CaOptions, ClientLogin, Error, Phase, Result, ServerCertRequest, parse_duration,
-    parse_host_list, validate_name, validate_user_name,
+    CaOptions, ClientLogin, Error, Phase, Result, ServerCertRequest, parse_host_list,
+    validate_name, validate_user_name,
 };
 
 use super::args::*;
 use super::io::*;
 use super::output;
 use super::{Context, with_state, with_state_read};
-
-pub(super) fn check_ca_type(ca_type: &str) -> Result<()> {
-    // tctl's names for the CAs that sign Redis certificates: rctl has the one host CA.
-    if !matches!(ca_type, "host" | "tls-host" | "db" | "db-client") {
-        return Err(Error::InvalidArgument(format!(
-            "unsupported CA type {:?}; rctl has one CA (host; tctl's tls-host, db and db-client name it too)",
-            ca_type
-        )));
-    }
-    Ok(())
-}
 
 pub(super) fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
     let mut options = CaOptions::new(args.cluster_name.unwrap_or_else(rctl::default_cluster_name));
@@ -40,11 +29,9 @@ pub(super) fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
 }
 
 pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
-    if args.format != "redis" {
-        return Err(Error::InvalidArgument(format!(
-            "unsupported --format {:?}; supported formats: redis",
-            args.format
-        )));
+    match args.format {
+        // tctl's one format for Redis: clap refuses any other.
+        SignFormat::Redis => {}
     }
     rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, args.csr.is_none())?;
     if let Some(user) = args.user {
@@ -121,7 +108,10 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
 }
 
 pub(super) fn auth_export(ctx: &Context, args: ExportArgs) -> Result<()> {
-    check_ca_type(&args.ca_type)?;
+    match args.ca_type {
+        // rctl has one CA: every name tctl has for the CAs of Redis certificates means it.
+        CaType::Host | CaType::TlsHost | CaType::Db | CaType::DbClient => {}
+    }
     // Read-only when a CA exists; the first export creates one, as every command that needs
     // the CA does.
     let ca = match with_state_read(ctx, |state| state.existing_host_ca())? {
@@ -133,21 +123,20 @@ pub(super) fn auth_export(ctx: &Context, args: ExportArgs) -> Result<()> {
 }
 
 pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
-    check_ca_type(&args.ca_type)?;
+    match args.ca_type {
+        // rctl has one CA: every name tctl has for the CAs of Redis certificates means it.
+        CaType::Host | CaType::TlsHost | CaType::Db | CaType::DbClient => {}
+    }
     // tctl: `--manual` with no phase starts a manual rotation, i.e. enters `init`.
     let phase = match (args.phase, args.manual) {
         (Some(p), _) => Some(p),
-        (None, true) => Some("init".to_string()),
+        (None, true) => Some(Phase::Init),
         (None, false) => None,
     };
     let ca = if let Some(phase) = phase {
-        let phase: Phase = phase.parse()?;
         with_state(ctx, |state| state.rotate(phase))?
     } else {
-        let grace = match &args.grace_period {
-            Some(g) => parse_duration(g)?,
-            None => rctl::DEFAULT_GRACE_PERIOD,
-        };
+        let grace = args.grace_period.unwrap_or(rctl::DEFAULT_GRACE_PERIOD);
         with_state(ctx, |state| state.start_auto_rotation(grace))?
     };
     outln!("Host CA: {}", ca.rotation().describe())?;
