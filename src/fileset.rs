@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::store::{
-    Visibility, create_temp_beside, remove_stale_temps_beside, sync_parent, write_temp_unsynced,
+    Visibility, create_temp_beside, parent_dir, place, remove_stale_temps_beside, sync_parent,
+    write_temp_unsynced,
 };
 
 /// A set of files in one folder that are written together.
@@ -34,7 +35,7 @@ impl<'a> FileSet<'a> {
             .unwrap_or_default();
         FileSet {
             paths,
-            marker: folder(first).join(format!(".{name}.rctl-incomplete")),
+            marker: parent_dir(first).join(format!(".{name}.rctl-incomplete")),
         }
     }
 
@@ -49,7 +50,7 @@ impl<'a> FileSet<'a> {
     pub fn check(&self, overwrite: bool) -> Result<()> {
         let debris = self.is_incomplete();
         for path in self.paths {
-            let parent = folder(path);
+            let parent = parent_dir(path);
             if !parent.is_dir() {
                 return Err(Error::InvalidArgument(format!(
                     "output folder {} does not exist or is not a folder",
@@ -86,7 +87,7 @@ impl<'a> FileSet<'a> {
     pub fn write(&self, contents: &[(&[u8], Visibility)], overwrite: bool) -> Result<()> {
         // One writer per output folder at a time (other rctl processes, other state
         // directories): two sets placed at once could mix a certificate with another's key.
-        let folder_path = folder(self.paths.first().map_or(Path::new("."), PathBuf::as_path));
+        let folder_path = parent_dir(self.paths.first().map_or(Path::new("."), PathBuf::as_path));
         let folder_lock = fs::File::open(folder_path).map_err(|e| Error::io(folder_path, e))?;
         folder_lock.lock().map_err(|e| Error::io(folder_path, e))?;
         self.check(overwrite)?;
@@ -106,23 +107,13 @@ impl<'a> FileSet<'a> {
         }
         let mut placed: Vec<&PathBuf> = Vec::new();
         for (i, (tmp, path)) in temps.iter().zip(self.paths).enumerate() {
-            let result = if overwrite {
-                fs::rename(tmp, path)
-            } else {
-                // link() refuses an existing target: another process cannot be clobbered either.
-                fs::hard_link(tmp, path).and_then(|()| fs::remove_file(tmp))
-            };
-            if let Err(e) = result {
+            if let Err(e) = place(tmp, path, overwrite) {
                 temps[i..].iter().for_each(|t| drop(fs::remove_file(t)));
                 if !overwrite {
                     placed.iter().for_each(|p| drop(fs::remove_file(p)));
                     let _ = fs::remove_file(&self.marker);
                 }
-                return Err(if e.kind() == io::ErrorKind::AlreadyExists {
-                    Error::OutputExists(path.clone())
-                } else {
-                    Error::io(path, e)
-                });
+                return Err(e);
             }
             placed.push(path);
         }
@@ -170,13 +161,6 @@ fn create_marker(path: &Path) -> io::Result<()> {
         .mode(0o600)
         .open(path)
         .map(drop)
-}
-
-fn folder(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
 }
 
 fn remove_if_exists(path: &Path) -> Result<()> {

@@ -358,7 +358,7 @@ fn check_private(path: &Path, mode: u32, want: u32, options: &DirOptions) -> Res
 /// later, so there is no moment at which a key is readable by others).
 pub(crate) fn create_temp_beside(path: &Path, mode: u32) -> Result<(PathBuf, File)> {
     use rand::Rng;
-    let dir = parent_dir(path);
+    let dir = parent_dir(path).to_path_buf();
     let base = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -440,33 +440,43 @@ pub fn write_atomic(
 ) -> Result<()> {
     remove_stale_temps_beside(std::slice::from_ref(&path.to_path_buf()));
     let tmp = write_temp(path, data, visibility)?;
-    let placed = if overwrite {
-        fs::rename(&tmp, path)
-    } else {
-        // link() fails if the target exists: a no-clobber create that is atomic too.
-        fs::hard_link(&tmp, path).and_then(|()| fs::remove_file(&tmp))
-    };
-    if let Err(e) = placed {
+    if let Err(e) = place(&tmp, path, overwrite) {
         let _ = fs::remove_file(&tmp);
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            return Err(Error::OutputExists(path.to_path_buf()));
-        }
-        return Err(Error::io(path, e));
+        return Err(e);
     }
     sync_parent(path)
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
+/// Puts a synced temp file in place: `rename` with `overwrite`, else `link` (which refuses an
+/// existing target, so no other process is clobbered either) and the temp removed. The one way
+/// every rctl output and state file reaches its name.
+pub(crate) fn place(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
+    let placed = if overwrite {
+        fs::rename(tmp, path)
+    } else {
+        fs::hard_link(tmp, path).and_then(|()| fs::remove_file(tmp))
+    };
+    placed.map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            Error::OutputExists(path.to_path_buf())
+        } else {
+            Error::io(path, e)
+        }
+    })
+}
+
+/// The folder a path names a file in (`.` for a bare name).
+pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
     }
 }
 
 /// fsyncs the directory holding `path`, so that a rename survives a crash.
 pub(crate) fn sync_parent(path: &Path) -> Result<()> {
     let dir = parent_dir(path);
-    File::open(&dir)
+    File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))
 }

@@ -130,6 +130,33 @@ fn certificate_login_makes_a_wildcard_reach_only_the_own_account() {
     dir.rctl(&["redis", "target", "redis-7.0"]).ok();
 }
 
+/// What the replication tests share: the replication account, an admin with a client
+/// certificate (admin.crt/.key/.cas), and users.acl.
+struct Replication {
+    replicator: String,
+    admin_password: String,
+    acl: std::path::PathBuf,
+}
+
+fn replication_accounts(dir: &TestDir) -> Replication {
+    let replicator = add(dir, &["replicator", "--roles=replication"]);
+    let admin_password = add(dir, &["admin", "--roles=access", "--db-users=admin"]);
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=admin",
+        "--db-user=admin",
+        "--out=admin",
+    ])
+    .ok();
+    dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
+    Replication {
+        replicator,
+        admin_password,
+        acl: dir.join("users.acl"),
+    }
+}
+
 /// INFO replication of `server`, as `admin`.
 fn info(
     server: &RedisServer,
@@ -160,18 +187,11 @@ fn a_tls_replica_comes_up_from_rctl_output_alone() {
         ])
         .ok();
     }
-    let replicator = add(&dir, &["replicator", "--roles=replication"]);
-    let admin_password = add(&dir, &["admin", "--roles=access", "--db-users=admin"]);
-    dir.rctl(&[
-        "auth",
-        "sign",
-        "--user=admin",
-        "--db-user=admin",
-        "--out=admin",
-    ])
-    .ok();
-    dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
-    let acl = dir.join("users.acl");
+    let Replication {
+        replicator,
+        admin_password,
+        acl,
+    } = replication_accounts(&dir);
     let primary = RedisServer::try_start_with(|port| {
         dir.rctl(&[
             "redis",
@@ -258,18 +278,11 @@ fn a_tls_cluster_of_three_primaries_and_three_replicas_comes_up_from_rctl_output
     let dir = TestDir::new();
     dir.rctl(&["auth", "sign", "--host=127.0.0.1,localhost", "--out=node"])
         .ok();
-    let replicator = add(&dir, &["replicator", "--roles=replication"]);
-    let admin_password = add(&dir, &["admin", "--roles=access", "--db-users=admin"]);
-    dir.rctl(&[
-        "auth",
-        "sign",
-        "--user=admin",
-        "--db-user=admin",
-        "--out=admin",
-    ])
-    .ok();
-    dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
-    let acl = dir.join("users.acl");
+    let Replication {
+        replicator,
+        admin_password,
+        acl,
+    } = replication_accounts(&dir);
     let nodes: Vec<RedisServer> = (0..6)
         .map(|_| {
             RedisServer::try_start_on(cluster_port, |port| {
