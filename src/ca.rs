@@ -408,10 +408,10 @@ impl HostCa {
         ttl.check_whole_seconds()?;
         let not_after = now + ttl.as_time();
         if not_after > self.active().not_after() {
-            return Err(Error::TtlNotAllowed(format!(
-                "TTL {ttl} would outlive the host CA, which expires {}; use a shorter --ttl or rotate the CA",
-                self.active().not_after().date()
-            )));
+            return Err(Error::TtlOutlivesCa {
+                ttl: ttl.to_string(),
+                ca_not_after: self.active().not_after().date().to_string(),
+            });
         }
         Ok(())
     }

@@ -43,9 +43,7 @@ pub enum Error {
     InvalidArgument(String),
 
     /// The host CA already exists and `init` would replace it.
-    #[error(
-        "a host CA already exists in {0}; rctl never replaces a CA (rotate it with 'rctl auth rotate')"
-    )]
+    #[error("a host CA already exists in {}; rctl never replaces a CA", .0.display())]
     CaExists(PathBuf),
 
     /// A requested certificate lifetime is not allowed.
@@ -53,8 +51,34 @@ pub enum Error {
     TtlNotAllowed(String),
 
     /// An output file exists and overwriting was not asked for.
-    #[error("{} already exists; pass --overwrite to replace it", .0.display())]
+    #[error("{} already exists", .0.display())]
     OutputExists(PathBuf),
+
+    /// A certificate would outlive the CA that signs it.
+    #[error("TTL {ttl} would outlive the host CA, which expires {ca_not_after}")]
+    TtlOutlivesCa {
+        /// The lifetime asked for.
+        ttl: String,
+        /// When the signing CA certificate expires (RFC 3339).
+        ca_not_after: String,
+    },
+
+    /// No state directory was given and none can be derived from the environment.
+    #[error("no state directory: set RCTL_STATE_DIR, XDG_DATA_HOME or HOME")]
+    NoStateDir,
+
+    /// A user holds a role that no longer exists: the state does not hold together.
+    #[error("user {user:?} holds role {role:?}, which does not exist")]
+    MissingRole {
+        /// The user.
+        user: String,
+        /// The role it names.
+        role: String,
+    },
+
+    /// A certificate would name a Redis account users.acl does not define.
+    #[error("Redis account {0:?} does not exist, so Redis would refuse this certificate's login")]
+    NoSuchAccount(String),
 
     /// A record that should exist does not.
     #[error("{what} {name:?} not found")]
@@ -86,11 +110,6 @@ pub enum Error {
     #[error("{0}")]
     InvalidAcl(String),
 
-    /// The state does not hold together (a user holds a role that no longer exists): not
-    /// the caller's input, so not a usage error.
-    #[error("{0}")]
-    Inconsistent(String),
-
     /// A users.acl was checked and has problems (the linter's verdict, not bad input).
     #[error("{0}")]
     AclProblems(String),
@@ -114,7 +133,7 @@ pub enum Error {
     },
 
     /// The state directory or a key file can be read by other users.
-    #[error("{} is accessible by group or others (mode {mode:o}); run 'chmod {want:o} {}' or pass --insecure-permissions", path.display(), path.display())]
+    #[error("{} is accessible by group or others (mode {mode:o}, not {want:o})", path.display())]
     InsecurePermissions {
         /// The file or directory.
         path: PathBuf,
@@ -146,21 +165,6 @@ impl Error {
             path: path.into(),
             source,
         }
-    }
-
-    /// True when the error is the caller's input (exit 2): the command line, or a file or
-    /// standard input it names. Everything else (a refusal, the state, the system, a write
-    /// that failed) is exit 1.
-    pub fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            Error::InvalidDuration { .. }
-                | Error::InvalidHost { .. }
-                | Error::InvalidName { .. }
-                | Error::InvalidArgument(_)
-                | Error::InvalidAcl(_)
-                | Error::InvalidResource { .. }
-        )
     }
 }
 

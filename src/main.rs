@@ -15,20 +15,8 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line, whatever the error: scripts read the first line of stderr.
-            let mut msg = e.to_string().replace('\n', " ");
-            // An error may quote input: one short line, whatever was given.
-            if msg.len() > 1000 {
-                let mut end = 1000;
-                while !msg.is_char_boundary(end) {
-                    end -= 1;
-                }
-                let full = msg.len();
-                msg.truncate(end);
-                msg.push_str(&format!("... ({full} bytes)"));
-            }
-            eprintln!("error: {msg}");
-            ExitCode::from(if e.is_usage() { 2 } else { 1 })
+            eprintln!("error: {}", cli::error::message(&e));
+            cli::error::exit_code(&e)
         }
     }
 }

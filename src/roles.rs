@@ -465,7 +465,7 @@ pub fn check_access(user: &User, roles: &[&Role], db_user: &str, cert_login: boo
     if !allowed {
         let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
         let hint = if strict {
-            " (certificate login is on: a certificate for another account needs that account named in a role's db_users or the user's --db-users, not '*')"
+            " (certificate login is on: a certificate for another account needs that account named in a role's db_users or the user's db_users trait, not '*')"
         } else {
             ""
         };

@@ -509,7 +509,17 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
         let err = DirStore::open(tmp.path(), &DirOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("chmod 700"), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::InsecurePermissions {
+                    mode: 0o755,
+                    want: 0o700,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let options = DirOptions {
             insecure_permissions: true,
         };

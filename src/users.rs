@@ -86,14 +86,15 @@ pub fn validate_user_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Splits a comma-separated list (`--roles=a, b`), trimming each value; empty values are refused.
-pub fn parse_list(flag: &str, input: &str) -> Result<Vec<String>> {
+/// Splits a comma-separated list (`a, b`), trimming each value and dropping repeats; empty
+/// values are refused.
+pub fn parse_list(input: &str) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for part in input.split(',') {
         let v = part.trim();
         if v.is_empty() {
             return Err(Error::InvalidArgument(format!(
-                "{flag}: empty value in {:?}",
+                "empty value in {:?}",
                 shorten(input)
             )));
         }
@@ -249,8 +250,8 @@ mod tests {
 
     #[test]
     fn lists_are_trimmed_and_deduplicated() {
-        assert_eq!(parse_list("--roles", " a, b ,a").unwrap(), ["a", "b"]);
-        assert!(parse_list("--roles", "a,,b").is_err());
-        assert!(parse_list("--roles", "").is_err());
+        assert_eq!(parse_list(" a, b ,a").unwrap(), ["a", "b"]);
+        assert!(parse_list("a,,b").is_err());
+        assert!(parse_list("").is_err());
     }
 }

@@ -215,12 +215,13 @@ impl<'r> Renderer<'r> {
     pub fn line(&self, user: &User) -> Result<String> {
         let mut parts: Vec<(&str, &Part)> = Vec::with_capacity(user.roles.len());
         for role in &user.roles {
-            let (name, part) = self.parts.get_key_value(role.as_str()).ok_or_else(|| {
-                Error::Inconsistent(format!(
-                    "user {:?} holds role {role:?}, which does not exist; fix it with 'rctl users update {} --set-roles=...'",
-                    user.name, user.name
-                ))
-            })?;
+            let (name, part) =
+                self.parts
+                    .get_key_value(role.as_str())
+                    .ok_or_else(|| Error::MissingRole {
+                        user: user.name.clone(),
+                        role: role.clone(),
+                    })?;
             parts.push((name, part));
         }
         let mut line = String::with_capacity(128);

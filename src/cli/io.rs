@@ -78,11 +78,11 @@ pub(super) fn repeated_list(flag: &str, values: &[String]) -> Result<Vec<String>
     if values.is_empty() {
         return Ok(Vec::new());
     }
-    parse_list(flag, &values.join(","))
+    list(flag, &values.join(","))
 }
 
 pub(super) fn optional_list(flag: &str, value: Option<String>) -> Result<Option<Vec<String>>> {
-    value.map(|v| parse_list(flag, &v)).transpose()
+    value.map(|v| list(flag, &v)).transpose()
 }
 
 /// Reads a UTF-8 text file of at most `limit` bytes, with errors that name it.
@@ -115,4 +115,9 @@ pub(super) fn read_text_file(path: &Path, limit: u64) -> Result<String> {
 
 pub(super) fn rctl_shorten(s: &str) -> String {
     s.chars().take(40).collect()
+}
+
+/// A comma-separated list given to `flag`: its errors name the flag.
+pub(super) fn list(flag: &str, input: &str) -> Result<Vec<String>> {
+    parse_list(input).map_err(|e| Error::InvalidArgument(format!("{flag}: {e}")))
 }

@@ -19,6 +19,7 @@ macro_rules! outln {
 mod acl;
 mod args;
 mod auth;
+pub mod error;
 mod io;
 mod output;
 mod redis;

@@ -1,8 +1,6 @@
 //! `users ...`, `create -f`, `get`, `rm`.
 
-use rctl::{
-    Error, NewUser, Result, Role, UserUpdate, parse_list, validate_name, validate_user_name,
-};
+use rctl::{Error, NewUser, Result, Role, UserUpdate, validate_name, validate_user_name};
 
 use super::args::*;
 use super::io::*;
@@ -15,7 +13,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             validate_user_name(&args.name)?;
             let new = NewUser {
                 name: args.name,
-                roles: parse_list("--roles", &args.roles.join(","))?,
+                roles: list("--roles", &args.roles.join(","))?,
                 db_users: repeated_list("--db-users", &args.db_users)?,
                 db_names: repeated_list("--db-names", &args.db_names)?,
                 password: if args.password_stdin {
@@ -82,7 +80,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Rm(args) => {
             // tctl: `users rm a,b`. All must exist, or none is removed.
-            let names = parse_list("NAME", &args.name)?;
+            let names = list("NAME", &args.name)?;
             for n in &names {
                 validate_user_name(n)?;
             }

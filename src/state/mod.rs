@@ -94,7 +94,7 @@ impl std::fmt::Display for Notice {
 /// ```
 pub struct StateDir {
     store: Box<dyn Store>,
-    clock: fn() -> OffsetDateTime,
+    clock: Box<dyn Fn() -> OffsetDateTime + Send + Sync>,
     notices: Vec<Notice>,
     command: String,
 }
@@ -120,9 +120,7 @@ pub fn default_state_dir() -> Result<PathBuf> {
     if let Some(home) = non_empty("HOME") {
         return Ok(PathBuf::from(home).join(".local/share/rctl"));
     }
-    Err(Error::InvalidArgument(
-        "no state directory: set --state-dir, RCTL_STATE_DIR, XDG_DATA_HOME or HOME".to_string(),
-    ))
+    Err(Error::NoStateDir)
 }
 
 impl StateDir {
@@ -151,15 +149,19 @@ impl StateDir {
     pub fn with_store(store: Box<dyn Store>) -> StateDir {
         StateDir {
             store,
-            clock: OffsetDateTime::now_utc,
+            clock: Box::new(OffsetDateTime::now_utc),
             notices: Vec::new(),
             command: "library".to_string(),
         }
     }
 
-    /// Replaces the clock (for tests of scheduled rotation).
-    pub fn with_clock(mut self, clock: fn() -> OffsetDateTime) -> StateDir {
-        self.clock = clock;
+    /// Replaces the clock (for tests of scheduled rotation, or a program with its own notion
+    /// of now): any closure, so a test can move time forward.
+    pub fn with_clock(
+        mut self,
+        clock: impl Fn() -> OffsetDateTime + Send + Sync + 'static,
+    ) -> StateDir {
+        self.clock = Box::new(clock);
         self
     }
 

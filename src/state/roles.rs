@@ -112,9 +112,10 @@ impl StateDir {
 }
 
 pub(super) fn missing_role(user: &str, role: &str) -> Error {
-    Error::Inconsistent(format!(
-        "user {user:?} holds role {role:?}, which does not exist; fix it with 'rctl users update {user} --set-roles=...'"
-    ))
+    Error::MissingRole {
+        user: user.to_string(),
+        role: role.to_string(),
+    }
 }
 
 pub(super) fn user_roles<'a>(user: &User, roles: &'a [Role]) -> Result<Vec<&'a Role>> {

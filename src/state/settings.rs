@@ -62,7 +62,7 @@ impl StateDir {
                 .map(|t| t.name())
                 .collect();
             return Err(Error::InvalidArgument(format!(
-                "{} has no certificate login (tls-auth-clients-user); it exists in {} (and Redis 8.6): set the target with 'rctl redis target'",
+                "{} has no certificate login (tls-auth-clients-user); it exists in {} (and Redis 8.6)",
                 settings.redis_target,
                 have.join(", ")
             )));
@@ -88,7 +88,7 @@ impl StateDir {
         let mut settings = self.settings()?;
         if settings.cert_login && !target.has_cert_login() {
             return Err(Error::InvalidArgument(format!(
-                "certificate login is on and {target} has none: turn it off first ('rctl redis config --cert-login=off')"
+                "certificate login is on and {target} has none: turn certificate login off first"
             )));
         }
         settings.redis_target = target;

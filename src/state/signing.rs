@@ -75,10 +75,7 @@ impl StateDir {
         // another account (a service such as an app or a replicator) that exists. Checked
         // after the roles, so that a refused person learns nothing of which accounts exist.
         if login.db_user != user.name && self.user(&login.db_user).is_err() {
-            return Err(Error::AccessDenied(format!(
-                "Redis account {:?} does not exist, so Redis would refuse this certificate's login; create it with 'rctl users add {} --roles=...'",
-                login.db_user, login.db_user
-            )));
+            return Err(Error::NoSuchAccount(login.db_user.clone()));
         }
         let ttl = match (login.ttl, ttl_cap(&roles)?) {
             (Some(ttl), Some((cap, role))) if ttl > cap => {

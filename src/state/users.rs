@@ -289,7 +289,7 @@ fn find(users: &[User], name: &str) -> Result<usize> {
 fn check_roles_exist(roles: &[Role], wanted: &[String]) -> Result<()> {
     if wanted.is_empty() {
         return Err(Error::InvalidArgument(
-            "a user needs at least one role (--roles)".to_string(),
+            "a user needs at least one role".to_string(),
         ));
     }
     for name in wanted {

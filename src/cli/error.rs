@@ -1,0 +1,62 @@
+//! What a failed command prints and the exit code it gives. The library says what went wrong
+//! in its own terms; the CLI adds what to type next (flags, commands) and decides the code:
+//! 2 when the command line, or a file or standard input it names, is wrong; 1 when the
+//! operation is refused or fails.
+
+use std::process::ExitCode;
+
+use rctl::Error;
+
+/// The one line printed for `e` (without the `error: ` prefix), at most about 1,000 bytes.
+pub fn message(e: &Error) -> String {
+    let hint = match e {
+        Error::CaExists(_) => " (rotate it with 'rctl auth rotate')".to_string(),
+        Error::OutputExists(_) => "; pass --overwrite to replace it".to_string(),
+        Error::TtlOutlivesCa { .. } => "; use a shorter --ttl or rotate the CA".to_string(),
+        Error::InsecurePermissions { path, want, .. } => format!(
+            "; run 'chmod {want:o} {}' or pass --insecure-permissions",
+            path.display()
+        ),
+        Error::MissingRole { user, .. } => {
+            format!("; fix it with 'rctl users update {user} --set-roles=...'")
+        }
+        Error::NoSuchAccount(account) => {
+            format!("; create it with 'rctl users add {account} --roles=...'")
+        }
+        _ => String::new(),
+    };
+    let text = match e {
+        Error::NoStateDir => {
+            "no state directory: set --state-dir, RCTL_STATE_DIR, XDG_DATA_HOME or HOME".to_string()
+        }
+        other => other.to_string(),
+    };
+    // One line, whatever the error: scripts read the first line of stderr, and an error may
+    // quote input of any size.
+    let mut line = format!("{text}{hint}").replace('\n', " ");
+    if line.len() > 1000 {
+        let mut end = 1000;
+        while !line.is_char_boundary(end) {
+            end -= 1;
+        }
+        let full = line.len();
+        line.truncate(end);
+        line.push_str(&format!("... ({full} bytes)"));
+    }
+    line
+}
+
+/// The exit code for `e`.
+pub fn exit_code(e: &Error) -> ExitCode {
+    let usage = matches!(
+        e,
+        Error::InvalidDuration { .. }
+            | Error::InvalidHost { .. }
+            | Error::InvalidName { .. }
+            | Error::InvalidArgument(_)
+            | Error::InvalidAcl(_)
+            | Error::InvalidResource { .. }
+            | Error::NoStateDir
+    );
+    ExitCode::from(if usage { 2 } else { 1 })
+}
