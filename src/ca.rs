@@ -136,7 +136,7 @@ impl CaKey {
     }
 
     /// The private key as PKCS#8 PEM (wiped when dropped), for the state file.
-    pub(crate) fn private_key_pem(&self) -> Zeroizing<String> {
+    pub(crate) fn private_key_pem(&self) -> Result<Zeroizing<String>> {
         self.key.to_pem()
     }
 
@@ -356,7 +356,7 @@ impl HostCa {
         let (pem, mut issued) =
             self.issue(key.pair(), rsa, dn, sans, CertKind::Server, req.ttl, now)?;
         issued.sans = req.hosts.iter().map(ToString::to_string).collect();
-        Ok(self.bundle(pem, Some(&key), issued))
+        self.bundle(pem, Some(&key), issued)
     }
 
     /// Signs a Redis server certificate for a CSR (PEM) whose key stays on the Redis host. The
@@ -376,7 +376,7 @@ impl HostCa {
         let (pem, mut issued) =
             self.issue(&spki, request.rsa, dn, sans, CertKind::Server, ttl, now)?;
         issued.sans = request.hosts.iter().map(ToString::to_string).collect();
-        Ok(self.bundle(pem, None, issued))
+        self.bundle(pem, None, issued)
     }
 
     /// Signs a client certificate for a person with the active key.
@@ -400,7 +400,7 @@ impl HostCa {
             req.ttl,
             now,
         )?;
-        Ok(self.bundle(pem, Some(&key), issued))
+        self.bundle(pem, Some(&key), issued)
     }
 
     /// Refuses a lifetime that would outlive the signing CA certificate.
@@ -474,13 +474,13 @@ impl HostCa {
         certificate_pem: String,
         key: Option<&PrivateKey>,
         issued: IssuedCert,
-    ) -> RedisBundle {
-        RedisBundle::new(
+    ) -> Result<RedisBundle> {
+        Ok(RedisBundle::new(
             certificate_pem,
-            key.map(PrivateKey::to_pem),
+            key.map(PrivateKey::to_pem).transpose()?,
             self.trusted_pem(),
             issued,
-        )
+        ))
     }
 }
 

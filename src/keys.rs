@@ -147,17 +147,17 @@ impl PrivateKey {
     }
 
     /// PKCS#8 PEM, wiped from memory when dropped.
-    pub fn to_pem(&self) -> Zeroizing<String> {
+    pub fn to_pem(&self) -> Result<Zeroizing<String>> {
         let der = Zeroizing::new(self.pair.serialize_der());
         let der = match self.algorithm {
-            KeyAlgorithm::Ed25519 => ed25519_pkcs8_v1(&der).unwrap_or(der),
+            KeyAlgorithm::Ed25519 => ed25519_pkcs8_v1(&der)?,
             _ => der,
         };
         let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
-        Zeroizing::new(pem::encode_config(
+        Ok(Zeroizing::new(pem::encode_config(
             &pem::Pem::new("PRIVATE KEY", der.to_vec()),
             config,
-        ))
+        )))
     }
 
     /// The DER SubjectPublicKeyInfo.
@@ -188,22 +188,17 @@ impl Drop for PrivateKey {
 }
 
 /// ring writes Ed25519 keys as PKCS#8 v2 (RFC 5958, with the public key), which OpenSSL 3.0
-/// (Debian 12's, and so Redis's) cannot load. This rewrites one as the v1 document of RFC 8410,
-/// which every reader takes. `None` if the input is not ring's exact layout.
-fn ed25519_pkcs8_v1(v2: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    const V2_HEAD: [u8; 16] = [
-        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ];
-    const V1_HEAD: [u8; 16] = [
-        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ];
-    let seed = v2.strip_prefix(&V2_HEAD)?.get(..32)?;
-    let mut v1 = Zeroizing::new(Vec::with_capacity(48));
-    v1.extend_from_slice(&V1_HEAD);
-    v1.extend_from_slice(seed);
-    Some(v1)
+/// (Debian 12's, and so Redis's) cannot load: this re-encodes the same key as v1 (RFC 8410,
+/// without the public key), which every reader takes. Parsed and written by the `pkcs8` crate;
+/// a document it cannot read is an error, never passed on as it was.
+fn ed25519_pkcs8_v1(v2: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    use pkcs8::der::Encode;
+    let mut info = pkcs8::PrivateKeyInfoRef::try_from(v2)
+        .map_err(|e| Error::Crypto(format!("Ed25519 key: {e}")))?;
+    info.public_key = None;
+    info.to_der()
+        .map(Zeroizing::new)
+        .map_err(|e| Error::Crypto(format!("Ed25519 key: {e}")))
 }
 
 /// `sha256:<hex>` of a DER SubjectPublicKeyInfo: the pin Teleport prints for a CA.
@@ -237,7 +232,7 @@ mod tests {
             KeyAlgorithm::Rsa2048,
         ] {
             let key = PrivateKey::generate(a).unwrap();
-            let pem = key.to_pem();
+            let pem = key.to_pem().unwrap();
             assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{a}");
             let again = PrivateKey::from_pem(a, &pem).unwrap();
             assert_eq!(again.public_key_der(), key.public_key_der(), "{a}");
@@ -247,7 +242,7 @@ mod tests {
     #[test]
     fn debug_output_hides_the_key() {
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-        let pem = key.to_pem();
+        let pem = key.to_pem().unwrap();
         let body: String = pem.lines().nth(1).unwrap().to_string();
         let shown = format!("{key:?}");
         assert!(!shown.contains(&body));
@@ -257,7 +252,7 @@ mod tests {
     #[test]
     fn ed25519_keys_are_written_as_pkcs8_v1() {
         let key = PrivateKey::generate(KeyAlgorithm::Ed25519).unwrap();
-        let pem = key.to_pem();
+        let pem = key.to_pem().unwrap();
         let der = ::pem::parse(pem.as_bytes()).unwrap();
         assert_eq!(der.contents().len(), 48);
         assert_eq!(der.contents()[4], 0, "version 0 (v1)");
@@ -266,6 +261,6 @@ mod tests {
     #[test]
     fn wrong_algorithm_is_refused() {
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
-        assert!(PrivateKey::from_pem(KeyAlgorithm::Ed25519, &key.to_pem()).is_err());
+        assert!(PrivateKey::from_pem(KeyAlgorithm::Ed25519, &key.to_pem().unwrap()).is_err());
     }
 }

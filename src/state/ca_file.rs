@@ -33,12 +33,12 @@ struct KeyRecord {
 }
 
 impl KeyRecord {
-    fn of(key: &CaKey) -> KeyRecord {
-        KeyRecord {
+    fn of(key: &CaKey) -> Result<KeyRecord> {
+        Ok(KeyRecord {
             algorithm: key.algorithm(),
             certificate: key.certificate_pem().to_string(),
-            private_key: key.private_key_pem(),
-        }
+            private_key: key.private_key_pem()?,
+        })
     }
 
     fn key(&self) -> std::result::Result<CaKey, String> {
@@ -51,8 +51,12 @@ pub(crate) fn encode(ca: &HostCa) -> Result<Zeroizing<String>> {
     let file = CaFile {
         version: CA_FILE_VERSION,
         cluster_name: ca.cluster_name().to_string(),
-        active: KeyRecord::of(ca.active()),
-        additional_trusted: ca.trusted().skip(1).map(KeyRecord::of).collect(),
+        active: KeyRecord::of(ca.active())?,
+        additional_trusted: ca
+            .trusted()
+            .skip(1)
+            .map(KeyRecord::of)
+            .collect::<Result<_>>()?,
         rotation: ca.rotation().clone(),
     };
     let yaml = serde_norway::to_string(&file)
