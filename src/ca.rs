@@ -46,10 +46,9 @@ impl CaOptions {
 
 /// One CA key with its self-signed certificate.
 pub struct CaKey {
-    key: PrivateKey,
-    /// Subject, key identifier and key usages, as signing needs them: read from the certificate
-    /// once, not at every signature.
-    issuer: CertificateParams,
+    /// The key with the subject, key identifier and key usages signing needs: read from the
+    /// certificate once (rcgen's `Issuer::from_ca_cert_der`), not at every signature.
+    issuer: rcgen::Issuer<'static, PrivateKey>,
     cert_pem: String,
     cert_der: Vec<u8>,
     not_before: OffsetDateTime,
@@ -75,14 +74,9 @@ impl CaKey {
         params.not_after = now + options.ttl.as_time();
         params.use_authority_key_identifier_extension = true;
         let cert = params.self_signed(key.pair())?;
-        let issuer = issuer_params(
-            params.distinguished_name.clone(),
-            params.key_identifier(key.pair()),
-            params.key_usages.clone(),
-        );
+        let issuer = rcgen::Issuer::from_ca_cert_der(cert.der(), key)?;
         Ok(CaKey {
             issuer,
-            key,
             cert_pem: cert.pem(),
             cert_der: cert.der().to_vec(),
             not_before: params.not_before,
@@ -106,43 +100,27 @@ impl CaKey {
         if cert.public_key().raw != key.public_key_der().as_slice() {
             return Err("the private key does not match the certificate".to_string());
         }
-        let ski = cert
-            .extensions()
-            .iter()
-            .find_map(|e| match e.parsed_extension() {
-                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => {
-                    Some(k.0.to_vec())
-                }
-                _ => None,
-            })
-            .ok_or("the CA certificate has no subject key identifier")?;
-        let issuer = issuer_params(
-            distinguished_name(cert.subject())?,
-            ski,
-            vec![
-                KeyUsagePurpose::DigitalSignature,
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-            ],
-        );
+        let not_before = cert.validity().not_before.to_datetime();
+        let not_after = cert.validity().not_after.to_datetime();
+        let issuer = rcgen::Issuer::from_ca_cert_der(&der.clone().into(), key)
+            .map_err(|e| format!("the CA certificate cannot sign: {e}"))?;
         Ok(CaKey {
             issuer,
-            key,
             cert_pem: certificate_pem.to_string(),
-            not_before: cert.validity().not_before.to_datetime(),
-            not_after: cert.validity().not_after.to_datetime(),
+            not_before,
+            not_after,
             cert_der: der,
         })
     }
 
     /// The private key as PKCS#8 PEM (wiped when dropped), for the state file.
     pub(crate) fn private_key_pem(&self) -> Result<Zeroizing<String>> {
-        self.key.to_pem()
+        self.issuer.key().to_pem()
     }
 
     /// The key algorithm.
     pub fn algorithm(&self) -> KeyAlgorithm {
-        self.key.algorithm()
+        self.issuer.key().algorithm()
     }
 
     /// The CA certificate, PEM.
@@ -162,12 +140,12 @@ impl CaKey {
 
     /// `sha256:<hex>` of the SubjectPublicKeyInfo, as Teleport's CA pin.
     pub fn pin(&self) -> String {
-        spki_pin(&self.key.public_key_der())
+        spki_pin(&self.issuer.key().public_key_der())
     }
 
     /// The issuer that signs with this key.
-    pub(crate) fn issuer(&self) -> rcgen::Issuer<'_, &rcgen::KeyPair> {
-        rcgen::Issuer::from_params(&self.issuer, self.key.pair())
+    pub(crate) fn issuer(&self) -> &rcgen::Issuer<'static, PrivateKey> {
+        &self.issuer
     }
 }
 
@@ -281,54 +259,6 @@ pub(crate) fn lifetime(key: &CaKey) -> Result<Ttl> {
     let span = std::time::Duration::try_from(span)
         .map_err(|_| Error::Crypto("the CA certificate's validity is empty".to_string()))?;
     Ttl::from_std(span)
-}
-
-fn issuer_params(
-    dn: DistinguishedName,
-    ski: Vec<u8>,
-    key_usages: Vec<KeyUsagePurpose>,
-) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = dn;
-    params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(ski);
-    params.key_usages = key_usages;
-    params
-}
-
-/// The subject of a CA certificate as rcgen writes issuer names: each attribute with its
-/// string type kept, so that a leaf's issuer is byte-identical to the CA's subject.
-fn distinguished_name(
-    name: &x509_parser::x509::X509Name<'_>,
-) -> std::result::Result<DistinguishedName, String> {
-    use x509_parser::der_parser::asn1_rs::Tag;
-    let mut dn = DistinguishedName::new();
-    for attr in name.iter_attributes() {
-        let oid: Vec<u64> = attr
-            .attr_type()
-            .iter()
-            .ok_or("an attribute type of the CA subject is too large")?
-            .collect();
-        let ty = DnType::from_oid(&oid);
-        let value = attr.attr_value();
-        let text = value
-            .as_str()
-            .map_err(|_| "the CA subject holds a value that is not a string")?
-            .to_string();
-        let value = match value.tag() {
-            Tag::PrintableString => rcgen::DnValue::PrintableString(
-                text.try_into()
-                    .map_err(|_| "bad PrintableString in the CA subject")?,
-            ),
-            Tag::Utf8String => rcgen::DnValue::Utf8String(text),
-            other => {
-                return Err(format!(
-                    "the CA subject uses string type {other}, which rctl does not write"
-                ));
-            }
-        };
-        dn.push(ty, value);
-    }
-    Ok(dn)
 }
 
 /// A random positive serial of 127 bits (RFC 5280 asks for at most 20 octets, CAB forum at
@@ -449,7 +379,7 @@ impl HostCa {
         params.not_after = now + ttl.as_time();
         params.use_authority_key_identifier_extension = true;
 
-        let cert = params.signed_by(public_key, &self.active().issuer())?;
+        let cert = params.signed_by(public_key, self.active().issuer())?;
         let subject = params
             .distinguished_name
             .iter()

@@ -180,6 +180,23 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
+/// rcgen signs with it directly (a CA key inside rcgen's `Issuer`).
+impl rcgen::PublicKeyData for PrivateKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.pair.der_bytes()
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        rcgen::PublicKeyData::algorithm(&self.pair)
+    }
+}
+
+impl rcgen::SigningKey for PrivateKey {
+    fn sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, rcgen::Error> {
+        self.pair.sign(msg)
+    }
+}
+
 impl Drop for PrivateKey {
     fn drop(&mut self) {
         use zeroize::Zeroize;
