@@ -7,6 +7,7 @@ use crate::error::{Error, Result, shorten};
 
 /// One subject alternative name of a server certificate.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Host {
     /// A DNS name, lower-cased; may start with `*.`.
     Dns(String),

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 /// A certificate's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CertStatus {
     /// Within its validity and signed by a trusted key of this CA.
     Valid,

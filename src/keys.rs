@@ -17,6 +17,7 @@ use crate::error::{Error, Result, shorten};
 /// The key algorithms rctl can create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum KeyAlgorithm {
     /// ECDSA on NIST P-256 with SHA-256 (the default).
     #[default]

@@ -48,6 +48,7 @@ pub struct ReplicaOf {
 
 /// How a replica logs in to its primary.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ReplicaAuth {
     /// `masteruser` and `masterauth` with the account's password.
     Password(crate::Password),

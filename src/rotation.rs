@@ -24,6 +24,7 @@ use crate::error::{Error, Result, shorten};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Phase {
     /// No rotation in progress; one key is trusted.
     Standby,
@@ -106,6 +107,7 @@ impl FromStr for Phase {
 /// Who drives the phases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Mode {
     /// An operator moves each phase with `rctl auth rotate --manual --phase=...`.
     #[default]

@@ -23,6 +23,7 @@ pub const DEFAULT_CERT_TTL: Ttl = Ttl::from_hours(12);
 
 /// What a certificate is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CertKind {
     /// A Redis server (serverAuth and clientAuth, for replication and the cluster bus).
     Server,

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 
 /// Who may read a blob once written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Visibility {
     /// Owner only (0600): keys, hashes, everything in the state directory.
     Secret,

@@ -187,5 +187,7 @@ pub(super) fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
         rctl::CertStatus::Foreign => Err(Error::AccessDenied(format!(
             "{file} was not signed by any key this host CA trusts"
         ))),
+        // A status this rctl does not know how to describe: not valid, whatever it is.
+        _ => Err(Error::AccessDenied(format!("{file} is not valid"))),
     }
 }
