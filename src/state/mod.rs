@@ -422,3 +422,6 @@ pub fn default_cluster_name() -> String {
         name
     }
 }
+
+#[cfg(test)]
+mod tests;
