@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use rctl::acl::Target;
 use rctl::{Error, Result};
 
 use super::args::*;
@@ -55,9 +54,8 @@ pub(super) fn acl_check(ctx: &Context, args: AclCheckArgs) -> Result<()> {
     let text = read_text_file(&args.file, 64 * 1024 * 1024)?;
     let target = match args.target {
         Some(t) => t,
-        // The cluster's target when there is a state; a lint never creates one.
-        None if ctx.state_dir.is_dir() => with_state_read(ctx, |state| state.redis_target())?,
-        None => Target::default(),
+        // The cluster's target (a read-only open: a lint never creates a state).
+        None => with_state_read(ctx, |state| state.redis_target())?,
     };
     let findings = rctl::acl::lint(&text, target);
     if findings.is_empty() {

@@ -1,7 +1,5 @@
 //! `auth init|sign|export|rotate`, `status`, `certs inspect`.
 
-use std::path::Path;
-
 use rctl::{
     CaOptions, ClientLogin, Error, Phase, Result, ServerCertRequest, parse_host_list,
     validate_name, validate_user_name,
@@ -144,11 +142,8 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
 }
 
 pub(super) fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
-    let ca = if Path::new(&ctx.state_dir).exists() {
-        with_state_read(ctx, |state| state.existing_host_ca())?
-    } else {
-        None
-    };
+    // A read-only open: a state that does not exist reads as one without a CA.
+    let ca = with_state_read(ctx, |state| state.existing_host_ca())?;
     out!(
         "{}",
         output::status(ca.as_ref(), &ctx.state_dir, args.format)?
@@ -158,19 +153,14 @@ pub(super) fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
 
 pub(super) fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
     let pem = read_text_file(&args.file, 1024 * 1024)?;
-    let (report, now) = if Path::new(&ctx.state_dir).exists() {
-        with_state_read(ctx, |state| {
-            let ca = state.existing_host_ca()?;
-            let now = state.now();
-            Ok((
-                rctl::inspect_certificate(pem.as_bytes(), ca.as_ref(), now)?,
-                now,
-            ))
-        })?
-    } else {
-        let now = time::OffsetDateTime::now_utc();
-        (rctl::inspect_certificate(pem.as_bytes(), None, now)?, now)
-    };
+    let (report, now) = with_state_read(ctx, |state| {
+        let ca = state.existing_host_ca()?;
+        let now = state.now();
+        Ok((
+            rctl::inspect_certificate(pem.as_bytes(), ca.as_ref(), now)?,
+            now,
+        ))
+    })?;
     out!("{}", output::cert_report(&report, args.format)?)?;
     let file = args.file.display();
     match report.status {

@@ -26,11 +26,9 @@ pub(super) fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
             acl.display()
         )));
     }
-    let has_state = ctx.state_dir.is_dir();
     let cert_login = match args.cert_login {
         Some(v) => v == OnOff::On,
-        None if has_state => with_state_read(ctx, |state| state.cert_login())?,
-        None => false,
+        None => with_state_read(ctx, |state| state.cert_login())?,
     };
     if args.repl_user.is_some() && args.replica_of.is_none() && !args.cluster {
         return Err(Error::InvalidArgument(
@@ -86,7 +84,7 @@ pub(super) fn replica_of(
         )
     })?;
     validate_user_name(&user)?;
-    if !ctx.state_dir.is_dir() || with_state_read(ctx, |state| state.user(&user)).is_err() {
+    if with_state_read(ctx, |state| state.user(&user)).is_err() {
         return Err(Error::InvalidArgument(format!(
             "no account {user:?}: create it with 'rctl users add {user} --roles=replication'"
         )));
