@@ -23,6 +23,18 @@ pub enum CertStatus {
     Foreign,
 }
 
+impl CertStatus {
+    /// As the JSON output spells it: `valid`, `expired`, `not_yet_valid`, `foreign`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CertStatus::Valid => "valid",
+            CertStatus::Expired => "expired",
+            CertStatus::NotYetValid => "not_yet_valid",
+            CertStatus::Foreign => "foreign",
+        }
+    }
+}
+
 /// What `certs inspect` reports. The JSON field names are stable (see the README).
 #[derive(Clone, Debug, Serialize)]
 pub struct CertReport {
@@ -184,6 +196,18 @@ fn key_algorithm(cert: &x509_parser::certificate::X509Certificate<'_>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_names_are_the_json_spelling() {
+        for status in [
+            CertStatus::Valid,
+            CertStatus::Expired,
+            CertStatus::NotYetValid,
+            CertStatus::Foreign,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.name());
+        }
+    }
     use crate::ca::CaOptions;
     use crate::hosts::parse_host_list;
     use crate::keys::KeyAlgorithm;

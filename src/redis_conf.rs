@@ -18,6 +18,8 @@ use crate::sign::RedisBundle;
 pub struct RedisTlsConfig {
     /// The bundle prefix: `PREFIX.crt`, `PREFIX.key`, `PREFIX.cas`.
     pub cert_prefix: PathBuf,
+    /// The private key, when it is not `PREFIX.key` (a CSR's key stays where it was made).
+    pub key_file: Option<PathBuf>,
     /// A users.acl to load with `aclfile`.
     pub aclfile: Option<PathBuf>,
     /// The TLS port (`port 0` turns the plain port off).
@@ -62,6 +64,7 @@ impl RedisTlsConfig {
     pub fn new(cert_prefix: impl Into<PathBuf>) -> RedisTlsConfig {
         RedisTlsConfig {
             cert_prefix: cert_prefix.into(),
+            key_file: None,
             aclfile: None,
             port: 6379,
             cluster: false,
@@ -78,7 +81,8 @@ impl RedisTlsConfig {
         let _ = writeln!(s, "port 0");
         let _ = writeln!(s, "tls-port {}", self.port);
         let _ = writeln!(s, "tls-cert-file {}", conf_path(&crt)?);
-        let _ = writeln!(s, "tls-key-file {}", conf_path(&key)?);
+        let key = self.key_file.as_ref().unwrap_or(&key);
+        let _ = writeln!(s, "tls-key-file {}", conf_path(key)?);
         let _ = writeln!(s, "tls-ca-cert-file {}", conf_path(&cas)?);
         let _ = writeln!(s, "tls-auth-clients yes");
         let _ = writeln!(s, "tls-protocols \"TLSv1.2 TLSv1.3\"");

@@ -205,6 +205,18 @@ pub struct ServerCertRequest {
     pub key_algorithm: Option<KeyAlgorithm>,
 }
 
+impl ServerCertRequest {
+    /// For these hosts, with the default lifetime ([`DEFAULT_CERT_TTL`], as `tctl auth sign`)
+    /// and the CA's key algorithm.
+    pub fn new(hosts: Vec<Host>) -> ServerCertRequest {
+        ServerCertRequest {
+            hosts,
+            ttl: DEFAULT_CERT_TTL,
+            key_algorithm: None,
+        }
+    }
+}
+
 /// A request for a person's client certificate. Access checks are the caller's
 /// ([`StateDir::sign_redis_client`](crate::StateDir::sign_redis_client) does them).
 #[derive(Clone, Debug)]

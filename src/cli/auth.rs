@@ -72,11 +72,10 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     }
     if let Some(csr) = &args.csr {
         let pem = read_text_file(csr, 64 * 1024)?;
-        let ttl = args.ttl.unwrap_or(rctl::DEFAULT_CERT_TTL);
         // The redis.conf lines must be printable before anything is signed or written.
         rctl::RedisTlsConfig::new(&args.out).render()?;
         let (bundle, written) = with_state(ctx, |state| {
-            state.issue_redis_csr(&pem, ttl, &args.out, args.overwrite)
+            state.issue_redis_csr(&pem, args.ttl, &args.out, args.overwrite)
         })?;
         // The key the CSR was made with, usually beside it: the redis.conf lines name it.
         let key = &rctl::RedisBundle::paths(&args.out)[1];
@@ -87,11 +86,12 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         )?;
         return Ok(());
     }
-    let req = ServerCertRequest {
-        hosts: parse_host_list(args.host.as_deref().unwrap_or_default())?,
-        ttl: args.ttl.unwrap_or(rctl::DEFAULT_CERT_TTL),
-        key_algorithm: args.key_algo,
-    };
+    let mut req =
+        ServerCertRequest::new(parse_host_list(args.host.as_deref().unwrap_or_default())?);
+    req.key_algorithm = args.key_algo;
+    if let Some(ttl) = args.ttl {
+        req.ttl = ttl;
+    }
     rctl::RedisTlsConfig::new(&args.out).render()?;
     let written = with_state(ctx, |state| {
         state

@@ -25,25 +25,15 @@ pub fn redis_server_instructions(
     key_beside: bool,
 ) -> rctl::Result<String> {
     let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-    let mut config = rctl::RedisTlsConfig::new(prefix).render()?;
-    if !key_beside
-        && !written
-            .iter()
-            .any(|p| p.extension().is_some_and(|e| e == "key"))
-    {
+    let mut tls = rctl::RedisTlsConfig::new(prefix);
+    let key_written = written
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "key"));
+    if !key_beside && !key_written {
         // Signed from a CSR: the key is wherever the Redis host made it.
-        let lines: Vec<&str> = config
-            .lines()
-            .map(|l| {
-                if l.starts_with("tls-key-file ") {
-                    "tls-key-file /path/to/the/key/the/csr/was/made/with"
-                } else {
-                    l
-                }
-            })
-            .collect();
-        config = lines.join("\n") + "\n";
+        tls.key_file = Some("/path/to/the/key/the/csr/was/made/with".into());
     }
+    let config = tls.render()?;
     Ok(format!(
         "Database credentials have been written to {}.\n\n\
          To enable mutual TLS on your Redis server, add the following to your redis.conf:\n\n{config}",
@@ -194,14 +184,7 @@ pub fn cert_report(r: &rctl::CertReport, format: Format) -> rctl::Result<String>
         None => "not this host CA".to_string(),
     };
     let _ = writeln!(s, "Signed by:      {signer}");
-    let _ = writeln!(
-        s,
-        "Status:         {}",
-        serde_json::to_value(r.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default()
-    );
+    let _ = writeln!(s, "Status:         {}", r.status.name());
     Ok(s)
 }
 

@@ -122,13 +122,15 @@ impl StateDir {
 
     /// [`issue_redis_server`](Self::issue_redis_server) for a CSR: writes `PREFIX.crt` and
     /// `PREFIX.cas`.
+    /// `ttl` is [`DEFAULT_CERT_TTL`] when `None`.
     pub fn issue_redis_csr(
         &mut self,
         csr_pem: &str,
-        ttl: crate::Ttl,
+        ttl: Option<crate::Ttl>,
         out: &Path,
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        let ttl = ttl.unwrap_or(DEFAULT_CERT_TTL);
         self.issue(out, overwrite, false, None, |ca, now| {
             ca.sign_redis_csr(csr_pem, ttl, now)
         })
