@@ -14,13 +14,12 @@
 //! // Open (and lock) the state directory; the host CA is created on first use.
 //! let mut state = StateDir::open(dir.path().join("state"))?;
 //!
-//! // server.crt, server.key (0600) and server.cas, for redis.conf's tls-*-file settings.
-//! let server = state.sign_redis_server(&ServerCertRequest {
-//!     hosts: parse_host_list("redis.example.com,10.0.0.5")?,
-//!     ttl: "2190h".parse()?,
-//!     key_algorithm: None,
-//! })?;
-//! server.write(&dir.path().join("server"), false)?;
+//! // server.crt, server.key (0600) and server.cas, for redis.conf's tls-*-file settings: the
+//! // outputs checked first, then signed, written and audited as one step.
+//! let mut req = ServerCertRequest::new(parse_host_list("redis.example.com,10.0.0.5")?);
+//! req.ttl = "2190h".parse()?;
+//! let (_server, files) = state.issue_redis_server(&req, &dir.path().join("server"), false)?;
+//! assert_eq!(files.len(), 3);
 //!
 //! // A user whose built-in `access` role lets them connect as Redis user "alice".
 //! let (_alice, password) = state.add_user(NewUser {
@@ -49,11 +48,14 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules by concept: the CA and its keys ([`HostCa`]), rotation ([`Phase`], [`Rotation`]),
-//! signing and the Redis bundle ([`RedisBundle`]), users and roles ([`User`], [`Role`],
-//! [`check_access`]), Redis ACL rules and users.acl for each Redis and Valkey version
-//! ([`acl`], [`acl::Target`]), the state store ([`StateDir`],
-//! [`store`]), Go durations ([`Ttl`]) and host lists ([`parse_host_list`]).
+//! One concept, one module: the CA, its keys and what it signs ([`HostCa`], `ca.rs`); rotation,
+//! its phases and their key moves ([`Phase`], [`Rotation`], `rotation.rs`); the leaf
+//! certificate and the Redis bundle ([`RedisBundle`], `sign.rs`); users and roles ([`User`],
+//! [`Role`], [`check_access`]); Redis ACL rules and users.acl for each Redis and Valkey version
+//! ([`acl`], [`acl::Target`]); storage ([`store`]: the [`store::Store`] trait and its directory
+//! backend); and the state that ties them together ([`StateDir`], one file per operation group,
+//! with the file formats beside it). Go durations ([`Ttl`]) and host lists ([`parse_host_list`])
+//! are what the command line passes in. The library never prints and never exits.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
