@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{Creds, RedisServer, TestDir, password_from};
+use crate::util::{Creds, RedisServer, TestDir, openssl, password_from};
 
 fn add(dir: &TestDir, args: &[&str]) -> String {
     let mut all = vec!["users", "add"];
@@ -396,8 +396,9 @@ fn teleport_roles_db_names_and_a_csr_beside_its_key() {
         run.stderr()
     );
     // A CSR signed beside the key it was made with: the key stays, and redis.conf names it.
-    let ok = std::process::Command::new("openssl")
-        .args([
+    openssl(
+        &dir,
+        &[
             "req",
             "-new",
             "-newkey",
@@ -405,20 +406,16 @@ fn teleport_roles_db_names_and_a_csr_beside_its_key() {
             "-pkeyopt",
             "ec_paramgen_curve:P-256",
             "-nodes",
-        ])
-        .args([
             "-keyout",
             "redis1.key",
             "-subj",
             "/CN=redis1",
             "-addext",
             "subjectAltName=DNS:redis1",
-        ])
-        .args(["-out", "redis1.csr"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(ok.status.success());
+            "-out",
+            "redis1.csr",
+        ],
+    );
     let key = dir.read("redis1.key");
     let out = dir
         .rctl(&["auth", "sign", "--csr=redis1.csr", "--out=redis1"])
@@ -434,8 +431,9 @@ fn teleport_roles_db_names_and_a_csr_beside_its_key() {
     // Another key beside it: the placeholder, not a wrong key.
     dir.write("other.key", &key);
     std::fs::copy(dir.join("redis1.csr"), dir.join("other.csr")).unwrap();
-    let ok = std::process::Command::new("openssl")
-        .args([
+    openssl(
+        &dir,
+        &[
             "genpkey",
             "-algorithm",
             "ec",
@@ -443,11 +441,8 @@ fn teleport_roles_db_names_and_a_csr_beside_its_key() {
             "ec_paramgen_curve:P-256",
             "-out",
             "other.key",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(ok.status.success());
+        ],
+    );
     let out = dir
         .rctl(&["auth", "sign", "--csr=other.csr", "--out=other"])
         .ok();

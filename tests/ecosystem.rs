@@ -2,13 +2,7 @@
 
 use std::process::Command;
 
-use crate::util::{Creds, RedisServer, TestDir, run, snapshot};
-
-fn openssl(dir: &TestDir, args: &[&str]) -> String {
-    let mut cmd = Command::new("openssl");
-    cmd.args(args).current_dir(dir.path());
-    run(cmd, None).ok()
-}
+use crate::util::{Creds, RedisServer, TestDir, openssl, run, snapshot};
 
 /// A key and CSR made on the "Redis host" with openssl, asking for CA:TRUE too.
 fn host_csr(dir: &TestDir, sans: &str) {

@@ -9,7 +9,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::util::{TestDir, password_from, rctl_command, run, snapshot};
+use crate::util::{TestDir, openssl, password_from, rctl_command, run, snapshot};
 
 /// The state without its audit log: a refusal may not change it (and the audit log may not
 /// grow either, checked apart where it matters).
@@ -324,19 +324,6 @@ fn a_role_file_named_after_a_built_in_is_corrupt_state() {
     .unwrap();
     dir.rctl(&["get", "roles"]).refused("built-in role");
     dir.rctl(&["acl", "generate"]).refused("built-in role");
-}
-
-fn openssl(dir: &TestDir, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -163,6 +163,14 @@ impl Run {
     }
 }
 
+/// `openssl ARGS` in the test folder; asserts success and returns stdout.
+#[track_caller]
+pub fn openssl(dir: &TestDir, args: &[&str]) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args(args).current_dir(dir.path());
+    run(cmd, None).ok()
+}
+
 /// The password line printed once by `users add` / `reset-password`.
 pub fn password_from(stdout: &str) -> String {
     let line = stdout

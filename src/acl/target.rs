@@ -184,22 +184,21 @@ impl Target {
     /// The first target of the same product (Redis or Valkey), else of the other, that has
     /// the command: for "exists from redis-7.4" hints.
     pub(crate) fn first_with_command(self, name: &str) -> Option<Target> {
-        let same = |t: &Target| t.is_valkey() == self.is_valkey();
-        ALL.iter()
-            .filter(|t| same(t))
-            .chain(ALL.iter().filter(|t| !same(t)))
-            .copied()
-            .find(|t| t.has_command(name))
+        self.first_where(|t| t.has_command(name))
     }
 
     /// As [`first_with_command`](Self::first_with_command), for a category.
     pub(crate) fn first_with_category(self, name: &str) -> Option<Target> {
+        self.first_where(|t| t.catalog().category(name).is_some())
+    }
+
+    fn first_where(self, has: impl Fn(Target) -> bool) -> Option<Target> {
         let same = |t: &Target| t.is_valkey() == self.is_valkey();
         ALL.iter()
             .filter(|t| same(t))
             .chain(ALL.iter().filter(|t| !same(t)))
             .copied()
-            .find(|t| t.catalog().category(name).is_some())
+            .find(|t| has(*t))
     }
 }
 
