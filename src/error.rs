@@ -153,6 +153,17 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A record could not be written out (a serializer failed): rctl's own data, so a bug or
+    /// a resource problem, never the caller's input.
+    #[error("cannot encode the {what}: {source}")]
+    Encode {
+        /// What was being written: "audit record", "settings", ...
+        what: &'static str,
+        /// The serializer's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The cryptographic library refused an operation.
     #[error("certificate or key operation failed: {0}")]
     Crypto(String),
@@ -164,6 +175,19 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl Error {
+    /// An [`Error::Encode`] for `what`.
+    pub(crate) fn encode(
+        what: &'static str,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Encode {
+            what,
+            source: Box::new(e),
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::acl::Target;
 use crate::duration::{Ttl, parse_duration};
 use crate::error::{Error, Result, shorten};
 use crate::names::validate_name;
@@ -358,11 +357,6 @@ impl Role {
         Ok(())
     }
 
-    /// Checks the `redis_acl` rules for a target (see [`crate::acl::check_role`]).
-    pub fn check_acl(&self, target: Target) -> Result<()> {
-        crate::acl::check_role(self, target)
-    }
-
     /// The role's cap on certificate lifetime, if any.
     pub fn max_session_ttl(&self) -> Result<Option<Ttl>> {
         match self.spec.options.max_session_ttl.as_deref() {
@@ -376,18 +370,6 @@ impl Role {
                 }
             }
         }
-    }
-
-    /// The `allow.redis_acl` rules as they apply to a target: the built-in roles leave out
-    /// channel rules on Redis 6.0, which has none.
-    pub(crate) fn redis_acl_for(&self, target: Target) -> impl Iterator<Item = &str> {
-        let drop_channels = Role::is_builtin(self.name()) && !target.has_channels();
-        self.spec
-            .allow
-            .redis_acl
-            .iter()
-            .map(String::as_str)
-            .filter(move |r| !(drop_channels && matches!(*r, "allchannels" | "resetchannels")))
     }
 }
 
@@ -522,16 +504,12 @@ spec:
         let r = role(READONLY);
         assert_eq!(r.name(), "ro");
         assert_eq!(r.max_session_ttl().unwrap(), Some("8h".parse().unwrap()));
-        r.check_acl(Target::Redis70).unwrap();
     }
 
     #[test]
     fn builtins_are_valid() {
         for r in Role::builtins() {
             r.validate().unwrap();
-            for t in Target::ALL {
-                r.check_acl(t).unwrap_or_else(|e| panic!("{t}: {e}"));
-            }
             assert!(Role::is_builtin(r.name()));
         }
     }
@@ -689,7 +667,7 @@ spec:
         ];
         for (yaml, want) in cases {
             let e = Role::from_yaml(yaml, "test.yaml")
-                .and_then(|r| r.check_acl(Target::Redis70))
+                .and_then(|r| crate::acl::check_role(&r, crate::acl::Target::Redis70))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(want), "{yaml:?}: {e}");

@@ -62,7 +62,7 @@ fn refuse(role: &str, target: Target, token: &str, reason: &str) -> Error {
 pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
     let name = role.name();
     let mut rules = Vec::new();
-    for item in role.redis_acl_for(target) {
+    for item in redis_acl_for(role, target) {
         let bad = |reason: &str| refuse(name, target, item, reason);
         if item.is_empty() {
             return Err(bad("an empty rule"));
@@ -170,6 +170,18 @@ pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
     }
     push_rules(&mut part.selectors_text, &part.selectors);
     Ok(part)
+}
+
+/// A role's `allow.redis_acl` rules as they apply to a target: the built-in roles leave out
+/// channel rules on Redis 6.0, which has none.
+fn redis_acl_for(role: &Role, target: Target) -> impl Iterator<Item = &str> {
+    let drop_channels = Role::is_builtin(role.name()) && !target.has_channels();
+    role.spec
+        .allow
+        .redis_acl
+        .iter()
+        .map(String::as_str)
+        .filter(move |r| !(drop_channels && matches!(*r, "allchannels" | "resetchannels")))
 }
 
 fn starts_with_channel_word<'a>(rules: impl Iterator<Item = &'a AclRule>) -> bool {
@@ -508,4 +520,18 @@ pub fn render(users: &[User], roles: &[Role], target: Target) -> Result<String> 
         .map(|u| renderer.line(u))
         .collect::<Result<Vec<_>>>()?;
     Ok(Renderer::finish(lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_roles_hold_on_every_target() {
+        for role in Role::builtins() {
+            for t in Target::ALL {
+                check_role(&role, t).unwrap_or_else(|e| panic!("{t}: {e}"));
+            }
+        }
+    }
 }

@@ -214,14 +214,17 @@ pub enum Format {
 
 /// JSON when `json`, else YAML.
 fn serialize<T: serde::Serialize>(value: &T, json: bool) -> rctl::Result<String> {
-    let text = if json {
+    let encode = |e: Box<dyn std::error::Error + Send + Sync>| rctl::Error::Encode {
+        what: "output",
+        source: e,
+    };
+    if json {
         serde_json::to_string_pretty(value)
             .map(|s| s + "\n")
-            .map_err(|e| e.to_string())
+            .map_err(|e| encode(Box::new(e)))
     } else {
-        serde_norway::to_string(value).map_err(|e| e.to_string())
-    };
-    text.map_err(rctl::Error::InvalidArgument)
+        serde_norway::to_string(value).map_err(|e| encode(Box::new(e)))
+    }
 }
 
 /// A user as listings show it: never the password hash.

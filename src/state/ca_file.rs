@@ -59,8 +59,7 @@ pub(crate) fn encode(ca: &HostCa) -> Result<Zeroizing<String>> {
             .collect::<Result<_>>()?,
         rotation: ca.rotation().clone(),
     };
-    let yaml = serde_norway::to_string(&file)
-        .map_err(|e| Error::Crypto(format!("cannot serialize the CA: {e}")))?;
+    let yaml = serde_norway::to_string(&file).map_err(|e| Error::encode("host CA", e))?;
     Ok(Zeroizing::new(format!("{CA_FILE_HEADER}{yaml}")))
 }
 

@@ -184,8 +184,8 @@ impl StateDir {
             event.time = self.now();
             event.os_user = crate::audit::os_user();
             event.command = self.command.clone();
-            let mut line = serde_json::to_vec(&event)
-                .map_err(|e| Error::InvalidArgument(format!("audit record: {e}")))?;
+            let mut line =
+                serde_json::to_vec(&event).map_err(|e| Error::encode("audit record", e))?;
             line.push(b'\n');
             match self.store.append(AUDIT_FILE, &line) {
                 Ok(before) => {

@@ -61,7 +61,7 @@ impl StateDir {
         target: Option<Target>,
     ) -> Result<bool> {
         role.validate()?;
-        role.check_acl(self.target_or_default(target)?)?;
+        crate::acl::check_role(role, self.target_or_default(target)?)?;
         if Role::is_builtin(role.name()) {
             return Err(Error::AccessDenied(format!(
                 "role {:?} is built in and cannot be changed",
@@ -75,8 +75,7 @@ impl StateDir {
                 name: role.name().to_string(),
             });
         }
-        let yaml =
-            serde_norway::to_string(role).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let yaml = serde_norway::to_string(role).map_err(|e| Error::encode("role", e))?;
         let action = if exists { "role.update" } else { "role.create" };
         self.audited(&[AuditEvent::about(action, role.name())], || {
             self.store().write(

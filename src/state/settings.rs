@@ -71,8 +71,7 @@ impl StateDir {
             return Ok(());
         }
         settings.cert_login = on;
-        let yaml = serde_norway::to_string(&settings)
-            .map_err(|e| Error::InvalidArgument(format!("settings: {e}")))?;
+        let yaml = serde_norway::to_string(&settings).map_err(|e| Error::encode("settings", e))?;
         let state = if on { "on" } else { "off" };
         self.audited(&[AuditEvent::about("settings.cert_login", state)], || {
             self.store().write(SETTINGS_FILE, yaml.as_bytes())
@@ -92,8 +91,7 @@ impl StateDir {
             )));
         }
         settings.redis_target = target;
-        let yaml = serde_norway::to_string(&settings)
-            .map_err(|e| Error::InvalidArgument(format!("settings: {e}")))?;
+        let yaml = serde_norway::to_string(&settings).map_err(|e| Error::encode("settings", e))?;
         self.audited(
             &[AuditEvent::about("settings.redis_target", target.name())],
             || self.store().write(SETTINGS_FILE, yaml.as_bytes()),

@@ -213,7 +213,7 @@ fn check_user_line(line: &[u8]) -> std::result::Result<Cow<'_, str>, String> {
 
 /// One user as a `users.jsonl` line, newline included.
 pub(crate) fn render_user_line(user: &User) -> Result<Vec<u8>> {
-    let mut out = serde_json::to_vec(user).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    let mut out = serde_json::to_vec(user).map_err(|e| Error::encode("user record", e))?;
     out.push(b'\n');
     Ok(out)
 }
