@@ -95,6 +95,7 @@ pub use sign::{
     CertKind, ClientCertRequest, DEFAULT_CERT_TTL, IssuedCert, RedisBundle, ServerCertRequest,
 };
 pub use state::{
-    ClientLogin, NewUser, Notice, StateDir, UserUpdate, default_cluster_name, default_state_dir,
+    AclFile, ClientLogin, NewUser, Notice, StateDir, UserUpdate, default_cluster_name,
+    default_state_dir,
 };
 pub use users::{Password, PasswordHash, User, parse_list, validate_user_name};

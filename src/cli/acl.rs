@@ -30,22 +30,23 @@ pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
             )));
         }
     }
-    let text = with_state_read(ctx, |state| {
+    let file = with_state_read(ctx, |state| {
         if let Some(out) = &args.out {
             state.check_output_path(out)?;
         }
-        state.render_acl(args.target)
+        state.render_acl_file(args.target)
     })?;
     match &args.out {
         Some(out) => {
-            rctl::store::write_atomic(out, text.as_bytes(), rctl::store::Visibility::Secret, true)?;
-            eprintln!(
-                "wrote {} ({} users)",
-                out.display(),
-                text.lines().count() - 1
-            );
+            rctl::store::write_atomic(
+                out,
+                file.text.as_bytes(),
+                rctl::store::Visibility::Secret,
+                true,
+            )?;
+            eprintln!("wrote {} ({} users)", out.display(), file.users);
         }
-        None => out!("{text}")?,
+        None => out!("{}", file.text)?,
     }
     Ok(())
 }

@@ -11,24 +11,37 @@ impl StateDir {
     /// roles, see [`crate::acl::render()`]), sorted by name, then `user default off`; for
     /// `target`, else the cluster's target.
     pub fn render_acl(&self, target: Option<Target>) -> Result<String> {
+        self.render_acl_file(target).map(|file| file.text)
+    }
+
+    /// [`render_acl`](Self::render_acl) with the number of users it holds.
+    pub fn render_acl_file(&self, target: Option<Target>) -> Result<AclFile> {
         let roles = self.roles()?;
         let renderer = Renderer::new(&roles, self.target_or_default(target)?)?;
         // Streamed: each user becomes its line as it is read, so 100,000 users never sit in
-        // memory as records.
+        // memory as records. Each line starts `user NAME `: its name's length is kept to find
+        // a name given twice once the lines are sorted.
         let mut lines = Vec::new();
         self.for_each_user(&mut |user| {
-            lines.push(renderer.line(&user)?);
+            lines.push((user.name.len(), renderer.line(&user)?));
             Ok(())
         })?;
-        let text = Renderer::finish(lines);
-        let mut previous = "";
-        for line in text.lines() {
-            let name = line.split(' ').nth(1).unwrap_or_default();
-            if name == previous {
-                return Err(self.corrupt(USERS_FILE, format!("user {name:?} appears twice")));
-            }
-            previous = name;
+        lines.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        let name = |(len, line): &(usize, String)| line[5..5 + len].to_string();
+        if let Some(w) = lines.windows(2).find(|w| name(&w[0]) == name(&w[1])) {
+            return Err(self.corrupt(USERS_FILE, format!("user {:?} appears twice", name(&w[0]))));
         }
-        Ok(text)
+        let users = lines.len();
+        let text = Renderer::finish(lines.into_iter().map(|(_, line)| line).collect());
+        Ok(AclFile { text, users })
     }
+}
+
+/// A rendered users.acl.
+#[derive(Clone, Debug)]
+pub struct AclFile {
+    /// The file's text.
+    pub text: String,
+    /// How many users it defines (besides `default`, which it keeps off).
+    pub users: usize,
 }

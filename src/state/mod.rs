@@ -14,6 +14,7 @@ mod users_file;
 
 use std::path::{Path, PathBuf};
 
+pub use acl::AclFile;
 pub use signing::ClientLogin;
 pub use users::{NewUser, UserUpdate};
 
