@@ -15,11 +15,8 @@ fn now() -> time::OffsetDateTime {
 }
 
 fn server_request() -> ServerCertRequest {
-    ServerCertRequest {
-        hosts: parse_host_list("localhost,127.0.0.1").unwrap(),
-        ttl: "2190h".parse().unwrap(),
-        key_algorithm: None,
-    }
+    ServerCertRequest::new(parse_host_list("localhost,127.0.0.1").unwrap())
+        .with_ttl("2190h".parse().unwrap())
 }
 
 /// Key + certificate + PEM of both, as `auth sign --format=redis` makes them.
@@ -85,13 +82,10 @@ fn rcgen_ring_floor(c: &mut Criterion) {
 }
 
 fn new_user(i: usize) -> NewUser {
-    NewUser {
-        name: format!("user{i:06}"),
-        roles: vec!["access".to_string()],
-        db_users: vec![format!("user{i:06}")],
-        db_names: vec!["*".to_string()],
-        password: Some(Password::from_input(format!("password-{i}")).unwrap()),
-    }
+    NewUser::new(format!("user{i:06}"), vec!["access".to_string()])
+        .with_db_users(vec![format!("user{i:06}")])
+        .with_db_names(vec!["*".to_string()])
+        .with_password(Password::from_input(format!("password-{i}")).unwrap())
 }
 
 /// A state directory with `n` users (added in one write).
@@ -105,13 +99,7 @@ fn state_with_users(dir: &Path, n: usize) -> StateDir {
 fn sign_client_with_rbac(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let mut state = state_with_users(&tmp.path().join("s"), 10);
-    let login = ClientLogin {
-        user: "user000003".to_string(),
-        db_user: "user000003".to_string(),
-        db_name: Some("0".to_string()),
-        ttl: None,
-        key_algorithm: None,
-    };
+    let login = ClientLogin::new("user000003", "user000003");
     c.bench_function("sign_redis_client_with_rbac/10_users", |b| {
         b.iter(|| {
             black_box(
@@ -176,9 +164,10 @@ fn acl_generate_three_roles(c: &mut Criterion) {
         state.create_role(&role, false, None).unwrap();
     }
     let users = (0..n)
-        .map(|i| NewUser {
-            roles: vec!["readonly".into(), "app".into(), "cache".into()],
-            ..new_user(i)
+        .map(|i| {
+            let mut user = new_user(i);
+            user.roles = vec!["readonly".into(), "app".into(), "cache".into()];
+            user
         })
         .collect();
     state.add_users(users).unwrap();

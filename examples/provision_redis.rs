@@ -24,13 +24,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // A person with the built-in access role, allowed to connect as Redis user "alice".
-    let (alice, password) = state.add_user(NewUser {
-        name: "alice".into(),
-        roles: vec!["access".into()],
-        db_users: vec!["alice".into()],
-        db_names: vec!["*".into()],
-        password: None,
-    })?;
+    let (alice, password) = state.add_user(
+        NewUser::new("alice", vec!["access".into()]).with_db_users(vec!["alice".into()]),
+    )?;
     let password = password.expect("a generated password");
     println!(
         "user {} created; her Redis password is shown once: {}",
@@ -39,21 +35,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // The server's certificate, key and CA bundle.
-    let server = state.sign_redis_server(&ServerCertRequest {
-        hosts: parse_host_list("localhost,127.0.0.1")?,
-        ttl: "2190h".parse()?,
-        key_algorithm: None,
-    })?;
+    let server = state.sign_redis_server(
+        &ServerCertRequest::new(parse_host_list("localhost,127.0.0.1")?).with_ttl("2190h".parse()?),
+    )?;
     server.write(&out.join("server"), true)?;
 
     // Alice's client certificate: refused unless her roles allow Redis user "alice".
-    let client = state.sign_redis_client(&ClientLogin {
-        user: "alice".into(),
-        db_user: "alice".into(),
-        db_name: None,
-        ttl: None,
-        key_algorithm: None,
-    })?;
+    let client = state.sign_redis_client(&ClientLogin::new("alice", "alice"))?;
     client.write(&out.join("alice"), true)?;
 
     // users.acl: alice with her SHA-256 hash and her roles' rules, then `user default off`.

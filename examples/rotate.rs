@@ -9,11 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut state = StateDir::open(dir.path().join("state"))?;
     let before = state.host_ca()?.active().pin();
-    let request = ServerCertRequest {
-        hosts: parse_host_list("redis.internal")?,
-        ttl: "720h".parse()?,
-        key_algorithm: None,
-    };
+    let request =
+        ServerCertRequest::new(parse_host_list("redis.internal")?).with_ttl("720h".parse()?);
 
     for phase in [
         Phase::Init,

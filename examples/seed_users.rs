@@ -12,12 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut state = StateDir::open(&dir)?;
     state.host_ca()?;
     let users = (0..n)
-        .map(|i| NewUser {
-            name: format!("seed{i:07}"),
-            roles: vec!["access".to_string()],
-            db_users: vec![format!("seed{i:07}")],
-            db_names: vec!["*".to_string()],
-            password: None,
+        .map(|i| {
+            NewUser::new(format!("seed{i:07}"), vec!["access".to_string()])
+                .with_db_users(vec![format!("seed{i:07}")])
+                .with_db_names(vec!["*".to_string()])
         })
         .collect();
     let added = state.add_users(users)?;

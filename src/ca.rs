@@ -24,6 +24,7 @@ pub const DEFAULT_CA_TTL: Ttl = Ttl::from_hours(87_600);
 
 /// How to create a host CA.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct CaOptions {
     /// Cluster name: subject CN and O of the CA.
     pub cluster_name: String,

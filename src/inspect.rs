@@ -73,7 +73,7 @@ pub struct CertReport {
 /// # fn main() -> Result<(), rctl::Error> {
 /// let now = time::OffsetDateTime::now_utc();
 /// let ca = HostCa::generate(&CaOptions::new("dev"), now)?;
-/// let req = ServerCertRequest { hosts: parse_host_list("db.local")?, ttl: "1h".parse()?, key_algorithm: None };
+/// let req = ServerCertRequest::new(parse_host_list("db.local")?).with_ttl("1h".parse()?);
 /// let pem = ca.sign_redis_server(&req, now)?.certificate_pem().to_string();
 /// let report = inspect_certificate(pem.as_bytes(), Some(&ca), now)?;
 /// assert_eq!(report.status, CertStatus::Valid);

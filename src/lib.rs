@@ -22,22 +22,13 @@
 //! assert_eq!(files.len(), 3);
 //!
 //! // A user whose built-in `access` role lets them connect as Redis user "alice".
-//! let (_alice, password) = state.add_user(NewUser {
-//!     name: "alice".into(),
-//!     roles: vec!["access".into()],
-//!     db_users: vec!["alice".into()],
-//!     ..Default::default()
-//! })?;
+//! let (_alice, password) = state.add_user(
+//!     NewUser::new("alice", vec!["access".into()]).with_db_users(vec!["alice".into()]),
+//! )?;
 //! assert_eq!(password.unwrap().expose().len(), 64); // shown once, stored as SHA-256 only
 //!
 //! // Her client certificate, checked against her roles.
-//! let client = state.sign_redis_client(&ClientLogin {
-//!     user: "alice".into(),
-//!     db_user: "alice".into(),
-//!     db_name: None,
-//!     ttl: None,
-//!     key_algorithm: None,
-//! })?;
+//! let client = state.sign_redis_client(&ClientLogin::new("alice", "alice"))?;
 //! client.write(&dir.path().join("alice"), false)?;
 //!
 //! // The users.acl for `aclfile`, for the cluster's Redis version (redis-7.0 until

@@ -15,6 +15,7 @@ use crate::sign::RedisBundle;
 /// assert!(text.starts_with("port 0\ntls-port 6379\ntls-cert-file /etc/redis/server.crt\n"));
 /// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RedisTlsConfig {
     /// The bundle prefix: `PREFIX.crt`, `PREFIX.key`, `PREFIX.cas`.
     pub cert_prefix: PathBuf,
@@ -38,6 +39,7 @@ pub struct RedisTlsConfig {
 
 /// How a replica logs in to its primary, and (outside a cluster) which primary.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ReplicaOf {
     /// The primary's host name or address and TLS port (`replicaof`); `None` in a cluster,
     /// where the cluster assigns primaries.
@@ -46,6 +48,21 @@ pub struct ReplicaOf {
     pub user: String,
     /// How it proves it is that account.
     pub auth: ReplicaAuth,
+}
+
+impl ReplicaOf {
+    /// The account `user` logging in with `auth`, to `primary` when given.
+    pub fn new(
+        primary: Option<(String, u16)>,
+        user: impl Into<String>,
+        auth: ReplicaAuth,
+    ) -> ReplicaOf {
+        ReplicaOf {
+            primary,
+            user: user.into(),
+            auth,
+        }
+    }
 }
 
 /// How a replica logs in to its primary.

@@ -56,7 +56,7 @@ pub struct IssuedCert {
 /// # fn main() -> Result<(), rctl::Error> {
 /// let now = time::OffsetDateTime::now_utc();
 /// let ca = HostCa::generate(&CaOptions::new("dev"), now)?;
-/// let req = ServerCertRequest { hosts: parse_host_list("localhost")?, ttl: "12h".parse()?, key_algorithm: None };
+/// let req = ServerCertRequest::new(parse_host_list("localhost")?);
 /// let bundle: RedisBundle = ca.sign_redis_server(&req, now)?;
 /// assert_eq!(bundle.issued().sans, ["localhost"]);
 /// let dir = tempfile::tempdir().unwrap();
@@ -196,6 +196,7 @@ impl fmt::Debug for RedisBundle {
 
 /// A request for a Redis server certificate.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServerCertRequest {
     /// DNS names and addresses; the first is the subject CN. At least one.
     pub hosts: Vec<Host>,
@@ -206,6 +207,18 @@ pub struct ServerCertRequest {
 }
 
 impl ServerCertRequest {
+    /// With a lifetime.
+    pub fn with_ttl(mut self, ttl: Ttl) -> ServerCertRequest {
+        self.ttl = ttl;
+        self
+    }
+
+    /// With a key algorithm other than the CA's.
+    pub fn with_key_algorithm(mut self, algorithm: KeyAlgorithm) -> ServerCertRequest {
+        self.key_algorithm = Some(algorithm);
+        self
+    }
+
     /// For these hosts, with the default lifetime ([`DEFAULT_CERT_TTL`], as `tctl auth sign`)
     /// and the CA's key algorithm.
     pub fn new(hosts: Vec<Host>) -> ServerCertRequest {
@@ -220,6 +233,7 @@ impl ServerCertRequest {
 /// A request for a person's client certificate. Access checks are the caller's
 /// ([`StateDir::sign_redis_client`](crate::StateDir::sign_redis_client) does them).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClientCertRequest {
     /// The rctl user, written as the subject's OU.
     pub user: String,

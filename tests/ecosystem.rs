@@ -198,11 +198,8 @@ fn inspect_tells_valid_foreign_and_expired_apart() {
         let mut state = rctl::StateDir::open(dir.state())
             .unwrap()
             .with_clock(two_days_ago);
-        let req = rctl::ServerCertRequest {
-            hosts: rctl::parse_host_list("old.local").unwrap(),
-            ttl: "1h".parse().unwrap(),
-            key_algorithm: None,
-        };
+        let req = rctl::ServerCertRequest::new(rctl::parse_host_list("old.local").unwrap())
+            .with_ttl("1h".parse().unwrap());
         state
             .sign_redis_server(&req)
             .unwrap()

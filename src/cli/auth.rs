@@ -42,13 +42,10 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
                 "note: --db-name {n:?} is not used: Redis has no per-database ACL (Teleport does not enforce db_names for Redis either)"
             );
         }
-        let login = ClientLogin {
-            user,
-            db_user,
-            db_name: args.db_name,
-            ttl: args.ttl,
-            key_algorithm: args.key_algo,
-        };
+        let mut login = ClientLogin::new(user, db_user);
+        login.db_name = args.db_name;
+        login.ttl = args.ttl;
+        login.key_algorithm = args.key_algo;
         let (issued, cert_login) = with_state(ctx, |state| {
             let (bundle, _) = state.issue_redis_client(&login, &args.out, args.overwrite)?;
             Ok((bundle.issued().clone(), state.cert_login()?))

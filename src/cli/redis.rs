@@ -113,11 +113,7 @@ pub(super) fn replica_of(
         }
         rctl::ReplicaAuth::Password(read_password()?)
     };
-    Ok(rctl::ReplicaOf {
-        primary,
-        user,
-        auth,
-    })
+    Ok(rctl::ReplicaOf::new(primary, user, auth))
 }
 
 pub(super) fn redis_target(ctx: &Context, args: RedisTargetArgs) -> Result<()> {

@@ -11,17 +11,12 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
     match cmd {
         UsersCommand::Add(args) => {
             validate_user_name(&args.name)?;
-            let new = NewUser {
-                name: args.name,
-                roles: list("--roles", &args.roles.join(","))?,
-                db_users: repeated_list("--db-users", &args.db_users)?,
-                db_names: repeated_list("--db-names", &args.db_names)?,
-                password: if args.password_stdin {
-                    Some(read_password()?)
-                } else {
-                    None
-                },
-            };
+            let mut new = NewUser::new(args.name, list("--roles", &args.roles.join(","))?)
+                .with_db_users(repeated_list("--db-users", &args.db_users)?)
+                .with_db_names(repeated_list("--db-names", &args.db_names)?);
+            if args.password_stdin {
+                new = new.with_password(read_password()?);
+            }
             // The generated password is shown before the user is saved, and the user is saved
             // only if it could be shown.
             let (user, _) = with_state(ctx, |state| {
@@ -48,11 +43,10 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
         }
         UsersCommand::Update(args) => {
             validate_user_name(&args.name)?;
-            let update = UserUpdate {
-                roles: optional_list("--set-roles", args.set_roles)?,
-                db_users: optional_list("--set-db-users", args.set_db_users)?,
-                db_names: optional_list("--set-db-names", args.set_db_names)?,
-            };
+            let mut update = UserUpdate::new();
+            update.roles = optional_list("--set-roles", args.set_roles)?;
+            update.db_users = optional_list("--set-db-users", args.set_db_users)?;
+            update.db_names = optional_list("--set-db-names", args.set_db_names)?;
             if update.roles.is_none() && update.db_users.is_none() && update.db_names.is_none() {
                 return Err(Error::InvalidArgument(
                     "nothing to update: give --set-roles, --set-db-users or --set-db-names"

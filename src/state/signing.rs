@@ -20,6 +20,7 @@ use super::roles::user_roles;
 
 /// A person's request for a client certificate (`tsh db login` without Teleport).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ClientLogin {
     /// The rctl user.
     pub user: String,
@@ -32,6 +33,38 @@ pub struct ClientLogin {
     pub ttl: Option<Ttl>,
     /// Key algorithm; the CA's when `None`.
     pub key_algorithm: Option<KeyAlgorithm>,
+}
+
+impl ClientLogin {
+    /// `user` asking for a certificate for the Redis account `db_user`, with the default
+    /// lifetime and the CA's key algorithm.
+    pub fn new(user: impl Into<String>, db_user: impl Into<String>) -> ClientLogin {
+        ClientLogin {
+            user: user.into(),
+            db_user: db_user.into(),
+            db_name: None,
+            ttl: None,
+            key_algorithm: None,
+        }
+    }
+
+    /// With a lifetime (within the roles' caps).
+    pub fn with_ttl(mut self, ttl: Ttl) -> ClientLogin {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// With a key algorithm.
+    pub fn with_key_algorithm(mut self, algorithm: KeyAlgorithm) -> ClientLogin {
+        self.key_algorithm = Some(algorithm);
+        self
+    }
+
+    /// With a database name (accepted, not used for Redis).
+    pub fn with_db_name(mut self, db_name: impl Into<String>) -> ClientLogin {
+        self.db_name = Some(db_name.into());
+        self
+    }
 }
 
 impl StateDir {

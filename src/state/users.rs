@@ -13,7 +13,13 @@ use super::StateDir;
 pub(super) const USERS_FILE: &str = "users.jsonl";
 
 /// A user to create.
+///
+/// ```
+/// let alice = rctl::NewUser::new("alice", vec!["access".into()]).with_db_users(vec!["alice".into()]);
+/// assert!(alice.password.is_none()); // one is generated, and returned once
+/// ```
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct NewUser {
     /// Name.
     pub name: String,
@@ -29,6 +35,7 @@ pub struct NewUser {
 
 /// Changes to a user; `None` leaves a field as it is.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct UserUpdate {
     /// New roles.
     pub roles: Option<Vec<String>>,
@@ -36,6 +43,60 @@ pub struct UserUpdate {
     pub db_users: Option<Vec<String>>,
     /// New `db_names`.
     pub db_names: Option<Vec<String>>,
+}
+
+impl NewUser {
+    /// A user with these roles, no traits, and a password generated when it is added.
+    pub fn new(name: impl Into<String>, roles: Vec<String>) -> NewUser {
+        NewUser {
+            name: name.into(),
+            roles,
+            ..NewUser::default()
+        }
+    }
+
+    /// With the `db_users` trait.
+    pub fn with_db_users(mut self, db_users: Vec<String>) -> NewUser {
+        self.db_users = db_users;
+        self
+    }
+
+    /// With the `db_names` trait.
+    pub fn with_db_names(mut self, db_names: Vec<String>) -> NewUser {
+        self.db_names = db_names;
+        self
+    }
+
+    /// With this password instead of a generated one.
+    pub fn with_password(mut self, password: Password) -> NewUser {
+        self.password = Some(password);
+        self
+    }
+}
+
+impl UserUpdate {
+    /// No change yet.
+    pub fn new() -> UserUpdate {
+        UserUpdate::default()
+    }
+
+    /// Replace the roles.
+    pub fn with_roles(mut self, roles: Vec<String>) -> UserUpdate {
+        self.roles = Some(roles);
+        self
+    }
+
+    /// Replace the `db_users` trait.
+    pub fn with_db_users(mut self, db_users: Vec<String>) -> UserUpdate {
+        self.db_users = Some(db_users);
+        self
+    }
+
+    /// Replace the `db_names` trait.
+    pub fn with_db_names(mut self, db_names: Vec<String>) -> UserUpdate {
+        self.db_names = Some(db_names);
+        self
+    }
 }
 
 impl StateDir {
