@@ -29,7 +29,7 @@ fn sign_server_bundle(c: &mut Criterion) {
         KeyAlgorithm::EcdsaP384,
         KeyAlgorithm::Rsa2048,
     ] {
-        let mut options = CaOptions::new("bench");
+        let mut options = CaOptions::new("bench".parse().unwrap());
         options.algorithm = algo;
         let ca = HostCa::generate(&options, now()).unwrap();
         let req = server_request();
@@ -82,10 +82,13 @@ fn rcgen_ring_floor(c: &mut Criterion) {
 }
 
 fn new_user(i: usize) -> NewUser {
-    NewUser::new(format!("user{i:06}"), vec!["access".to_string()])
-        .with_db_users(vec![format!("user{i:06}")])
-        .with_db_names(vec!["*".to_string()])
-        .with_password(Password::from_input(format!("password-{i}")).unwrap())
+    NewUser::new(
+        format!("user{i:06}").parse().unwrap(),
+        vec!["access".to_string()],
+    )
+    .with_db_users(vec![format!("user{i:06}")])
+    .with_db_names(vec!["*".to_string()])
+    .with_password(Password::from_input(format!("password-{i}")).unwrap())
 }
 
 /// A state directory with `n` users (added in one write).
@@ -99,7 +102,7 @@ fn state_with_users(dir: &Path, n: usize) -> StateDir {
 fn sign_client_with_rbac(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let mut state = state_with_users(&tmp.path().join("s"), 10);
-    let login = ClientLogin::new("user000003", "user000003");
+    let login = ClientLogin::new("user000003".parse().unwrap(), "user000003".parse().unwrap());
     c.bench_function("sign_redis_client_with_rbac/10_users", |b| {
         b.iter(|| {
             black_box(

@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A person with the built-in access role, allowed to connect as Redis user "alice".
     let (alice, password) = state.add_user(
-        NewUser::new("alice", vec!["access".into()]).with_db_users(vec!["alice".into()]),
+        NewUser::new("alice".parse()?, vec!["access".into()]).with_db_users(vec!["alice".into()]),
     )?;
     let password = password.expect("a generated password");
     println!(
@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     server.write(&out.join("server"), true)?;
 
     // Alice's client certificate: refused unless her roles allow Redis user "alice".
-    let client = state.sign_redis_client(&ClientLogin::new("alice", "alice"))?;
+    let client = state.sign_redis_client(&ClientLogin::new("alice".parse()?, "alice".parse()?))?;
     client.write(&out.join("alice"), true)?;
 
     // users.acl: alice with her SHA-256 hash and her roles' rules, then `user default off`.

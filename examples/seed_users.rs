@@ -13,9 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     state.host_ca()?;
     let users = (0..n)
         .map(|i| {
-            NewUser::new(format!("seed{i:07}"), vec!["access".to_string()])
-                .with_db_users(vec![format!("seed{i:07}")])
-                .with_db_names(vec!["*".to_string()])
+            NewUser::new(
+                format!("seed{i:07}").parse().unwrap(),
+                vec!["access".to_string()],
+            )
+            .with_db_users(vec![format!("seed{i:07}")])
+            .with_db_names(vec!["*".to_string()])
         })
         .collect();
     let added = state.add_users(users)?;

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::keys::{KeyAlgorithm, PrivateKey, spki_pin};
+use crate::names::ClusterName;
 use crate::rotation::Rotation;
 use crate::sign::{
     CertKind, ClientCertRequest, IssuedCert, RedisBundle, ServerCertRequest, dn_label, dn_text,
@@ -27,7 +28,7 @@ pub const DEFAULT_CA_TTL: Ttl = Ttl::from_hours(87_600);
 #[non_exhaustive]
 pub struct CaOptions {
     /// Cluster name: subject CN and O of the CA.
-    pub cluster_name: String,
+    pub cluster_name: ClusterName,
     /// Key algorithm of the CA (and, by default, of the certificates it signs).
     pub algorithm: KeyAlgorithm,
     /// Lifetime of the CA certificate.
@@ -36,9 +37,9 @@ pub struct CaOptions {
 
 impl CaOptions {
     /// Defaults for a cluster name: ECDSA P-256, 10 years.
-    pub fn new(cluster_name: impl Into<String>) -> CaOptions {
+    pub fn new(cluster_name: ClusterName) -> CaOptions {
         CaOptions {
-            cluster_name: cluster_name.into(),
+            cluster_name,
             algorithm: KeyAlgorithm::default(),
             ttl: DEFAULT_CA_TTL,
         }
@@ -168,7 +169,7 @@ impl fmt::Debug for CaKey {
 /// use rctl::{CaOptions, HostCa, KeyAlgorithm, Phase};
 /// # fn main() -> Result<(), rctl::Error> {
 /// let now = time::OffsetDateTime::now_utc();
-/// let mut options = CaOptions::new("prod");
+/// let mut options = CaOptions::new("prod".parse()?);
 /// options.algorithm = KeyAlgorithm::Ed25519;
 /// let mut ca = HostCa::generate(&options, now)?;
 /// ca.rotate(Phase::Init, now)?;
@@ -178,7 +179,7 @@ impl fmt::Debug for CaKey {
 /// ```
 #[derive(Debug)]
 pub struct HostCa {
-    pub(crate) cluster_name: String,
+    pub(crate) cluster_name: ClusterName,
     /// The key that signs.
     pub(crate) active: CaKey,
     /// Keys trusted besides it during a rotation.
@@ -189,7 +190,6 @@ pub struct HostCa {
 impl HostCa {
     /// Creates a new CA.
     pub fn generate(options: &CaOptions, now: OffsetDateTime) -> Result<HostCa> {
-        crate::names::validate_name("cluster", &options.cluster_name)?;
         options.ttl.check_whole_seconds()?;
         if options.ttl.as_std() < std::time::Duration::from_secs(3600) {
             return Err(Error::InvalidDuration {
@@ -207,7 +207,7 @@ impl HostCa {
 
     /// The cluster name.
     pub fn cluster_name(&self) -> &str {
-        &self.cluster_name
+        self.cluster_name.as_str()
     }
 
     /// The key that signs now.
@@ -233,7 +233,7 @@ impl HostCa {
     /// A CA from its parts as the state keeps them, checked to hold together (a rotation in
     /// progress has the other key, and only then). The error is a reason.
     pub(crate) fn assemble(
-        cluster_name: String,
+        cluster_name: ClusterName,
         active: CaKey,
         additional: Vec<CaKey>,
         rotation: Rotation,
@@ -424,7 +424,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn ca() -> HostCa {
-        HostCa::generate(&CaOptions::new("example"), now()).unwrap()
+        HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap()
     }
 
     pub(crate) fn pins(ca: &HostCa) -> Vec<String> {

@@ -72,7 +72,7 @@ pub struct CertReport {
 /// use rctl::{CaOptions, CertStatus, HostCa, ServerCertRequest, inspect_certificate, parse_host_list};
 /// # fn main() -> Result<(), rctl::Error> {
 /// let now = time::OffsetDateTime::now_utc();
-/// let ca = HostCa::generate(&CaOptions::new("dev"), now)?;
+/// let ca = HostCa::generate(&CaOptions::new("dev".parse()?), now)?;
 /// let req = ServerCertRequest::new(parse_host_list("db.local")?).with_ttl("1h".parse()?);
 /// let pem = ca.sign_redis_server(&req, now)?.certificate_pem().to_string();
 /// let report = inspect_certificate(pem.as_bytes(), Some(&ca), now)?;
@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn reports_fields_and_the_signing_key() {
-        let ca = HostCa::generate(&CaOptions::new("c"), now()).unwrap();
+        let ca = HostCa::generate(&CaOptions::new("c".parse().unwrap()), now()).unwrap();
         let pem = bundle_pem(&ca, None);
         let r = inspect_certificate(pem.as_bytes(), Some(&ca), now()).unwrap();
         assert_eq!(r.subject, "CN=redis.local");
@@ -247,8 +247,8 @@ mod tests {
 
     #[test]
     fn expired_and_foreign_are_told_apart() {
-        let ca = HostCa::generate(&CaOptions::new("c"), now()).unwrap();
-        let other = HostCa::generate(&CaOptions::new("other"), now()).unwrap();
+        let ca = HostCa::generate(&CaOptions::new("c".parse().unwrap()), now()).unwrap();
+        let other = HostCa::generate(&CaOptions::new("other".parse().unwrap()), now()).unwrap();
         let pem = bundle_pem(&ca, None);
         let later = now() + time::Duration::hours(11);
         assert_eq!(
@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn names_each_key_algorithm() {
-        let ca = HostCa::generate(&CaOptions::new("c"), now()).unwrap();
+        let ca = HostCa::generate(&CaOptions::new("c".parse().unwrap()), now()).unwrap();
         for (algo, name) in [
             (KeyAlgorithm::EcdsaP384, "ecdsa-p384"),
             (KeyAlgorithm::Ed25519, "ed25519"),

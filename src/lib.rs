@@ -23,12 +23,12 @@
 //!
 //! // A user whose built-in `access` role lets them connect as Redis user "alice".
 //! let (_alice, password) = state.add_user(
-//!     NewUser::new("alice", vec!["access".into()]).with_db_users(vec!["alice".into()]),
+//!     NewUser::new("alice".parse()?, vec!["access".into()]).with_db_users(vec!["alice".into()]),
 //! )?;
 //! assert_eq!(password.unwrap().expose().len(), 64); // shown once, stored as SHA-256 only
 //!
 //! // Her client certificate, checked against her roles.
-//! let client = state.sign_redis_client(&ClientLogin::new("alice", "alice"))?;
+//! let client = state.sign_redis_client(&ClientLogin::new("alice".parse()?, "alice".parse()?))?;
 //! client.write(&dir.path().join("alice"), false)?;
 //!
 //! // The users.acl for `aclfile`, for the cluster's Redis version (redis-7.0 until
@@ -76,7 +76,7 @@ pub use error::{Error, Result};
 pub use hosts::{Host, parse_host_list};
 pub use inspect::{CertReport, CertStatus, inspect_certificate};
 pub use keys::{KeyAlgorithm, PrivateKey, spki_pin};
-pub use names::{MAX_NAME_LEN, validate_name};
+pub use names::{ClusterName, DbUserName, MAX_NAME_LEN, UserName, validate_name};
 pub use redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
 pub use roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,

@@ -36,9 +36,115 @@ pub fn validate_name(what: &'static str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A name checked once, where it enters (the command line, a library caller), and carried
+/// as its type from there: nothing downstream checks it again.
+macro_rules! name_type {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        /// As the string: `"alice"`, in messages too.
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl $name {
+            /// The name.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = Error;
+
+            fn from_str(s: &str) -> Result<$name> {
+                let check: fn(&str) -> Result<()> = $check;
+                check(s)?;
+                Ok($name(s.to_string()))
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = Error;
+
+            fn try_from(s: String) -> Result<$name> {
+                s.parse()
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<$name, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(n: $name) -> String {
+                n.0
+            }
+        }
+    };
+}
+
+name_type!(
+    /// An rctl user's name (a person, and the Redis account of that name): a name, and never
+    /// `default`, which is Redis's own user.
+    UserName,
+    crate::users::validate_user_name
+);
+
+name_type!(
+    /// A Redis account a certificate names (its CN).
+    DbUserName,
+    |s| validate_name("database user", s)
+);
+
+name_type!(
+    /// The cluster's name: the CA's subject and every client certificate's O.
+    ClusterName,
+    |s| validate_name("cluster", s)
+);
+
+impl ClusterName {
+    /// `rctl`, when no host name makes a name.
+    pub(crate) fn fallback() -> ClusterName {
+        ClusterName("rctl".to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn name_types_check_once_where_they_enter() {
+        assert_eq!("alice".parse::<UserName>().unwrap().as_str(), "alice");
+        assert!("default".parse::<UserName>().is_err());
+        assert!("a b".parse::<DbUserName>().is_err());
+        assert!("".parse::<ClusterName>().is_err());
+        let from_json: std::result::Result<UserName, _> = serde_json::from_str("\"x y\"");
+        assert!(from_json.is_err());
+    }
 
     #[test]
     fn accepts_ordinary_names() {

@@ -55,7 +55,7 @@ pub struct IssuedCert {
 /// use rctl::{CaOptions, HostCa, RedisBundle, ServerCertRequest, parse_host_list};
 /// # fn main() -> Result<(), rctl::Error> {
 /// let now = time::OffsetDateTime::now_utc();
-/// let ca = HostCa::generate(&CaOptions::new("dev"), now)?;
+/// let ca = HostCa::generate(&CaOptions::new("dev".parse()?), now)?;
 /// let req = ServerCertRequest::new(parse_host_list("localhost")?);
 /// let bundle: RedisBundle = ca.sign_redis_server(&req, now)?;
 /// assert_eq!(bundle.issued().sans, ["localhost"]);
@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn server_certificate_fields() {
-        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
         let bundle = server(&ca, "redis.example.com,10.0.0.5,::1", "2190h").unwrap();
         let der = der_of(bundle.certificate_pem());
         let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn cas_lists_every_trusted_key_active_first_in_each_phase() {
         use crate::rotation::Phase;
-        let mut ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let mut ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
         let pem_of =
             |ca: &HostCa, i: usize| ca.trusted().nth(i).unwrap().certificate_pem().to_string();
         let old = pem_of(&ca, 0);
@@ -419,7 +419,7 @@ mod tests {
 
     #[test]
     fn serials_are_random() {
-        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
         let a = server(&ca, "a", "1h").unwrap();
         let b = server(&ca, "a", "1h").unwrap();
         assert_ne!(a.issued().serial, b.issued().serial);
@@ -427,7 +427,7 @@ mod tests {
 
     #[test]
     fn ttl_past_the_ca_is_refused() {
-        let mut options = CaOptions::new("example");
+        let mut options = CaOptions::new("example".parse().unwrap());
         options.ttl = "100h".parse().unwrap();
         let ca = HostCa::generate(&options, now()).unwrap();
         assert!(server(&ca, "a", "99h").is_ok());
@@ -437,7 +437,7 @@ mod tests {
 
     #[test]
     fn rsa_leaf_has_key_encipherment() {
-        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
         let req = ServerCertRequest {
             hosts: parse_host_list("a").unwrap(),
             ttl: "1h".parse().unwrap(),
@@ -452,7 +452,7 @@ mod tests {
 
     #[test]
     fn client_certificate_names_the_db_user_and_the_person() {
-        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
         let req = ClientCertRequest {
             user: "alice".into(),
             db_user: "app".into(),
@@ -471,7 +471,7 @@ mod tests {
     #[test]
     fn writes_all_three_files_or_none() {
         use std::os::unix::fs::MetadataExt;
-        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let prefix = dir.path().join("server");
         let bundle = server(&ca, "a", "1h").unwrap();
@@ -505,7 +505,7 @@ mod tests {
 
     #[test]
     fn debug_output_hides_the_key() {
-        let ca = HostCa::generate(&CaOptions::new("example"), now()).unwrap();
+        let ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
         let bundle = server(&ca, "a", "1h").unwrap();
         let body = bundle
             .private_key_pem()

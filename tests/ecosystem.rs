@@ -276,7 +276,7 @@ fn redis_config_starts_a_real_redis_server() {
     ])
     .refused("no users.acl at");
     dir.rctl(&["redis", "config", "--cert-prefix=client", "--port=0"])
-        .refused("invalid value '0'");
+        .refused("invalid value for '--port <N>': 0 is not in 1..=65535");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use rctl::acl::Target;
-use rctl::{KeyAlgorithm, Phase, Ttl};
+use rctl::{ClusterName, DbUserName, KeyAlgorithm, Phase, Ttl, UserName};
 
 use super::output;
 
@@ -117,7 +117,7 @@ pub(crate) struct RedisConfigArgs {
     /// The replication account (holding the replication role): with --replica-of, or with
     /// --cluster for the replicas the cluster makes
     #[arg(long, value_name = "NAME")]
-    pub(crate) repl_user: Option<String>,
+    pub(crate) repl_user: Option<UserName>,
     /// With certificate login: the replication account's client bundle prefix
     #[arg(long, value_name = "PREFIX", requires = "repl_user")]
     pub(crate) repl_cert_prefix: Option<PathBuf>,
@@ -170,7 +170,7 @@ pub(crate) enum UsersCommand {
 #[derive(Args, Debug)]
 pub(crate) struct UsersAddArgs {
     /// User name: 1-64 of A-Z a-z 0-9 . _ @ -
-    pub(crate) name: String,
+    pub(crate) name: UserName,
     /// Roles (each must exist), comma-separated or repeated as tctl takes them
     #[arg(long, value_name = "R1[,R2]", required = true)]
     pub(crate) roles: Vec<String>,
@@ -188,7 +188,7 @@ pub(crate) struct UsersAddArgs {
 #[derive(Args, Debug)]
 pub(crate) struct UsersUpdateArgs {
     /// User name
-    pub(crate) name: String,
+    pub(crate) name: UserName,
     /// Replace the roles
     #[arg(long, value_name = "R1[,R2]")]
     pub(crate) set_roles: Option<String>,
@@ -203,7 +203,7 @@ pub(crate) struct UsersUpdateArgs {
 #[derive(Args, Debug)]
 pub(crate) struct ResetPasswordArgs {
     /// User name
-    pub(crate) name: String,
+    pub(crate) name: UserName,
     /// Read the new password from stdin instead of generating one
     #[arg(long)]
     pub(crate) password_stdin: bool,
@@ -295,7 +295,7 @@ pub(crate) enum AuthCommand {
 pub(crate) struct InitArgs {
     /// Cluster name: the CA's subject CN and O [default: the host name]
     #[arg(long, value_name = "NAME")]
-    pub(crate) cluster_name: Option<String>,
+    pub(crate) cluster_name: Option<ClusterName>,
     /// Key algorithm: ecdsa-p256, ecdsa-p384, ed25519, rsa2048, rsa3072, rsa4096
     #[arg(long, value_name = "ALGO", default_value = "ecdsa-p256")]
     pub(crate) key_algo: KeyAlgorithm,
@@ -320,13 +320,13 @@ pub(crate) struct SignArgs {
         requires = "db_user",
         conflicts_with = "csr"
     )]
-    pub(crate) user: Option<String>,
+    pub(crate) user: Option<UserName>,
     /// Sign a Redis server's CSR (PEM) instead of making a key: writes PREFIX.crt and PREFIX.cas
     #[arg(long, value_name = "FILE", conflicts_with_all = ["host", "key_algo"])]
     pub(crate) csr: Option<PathBuf>,
     /// The Redis user the certificate names (its subject CN)
     #[arg(long, value_name = "USER", requires = "user")]
-    pub(crate) db_user: Option<String>,
+    pub(crate) db_user: Option<DbUserName>,
     /// Database name: accepted as tctl takes it, not used (Redis has no per-database ACL)
     #[arg(long, value_name = "NAME", requires = "user")]
     pub(crate) db_name: Option<String>,

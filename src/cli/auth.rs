@@ -1,8 +1,7 @@
 //! `auth init|sign|export|rotate`, `status`, `certs inspect`.
 
 use rctl::{
-    CaOptions, ClientLogin, Error, Phase, Result, ServerCertRequest, parse_host_list,
-    validate_name, validate_user_name,
+    CaOptions, ClientLogin, Error, Phase, Result, ServerCertRequest, parse_host_list, validate_name,
 };
 
 use super::args::*;
@@ -12,7 +11,6 @@ use super::{Context, with_state, with_state_read};
 
 pub(super) fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
     let mut options = CaOptions::new(args.cluster_name.unwrap_or_else(rctl::default_cluster_name));
-    rctl::validate_name("cluster", &options.cluster_name)?;
     options.algorithm = args.key_algo;
     options.ttl = args.ca_ttl;
     let ca = with_state(ctx, |state| state.init_ca(&options))?;
@@ -33,9 +31,11 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     }
     rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, args.csr.is_none())?;
     if let Some(user) = args.user {
-        validate_user_name(&user)?;
-        let db_user = args.db_user.unwrap_or_default();
-        validate_name("database user", &db_user)?;
+        let Some(db_user) = args.db_user else {
+            return Err(Error::InvalidArgument(
+                "--user needs --db-user=ACCOUNT".to_string(),
+            ));
+        };
         if let Some(n) = &args.db_name {
             validate_name("database", n)?;
             eprintln!(

@@ -31,9 +31,13 @@ pub fn message(e: &Error) -> String {
         }
         other => other.to_string(),
     };
-    // One line, whatever the error: scripts read the first line of stderr, and an error may
-    // quote input of any size.
-    let mut line = format!("{text}{hint}").replace('\n', " ");
+    one_line(format!("{text}{hint}"))
+}
+
+/// One line, whatever the error: scripts read the first line of stderr, and an error may quote
+/// input of any size (clap's too).
+pub fn one_line(text: String) -> String {
+    let mut line = text.replace('\n', " ");
     if line.len() > 1000 {
         let mut end = 1000;
         while !line.is_char_boundary(end) {

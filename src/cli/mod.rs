@@ -48,6 +48,23 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
             eprintln!("error: a subcommand is required: {usage} (see --help)");
             ExitCode::from(2)
         }
+        ErrorKind::ValueValidation => {
+            // A value rctl's own parser refused (a name, a duration...): its message already
+            // quotes the value, shortened; clap's would repeat it whole.
+            use clap::error::{ContextKind, ContextValue};
+            let arg = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::String(arg)) => arg.clone(),
+                _ => "a value".to_string(),
+            };
+            let reason = std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_else(|| "not valid".to_string());
+            eprintln!(
+                "error: invalid value for '{arg}': {} (see 'rctl --help')",
+                error::one_line(reason)
+            );
+            ExitCode::from(2)
+        }
         _ => {
             // clap's message may list missing arguments on the next lines; its first paragraph,
             // joined, is the whole message.
@@ -57,7 +74,7 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
                 .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
                 .collect();
-            eprintln!("{} (see 'rctl --help')", first.join(" "));
+            eprintln!("{} (see 'rctl --help')", error::one_line(first.join(" ")));
             ExitCode::from(2)
         }
     }

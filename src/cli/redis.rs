@@ -1,6 +1,6 @@
 //! `redis config`, `redis target`.
 
-use rctl::{Error, Result, validate_user_name};
+use rctl::{Error, Result};
 
 use super::args::*;
 use super::io::*;
@@ -83,7 +83,6 @@ pub(super) fn replica_of(
             "--replica-of needs --repl-user=NAME, an account with the replication role".to_string(),
         )
     })?;
-    validate_user_name(&user)?;
     if with_state_read(ctx, |state| state.user(&user)).is_err() {
         return Err(Error::InvalidArgument(format!(
             "no account {user:?}: create it with 'rctl users add {user} --roles=replication'"

@@ -1,6 +1,6 @@
 //! `users ...`, `create -f`, `get`, `rm`.
 
-use rctl::{Error, NewUser, Result, Role, UserUpdate, validate_name, validate_user_name};
+use rctl::{Error, NewUser, Result, Role, UserUpdate, validate_name};
 
 use super::args::*;
 use super::io::*;
@@ -10,7 +10,6 @@ use super::{Context, with_state, with_state_read};
 pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
     match cmd {
         UsersCommand::Add(args) => {
-            validate_user_name(&args.name)?;
             let mut new = NewUser::new(args.name, list("--roles", &args.roles.join(","))?)
                 .with_db_users(repeated_list("--db-users", &args.db_users)?)
                 .with_db_names(repeated_list("--db-names", &args.db_names)?);
@@ -42,7 +41,6 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             out!("{}", output::users(&users, args.format)?)?;
         }
         UsersCommand::Update(args) => {
-            validate_user_name(&args.name)?;
             let mut update = UserUpdate::new();
             update.roles = optional_list("--set-roles", args.set_roles)?;
             update.db_users = optional_list("--set-db-users", args.set_db_users)?;
@@ -57,7 +55,6 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             outln!("User {:?} has been updated.", user.name)?;
         }
         UsersCommand::ResetPassword(args) => {
-            validate_user_name(&args.name)?;
             let password = if args.password_stdin {
                 Some(read_password()?)
             } else {
@@ -76,7 +73,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             // tctl: `users rm a,b`. All must exist, or none is removed.
             let names = list("NAME", &args.name)?;
             for n in &names {
-                validate_user_name(n)?;
+                n.parse::<rctl::UserName>()?;
             }
             with_state(ctx, |state| state.remove_users(&names))?;
             for n in &names {

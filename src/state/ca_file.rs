@@ -6,6 +6,7 @@ use zeroize::Zeroizing;
 use crate::ca::{CaKey, HostCa};
 use crate::error::{Error, Result};
 use crate::keys::KeyAlgorithm;
+use crate::names::ClusterName;
 use crate::rotation::Rotation;
 
 const CA_FILE_VERSION: u32 = 1;
@@ -16,7 +17,7 @@ const CA_FILE_HEADER: &str =
 #[serde(deny_unknown_fields)]
 struct CaFile {
     version: u32,
-    cluster_name: String,
+    cluster_name: ClusterName,
     active: KeyRecord,
     #[serde(default)]
     additional_trusted: Vec<KeyRecord>,
@@ -50,7 +51,7 @@ impl KeyRecord {
 pub(crate) fn encode(ca: &HostCa) -> Result<Zeroizing<String>> {
     let file = CaFile {
         version: CA_FILE_VERSION,
-        cluster_name: ca.cluster_name().to_string(),
+        cluster_name: ca.cluster_name.clone(),
         active: KeyRecord::of(ca.active())?,
         additional_trusted: ca
             .trusted()
@@ -104,7 +105,7 @@ mod tests {
         let yaml = encode(&ca()).unwrap();
         let truncated = &yaml.as_bytes()[..yaml.len() / 2];
         assert!(decode(truncated).is_err());
-        let other = HostCa::generate(&CaOptions::new("other"), now()).unwrap();
+        let other = HostCa::generate(&CaOptions::new("other".parse().unwrap()), now()).unwrap();
         let other_yaml = encode(&other).unwrap();
         // Splice the other CA's key in: the key no longer matches the certificate.
         let key_of = |y: &str| y[y.find("private_key").unwrap()..].to_string();

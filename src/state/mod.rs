@@ -400,7 +400,7 @@ pub(crate) enum Pending {
 }
 
 /// The host name, made into a valid cluster name (`rctl` when there is none).
-pub fn default_cluster_name() -> String {
+pub fn default_cluster_name() -> crate::ClusterName {
     let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .unwrap_or_default();
@@ -416,12 +416,10 @@ pub fn default_cluster_name() -> String {
         })
         .take(crate::names::MAX_NAME_LEN)
         .collect();
-    let name = name.trim_start_matches('.').to_string();
-    if name.is_empty() {
-        "rctl".to_string()
-    } else {
-        name
-    }
+    let name = name.trim_start_matches('.');
+    // Letters, digits, '.', '_' and '-' only, at most 64, not starting with '.': a name.
+    name.parse()
+        .unwrap_or_else(|_| crate::ClusterName::fallback())
 }
 
 #[cfg(test)]

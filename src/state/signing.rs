@@ -5,6 +5,7 @@ use crate::audit::AuditEvent;
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::keys::KeyAlgorithm;
+use crate::names::{DbUserName, UserName};
 use crate::roles::{check_access, ttl_cap};
 use crate::sign::{ClientCertRequest, DEFAULT_CERT_TTL, RedisBundle};
 
@@ -23,9 +24,9 @@ use super::roles::user_roles;
 #[non_exhaustive]
 pub struct ClientLogin {
     /// The rctl user.
-    pub user: String,
-    /// The Redis user to connect as.
-    pub db_user: String,
+    pub user: UserName,
+    /// The Redis account the certificate names.
+    pub db_user: DbUserName,
     /// The database name: accepted as tctl takes it, not used (Redis has no per-database
     /// ACL, and Teleport does not enforce `db_names` for Redis).
     pub db_name: Option<String>,
@@ -38,10 +39,10 @@ pub struct ClientLogin {
 impl ClientLogin {
     /// `user` asking for a certificate for the Redis account `db_user`, with the default
     /// lifetime and the CA's key algorithm.
-    pub fn new(user: impl Into<String>, db_user: impl Into<String>) -> ClientLogin {
+    pub fn new(user: UserName, db_user: DbUserName) -> ClientLogin {
         ClientLogin {
-            user: user.into(),
-            db_user: db_user.into(),
+            user,
+            db_user,
             db_name: None,
             ttl: None,
             key_algorithm: None,
@@ -96,19 +97,19 @@ impl StateDir {
     /// The certificate request for a login, once the person's roles allow it.
     fn client_request(&self, login: &ClientLogin) -> Result<ClientCertRequest> {
         let user = self.user(&login.user)?;
-        if login.db_user == "default" {
+        if login.db_user.as_str() == "default" {
             return Err(Error::AccessDenied(
                 "\"default\" is Redis's own user, which rctl keeps off; it never issues a certificate for it".to_string(),
             ));
         }
         let all_roles = self.roles()?;
         let roles = user_roles(&user, &all_roles)?;
-        check_access(&user, &roles, &login.db_user, self.cert_login()?)?;
+        check_access(&user, &roles, login.db_user.as_str(), self.cert_login()?)?;
         // Every certificate names an account that users.acl defines: the person's own, or
         // another account (a service such as an app or a replicator) that exists. Checked
         // after the roles, so that a refused person learns nothing of which accounts exist.
-        if login.db_user != user.name && self.user(&login.db_user).is_err() {
-            return Err(Error::NoSuchAccount(login.db_user.clone()));
+        if login.db_user.as_str() != user.name && self.user(&login.db_user).is_err() {
+            return Err(Error::NoSuchAccount(login.db_user.to_string()));
         }
         let ttl = match (login.ttl, ttl_cap(&roles)?) {
             (Some(ttl), Some((cap, role))) if ttl > cap => {
@@ -122,7 +123,7 @@ impl StateDir {
         };
         Ok(ClientCertRequest {
             user: user.name.clone(),
-            db_user: login.db_user.clone(),
+            db_user: login.db_user.to_string(),
             ttl,
             key_algorithm: login.key_algorithm,
         })

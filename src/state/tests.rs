@@ -96,13 +96,9 @@ impl Store for MemStore {
 }
 
 fn user(name: &str) -> NewUser {
-    NewUser {
-        name: name.into(),
-        roles: vec!["access".into()],
-        db_users: vec![name.into()],
-        password: Some(Password::from_input(format!("pw-{name}")).unwrap()),
-        ..Default::default()
-    }
+    NewUser::new(name.parse().unwrap(), vec!["access".into()])
+        .with_db_users(vec![name.into()])
+        .with_password(Password::from_input(format!("pw-{name}")).unwrap())
 }
 
 #[test]

@@ -3,8 +3,9 @@
 
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
+use crate::names::UserName;
 use crate::roles::Role;
-use crate::users::{Password, User, validate_user_name};
+use crate::users::{Password, User};
 
 use super::users_file::{read_users, render_user_line, render_users, scan_user_names};
 
@@ -15,14 +16,17 @@ pub(super) const USERS_FILE: &str = "users.jsonl";
 /// A user to create.
 ///
 /// ```
-/// let alice = rctl::NewUser::new("alice", vec!["access".into()]).with_db_users(vec!["alice".into()]);
+/// # fn main() -> Result<(), rctl::Error> {
+/// let alice = rctl::NewUser::new("alice".parse()?, vec!["access".into()])
+///     .with_db_users(vec!["alice".into()]);
 /// assert!(alice.password.is_none()); // one is generated, and returned once
+/// # Ok(()) }
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct NewUser {
     /// Name.
-    pub name: String,
+    pub name: UserName,
     /// Role names (each must exist).
     pub roles: Vec<String>,
     /// Trait `db_users`.
@@ -47,11 +51,13 @@ pub struct UserUpdate {
 
 impl NewUser {
     /// A user with these roles, no traits, and a password generated when it is added.
-    pub fn new(name: impl Into<String>, roles: Vec<String>) -> NewUser {
+    pub fn new(name: UserName, roles: Vec<String>) -> NewUser {
         NewUser {
-            name: name.into(),
+            name,
             roles,
-            ..NewUser::default()
+            db_users: Vec::new(),
+            db_names: Vec::new(),
+            password: None,
         }
     }
 
@@ -153,7 +159,6 @@ impl StateDir {
         new: NewUser,
         confirm: impl FnOnce(&User, Option<&Password>) -> Result<()>,
     ) -> Result<(User, Option<Password>)> {
-        validate_user_name(&new.name)?;
         let roles = self.roles()?;
         check_roles_exist(&roles, &new.roles)?;
         // Only the names are read, and one line is appended: adding a user costs the same with
@@ -161,10 +166,10 @@ impl StateDir {
         let data = self.store().read(USERS_FILE)?.unwrap_or_default();
         let (names, clean_end) =
             scan_user_names(&data).map_err(|reason| self.corrupt(USERS_FILE, reason))?;
-        if names.iter().any(|n| *n == new.name) {
+        if names.iter().any(|n| *n == new.name.as_str()) {
             return Err(Error::AlreadyExists {
                 what: "user",
-                name: new.name,
+                name: new.name.into(),
             });
         }
         drop(data);
@@ -174,7 +179,7 @@ impl StateDir {
         };
         let now = self.record_time();
         let user = User {
-            name: new.name,
+            name: new.name.into(),
             roles: new.roles,
             db_users: new.db_users,
             db_names: new.db_names,
@@ -214,14 +219,13 @@ impl StateDir {
         let now = self.record_time();
         let mut added = Vec::with_capacity(new.len());
         for n in new {
-            validate_user_name(&n.name)?;
             check_roles_exist(&roles, &n.roles)?;
             let (password, generated) = match n.password {
                 Some(p) => (p, false),
                 None => (Password::generate(), true),
             };
             let user = User {
-                name: n.name,
+                name: n.name.into(),
                 roles: n.roles,
                 db_users: n.db_users,
                 db_names: n.db_names,
