@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::duration::{Ttl, parse_duration};
+use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
 use crate::names::validate_name;
 use crate::users::User;
@@ -16,7 +16,7 @@ use crate::users::User;
 ///      spec: {options: {max_session_ttl: 8h}, allow: {db_users: ['{{internal.db_users}}'], redis_acl: ['+@read', '~*']}}\n",
 ///     "ro.yaml",
 /// ).unwrap();
-/// assert_eq!(role.max_session_ttl().unwrap().unwrap().to_string(), "8h0m0s");
+/// assert_eq!(role.max_session_ttl().unwrap().to_string(), "8h0m0s");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,9 +61,38 @@ pub struct RoleSpec {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleOptions {
-    /// Longest certificate lifetime for holders (Go duration; empty or `0` = no cap).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_session_ttl: Option<String>,
+    /// Longest certificate lifetime for holders. Read as a Go duration (empty or `0` = no
+    /// cap), written as Go prints one (`30h0m0s`, as `tctl get role` shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "session_ttl")]
+    pub max_session_ttl: Option<Ttl>,
+}
+
+/// `max_session_ttl` in a role file: parsed once, when the file is read.
+mod session_ttl {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::duration::{Ttl, parse_duration};
+
+    pub fn serialize<S: Serializer>(value: &Option<Ttl>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(ttl) => s.serialize_str(&ttl.to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Ttl>, D::Error> {
+        let text = Option::<String>::deserialize(d)?.unwrap_or_default();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let span = parse_duration(&text).map_err(serde::de::Error::custom)?;
+        if span.is_zero() {
+            return Ok(None);
+        }
+        Ttl::from_std(span)
+            .map(Some)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// `spec.allow` or `spec.deny` of a role.
@@ -244,7 +273,7 @@ impl Role {
                 name,
                 RoleSpec {
                     options: RoleOptions {
-                        max_session_ttl: Some("30h".to_string()),
+                        max_session_ttl: Some(Ttl::from_hours(30)),
                     },
                     allow: RoleConditions {
                         db_users: vec![DB_USERS_VAR.to_string()],
@@ -344,7 +373,6 @@ impl Role {
             )));
         }
         validate_name("role", self.name())?;
-        self.max_session_ttl()?;
         for (side, cond) in [("allow", &self.spec.allow), ("deny", &self.spec.deny)] {
             check_values(side, "db_users", &cond.db_users, DB_USERS_VAR)?;
             check_values(side, "db_names", &cond.db_names, DB_NAMES_VAR)?;
@@ -358,18 +386,8 @@ impl Role {
     }
 
     /// The role's cap on certificate lifetime, if any.
-    pub fn max_session_ttl(&self) -> Result<Option<Ttl>> {
-        match self.spec.options.max_session_ttl.as_deref() {
-            None | Some("") => Ok(None),
-            Some(s) => {
-                let d = parse_duration(s)?;
-                if d.is_zero() {
-                    Ok(None)
-                } else {
-                    Ttl::from_std(d).map(Some)
-                }
-            }
-        }
+    pub fn max_session_ttl(&self) -> Option<Ttl> {
+        self.spec.options.max_session_ttl
     }
 }
 
@@ -461,16 +479,16 @@ pub fn check_access(user: &User, roles: &[&Role], db_user: &str, cert_login: boo
 }
 
 /// The smallest non-zero `max_session_ttl` of the roles, with the role that sets it.
-pub fn ttl_cap<'a>(roles: &[&'a Role]) -> Result<Option<(Ttl, &'a str)>> {
+pub fn ttl_cap<'a>(roles: &[&'a Role]) -> Option<(Ttl, &'a str)> {
     let mut cap: Option<(Ttl, &str)> = None;
     for role in roles {
-        if let Some(ttl) = role.max_session_ttl()?
+        if let Some(ttl) = role.max_session_ttl()
             && cap.is_none_or(|(c, _)| ttl < c)
         {
             cap = Some((ttl, role.name()));
         }
     }
-    Ok(cap)
+    cap
 }
 
 #[cfg(test)]
@@ -503,7 +521,7 @@ spec:
     fn parses_the_issue_example() {
         let r = role(READONLY);
         assert_eq!(r.name(), "ro");
-        assert_eq!(r.max_session_ttl().unwrap(), Some("8h".parse().unwrap()));
+        assert_eq!(r.max_session_ttl(), Some("8h".parse().unwrap()));
     }
 
     #[test]
@@ -577,10 +595,7 @@ spec:
         assert_eq!(role.name(), "teleport-access");
         assert_eq!(role.version, "v7");
         assert_eq!(role.spec.allow.db_users, ["{{internal.db_users}}"]);
-        assert_eq!(
-            role.max_session_ttl().unwrap(),
-            Some("30h".parse().unwrap())
-        );
+        assert_eq!(role.max_session_ttl(), Some("30h".parse().unwrap()));
         for field in [
             "spec.allow.logins",
             "spec.allow.node_labels",
@@ -615,12 +630,12 @@ spec:
     fn smallest_ttl_cap_wins() {
         let builtins = Role::builtins();
         let ro = role(READONLY);
-        let (cap, name) = ttl_cap(&[&builtins[0], &ro]).unwrap().unwrap();
+        let (cap, name) = ttl_cap(&[&builtins[0], &ro]).unwrap();
         assert_eq!((cap.to_string().as_str(), name), ("8h0m0s", "ro"));
         let free = role(
             "kind: role\nversion: v5\nmetadata: {name: f}\nspec:\n  options: {max_session_ttl: \"0\"}\n",
         );
-        assert!(ttl_cap(&[&free]).unwrap().is_none());
+        assert!(ttl_cap(&[&free]).is_none());
     }
 
     #[test]

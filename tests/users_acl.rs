@@ -290,7 +290,7 @@ fn roles_can_be_listed_replaced_and_removed_only_when_unused() {
         d.dir
             .rctl(&["get", "roles/reader"])
             .ok()
-            .contains("max_session_ttl: 4h")
+            .contains("max_session_ttl: 4h0m0s")
     );
     d.dir
         .rctl(&["users", "update", "rita", "--set-roles=readonly"])

@@ -285,7 +285,11 @@ pub fn roles(roles: &[rctl::Role], format: Format) -> rctl::Result<String> {
                         r.metadata.name.clone(),
                         r.spec.allow.db_users.join(","),
                         r.spec.allow.redis_acl.join(" "),
-                        r.spec.options.max_session_ttl.clone().unwrap_or_default(),
+                        r.spec
+                            .options
+                            .max_session_ttl
+                            .map(|t| t.to_string())
+                            .unwrap_or_default(),
                     ]
                 })
                 .collect();

@@ -111,7 +111,7 @@ impl StateDir {
         if login.db_user.as_str() != user.name && self.user(&login.db_user).is_err() {
             return Err(Error::NoSuchAccount(login.db_user.to_string()));
         }
-        let ttl = match (login.ttl, ttl_cap(&roles)?) {
+        let ttl = match (login.ttl, ttl_cap(&roles)) {
             (Some(ttl), Some((cap, role))) if ttl > cap => {
                 return Err(Error::TtlNotAllowed(format!(
                     "TTL {ttl} exceeds the max_session_ttl {cap} of role {role:?}"
