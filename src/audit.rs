@@ -38,6 +38,10 @@ pub struct AuditEvent {
         with = "time::serde::rfc3339::option"
     )]
     pub not_after: Option<OffsetDateTime>,
+    /// The files an issued certificate was written to (absolute paths), so that a renewal
+    /// knows where the certificate lives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
 }
 
 impl AuditEvent {
@@ -53,6 +57,7 @@ impl AuditEvent {
             subject: None,
             sans: Vec::new(),
             not_after: None,
+            outputs: Vec::new(),
         }
     }
 
@@ -66,6 +71,15 @@ impl AuditEvent {
             not_after: Some(cert.not_after),
             ..AuditEvent::about("cert.issue", "")
         }
+    }
+
+    /// With the files it wrote.
+    pub(crate) fn with_outputs(mut self, paths: &[std::path::PathBuf]) -> AuditEvent {
+        self.outputs = paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        self
     }
 }
 

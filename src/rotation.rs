@@ -70,6 +70,66 @@ impl Phase {
         }
     }
 
+    /// The phase a rotation going forward moves to next: `standby` → `init` → `update_clients`
+    /// → `update_servers` → `standby`; a `rollback` ends at `standby`.
+    ///
+    /// ```
+    /// use rctl::Phase;
+    /// assert_eq!(Phase::UpdateServers.forward(), Phase::Standby);
+    /// assert_eq!(Phase::Rollback.forward(), Phase::Standby);
+    /// ```
+    pub fn forward(self) -> Phase {
+        match self {
+            Phase::Standby => Phase::Init,
+            Phase::Init => Phase::UpdateClients,
+            Phase::UpdateClients => Phase::UpdateServers,
+            Phase::UpdateServers | Phase::Rollback => Phase::Standby,
+        }
+    }
+
+    /// The work of this phase in a few words (the whole of it is [`duty`](Self::duty)).
+    pub fn work(self) -> &'static str {
+        match self {
+            Phase::Init | Phase::Standby => "refresh every trust bundle (`rctl auth export`)",
+            Phase::UpdateClients => "re-issue every client certificate",
+            Phase::UpdateServers => "re-issue and reload every server certificate",
+            Phase::Rollback => "re-issue every certificate the new key signed",
+        }
+    }
+
+    /// What the operator must do while the host CA is in this phase, before it moves on: the
+    /// work Teleport's auth server does for its own agents, which rctl leaves to the operator
+    /// of each Redis server and client.
+    pub fn duty(self) -> &'static str {
+        match self {
+            Phase::Init => {
+                "the new key is trusted but does not sign yet: refresh every trust bundle now \
+                 (`rctl auth export` into each Redis server's tls-ca-cert-file, reloaded with \
+                 CONFIG SET tls-ca-cert-file, and into each client's CA file), so that \
+                 certificates the new key signs are accepted everywhere"
+            }
+            Phase::UpdateClients => {
+                "the new key signs; both keys are trusted: re-issue every client certificate \
+                 (`rctl auth sign --user=USER --db-user=ACCOUNT --out=PREFIX --overwrite`)"
+            }
+            Phase::UpdateServers => {
+                "re-issue every Redis server certificate (`rctl auth sign --format=redis \
+                 --host=HOSTS --out=PREFIX --overwrite`) and reload it on each server \
+                 (CONFIG SET tls-cert-file PREFIX.crt tls-key-file PREFIX.key)"
+            }
+            Phase::Rollback => {
+                "the old key signs again; both keys are trusted until standby: re-issue every \
+                 certificate signed since update_clients and reload the servers' certificates"
+            }
+            Phase::Standby => {
+                "one key is trusted: refresh every trust bundle (`rctl auth export` into each \
+                 server's tls-ca-cert-file, reloaded with CONFIG SET tls-ca-cert-file, and into \
+                 each client's CA file); until then servers still accept certificates signed by \
+                 the dropped key"
+            }
+        }
+    }
+
     /// Refuses a transition the state machine does not allow, naming the allowed ones.
     pub fn check_transition(self, to: Phase) -> Result<()> {
         if self.allowed_next().contains(&to) {
@@ -218,6 +278,25 @@ impl Rotation {
         } else {
             Phase::Init
         })
+    }
+
+    /// For an automatic rotation in progress, the phase it enters next and when: the first
+    /// instant [`due_phase`](Self::due_phase) returns it. `None` for a manual rotation or none.
+    pub fn next_due(&self) -> Option<(Phase, OffsetDateTime)> {
+        if self.mode != Mode::Auto || !self.in_progress() {
+            return None;
+        }
+        let (started, grace) = (self.started?, self.grace_period_secs?);
+        // The first whole second at which `elapsed * 3 >= grace * thirds` holds.
+        let thirds = match self.phase {
+            Phase::Init => 1,
+            Phase::UpdateClients => 2,
+            Phase::UpdateServers => 3,
+            Phase::Standby | Phase::Rollback => return None,
+        };
+        let secs = (grace * thirds).div_ceil(3);
+        let at = started.checked_add(time::Duration::seconds(i64::try_from(secs).ok()?))?;
+        Some((self.phase.forward(), at))
     }
 
     /// A one-line description: `never rotated`, `rotated <date>`, or the phase in progress.
@@ -449,6 +528,62 @@ mod tests {
     }
 
     #[test]
+    fn next_due_is_the_first_second_the_schedule_moves() {
+        let start = time::macros::datetime!(2026-01-01 00:00 UTC);
+        // A grace period that does not divide by three: the boundaries round up.
+        let grace = 100;
+        for phase in [Phase::Init, Phase::UpdateClients, Phase::UpdateServers] {
+            let r = Rotation {
+                phase,
+                mode: Mode::Auto,
+                started: Some(start),
+                grace_period_secs: Some(grace),
+                last_rotated: None,
+            };
+            let (next, at) = r.next_due().unwrap();
+            assert_eq!(next, phase.forward());
+            let before = at - time::Duration::seconds(1);
+            assert_eq!(r.due_phase(at), Some(next), "{phase}: due at {at}");
+            assert_ne!(r.due_phase(before), Some(next), "{phase}: not due before");
+        }
+        let manual = Rotation {
+            phase: Phase::Init,
+            started: Some(start),
+            ..Rotation::default()
+        };
+        assert_eq!(manual.next_due(), None);
+        assert_eq!(Rotation::default().next_due(), None);
+    }
+
+    #[test]
+    fn a_forward_walk_visits_every_phase_but_rollback_once() {
+        let mut seen = vec![Phase::Standby];
+        let mut p = Phase::Standby.forward();
+        while p != Phase::Standby {
+            let prev = *seen.last().unwrap();
+            assert!(prev.check_transition(p).is_ok(), "{prev} -> {p}");
+            seen.push(p);
+            p = p.forward();
+        }
+        let last = *seen.last().unwrap();
+        assert!(last.check_transition(Phase::Standby).is_ok());
+        assert_eq!(
+            seen,
+            [
+                Phase::Standby,
+                Phase::Init,
+                Phase::UpdateClients,
+                Phase::UpdateServers
+            ]
+        );
+        assert!(
+            Phase::Rollback
+                .check_transition(Phase::Rollback.forward())
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn describe_says_never_rotated_first() {
         assert_eq!(Rotation::default().describe(), "never rotated");
     }
@@ -520,11 +655,9 @@ impl HostCa {
                 break;
             }
             let next = match self.rotation.phase {
-                Phase::Init => Phase::UpdateClients,
-                Phase::UpdateClients => Phase::UpdateServers,
-                Phase::UpdateServers => Phase::Standby,
                 // Auto mode never rolls back by itself; a rollback switches to manual.
                 Phase::Standby | Phase::Rollback => break,
+                phase => phase.forward(),
             };
             self.apply(next, now)?;
             entered.push(next);

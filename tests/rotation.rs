@@ -257,9 +257,142 @@ fn auto_rotation_with_zero_grace_swaps_at_once() {
         "{}",
         run.stderr()
     );
+    // Four phases in one step: said loudly, with the work each skipped phase needed.
+    let stderr = run.stderr();
+    assert!(stderr.contains("WARNING: it crossed 4 phases"), "{stderr}");
+    for work in [
+        "refresh every trust bundle",
+        "re-issue every client certificate",
+        "re-issue and reload every server certificate",
+    ] {
+        assert!(stderr.contains(work), "{work:?} missing:\n{stderr}");
+    }
     let after = dir.rctl(&["auth", "export"]).ok();
     assert_eq!(after.matches("BEGIN CERTIFICATE").count(), 1);
     assert_ne!(before, after);
+}
+
+/// The lines `auth rotate` prints after `Next: ` when they are a command, split into arguments.
+fn next_command(stdout: &str) -> Option<Vec<String>> {
+    let line = stdout.lines().find_map(|l| l.strip_prefix("Next: rctl "))?;
+    Some(line.split_whitespace().map(str::to_string).collect())
+}
+
+#[test]
+fn following_the_printed_next_steps_completes_a_rotation() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init", "--cluster-name=steps"]).ok();
+    let old = dir.rctl(&["auth", "export"]).ok();
+    let mut out = dir.rctl(&["auth", "rotate", "--manual"]).ok();
+    let mut phases = Vec::new();
+    // Each step names the phase it entered and what that phase needs; the printed next
+    // command is run as printed, until none is printed.
+    loop {
+        let now = out.lines().find(|l| l.starts_with("Now: ")).expect(&out);
+        let status: serde_json::Value =
+            serde_json::from_str(&dir.rctl(&["status", "--format=json"]).ok()).unwrap();
+        let phase = status["host_ca"]["rotation"]["phase"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let needs = match phase.as_str() {
+            "init" | "standby" => "refresh every trust bundle",
+            "update_clients" => "re-issue every client certificate",
+            "update_servers" => "re-issue every Redis server certificate",
+            other => panic!("unexpected phase {other:?}:\n{out}"),
+        };
+        assert!(now.contains(needs), "{phase}: {now}");
+        phases.push(phase);
+        let Some(next) = next_command(&out) else {
+            break;
+        };
+        let args: Vec<&str> = next.iter().map(String::as_str).collect();
+        out = dir.rctl(&args).ok();
+    }
+    assert_eq!(
+        phases,
+        ["init", "update_clients", "update_servers", "standby"]
+    );
+    let status = dir.rctl(&["status"]).ok();
+    assert!(status.contains("rotated 20"), "{status}");
+    let new = dir.rctl(&["auth", "export"]).ok();
+    assert_eq!(new.matches("BEGIN CERTIFICATE").count(), 1);
+    assert_ne!(new, old, "the rotation replaced the key");
+}
+
+#[test]
+fn an_automatic_rotation_says_when_its_next_phase_is_due() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let run = dir.rctl(&["auth", "rotate", "--grace-period=3h"]);
+    let out = run.ok();
+    assert!(!run.stderr().contains("WARNING"), "{}", run.stderr());
+    let next = out.lines().find(|l| l.starts_with("Next: ")).expect(&out);
+    let due = next
+        .strip_prefix("Next: phase update_clients is due at ")
+        .and_then(|r| r.split(';').next())
+        .expect(next);
+    let due =
+        time::OffsetDateTime::parse(due, &time::format_description::well_known::Rfc3339).unwrap();
+    let from_now = due - time::OffsetDateTime::now_utc();
+    assert!(
+        from_now > time::Duration::minutes(55) && from_now <= time::Duration::hours(1),
+        "a third of 3h from now: {next}"
+    );
+}
+
+#[test]
+fn signing_in_init_warns_that_the_outgoing_key_signed() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&[
+        "users",
+        "add",
+        "alice",
+        "--roles=access",
+        "--db-users=alice",
+    ])
+    .ok();
+    let sign_server =
+        |out: &str| dir.rctl(&["auth", "sign", "--host=localhost", &format!("--out={out}")]);
+    let sign_client = |out: &str| {
+        dir.rctl(&[
+            "auth",
+            "sign",
+            "--user=alice",
+            "--db-user=alice",
+            &format!("--out={out}"),
+        ])
+    };
+    let quiet = sign_server("s0");
+    quiet.ok();
+    assert_eq!(quiet.stderr(), "", "standby: nothing to warn of");
+
+    dir.rctl(&["auth", "rotate", "--manual"]).ok();
+    let server = sign_server("s1");
+    server.ok();
+    assert!(
+        server
+            .stderr()
+            .contains("signed by the outgoing key, which the rotation stops trusting at standby; issue it again in phase update_servers"),
+        "{}",
+        server.stderr()
+    );
+    let client = sign_client("c1");
+    client.ok();
+    assert!(
+        client
+            .stderr()
+            .contains("issue it again in phase update_clients"),
+        "{}",
+        client.stderr()
+    );
+
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=update_clients"])
+        .ok();
+    let later = sign_server("s2");
+    later.ok();
+    assert_eq!(later.stderr(), "", "update_clients: the new key signs");
 }
 
 #[test]

@@ -202,3 +202,37 @@ fn a_ttl_past_the_ca_is_refused_without_changing_state() {
     dir.rctl(&["auth", "sign", "--host=a", "--out=s", "--ttl=99h"])
         .ok();
 }
+
+#[test]
+fn the_audit_log_names_the_files_a_certificate_was_written_to() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.join("tls")).unwrap();
+    sign(&dir, "localhost", "tls/server");
+    let audit = dir.rctl(&["audit", "ls", "--format=json"]).ok();
+    let events: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let issued = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "cert.issue")
+        .expect(&audit);
+    let outputs: Vec<&str> = issued["outputs"]
+        .as_array()
+        .expect(&audit)
+        .iter()
+        .map(|o| o.as_str().unwrap())
+        .collect();
+    let want: Vec<String> = ["crt", "key", "cas"]
+        .iter()
+        .map(|ext| dir.join(&format!("tls/server.{ext}")).display().to_string())
+        .collect();
+    assert_eq!(outputs, want);
+    for path in &outputs {
+        assert!(std::path::Path::new(path).is_absolute() && std::path::Path::new(path).exists());
+    }
+    let text = dir.rctl(&["audit", "ls"]).ok();
+    assert!(
+        text.contains(&format!("outputs={}", want.join(","))),
+        "{text}"
+    );
+}

@@ -135,6 +135,7 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
         with_state(ctx, |state| state.start_auto_rotation(grace))?
     };
     outln!("Host CA: {}", ca.rotation().describe())?;
+    out!("{}", output::rotation_steps(ca.rotation()))?;
     Ok(())
 }
 

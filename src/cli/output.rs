@@ -347,6 +347,29 @@ pub fn redis_client_instructions(
     )
 }
 
+/// After `auth rotate`: what the phase the CA is now in needs, and how it moves on.
+pub fn rotation_steps(rotation: &rctl::Rotation) -> String {
+    let phase = rotation.phase;
+    let mut s = format!("Now: {}.\n", phase.duty());
+    if !rotation.in_progress() {
+        return s;
+    }
+    let next = phase.forward();
+    match rotation.next_due() {
+        Some((next, at)) => {
+            let _ = writeln!(
+                s,
+                "Next: phase {next} is due at {}; the first rctl command run after then enters it.",
+                date(at)
+            );
+        }
+        None => {
+            let _ = writeln!(s, "Next: rctl auth rotate --manual --phase={next}");
+        }
+    }
+    s
+}
+
 /// `audit ls`.
 pub fn audit(events: &[rctl::AuditEvent], format: Format) -> rctl::Result<String> {
     match format {
@@ -377,6 +400,11 @@ pub fn audit(events: &[rctl::AuditEvent], format: Format) -> rctl::Result<String
                 }
                 if let Some(t) = e.not_after {
                     let _ = write!(s, "  not_after={}", date(t));
+                }
+                if !e.outputs.is_empty() {
+                    let outputs: Vec<String> =
+                        e.outputs.iter().map(|o| escape_control(o)).collect();
+                    let _ = write!(s, "  outputs={}", outputs.join(","));
                 }
                 s.push('\n');
             }

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::keys::KeyAlgorithm;
 use crate::names::{DbUserName, UserName};
 use crate::roles::{check_access, ttl_cap};
+use crate::rotation::Phase;
 use crate::sign::{ClientCertRequest, DEFAULT_CERT_TTL, RedisBundle};
 
 use std::path::{Path, PathBuf};
@@ -91,6 +92,7 @@ impl StateDir {
         let bundle = ca.sign_redis_client(&req, self.now())?;
         let event = AuditEvent::issued(bundle.issued(), Some(&login.user));
         self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
+        self.note_signer(&ca, Phase::UpdateClients);
         Ok(bundle)
     }
 
@@ -136,6 +138,7 @@ impl StateDir {
         let bundle = ca.sign_redis_server(req, self.now())?;
         let event = AuditEvent::issued(bundle.issued(), None);
         self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
+        self.note_signer(&ca, Phase::UpdateServers);
         Ok(bundle)
     }
 
@@ -182,11 +185,33 @@ impl StateDir {
         RedisBundle::check_outputs_for(out, overwrite, with_key)?;
         let (ca, pending) = self.load_ca()?;
         let bundle = sign(&ca, self.now())?;
-        let event = AuditEvent::issued(bundle.issued(), user);
+        // The files about to be written, as absolute paths: the audit record names them, and
+        // it is appended before they are placed.
+        let outputs: Vec<PathBuf> = RedisBundle::paths(out)
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| with_key || *i != 1)
+            .map(|(_, p)| std::path::absolute(&p).unwrap_or(p))
+            .collect();
+        let event = AuditEvent::issued(bundle.issued(), user).with_outputs(&outputs);
         let written = self.commit_ca(&ca, pending, false, vec![event], || {
             bundle.write(out, overwrite)
         })?;
+        let reissue_in = if user.is_some() {
+            Phase::UpdateClients
+        } else {
+            Phase::UpdateServers
+        };
+        self.note_signer(&ca, reissue_in);
         Ok((bundle, written))
+    }
+
+    /// Tells of a certificate signed in phase `init`, by the key the rotation drops.
+    fn note_signer(&mut self, ca: &HostCa, reissue_in: Phase) {
+        if ca.rotation().phase == Phase::Init {
+            self.notices
+                .push(super::Notice::SignedWithOutgoingKey { reissue_in });
+        }
     }
 
     /// Refuses an output path inside the state directory: rctl's own files are not outputs.
@@ -215,6 +240,7 @@ impl StateDir {
         let bundle = ca.sign_redis_csr(csr_pem, ttl, self.now())?;
         let event = AuditEvent::issued(bundle.issued(), None);
         self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
+        self.note_signer(&ca, Phase::UpdateServers);
         Ok(bundle)
     }
 }
