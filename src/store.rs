@@ -399,11 +399,73 @@ pub(crate) fn write_temp_unsynced(
     visibility: Visibility,
 ) -> Result<(PathBuf, File)> {
     let (tmp, mut file) = create_temp_beside(path, visibility.mode())?;
-    if let Err(e) = file.write_all(data) {
+    let written = file
+        .write_all(data)
+        .map_err(|e| Error::io(path, e))
+        .and_then(|()| match Kept::of(path, visibility) {
+            Some(kept) => kept.apply(&file, path),
+            None => Ok(()),
+        });
+    if let Err(e) = written {
         let _ = fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+        return Err(e);
     }
     Ok((tmp, file))
+}
+
+/// The owner, group and permission bits of a file about to be replaced, which its replacement
+/// keeps: Redis running as its own user must still read a renewed key or a new users.acl. A
+/// secret never keeps bits that let others read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Kept {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+}
+
+impl Kept {
+    /// What the regular file at `path` has now; `None` when there is none (a link is not
+    /// followed: its target is not the file being replaced).
+    fn of(path: &Path, visibility: Visibility) -> Option<Kept> {
+        let meta = fs::symlink_metadata(path).ok()?;
+        if !meta.file_type().is_file() {
+            return None;
+        }
+        let mask = match visibility {
+            Visibility::Secret => 0o770,
+            Visibility::Public => 0o777,
+        };
+        Some(Kept {
+            uid: meta.uid(),
+            gid: meta.gid(),
+            mode: meta.mode() & mask,
+        })
+    }
+
+    /// Gives `file`, a fresh temp file for `path`, these attributes: the owner first (while
+    /// the file is still the creator's alone), then the mode.
+    fn apply(self, file: &File, path: &Path) -> Result<()> {
+        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+        if (meta.uid(), meta.gid()) != (self.uid, self.gid) {
+            std::os::unix::fs::fchown(file, Some(self.uid), Some(self.gid)).map_err(|e| {
+                Error::io(
+                    path,
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "cannot give the new file the owner {}:{} of the one it replaces ({e}); run rctl as root or as that owner",
+                            self.uid, self.gid
+                        ),
+                    ),
+                )
+            })?;
+        }
+        if meta.mode() & 0o7777 != self.mode {
+            file.set_permissions(fs::Permissions::from_mode(self.mode))
+                .map_err(|e| Error::io(path, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Removes the temp files that a killed rctl left in the folder of `paths`, whatever output

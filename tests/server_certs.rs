@@ -236,3 +236,106 @@ fn the_audit_log_names_the_files_a_certificate_was_written_to() {
         "{text}"
     );
 }
+
+/// `(uid, gid, mode)` of a file.
+fn attributes(path: &std::path::Path) -> (u32, u32, u32) {
+    let m = std::fs::metadata(path).unwrap();
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+#[test]
+fn replacing_outputs_keeps_their_owner_group_and_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new();
+    let creds = sign(&dir, "localhost", "server");
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
+    // As the Redis package installs them: owned by the server's user (nobody here, when the
+    // tests run as root, who alone may give a file away), group-readable at most.
+    let (me, my_group, _) = attributes(&creds.file(".key"));
+    let (uid, gid) = if me == 0 {
+        (65534, 65534)
+    } else {
+        (me, my_group)
+    };
+    let modes = [
+        ("crt", 0o640, 0o640),
+        ("cas", 0o604, 0o604),
+        // A key left readable by others is not kept so: the others' bit goes.
+        ("key", 0o644, 0o640),
+    ];
+    let acl = dir.join("users.acl");
+    for (ext, mode, _) in modes {
+        let path = creds.file(&format!(".{ext}"));
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::os::unix::fs::chown(&acl, Some(uid), Some(gid)).unwrap();
+    std::fs::set_permissions(&acl, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let old_crt = std::fs::read(creds.file(".crt")).unwrap();
+    let old_acl = std::fs::read(&acl).unwrap();
+
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--host=localhost",
+        "--out=server",
+        "--overwrite",
+    ])
+    .ok();
+    dir.rctl(&["users", "add", "app2", "--roles=access", "--db-users=app2"])
+        .ok();
+    dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
+
+    assert_ne!(
+        std::fs::read(creds.file(".crt")).unwrap(),
+        old_crt,
+        "renewed"
+    );
+    assert_ne!(std::fs::read(&acl).unwrap(), old_acl, "regenerated");
+    for (ext, _, kept) in modes {
+        assert_eq!(
+            attributes(&creds.file(&format!(".{ext}"))),
+            (uid, gid, kept),
+            "server.{ext}"
+        );
+    }
+    assert_eq!(attributes(&acl), (uid, gid, 0o640), "users.acl");
+    // A fresh output still gets rctl's own modes.
+    let fresh = sign(&dir, "localhost", "other");
+    assert_eq!(attributes(&fresh.file(".key")).2, 0o600);
+    assert_eq!(attributes(&fresh.file(".crt")).2, 0o644);
+}
+
+#[test]
+fn replacing_a_file_whose_owner_rctl_may_not_keep_is_refused_and_writes_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new();
+    if attributes(dir.path()).0 != 0 {
+        // Only root can make a file another user may not give away; CI runs as root.
+        eprintln!("skipped: needs root");
+        return;
+    }
+    // A folder anyone may write in, holding root's bundle; rctl then runs as nobody.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    sign(&dir, "localhost", "shared/server");
+    let before = snapshot(&shared);
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_rctl"))
+        .arg("--state-dir")
+        .arg(shared.join("state"))
+        .args(["auth", "sign", "--host=localhost", "--out"])
+        .arg(shared.join("server"))
+        .arg("--overwrite");
+    run(cmd, None).refused("cannot give the new file the owner 0:0 of the one it replaces");
+    let after: Vec<_> = snapshot(&shared)
+        .into_iter()
+        .filter(|(p, _, _)| !p.starts_with(shared.join("state")))
+        .collect();
+    assert_eq!(after, before, "nothing written beside the bundle");
+}
