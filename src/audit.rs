@@ -17,7 +17,8 @@ pub struct AuditEvent {
     /// The rctl command (`auth sign`, `users add`, or `library` when used as a crate).
     pub command: String,
     /// What happened: `ca.create`, `ca.rotate`, `cert.issue`, `user.create`, `user.update`,
-    /// `user.password_reset`, `user.delete`, `role.create`, `role.update`, `role.delete`.
+    /// `user.password_reset`, `user.delete`, `role.create`, `role.update`, `role.delete`,
+    /// `server.add`, `server.delete`.
     pub action: String,
     /// The user or role concerned, or the rotation phase entered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,8 +39,8 @@ pub struct AuditEvent {
         with = "time::serde::rfc3339::option"
     )]
     pub not_after: Option<OffsetDateTime>,
-    /// The files an issued certificate was written to (absolute paths), so that a renewal
-    /// knows where the certificate lives.
+    /// The files an issued certificate was written to, or that rctl writes for a registered
+    /// server (absolute paths), so that a renewal knows where the certificate lives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
 }

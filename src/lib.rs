@@ -64,6 +64,7 @@ mod names;
 mod redis_conf;
 mod roles;
 mod rotation;
+mod servers;
 mod sign;
 mod state;
 pub mod store;
@@ -76,12 +77,13 @@ pub use error::{Error, Result};
 pub use hosts::{Host, parse_host_list};
 pub use inspect::{CertReport, CertStatus, inspect_certificate};
 pub use keys::{KeyAlgorithm, PrivateKey, spki_pin};
-pub use names::{ClusterName, DbUserName, MAX_NAME_LEN, UserName, validate_name};
+pub use names::{ClusterName, DbUserName, MAX_NAME_LEN, ServerName, UserName, validate_name};
 pub use redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
 pub use roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
 };
 pub use rotation::{DEFAULT_GRACE_PERIOD, Mode, Phase, Rotation};
+pub use servers::{FileOwner, RegisteredServer, ServerAddr};
 pub use sign::{
     CertKind, ClientCertRequest, DEFAULT_CERT_TTL, IssuedCert, RedisBundle, ServerCertRequest,
 };

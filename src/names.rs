@@ -125,6 +125,12 @@ name_type!(
     |s| validate_name("cluster", s)
 );
 
+name_type!(
+    /// A registered Redis server's name (`rctl redis add NAME`).
+    ServerName,
+    |s| validate_name("server", s)
+);
+
 impl ClusterName {
     /// `rctl`, when no host name makes a name.
     pub(crate) fn fallback() -> ClusterName {

@@ -14,4 +14,5 @@ mod reliability;
 mod robustness;
 mod rotation;
 mod server_certs;
+mod servers;
 mod users_acl;

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use rctl::acl::Target;
-use rctl::{ClusterName, DbUserName, KeyAlgorithm, Phase, Ttl, UserName};
+use rctl::{
+    ClusterName, DbUserName, FileOwner, KeyAlgorithm, Phase, ServerAddr, ServerName, Ttl, UserName,
+};
 
 use super::output;
 
@@ -34,7 +36,7 @@ pub(crate) enum Command {
     /// Inspect certificates
     #[command(subcommand)]
     Certs(CertsCommand),
-    /// Print configuration for Redis
+    /// Redis configuration and registered Redis servers
     #[command(subcommand)]
     Redis(RedisCommand),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell
@@ -80,6 +82,47 @@ pub(crate) enum RedisCommand {
     Config(RedisConfigArgs),
     /// Print the Redis version users.acl is written for, or set it
     Target(RedisTargetArgs),
+    /// Register a Redis server: where it listens and where its certificate and users.acl live
+    Add(RedisAddArgs),
+    /// List registered Redis servers
+    Ls(FormatArgs),
+    /// Forget a registered Redis server (its files stay)
+    Rm(RedisRmArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RedisAddArgs {
+    /// The server's name in rctl
+    #[arg(value_name = "NAME")]
+    pub(crate) name: ServerName,
+    /// Where it listens for TLS: HOST:PORT or [IPV6]:PORT
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) addr: ServerAddr,
+    /// Its bundle: PREFIX.crt, PREFIX.key and PREFIX.cas
+    #[arg(long, value_name = "PATH")]
+    pub(crate) cert_prefix: PathBuf,
+    /// The names its certificate carries, comma-separated [default: the host of --addr]
+    #[arg(long, value_name = "H1,H2")]
+    pub(crate) hosts: Option<String>,
+    /// Where its users.acl lives (the aclfile in its redis.conf)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) acl_file: Option<PathBuf>,
+    /// Key algorithm of its certificate [default: the CA's]
+    #[arg(long, value_name = "ALGO")]
+    pub(crate) key_algo: Option<KeyAlgorithm>,
+    /// Its certificate's lifetime (Go duration) [default: 12h]
+    #[arg(long, value_name = "DUR")]
+    pub(crate) ttl: Option<Ttl>,
+    /// Owner of the files written for it [default: the owner of the files replaced]
+    #[arg(long, value_name = "USER:GROUP")]
+    pub(crate) owner: Option<FileOwner>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RedisRmArgs {
+    /// The server's name
+    #[arg(value_name = "NAME")]
+    pub(crate) name: ServerName,
 }
 
 #[derive(Args, Debug)]

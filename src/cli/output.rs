@@ -268,6 +268,29 @@ pub fn users(users: &[rctl::User], format: Format) -> rctl::Result<String> {
     Ok(table(["NAME", "ROLES", "DB USERS", "DB NAMES"], &rows))
 }
 
+/// `redis ls`.
+pub fn servers(servers: &[rctl::RegisteredServer], format: Format) -> rctl::Result<String> {
+    if format != Format::Text {
+        return serialize(&servers, format == Format::Json);
+    }
+    let rows: Vec<[String; 4]> = servers
+        .iter()
+        .map(|s| {
+            [
+                s.name.to_string(),
+                s.addr.to_string(),
+                escape_control(&s.cert_prefix.display().to_string()),
+                s.hosts
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]
+        })
+        .collect();
+    Ok(table(["NAME", "ADDR", "CERT PREFIX", "HOSTS"], &rows))
+}
+
 /// `get roles`.
 pub fn roles(roles: &[rctl::Role], format: Format) -> rctl::Result<String> {
     match format {

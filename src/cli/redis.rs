@@ -1,9 +1,10 @@
-//! `redis config`, `redis target`.
+//! `redis config`, `redis target`, `redis add|ls|rm`.
 
 use rctl::{Error, Result};
 
 use super::args::*;
 use super::io::*;
+use super::output;
 use super::{Context, with_state, with_state_read};
 
 pub(super) fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
@@ -121,5 +122,50 @@ pub(super) fn redis_target(ctx: &Context, args: RedisTargetArgs) -> Result<()> {
         None => with_state_read(ctx, |state| state.redis_target())?,
     };
     outln!("{target}")?;
+    Ok(())
+}
+
+pub(super) fn redis_add(ctx: &Context, args: RedisAddArgs) -> Result<()> {
+    let mut server = rctl::RegisteredServer::new(args.name, args.addr, &args.cert_prefix)?;
+    if let Some(hosts) = &args.hosts {
+        server = server.with_hosts(rctl::parse_host_list(hosts)?)?;
+    }
+    if let Some(acl) = &args.acl_file {
+        server = server.with_acl_file(acl)?;
+    }
+    if let Some(algorithm) = args.key_algo {
+        server = server.with_key_algorithm(algorithm);
+    }
+    if let Some(ttl) = args.ttl {
+        server = server.with_ttl(ttl);
+    }
+    if let Some(owner) = args.owner {
+        server = server.with_owner(owner);
+    }
+    with_state(ctx, |state| state.add_server(&server))?;
+    outln!(
+        "Server {:?} registered: {}, certificate {}.crt for {}.",
+        server.name,
+        server.addr,
+        server.cert_prefix.display(),
+        server
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    )?;
+    Ok(())
+}
+
+pub(super) fn redis_ls(ctx: &Context, args: FormatArgs) -> Result<()> {
+    let servers = with_state_read(ctx, |state| state.servers())?;
+    out!("{}", output::servers(&servers, args.format)?)?;
+    Ok(())
+}
+
+pub(super) fn redis_rm(ctx: &Context, args: RedisRmArgs) -> Result<()> {
+    with_state(ctx, |state| state.remove_server(&args.name))?;
+    outln!("Server {:?} has been removed; its files stay.", args.name)?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 mod acl;
 pub(crate) mod ca_file;
 mod roles;
+mod servers;
 mod settings;
 mod signing;
 mod users;

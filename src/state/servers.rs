@@ -1,0 +1,97 @@
+//! Registered Redis servers in the state: `servers/NAME.yaml`, one per file.
+
+use crate::audit::AuditEvent;
+use crate::error::{Error, Result};
+use crate::servers::RegisteredServer;
+use crate::sign::RedisBundle;
+
+use super::StateDir;
+
+const SERVERS_DIR: &str = "servers";
+
+impl StateDir {
+    /// Every registered server, sorted by name.
+    pub fn servers(&self) -> Result<Vec<RegisteredServer>> {
+        let mut servers = Vec::new();
+        for file in self.store().list(SERVERS_DIR)? {
+            let Some(stem) = file.strip_suffix(".yaml") else {
+                continue;
+            };
+            let name = format!("{SERVERS_DIR}/{file}");
+            servers.extend(self.load(&name, |data| {
+                let server: RegisteredServer =
+                    serde_norway::from_slice(data).map_err(|e| e.to_string())?;
+                if server.name.as_str() != stem {
+                    return Err(format!("holds server {:?}, not {stem:?}", server.name));
+                }
+                Ok(server)
+            })?);
+        }
+        servers.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(servers)
+    }
+
+    /// Registers a server. Refused when one of that name exists, when another server writes
+    /// to one of its files, when a file would be inside the state directory, or when the
+    /// folder of a file does not exist.
+    pub fn add_server(&mut self, server: &RegisteredServer) -> Result<()> {
+        let servers = self.servers()?;
+        if servers.iter().any(|s| s.name == server.name) {
+            return Err(Error::AlreadyExists {
+                what: "server",
+                name: server.name.to_string(),
+            });
+        }
+        let outputs = server.outputs();
+        for other in &servers {
+            if let Some(path) = other.outputs().iter().find(|p| outputs.contains(p)) {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is already written for server {:?}",
+                    path.display(),
+                    other.name
+                )));
+            }
+        }
+        if server
+            .acl_file
+            .as_ref()
+            .is_some_and(|acl| RedisBundle::paths(&server.cert_prefix).contains(acl))
+        {
+            return Err(Error::InvalidArgument(
+                "--acl-file names one of the certificate bundle's files".to_string(),
+            ));
+        }
+        for path in &outputs {
+            self.check_output_path(path)?;
+            let folder = crate::store::parent_dir(path);
+            if !folder.is_dir() {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot write {}: the folder {} does not exist or is not a folder",
+                    path.display(),
+                    folder.display()
+                )));
+            }
+        }
+        let yaml = serde_norway::to_string(server).map_err(|e| Error::encode("server", e))?;
+        let event = AuditEvent::about("server.add", &server.name).with_outputs(&outputs);
+        self.audited(&[event], || {
+            self.store().write(
+                &format!("{SERVERS_DIR}/{}.yaml", server.name),
+                yaml.as_bytes(),
+            )
+        })
+    }
+
+    /// Forgets a registered server (its files stay where they are).
+    pub fn remove_server(&mut self, name: &crate::ServerName) -> Result<()> {
+        if !self.servers()?.iter().any(|s| &s.name == name) {
+            return Err(Error::NotFound {
+                what: "server",
+                name: name.to_string(),
+            });
+        }
+        self.audited(&[AuditEvent::about("server.delete", name)], || {
+            self.store().remove(&format!("{SERVERS_DIR}/{name}.yaml"))
+        })
+    }
+}

@@ -1,0 +1,186 @@
+//! Registered Redis servers: `redis add|ls|rm` through the binary, and what they refuse.
+
+use crate::util::{TestDir, snapshot};
+
+fn servers_json(dir: &TestDir) -> serde_json::Value {
+    serde_json::from_str(&dir.rctl(&["redis", "ls", "--format=json"]).ok()).unwrap()
+}
+
+#[test]
+fn servers_are_registered_listed_and_removed() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.join("tls")).unwrap();
+    // Relative paths are kept as absolute ones: a timer runs rctl from another folder.
+    let prefix = dir.join("tls/primary");
+    let acl = dir.join("tls/users.acl");
+    let out = dir
+        .rctl(&[
+            "redis",
+            "add",
+            "primary",
+            "--addr=127.0.0.1:6380",
+            "--cert-prefix=tls/primary",
+            "--acl-file=tls/users.acl",
+            "--key-algo=ed25519",
+            "--ttl=720h",
+            "--owner=redis:redis",
+        ])
+        .ok();
+    assert!(out.contains("Server \"primary\" registered"), "{out}");
+    dir.rctl(&[
+        "redis",
+        "add",
+        "replica",
+        "--addr=[::1]:6381",
+        &format!("--cert-prefix={}", dir.join("tls/replica").display()),
+        "--hosts=redis-2.internal,::1",
+    ])
+    .ok();
+
+    let listed = servers_json(&dir);
+    let primary = &listed[0];
+    assert_eq!(primary["name"], "primary");
+    assert_eq!(primary["addr"], "127.0.0.1:6380");
+    assert_eq!(primary["cert_prefix"], prefix.display().to_string());
+    assert_eq!(primary["acl_file"], acl.display().to_string());
+    assert_eq!(
+        primary["hosts"],
+        serde_json::json!(["127.0.0.1"]),
+        "the host of --addr"
+    );
+    assert_eq!(primary["key_algorithm"], "ed25519");
+    assert_eq!(primary["ttl"], "720h0m0s");
+    assert_eq!(primary["owner"], "redis:redis");
+    let replica = &listed[1];
+    assert_eq!(replica["addr"], "[::1]:6381");
+    assert_eq!(
+        replica["hosts"],
+        serde_json::json!(["redis-2.internal", "::1"])
+    );
+    assert!(replica.get("acl_file").is_none(), "{replica}");
+
+    let text = dir.rctl(&["redis", "ls"]).ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("NAME") && lines.len() == 3, "{text}");
+    assert!(lines[1].starts_with("primary  127.0.0.1:6380"), "{text}");
+
+    // Each change is in the audit log, with the files rctl will write for the server.
+    let audit: serde_json::Value =
+        serde_json::from_str(&dir.rctl(&["audit", "ls", "--format=json"]).ok()).unwrap();
+    let add = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "server.add" && e["target"] == "primary")
+        .unwrap();
+    assert_eq!(
+        add["outputs"],
+        serde_json::json!([
+            format!("{}.crt", prefix.display()),
+            format!("{}.key", prefix.display()),
+            format!("{}.cas", prefix.display()),
+            acl.display().to_string(),
+        ])
+    );
+
+    let out = dir.rctl(&["redis", "rm", "replica"]).ok();
+    assert!(out.contains("removed"), "{out}");
+    let listed = servers_json(&dir);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["name"], "primary");
+    assert!(dir.state().join("servers/primary.yaml").is_file());
+    assert!(!dir.state().join("servers/replica.yaml").exists());
+}
+
+#[test]
+fn bad_registrations_are_refused_and_change_nothing() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.join("tls")).unwrap();
+    dir.rctl(&[
+        "redis",
+        "add",
+        "primary",
+        "--addr=127.0.0.1:6380",
+        "--cert-prefix=tls/primary",
+        "--acl-file=tls/users.acl",
+    ])
+    .ok();
+    let state = format!("--cert-prefix={}", dir.state().join("server").display());
+    let before = snapshot(dir.path());
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["primary", "--addr=a:1", "--cert-prefix=tls/x"],
+            "server \"primary\" already exists",
+        ),
+        (
+            &["b", "--addr=a:1", "--cert-prefix=tls/primary"],
+            "is already written for server \"primary\"",
+        ),
+        (
+            &[
+                "b",
+                "--addr=a:1",
+                "--cert-prefix=tls/b",
+                "--acl-file=tls/users.acl",
+            ],
+            "is already written for server \"primary\"",
+        ),
+        (
+            &[
+                "b",
+                "--addr=a:1",
+                "--cert-prefix=tls/b",
+                "--acl-file=tls/b.key",
+            ],
+            "names one of the certificate bundle's files",
+        ),
+        (
+            &["b", "--addr=a:1", "--cert-prefix=missing/b"],
+            "does not exist or is not a folder",
+        ),
+        (&["b", "--addr=a:1", &state], "inside the state directory"),
+        (&["b", "--addr=a", "--cert-prefix=tls/b"], "want HOST:PORT"),
+        (
+            &["b", "--addr=::1:6379", "--cert-prefix=tls/b"],
+            "in brackets",
+        ),
+        (
+            &["b", "--addr=a:70000", "--cert-prefix=tls/b"],
+            "1 to 65535",
+        ),
+        (
+            &[
+                "b",
+                "--addr=a:1",
+                "--cert-prefix=tls/b",
+                "--hosts=a,bad host",
+            ],
+            "bad host",
+        ),
+        (
+            &["b", "--addr=a:1", "--cert-prefix=tls/b", "--owner=redis"],
+            "want USER:GROUP",
+        ),
+        (
+            &["b", "--addr=a:1", "--cert-prefix=tls/b", "--ttl=soon"],
+            "soon",
+        ),
+        (
+            &["b", "--addr=a:1", "--cert-prefix=tls/b", "--key-algo=dsa"],
+            "dsa",
+        ),
+        (
+            &["bad name", "--addr=a:1", "--cert-prefix=tls/b"],
+            "bad name",
+        ),
+        (&["b", "--cert-prefix=tls/b"], "--addr"),
+    ];
+    for (args, want) in cases {
+        let mut all = vec!["redis", "add"];
+        all.extend_from_slice(args);
+        dir.rctl(&all).refused(want);
+    }
+    dir.rctl(&["redis", "rm", "nope"])
+        .refused("server \"nope\" not found");
+    assert_eq!(snapshot(dir.path()), before, "a refusal changed something");
+}
