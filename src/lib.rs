@@ -51,6 +51,7 @@
 #![deny(missing_docs)]
 
 pub mod acl;
+mod admin;
 mod audit;
 mod ca;
 mod csr;
@@ -70,6 +71,7 @@ mod state;
 pub mod store;
 mod users;
 
+pub use admin::{ADMIN_ACCOUNT, ADMIN_RULES};
 pub use audit::AuditEvent;
 pub use ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
 pub use duration::{Ttl, format_std, parse_duration};

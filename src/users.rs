@@ -73,7 +73,8 @@ impl User {
     }
 }
 
-/// Refuses names Redis or users.acl cannot take, and `default` (Redis's own user).
+/// Refuses names Redis or users.acl cannot take, `default` (Redis's own user) and `rctl-admin`
+/// (rctl's own account).
 pub fn validate_user_name(name: &str) -> Result<()> {
     validate_name("user", name)?;
     if name == "default" {
@@ -81,6 +82,13 @@ pub fn validate_user_name(name: &str) -> Result<()> {
             what: "user",
             name: name.to_string(),
             reason: "'default' is Redis's own user, which rctl keeps off".to_string(),
+        });
+    }
+    if name == crate::admin::ADMIN_ACCOUNT {
+        return Err(Error::InvalidName {
+            what: "user",
+            name: name.to_string(),
+            reason: "'rctl-admin' is rctl's own account on registered servers".to_string(),
         });
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! Registered Redis servers: `redis add|ls|rm` through the binary, and what they refuse.
 
+use std::os::unix::fs::PermissionsExt;
+
 use crate::util::{TestDir, snapshot};
 
 fn servers_json(dir: &TestDir) -> serde_json::Value {
@@ -183,4 +185,135 @@ fn bad_registrations_are_refused_and_change_nothing() {
     dir.rctl(&["redis", "rm", "nope"])
         .refused("server \"nope\" not found");
     assert_eq!(snapshot(dir.path()), before, "a refusal changed something");
+}
+
+/// rctl's own account on every served Redis and Valkey: the users.acl rctl writes for that
+/// target loads, `rctl-admin` logs in with the password kept in the state and may run exactly
+/// what rctl needs of a live server, and nothing that reads or writes data or the server's files.
+#[test]
+fn the_admin_account_loads_everywhere_and_runs_only_what_rctl_needs() {
+    use crate::acl_servers::{AclServer, SERVED};
+    let dir = TestDir::new();
+    dir.rctl(&["users", "add", "alice", "--roles=access"]).ok();
+    let before = dir.rctl(&["acl", "generate"]).ok();
+    assert!(
+        !before.contains("rctl-admin"),
+        "no account before a server is registered"
+    );
+    dir.rctl(&[
+        "redis",
+        "add",
+        "primary",
+        "--addr=127.0.0.1:6380",
+        "--cert-prefix=server",
+    ])
+    .ok();
+    let secret = dir.state().join("rctl_admin.password");
+    let password = std::fs::read_to_string(&secret).unwrap();
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Never printed: not by `redis add`, not in the audit log, not in users.acl.
+    let audit = std::fs::read_to_string(dir.state().join("audit.jsonl")).unwrap();
+    assert!(!audit.contains(&password));
+    assert!(audit.contains("\"target\":\"rctl-admin\""), "{audit}");
+
+    let allowed = [
+        ("CONFIG GET maxmemory", "maxmemory"),
+        ("CONFIG SET maxmemory-policy noeviction", "OK"),
+        ("ACL WHOAMI", "rctl-admin"),
+        ("ACL SETUSER rctl-probe", "OK"),
+        ("ACL LIST", "rctl-probe"),
+        ("ACL DELUSER rctl-probe", "1"),
+        ("PING", "PONG"),
+    ];
+    let refused = [
+        "SET k v",
+        "GET k",
+        "KEYS *",
+        "FLUSHALL",
+        "ACL SAVE",
+        "ACL LOAD",
+        "ACL GETUSER alice",
+        "CONFIG RESETSTAT",
+        "CONFIG REWRITE",
+        "CLIENT LIST",
+        "MODULE LIST",
+        "SHUTDOWN NOSAVE",
+        "PUBLISH news x",
+    ];
+    for target in SERVED {
+        let acl = dir
+            .rctl(&["acl", "generate", &format!("--target={target}")])
+            .ok();
+        let line = acl
+            .lines()
+            .find(|l| l.starts_with("user rctl-admin "))
+            .expect(&acl);
+        assert!(!line.contains(&password), "only the hash is written");
+        let mut server = AclServer::start(target);
+        // The harness keeps its own `default` (the first line of the file it loads).
+        let body = acl.replace("user default off\n", "");
+        assert!(
+            server.refused_lines(&body).is_empty(),
+            "{target} refused the users.acl:\n{acl}"
+        );
+        let mut commands = format!("AUTH rctl-admin {password}\n");
+        for c in allowed.iter().map(|(c, _)| *c).chain(refused) {
+            commands.push_str(c);
+            commands.push('\n');
+        }
+        // Last: its reply takes many lines.
+        commands.push_str("INFO server\n");
+        let replies = server.pipe(&commands);
+        assert_eq!(replies[0], "\"OK\"", "{target}: AUTH");
+        for (i, (command, want)) in allowed.iter().enumerate() {
+            let reply = &replies[1 + i];
+            assert!(reply.contains(want), "{target}: {command} -> {reply}");
+        }
+        for (i, command) in refused.iter().enumerate() {
+            let reply = replies
+                .get(1 + allowed.len() + i)
+                .unwrap_or_else(|| panic!("{target}: no reply to {command}: {replies:?}"));
+            assert!(reply.contains("NOPERM"), "{target}: {command} -> {reply}");
+        }
+        let info = replies[1 + allowed.len() + refused.len()..].join("\n");
+        assert!(info.contains("# Server"), "{target}: INFO server -> {info}");
+    }
+}
+
+#[test]
+fn no_person_can_hold_or_get_a_certificate_for_the_admin_account() {
+    let dir = TestDir::new();
+    dir.rctl(&["users", "add", "alice", "--roles=access", "--db-users=*"])
+        .ok();
+    dir.rctl(&[
+        "redis",
+        "add",
+        "primary",
+        "--addr=127.0.0.1:6380",
+        "--cert-prefix=server",
+    ])
+    .ok();
+    dir.write(
+        "role.yaml",
+        "kind: role\nversion: v5\nmetadata: {name: rctl-admin}\nspec: {allow: {redis_acl: [\"+@all\"]}}\n",
+    );
+    let before = snapshot(dir.path());
+    dir.rctl(&["users", "add", "rctl-admin", "--roles=access"])
+        .refused("rctl's own account");
+    dir.rctl(&["create", "-f", "role.yaml"])
+        .refused("reserved for rctl's own account");
+    // alice may connect as any account her roles allow (*), but never as rctl-admin: with
+    // certificate login that certificate would be CONFIG SET on every server.
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=alice",
+        "--db-user=rctl-admin",
+        "--out=alice",
+    ])
+    .refused("never issues a certificate for it");
+    assert_eq!(snapshot(dir.path()), before);
 }

@@ -1,6 +1,7 @@
 //! users.acl from the state: every user's line for the cluster's Redis target.
 
 use crate::acl::{Renderer, Target};
+use crate::admin::ADMIN_ACCOUNT;
 use crate::error::Result;
 
 use super::StateDir;
@@ -16,7 +17,11 @@ impl StateDir {
 
     /// [`render_acl`](Self::render_acl) with the number of users it holds.
     pub fn render_acl_file(&self, target: Option<Target>) -> Result<AclFile> {
-        let roles = self.roles()?;
+        let mut roles = self.roles()?;
+        let admin = self.admin_user()?;
+        if admin.is_some() {
+            roles.push(crate::admin::admin_role());
+        }
         let renderer = Renderer::new(&roles, self.target_or_default(target)?)?;
         // Streamed: each user becomes its line as it is read, so 100,000 users never sit in
         // memory as records. Each line starts `user NAME `: its name's length is kept to find
@@ -26,6 +31,9 @@ impl StateDir {
             lines.push((user.name.len(), renderer.line(&user)?));
             Ok(())
         })?;
+        if let Some(admin) = &admin {
+            lines.push((admin.name.len(), renderer.line(admin)?));
+        }
         lines.sort_unstable_by(|a, b| a.1.cmp(&b.1));
         let name = |(len, line): &(usize, String)| line[5..5 + len].to_string();
         if let Some(w) = lines.windows(2).find(|w| name(&w[0]) == name(&w[1])) {
@@ -34,6 +42,25 @@ impl StateDir {
         let users = lines.len();
         let text = Renderer::finish(lines.into_iter().map(|(_, line)| line).collect());
         Ok(AclFile { text, users })
+    }
+}
+
+impl StateDir {
+    /// rctl's own account as a user of the users.acl renderer, once a server is registered.
+    fn admin_user(&self) -> Result<Option<crate::User>> {
+        let Some(password) = self.admin_password()? else {
+            return Ok(None);
+        };
+        let at = time::OffsetDateTime::UNIX_EPOCH;
+        Ok(Some(crate::User {
+            name: ADMIN_ACCOUNT.to_string(),
+            roles: vec![ADMIN_ACCOUNT.to_string()],
+            db_users: Vec::new(),
+            db_names: Vec::new(),
+            password_sha256: password.hash(),
+            created: at,
+            updated: at,
+        }))
     }
 }
 

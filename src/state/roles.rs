@@ -1,6 +1,7 @@
 //! Roles in the state: `roles/NAME.yaml`, one resource per file, beside the built-in ones.
 
 use crate::acl::Target;
+use crate::admin::ADMIN_ACCOUNT;
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 use crate::roles::Role;
@@ -19,11 +20,13 @@ impl StateDir {
                 continue;
             };
             let name = format!("{ROLES_DIR}/{file}");
-            if Role::is_builtin(stem) {
+            if Role::is_builtin(stem) || stem == ADMIN_ACCOUNT {
                 // Checks would use the built-in while users.acl used the file: refuse both.
                 return Err(self.corrupt(
                     &name,
-                    format!("{stem:?} is a built-in role and cannot be defined in a file"),
+                    format!(
+                        "{stem:?} is a built-in or reserved role and cannot be defined in a file"
+                    ),
                 ));
             }
             let role = self.load(&name, |data| {
@@ -66,6 +69,11 @@ impl StateDir {
             return Err(Error::AccessDenied(format!(
                 "role {:?} is built in and cannot be changed",
                 role.name()
+            )));
+        }
+        if role.name() == ADMIN_ACCOUNT {
+            return Err(Error::AccessDenied(format!(
+                "role {ADMIN_ACCOUNT:?} is reserved for rctl's own account"
             )));
         }
         let exists = self.roles()?.iter().any(|r| r.name() == role.name());

@@ -1,13 +1,17 @@
 //! Registered Redis servers in the state: `servers/NAME.yaml`, one per file.
 
+use crate::admin::ADMIN_ACCOUNT;
 use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
 use crate::servers::RegisteredServer;
 use crate::sign::RedisBundle;
+use crate::users::Password;
 
 use super::StateDir;
 
 const SERVERS_DIR: &str = "servers";
+/// The password of rctl's own account (mode 0600, as every state file).
+const ADMIN_FILE: &str = "rctl_admin.password";
 
 impl StateDir {
     /// Every registered server, sorted by name.
@@ -73,12 +77,37 @@ impl StateDir {
             }
         }
         let yaml = serde_norway::to_string(server).map_err(|e| Error::encode("server", e))?;
-        let event = AuditEvent::about("server.add", &server.name).with_outputs(&outputs);
-        self.audited(&[event], || {
-            self.store().write(
+        let mut events = vec![AuditEvent::about("server.add", &server.name).with_outputs(&outputs)];
+        // rctl's own account comes with the first server, and stays.
+        let new_admin = match self.admin_password()? {
+            Some(_) => None,
+            None => {
+                events.push(AuditEvent::about("user.create", ADMIN_ACCOUNT));
+                Some(Password::generate())
+            }
+        };
+        self.audited(&events, || {
+            if let Some(password) = &new_admin {
+                self.store()
+                    .write(ADMIN_FILE, password.expose().as_bytes())?;
+            }
+            let written = self.store().write(
                 &format!("{SERVERS_DIR}/{}.yaml", server.name),
                 yaml.as_bytes(),
-            )
+            );
+            if written.is_err() && new_admin.is_some() {
+                let _ = self.store().remove(ADMIN_FILE);
+            }
+            written
+        })
+    }
+
+    /// The password of rctl's own account, `rctl-admin`, once a server has been registered:
+    /// what rctl logs in with on registered servers. Never printed.
+    pub fn admin_password(&self) -> Result<Option<Password>> {
+        self.load(ADMIN_FILE, |data| {
+            let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
+            Password::from_input(text.to_string()).map_err(|e| e.to_string())
         })
     }
 

@@ -104,6 +104,12 @@ impl StateDir {
                 "\"default\" is Redis's own user, which rctl keeps off; it never issues a certificate for it".to_string(),
             ));
         }
+        if login.db_user.as_str() == crate::admin::ADMIN_ACCOUNT {
+            // With certificate login, such a certificate would be CONFIG SET on every server.
+            return Err(Error::AccessDenied(
+                "\"rctl-admin\" is rctl's own account; it never issues a certificate for it to anyone".to_string(),
+            ));
+        }
         let all_roles = self.roles()?;
         let roles = user_roles(&user, &all_roles)?;
         check_access(&user, &roles, login.db_user.as_str(), self.cert_login()?)?;
