@@ -49,6 +49,22 @@ fn a_csr_is_signed_without_its_key_and_redis_serves_with_it() {
         !dir.join("server.key").exists(),
         "a key was written for a CSR"
     );
+    // The audit record names the two files written, and no key.
+    let audit: serde_json::Value =
+        serde_json::from_str(&dir.rctl(&["audit", "ls", "--format=json"]).ok()).unwrap();
+    let issued = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "cert.issue")
+        .unwrap();
+    assert_eq!(
+        issued["outputs"],
+        serde_json::json!([
+            dir.join("server.crt").display().to_string(),
+            dir.join("server.cas").display().to_string()
+        ])
+    );
     let text = openssl(&dir, &["x509", "-in", "server.crt", "-noout", "-text"]);
     assert!(
         text.contains("CA:FALSE") && !text.contains("CA:TRUE"),

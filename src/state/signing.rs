@@ -193,11 +193,15 @@ impl StateDir {
         let bundle = sign(&ca, self.now())?;
         // The files about to be written, as absolute paths: the audit record names them, and
         // it is appended before they are placed.
-        let outputs: Vec<PathBuf> = RedisBundle::paths(out)
+        let [crt, key, cas] = RedisBundle::paths(out);
+        let written_paths = if with_key {
+            vec![crt, key, cas]
+        } else {
+            vec![crt, cas]
+        };
+        let outputs: Vec<PathBuf> = written_paths
             .into_iter()
-            .enumerate()
-            .filter(|(i, _)| with_key || *i != 1)
-            .map(|(_, p)| std::path::absolute(&p).unwrap_or(p))
+            .map(|p| std::path::absolute(&p).unwrap_or(p))
             .collect();
         let event = AuditEvent::issued(bundle.issued(), user).with_outputs(&outputs);
         let written = self.commit_ca(&ca, pending, false, vec![event], || {
