@@ -316,4 +316,13 @@ fn no_person_can_hold_or_get_a_certificate_for_the_admin_account() {
     ])
     .refused("never issues a certificate for it");
     assert_eq!(snapshot(dir.path()), before);
+    // A role file placed by hand under the reserved name is corrupt state, not a role.
+    std::fs::create_dir_all(dir.state().join("roles")).unwrap();
+    std::fs::copy(
+        dir.join("role.yaml"),
+        dir.state().join("roles/rctl-admin.yaml"),
+    )
+    .unwrap();
+    dir.rctl(&["acl", "generate"])
+        .refused("reserved for rctl's own account");
 }

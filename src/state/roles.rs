@@ -20,13 +20,17 @@ impl StateDir {
                 continue;
             };
             let name = format!("{ROLES_DIR}/{file}");
-            if Role::is_builtin(stem) || stem == ADMIN_ACCOUNT {
+            if Role::is_builtin(stem) {
                 // Checks would use the built-in while users.acl used the file: refuse both.
                 return Err(self.corrupt(
                     &name,
-                    format!(
-                        "{stem:?} is a built-in or reserved role and cannot be defined in a file"
-                    ),
+                    format!("{stem:?} is a built-in role and cannot be defined in a file"),
+                ));
+            }
+            if stem == ADMIN_ACCOUNT {
+                return Err(self.corrupt(
+                    &name,
+                    format!("{stem:?} is reserved for rctl's own account and cannot be defined in a file"),
                 ));
             }
             let role = self.load(&name, |data| {
