@@ -536,6 +536,19 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// Refuses, before any work, a file to write whose folder is missing or is not a folder.
+pub fn check_output_folder(path: &Path) -> Result<()> {
+    let folder = parent_dir(path);
+    if folder.is_dir() {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "cannot write {}: the folder {} does not exist or is not a folder",
+        path.display(),
+        folder.display()
+    )))
+}
+
 /// fsyncs the directory holding `path`, so that a rename survives a crash.
 pub(crate) fn sync_parent(path: &Path) -> Result<()> {
     let dir = parent_dir(path);

@@ -1,7 +1,5 @@
 //! `acl generate`, `acl check`.
 
-use std::path::Path;
-
 use rctl::{Error, Result};
 
 use super::args::*;
@@ -18,17 +16,7 @@ pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
         )));
     }
     if let Some(out) = &args.out {
-        let folder = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        if !folder.is_dir() {
-            return Err(Error::InvalidArgument(format!(
-                "cannot write {}: the folder {} does not exist or is not a folder",
-                out.display(),
-                folder.display()
-            )));
-        }
+        rctl::store::check_output_folder(out)?;
     }
     let file = with_state_read(ctx, |state| {
         if let Some(out) = &args.out {

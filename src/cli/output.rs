@@ -268,6 +268,12 @@ pub fn users(users: &[rctl::User], format: Format) -> rctl::Result<String> {
     Ok(table(["NAME", "ROLES", "DB USERS", "DB NAMES"], &rows))
 }
 
+/// Hosts as `--hosts` takes them: `a,b`.
+pub fn host_list(hosts: &[rctl::Host]) -> String {
+    let names: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+    names.join(",")
+}
+
 /// `redis ls`.
 pub fn servers(servers: &[rctl::RegisteredServer], format: Format) -> rctl::Result<String> {
     if format != Format::Text {
@@ -280,11 +286,7 @@ pub fn servers(servers: &[rctl::RegisteredServer], format: Format) -> rctl::Resu
                 s.name.to_string(),
                 s.addr.to_string(),
                 escape_control(&s.cert_prefix.display().to_string()),
-                s.hosts
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(","),
+                host_list(&s.hosts),
             ]
         })
         .collect();

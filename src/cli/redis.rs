@@ -148,12 +148,7 @@ pub(super) fn redis_add(ctx: &Context, args: RedisAddArgs) -> Result<()> {
         server.name,
         server.addr,
         server.cert_prefix.display(),
-        server
-            .hosts
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
+        output::host_list(&server.hosts)
     )?;
     Ok(())
 }

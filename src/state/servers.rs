@@ -67,14 +67,7 @@ impl StateDir {
         }
         for path in &outputs {
             self.check_output_path(path)?;
-            let folder = crate::store::parent_dir(path);
-            if !folder.is_dir() {
-                return Err(Error::InvalidArgument(format!(
-                    "cannot write {}: the folder {} does not exist or is not a folder",
-                    path.display(),
-                    folder.display()
-                )));
-            }
+            crate::store::check_output_folder(path)?;
         }
         let yaml = serde_norway::to_string(server).map_err(|e| Error::encode("server", e))?;
         let mut events = vec![AuditEvent::about("server.add", &server.name).with_outputs(&outputs)];
