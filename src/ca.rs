@@ -347,6 +347,32 @@ impl HostCa {
         Ok(())
     }
 
+    /// rctl's own short-lived client certificate (`CN=rctl-admin`), signed by `signer`, one of
+    /// this CA's trusted keys: what rctl presents to a registered server. Never written.
+    pub(crate) fn sign_admin_client(
+        &self,
+        signer: &CaKey,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<(String, Zeroizing<String>)> {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, crate::admin::ADMIN_ACCOUNT);
+        dn.push(DnType::OrganizationalUnitName, "rctl");
+        dn.push(DnType::OrganizationName, self.cluster_name());
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+        let (pem, _) = self.issue_by(
+            signer,
+            key.pair(),
+            false,
+            dn,
+            Vec::new(),
+            CertKind::Client,
+            ttl,
+            now,
+        )?;
+        Ok((pem, key.to_pem()?))
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn issue(
         &self,
@@ -359,6 +385,21 @@ impl HostCa {
         now: OffsetDateTime,
     ) -> Result<(String, IssuedCert)> {
         self.check_ttl(ttl, now)?;
+        self.issue_by(self.active(), public_key, rsa, dn, sans, kind, ttl, now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn issue_by(
+        &self,
+        signer: &CaKey,
+        public_key: &impl rcgen::PublicKeyData,
+        rsa: bool,
+        dn: DistinguishedName,
+        sans: Vec<SanType>,
+        kind: CertKind,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<(String, IssuedCert)> {
         let mut params = CertificateParams::default();
         params.distinguished_name = dn;
         params.subject_alt_names = sans;
@@ -380,7 +421,7 @@ impl HostCa {
         params.not_after = now + ttl.as_time();
         params.use_authority_key_identifier_extension = true;
 
-        let cert = params.signed_by(public_key, self.active().issuer())?;
+        let cert = params.signed_by(public_key, signer.issuer())?;
         let subject = params
             .distinguished_name
             .iter()

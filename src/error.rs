@@ -167,6 +167,10 @@ pub enum Error {
     /// The cryptographic library refused an operation.
     #[error("certificate or key operation failed: {0}")]
     Crypto(String),
+
+    /// A live Redis server could not be reached, refused rctl, or answered unexpectedly.
+    #[error("{0}")]
+    Server(String),
 }
 
 impl Error {

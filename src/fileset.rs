@@ -20,6 +20,7 @@ use crate::store::{
 pub struct FileSet<'a> {
     paths: &'a [PathBuf],
     marker: PathBuf,
+    owner: Option<(u32, u32)>,
 }
 
 impl<'a> FileSet<'a> {
@@ -36,7 +37,14 @@ impl<'a> FileSet<'a> {
         FileSet {
             paths,
             marker: parent_dir(first).join(format!(".{name}.rctl-incomplete")),
+            owner: None,
         }
+    }
+
+    /// The files get this owner (uid, gid) instead of the owner of the files they replace.
+    pub fn with_owner(mut self, owner: Option<(u32, u32)>) -> FileSet<'a> {
+        self.owner = owner;
+        self
     }
 
     /// True when an earlier write of this set was killed half-way: the files are debris. Only
@@ -135,7 +143,7 @@ impl<'a> FileSet<'a> {
             .iter()
             .zip(contents)
             .try_for_each(|(path, (data, vis))| {
-                let (tmp, file) = write_temp_unsynced(path, data, *vis)?;
+                let (tmp, file) = write_temp_unsynced(path, data, *vis, self.owner)?;
                 temps.push(tmp);
                 files.push((path, file));
                 Ok(())

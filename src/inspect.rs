@@ -92,7 +92,12 @@ pub fn inspect_certificate(
         }
         other => Error::InvalidArgument(format!("not a PEM certificate: {other}")),
     })?;
-    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+    inspect_der(der.as_ref(), ca, now)
+}
+
+/// [`inspect_certificate`] for a DER certificate (what a server presents).
+pub fn inspect_der(der: &[u8], ca: Option<&HostCa>, now: OffsetDateTime) -> Result<CertReport> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| Error::InvalidArgument(format!("the certificate does not parse: {e}")))?;
     let mut sans = Vec::new();
     let mut eku = Vec::new();

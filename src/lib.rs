@@ -61,6 +61,7 @@ mod fileset;
 mod hosts;
 mod inspect;
 mod keys;
+pub mod live;
 mod names;
 mod redis_conf;
 mod roles;
@@ -77,7 +78,7 @@ pub use ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
 pub use hosts::{Host, parse_host_list};
-pub use inspect::{CertReport, CertStatus, inspect_certificate};
+pub use inspect::{CertReport, CertStatus, inspect_certificate, inspect_der};
 pub use keys::{KeyAlgorithm, PrivateKey, spki_pin};
 pub use names::{ClusterName, DbUserName, MAX_NAME_LEN, ServerName, UserName, validate_name};
 pub use redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
@@ -90,7 +91,7 @@ pub use sign::{
     CertKind, ClientCertRequest, DEFAULT_CERT_TTL, IssuedCert, RedisBundle, ServerCertRequest,
 };
 pub use state::{
-    AclFile, ClientLogin, NewUser, Notice, StateDir, UserUpdate, default_cluster_name,
-    default_state_dir,
+    AclFile, ClientLogin, NewUser, Notice, StateDir, UserUpdate, WrittenFiles,
+    default_cluster_name, default_state_dir,
 };
 pub use users::{Password, PasswordHash, User, parse_list, validate_user_name};

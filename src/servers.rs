@@ -121,6 +121,33 @@ impl FromStr for FileOwner {
     }
 }
 
+impl FileOwner {
+    /// The numeric user and group ids, names looked up in the system's user database.
+    pub fn resolve(&self) -> Result<(u32, u32)> {
+        let uid = match self.user.parse::<u32>() {
+            Ok(id) => id,
+            Err(_) => nix::unistd::User::from_name(&self.user)
+                .ok()
+                .flatten()
+                .map(|u| u.uid.as_raw())
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("no user {:?} on this system", self.user))
+                })?,
+        };
+        let gid = match self.group.parse::<u32>() {
+            Ok(id) => id,
+            Err(_) => nix::unistd::Group::from_name(&self.group)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw())
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!("no group {:?} on this system", self.group))
+                })?,
+        };
+        Ok((uid, gid))
+    }
+}
+
 impl fmt::Display for FileOwner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.user, self.group)

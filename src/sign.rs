@@ -122,6 +122,16 @@ impl RedisBundle {
     /// a certificate signed from a CSR). Without `overwrite`, refuses when any of them exists.
     /// Returns the files written.
     pub fn write(&self, prefix: &Path, overwrite: bool) -> Result<Vec<PathBuf>> {
+        self.write_owned(prefix, overwrite, None)
+    }
+
+    /// [`write`](Self::write), the files owned by `owner` (uid, gid) when given.
+    pub(crate) fn write_owned(
+        &self,
+        prefix: &Path,
+        overwrite: bool,
+        owner: Option<(u32, u32)>,
+    ) -> Result<Vec<PathBuf>> {
         let [crt, key, cas] = Self::paths(prefix);
         let mut paths = vec![crt];
         let mut contents = vec![(self.certificate_pem.as_bytes(), Visibility::Public)];
@@ -131,7 +141,9 @@ impl RedisBundle {
         }
         paths.push(cas);
         contents.push((self.ca_pem.as_bytes(), Visibility::Public));
-        FileSet::new(&paths).write(&contents, overwrite)?;
+        FileSet::new(&paths)
+            .with_owner(owner)
+            .write(&contents, overwrite)?;
         Ok(paths)
     }
 
@@ -165,24 +177,28 @@ impl RedisBundle {
     /// True when the PEM private key at `path` is the certificate's key (a CSR's key beside
     /// its certificate).
     pub fn key_file_matches(&self, path: &Path) -> bool {
-        use rustls_pki_types::pem::PemObject;
-        let Ok(pem) = std::fs::read_to_string(path) else {
-            return false;
-        };
-        let Ok(key) = rcgen::KeyPair::from_pem(&pem) else {
-            return false;
-        };
-        let Ok(cert) =
-            rustls_pki_types::CertificateDer::from_pem_slice(self.certificate_pem.as_bytes())
-        else {
-            return false;
-        };
-        use x509_parser::prelude::FromDer;
-        x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).is_ok_and(|(_, c)| {
-            use rcgen::PublicKeyData;
-            c.tbs_certificate.subject_pki.raw == key.subject_public_key_info()
-        })
+        key_file_matches(&self.certificate_pem, path)
     }
+}
+
+/// True when the PEM private key at `path` is the key of the PEM certificate.
+pub(crate) fn key_file_matches(certificate_pem: &str, path: &Path) -> bool {
+    use rustls_pki_types::pem::PemObject;
+    let Ok(pem) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    let Ok(key) = rcgen::KeyPair::from_pem(&pem) else {
+        return false;
+    };
+    let Ok(cert) = rustls_pki_types::CertificateDer::from_pem_slice(certificate_pem.as_bytes())
+    else {
+        return false;
+    };
+    use x509_parser::prelude::FromDer;
+    x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).is_ok_and(|(_, c)| {
+        use rcgen::PublicKeyData;
+        c.tbs_certificate.subject_pki.raw == key.subject_public_key_info()
+    })
 }
 
 impl fmt::Debug for RedisBundle {

@@ -382,8 +382,13 @@ pub(crate) fn create_temp_beside(path: &Path, mode: u32) -> Result<(PathBuf, Fil
 }
 
 /// Writes `data` to a fresh temp file beside `path` and fsyncs it. The caller renames or links it.
-pub(crate) fn write_temp(path: &Path, data: &[u8], visibility: Visibility) -> Result<PathBuf> {
-    let (tmp, file) = write_temp_unsynced(path, data, visibility)?;
+pub(crate) fn write_temp(
+    path: &Path,
+    data: &[u8],
+    visibility: Visibility,
+    owner: Option<(u32, u32)>,
+) -> Result<PathBuf> {
+    let (tmp, file) = write_temp_unsynced(path, data, visibility, owner)?;
     if let Err(e) = file.sync_all() {
         let _ = fs::remove_file(&tmp);
         return Err(Error::io(path, e));
@@ -393,16 +398,27 @@ pub(crate) fn write_temp(path: &Path, data: &[u8], visibility: Visibility) -> Re
 
 /// [`write_temp`] without the fsync, for a caller that writes several files and then syncs them
 /// all: the first fsync commits the journal with the others' data, so the rest cost little.
+/// The file gets `owner` (uid, gid) when given, else the owner of the file it replaces; and the
+/// mode of the file it replaces, if any.
 pub(crate) fn write_temp_unsynced(
     path: &Path,
     data: &[u8],
     visibility: Visibility,
+    owner: Option<(u32, u32)>,
 ) -> Result<(PathBuf, File)> {
     let (tmp, mut file) = create_temp_beside(path, visibility.mode())?;
+    let kept = match (Kept::of(path, visibility), owner) {
+        (kept, None) => kept,
+        (kept, Some((uid, gid))) => Some(Kept {
+            uid,
+            gid,
+            mode: kept.map_or(visibility.mode(), |k| k.mode),
+        }),
+    };
     let written = file
         .write_all(data)
         .map_err(|e| Error::io(path, e))
-        .and_then(|()| match Kept::of(path, visibility) {
+        .and_then(|()| match kept {
             Some(kept) => kept.apply(&file, path),
             None => Ok(()),
         });
@@ -501,8 +517,19 @@ pub fn write_atomic(
     visibility: Visibility,
     overwrite: bool,
 ) -> Result<()> {
+    write_atomic_owned(path, data, visibility, overwrite, None)
+}
+
+/// [`write_atomic`], giving the file `owner` (uid, gid) when given.
+pub(crate) fn write_atomic_owned(
+    path: &Path,
+    data: &[u8],
+    visibility: Visibility,
+    overwrite: bool,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
     remove_stale_temps_beside(std::slice::from_ref(&path.to_path_buf()));
-    let tmp = write_temp(path, data, visibility)?;
+    let tmp = write_temp(path, data, visibility, owner)?;
     if let Err(e) = place(&tmp, path, overwrite) {
         let _ = fs::remove_file(&tmp);
         return Err(e);

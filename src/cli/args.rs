@@ -88,6 +88,49 @@ pub(crate) enum RedisCommand {
     Ls(FormatArgs),
     /// Forget a registered Redis server (its files stay)
     Rm(RedisRmArgs),
+    /// Bring registered servers in line: renew, trust bundle, users.acl, reload, verify
+    Sync(RedisSyncArgs),
+    /// Read-only: what registered servers serve and hold against the state; exit 1 on a problem
+    Check(RedisCheckArgs),
+}
+
+/// Which registered servers: names, or `--all`.
+#[derive(Args, Debug)]
+pub(crate) struct ServerSelection {
+    /// Registered servers' names
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub(crate) names: Vec<ServerName>,
+    /// Every registered server
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RedisSyncArgs {
+    #[command(flatten)]
+    pub(crate) servers: ServerSelection,
+    /// Renew a certificate with less than this left [default: a third of its lifetime]
+    #[arg(long, value_name = "DUR")]
+    pub(crate) renew_within: Option<Ttl>,
+    /// Print what would be done; change nothing
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Write the files, but do not connect to the servers (no reload, no accounts)
+    #[arg(long)]
+    pub(crate) no_reload: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RedisCheckArgs {
+    #[command(flatten)]
+    pub(crate) servers: ServerSelection,
+    /// Output format: text, json or yaml
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(crate) format: output::Format,
 }
 
 #[derive(Args, Debug)]

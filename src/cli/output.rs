@@ -437,3 +437,130 @@ pub fn audit(events: &[rctl::AuditEvent], format: Format) -> rctl::Result<String
         }
     }
 }
+
+/// One server's findings in `redis check`.
+#[derive(serde::Serialize)]
+pub struct CheckReport {
+    pub server: String,
+    pub addr: String,
+    pub findings: Vec<String>,
+}
+
+/// `redis check`: a line per finding (`NAME: FINDING`), or `NAME: ok`.
+pub fn check(reports: &[CheckReport], format: Format) -> rctl::Result<String> {
+    match format {
+        Format::Json => serialize(&reports, true),
+        Format::Yaml => serialize(&reports, false),
+        Format::Text => {
+            let mut s = String::new();
+            for r in reports {
+                if r.findings.is_empty() {
+                    let _ = writeln!(s, "{}: ok", r.server);
+                }
+                for f in &r.findings {
+                    let _ = writeln!(s, "{}: {}", r.server, one_line(f));
+                }
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// `redis sync`: one line for a server, and whether it is in line.
+pub fn sync_line(
+    item: &super::redis::SyncItem,
+    live: Option<&rctl::Result<rctl::live::LiveSync>>,
+    dry_run: bool,
+) -> (String, bool) {
+    let would = if dry_run { "would " } else { "" };
+    let mut done: Vec<String> = Vec::new();
+    let plan = &item.plan;
+    if let Some(why) = &plan.renew {
+        let verb = if dry_run { "would renew" } else { "renewed" };
+        done.push(format!("{verb} the certificate ({why})"));
+    }
+    match &item.written {
+        Ok(w) => {
+            if let Some(serial) = &w.serial {
+                done.push(format!("signed serial {serial}"));
+            }
+            if !w.paths.is_empty() {
+                let names: Vec<String> = w.paths.iter().map(|p| p.display().to_string()).collect();
+                done.push(format!("wrote {}", names.join(", ")));
+            }
+        }
+        Err(e) => {
+            done.push(format!("FAILED: {}", super::error::message(e)));
+            return (line(item, &done), false);
+        }
+    }
+    if dry_run {
+        if plan.write_cas && plan.renew.is_none() {
+            done.push(format!(
+                "would write {}.cas",
+                item.server.cert_prefix.display()
+            ));
+        }
+        if let (true, Some(acl)) = (plan.write_acl, &item.server.acl_file) {
+            done.push(format!("would write {}", acl.display()));
+        }
+    }
+    let ok = match live {
+        None => {
+            if !dry_run {
+                done.push("not reloaded (--no-reload)".to_string());
+            }
+            true
+        }
+        Some(Err(e)) => {
+            done.push(format!("FAILED: {}", super::error::message(e)));
+            false
+        }
+        Some(Ok(live)) => {
+            if live.reloaded {
+                done.push(if dry_run {
+                    "would reload the certificate files".to_string()
+                } else {
+                    "reloaded the certificate files".to_string()
+                });
+            }
+            let set: Vec<&str> = accounts(&live.accounts, false);
+            let deleted: Vec<&str> = accounts(&live.accounts, true);
+            if !set.is_empty() {
+                done.push(format!("{would}set account(s) {}", set.join(", ")));
+            }
+            if !deleted.is_empty() {
+                done.push(format!("{would}delete account(s) {}", deleted.join(", ")));
+            }
+            if done.is_empty() {
+                done.push(format!("in line, serving serial {}", live.serial));
+            } else if !dry_run {
+                done.push(format!("verified: serving serial {}", live.serial));
+            }
+            true
+        }
+    };
+    if done.is_empty() {
+        done.push("in line".to_string());
+    }
+    (line(item, &done), ok)
+}
+
+/// The accounts a sync sets (or deletes), each named once.
+fn accounts(drift: &[rctl::live::Drift], deleted: bool) -> Vec<&str> {
+    let mut names: Vec<&str> = drift
+        .iter()
+        .filter(|d| matches!(d, rctl::live::Drift::Extra(n) if n != "default") == deleted)
+        .map(|d| d.account())
+        .collect();
+    names.dedup();
+    names
+}
+
+fn line(item: &super::redis::SyncItem, done: &[String]) -> String {
+    one_line(&format!("{}: {}", item.server.name, done.join("; ")))
+}
+
+fn one_line(s: &str) -> String {
+    super::error::one_line(s.to_string())
+}

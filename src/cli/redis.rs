@@ -164,3 +164,145 @@ pub(super) fn redis_rm(ctx: &Context, args: RedisRmArgs) -> Result<()> {
     outln!("Server {:?} has been removed; its files stay.", args.name)?;
     Ok(())
 }
+
+/// One server's part of `redis sync`: its files' plan and what writing them gave.
+pub(super) struct SyncItem {
+    pub(super) server: rctl::RegisteredServer,
+    pub(super) plan: rctl::live::FilePlan,
+    pub(super) written: Result<rctl::WrittenFiles>,
+}
+
+pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
+    let renew_within = args.renew_within.map(|t| t.as_std());
+    let dry_run = args.dry_run;
+    // Under the state's lock: what each server needs, and its files written. The lock is
+    // released before any server is contacted.
+    let prepare = |state: &mut rctl::StateDir| {
+        let servers = registered(state, &args.servers)?;
+        let wanted = state.wanted()?;
+        let items: Vec<SyncItem> = servers
+            .into_iter()
+            .map(|server| {
+                let plan = state.plan_server_files(&server, &wanted, renew_within);
+                let written = if dry_run || plan.is_empty() {
+                    Ok(rctl::WrittenFiles::default())
+                } else {
+                    state.write_server_files(&server, &plan, &wanted)
+                };
+                SyncItem {
+                    server,
+                    plan,
+                    written,
+                }
+            })
+            .collect();
+        Ok((wanted, items))
+    };
+    let (wanted, items) = if dry_run {
+        with_state_read(ctx, prepare)?
+    } else {
+        with_state(ctx, prepare)?
+    };
+    let options = rctl::live::SyncOptions {
+        dry_run,
+        no_reload: args.no_reload,
+        timeout: rctl::live::DEFAULT_TIMEOUT,
+    };
+    let wanted = &wanted;
+    let lives: Vec<Option<Result<rctl::live::LiveSync>>> = std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .iter()
+            .map(|item| {
+                scope.spawn(move || {
+                    let written = item.written.as_ref().ok()?;
+                    if args.no_reload {
+                        return None;
+                    }
+                    let changed = !written.paths.is_empty() || (dry_run && !item.plan.is_empty());
+                    Some(rctl::live::sync_live(
+                        &item.server,
+                        wanted,
+                        changed,
+                        options,
+                    ))
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Some(Err(Error::Server(
+                        "internal error: the server's thread failed".to_string(),
+                    )))
+                })
+            })
+            .collect()
+    });
+    let mut failed = 0;
+    for (item, live) in items.iter().zip(&lives) {
+        let (line, ok) = output::sync_line(item, live.as_ref(), dry_run);
+        failed += usize::from(!ok);
+        outln!("{line}")?;
+    }
+    if failed > 0 {
+        return Err(Error::Server(format!(
+            "{failed} of {} server(s) not in line",
+            items.len()
+        )));
+    }
+    Ok(())
+}
+
+pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
+    let (servers, wanted) = with_state_read(ctx, |state| {
+        let servers = registered(state, &args.servers)?;
+        Ok((servers, state.wanted()?))
+    })?;
+    let wanted = &wanted;
+    let reports: Vec<output::CheckReport> = std::thread::scope(|scope| {
+        let running: Vec<_> = servers
+            .iter()
+            .map(|server| {
+                scope.spawn(move || {
+                    rctl::live::check_server(server, wanted, rctl::live::DEFAULT_TIMEOUT)
+                })
+            })
+            .collect();
+        servers
+            .iter()
+            .zip(running)
+            .map(|(server, t)| output::CheckReport {
+                server: server.name.to_string(),
+                addr: server.addr.to_string(),
+                findings: t.join().unwrap_or_else(|_| {
+                    vec!["internal error: the server's thread failed".to_string()]
+                }),
+            })
+            .collect()
+    });
+    out!("{}", output::check(&reports, args.format)?)?;
+    let problems: usize = reports.iter().map(|r| r.findings.len()).sum();
+    if problems > 0 {
+        let servers = reports.iter().filter(|r| !r.findings.is_empty()).count();
+        return Err(Error::Server(format!(
+            "{problems} problem(s) on {servers} of {} server(s)",
+            reports.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The servers a command names, or every one with `--all` (refused when there is none).
+fn registered(
+    state: &rctl::StateDir,
+    selection: &ServerSelection,
+) -> Result<Vec<rctl::RegisteredServer>> {
+    let servers = state.registered_servers(&selection.names)?;
+    if servers.is_empty() {
+        return Err(Error::InvalidArgument(
+            "no server is registered; register one with 'rctl redis add'".to_string(),
+        ));
+    }
+    Ok(servers)
+}

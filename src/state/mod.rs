@@ -10,6 +10,7 @@ mod roles;
 mod servers;
 mod settings;
 mod signing;
+mod sync;
 mod users;
 mod users_file;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use acl::AclFile;
 pub use signing::ClientLogin;
+pub use sync::WrittenFiles;
 pub use users::{NewUser, UserUpdate};
 
 use time::OffsetDateTime;

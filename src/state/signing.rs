@@ -79,7 +79,7 @@ impl StateDir {
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<std::path::PathBuf>)> {
         let req = self.client_request(login)?;
-        self.issue(out, overwrite, true, Some(&login.user), |ca, now| {
+        self.issue(out, overwrite, true, Some(&login.user), None, |ca, now| {
             ca.sign_redis_client(&req, now)
         })
     }
@@ -158,7 +158,7 @@ impl StateDir {
         out: &Path,
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        self.issue(out, overwrite, true, None, |ca, now| {
+        self.issue(out, overwrite, true, None, None, |ca, now| {
             ca.sign_redis_server(req, now)
         })
     }
@@ -174,7 +174,7 @@ impl StateDir {
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
         let ttl = ttl.unwrap_or(DEFAULT_CERT_TTL);
-        self.issue(out, overwrite, false, None, |ca, now| {
+        self.issue(out, overwrite, false, None, None, |ca, now| {
             ca.sign_redis_csr(csr_pem, ttl, now)
         })
     }
@@ -185,6 +185,7 @@ impl StateDir {
         overwrite: bool,
         with_key: bool,
         user: Option<&str>,
+        owner: Option<(u32, u32)>,
         sign: impl FnOnce(&HostCa, OffsetDateTime) -> Result<RedisBundle>,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
         self.check_output_path(out)?;
@@ -205,7 +206,7 @@ impl StateDir {
             .collect();
         let event = AuditEvent::issued(bundle.issued(), user).with_outputs(&outputs);
         let written = self.commit_ca(&ca, pending, false, vec![event], || {
-            bundle.write(out, overwrite)
+            bundle.write_owned(out, overwrite, owner)
         })?;
         let reissue_in = if user.is_some() {
             Phase::UpdateClients

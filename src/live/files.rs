@@ -1,0 +1,212 @@
+//! A registered server's files against the state: whether its certificate must be signed again,
+//! its trust bundle (`.cas`) rewritten, its users.acl rewritten.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::ca::HostCa;
+use crate::duration::format_std;
+use crate::inspect::{CertReport, inspect_certificate};
+use crate::rotation::Phase;
+use crate::servers::RegisteredServer;
+use crate::sign::{RedisBundle, key_file_matches};
+
+/// Why a server's certificate is signed again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Renewal {
+    /// `PREFIX.crt` or `PREFIX.key` is missing.
+    Missing,
+    /// `PREFIX.crt` does not parse, or `PREFIX.key` is not its key.
+    Unusable(String),
+    /// Less than the renewal window is left (or it has expired).
+    Due {
+        /// What is left (zero once expired).
+        left: Duration,
+        /// The window.
+        within: Duration,
+    },
+    /// It names other hosts than the registration.
+    Hosts,
+    /// Its key is of another algorithm than the registration's.
+    KeyAlgorithm {
+        /// The certificate's.
+        have: String,
+        /// The registration's (else the CA's).
+        want: String,
+    },
+    /// It was signed by a CA key this state does not trust.
+    Untrusted,
+    /// It was signed by the key the rotation phase replaces.
+    Rotation(Phase),
+}
+
+impl fmt::Display for Renewal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Renewal::Missing => write!(f, "no certificate"),
+            Renewal::Unusable(why) => write!(f, "{why}"),
+            Renewal::Due { left, within } if left.is_zero() => {
+                write!(f, "expired (renewed within {})", format_std(*within))
+            }
+            Renewal::Due { left, within } => write!(
+                f,
+                "due: {} left, renewed within {}",
+                format_std(*left),
+                format_std(*within)
+            ),
+            Renewal::Hosts => write!(f, "its hosts changed"),
+            Renewal::KeyAlgorithm { have, want } => {
+                write!(f, "its key is {have}, the registration asks for {want}")
+            }
+            Renewal::Untrusted => write!(f, "signed by a CA key this state does not trust"),
+            Renewal::Rotation(phase) => {
+                write!(f, "signed by the key rotation phase {phase} replaces")
+            }
+        }
+    }
+}
+
+/// What the files of a server need.
+#[derive(Clone, Debug)]
+pub struct FilePlan {
+    /// The certificate on disk, when it parses.
+    pub current: Option<CertReport>,
+    /// Why it is signed again, if it is.
+    pub renew: Option<Renewal>,
+    /// `.cas` does not hold exactly the trusted CA certificates (written with a renewal anyway).
+    pub write_cas: bool,
+    /// users.acl differs from the state's rendering (or is missing).
+    pub write_acl: bool,
+}
+
+impl FilePlan {
+    /// True when nothing is to be written.
+    pub fn is_empty(&self) -> bool {
+        self.renew.is_none() && !self.write_cas && !self.write_acl
+    }
+}
+
+/// The renewal window for a certificate when none is given: a third of its lifetime.
+pub fn default_window(cert: &CertReport) -> Duration {
+    let life = (cert.not_after - cert.not_before).whole_seconds().max(0) as u64;
+    Duration::from_secs(life / 3)
+}
+
+/// Looks at `server`'s files: `acl_text` is the state's users.acl (for a server with an
+/// `acl_file`).
+pub fn plan_files(
+    server: &RegisteredServer,
+    ca: &HostCa,
+    acl_text: Option<&str>,
+    renew_within: Option<Duration>,
+    now: OffsetDateTime,
+) -> FilePlan {
+    let [crt, key, cas] = RedisBundle::paths(&server.cert_prefix);
+    let mut current = None;
+    let renew = match std::fs::read(&crt) {
+        Err(_) => Some(Renewal::Missing),
+        Ok(pem) => match inspect_certificate(&pem, Some(ca), now) {
+            Err(e) => Some(Renewal::Unusable(format!("{}: {e}", crt.display()))),
+            Ok(report) => {
+                let why = renewal(server, ca, &report, &pem, &key, renew_within);
+                current = Some(report);
+                why
+            }
+        },
+    };
+    let write_cas = !holds_exactly(&cas, ca);
+    let write_acl = match (&server.acl_file, acl_text) {
+        (Some(path), Some(text)) => {
+            std::fs::read(path).map_or(true, |have| have != text.as_bytes())
+        }
+        _ => false,
+    };
+    FilePlan {
+        current,
+        renew,
+        write_cas,
+        write_acl,
+    }
+}
+
+fn renewal(
+    server: &RegisteredServer,
+    ca: &HostCa,
+    report: &CertReport,
+    pem: &[u8],
+    key: &Path,
+    renew_within: Option<Duration>,
+) -> Option<Renewal> {
+    if !key.exists() {
+        return Some(Renewal::Missing);
+    }
+    if !key_file_matches(&String::from_utf8_lossy(pem), key) {
+        return Some(Renewal::Unusable(format!(
+            "{} is not the key of its certificate",
+            key.display()
+        )));
+    }
+    let within = renew_within.unwrap_or_else(|| default_window(report));
+    let left = Duration::from_secs(report.seconds_left.max(0) as u64);
+    if left < within || report.seconds_left <= 0 {
+        return Some(Renewal::Due { left, within });
+    }
+    let have: BTreeSet<&str> = report.sans.iter().map(String::as_str).collect();
+    let hosts: Vec<String> = server.hosts.iter().map(ToString::to_string).collect();
+    let want: BTreeSet<&str> = hosts.iter().map(String::as_str).collect();
+    if have != want {
+        return Some(Renewal::Hosts);
+    }
+    let want = server
+        .key_algorithm
+        .unwrap_or(ca.active().algorithm())
+        .name()
+        .to_string();
+    if report.key_algorithm != want {
+        return Some(Renewal::KeyAlgorithm {
+            have: report.key_algorithm.clone(),
+            want,
+        });
+    }
+    let Some(signer) = &report.signed_by else {
+        return Some(Renewal::Untrusted);
+    };
+    let phase = ca.rotation().phase;
+    let replaces = matches!(
+        phase,
+        Phase::UpdateServers | Phase::Rollback | Phase::Standby
+    );
+    if replaces && *signer != ca.active().pin() {
+        return Some(Renewal::Rotation(phase));
+    }
+    None
+}
+
+/// True when the PEM file at `path` holds the CA's trusted certificates and no other.
+fn holds_exactly(path: &Path, ca: &HostCa) -> bool {
+    let n = ca.trusted().count();
+    trust_file_counts(path, ca) == Some((n, n))
+}
+
+/// The certificates in the PEM file at `path`: how many, and how many distinct ones of them
+/// this state trusts. `None` when it cannot be read.
+pub fn trust_file_counts(path: &Path, ca: &HostCa) -> Option<(usize, usize)> {
+    use rustls_pki_types::pem::PemObject;
+    let data = std::fs::read(path).ok()?;
+    let want: BTreeSet<&[u8]> = ca.trusted().map(|k| k.certificate_der()).collect();
+    let mut total = 0;
+    let mut known = BTreeSet::new();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&data) {
+        let cert = cert.ok()?;
+        total += 1;
+        if let Some(k) = want.get(cert.as_ref()) {
+            known.insert(*k);
+        }
+    }
+    Some((total, known.len()))
+}

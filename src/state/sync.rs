@@ -1,0 +1,141 @@
+//! `redis sync` and `redis check` through the state: which servers, what the state wants of
+//! them, and the files written for them (signed, recorded in the audit log).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::audit::AuditEvent;
+use crate::error::{Error, Result};
+use crate::live::{FilePlan, Wanted, files};
+use crate::names::ServerName;
+use crate::servers::RegisteredServer;
+use crate::sign::{RedisBundle, ServerCertRequest};
+use crate::store::{Visibility, write_atomic_owned};
+
+use super::StateDir;
+
+/// What was written for a server.
+#[derive(Clone, Debug, Default)]
+pub struct WrittenFiles {
+    /// The files, as absolute paths.
+    pub paths: Vec<PathBuf>,
+    /// The serial of a certificate signed for it.
+    pub serial: Option<String>,
+}
+
+impl StateDir {
+    /// The registered servers `names` (every one when empty), in the order given; an unknown
+    /// name is refused.
+    pub fn registered_servers(&self, names: &[ServerName]) -> Result<Vec<RegisteredServer>> {
+        let all = self.servers()?;
+        if names.is_empty() {
+            return Ok(all);
+        }
+        names
+            .iter()
+            .map(|name| {
+                all.iter()
+                    .find(|s| &s.name == name)
+                    .cloned()
+                    .ok_or_else(|| Error::NotFound {
+                        what: "server",
+                        name: name.to_string(),
+                    })
+            })
+            .collect()
+    }
+
+    /// What the state wants of every registered server, for talking to them once the state is
+    /// closed. Refused until a server is registered (rctl has no account before). On a state
+    /// open for writing, due rotation phases are saved first.
+    pub fn wanted(&mut self) -> Result<Wanted> {
+        let Some(password) = self.admin_password()? else {
+            return Err(Error::InvalidArgument(
+                "no server is registered; register one with 'rctl redis add'".to_string(),
+            ));
+        };
+        let ca = match self.existing_host_ca()? {
+            Some(ca) => ca,
+            None => self.host_ca()?,
+        };
+        let target = self.target_or_default(None)?;
+        let acl_text = self.render_acl(Some(target))?;
+        Wanted::new(ca, acl_text, target, password, self.now())
+    }
+
+    /// What `server`'s files need (see [`files::plan_files`]).
+    pub fn plan_server_files(
+        &self,
+        server: &RegisteredServer,
+        wanted: &Wanted,
+        renew_within: Option<Duration>,
+    ) -> FilePlan {
+        files::plan_files(
+            server,
+            &wanted.ca,
+            Some(&wanted.acl_text),
+            renew_within,
+            self.now(),
+        )
+    }
+
+    /// Writes what `plan` says `server` needs: a new certificate bundle (signed by the state's
+    /// CA, recorded as `auth sign` records one), the trust bundle, users.acl; each replacing
+    /// its file atomically with the owner and mode it had (or the registered owner).
+    pub fn write_server_files(
+        &mut self,
+        server: &RegisteredServer,
+        plan: &FilePlan,
+        wanted: &Wanted,
+    ) -> Result<WrittenFiles> {
+        let owner = server.owner.as_ref().map(|o| o.resolve()).transpose()?;
+        let mut written = WrittenFiles::default();
+        if plan.renew.is_some() {
+            let mut req = ServerCertRequest::new(server.hosts.clone());
+            // The registered lifetime, else the one of the certificate it replaces (what the
+            // operator signed it with), else `auth sign`'s default.
+            let ttl = server.ttl.or_else(|| {
+                let current = plan.current.as_ref()?;
+                let life = (current.not_after - current.not_before - time::Duration::minutes(1))
+                    .whole_seconds();
+                crate::duration::Ttl::from_std(Duration::from_secs(u64::try_from(life).ok()?)).ok()
+            });
+            if let Some(ttl) = ttl {
+                req = req.with_ttl(ttl);
+            }
+            if let Some(algorithm) = server.key_algorithm {
+                req = req.with_key_algorithm(algorithm);
+            }
+            let (bundle, paths) =
+                self.issue(&server.cert_prefix, true, true, None, owner, |ca, now| {
+                    ca.sign_redis_server(&req, now)
+                })?;
+            written.serial = Some(bundle.issued().serial.clone());
+            written.paths.extend(paths);
+        }
+        let [_, _, cas] = RedisBundle::paths(&server.cert_prefix);
+        let mut files: Vec<(PathBuf, &[u8], Visibility)> = Vec::new();
+        let trusted = wanted.ca.trusted_pem();
+        if plan.write_cas && plan.renew.is_none() {
+            files.push((cas, trusted.as_bytes(), Visibility::Public));
+        }
+        if plan.write_acl
+            && let Some(acl) = &server.acl_file
+        {
+            // users.acl holds password hashes: a secret.
+            files.push((acl.clone(), wanted.acl_text.as_bytes(), Visibility::Secret));
+        }
+        if files.is_empty() {
+            return Ok(written);
+        }
+        let paths: Vec<PathBuf> = files.iter().map(|(p, _, _)| p.clone()).collect();
+        let event = AuditEvent::about("server.sync", &server.name).with_outputs(&paths);
+        self.audited(&[event], || {
+            files.iter().try_for_each(|(path, data, visibility)| {
+                write_atomic_owned(path, data, *visibility, true, owner)
+            })
+        })?;
+        written.paths.extend(paths);
+        Ok(written)
+    }
+}
