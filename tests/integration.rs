@@ -10,6 +10,7 @@ mod bad_input;
 mod ecosystem;
 mod golden;
 mod library;
+mod live;
 mod reliability;
 mod robustness;
 mod rotation;

@@ -127,6 +127,27 @@ impl Run {
         self.stdout()
     }
 
+    /// Asserts a command that did its work but reports a failure: non-zero exit (1), one line
+    /// on stderr containing `want`, no panic. Returns stdout (its per-item report).
+    #[track_caller]
+    pub fn failed(&self, want: &str) -> String {
+        let stderr = self.stderr();
+        assert_eq!(self.output.status.code(), Some(1), "{}", self.dump());
+        assert!(!stderr.contains("panicked"), "panic:\n{}", self.dump());
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "want one line on stderr:\n{}",
+            self.dump()
+        );
+        assert!(
+            stderr.contains(want),
+            "want {want:?} in stderr:\n{}",
+            self.dump()
+        );
+        self.stdout()
+    }
+
     /// Asserts the refusal contract: non-zero exit, exactly one line on stderr that contains
     /// `want`, nothing on stdout, and no panic. Returns the line.
     #[track_caller]

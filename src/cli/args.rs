@@ -98,11 +98,7 @@ pub(crate) enum RedisCommand {
 #[derive(Args, Debug)]
 pub(crate) struct ServerSelection {
     /// Registered servers' names
-    #[arg(
-        value_name = "NAME",
-        required_unless_present = "all",
-        conflicts_with = "all"
-    )]
+    #[arg(value_name = "NAME", conflicts_with = "all")]
     pub(crate) names: Vec<ServerName>,
     /// Every registered server
     #[arg(long)]

@@ -218,7 +218,10 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
                     if args.no_reload {
                         return None;
                     }
-                    let changed = !written.paths.is_empty() || (dry_run && !item.plan.is_empty());
+                    // The certificate files changed (users.acl is applied account by account).
+                    let bundle = rctl::RedisBundle::paths(&item.server.cert_prefix);
+                    let changed = written.paths.iter().any(|p| bundle.contains(p))
+                        || (dry_run && (item.plan.renew.is_some() || item.plan.write_cas));
                     Some(rctl::live::sync_live(
                         &item.server,
                         wanted,
@@ -298,6 +301,11 @@ fn registered(
     state: &rctl::StateDir,
     selection: &ServerSelection,
 ) -> Result<Vec<rctl::RegisteredServer>> {
+    if selection.names.is_empty() && !selection.all {
+        return Err(Error::InvalidArgument(
+            "name the servers, or pass --all for every registered server".to_string(),
+        ));
+    }
     let servers = state.registered_servers(&selection.names)?;
     if servers.is_empty() {
         return Err(Error::InvalidArgument(

@@ -134,7 +134,12 @@ impl Live {
 /// errors carry the server's reply, never the command sent).
 fn server_error(addr: &ServerAddr, e: &redis::RedisError) -> Error {
     let text = e.to_string();
-    let hint = if text.contains("WRONGPASS") || text.contains("invalid username-password") {
+    let refused = [
+        "WRONGPASS",
+        "invalid username-password",
+        "AuthenticationFailed",
+    ];
+    let hint = if refused.iter().any(|r| text.contains(r)) {
         ": the server refused rctl-admin's password (is its users.acl rctl's? run 'rctl redis sync --no-reload' and restart it)"
     } else if text.contains("NOPERM") {
         ": rctl-admin may not run that there (is its users.acl rctl's?)"

@@ -44,6 +44,17 @@ pub fn served_certificate(addr: &ServerAddr, timeout: Duration) -> Result<Vec<u8
         Err(e) if e.kind() == io::ErrorKind::InvalidData => {
             format!("no TLS handshake ({e}; is TLS on for that port?)")
         }
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            format!(
+                "no answer to the TLS handshake within {} (is TLS on for that port?)",
+                crate::duration::format_std(timeout)
+            )
+        }
         Err(e) => e.to_string(),
         Ok(_) => "the server presented no certificate".to_string(),
     };

@@ -1,0 +1,498 @@
+//! `rctl redis sync` and `rctl redis check` against live redis-servers on loopback: renewal
+//! with a reload no connection notices, account drift found and repaired, bad servers reported
+//! one line each while the others are synced, a dry run that changes nothing.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::{Creds, RedisServer, TestDir, free_port, password_from, run, snapshot};
+
+/// A registered server, started from rctl's own files.
+struct Registered {
+    name: String,
+    creds: Creds,
+    acl: PathBuf,
+    server: RedisServer,
+}
+
+/// Registers `name` on a free port, signs its certificate with `sign_args` (none: `redis sync
+/// --no-reload` signs it), writes its users.acl with `redis sync --no-reload`, and starts
+/// redis-server on those files with `extra` configuration lines.
+fn register_and_start(dir: &TestDir, name: &str, sign_args: &[&str], extra: &str) -> Registered {
+    std::fs::create_dir_all(dir.join("tls")).unwrap();
+    let port = free_port();
+    let prefix = format!("tls/{name}");
+    let acl = format!("tls/{name}.acl");
+    dir.rctl(&[
+        "redis",
+        "add",
+        name,
+        &format!("--addr=127.0.0.1:{port}"),
+        &format!("--cert-prefix={prefix}"),
+        &format!("--acl-file={acl}"),
+    ])
+    .ok();
+    if !sign_args.is_empty() {
+        let mut args = vec!["auth", "sign", "--host=127.0.0.1"];
+        let out = format!("--out={prefix}");
+        args.push(&out);
+        args.extend(sign_args);
+        dir.rctl(&args).ok();
+    }
+    let out = dir.rctl(&["redis", "sync", name, "--no-reload"]).ok();
+    assert!(out.contains("not reloaded (--no-reload)"), "{out}");
+    let creds = Creds::new(dir.join(&prefix));
+    let acl = dir.join(&acl);
+    let server = start_on(port, &creds, &acl, extra);
+    Registered {
+        name: name.to_string(),
+        creds,
+        acl,
+        server,
+    }
+}
+
+fn start_on(port: u16, creds: &Creds, acl: &Path, extra: &str) -> RedisServer {
+    RedisServer::try_start_on(
+        || port,
+        |port| {
+            format!(
+                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+                 tls-ca-cert-file {}\ntls-auth-clients yes\naclfile {}\n{extra}",
+                creds.file(".crt").display(),
+                creds.file(".key").display(),
+                creds.file(".cas").display(),
+                acl.display(),
+            )
+        },
+    )
+    .unwrap_or_else(|log| panic!("redis-server did not start:\n{log}"))
+}
+
+/// The serial the server presents to a new client, read by openssl.
+fn served_serial(port: u16) -> String {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "openssl s_client -connect 127.0.0.1:{port} </dev/null 2>/dev/null | openssl x509 -noout -serial"
+    ));
+    let out = run(cmd, None).stdout();
+    out.trim()
+        .strip_prefix("serial=")
+        .unwrap_or_else(|| panic!("no serial from openssl: {out:?}"))
+        .to_ascii_lowercase()
+}
+
+/// The serial of a certificate file, read by openssl.
+fn file_serial(path: &Path) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["x509", "-noout", "-serial", "-in"]).arg(path);
+    let out = run(cmd, None).stdout();
+    out.trim()
+        .strip_prefix("serial=")
+        .unwrap()
+        .to_ascii_lowercase()
+}
+
+/// A person's client certificate and password, for a Redis client of the test's own.
+struct Client {
+    creds: Creds,
+    user: String,
+    password: String,
+}
+
+fn add_client(dir: &TestDir, user: &str) -> Client {
+    let out = dir
+        .rctl(&[
+            "users",
+            "add",
+            user,
+            "--roles=access",
+            &format!("--db-users={user}"),
+        ])
+        .ok();
+    let password = password_from(&out);
+    let prefix = format!("{user}-cert");
+    dir.rctl(&[
+        "auth",
+        "sign",
+        &format!("--user={user}"),
+        &format!("--db-user={user}"),
+        &format!("--out={prefix}"),
+        "--ttl=1h",
+    ])
+    .ok();
+    Client {
+        creds: Creds::new(dir.join(&prefix)),
+        user: user.to_string(),
+        password,
+    }
+}
+
+/// A connection with the `redis` crate over mutual TLS, logged in with the password.
+fn connect(port: u16, client: &Client) -> redis::RedisResult<redis::Connection> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read = |ext: &str| std::fs::read(client.creds.file(ext)).unwrap();
+    use redis::IntoConnectionInfo;
+    let info = redis::ConnectionAddr::TcpTls {
+        host: "127.0.0.1".to_string(),
+        port,
+        insecure: false,
+        tls_params: None,
+    }
+    .into_connection_info()?
+    .set_redis_settings(
+        redis::RedisConnectionInfo::default()
+            .set_username(&client.user)
+            .set_password(&client.password)
+            .set_skip_set_lib_name(),
+    );
+    let tls = redis::TlsCertificates {
+        client_tls: Some(redis::ClientTlsConfig {
+            client_cert: read(".crt"),
+            client_key: read(".key"),
+        }),
+        root_cert: Some(read(".cas")),
+    };
+    redis::Client::build_with_tls(info, tls)?
+        .get_connection_with_timeout(std::time::Duration::from_secs(5))
+}
+
+fn ping(conn: &mut redis::Connection) -> redis::RedisResult<String> {
+    redis::cmd("PING").query(conn)
+}
+
+fn attributes(path: &Path) -> (u32, u32, u32) {
+    let m = std::fs::metadata(path).unwrap();
+    (m.uid(), m.gid(), m.mode() & 0o777)
+}
+
+#[test]
+fn a_due_certificate_is_renewed_and_reloaded_without_dropping_a_connection() {
+    let dir = TestDir::new();
+    let client = add_client(&dir, "app");
+    let r = register_and_start(&dir, "primary", &["--ttl=1h"], "");
+    let port = r.server.port;
+    // As a Redis package installs them: owned by the server's user.
+    let outputs = [
+        (r.creds.file(".crt"), 0o640),
+        (r.creds.file(".key"), 0o640),
+        (r.creds.file(".cas"), 0o644),
+        (r.acl.clone(), 0o640),
+    ];
+    for (path, mode) in &outputs {
+        std::os::unix::fs::chown(path, Some(65534), Some(65534)).unwrap();
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(*mode))
+            .unwrap();
+    }
+    let old_serial = served_serial(port);
+    assert_eq!(old_serial, file_serial(&r.creds.file(".crt")));
+    let mut held = connect(port, &client).unwrap();
+    assert_eq!(ping(&mut held).unwrap(), "PONG");
+
+    // An hour left of an hour: not due by default (a third of its life), due within 2h.
+    let out = dir.rctl(&["redis", "sync", "primary"]).ok();
+    assert!(out.starts_with("primary: in line"), "{out}");
+    let out = dir
+        .rctl(&["redis", "sync", "primary", "--renew-within=2h"])
+        .ok();
+    assert!(out.contains("renewed the certificate (due:"), "{out}");
+    assert!(out.contains("reloaded the certificate files"), "{out}");
+
+    let new_serial = served_serial(port);
+    assert_ne!(
+        new_serial, old_serial,
+        "a new client sees the new certificate"
+    );
+    assert_eq!(new_serial, file_serial(&r.creds.file(".crt")));
+    assert!(
+        out.contains(&format!("verified: serving serial {new_serial}")),
+        "{out}"
+    );
+    assert_eq!(
+        ping(&mut held).unwrap(),
+        "PONG",
+        "the held connection lives on"
+    );
+    assert_eq!(ping(&mut connect(port, &client).unwrap()).unwrap(), "PONG");
+    for (path, mode) in &outputs {
+        assert_eq!(
+            attributes(path),
+            (65534, 65534, *mode),
+            "{}",
+            path.display()
+        );
+    }
+    // The renewal keeps the lifetime it was signed with, and is in the audit log with its files.
+    let audit = dir.rctl(&["audit", "ls", "--format=json"]).ok();
+    let events: serde_json::Value = serde_json::from_str(&audit).unwrap();
+    let last = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|e| e["action"] == "cert.issue")
+        .unwrap();
+    assert_eq!(last["command"], "redis sync");
+    assert_eq!(last["serial"], new_serial.as_str());
+    assert_eq!(
+        last["outputs"][0],
+        r.creds.file(".crt").display().to_string()
+    );
+    let inspect = dir
+        .rctl(&["certs", "inspect", "tls/primary.crt", "--format=json"])
+        .ok();
+    let report: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    let left = report["seconds_left"].as_i64().unwrap();
+    assert!((3500..=3600).contains(&left), "{left}");
+    // Nothing is due now: the next sync changes nothing.
+    let out = dir.rctl(&["redis", "check", "primary"]).ok();
+    assert_eq!(out, "primary: ok\n");
+    drop(r);
+}
+
+#[test]
+fn drifted_accounts_are_found_by_check_and_repaired_by_sync() {
+    let dir = TestDir::new();
+    let stays = add_client(&dir, "stays");
+    let goes = add_client(&dir, "goes");
+    let r = register_and_start(&dir, "primary", &[], "");
+    let port = r.server.port;
+    let mut held = connect(port, &stays).unwrap();
+    assert_eq!(ping(&mut held).unwrap(), "PONG");
+    assert_eq!(ping(&mut connect(port, &goes).unwrap()).unwrap(), "PONG");
+
+    let new = add_client(&dir, "newcomer");
+    dir.rctl(&["users", "rm", "goes"]).ok();
+    let check = dir.rctl(&["redis", "check", "primary"]);
+    let report = check.failed("problem(s) on 1 of 1 server(s)");
+    assert!(
+        report.contains("account \"newcomer\" is missing"),
+        "{report}"
+    );
+    assert!(
+        report.contains("account \"goes\" is not in users.acl"),
+        "{report}"
+    );
+    assert!(
+        report.contains("primary.acl differs from the state's users.acl"),
+        "{report}"
+    );
+    assert!(connect(port, &new).is_err(), "not on the server yet");
+
+    let out = dir.rctl(&["redis", "sync", "primary"]).ok();
+    assert!(out.contains("set account(s) newcomer"), "{out}");
+    assert!(out.contains("delete account(s) goes"), "{out}");
+    assert!(!out.contains("reloaded"), "nothing to reload: {out}");
+    assert_eq!(ping(&mut connect(port, &new).unwrap()).unwrap(), "PONG");
+    assert!(connect(port, &goes).is_err(), "deleted");
+    assert_eq!(
+        ping(&mut held).unwrap(),
+        "PONG",
+        "an account that did not change keeps its connection"
+    );
+    assert_eq!(
+        dir.rctl(&["redis", "check", "primary"]).ok(),
+        "primary: ok\n"
+    );
+    // The file on disk is rctl's rendering, for the next restart.
+    assert_eq!(
+        std::fs::read_to_string(&r.acl).unwrap(),
+        dir.rctl(&["acl", "generate"]).ok()
+    );
+
+    // A rule changed by hand on the server is drift too, and is set back.
+    let admin = std::fs::read_to_string(dir.state().join("rctl_admin.password")).unwrap();
+    let cli = r.server.cli(
+        &r.creds.file(".cas"),
+        Some(&r.creds),
+        &["--user", "rctl-admin", "--pass", admin.trim()],
+        &["ACL", "SETUSER", "stays", "-get"],
+    );
+    assert_eq!(cli.stdout().trim(), "OK", "{}", cli.all_output());
+    let out = dir.rctl(&["redis", "sync", "primary"]).ok();
+    assert!(out.contains("set account(s) stays"), "{out}");
+    let get: redis::RedisResult<Option<String>> = redis::cmd("GET").arg("k").query(&mut held);
+    assert!(get.is_ok(), "{get:?}");
+    // The probe accounts rctl reads rules with are gone.
+    let list = r.server.cli(
+        &r.creds.file(".cas"),
+        Some(&r.creds),
+        &["--user", "rctl-admin", "--pass", admin.trim()],
+        &["ACL", "USERS"],
+    );
+    assert!(!list.stdout().contains("rctl-probe"), "{}", list.stdout());
+}
+
+#[test]
+fn bad_servers_get_one_line_each_and_the_others_are_synced() {
+    let dir = TestDir::new();
+    let good = register_and_start(&dir, "good", &[], "");
+    // Reachable by nobody: a port nothing listens on.
+    let closed = free_port();
+    dir.rctl(&[
+        "redis",
+        "add",
+        "down",
+        &format!("--addr=127.0.0.1:{closed}"),
+        "--cert-prefix=tls/down",
+    ])
+    .ok();
+    // Plain TCP: a server without TLS.
+    let plain = RedisServer::try_start_with(|port| format!("port {port}\n"))
+        .unwrap_or_else(|log| panic!("{log}"));
+    dir.rctl(&[
+        "redis",
+        "add",
+        "plain",
+        &format!("--addr=127.0.0.1:{}", plain.port),
+        "--cert-prefix=tls/plain",
+    ])
+    .ok();
+    // A server whose users.acl is not rctl's: rctl-admin's password is refused.
+    std::fs::create_dir(dir.join("other")).unwrap();
+    let stranger_acl = dir.write(
+        "other/users.acl",
+        "user rctl-admin on >not-rctls-password +@all\n",
+    );
+    let stranger_port = free_port();
+    dir.rctl(&[
+        "redis",
+        "add",
+        "stranger",
+        &format!("--addr=127.0.0.1:{stranger_port}"),
+        "--cert-prefix=other/stranger",
+    ])
+    .ok();
+    dir.rctl(&["redis", "sync", "stranger", "--no-reload"]).ok();
+    let stranger_creds = Creds::new(dir.join("other/stranger"));
+    let _stranger = start_on(stranger_port, &stranger_creds, &stranger_acl, "");
+    // A folder rctl cannot write in: gone since the server was registered.
+    std::fs::create_dir(dir.join("gone")).unwrap();
+    dir.rctl(&[
+        "redis",
+        "add",
+        "unwritable",
+        &format!("--addr=127.0.0.1:{closed}"),
+        "--cert-prefix=gone/server",
+    ])
+    .ok();
+    std::fs::remove_dir(dir.join("gone")).unwrap();
+    // Work for the good server: a new account.
+    let newcomer = add_client(&dir, "newcomer");
+
+    let run = dir.rctl(&["redis", "sync", "--all"]);
+    let out = run.failed("4 of 5 server(s) not in line");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    let line = |name: &str| {
+        *lines
+            .iter()
+            .find(|l| l.starts_with(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no line for {name}: {out}"))
+    };
+    assert!(
+        line("down").contains("FAILED: cannot connect to 127.0.0.1"),
+        "{out}"
+    );
+    assert!(line("down").contains("Connection refused"), "{out}");
+    assert!(
+        line("plain").contains("FAILED:") && line("plain").contains("TLS"),
+        "{out}"
+    );
+    assert!(
+        line("stranger").contains("refused rctl-admin's password"),
+        "{out}"
+    );
+    assert!(
+        line("unwritable").contains("FAILED:") && line("unwritable").contains("gone"),
+        "{out}"
+    );
+    assert!(line("good").contains("set account(s) newcomer"), "{out}");
+    assert!(!out.contains("not-rctls-password"), "no secret echoed");
+    assert_eq!(
+        ping(&mut connect(good.server.port, &newcomer).unwrap()).unwrap(),
+        "PONG"
+    );
+    assert!(!dir.join("gone").exists(), "nothing half-written");
+    // `down`'s files were written (the server is down, not its folder): they wait for it.
+    assert!(dir.join("tls/down.crt").exists());
+
+    // check, read-only, says the same of each.
+    let check = dir.rctl(&["redis", "check", "--all", "--format=json"]);
+    let reports = check.failed("problem(s) on 4 of 5 server(s)");
+    let reports: serde_json::Value = serde_json::from_str(&reports).unwrap();
+    let findings = |name: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["server"] == name)
+            .unwrap()["findings"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(findings("good"), 0, "{reports}");
+    assert!(findings("down") > 0 && findings("plain") > 0 && findings("stranger") > 0);
+}
+
+#[test]
+fn a_dry_run_changes_nothing_and_says_what_it_would_do() {
+    let dir = TestDir::new();
+    let r = register_and_start(&dir, "primary", &["--ttl=1h"], "");
+    add_client(&dir, "newcomer");
+    let admin = std::fs::read_to_string(dir.state().join("rctl_admin.password")).unwrap();
+    let acl_list = || {
+        r.server
+            .cli(
+                &r.creds.file(".cas"),
+                Some(&r.creds),
+                &["--user", "rctl-admin", "--pass", admin.trim()],
+                &["ACL", "LIST"],
+            )
+            .stdout()
+    };
+    let before = (
+        snapshot(dir.path()),
+        acl_list(),
+        served_serial(r.server.port),
+    );
+    let out = dir
+        .rctl(&["redis", "sync", "--all", "--dry-run", "--renew-within=2h"])
+        .ok();
+    assert!(out.contains("would renew the certificate (due:"), "{out}");
+    assert!(out.contains("would write"), "{out}");
+    assert!(out.contains("would reload"), "{out}");
+    assert!(out.contains("would set account(s) newcomer"), "{out}");
+    let after = (
+        snapshot(dir.path()),
+        acl_list(),
+        served_serial(r.server.port),
+    );
+    assert!(before == after, "a dry run changed something");
+    assert_eq!(r.name, "primary");
+}
+
+#[test]
+fn sync_and_check_refuse_bad_selections() {
+    let dir = TestDir::new();
+    dir.rctl(&["redis", "sync", "--all"])
+        .refused("no server is registered");
+    dir.rctl(&["redis", "check"]).refused("--all");
+    dir.rctl(&[
+        "redis",
+        "add",
+        "one",
+        "--addr=127.0.0.1:1",
+        "--cert-prefix=one",
+    ])
+    .ok();
+    let before = snapshot(dir.path());
+    dir.rctl(&["redis", "sync", "two"])
+        .refused("server \"two\" not found");
+    dir.rctl(&["redis", "sync", "one", "--all"])
+        .refused("cannot be used with");
+    dir.rctl(&["redis", "sync", "--all", "--renew-within=soon"])
+        .refused("invalid value");
+    assert!(before == snapshot(dir.path()), "refused means unchanged");
+}
