@@ -131,8 +131,34 @@ fn add_client(dir: &TestDir, user: &str) -> Client {
 
 /// A connection with the `redis` crate over mutual TLS, logged in with the password.
 fn connect(port: u16, client: &Client) -> redis::RedisResult<redis::Connection> {
+    connect_with(port, client, &Files::read(&client.creds))
+}
+
+/// A client's certificate, key and CA bundle, as read at one moment.
+#[derive(Clone)]
+struct Files {
+    crt: Vec<u8>,
+    key: Vec<u8>,
+    cas: Vec<u8>,
+}
+
+impl Files {
+    fn read(creds: &Creds) -> Files {
+        let read = |ext: &str| std::fs::read(creds.file(ext)).unwrap();
+        Files {
+            crt: read(".crt"),
+            key: read(".key"),
+            cas: read(".cas"),
+        }
+    }
+}
+
+fn connect_with(
+    port: u16,
+    client: &Client,
+    files: &Files,
+) -> redis::RedisResult<redis::Connection> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let read = |ext: &str| std::fs::read(client.creds.file(ext)).unwrap();
     use redis::IntoConnectionInfo;
     let info = redis::ConnectionAddr::TcpTls {
         host: "127.0.0.1".to_string(),
@@ -149,10 +175,10 @@ fn connect(port: u16, client: &Client) -> redis::RedisResult<redis::Connection> 
     );
     let tls = redis::TlsCertificates {
         client_tls: Some(redis::ClientTlsConfig {
-            client_cert: read(".crt"),
-            client_key: read(".key"),
+            client_cert: files.crt.clone(),
+            client_key: files.key.clone(),
         }),
-        root_cert: Some(read(".cas")),
+        root_cert: Some(files.cas.clone()),
     };
     redis::Client::build_with_tls(info, tls)?
         .get_connection_with_timeout(std::time::Duration::from_secs(5))
@@ -495,4 +521,227 @@ fn sync_and_check_refuse_bad_selections() {
     dir.rctl(&["redis", "sync", "--all", "--renew-within=soon"])
         .refused("invalid value");
     assert!(before == snapshot(dir.path()), "refused means unchanged");
+}
+
+/// Load on a server: fresh connections (with whatever client files the test gives it now) and
+/// one held connection, each running a command in turn until told to stop.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    files: std::sync::Arc<std::sync::Mutex<Files>>,
+    threads: Vec<std::thread::JoinHandle<(u64, Vec<String>)>>,
+}
+
+impl Load {
+    fn start(ports: &[(u16, &'static str)], client: Client) -> Load {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let files = std::sync::Arc::new(std::sync::Mutex::new(Files::read(&client.creds)));
+        let client = std::sync::Arc::new(client);
+        let threads = ports
+            .iter()
+            .map(|&(port, command)| {
+                let stop = stop.clone();
+                let files = files.clone();
+                let client = client.clone();
+                std::thread::spawn(move || {
+                    let mut done = 0u64;
+                    let mut errors = Vec::new();
+                    let fresh = || {
+                        let now = files.lock().unwrap().clone();
+                        connect_with(port, &client, &now)
+                    };
+                    let mut held = fresh().unwrap();
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let run = |conn: &mut redis::Connection| -> redis::RedisResult<()> {
+                            match command {
+                                "SET" => redis::cmd("SET").arg("k").arg(i).query(conn),
+                                _ => redis::cmd("GET")
+                                    .arg("k")
+                                    .query::<Option<String>>(conn)
+                                    .map(drop),
+                            }
+                        };
+                        if let Err(e) = run(&mut held) {
+                            errors.push(format!("held connection to {port}: {e}"));
+                        }
+                        if i.is_multiple_of(10) {
+                            match fresh() {
+                                Ok(mut c) => {
+                                    if let Err(e) = run(&mut c) {
+                                        errors.push(format!("new connection to {port}: {e}"));
+                                    }
+                                }
+                                Err(e) => errors.push(format!("connecting to {port}: {e}")),
+                            }
+                        }
+                        done += 1;
+                        i += 1;
+                    }
+                    (done, errors)
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            files,
+            threads,
+        }
+    }
+
+    /// The client's files are replaced: new connections use these.
+    fn renew(&self, creds: &Creds) {
+        *self.files.lock().unwrap() = Files::read(creds);
+    }
+
+    fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = 0;
+        let mut errors = Vec::new();
+        for t in self.threads {
+            let (n, e) = t.join().unwrap();
+            total += n;
+            errors.extend(e);
+        }
+        (total, errors)
+    }
+}
+
+fn replication_up(port: u16, client: &Client) -> bool {
+    let Ok(mut conn) = connect(port, client) else {
+        return false;
+    };
+    let info: String = redis::cmd("INFO")
+        .arg("replication")
+        .query(&mut conn)
+        .unwrap_or_default();
+    info.contains("master_link_status:up")
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_full_rotation_under_load_is_rotate_and_sync_at_each_phase() {
+    let dir = TestDir::new();
+    let watcher = add_client(&dir, "watcher");
+    // A client certificate from before the rotation: refused once it is over.
+    let old = add_client(&dir, "old");
+    let loader = add_client(&dir, "loader");
+    let repl = dir
+        .rctl(&[
+            "users",
+            "add",
+            "repl",
+            "--roles=replication",
+            "--db-users=repl",
+        ])
+        .ok();
+    let repl_password = password_from(&repl);
+    let primary = register_and_start(&dir, "primary", &[], "");
+    let replica = register_and_start(
+        &dir,
+        "replica",
+        &[],
+        &format!(
+            "replicaof 127.0.0.1 {}\ntls-replication yes\nmasteruser repl\nmasterauth {repl_password}\n",
+            primary.server.port
+        ),
+    );
+    let (p, r) = (primary.server.port, replica.server.port);
+    wait_until("the replica is in sync", || replication_up(r, &watcher));
+    let loader_creds = loader.creds.clone();
+    let load = Load::start(&[(p, "SET"), (r, "GET")], loader);
+
+    for phase in ["init", "update_clients", "update_servers", "standby"] {
+        let out = dir
+            .rctl(&["auth", "rotate", "--manual", &format!("--phase={phase}")])
+            .ok();
+        assert!(
+            out.contains("'rctl redis sync --all' does their part"),
+            "{out}"
+        );
+        let synced = dir.rctl(&["redis", "sync", "--all"]).ok();
+        // What each phase needed of the servers, and sync did.
+        for line in synced.lines() {
+            let wants: &[&str] = match phase {
+                "init" | "standby" => &[".cas", "reloaded the certificate files"],
+                "update_servers" => &[
+                    "renewed the certificate (signed by the key rotation phase update_servers replaces)",
+                    "reloaded the certificate files",
+                ],
+                _ => &["in line"],
+            };
+            for want in wants {
+                assert!(line.contains(want), "{phase}: want {want:?} in {line}");
+            }
+        }
+        if phase == "update_clients" {
+            // The clients' part: their certificates, from the new key.
+            for client in ["loader", "watcher"] {
+                dir.rctl(&[
+                    "auth",
+                    "sign",
+                    &format!("--user={client}"),
+                    &format!("--db-user={client}"),
+                    &format!("--out={client}-cert"),
+                    "--ttl=1h",
+                    "--overwrite",
+                ])
+                .ok();
+            }
+            load.renew(&loader_creds);
+        }
+        assert!(
+            replication_up(r, &watcher),
+            "replication down after {phase}: {synced}"
+        );
+        dir.rctl(&["redis", "check", "--all"]).ok();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let (requests, errors) = load.finish();
+    assert!(
+        errors.is_empty(),
+        "{} failed of {requests}: {:?}",
+        errors.len(),
+        &errors[..errors.len().min(5)]
+    );
+    assert!(requests > 100, "{requests}");
+    eprintln!("rotation under load: {requests} requests, none failed");
+
+    // One key trusted on each server, loaded: a client of the old key is refused.
+    for server in [&primary, &replica] {
+        let cas = std::fs::read_to_string(server.creds.file(".cas")).unwrap();
+        assert_eq!(
+            cas.matches("BEGIN CERTIFICATE").count(),
+            1,
+            "{}",
+            server.name
+        );
+    }
+    for port in [p, r] {
+        assert!(
+            connect(port, &old).is_err(),
+            "an old-key client got in on {port}"
+        );
+        assert_eq!(ping(&mut connect(port, &watcher).unwrap()).unwrap(), "PONG");
+    }
+    // The replica logs in again with its new certificate under the new trust.
+    let mut admin = connect(p, &watcher).unwrap();
+    let _: redis::RedisResult<u64> = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut admin);
+    wait_until("the replica is back in sync", || {
+        replication_up(r, &watcher)
+    });
 }

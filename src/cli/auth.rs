@@ -128,14 +128,18 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
         (None, true) => Some(Phase::Init),
         (None, false) => None,
     };
-    let ca = if let Some(phase) = phase {
-        with_state(ctx, |state| state.rotate(phase))?
-    } else {
-        let grace = args.grace_period.unwrap_or(rctl::DEFAULT_GRACE_PERIOD);
-        with_state(ctx, |state| state.start_auto_rotation(grace))?
-    };
+    let (ca, servers) = with_state(ctx, |state| {
+        let ca = match phase {
+            Some(phase) => state.rotate(phase)?,
+            None => {
+                let grace = args.grace_period.unwrap_or(rctl::DEFAULT_GRACE_PERIOD);
+                state.start_auto_rotation(grace)?
+            }
+        };
+        Ok((ca, state.servers()?.len()))
+    })?;
     outln!("Host CA: {}", ca.rotation().describe())?;
-    out!("{}", output::rotation_steps(ca.rotation()))?;
+    out!("{}", output::rotation_steps(ca.rotation(), servers))?;
     Ok(())
 }
 

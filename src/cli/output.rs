@@ -373,9 +373,15 @@ pub fn redis_client_instructions(
 }
 
 /// After `auth rotate`: what the phase the CA is now in needs, and how it moves on.
-pub fn rotation_steps(rotation: &rctl::Rotation) -> String {
+pub fn rotation_steps(rotation: &rctl::Rotation, servers: usize) -> String {
     let phase = rotation.phase;
     let mut s = format!("Now: {}.\n", phase.duty());
+    if servers > 0 {
+        let _ = writeln!(
+            s,
+            "Registered servers ({servers}): 'rctl redis sync --all' does their part (trust bundles, certificates, reload); clients' files are yours."
+        );
+    }
     if !rotation.in_progress() {
         return s;
     }
