@@ -745,3 +745,50 @@ fn a_full_rotation_under_load_is_rotate_and_sync_at_each_phase() {
         replication_up(r, &watcher)
     });
 }
+
+#[test]
+fn the_registered_owner_is_given_to_every_file_written() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    std::fs::create_dir(dir.join("tls")).unwrap();
+    for (name, owner) in [
+        ("mine", "nobody:nogroup"),
+        ("numeric", "65534:65534"),
+        ("ghost", "no-such-user:nogroup"),
+    ] {
+        dir.rctl(&[
+            "redis",
+            "add",
+            name,
+            "--addr=127.0.0.1:1",
+            &format!("--cert-prefix=tls/{name}"),
+            &format!("--acl-file=tls/{name}.acl"),
+            &format!("--owner={owner}"),
+        ])
+        .ok();
+    }
+    let out = dir
+        .rctl(&["redis", "sync", "--all", "--no-reload"])
+        .failed("1 of 3 server(s) not in line");
+    assert!(out.contains("ghost: renewing the certificate (no certificate); FAILED: no user \"no-such-user\" on this system"), "{out}");
+    for name in ["mine", "numeric"] {
+        for (ext, mode) in [
+            (".crt", 0o644),
+            (".key", 0o600),
+            (".cas", 0o644),
+            (".acl", 0o600),
+        ] {
+            let path = dir.join(&format!("tls/{name}{ext}"));
+            assert_eq!(
+                attributes(&path),
+                (65534, 65534, mode),
+                "{}",
+                path.display()
+            );
+        }
+    }
+    assert!(
+        !dir.join("tls/ghost.crt").exists(),
+        "nothing written for ghost"
+    );
+}

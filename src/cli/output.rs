@@ -482,7 +482,11 @@ pub fn sync_line(
     let mut done: Vec<String> = Vec::new();
     let plan = &item.plan;
     if let Some(why) = &plan.renew {
-        let verb = if dry_run { "would renew" } else { "renewed" };
+        let verb = match (dry_run, item.written.is_ok()) {
+            (true, _) => "would renew",
+            (false, true) => "renewed",
+            (false, false) => "renewing",
+        };
         done.push(format!("{verb} the certificate ({why})"));
     }
     match &item.written {

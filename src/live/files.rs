@@ -210,3 +210,113 @@ pub fn trust_file_counts(path: &Path, ca: &HostCa) -> Option<(usize, usize)> {
     }
     Some((total, known.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::tests::{ca, now};
+    use crate::hosts::parse_host_list;
+    use crate::keys::KeyAlgorithm;
+    use crate::sign::ServerCertRequest;
+
+    /// A server registered at `dir/server`, with a bundle signed now for `hosts` and `ttl`.
+    fn signed(dir: &Path, ca: &HostCa, hosts: &str, ttl: &str) -> RegisteredServer {
+        let prefix = dir.join("server");
+        let req =
+            ServerCertRequest::new(parse_host_list(hosts).unwrap()).with_ttl(ttl.parse().unwrap());
+        ca.sign_redis_server(&req, now())
+            .unwrap()
+            .write(&prefix, true)
+            .unwrap();
+        RegisteredServer::new(
+            "s".parse().unwrap(),
+            "127.0.0.1:6380".parse().unwrap(),
+            &prefix,
+        )
+        .unwrap()
+    }
+
+    fn renewal(server: &RegisteredServer, ca: &HostCa, within: Option<&str>) -> Option<Renewal> {
+        let within = within.map(|w| w.parse::<crate::Ttl>().unwrap().as_std());
+        plan_files(server, ca, None, within, now()).renew
+    }
+
+    #[test]
+    fn each_reason_to_sign_again_is_found_and_nothing_else_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ca = ca();
+        let server = signed(dir.path(), &ca, "127.0.0.1", "30h");
+        let plan = plan_files(&server, &ca, None, None, now());
+        assert!(plan.is_empty(), "{plan:?}");
+        // A third of its life is the default window: 10h of 30h.
+        let later = now() + time::Duration::hours(21);
+        let due = plan_files(&server, &ca, None, None, later).renew;
+        assert!(matches!(due, Some(Renewal::Due { .. })), "{due:?}");
+        assert!(matches!(
+            renewal(&server, &ca, Some("31h")),
+            Some(Renewal::Due { .. })
+        ));
+        let hosts = server
+            .clone()
+            .with_hosts(parse_host_list("redis.internal").unwrap())
+            .unwrap();
+        assert_eq!(renewal(&hosts, &ca, None), Some(Renewal::Hosts));
+        let algo = server.clone().with_key_algorithm(KeyAlgorithm::Ed25519);
+        assert!(matches!(
+            renewal(&algo, &ca, None),
+            Some(Renewal::KeyAlgorithm { .. })
+        ));
+
+        // Rotation: signed by the old key, kept until update_servers replaces it.
+        for (phase, replaced) in [
+            (Phase::Init, false),
+            (Phase::UpdateClients, false),
+            (Phase::UpdateServers, true),
+            (Phase::Standby, true),
+        ] {
+            ca.rotate(phase, now()).unwrap();
+            let why = renewal(&server, &ca, None);
+            if phase == Phase::Standby {
+                assert_eq!(why, Some(Renewal::Untrusted), "the old key is gone");
+            } else {
+                assert_eq!(why.is_some(), replaced, "{phase}: {why:?}");
+            }
+            // The trust bundle is rewritten whenever the trusted keys change.
+            assert!(
+                plan_files(&server, &ca, None, None, now()).write_cas,
+                "{phase}"
+            );
+        }
+
+        // Signed again by the key that signs now: in line.
+        let server = signed(dir.path(), &ca, "127.0.0.1", "30h");
+        assert!(plan_files(&server, &ca, None, None, now()).is_empty());
+        // Another certificate's key beside it; then no certificate at all.
+        let [crt, key, _] = RedisBundle::paths(&server.cert_prefix);
+        let other = tempfile::tempdir().unwrap();
+        let elsewhere = signed(other.path(), &ca, "127.0.0.1", "30h");
+        std::fs::copy(&RedisBundle::paths(&elsewhere.cert_prefix)[1], &key).unwrap();
+        assert!(matches!(
+            renewal(&server, &ca, None),
+            Some(Renewal::Unusable(_))
+        ));
+        std::fs::remove_file(&crt).unwrap();
+        assert_eq!(renewal(&server, &ca, None), Some(Renewal::Missing));
+    }
+
+    #[test]
+    fn users_acl_is_rewritten_only_when_it_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca();
+        let acl = dir.path().join("users.acl");
+        let server = signed(dir.path(), &ca, "127.0.0.1", "30h")
+            .with_acl_file(&acl)
+            .unwrap();
+        let text = "user default off\n";
+        assert!(plan_files(&server, &ca, Some(text), None, now()).write_acl);
+        std::fs::write(&acl, text).unwrap();
+        assert!(!plan_files(&server, &ca, Some(text), None, now()).write_acl);
+        assert!(plan_files(&server, &ca, Some("user a on\n"), None, now()).write_acl);
+        assert!(!plan_files(&server, &ca, None, None, now()).write_acl);
+    }
+}
