@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Whole-process `rctl redis sync` against live redis-servers on loopback, in one run on one
+# machine: one server with nothing due; one server renewed, reloaded and verified; 20 servers
+# with nothing due and with every one renewed; `redis check` of 20. Prints hyperfine's table.
+#
+#   bash bench/sync.sh            (RUNS=30 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-30}
+SERVERS=${SERVERS:-20}
+
+need=()
+command -v hyperfine >/dev/null || need+=(hyperfine)
+command -v redis-server >/dev/null || need+=(redis-server)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo build --release --locked --bin rctl >/dev/null 2>&1
+RCTL=$PWD/target/release/rctl
+W=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+cd "$W"
+export RCTL_STATE_DIR=$W/state
+$RCTL auth init --cluster-name=bench >/dev/null
+mkdir tls
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+for i in $(seq -w 1 "$SERVERS"); do
+  port=$(free_port)
+  $RCTL redis add "s$i" --addr="127.0.0.1:$port" --cert-prefix="tls/s$i" --acl-file="tls/s$i.acl" \
+    --ttl=720h >/dev/null
+  $RCTL redis sync "s$i" --no-reload >/dev/null
+  mkdir "data$i"
+  cat > "s$i.conf" <<EOF
+port 0
+tls-port $port
+tls-cert-file $W/tls/s$i.crt
+tls-key-file $W/tls/s$i.key
+tls-ca-cert-file $W/tls/s$i.cas
+tls-auth-clients yes
+aclfile $W/tls/s$i.acl
+bind 127.0.0.1
+save ""
+appendonly no
+dir $W/data$i
+logfile $W/data$i/redis.log
+EOF
+  redis-server "s$i.conf" &
+  pids+=($!)
+done
+for i in $(seq -w 1 "$SERVERS"); do
+  until grep -q "Ready to accept" "data$i/redis.log" 2>/dev/null; do sleep 0.05; done
+done
+# Every server in line before timing.
+$RCTL redis sync --all >/dev/null
+
+hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$W/sync.md" \
+  -n "sync 1 server, nothing due" "$RCTL redis sync s01" \
+  -n "sync 1 server: renew + reload + verify" "$RCTL redis sync s01 --renew-within=8760h" \
+  -n "sync $SERVERS servers, nothing due" "$RCTL redis sync --all" \
+  -n "sync $SERVERS servers: each renewed + reloaded + verified" "$RCTL redis sync --all --renew-within=8760h" \
+  -n "check $SERVERS servers" "$RCTL redis check --all"
+cat "$W/sync.md"
