@@ -33,6 +33,8 @@ pub struct CaOptions {
     pub algorithm: KeyAlgorithm,
     /// Lifetime of the CA certificate.
     pub ttl: Ttl,
+    /// Keep its keys encrypted at rest (the state asks for the passphrase to write them).
+    pub encrypt: bool,
 }
 
 impl CaOptions {
@@ -42,15 +44,23 @@ impl CaOptions {
             cluster_name,
             algorithm: KeyAlgorithm::default(),
             ttl: DEFAULT_CA_TTL,
+            encrypt: false,
         }
     }
 }
 
-/// One CA key with its self-signed certificate.
+/// One CA key with its self-signed certificate. Read from an encrypted state, it is locked
+/// (its certificate alone) until [`unlock`](CaKey::unlock)ed with the passphrase.
 pub struct CaKey {
     /// The key with the subject, key identifier and key usages signing needs: read from the
-    /// certificate once (rcgen's `Issuer::from_ca_cert_der`), not at every signature.
-    issuer: rcgen::Issuer<'static, PrivateKey>,
+    /// certificate once (rcgen's `Issuer::from_ca_cert_der`), not at every signature. `None`
+    /// while the key is locked.
+    issuer: Option<rcgen::Issuer<'static, PrivateKey>>,
+    /// The key as the state keeps it encrypted (`ENCRYPTED PRIVATE KEY` PEM), when it was
+    /// read so: written back as it was, with no passphrase needed.
+    sealed: Option<String>,
+    algorithm: KeyAlgorithm,
+    spki: Vec<u8>,
     cert_pem: String,
     cert_der: Vec<u8>,
     not_before: OffsetDateTime,
@@ -76,9 +86,13 @@ impl CaKey {
         params.not_after = now + options.ttl.as_time();
         params.use_authority_key_identifier_extension = true;
         let cert = params.self_signed(key.pair())?;
+        let spki = key.public_key_der();
         let issuer = rcgen::Issuer::from_ca_cert_der(cert.der(), key)?;
         Ok(CaKey {
-            issuer,
+            issuer: Some(issuer),
+            sealed: None,
+            algorithm: options.algorithm,
+            spki,
             cert_pem: cert.pem(),
             cert_der: cert.der().to_vec(),
             not_before: params.not_before,
@@ -93,36 +107,94 @@ impl CaKey {
         certificate_pem: &str,
         private_key_pem: &str,
     ) -> std::result::Result<CaKey, String> {
-        let key = PrivateKey::from_pem(algorithm, private_key_pem).map_err(|e| e.to_string())?;
+        let mut key = Self::locked(algorithm, certificate_pem, None)?;
+        key.open(private_key_pem).map_err(|e| e.to_string())?;
+        Ok(key)
+    }
+
+    /// A key kept encrypted (`ENCRYPTED PRIVATE KEY` PEM), with its certificate: locked.
+    pub(crate) fn from_sealed(
+        algorithm: KeyAlgorithm,
+        certificate_pem: &str,
+        sealed_pem: &str,
+    ) -> std::result::Result<CaKey, String> {
+        if !crate::sealed::is_sealed(sealed_pem) {
+            return Err("encrypted_private_key is not an ENCRYPTED PRIVATE KEY".to_string());
+        }
+        Self::locked(algorithm, certificate_pem, Some(sealed_pem.to_string()))
+    }
+
+    fn locked(
+        algorithm: KeyAlgorithm,
+        certificate_pem: &str,
+        sealed: Option<String>,
+    ) -> std::result::Result<CaKey, String> {
         let der = rustls_pki_types::pem::PemObject::from_pem_slice(certificate_pem.as_bytes())
             .map(|d: rustls_pki_types::CertificateDer<'static>| d.to_vec())
             .map_err(|e| format!("certificate is not valid PEM: {e}"))?;
         let (_, cert) = x509_parser::parse_x509_certificate(&der)
             .map_err(|e| format!("certificate does not parse: {e}"))?;
-        if cert.public_key().raw != key.public_key_der().as_slice() {
-            return Err("the private key does not match the certificate".to_string());
-        }
-        let not_before = cert.validity().not_before.to_datetime();
-        let not_after = cert.validity().not_after.to_datetime();
-        let issuer = rcgen::Issuer::from_ca_cert_der(&der.clone().into(), key)
-            .map_err(|e| format!("the CA certificate cannot sign: {e}"))?;
         Ok(CaKey {
-            issuer,
+            issuer: None,
+            sealed,
+            algorithm,
+            spki: cert.public_key().raw.to_vec(),
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
             cert_pem: certificate_pem.to_string(),
-            not_before,
-            not_after,
             cert_der: der,
         })
     }
 
+    /// Takes the private key (PKCS#8 PEM) in, checked to be the certificate's.
+    fn open(&mut self, private_key_pem: &str) -> Result<()> {
+        let key = PrivateKey::from_pem(self.algorithm, private_key_pem)?;
+        if key.public_key_der() != self.spki {
+            return Err(Error::Crypto(
+                "the private key does not match the certificate".to_string(),
+            ));
+        }
+        let issuer = rcgen::Issuer::from_ca_cert_der(&self.cert_der.clone().into(), key)
+            .map_err(|e| Error::Crypto(format!("the CA certificate cannot sign: {e}")))?;
+        self.issuer = Some(issuer);
+        Ok(())
+    }
+
+    /// True while the key is encrypted and not unlocked.
+    pub fn is_locked(&self) -> bool {
+        self.issuer.is_none()
+    }
+
+    /// Decrypts a locked key with the passphrase; nothing to do for an open one.
+    pub(crate) fn unlock(&mut self, passphrase: &crate::sealed::Passphrase) -> Result<()> {
+        let Some(sealed) = &self.sealed else {
+            return Ok(());
+        };
+        if self.issuer.is_some() {
+            return Ok(());
+        }
+        let pem = crate::sealed::unseal(sealed, passphrase)?;
+        self.open(&pem)
+    }
+
+    /// The key as it was read encrypted, if it was.
+    pub(crate) fn sealed_pem(&self) -> Option<&str> {
+        self.sealed.as_deref()
+    }
+
+    /// Forgets the encrypted form (the state is being decrypted, or sealed anew).
+    pub(crate) fn forget_sealed(&mut self) {
+        self.sealed = None;
+    }
+
     /// The private key as PKCS#8 PEM (wiped when dropped), for the state file.
     pub(crate) fn private_key_pem(&self) -> Result<Zeroizing<String>> {
-        self.issuer.key().to_pem()
+        self.issuer()?.key().to_pem()
     }
 
     /// The key algorithm.
     pub fn algorithm(&self) -> KeyAlgorithm {
-        self.issuer.key().algorithm()
+        self.algorithm
     }
 
     /// The CA certificate, PEM.
@@ -142,12 +214,16 @@ impl CaKey {
 
     /// `sha256:<hex>` of the SubjectPublicKeyInfo, as Teleport's CA pin.
     pub fn pin(&self) -> String {
-        spki_pin(&self.issuer.key().public_key_der())
+        spki_pin(&self.spki)
     }
 
-    /// The issuer that signs with this key.
-    pub(crate) fn issuer(&self) -> &rcgen::Issuer<'static, PrivateKey> {
-        &self.issuer
+    /// The issuer that signs with this key; refused while the key is locked.
+    pub(crate) fn issuer(&self) -> Result<&rcgen::Issuer<'static, PrivateKey>> {
+        self.issuer.as_ref().ok_or_else(|| {
+            Error::CaPassphrase(
+                "the host CA key is encrypted and no passphrase was given".to_string(),
+            )
+        })
     }
 }
 
@@ -185,6 +261,8 @@ pub struct HostCa {
     /// Keys trusted besides it during a rotation.
     pub(crate) additional: Vec<CaKey>,
     pub(crate) rotation: Rotation,
+    /// Its keys are kept encrypted at rest.
+    pub(crate) encrypted: bool,
 }
 
 impl HostCa {
@@ -202,7 +280,40 @@ impl HostCa {
             active: CaKey::generate(options, now)?,
             additional: Vec::new(),
             rotation: Rotation::default(),
+            encrypted: options.encrypt,
         })
+    }
+
+    /// True when its keys are kept encrypted at rest.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// True when a key is encrypted and not unlocked: it cannot sign.
+    pub fn is_locked(&self) -> bool {
+        self.trusted().any(CaKey::is_locked)
+    }
+
+    /// Decrypts every locked key with the passphrase.
+    pub(crate) fn unlock(&mut self, passphrase: &crate::sealed::Passphrase) -> Result<()> {
+        self.active.unlock(passphrase)?;
+        self.additional
+            .iter_mut()
+            .try_for_each(|k| k.unlock(passphrase))
+    }
+
+    /// Keeps the keys encrypted at rest from now on (`true`), or in clear (`false`; every key
+    /// must be unlocked). The next save writes them so.
+    pub(crate) fn set_encrypted(&mut self, encrypted: bool) -> Result<()> {
+        if !encrypted && self.is_locked() {
+            return Err(Error::CaPassphrase(
+                "the host CA key is encrypted and no passphrase was given".to_string(),
+            ));
+        }
+        self.encrypted = encrypted;
+        self.active.forget_sealed();
+        self.additional.iter_mut().for_each(CaKey::forget_sealed);
+        Ok(())
     }
 
     /// The cluster name.
@@ -237,6 +348,7 @@ impl HostCa {
         active: CaKey,
         additional: Vec<CaKey>,
         rotation: Rotation,
+        encrypted: bool,
     ) -> std::result::Result<HostCa, String> {
         rotation.validate().map_err(|e| format!("rotation: {e}"))?;
         if rotation.in_progress() == additional.is_empty() {
@@ -251,6 +363,7 @@ impl HostCa {
             active,
             additional,
             rotation,
+            encrypted,
         })
     }
 }
@@ -421,7 +534,7 @@ impl HostCa {
         params.not_after = now + ttl.as_time();
         params.use_authority_key_identifier_extension = true;
 
-        let cert = params.signed_by(public_key, signer.issuer())?;
+        let cert = params.signed_by(public_key, signer.issuer()?)?;
         let subject = params
             .distinguished_name
             .iter()
@@ -500,7 +613,7 @@ pub(crate) mod tests {
     #[test]
     fn debug_output_has_no_key() {
         let ca = ca();
-        let yaml = crate::state::ca_file::encode(&ca).unwrap();
+        let yaml = crate::state::ca_file::encode(&ca, None).unwrap();
         let key_line = yaml
             .lines()
             .skip_while(|l| !l.contains("BEGIN PRIVATE KEY"))

@@ -168,6 +168,10 @@ pub enum Error {
     #[error("certificate or key operation failed: {0}")]
     Crypto(String),
 
+    /// The host CA key is encrypted and its passphrase is missing or wrong.
+    #[error("{0}")]
+    CaPassphrase(String),
+
     /// A live Redis server could not be reached, refused rctl, or answered unexpectedly.
     #[error("{0}")]
     Server(String),

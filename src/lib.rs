@@ -66,6 +66,7 @@ mod names;
 mod redis_conf;
 mod roles;
 mod rotation;
+mod sealed;
 mod servers;
 mod sign;
 mod state;
@@ -86,6 +87,7 @@ pub use roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
 };
 pub use rotation::{DEFAULT_GRACE_PERIOD, Mode, Phase, Rotation};
+pub use sealed::Passphrase;
 pub use servers::{FileOwner, RegisteredServer, ServerAddr};
 pub use sign::{
     CertKind, ClientCertRequest, DEFAULT_CERT_TTL, IssuedCert, RedisBundle, ServerCertRequest,

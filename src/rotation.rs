@@ -393,10 +393,10 @@ mod key_move_tests {
     #[test]
     fn refused_transition_changes_nothing() {
         let mut ca = ca();
-        let before = crate::state::ca_file::encode(&ca).unwrap();
+        let before = crate::state::ca_file::encode(&ca, None).unwrap();
         assert!(ca.rotate(Phase::UpdateClients, now()).is_err());
         assert!(ca.rotate(Phase::Standby, now()).is_err());
-        assert_eq!(crate::state::ca_file::encode(&ca).unwrap(), before);
+        assert_eq!(crate::state::ca_file::encode(&ca, None).unwrap(), before);
     }
 
     #[test]
@@ -675,6 +675,7 @@ impl HostCa {
                     algorithm: self.active.algorithm(),
                     // The new key gets as long a life as the current one was given.
                     ttl: lifetime(&self.active)?,
+                    encrypt: self.encrypted,
                 };
                 self.additional.push(CaKey::generate(&options, now)?);
             }

@@ -8,6 +8,7 @@ mod acl_servers;
 mod acl_targets;
 mod bad_input;
 mod ecosystem;
+mod encrypted;
 mod golden;
 mod library;
 mod live;

@@ -22,6 +22,16 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub(crate) insecure_permissions: bool,
 
+    /// File holding the passphrase of an encrypted host CA key (else a prompt on a terminal);
+    /// read only by commands that use the key
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        env = "RCTL_CA_PASSPHRASE_FILE"
+    )]
+    pub(crate) ca_passphrase_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -371,6 +381,10 @@ pub(crate) enum AuthCommand {
     Export(ExportArgs),
     /// Rotate the host CA, one manual phase or automatically over a grace period
     Rotate(RotateArgs),
+    /// Encrypt the host CA keys at rest with a passphrase (PKCS#8, scrypt, AES-256)
+    Encrypt,
+    /// Keep the host CA keys in clear again (asks for the passphrase)
+    Decrypt,
 }
 
 #[derive(Args, Debug)]

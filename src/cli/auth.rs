@@ -13,6 +13,8 @@ pub(super) fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
     let mut options = CaOptions::new(args.cluster_name.unwrap_or_else(rctl::default_cluster_name));
     options.algorithm = args.key_algo;
     options.ttl = args.ca_ttl;
+    // A passphrase given: the new CA's key is encrypted at rest from the start.
+    options.encrypt = ctx.has_passphrase_file();
     let ca = with_state(ctx, |state| state.init_ca(&options))?;
     outln!(
         "Created host CA for cluster {:?} ({}), valid until {}.\nCA pin: {}",
@@ -182,4 +184,34 @@ pub(super) fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
         // A status this rctl does not know how to describe: not valid, whatever it is.
         _ => Err(Error::AccessDenied(format!("{file} is not valid"))),
     }
+}
+
+pub(super) fn auth_encrypt(ctx: &Context) -> Result<()> {
+    let ca = with_state(ctx, |state| state.encrypt_ca())?;
+    outln!(
+        "The host CA key{} of cluster {:?} {} now encrypted at rest (PKCS#8, scrypt, AES-256-CBC); commands that sign ask for the passphrase.",
+        if ca.trusted().count() > 1 { "s" } else { "" },
+        ca.cluster_name(),
+        if ca.trusted().count() > 1 {
+            "are"
+        } else {
+            "is"
+        },
+    )?;
+    Ok(())
+}
+
+pub(super) fn auth_decrypt(ctx: &Context) -> Result<()> {
+    let ca = with_state(ctx, |state| state.decrypt_ca())?;
+    outln!(
+        "The host CA key{} of cluster {:?} {} now kept in clear (mode 0600).",
+        if ca.trusted().count() > 1 { "s" } else { "" },
+        ca.cluster_name(),
+        if ca.trusted().count() > 1 {
+            "are"
+        } else {
+            "is"
+        },
+    )?;
+    Ok(())
 }

@@ -20,6 +20,9 @@ pub fn message(e: &Error) -> String {
         Error::MissingRole { user, .. } => {
             format!("; fix it with 'rctl users update {user} --set-roles=...'")
         }
+        Error::CaPassphrase(text) if text.contains("no passphrase was given") => {
+            "; give it with --ca-passphrase-file=FILE or RCTL_CA_PASSPHRASE_FILE".to_string()
+        }
         Error::NoSuchAccount(account) => {
             format!("; create it with 'rctl users add {account} --roles=...'")
         }

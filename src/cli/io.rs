@@ -121,3 +121,57 @@ pub(super) fn rctl_shorten(s: &str) -> String {
 pub(super) fn list(flag: &str, input: &str) -> Result<Vec<String>> {
     parse_list(input).map_err(|e| Error::InvalidArgument(format!("{flag}: {e}")))
 }
+
+/// The CA passphrase: from `file` (at most 1 KiB, not readable by group or others unless
+/// `insecure`), else typed on the terminal without echo (twice when `confirm`). Never from a
+/// pipe: a passphrase on standard input would be the password's input.
+pub(crate) fn read_passphrase(
+    file: Option<&std::path::Path>,
+    insecure: bool,
+    confirm: bool,
+) -> rctl::Result<rctl::Passphrase> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(path) = file {
+        let meta = std::fs::metadata(path).map_err(|source| rctl::Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 && !insecure {
+            return Err(rctl::Error::InsecurePermissions {
+                path: path.to_path_buf(),
+                mode,
+                want: 0o600,
+            });
+        }
+        let text = read_text_file(path, 1024)?;
+        return rctl::Passphrase::new(text);
+    }
+    // Asked only of a person at a terminal: a script (standard input not a terminal) is told
+    // to give a file instead of hanging on a prompt.
+    use std::io::IsTerminal;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty");
+    if tty.is_err() || !std::io::stdin().is_terminal() {
+        return Err(rctl::Error::CaPassphrase(
+            "the host CA key is encrypted and no passphrase was given (no terminal to ask on)"
+                .to_string(),
+        ));
+    }
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| rctl::Error::CaPassphrase(format!("cannot read the passphrase: {e}")))
+    };
+    let first = zeroize::Zeroizing::new(ask("Passphrase for the host CA key: ")?);
+    if confirm {
+        let again = zeroize::Zeroizing::new(ask("The same passphrase again: ")?);
+        if *again != *first {
+            return Err(rctl::Error::CaPassphrase(
+                "the two passphrases differ".to_string(),
+            ));
+        }
+    }
+    rctl::Passphrase::new(first.to_string())
+}

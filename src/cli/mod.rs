@@ -91,12 +91,15 @@ pub fn run(cli: Cli) -> Result<()> {
         options: DirOptions {
             insecure_permissions: cli.insecure_permissions,
         },
+        passphrase_file: cli.ca_passphrase_file.clone(),
     };
     match cli.command {
         Command::Auth(AuthCommand::Init(args)) => auth::auth_init(&ctx, args),
         Command::Auth(AuthCommand::Sign(args)) => auth::auth_sign(&ctx, args),
         Command::Auth(AuthCommand::Export(args)) => auth::auth_export(&ctx, args),
         Command::Auth(AuthCommand::Rotate(args)) => auth::auth_rotate(&ctx, args),
+        Command::Auth(AuthCommand::Encrypt) => auth::auth_encrypt(&ctx),
+        Command::Auth(AuthCommand::Decrypt) => auth::auth_decrypt(&ctx),
         Command::Status(args) => auth::status(&ctx, args),
         Command::Certs(CertsCommand::Inspect(args)) => auth::certs_inspect(&ctx, args),
         Command::Redis(RedisCommand::Config(args)) => redis::redis_config(&ctx, args),
@@ -125,6 +128,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Auth(AuthCommand::Sign(_)) => "auth sign",
         Command::Auth(AuthCommand::Export(_)) => "auth export",
         Command::Auth(AuthCommand::Rotate(_)) => "auth rotate",
+        Command::Auth(AuthCommand::Encrypt) => "auth encrypt",
+        Command::Auth(AuthCommand::Decrypt) => "auth decrypt",
         Command::Status(_) => "status",
         Command::Certs(_) => "certs inspect",
         Command::Redis(RedisCommand::Config(_)) => "redis config",
@@ -154,14 +159,30 @@ struct Context {
     command: &'static str,
     state_dir: PathBuf,
     options: DirOptions,
+    passphrase_file: Option<PathBuf>,
 }
 
 impl Context {
     /// Opens the state. Every argument has been checked by now: a refusal changes nothing.
     fn open(&self) -> Result<StateDir> {
-        let mut state = StateDir::open_with(&self.state_dir, &self.options)?;
+        let state = StateDir::open_with(&self.state_dir, &self.options)?;
+        Ok(self.prepare(state))
+    }
+
+    /// The command's name for the audit log, and where an encrypted CA key's passphrase
+    /// comes from (asked only if the command uses the key).
+    fn prepare(&self, mut state: StateDir) -> StateDir {
         state.set_command(self.command);
-        Ok(state)
+        let file = self.passphrase_file.clone();
+        let insecure = self.options.insecure_permissions;
+        let confirm = self.command == "auth encrypt";
+        state
+            .with_passphrase_source(move || io::read_passphrase(file.as_deref(), insecure, confirm))
+    }
+
+    /// True when a passphrase file was given (`auth init` then encrypts the new CA).
+    fn has_passphrase_file(&self) -> bool {
+        self.passphrase_file.is_some()
     }
 }
 
@@ -175,9 +196,8 @@ fn with_state<T>(ctx: &Context, f: impl FnOnce(&mut StateDir) -> Result<T>) -> R
 /// [`with_state`] for commands that only look: a shared lock, nothing created or changed, so
 /// they work beside each other and on a read-only mount.
 fn with_state_read<T>(ctx: &Context, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {
-    let mut state = StateDir::open_read_only(&ctx.state_dir, &ctx.options)?;
-    state.set_command(ctx.command);
-    run_on(state, f)
+    let state = StateDir::open_read_only(&ctx.state_dir, &ctx.options)?;
+    run_on(ctx.prepare(state), f)
 }
 
 fn run_on<T>(mut state: StateDir, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {

@@ -27,6 +27,7 @@ use crate::audit::AuditEvent;
 use crate::ca::{CaOptions, HostCa};
 use crate::error::{Error, Result};
 use crate::rotation::Phase;
+use crate::sealed::Passphrase;
 use crate::store::{DirOptions, DirStore, Store};
 
 pub(crate) const CA_FILE: &str = "host_ca.yaml";
@@ -131,7 +132,13 @@ pub struct StateDir {
     clock: Box<dyn Fn() -> OffsetDateTime + Send + Sync>,
     notices: Vec<Notice>,
     command: String,
+    /// Where the CA passphrase comes from, asked only when a key must be decrypted or
+    /// encrypted; its answer is kept for the rest of the command.
+    passphrase_source: Option<PassphraseSource>,
+    passphrase: std::sync::OnceLock<Passphrase>,
 }
+
+type PassphraseSource = Box<dyn Fn() -> Result<Passphrase> + Send + Sync>;
 
 impl std::fmt::Debug for StateDir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -186,7 +193,43 @@ impl StateDir {
             clock: Box::new(OffsetDateTime::now_utc),
             notices: Vec::new(),
             command: "library".to_string(),
+            passphrase_source: None,
+            passphrase: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Where the passphrase of an encrypted CA key comes from (a file, a prompt): called at
+    /// most once, and only by an operation that must decrypt or encrypt a key, so commands
+    /// that do not sign never ask.
+    pub fn with_passphrase_source(
+        mut self,
+        source: impl Fn() -> Result<Passphrase> + Send + Sync + 'static,
+    ) -> StateDir {
+        self.passphrase_source = Some(Box::new(source));
+        self
+    }
+
+    /// The CA passphrase, asked of the source the first time.
+    pub(crate) fn passphrase(&self) -> Result<Passphrase> {
+        if let Some(p) = self.passphrase.get() {
+            return Ok(p.clone());
+        }
+        let source = self.passphrase_source.as_ref().ok_or_else(|| {
+            Error::CaPassphrase(
+                "the host CA key is encrypted and no passphrase was given".to_string(),
+            )
+        })?;
+        let passphrase = source()?;
+        Ok(self.passphrase.get_or_init(|| passphrase).clone())
+    }
+
+    /// [`load_ca`](Self::load_ca) with every key decrypted, for an operation that signs.
+    pub(crate) fn load_ca_unlocked(&mut self) -> Result<(HostCa, Pending)> {
+        let (mut ca, pending) = self.load_ca()?;
+        if ca.is_locked() {
+            ca.unlock(&self.passphrase()?)?;
+        }
+        Ok((ca, pending))
     }
 
     /// Replaces the clock (for tests of scheduled rotation, or a program with its own notion
@@ -399,7 +442,56 @@ impl StateDir {
     }
 
     pub(crate) fn save_ca(&self, ca: &HostCa) -> Result<()> {
-        self.store.write(CA_FILE, ca_file::encode(ca)?.as_bytes())
+        let passphrase = if ca_file::needs_passphrase(ca) {
+            Some(self.passphrase()?)
+        } else {
+            None
+        };
+        self.store.write(
+            CA_FILE,
+            ca_file::encode(ca, passphrase.as_ref())?.as_bytes(),
+        )
+    }
+
+    /// Encrypts the host CA keys at rest with the passphrase (asked of the source). Refused
+    /// when there is no CA or it is encrypted already.
+    pub fn encrypt_ca(&mut self) -> Result<HostCa> {
+        if !self.has_ca()? {
+            return Err(Error::InvalidArgument(
+                "there is no host CA to encrypt".to_string(),
+            ));
+        }
+        let (mut ca, pending) = self.load_ca()?;
+        if ca.is_encrypted() {
+            return Err(Error::InvalidArgument(
+                "the host CA key is encrypted already".to_string(),
+            ));
+        }
+        ca.set_encrypted(true)?;
+        let event = AuditEvent::about("ca.encrypt", ca.cluster_name());
+        self.commit_ca(&ca, pending, true, vec![event], || Ok(()))?;
+        Ok(ca)
+    }
+
+    /// Keeps the host CA keys in clear again (decrypted with the passphrase). Refused when
+    /// there is no CA or it is not encrypted.
+    pub fn decrypt_ca(&mut self) -> Result<HostCa> {
+        if !self.has_ca()? {
+            return Err(Error::InvalidArgument(
+                "there is no host CA to decrypt".to_string(),
+            ));
+        }
+        let (mut ca, pending) = self.load_ca()?;
+        if !ca.is_encrypted() {
+            return Err(Error::InvalidArgument(
+                "the host CA key is not encrypted".to_string(),
+            ));
+        }
+        ca.unlock(&self.passphrase()?)?;
+        ca.set_encrypted(false)?;
+        let event = AuditEvent::about("ca.decrypt", ca.cluster_name());
+        self.commit_ca(&ca, pending, true, vec![event], || Ok(()))?;
+        Ok(ca)
     }
 
     /// Moves a manual rotation of the host CA to `phase`.

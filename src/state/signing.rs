@@ -88,7 +88,7 @@ impl StateDir {
     /// name), within the smallest `max_session_ttl` of their roles.
     pub fn sign_redis_client(&mut self, login: &ClientLogin) -> Result<RedisBundle> {
         let req = self.client_request(login)?;
-        let (ca, pending) = self.load_ca()?;
+        let (ca, pending) = self.load_ca_unlocked()?;
         let bundle = ca.sign_redis_client(&req, self.now())?;
         let event = AuditEvent::issued(bundle.issued(), Some(&login.user));
         self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
@@ -140,7 +140,7 @@ impl StateDir {
     /// Signs a Redis server bundle with the host CA. The bundle is not written anywhere:
     /// see [`RedisBundle::write`].
     pub fn sign_redis_server(&mut self, req: &ServerCertRequest) -> Result<RedisBundle> {
-        let (ca, pending) = self.load_ca()?;
+        let (ca, pending) = self.load_ca_unlocked()?;
         let bundle = ca.sign_redis_server(req, self.now())?;
         let event = AuditEvent::issued(bundle.issued(), None);
         self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
@@ -190,7 +190,7 @@ impl StateDir {
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
         self.check_output_path(out)?;
         RedisBundle::check_outputs_for(out, overwrite, with_key)?;
-        let (ca, pending) = self.load_ca()?;
+        let (ca, pending) = self.load_ca_unlocked()?;
         let bundle = sign(&ca, self.now())?;
         // The files about to be written, as absolute paths: the audit record names them, and
         // it is appended before they are placed.
@@ -247,7 +247,7 @@ impl StateDir {
 
     /// Signs a Redis server certificate for a CSR (PEM); see [`HostCa::sign_redis_csr`].
     pub fn sign_redis_csr(&mut self, csr_pem: &str, ttl: crate::Ttl) -> Result<RedisBundle> {
-        let (ca, pending) = self.load_ca()?;
+        let (ca, pending) = self.load_ca_unlocked()?;
         let bundle = ca.sign_redis_csr(csr_pem, ttl, self.now())?;
         let event = AuditEvent::issued(bundle.issued(), None);
         self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;

@@ -54,10 +54,14 @@ impl StateDir {
                 "no server is registered; register one with 'rctl redis add'".to_string(),
             ));
         };
-        let ca = match self.existing_host_ca()? {
+        let mut ca = match self.existing_host_ca()? {
             Some(ca) => ca,
             None => self.host_ca()?,
         };
+        // rctl's own client certificates are signed with every trusted key.
+        if ca.is_locked() {
+            ca.unlock(&self.passphrase()?)?;
+        }
         let target = self.target_or_default(None)?;
         let acl_text = self.render_acl(Some(target))?;
         Wanted::new(ca, acl_text, target, password, self.now())

@@ -1,0 +1,129 @@
+//! Private keys encrypted at rest: PKCS#8 `ENCRYPTED PRIVATE KEY` (PBES2: scrypt with
+//! OpenSSL 3's parameters, log2 N = 14, r = 8, p = 1, and AES-256-CBC), the form `openssl pkey
+//! -passin` reads. Encryption and the KDF are RustCrypto's (`pkcs8`, `pkcs5`, `scrypt`).
+
+use std::fmt;
+
+use pkcs8::der::Decode;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// The PEM label of an encrypted key.
+pub const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
+
+/// A passphrase. Never printed; wiped when dropped.
+#[derive(Clone)]
+pub struct Passphrase(Zeroizing<String>);
+
+impl Passphrase {
+    /// A passphrase from text as a file or a prompt gives it: one trailing newline (`\n` or
+    /// `\r\n`) is not part of it. Refused when empty.
+    pub fn new(text: impl Into<String>) -> Result<Passphrase> {
+        let mut text = Zeroizing::new(text.into());
+        if text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        if text.is_empty() {
+            return Err(Error::InvalidArgument(
+                "the CA passphrase is empty".to_string(),
+            ));
+        }
+        Ok(Passphrase(text))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(<redacted>)")
+    }
+}
+
+/// Encrypts a PKCS#8 `PRIVATE KEY` PEM into an `ENCRYPTED PRIVATE KEY` PEM.
+pub fn seal(private_key_pem: &str, passphrase: &Passphrase) -> Result<String> {
+    let crypto = |what: &str, e: &dyn fmt::Display| Error::Crypto(format!("{what}: {e}"));
+    let (_, der) = pkcs8::der::pem::decode_vec(private_key_pem.as_bytes())
+        .map_err(|e| crypto("the key to encrypt is not PEM", &e))?;
+    let der = Zeroizing::new(der);
+    let info = pkcs8::PrivateKeyInfoRef::from_der(&der)
+        .map_err(|e| crypto("the key to encrypt is not PKCS#8", &e))?;
+    let mut salt = [0u8; 16];
+    let mut iv = [0u8; 16];
+    {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        rng.fill_bytes(&mut salt);
+        rng.fill_bytes(&mut iv);
+    }
+    let params =
+        pkcs8::pkcs5::scrypt::Params::new(14, 8, 1).map_err(|e| crypto("scrypt parameters", &e))?;
+    let pbes2 = pkcs8::pkcs5::pbes2::Parameters::generate_scrypt_aes256cbc(params, &salt, iv)
+        .map_err(|e| crypto("PBES2 parameters", &e))?;
+    let sealed = info
+        .encrypt_with_params(pbes2, passphrase.bytes())
+        .map_err(|e| crypto("encrypting the key", &e))?;
+    let pem = sealed
+        .to_pem(ENCRYPTED_LABEL, pkcs8::LineEnding::LF)
+        .map_err(|e| crypto("encoding the encrypted key", &e))?;
+    Ok(pem.to_string())
+}
+
+/// Decrypts an `ENCRYPTED PRIVATE KEY` PEM into a PKCS#8 `PRIVATE KEY` PEM (wiped when
+/// dropped). A wrong passphrase is [`Error::CaPassphrase`].
+pub fn unseal(sealed_pem: &str, passphrase: &Passphrase) -> Result<Zeroizing<String>> {
+    let (label, der) = pkcs8::der::pem::decode_vec(sealed_pem.as_bytes())
+        .map_err(|e| Error::Crypto(format!("the encrypted key is not PEM: {e}")))?;
+    if label != ENCRYPTED_LABEL {
+        return Err(Error::Crypto(format!(
+            "the encrypted key is a {label:?} PEM block, not {ENCRYPTED_LABEL:?}"
+        )));
+    }
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
+        .map_err(|e| Error::Crypto(format!("the encrypted key does not parse: {e}")))?;
+    let clear = info.decrypt(passphrase.bytes()).map_err(|_| {
+        Error::CaPassphrase("the CA passphrase is wrong (the key does not decrypt)".to_string())
+    })?;
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    Ok(Zeroizing::new(pem::encode_config(
+        &pem::Pem::new("PRIVATE KEY", clear.as_bytes().to_vec()),
+        config,
+    )))
+}
+
+/// True when `pem` is an encrypted key.
+pub fn is_sealed(pem: &str) -> bool {
+    pem.trim_start()
+        .starts_with(&format!("-----BEGIN {ENCRYPTED_LABEL}-----"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{KeyAlgorithm, PrivateKey};
+
+    #[test]
+    fn a_key_round_trips_and_a_wrong_passphrase_is_refused() {
+        let pass = Passphrase::new("correct horse\n").unwrap();
+        for algorithm in [KeyAlgorithm::EcdsaP256, KeyAlgorithm::Ed25519] {
+            let key = PrivateKey::generate(algorithm).unwrap();
+            let pem = key.to_pem().unwrap();
+            let sealed = seal(&pem, &pass).unwrap();
+            assert!(is_sealed(&sealed) && !sealed.contains("BEGIN PRIVATE KEY"));
+            assert_eq!(*unseal(&sealed, &pass).unwrap(), *pem);
+            let wrong = Passphrase::new("correct horse battery").unwrap();
+            assert!(matches!(
+                unseal(&sealed, &wrong),
+                Err(Error::CaPassphrase(_))
+            ));
+        }
+        assert!(Passphrase::new("\n").is_err());
+        assert_eq!(format!("{pass:?}"), "Passphrase(<redacted>)");
+    }
+}
