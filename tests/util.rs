@@ -295,6 +295,15 @@ impl RedisServer {
         port: impl Fn() -> u16,
         tls_conf: impl Fn(u16) -> String,
     ) -> Result<RedisServer, String> {
+        Self::try_start_program(Path::new("redis-server"), port, tls_conf)
+    }
+
+    /// As [`try_start_on`](Self::try_start_on), with another server binary (Valkey's).
+    pub fn try_start_program(
+        program: &Path,
+        port: impl Fn() -> u16,
+        tls_conf: impl Fn(u16) -> String,
+    ) -> Result<RedisServer, String> {
         let mut last_log = String::new();
         for _attempt in 0..5 {
             let port = port();
@@ -308,7 +317,7 @@ impl RedisServer {
             );
             let conf_path = dir.path().join("redis.conf");
             fs::write(&conf_path, conf).unwrap();
-            let child = Command::new("redis-server")
+            let child = Command::new(program)
                 .arg(&conf_path)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
