@@ -368,6 +368,18 @@ impl HostCa {
     }
 }
 
+/// Refuses a lifetime that is not whole seconds or would outlive `signer`'s certificate.
+fn check_ttl_for(signer: &CaKey, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
+    ttl.check_whole_seconds()?;
+    if now + ttl.as_time() > signer.not_after() {
+        return Err(Error::TtlOutlivesCa {
+            ttl: ttl.to_string(),
+            ca_not_after: signer.not_after().date().to_string(),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn lifetime(key: &CaKey) -> Result<Ttl> {
     let span = key.not_after - key.not_before - time::Duration::minutes(1);
     let span = std::time::Duration::try_from(span)
@@ -397,8 +409,16 @@ impl HostCa {
         let (dn, sans) = server_names(&req.hosts)?;
         let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
         let rsa = key.algorithm().is_rsa();
-        let (pem, mut issued) =
-            self.issue(key.pair(), rsa, dn, sans, CertKind::Server, req.ttl, now)?;
+        let (pem, mut issued) = self.issue(
+            self.active(),
+            key.pair(),
+            rsa,
+            dn,
+            sans,
+            CertKind::Server,
+            req.ttl,
+            now,
+        )?;
         issued.sans = req.hosts.iter().map(ToString::to_string).collect();
         self.bundle(pem, Some(&key), issued)
     }
@@ -417,8 +437,16 @@ impl HostCa {
         let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.spki_der).map_err(|e| {
             Error::InvalidArgument(format!("the CSR's public key is not supported: {e}"))
         })?;
-        let (pem, mut issued) =
-            self.issue(&spki, request.rsa, dn, sans, CertKind::Server, ttl, now)?;
+        let (pem, mut issued) = self.issue(
+            self.active(),
+            &spki,
+            request.rsa,
+            dn,
+            sans,
+            CertKind::Server,
+            ttl,
+            now,
+        )?;
         issued.sans = request.hosts.iter().map(ToString::to_string).collect();
         self.bundle(pem, None, issued)
     }
@@ -436,6 +464,7 @@ impl HostCa {
         let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
         let rsa = key.algorithm().is_rsa();
         let (pem, issued) = self.issue(
+            self.active(),
             key.pair(),
             rsa,
             dn,
@@ -449,15 +478,7 @@ impl HostCa {
 
     /// Refuses a lifetime that would outlive the signing CA certificate.
     pub fn check_ttl(&self, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
-        ttl.check_whole_seconds()?;
-        let not_after = now + ttl.as_time();
-        if not_after > self.active().not_after() {
-            return Err(Error::TtlOutlivesCa {
-                ttl: ttl.to_string(),
-                ca_not_after: self.active().not_after().date().to_string(),
-            });
-        }
-        Ok(())
+        check_ttl_for(self.active(), ttl, now)
     }
 
     /// rctl's own short-lived client certificate (`CN=rctl-admin`), signed by `signer`, one of
@@ -473,7 +494,7 @@ impl HostCa {
         dn.push(DnType::OrganizationalUnitName, "rctl");
         dn.push(DnType::OrganizationName, self.cluster_name());
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
-        let (pem, _) = self.issue_by(
+        let (pem, _) = self.issue(
             signer,
             key.pair(),
             false,
@@ -486,23 +507,10 @@ impl HostCa {
         Ok((pem, key.to_pem()?))
     }
 
+    /// A leaf certificate for `public_key`, signed by `signer` (the active key but for rctl's
+    /// own client certificates), within the signer's lifetime.
     #[allow(clippy::too_many_arguments)]
     fn issue(
-        &self,
-        public_key: &impl rcgen::PublicKeyData,
-        rsa: bool,
-        dn: DistinguishedName,
-        sans: Vec<SanType>,
-        kind: CertKind,
-        ttl: Ttl,
-        now: OffsetDateTime,
-    ) -> Result<(String, IssuedCert)> {
-        self.check_ttl(ttl, now)?;
-        self.issue_by(self.active(), public_key, rsa, dn, sans, kind, ttl, now)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn issue_by(
         &self,
         signer: &CaKey,
         public_key: &impl rcgen::PublicKeyData,
@@ -513,6 +521,7 @@ impl HostCa {
         ttl: Ttl,
         now: OffsetDateTime,
     ) -> Result<(String, IssuedCert)> {
+        check_ttl_for(signer, ttl, now)?;
         let mut params = CertificateParams::default();
         params.distinguished_name = dn;
         params.subject_alt_names = sans;

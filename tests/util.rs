@@ -131,8 +131,15 @@ impl Run {
     /// on stderr containing `want`, no panic. Returns stdout (its per-item report).
     #[track_caller]
     pub fn failed(&self, want: &str) -> String {
-        let stderr = self.stderr();
         assert_eq!(self.output.status.code(), Some(1), "{}", self.dump());
+        self.one_error_line(want);
+        self.stdout()
+    }
+
+    /// No panic, and exactly one line on stderr, containing `want`; returns it.
+    #[track_caller]
+    fn one_error_line(&self, want: &str) -> String {
+        let stderr = self.stderr();
         assert!(!stderr.contains("panicked"), "panic:\n{}", self.dump());
         assert_eq!(
             stderr.lines().count(),
@@ -145,14 +152,13 @@ impl Run {
             "want {want:?} in stderr:\n{}",
             self.dump()
         );
-        self.stdout()
+        stderr
     }
 
     /// Asserts the refusal contract: non-zero exit, exactly one line on stderr that contains
     /// `want`, nothing on stdout, and no panic. Returns the line.
     #[track_caller]
     pub fn refused(&self, want: &str) -> String {
-        let stderr = self.stderr();
         assert!(
             !self.output.status.success(),
             "command succeeded:\n{}",
@@ -163,24 +169,13 @@ impl Run {
             "killed by a signal:\n{}",
             self.dump()
         );
-        assert!(!stderr.contains("panicked"), "panic:\n{}", self.dump());
-        assert_eq!(
-            stderr.lines().count(),
-            1,
-            "want one line on stderr:\n{}",
-            self.dump()
-        );
-        assert!(
-            stderr.contains(want),
-            "want {want:?} in stderr:\n{}",
-            self.dump()
-        );
+        let line = self.one_error_line(want);
         assert!(
             self.output.stdout.is_empty(),
             "stdout on refusal:\n{}",
             self.dump()
         );
-        stderr
+        line
     }
 }
 

@@ -189,29 +189,27 @@ pub(super) fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
 pub(super) fn auth_encrypt(ctx: &Context) -> Result<()> {
     let ca = with_state(ctx, |state| state.encrypt_ca())?;
     outln!(
-        "The host CA key{} of cluster {:?} {} now encrypted at rest (PKCS#8, scrypt, AES-256-CBC); commands that sign ask for the passphrase.",
-        if ca.trusted().count() > 1 { "s" } else { "" },
-        ca.cluster_name(),
-        if ca.trusted().count() > 1 {
-            "are"
-        } else {
-            "is"
-        },
+        "{} now encrypted at rest (PKCS#8, scrypt, AES-256-CBC); commands that sign ask for the passphrase.",
+        ca_keys(&ca)
     )?;
     Ok(())
 }
 
 pub(super) fn auth_decrypt(ctx: &Context) -> Result<()> {
     let ca = with_state(ctx, |state| state.decrypt_ca())?;
-    outln!(
-        "The host CA key{} of cluster {:?} {} now kept in clear (mode 0600).",
-        if ca.trusted().count() > 1 { "s" } else { "" },
-        ca.cluster_name(),
-        if ca.trusted().count() > 1 {
-            "are"
-        } else {
-            "is"
-        },
-    )?;
+    outln!("{} now kept in clear (mode 0600).", ca_keys(&ca))?;
     Ok(())
+}
+
+/// "The host CA key of cluster "x" is" (or keys ... are, during a rotation).
+fn ca_keys(ca: &rctl::HostCa) -> String {
+    let (keys, verb) = if ca.trusted().count() > 1 {
+        ("keys", "are")
+    } else {
+        ("key", "is")
+    };
+    format!(
+        "The host CA {keys} of cluster {:?} {verb}",
+        ca.cluster_name()
+    )
 }

@@ -81,6 +81,11 @@ pub(crate) fn connect(addr: &ServerAddr, timeout: Duration) -> Result<TcpStream>
     })))
 }
 
+/// What ends the handshake once the certificate is read.
+fn stop<T>() -> std::result::Result<T, rustls::Error> {
+    Err(rustls::Error::General("certificate read".to_string()))
+}
+
 /// Keeps the server's certificate and stops the handshake.
 #[derive(Debug, Default)]
 struct Capture {
@@ -99,25 +104,25 @@ impl ServerCertVerifier for Capture {
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Some(end_entity.to_vec());
         }
-        Err(rustls::Error::General("certificate read".to_string()))
+        stop()
     }
 
     fn verify_tls12_signature(
         &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("certificate read".to_string()))
+        stop()
     }
 
     fn verify_tls13_signature(
         &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("certificate read".to_string()))
+        stop()
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
