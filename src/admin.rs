@@ -3,7 +3,9 @@
 //! password is generated, kept in the state (mode 0600) and never printed.
 //!
 //! It may run only the commands rctl uses: `CONFIG GET|SET` (reload the certificate files),
-//! `ACL SETUSER|DELUSER|LIST|WHOAMI` (apply users that changed), `PING` and `INFO`. No keys, no
+//! `ACL SETUSER|DELUSER|LIST|WHOAMI` (apply users that changed), `PING`, `INFO`, and `MULTI`
+//! with `EXEC` (its probe accounts exist inside one transaction, never seen by another client,
+//! and a server gets all of a sync's account changes at once). No keys, no
 //! channels. No person may hold it: its name is reserved and no certificate is issued for it.
 
 use crate::roles::{Role, RoleConditions, RoleSpec};
@@ -12,7 +14,7 @@ use crate::roles::{Role, RoleConditions, RoleSpec};
 pub const ADMIN_ACCOUNT: &str = "rctl-admin";
 
 /// The account's rules, as a role's `redis_acl`.
-pub const ADMIN_RULES: [&str; 8] = [
+pub const ADMIN_RULES: [&str; 10] = [
     "+config|get",
     "+config|set",
     "+acl|setuser",
@@ -21,6 +23,8 @@ pub const ADMIN_RULES: [&str; 8] = [
     "+acl|whoami",
     "+ping",
     "+info",
+    "+multi",
+    "+exec",
 ];
 
 /// The account's rules as a role, for the users.acl renderer only: it is not among the roles a

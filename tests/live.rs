@@ -354,6 +354,29 @@ fn drifted_accounts_are_found_by_check_and_repaired_by_sync() {
     assert!(out.contains("set account(s) stays"), "{out}");
     let get: redis::RedisResult<Option<String>> = redis::cmd("GET").arg("k").query(&mut held);
     assert!(get.is_ok(), "{get:?}");
+    // Syncs at once (a timer and an operator): none sees another's probe accounts, all agree.
+    dir.rctl(&["users", "add", "late", "--roles=readonly"]).ok();
+    let runs: Vec<std::process::Child> = (0..4)
+        .map(|_| {
+            let mut cmd = crate::util::rctl_command();
+            cmd.arg("--state-dir")
+                .arg(dir.state())
+                .args(["redis", "sync", "primary"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for child in runs {
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("rctl-probe"), "{text}");
+    }
     // The probe accounts rctl reads rules with are gone.
     let list = r.server.cli(
         &r.creds.file(".cas"),

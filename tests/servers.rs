@@ -227,6 +227,9 @@ fn the_admin_account_loads_everywhere_and_runs_only_what_rctl_needs() {
         ("ACL LIST", "rctl-probe"),
         ("ACL DELUSER rctl-probe", "1"),
         ("PING", "PONG"),
+        ("MULTI", "OK"),
+        ("PING", "QUEUED"),
+        ("EXEC", "PONG"),
     ];
     let refused = [
         "SET k v",

@@ -443,7 +443,9 @@ fn account_drift(
 ) -> Result<(BTreeMap<String, String>, Vec<Drift>)> {
     use rand::Rng;
     let run = format!("{PROBE_PREFIX}{:08x}-", rand::rng().next_u32());
+    // One transaction: no other client (another rctl) ever sees the probes.
     let mut pipe = redis::pipe();
+    pipe.atomic();
     let mut probes = BTreeMap::new();
     for (i, (name, account)) in wanted.accounts.iter().enumerate() {
         let probe = format!("{run}{i}");
@@ -490,6 +492,7 @@ fn apply_accounts(
     drift: &[Drift],
 ) -> Result<()> {
     let mut pipe = redis::pipe();
+    pipe.atomic();
     let mut touched = std::collections::BTreeSet::new();
     for d in drift {
         let name = d.account();
