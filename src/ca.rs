@@ -50,7 +50,7 @@ impl CaOptions {
 }
 
 /// One CA key with its self-signed certificate. Read from an encrypted state, it is locked
-/// (its certificate alone) until [`unlock`](CaKey::unlock)ed with the passphrase.
+/// (its certificate alone) until unlocked with the passphrase.
 pub struct CaKey {
     /// The key with the subject, key identifier and key usages signing needs: read from the
     /// certificate once (rcgen's `Issuer::from_ca_cert_der`), not at every signature. `None`

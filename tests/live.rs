@@ -285,10 +285,30 @@ fn a_due_certificate_is_renewed_and_reloaded_without_dropping_a_connection() {
     let report: serde_json::Value = serde_json::from_str(&inspect).unwrap();
     let left = report["seconds_left"].as_i64().unwrap();
     assert!((3500..=3600).contains(&left), "{left}");
-    // Nothing is due now: the next sync changes nothing.
+    // Nothing is due now: check finds nothing.
     let out = dir.rctl(&["redis", "check", "primary"]).ok();
     assert_eq!(out, "primary: ok\n");
-    drop(r);
+
+    // The old runbook's trap: a certificate renewed by hand and never reloaded. check names
+    // it; sync reloads it and nothing else.
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--host=127.0.0.1",
+        "--out=tls/primary",
+        "--ttl=1h",
+        "--overwrite",
+    ])
+    .ok();
+    let found = dir
+        .rctl(&["redis", "check", "primary"])
+        .failed("1 problem(s)");
+    assert!(found.contains(": not reloaded"), "{found}");
+    let out = dir.rctl(&["redis", "sync", "primary"]).ok();
+    assert!(!out.contains("renewed"), "{out}");
+    assert!(out.contains("reloaded the certificate files"), "{out}");
+    assert_eq!(served_serial(port), file_serial(&r.creds.file(".crt")));
+    assert_eq!(ping(&mut held).unwrap(), "PONG");
 }
 
 #[test]
