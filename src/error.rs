@@ -172,6 +172,10 @@ pub enum Error {
     #[error("{0}")]
     CaPassphrase(String),
 
+    /// A shared state store (etcd) could not be reached or refused a change.
+    #[error("{0}")]
+    Store(String),
+
     /// A live Redis server could not be reached, refused rctl, or answered unexpectedly.
     #[error("{0}")]
     Server(String),

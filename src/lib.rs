@@ -57,6 +57,7 @@ mod ca;
 mod csr;
 mod duration;
 mod error;
+pub mod etcd;
 mod fileset;
 mod hosts;
 mod inspect;

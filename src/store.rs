@@ -59,6 +59,10 @@ pub trait Store {
     fn is_read_only(&self) -> bool {
         false
     }
+    /// True when a CA key may only be kept encrypted here (a shared store such as etcd).
+    fn requires_encrypted_keys(&self) -> bool {
+        false
+    }
 }
 
 /// Options for opening a [`DirStore`].

@@ -9,6 +9,7 @@ mod acl_targets;
 mod bad_input;
 mod ecosystem;
 mod encrypted;
+mod etcd;
 mod golden;
 mod library;
 mod live;

@@ -22,6 +22,22 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub(crate) insecure_permissions: bool,
 
+    /// Shared state in etcd: etcd://HOST:PORT[,HOST:PORT...]/PREFIX (instead of --state-dir)
+    #[arg(long, global = true, value_name = "URL", env = "RCTL_STATE")]
+    pub(crate) state: Option<String>,
+
+    /// CA file of the etcd members' certificates (TLS to etcd)
+    #[arg(long, global = true, value_name = "FILE", env = "RCTL_ETCD_CACERT")]
+    pub(crate) etcd_cacert: Option<PathBuf>,
+
+    /// Client certificate for etcd
+    #[arg(long, global = true, value_name = "FILE", env = "RCTL_ETCD_CERT")]
+    pub(crate) etcd_cert: Option<PathBuf>,
+
+    /// Client key for etcd
+    #[arg(long, global = true, value_name = "FILE", env = "RCTL_ETCD_KEY")]
+    pub(crate) etcd_key: Option<PathBuf>,
+
     /// File holding the passphrase of an encrypted host CA key (else a prompt on a terminal);
     /// read only by commands that use the key
     #[arg(

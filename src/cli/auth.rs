@@ -13,8 +13,8 @@ pub(super) fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
     let mut options = CaOptions::new(args.cluster_name.unwrap_or_else(rctl::default_cluster_name));
     options.algorithm = args.key_algo;
     options.ttl = args.ca_ttl;
-    // A passphrase given: the new CA's key is encrypted at rest from the start.
-    options.encrypt = ctx.has_passphrase_file();
+    // A passphrase given, or etcd: the new CA's key is encrypted at rest from the start.
+    options.encrypt = ctx.encrypts_new_ca();
     let ca = with_state(ctx, |state| state.init_ca(&options))?;
     outln!(
         "Created host CA for cluster {:?} ({}), valid until {}.\nCA pin: {}",

@@ -82,12 +82,39 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
 
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<()> {
+    let etcd = match cli.state.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => match rctl::etcd::EtcdUrl::parse(text) {
+            Some(url) => Some((
+                url?,
+                rctl::etcd::EtcdTls {
+                    ca: cli.etcd_cacert.clone(),
+                    cert: cli.etcd_cert.clone(),
+                    key: cli.etcd_key.clone(),
+                },
+            )),
+            None => {
+                return Err(Error::InvalidArgument(
+                    "--state takes etcd://HOST:PORT[,HOST:PORT...]/PREFIX; a local state is --state-dir=DIR".to_string(),
+                ));
+            }
+        },
+    };
+    if etcd.is_some() && cli.state_dir.is_some() {
+        return Err(Error::InvalidArgument(
+            "give --state (etcd) or --state-dir (a local directory), not both".to_string(),
+        ));
+    }
     let ctx = Context {
         command: command_name(&cli.command),
-        state_dir: match &cli.state_dir {
-            Some(dir) => dir.clone(),
-            None => rctl::default_state_dir()?,
+        state_dir: match (&cli.state_dir, &etcd) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some((url, _))) => {
+                PathBuf::from(format!("etcd://{}{}", url.endpoints.join(","), url.prefix))
+            }
+            (None, None) => rctl::default_state_dir()?,
         },
+        etcd,
         options: DirOptions {
             insecure_permissions: cli.insecure_permissions,
         },
@@ -157,7 +184,10 @@ fn command_name(command: &Command) -> &'static str {
 
 struct Context {
     command: &'static str,
+    /// The state's location (a directory, or the etcd URL for messages).
     state_dir: PathBuf,
+    /// The etcd state, when `--state=etcd://…` is given.
+    etcd: Option<(rctl::etcd::EtcdUrl, rctl::etcd::EtcdTls)>,
     options: DirOptions,
     passphrase_file: Option<PathBuf>,
 }
@@ -165,7 +195,19 @@ struct Context {
 impl Context {
     /// Opens the state. Every argument has been checked by now: a refusal changes nothing.
     fn open(&self) -> Result<StateDir> {
-        let state = StateDir::open_with(&self.state_dir, &self.options)?;
+        let state = match &self.etcd {
+            Some((url, tls)) => StateDir::open_etcd(url, tls, false)?,
+            None => StateDir::open_with(&self.state_dir, &self.options)?,
+        };
+        Ok(self.prepare(state))
+    }
+
+    /// Opens the state for reading only.
+    fn open_read_only(&self) -> Result<StateDir> {
+        let state = match &self.etcd {
+            Some((url, tls)) => StateDir::open_etcd(url, tls, true)?,
+            None => StateDir::open_read_only(&self.state_dir, &self.options)?,
+        };
         Ok(self.prepare(state))
     }
 
@@ -180,9 +222,10 @@ impl Context {
             .with_passphrase_source(move || io::read_passphrase(file.as_deref(), insecure, confirm))
     }
 
-    /// True when a passphrase file was given (`auth init` then encrypts the new CA).
-    fn has_passphrase_file(&self) -> bool {
-        self.passphrase_file.is_some()
+    /// True when the new CA of `auth init` is encrypted: a passphrase file was given, or the
+    /// state is in etcd (where a CA key is never kept in clear).
+    fn encrypts_new_ca(&self) -> bool {
+        self.passphrase_file.is_some() || self.etcd.is_some()
     }
 }
 
@@ -196,8 +239,7 @@ fn with_state<T>(ctx: &Context, f: impl FnOnce(&mut StateDir) -> Result<T>) -> R
 /// [`with_state`] for commands that only look: a shared lock, nothing created or changed, so
 /// they work beside each other and on a read-only mount.
 fn with_state_read<T>(ctx: &Context, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {
-    let state = StateDir::open_read_only(&ctx.state_dir, &ctx.options)?;
-    run_on(ctx.prepare(state), f)
+    run_on(ctx.open_read_only()?, f)
 }
 
 fn run_on<T>(mut state: StateDir, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {

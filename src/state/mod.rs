@@ -186,6 +186,16 @@ impl StateDir {
         Ok(Self::with_store(Box::new(store)))
     }
 
+    /// Opens (and, unless `read_only`, locks) a state kept in etcd.
+    pub fn open_etcd(
+        url: &crate::etcd::EtcdUrl,
+        tls: &crate::etcd::EtcdTls,
+        read_only: bool,
+    ) -> Result<StateDir> {
+        let store = crate::etcd::EtcdStore::open(url, tls, read_only)?;
+        Ok(Self::with_store(Box::new(store)))
+    }
+
     /// Uses another storage backend.
     pub fn with_store(store: Box<dyn Store>) -> StateDir {
         StateDir {
@@ -367,7 +377,9 @@ impl StateDir {
     /// that fails after loading leaves the state as it was.
     pub(crate) fn load_ca(&mut self) -> Result<(HostCa, Pending)> {
         let Some(mut ca) = self.load(CA_FILE, ca_file::decode)? else {
-            let ca = HostCa::generate(&CaOptions::new(default_cluster_name()), self.now())?;
+            let mut options = CaOptions::new(default_cluster_name());
+            options.encrypt = self.store.requires_encrypted_keys();
+            let ca = HostCa::generate(&options, self.now())?;
             return Ok((ca, Pending::Created));
         };
         let advanced = ca.advance_due(self.now())?;
@@ -442,6 +454,12 @@ impl StateDir {
     }
 
     pub(crate) fn save_ca(&self, ca: &HostCa) -> Result<()> {
+        if self.store.requires_encrypted_keys() && !ca.is_encrypted() {
+            return Err(Error::CaPassphrase(format!(
+                "{} keeps a CA key only encrypted; encrypt it first (rctl auth encrypt)",
+                self.store.locate("").display()
+            )));
+        }
         let passphrase = if ca_file::needs_passphrase(ca) {
             Some(self.passphrase()?)
         } else {
