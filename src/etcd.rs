@@ -212,34 +212,69 @@ impl EtcdStore {
             .map(|kv| (String::from_utf8_lossy(kv.value()).into_owned(), revision)))
     }
 
-    /// The blob's pieces at `revision`: (offset, bytes), in order.
+    /// The blob's pieces at `revision`: (offset, bytes), in order. Read a few at a time: a
+    /// gRPC answer is at most 4 MiB.
     fn read_pieces(
         &self,
         name: &str,
         generation: &str,
         revision: i64,
     ) -> Result<Vec<(u64, Vec<u8>)>> {
-        let mut client = self.client.clone();
         let prefix = self.pieces(name, generation);
-        let options = GetOptions::new()
-            .with_prefix()
-            .with_revision(revision)
-            .with_sort(SortTarget::Key, SortOrder::Ascend);
-        let response = self.run(async move { client.get(prefix.clone(), Some(options)).await })?;
-        let start = self.pieces(name, generation).len();
-        response
-            .kvs()
-            .iter()
-            .map(|kv| {
-                let offset = std::str::from_utf8(&kv.key()[start..])
+        // The prefix ends in \0: the range ends at the same text ending in \x01.
+        let mut end = prefix.clone().into_bytes();
+        if let Some(last) = end.last_mut() {
+            *last += 1;
+        }
+        let mut from = prefix.clone().into_bytes();
+        let mut pieces = Vec::new();
+        loop {
+            let mut client = self.client.clone();
+            let options = GetOptions::new()
+                .with_range(end.clone())
+                .with_revision(revision)
+                .with_limit(3)
+                .with_sort(SortTarget::Key, SortOrder::Ascend);
+            let key = from.clone();
+            let response = self.run(async move { client.get(key, Some(options)).await })?;
+            for kv in response.kvs() {
+                let offset = std::str::from_utf8(&kv.key()[prefix.len()..])
                     .ok()
                     .and_then(|o| o.parse().ok())
                     .ok_or_else(|| {
                         Error::Store(format!("{}: a piece of {name} is misnamed", self.location))
                     })?;
-                Ok((offset, kv.value().to_vec()))
-            })
-            .collect()
+                pieces.push((offset, kv.value().to_vec()));
+            }
+            match response.kvs().last() {
+                Some(last) if response.more() => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok(pieces),
+            }
+        }
+    }
+
+    /// The length of the blob: where its last piece ends (one piece read, not the blob).
+    fn end_of(&self, name: &str, generation: &str, revision: i64) -> Result<u64> {
+        let prefix = self.pieces(name, generation);
+        let mut client = self.client.clone();
+        let options = GetOptions::new()
+            .with_prefix()
+            .with_revision(revision)
+            .with_limit(1)
+            .with_sort(SortTarget::Key, SortOrder::Descend);
+        let key = prefix.clone();
+        let response = self.run(async move { client.get(key, Some(options)).await })?;
+        let Some(last) = response.kvs().first() else {
+            return Ok(0);
+        };
+        let offset: u64 = std::str::from_utf8(&last.key()[prefix.len()..])
+            .ok()
+            .and_then(|o| o.parse().ok())
+            .ok_or_else(|| Error::Store(format!("{}: a piece of {name} is misnamed", self.location)))?;
+        Ok(offset + last.value().len() as u64)
     }
 
     fn refuse_if_read_only(&self) -> Result<()> {
@@ -323,10 +358,7 @@ impl Store for EtcdStore {
             self.write(name, data)?;
             return Ok(0);
         };
-        let end = self
-            .read_pieces(name, &generation, revision)?
-            .last()
-            .map_or(0, |(offset, piece)| offset + piece.len() as u64);
+        let end = self.end_of(name, &generation, revision)?;
         // Put only while the blob is still that generation.
         let mut client = self.client.clone();
         let txn = Txn::new()

@@ -51,7 +51,8 @@ pub trait Store {
     fn truncate(&self, name: &str, len: u64) -> Result<()>;
     /// Removes a blob; removing a missing one is not an error.
     fn remove(&self, name: &str) -> Result<()>;
-    /// The names of the blobs in a folder (not recursive), sorted.
+    /// The names of the blobs in a folder (`""`: the top; not recursive), sorted. A
+    /// directory store lists its folders among them.
     fn list(&self, folder: &str) -> Result<Vec<String>>;
     /// A human-readable location for a blob, for error messages.
     fn locate(&self, name: &str) -> PathBuf;
@@ -309,7 +310,12 @@ impl Store for DirStore {
     }
 
     fn list(&self, folder: &str) -> Result<Vec<String>> {
-        let dir = self.path_of(folder)?;
+        // "" is the top of the state.
+        let dir = if folder.is_empty() {
+            self.root.clone()
+        } else {
+            self.path_of(folder)?
+        };
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -339,3 +339,57 @@ fn a_lost_quorum_fails_in_one_line_and_changes_nothing() {
     assert!(!line.contains("lost\""), "{line}");
     assert_eq!(line.lines().count(), 1);
 }
+
+#[test]
+fn a_large_state_migrates_into_etcd_and_back() {
+    let etcd = EtcdCluster::start();
+    let dir = TestDir::new();
+    let users = 100_000;
+    {
+        let mut state = rctl::StateDir::open(dir.state()).unwrap();
+        state.host_ca().unwrap();
+        let new = (0..users)
+            .map(|i| {
+                rctl::NewUser::new(format!("seed{i:07}").parse().unwrap(), vec!["access".to_string()])
+            })
+            .collect();
+        state.add_users(new).unwrap();
+    }
+    let target = etcd.state(None, "rctl/big");
+    let to = format!("--to={}", target.trim_start_matches("--state="));
+    // A key in clear never goes to etcd.
+    let before = etcd.dump("rctl/big");
+    dir.rctl(&["state", "migrate", &to])
+        .refused("keeps a CA key only encrypted; encrypt it first");
+    assert_eq!(etcd.dump("rctl/big"), before);
+    let pass = passphrase(&dir);
+    dir.rctl(&["auth", "encrypt", &pass]).ok();
+    let local_acl = dir.rctl(&["acl", "generate"]).ok();
+    let out = dir.rctl(&["state", "migrate", &to]).ok();
+    assert!(out.starts_with("Copied "), "{out}");
+    // Into a prefix that holds a state: refused.
+    dir.rctl(&["state", "migrate", &to]).refused("already holds a state");
+
+    // On etcd, the same users, the same users.acl, and more users.
+    let listed = rctl(dir.path(), &target, &["users", "ls", "--format=json"]).ok();
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), users);
+    assert_eq!(rctl(dir.path(), &target, &["acl", "generate"]).ok(), local_acl);
+    rctl(dir.path(), &target, &["users", "add", "newcomer", "--roles=readonly"]).ok();
+    rctl(dir.path(), &target, &["users", "rm", "seed0000007"]).ok();
+    rctl(dir.path(), &target, &["auth", "sign", "--host=localhost", "--out=server", &pass]).ok();
+
+    // And back into a directory: a backup that works as a state.
+    let backup = dir.join("backup");
+    let mut cmd = rctl_command();
+    cmd.arg(&target)
+        .args(["state", "migrate"])
+        .arg(format!("--to={}", backup.display()))
+        .current_dir(dir.path());
+    run(cmd, None).ok();
+    let again = dir.rctl_in(&backup, &["users", "ls", "--format=json"], None).ok();
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again.as_array().unwrap().len(), users);
+    let acl = dir.rctl_in(&backup, &["acl", "generate"], None).ok();
+    assert!(acl.contains("user newcomer ") && !acl.contains("user seed0000007 "));
+}

@@ -78,6 +78,9 @@ pub(crate) enum Command {
     Get(GetArgs),
     /// Remove a resource: roles/NAME
     Rm(RmArgs),
+    /// Copy the whole state elsewhere (a directory into etcd, or etcd into a directory)
+    #[command(subcommand)]
+    State(StateCommand),
     /// Generate or check a Redis users.acl
     #[command(subcommand)]
     Acl(AclCommand),
@@ -494,4 +497,17 @@ pub(crate) struct RotateArgs {
     /// Grace period of an automatic rotation (Go duration; 0 swaps keys at once)
     #[arg(long, value_name = "DUR", conflicts_with = "manual", value_parser = rctl::parse_duration)]
     pub(crate) grace_period: Option<std::time::Duration>,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum StateCommand {
+    /// Copy this state into an empty etcd prefix or directory
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct MigrateArgs {
+    /// Where to: etcd://HOST:PORT[,HOST:PORT...]/PREFIX (empty), or a directory (a backup)
+    #[arg(long, value_name = "URL|DIR")]
+    pub(crate) to: String,
 }

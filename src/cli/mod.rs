@@ -28,7 +28,7 @@ mod users;
 pub use args::Cli;
 use args::{
     AclCommand, AuditCommand, AuditLsArgs, AuthCommand, CertsCommand, Command, CompletionArgs,
-    RedisCommand, UsersCommand,
+    MigrateArgs, RedisCommand, StateCommand, UsersCommand,
 };
 
 /// Prints a clap error as one line (help and version in full) and gives its exit code.
@@ -82,17 +82,15 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
 
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<()> {
+    let etcd_tls = rctl::etcd::EtcdTls {
+        ca: cli.etcd_cacert.clone(),
+        cert: cli.etcd_cert.clone(),
+        key: cli.etcd_key.clone(),
+    };
     let etcd = match cli.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(text) => match rctl::etcd::EtcdUrl::parse(text) {
-            Some(url) => Some((
-                url?,
-                rctl::etcd::EtcdTls {
-                    ca: cli.etcd_cacert.clone(),
-                    cert: cli.etcd_cert.clone(),
-                    key: cli.etcd_key.clone(),
-                },
-            )),
+            Some(url) => Some((url?, etcd_tls.clone())),
             None => {
                 return Err(Error::InvalidArgument(
                     "--state takes etcd://HOST:PORT[,HOST:PORT...]/PREFIX; a local state is --state-dir=DIR".to_string(),
@@ -115,6 +113,7 @@ pub fn run(cli: Cli) -> Result<()> {
             (None, None) => rctl::default_state_dir()?,
         },
         etcd,
+        etcd_tls,
         options: DirOptions {
             insecure_permissions: cli.insecure_permissions,
         },
@@ -145,6 +144,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Acl(AclCommand::Generate(args)) => acl::acl_generate(&ctx, args),
         Command::Acl(AclCommand::Check(args)) => acl::acl_check(&ctx, args),
         Command::Audit(AuditCommand::Ls(args)) => audit_ls(&ctx, args),
+        Command::State(StateCommand::Migrate(args)) => state_migrate(&ctx, args),
     }
 }
 
@@ -179,6 +179,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Acl(AclCommand::Generate(_)) => "acl generate",
         Command::Acl(AclCommand::Check(_)) => "acl check",
         Command::Audit(_) => "audit ls",
+        Command::State(_) => "state migrate",
     }
 }
 
@@ -188,6 +189,8 @@ struct Context {
     state_dir: PathBuf,
     /// The etcd state, when `--state=etcd://…` is given.
     etcd: Option<(rctl::etcd::EtcdUrl, rctl::etcd::EtcdTls)>,
+    /// TLS to etcd, for `--state` or `state migrate --to`.
+    etcd_tls: rctl::etcd::EtcdTls,
     options: DirOptions,
     passphrase_file: Option<PathBuf>,
 }
@@ -274,5 +277,24 @@ fn audit_ls(ctx: &Context, args: AuditLsArgs) -> Result<()> {
         state.audit_log(since)
     })?;
     out!("{}", output::audit(&events, args.format)?)?;
+    Ok(())
+}
+
+fn state_migrate(ctx: &Context, args: MigrateArgs) -> Result<()> {
+    let (copied, to) = with_state(ctx, |state| {
+        let target: Box<dyn rctl::store::Store> = match rctl::etcd::EtcdUrl::parse(&args.to) {
+            Some(url) => Box::new(rctl::etcd::EtcdStore::open(&url?, &ctx.etcd_tls, false)?),
+            None => Box::new(rctl::store::DirStore::open(
+                std::path::Path::new(&args.to),
+                &ctx.options,
+            )?),
+        };
+        let copied = state.copy_to(target.as_ref())?;
+        Ok((copied, target.locate("").display().to_string()))
+    })?;
+    outln!(
+        "Copied {copied} blob(s) from {} to {to}.",
+        ctx.state_dir.display()
+    )?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 mod acl;
 pub(crate) mod ca_file;
+mod migrate;
 mod roles;
 mod servers;
 mod settings;
