@@ -273,7 +273,9 @@ impl EtcdStore {
         let offset: u64 = std::str::from_utf8(&last.key()[prefix.len()..])
             .ok()
             .and_then(|o| o.parse().ok())
-            .ok_or_else(|| Error::Store(format!("{}: a piece of {name} is misnamed", self.location)))?;
+            .ok_or_else(|| {
+                Error::Store(format!("{}: a piece of {name} is misnamed", self.location))
+            })?;
         Ok(offset + last.value().len() as u64)
     }
 

@@ -11,6 +11,8 @@ use crate::util::{TestDir, free_port, rctl_command, run};
 pub struct EtcdCluster {
     members: Vec<Child>,
     pub clients: Vec<String>,
+    /// Each member's command line, to start it again after a kill.
+    commands: Vec<Vec<String>>,
     _dirs: Vec<tempfile::TempDir>,
 }
 
@@ -26,38 +28,40 @@ impl EtcdCluster {
         let token = format!("rctl-test-{}", peers[0]);
         let mut members = Vec::new();
         let mut dirs = Vec::new();
+        let mut commands = Vec::new();
         for i in 0..3 {
             let dir = tempfile::tempdir().unwrap();
-            let child = Command::new("etcd")
-                .args(["--name", &format!("m{i}")])
-                .arg("--data-dir")
-                .arg(dir.path().join("data"))
-                .args([
-                    "--listen-client-urls",
-                    &format!("http://127.0.0.1:{}", clients[i]),
-                    "--advertise-client-urls",
-                    &format!("http://127.0.0.1:{}", clients[i]),
-                    "--listen-peer-urls",
-                    &format!("http://127.0.0.1:{}", peers[i]),
-                    "--initial-advertise-peer-urls",
-                    &format!("http://127.0.0.1:{}", peers[i]),
-                    "--initial-cluster",
-                    &initial.join(","),
-                    "--initial-cluster-token",
-                    &token,
-                    "--initial-cluster-state",
-                    "new",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("etcd must be installed (apt-get install etcd-server etcd-client); .ci/run does it");
-            members.push(child);
+            let args: Vec<String> = [
+                "--name",
+                &format!("m{i}"),
+                "--data-dir",
+                &dir.path().join("data").display().to_string(),
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{}", clients[i]),
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{}", clients[i]),
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{}", peers[i]),
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{}", peers[i]),
+                "--initial-cluster",
+                &initial.join(","),
+                "--initial-cluster-token",
+                &token,
+                "--initial-cluster-state",
+                "new",
+            ]
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+            members.push(spawn_member(&args));
+            commands.push(args);
             dirs.push(dir);
         }
         let cluster = EtcdCluster {
             members,
             clients: clients.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
+            commands,
             _dirs: dirs,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -68,10 +72,47 @@ impl EtcdCluster {
         cluster
     }
 
-    fn healthy(&self) -> bool {
+    /// SIGKILLs member `i`.
+    pub fn kill(&mut self, i: usize) {
+        let _ = self.members[i].kill();
+        let _ = self.members[i].wait();
+    }
+
+    /// Starts member `i` again on its data (after a kill), and waits until it serves.
+    pub fn restart(&mut self, i: usize) {
+        self.members[i] = spawn_member(&self.commands[i]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.member_healthy(i) {
+            assert!(
+                Instant::now() < deadline,
+                "etcd did not become healthy again"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The index of the member that leads now.
+    pub fn leader(&self) -> usize {
         let mut cmd = Command::new("etcdctl");
         cmd.env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.clients.join(",")))
+            .args(["endpoint", "status", "--write-out=json"]);
+        let out: serde_json::Value = serde_json::from_str(&run(cmd, None).stdout()).unwrap();
+        let statuses = out.as_array().unwrap();
+        statuses
+            .iter()
+            .position(|s| s["Status"]["leader"] == s["Status"]["header"]["member_id"])
+            .expect("a leader")
+    }
+
+    fn healthy(&self) -> bool {
+        (0..self.clients.len()).all(|i| self.member_healthy(i))
+    }
+
+    fn member_healthy(&self, i: usize) -> bool {
+        let mut cmd = Command::new("etcdctl");
+        cmd.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.clients[i]))
             .args(["endpoint", "health"]);
         run(cmd, None).output.status.success()
     }
@@ -93,6 +134,15 @@ impl EtcdCluster {
             .args(["get", "--prefix", &format!("/{prefix}/")]);
         run(cmd, None).ok()
     }
+}
+
+fn spawn_member(args: &[String]) -> Child {
+    Command::new("etcd")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd must be installed (apt-get install etcd-server etcd-client); .ci/run does it")
 }
 
 impl Drop for EtcdCluster {
@@ -315,29 +365,78 @@ fn a_killed_rctl_holds_the_lock_no_longer_than_its_lease() {
 }
 
 #[test]
-fn a_lost_quorum_fails_in_one_line_and_changes_nothing() {
+fn members_killed_mid_run_lose_nothing_reported_done() {
     let mut etcd = EtcdCluster::start();
     let dir = TestDir::new();
-    let state = etcd.state(Some(0), "rctl/quorum");
+    // Admins through each member; one member is killed in the middle of their run.
+    let workers: Vec<std::thread::JoinHandle<Vec<(String, bool, String)>>> = (0..3)
+        .map(|a| {
+            let state = etcd.state(Some(a), "rctl/ha");
+            let path = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                (0..30)
+                    .map(|i| {
+                        let name = format!("h{a}x{i}");
+                        let run = rctl(&path, &state, &["users", "add", &name, "--roles=readonly"]);
+                        (name, run.output.status.success(), run.stderr())
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    let first = (etcd.leader() + 1) % 3;
+    etcd.kill(first);
+    let results: Vec<(String, bool, String)> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    let survivor = (first + 1) % 3;
+    let states: Vec<String> = (0..3).map(|i| etcd.state(Some(i), "rctl/ha")).collect();
+    let through = |i: usize| states[i].clone();
+    let listed = rctl(dir.path(), &through(survivor), &["users", "ls"]).ok();
+    for (name, done, stderr) in &results {
+        if *done {
+            assert!(
+                listed.contains(&format!("{name} ")),
+                "{name} was reported done and is lost"
+            );
+        } else {
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(stderr.contains("etcd://"), "{stderr}");
+        }
+    }
+    assert!(results.iter().any(|r| r.1), "some commands went through");
+
+    // Then the leader too: no quorum. A command fails in one line and changes nothing.
+    let leader = etcd.leader();
+    etcd.kill(leader);
+    let alive = (0..3).find(|i| *i != first && *i != leader).unwrap();
     rctl(
         dir.path(),
-        &state,
-        &["users", "add", "kept", "--roles=readonly"],
+        &through(alive),
+        &["users", "add", "nope", "--roles=readonly"],
     )
-    .ok();
-    // Two of three members gone: no quorum.
-    for m in &mut etcd.members[1..] {
-        let _ = m.kill();
-        let _ = m.wait();
-    }
-    let run = rctl(
-        dir.path(),
-        &state,
-        &["users", "add", "lost", "--roles=readonly"],
+    .refused("etcd://");
+    etcd.restart(first);
+    etcd.restart(leader);
+    // After the restarts every member agrees, and holds what was done.
+    let lists: Vec<String> = (0..3)
+        .map(|i| rctl(dir.path(), &through(i), &["users", "ls"]).ok())
+        .collect();
+    assert!(lists.iter().all(|l| *l == lists[0]), "members disagree");
+    assert!(
+        !lists[0].contains("nope "),
+        "a refused command changed something"
     );
-    let line = run.refused("etcd://");
-    assert!(!line.contains("lost\""), "{line}");
-    assert_eq!(line.lines().count(), 1);
+    for (name, done, _) in &results {
+        if *done {
+            assert!(
+                lists[0].contains(&format!("{name} ")),
+                "{name} lost after restart"
+            );
+        }
+    }
 }
 
 #[test]
@@ -350,7 +449,10 @@ fn a_large_state_migrates_into_etcd_and_back() {
         state.host_ca().unwrap();
         let new = (0..users)
             .map(|i| {
-                rctl::NewUser::new(format!("seed{i:07}").parse().unwrap(), vec!["access".to_string()])
+                rctl::NewUser::new(
+                    format!("seed{i:07}").parse().unwrap(),
+                    vec!["access".to_string()],
+                )
             })
             .collect();
         state.add_users(new).unwrap();
@@ -368,16 +470,30 @@ fn a_large_state_migrates_into_etcd_and_back() {
     let out = dir.rctl(&["state", "migrate", &to]).ok();
     assert!(out.starts_with("Copied "), "{out}");
     // Into a prefix that holds a state: refused.
-    dir.rctl(&["state", "migrate", &to]).refused("already holds a state");
+    dir.rctl(&["state", "migrate", &to])
+        .refused("already holds a state");
 
     // On etcd, the same users, the same users.acl, and more users.
     let listed = rctl(dir.path(), &target, &["users", "ls", "--format=json"]).ok();
     let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), users);
-    assert_eq!(rctl(dir.path(), &target, &["acl", "generate"]).ok(), local_acl);
-    rctl(dir.path(), &target, &["users", "add", "newcomer", "--roles=readonly"]).ok();
+    assert_eq!(
+        rctl(dir.path(), &target, &["acl", "generate"]).ok(),
+        local_acl
+    );
+    rctl(
+        dir.path(),
+        &target,
+        &["users", "add", "newcomer", "--roles=readonly"],
+    )
+    .ok();
     rctl(dir.path(), &target, &["users", "rm", "seed0000007"]).ok();
-    rctl(dir.path(), &target, &["auth", "sign", "--host=localhost", "--out=server", &pass]).ok();
+    rctl(
+        dir.path(),
+        &target,
+        &["auth", "sign", "--host=localhost", "--out=server", &pass],
+    )
+    .ok();
 
     // And back into a directory: a backup that works as a state.
     let backup = dir.join("backup");
@@ -387,7 +503,9 @@ fn a_large_state_migrates_into_etcd_and_back() {
         .arg(format!("--to={}", backup.display()))
         .current_dir(dir.path());
     run(cmd, None).ok();
-    let again = dir.rctl_in(&backup, &["users", "ls", "--format=json"], None).ok();
+    let again = dir
+        .rctl_in(&backup, &["users", "ls", "--format=json"], None)
+        .ok();
     let again: serde_json::Value = serde_json::from_str(&again).unwrap();
     assert_eq!(again.as_array().unwrap().len(), users);
     let acl = dir.rctl_in(&backup, &["acl", "generate"], None).ok();

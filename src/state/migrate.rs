@@ -51,7 +51,12 @@ fn blob_names(store: &dyn Store) -> Result<Vec<String>> {
         .filter(|n| !FOLDERS.contains(&n.as_str()))
         .collect();
     for folder in FOLDERS {
-        names.extend(store.list(folder)?.into_iter().map(|n| format!("{folder}/{n}")));
+        names.extend(
+            store
+                .list(folder)?
+                .into_iter()
+                .map(|n| format!("{folder}/{n}")),
+        );
     }
     Ok(names)
 }
