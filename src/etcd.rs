@@ -32,6 +32,13 @@ pub const LOCK_TTL_SECS: i64 = 5;
 /// The largest piece of a blob under one key.
 const PIECE: usize = 1024 * 1024;
 
+/// An append joins the blob's last piece while that stays under this size, so a blob grown by
+/// appends (users, the audit log) is a few hundred small pieces, not one per record.
+const JOIN_BELOW: usize = 64 * 1024;
+
+/// Pieces read per request: at most 48 MiB, under the client's 64 MiB answer limit.
+const PAGE: i64 = 48;
+
 /// Where an etcd state lives: `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`, and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EtcdUrl {
@@ -96,6 +103,8 @@ pub struct EtcdTls {
 pub struct EtcdStore {
     runtime: tokio::runtime::Runtime,
     client: Client,
+    /// Reads, with room for a page of whole pieces.
+    kv: etcd_client::KvClient,
     prefix: String,
     location: String,
     read_only: bool,
@@ -132,9 +141,13 @@ impl EtcdStore {
         let client = runtime
             .block_on(Client::connect(&endpoints, Some(options)))
             .map_err(|e| unreachable_error(&location, &e))?;
+        let kv = client
+            .kv_client()
+            .max_decoding_message_size(64 * 1024 * 1024);
         let mut store = EtcdStore {
             runtime,
             client,
+            kv,
             prefix: url.prefix.clone(),
             location,
             read_only,
@@ -212,8 +225,7 @@ impl EtcdStore {
             .map(|kv| (String::from_utf8_lossy(kv.value()).into_owned(), revision)))
     }
 
-    /// The blob's pieces at `revision`: (offset, bytes), in order. Read a few at a time: a
-    /// gRPC answer is at most 4 MiB.
+    /// The blob's pieces at `revision`: (offset, bytes), in order, a page at a time.
     fn read_pieces(
         &self,
         name: &str,
@@ -229,14 +241,14 @@ impl EtcdStore {
         let mut from = prefix.clone().into_bytes();
         let mut pieces = Vec::new();
         loop {
-            let mut client = self.client.clone();
+            let mut kv = self.kv.clone();
             let options = GetOptions::new()
                 .with_range(end.clone())
                 .with_revision(revision)
-                .with_limit(3)
+                .with_limit(PAGE)
                 .with_sort(SortTarget::Key, SortOrder::Ascend);
             let key = from.clone();
-            let response = self.run(async move { client.get(key, Some(options)).await })?;
+            let response = self.run(async move { kv.get(key, Some(options)).await })?;
             for kv in response.kvs() {
                 let offset = std::str::from_utf8(&kv.key()[prefix.len()..])
                     .ok()
@@ -256,19 +268,24 @@ impl EtcdStore {
         }
     }
 
-    /// The length of the blob: where its last piece ends (one piece read, not the blob).
-    fn end_of(&self, name: &str, generation: &str, revision: i64) -> Result<u64> {
+    /// The blob's last piece at `revision`: its offset, bytes and revision of last change.
+    fn last_piece(
+        &self,
+        name: &str,
+        generation: &str,
+        revision: i64,
+    ) -> Result<Option<(u64, Vec<u8>, i64)>> {
         let prefix = self.pieces(name, generation);
-        let mut client = self.client.clone();
+        let mut kv = self.kv.clone();
         let options = GetOptions::new()
             .with_prefix()
             .with_revision(revision)
             .with_limit(1)
             .with_sort(SortTarget::Key, SortOrder::Descend);
         let key = prefix.clone();
-        let response = self.run(async move { client.get(key, Some(options)).await })?;
+        let response = self.run(async move { kv.get(key, Some(options)).await })?;
         let Some(last) = response.kvs().first() else {
-            return Ok(0);
+            return Ok(None);
         };
         let offset: u64 = std::str::from_utf8(&last.key()[prefix.len()..])
             .ok()
@@ -276,7 +293,7 @@ impl EtcdStore {
             .ok_or_else(|| {
                 Error::Store(format!("{}: a piece of {name} is misnamed", self.location))
             })?;
-        Ok(offset + last.value().len() as u64)
+        Ok(Some((offset, last.value().to_vec(), last.mod_revision())))
     }
 
     fn refuse_if_read_only(&self) -> Result<()> {
@@ -360,24 +377,40 @@ impl Store for EtcdStore {
             self.write(name, data)?;
             return Ok(0);
         };
-        let end = self.end_of(name, &generation, revision)?;
-        // Put only while the blob is still that generation.
+        let last = self.last_piece(name, &generation, revision)?;
+        let end = last
+            .as_ref()
+            .map_or(0, |(offset, piece, _)| offset + piece.len() as u64);
+        // Joined to a small last piece, else a new one; only while the blob is still that
+        // generation and the last piece what was read.
+        let mut when = vec![Compare::value(
+            self.pointer(name),
+            CompareOp::Equal,
+            generation.clone(),
+        )];
+        let put = match last {
+            Some((offset, mut piece, changed)) if piece.len() + data.len() <= JOIN_BELOW => {
+                let key = self.piece(name, &generation, offset);
+                when.push(Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    changed,
+                ));
+                piece.extend_from_slice(data);
+                TxnOp::put(key, piece, None)
+            }
+            _ => {
+                let key = self.piece(name, &generation, end);
+                when.push(Compare::create_revision(key.clone(), CompareOp::Equal, 0));
+                TxnOp::put(key, data.to_vec(), None)
+            }
+        };
         let mut client = self.client.clone();
-        let txn = Txn::new()
-            .when([Compare::value(
-                self.pointer(name),
-                CompareOp::Equal,
-                generation.clone(),
-            )])
-            .and_then([TxnOp::put(
-                self.piece(name, &generation, end),
-                data.to_vec(),
-                None,
-            )]);
+        let txn = Txn::new().when(when).and_then([put]);
         let done = self.run(async move { client.txn(txn).await })?;
         if !done.succeeded() {
             return Err(Error::Store(format!(
-                "{}: {name} was replaced while appending",
+                "{}: {name} changed while appending",
                 self.location
             )));
         }

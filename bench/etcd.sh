@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Whole-process rctl on a 3-member loopback etcd against the local state directory, in one run
+# on one machine: `users add` and `auth sign` (median and p99), 4 concurrent admins against
+# one, and `users ls` / `users add` / `acl generate` at 100,000 users.
+#
+#   bash bench/etcd.sh            (RUNS=60 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-60}
+
+need=()
+command -v hyperfine >/dev/null || need+=(hyperfine)
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+cargo build --release --locked --bin rctl --example seed_users >/dev/null 2>&1
+RCTL=$PWD/target/release/rctl
+SEED=$PWD/target/release/examples/seed_users
+W=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+cd "$W"
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+peers=() clients=()
+for i in 0 1 2; do peers+=("$(port)"); clients+=("$(port)"); done
+initial="m0=http://127.0.0.1:${peers[0]},m1=http://127.0.0.1:${peers[1]},m2=http://127.0.0.1:${peers[2]}"
+for i in 0 1 2; do
+  etcd --name "m$i" --data-dir "$W/m$i" \
+    --listen-client-urls "http://127.0.0.1:${clients[$i]}" --advertise-client-urls "http://127.0.0.1:${clients[$i]}" \
+    --listen-peer-urls "http://127.0.0.1:${peers[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peers[$i]}" \
+    --initial-cluster "$initial" --initial-cluster-state new >"$W/m$i.log" 2>&1 &
+  pids+=($!)
+done
+ENDPOINTS="127.0.0.1:${clients[0]},127.0.0.1:${clients[1]},127.0.0.1:${clients[2]}"
+until ETCDCTL_API=3 etcdctl --endpoints="$ENDPOINTS" endpoint health >/dev/null 2>&1; do sleep 0.2; done
+
+printf 'bench passphrase\n' > pass && chmod 600 pass
+ETCD="--state=etcd://$ENDPOINTS/bench"
+LOCAL="--state-dir=$W/local"
+$RCTL $ETCD --ca-passphrase-file=pass auth init --cluster-name=bench >/dev/null
+$RCTL $LOCAL auth init --cluster-name=bench >/dev/null
+$RCTL --state-dir="$W/local-enc" --ca-passphrase-file=pass auth init --cluster-name=bench >/dev/null
+
+# users add: a fresh name each run (the shell's pid), the same `sh -c` on both sides.
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json add.json \
+  -n "users add, local" "sh -c '$RCTL $LOCAL users add l\$\$ --roles=readonly >pw.txt'" \
+  -n "users add, etcd" "sh -c '$RCTL $ETCD users add e\$\$ --roles=readonly >pw.txt'" >/dev/null
+hyperfine -N --warmup 3 --runs "$RUNS" --export-json sign.json \
+  -n "auth sign, local (key in clear)" "$RCTL $LOCAL auth sign --host=localhost --out=a --overwrite" \
+  -n "auth sign, local (key encrypted)" "$RCTL --state-dir=$W/local-enc --ca-passphrase-file=pass auth sign --host=localhost --out=b --overwrite" \
+  -n "auth sign, etcd (key encrypted)" "$RCTL $ETCD --ca-passphrase-file=pass auth sign --host=localhost --out=c --overwrite" >/dev/null
+python3 - add.json sign.json <<'EOF'
+import json, sys
+print("| command | median | p99 |")
+print("|---|---:|---:|")
+for f in sys.argv[1:]:
+    for r in json.load(open(f))["results"]:
+        t = sorted(r["times"])
+        p99 = t[min(len(t) - 1, int(round(0.99 * (len(t) - 1))))]
+        print(f"| {r['command']} | {r['median']*1000:.1f} ms | {p99*1000:.1f} ms |")
+EOF
+
+# Throughput: one admin adding 100 users, then 4 admins adding 100 each at once.
+through() { # N_ADMINS PER_ADMIN STATE
+  local start end
+  start=$(date +%s.%N)
+  for a in $(seq 1 "$1"); do
+    ( for i in $(seq 1 "$2"); do $RCTL $3 users add "t${1}a${a}x$i" --roles=readonly >pw.txt; done ) &
+  done
+  wait
+  end=$(date +%s.%N)
+  python3 -c "print(f'{$1 * $2 / ($end - $start):.0f}')"
+}
+for s in LOCAL ETCD; do
+  one=$(through 1 100 "${!s}")
+  four=$(through 4 100 "${!s}")
+  echo "| $s: users add/s, 1 admin | $one | 4 admins at once | $four |"
+done
+
+# 100,000 users: seeded locally, migrated into etcd.
+$SEED "$W/big" 100000 >/dev/null
+$RCTL --state-dir="$W/big" --ca-passphrase-file=pass auth encrypt >/dev/null
+$RCTL --state-dir="$W/big" state migrate --to="etcd://$ENDPOINTS/big" >/dev/null
+BIG_ETCD="--state=etcd://$ENDPOINTS/big"
+BIG_LOCAL="--state-dir=$W/big"
+hyperfine -N --warmup 1 --runs 10 \
+  -n "users ls, 100k, local" "sh -c '$RCTL $BIG_LOCAL users ls >/dev/null'" \
+  -n "users ls, 100k, etcd" "sh -c '$RCTL $BIG_ETCD users ls >/dev/null'" \
+  -n "users add, 100k, local" "sh -c '$RCTL $BIG_LOCAL users add b\$\$ --roles=readonly >pw.txt'" \
+  -n "users add, 100k, etcd" "sh -c '$RCTL $BIG_ETCD users add c\$\$ --roles=readonly >pw.txt'" \
+  -n "acl generate, 100k, local" "sh -c '$RCTL $BIG_LOCAL acl generate >/dev/null'" \
+  -n "acl generate, 100k, etcd" "sh -c '$RCTL $BIG_ETCD acl generate >/dev/null'" \
+  --export-markdown big.md >/dev/null
+cat big.md
