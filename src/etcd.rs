@@ -388,16 +388,14 @@ impl Store for EtcdStore {
             CompareOp::Equal,
             generation.clone(),
         )];
+        if let Some((offset, _, changed)) = &last {
+            let key = self.piece(name, &generation, *offset);
+            when.push(Compare::mod_revision(key, CompareOp::Equal, *changed));
+        }
         let put = match last {
-            Some((offset, mut piece, changed)) if piece.len() + data.len() <= JOIN_BELOW => {
-                let key = self.piece(name, &generation, offset);
-                when.push(Compare::mod_revision(
-                    key.clone(),
-                    CompareOp::Equal,
-                    changed,
-                ));
+            Some((offset, mut piece, _)) if piece.len() + data.len() <= JOIN_BELOW => {
                 piece.extend_from_slice(data);
-                TxnOp::put(key, piece, None)
+                TxnOp::put(self.piece(name, &generation, offset), piece, None)
             }
             _ => {
                 let key = self.piece(name, &generation, end);
