@@ -4,14 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::util::{TestDir, run, snapshot};
-
-/// A passphrase file, mode 0600.
-fn passphrase_file(dir: &TestDir, name: &str, text: &str) -> String {
-    let path = dir.write(name, text);
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    format!("--ca-passphrase-file={}", path.display())
-}
+use crate::util::{TestDir, openssl_decrypts, passphrase_file, run, snapshot};
 
 /// The PEM blocks labelled `label` in the CA state file, each with its indentation removed.
 fn state_blocks(dir: &TestDir, label: &str) -> Vec<String> {
@@ -55,21 +48,11 @@ fn an_encrypted_key_is_asked_for_only_by_what_signs() {
 
     // openssl reads it with the passphrase, and not without it.
     let key = dir.write("sealed.pem", &sealed[0]);
-    let mut cmd = Command::new("openssl");
-    cmd.args(["pkey", "-noout", "-in"])
-        .arg(&key)
-        .arg("-passin")
-        .arg(format!("file:{}", dir.join("pass").display()));
     assert!(
-        run(cmd, None).output.status.success(),
+        openssl_decrypts(&key, &dir.join("pass")),
         "openssl decrypts it"
     );
-    let mut cmd = Command::new("openssl");
-    cmd.args(["pkey", "-noout", "-in"])
-        .arg(&key)
-        .arg("-passin")
-        .arg(format!("file:{}", dir.join("wrong").display()));
-    assert!(!run(cmd, None).output.status.success());
+    assert!(!openssl_decrypts(&key, &dir.join("wrong")));
 
     // What does not sign never asks (there is no terminal here: asking would fail).
     dir.rctl(&[

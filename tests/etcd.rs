@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{TestDir, free_port, rctl_command, run};
+use crate::util::{TestDir, free_port, openssl_decrypts, passphrase_file, rctl_command, run};
 
 /// A three-member etcd cluster on loopback.
 pub struct EtcdCluster {
@@ -162,9 +162,7 @@ fn rctl(dir: &Path, state: &str, args: &[&str]) -> crate::util::Run {
 }
 
 fn passphrase(dir: &TestDir) -> String {
-    let path = dir.write("pass", "etcd sesame\n");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    format!("--ca-passphrase-file={}", path.display())
+    passphrase_file(dir, "pass", "etcd sesame\n")
 }
 
 #[test]
@@ -266,13 +264,8 @@ fn the_state_in_etcd_serves_two_hosts_and_keeps_the_key_encrypted() {
         .map(|l| format!("{}\n", l.trim()))
         .collect();
     let key = host_a.write("sealed.pem", &pem);
-    let mut cmd = Command::new("openssl");
-    cmd.args(["pkey", "-noout", "-in"])
-        .arg(&key)
-        .arg("-passin")
-        .arg(format!("file:{}", host_a.join("pass").display()));
     assert!(
-        run(cmd, None).output.status.success(),
+        openssl_decrypts(&key, &host_a.join("pass")),
         "openssl decrypts it"
     );
 }

@@ -373,3 +373,21 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// A passphrase file, mode 0600, and the `--ca-passphrase-file=…` flag naming it.
+pub fn passphrase_file(dir: &TestDir, name: &str, text: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.write(name, text);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    format!("--ca-passphrase-file={}", path.display())
+}
+
+/// True when `openssl pkey` decrypts the encrypted key at `key` with the passphrase in `pass`.
+pub fn openssl_decrypts(key: &Path, pass: &Path) -> bool {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["pkey", "-noout", "-in"])
+        .arg(key)
+        .arg("-passin")
+        .arg(format!("file:{}", pass.display()));
+    run(cmd, None).output.status.success()
+}
