@@ -250,12 +250,7 @@ impl EtcdStore {
             let key = from.clone();
             let response = self.run(async move { kv.get(key, Some(options)).await })?;
             for kv in response.kvs() {
-                let offset = std::str::from_utf8(&kv.key()[prefix.len()..])
-                    .ok()
-                    .and_then(|o| o.parse().ok())
-                    .ok_or_else(|| {
-                        Error::Store(format!("{}: a piece of {name} is misnamed", self.location))
-                    })?;
+                let offset = self.offset_of(name, &prefix, kv.key())?;
                 pieces.push((offset, kv.value().to_vec()));
             }
             match response.kvs().last() {
@@ -287,13 +282,18 @@ impl EtcdStore {
         let Some(last) = response.kvs().first() else {
             return Ok(None);
         };
-        let offset: u64 = std::str::from_utf8(&last.key()[prefix.len()..])
-            .ok()
-            .and_then(|o| o.parse().ok())
+        let offset = self.offset_of(name, &prefix, last.key())?;
+        Ok(Some((offset, last.value().to_vec(), last.mod_revision())))
+    }
+
+    /// The offset a piece's key names (the digits after its generation's prefix).
+    fn offset_of(&self, name: &str, prefix: &str, key: &[u8]) -> Result<u64> {
+        key.get(prefix.len()..)
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| digits.parse().ok())
             .ok_or_else(|| {
                 Error::Store(format!("{}: a piece of {name} is misnamed", self.location))
-            })?;
-        Ok(Some((offset, last.value().to_vec(), last.mod_revision())))
+            })
     }
 
     fn refuse_if_read_only(&self) -> Result<()> {
