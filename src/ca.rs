@@ -219,11 +219,7 @@ impl CaKey {
 
     /// The issuer that signs with this key; refused while the key is locked.
     pub(crate) fn issuer(&self) -> Result<&rcgen::Issuer<'static, PrivateKey>> {
-        self.issuer.as_ref().ok_or_else(|| {
-            Error::CaPassphrase(
-                "the host CA key is encrypted and no passphrase was given".to_string(),
-            )
-        })
+        self.issuer.as_ref().ok_or_else(Error::no_passphrase)
     }
 }
 
@@ -306,9 +302,7 @@ impl HostCa {
     /// must be unlocked). The next save writes them so.
     pub(crate) fn set_encrypted(&mut self, encrypted: bool) -> Result<()> {
         if !encrypted && self.is_locked() {
-            return Err(Error::CaPassphrase(
-                "the host CA key is encrypted and no passphrase was given".to_string(),
-            ));
+            return Err(Error::no_passphrase());
         }
         self.encrypted = encrypted;
         self.active.forget_sealed();
@@ -381,9 +375,19 @@ fn check_ttl_for(signer: &CaKey, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
 }
 
 pub(crate) fn lifetime(key: &CaKey) -> Result<Ttl> {
-    let span = key.not_after - key.not_before - time::Duration::minutes(1);
+    signed_lifetime(key.not_before, key.not_after, "the CA certificate")
+}
+
+/// The lifetime a certificate (`what`) was signed with: rctl starts its validity a minute
+/// before it signs.
+pub(crate) fn signed_lifetime(
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    what: &str,
+) -> Result<Ttl> {
+    let span = not_after - not_before - time::Duration::minutes(1);
     let span = std::time::Duration::try_from(span)
-        .map_err(|_| Error::Crypto("the CA certificate's validity is empty".to_string()))?;
+        .map_err(|_| Error::Crypto(format!("{what}'s validity is empty")))?;
     Ttl::from_std(span)
 }
 

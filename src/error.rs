@@ -182,6 +182,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// An encrypted CA key is needed and no passphrase was given.
+    pub(crate) fn no_passphrase() -> Error {
+        Error::CaPassphrase("the host CA key is encrypted and no passphrase was given".to_string())
+    }
+
+    /// A store that keeps CA keys only encrypted (etcd) was handed one in clear.
+    pub(crate) fn clear_key_refused(location: &std::path::Path) -> Error {
+        Error::CaPassphrase(format!(
+            "{} keeps a CA key only encrypted; encrypt it first (rctl auth encrypt)",
+            location.display()
+        ))
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -88,6 +88,13 @@ impl EtcdUrl {
     }
 }
 
+/// As given: `etcd://HOST:PORT[,…]/PREFIX/`.
+impl std::fmt::Display for EtcdUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "etcd://{}{}", self.endpoints.join(","), self.prefix)
+    }
+}
+
 /// TLS to etcd: the CA that signed the members' certificates, and a client certificate.
 #[derive(Clone, Debug, Default)]
 pub struct EtcdTls {
@@ -120,7 +127,7 @@ impl EtcdStore {
             .enable_all()
             .build()
             .map_err(|e| Error::Store(format!("cannot start the etcd client: {e}")))?;
-        let location = format!("etcd://{}{}", url.endpoints.join(","), url.prefix);
+        let location = url.to_string();
         let scheme = if tls.ca.is_some() { "https" } else { "http" };
         let endpoints: Vec<String> = url
             .endpoints

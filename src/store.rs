@@ -354,6 +354,13 @@ fn ends_with_newline(file: &mut File, len: u64) -> bool {
         .is_ok_and(|n| n == 1 && last[0] == b'\n')
 }
 
+/// Refuses a file (a key, a passphrase) that group or others can read, unless the options
+/// accept it.
+pub fn check_private_file(path: &Path, options: &DirOptions) -> Result<()> {
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    check_private(path, meta.mode(), 0o600, options)
+}
+
 fn check_private(path: &Path, mode: u32, want: u32, options: &DirOptions) -> Result<()> {
     if mode & 0o077 != 0 && !options.insecure_permissions {
         return Err(Error::InsecurePermissions {

@@ -122,28 +122,16 @@ pub(super) fn list(flag: &str, input: &str) -> Result<Vec<String>> {
     parse_list(input).map_err(|e| Error::InvalidArgument(format!("{flag}: {e}")))
 }
 
-/// The CA passphrase: from `file` (at most 1 KiB, not readable by group or others unless
-/// `insecure`), else typed on the terminal without echo (twice when `confirm`). Never from a
+/// The CA passphrase: from `file` (at most 1 KiB, not readable by group or others unless the
+/// options accept it), else typed on the terminal without echo (twice when `confirm`). Never from a
 /// pipe: a passphrase on standard input would be the password's input.
 pub(crate) fn read_passphrase(
     file: Option<&std::path::Path>,
-    insecure: bool,
+    options: &rctl::store::DirOptions,
     confirm: bool,
 ) -> rctl::Result<rctl::Passphrase> {
-    use std::os::unix::fs::PermissionsExt;
     if let Some(path) = file {
-        let meta = std::fs::metadata(path).map_err(|source| rctl::Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 && !insecure {
-            return Err(rctl::Error::InsecurePermissions {
-                path: path.to_path_buf(),
-                mode,
-                want: 0o600,
-            });
-        }
+        rctl::store::check_private_file(path, options)?;
         let text = read_text_file(path, 1024)?;
         return rctl::Passphrase::new(text);
     }

@@ -90,7 +90,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let etcd = match cli.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(text) => match rctl::etcd::EtcdUrl::parse(text) {
-            Some(url) => Some((url?, etcd_tls.clone())),
+            Some(url) => Some(url?),
             None => {
                 return Err(Error::InvalidArgument(
                     "--state takes etcd://HOST:PORT[,HOST:PORT...]/PREFIX; a local state is --state-dir=DIR".to_string(),
@@ -107,9 +107,7 @@ pub fn run(cli: Cli) -> Result<()> {
         command: command_name(&cli.command),
         state_dir: match (&cli.state_dir, &etcd) {
             (Some(dir), _) => dir.clone(),
-            (None, Some((url, _))) => {
-                PathBuf::from(format!("etcd://{}{}", url.endpoints.join(","), url.prefix))
-            }
+            (None, Some(url)) => PathBuf::from(url.to_string()),
             (None, None) => rctl::default_state_dir()?,
         },
         etcd,
@@ -188,7 +186,7 @@ struct Context {
     /// The state's location (a directory, or the etcd URL for messages).
     state_dir: PathBuf,
     /// The etcd state, when `--state=etcd://…` is given.
-    etcd: Option<(rctl::etcd::EtcdUrl, rctl::etcd::EtcdTls)>,
+    etcd: Option<rctl::etcd::EtcdUrl>,
     /// TLS to etcd, for `--state` or `state migrate --to`.
     etcd_tls: rctl::etcd::EtcdTls,
     options: DirOptions,
@@ -199,7 +197,7 @@ impl Context {
     /// Opens the state. Every argument has been checked by now: a refusal changes nothing.
     fn open(&self) -> Result<StateDir> {
         let state = match &self.etcd {
-            Some((url, tls)) => StateDir::open_etcd(url, tls, false)?,
+            Some(url) => StateDir::open_etcd(url, &self.etcd_tls, false)?,
             None => StateDir::open_with(&self.state_dir, &self.options)?,
         };
         Ok(self.prepare(state))
@@ -208,7 +206,7 @@ impl Context {
     /// Opens the state for reading only.
     fn open_read_only(&self) -> Result<StateDir> {
         let state = match &self.etcd {
-            Some((url, tls)) => StateDir::open_etcd(url, tls, true)?,
+            Some(url) => StateDir::open_etcd(url, &self.etcd_tls, true)?,
             None => StateDir::open_read_only(&self.state_dir, &self.options)?,
         };
         Ok(self.prepare(state))
@@ -219,10 +217,10 @@ impl Context {
     fn prepare(&self, mut state: StateDir) -> StateDir {
         state.set_command(self.command);
         let file = self.passphrase_file.clone();
-        let insecure = self.options.insecure_permissions;
+        let options = self.options.clone();
         let confirm = self.command == "auth encrypt";
         state
-            .with_passphrase_source(move || io::read_passphrase(file.as_deref(), insecure, confirm))
+            .with_passphrase_source(move || io::read_passphrase(file.as_deref(), &options, confirm))
     }
 
     /// True when the new CA of `auth init` is encrypted: a passphrase file was given, or the

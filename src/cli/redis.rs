@@ -209,39 +209,22 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
         timeout: rctl::live::DEFAULT_TIMEOUT,
     };
     let wanted = &wanted;
-    let lives: Vec<Option<Result<rctl::live::LiveSync>>> = std::thread::scope(|scope| {
-        let running: Vec<_> = items
-            .iter()
-            .map(|item| {
-                scope.spawn(move || {
-                    let written = item.written.as_ref().ok()?;
-                    if args.no_reload {
-                        return None;
-                    }
-                    // The certificate files changed (users.acl is applied account by account).
-                    let bundle = rctl::RedisBundle::paths(&item.server.cert_prefix);
-                    let changed = written.paths.iter().any(|p| bundle.contains(p))
-                        || (dry_run && (item.plan.renew.is_some() || item.plan.write_cas));
-                    Some(rctl::live::sync_live(
-                        &item.server,
-                        wanted,
-                        changed,
-                        options,
-                    ))
-                })
-            })
-            .collect();
-        running
-            .into_iter()
-            .map(|t| {
-                t.join().unwrap_or_else(|_| {
-                    Some(Err(Error::Server(
-                        "internal error: the server's thread failed".to_string(),
-                    )))
-                })
-            })
-            .collect()
-    });
+    let lives = on_each(&items, |item| {
+        // A server whose files could not be written is not contacted.
+        item.written.as_ref().ok()?;
+        if args.no_reload {
+            return None;
+        }
+        Some(rctl::live::sync_live(
+            &item.server,
+            wanted,
+            item.plan.changes_bundle(),
+            options,
+        ))
+    })
+    .into_iter()
+    .map(|live| live.unwrap_or_else(|e| Some(Err(e))))
+    .collect::<Vec<_>>();
     let mut failed = 0;
     for (item, live) in items.iter().zip(&lives) {
         let (line, ok) = output::sync_line(item, live.as_ref(), dry_run);
@@ -263,27 +246,18 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
         Ok((servers, state.wanted()?))
     })?;
     let wanted = &wanted;
-    let reports: Vec<output::CheckReport> = std::thread::scope(|scope| {
-        let running: Vec<_> = servers
-            .iter()
-            .map(|server| {
-                scope.spawn(move || {
-                    rctl::live::check_server(server, wanted, rctl::live::DEFAULT_TIMEOUT)
-                })
-            })
-            .collect();
-        servers
-            .iter()
-            .zip(running)
-            .map(|(server, t)| output::CheckReport {
-                server: server.name.to_string(),
-                addr: server.addr.to_string(),
-                findings: t.join().unwrap_or_else(|_| {
-                    vec!["internal error: the server's thread failed".to_string()]
-                }),
-            })
-            .collect()
+    let findings = on_each(&servers, |server| {
+        rctl::live::check_server(server, wanted, rctl::live::DEFAULT_TIMEOUT)
     });
+    let reports: Vec<output::CheckReport> = servers
+        .iter()
+        .zip(findings)
+        .map(|(server, findings)| output::CheckReport {
+            server: server.name.to_string(),
+            addr: server.addr.to_string(),
+            findings: findings.unwrap_or_else(|e| vec![e.to_string()]),
+        })
+        .collect();
     out!("{}", output::check(&reports, args.format)?)?;
     let problems: usize = reports.iter().map(|r| r.findings.len()).sum();
     if problems > 0 {
@@ -294,6 +268,26 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// `f` on each item, each in its own thread (servers are contacted at once); a thread that
+/// panicked gives an error in its place.
+fn on_each<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<Result<T>> {
+    let f = &f;
+    std::thread::scope(|scope| {
+        let running: Vec<_> = items
+            .iter()
+            .map(|item| scope.spawn(move || f(item)))
+            .collect();
+        running
+            .into_iter()
+            .map(|t| {
+                t.join().map_err(|_| {
+                    Error::Server("internal error: the server's thread failed".to_string())
+                })
+            })
+            .collect()
+    })
 }
 
 /// The servers a command names, or every one with `--all` (refused when there is none).

@@ -89,6 +89,12 @@ impl FilePlan {
     pub fn is_empty(&self) -> bool {
         self.renew.is_none() && !self.write_cas && !self.write_acl
     }
+
+    /// True when the certificate files (certificate, key or trust bundle) are to be written:
+    /// the server must load them again. users.acl is applied account by account instead.
+    pub fn changes_bundle(&self) -> bool {
+        self.renew.is_some() || self.write_cas
+    }
 }
 
 /// The renewal window for a certificate when none is given: a third of its lifetime.
@@ -152,14 +158,11 @@ fn renewal(
         )));
     }
     let within = renew_within.unwrap_or_else(|| default_window(report));
-    let left = Duration::from_secs(report.seconds_left.max(0) as u64);
+    let left = time_left(report);
     if left < within || report.seconds_left <= 0 {
         return Some(Renewal::Due { left, within });
     }
-    let have: BTreeSet<&str> = report.sans.iter().map(String::as_str).collect();
-    let hosts: Vec<String> = server.hosts.iter().map(ToString::to_string).collect();
-    let want: BTreeSet<&str> = hosts.iter().map(String::as_str).collect();
-    if have != want {
+    if !names_hosts(report, &server.hosts) {
         return Some(Renewal::Hosts);
     }
     let want = server
@@ -173,18 +176,36 @@ fn renewal(
             want,
         });
     }
-    let Some(signer) = &report.signed_by else {
+    if report.signed_by.is_none() {
         return Some(Renewal::Untrusted);
-    };
-    let phase = ca.rotation().phase;
-    let replaces = matches!(
-        phase,
-        Phase::UpdateServers | Phase::Rollback | Phase::Standby
-    );
-    if replaces && *signer != ca.active().pin() {
-        return Some(Renewal::Rotation(phase));
+    }
+    if replaced_by_rotation(ca, report) {
+        return Some(Renewal::Rotation(ca.rotation().phase));
     }
     None
+}
+
+/// What is left of a certificate's life (zero once expired).
+pub(crate) fn time_left(report: &CertReport) -> Duration {
+    Duration::from_secs(u64::try_from(report.seconds_left).unwrap_or(0))
+}
+
+/// True when the certificate names exactly the hosts (in any order).
+pub(crate) fn names_hosts(report: &CertReport, hosts: &[crate::hosts::Host]) -> bool {
+    let have: BTreeSet<&str> = report.sans.iter().map(String::as_str).collect();
+    let hosts: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+    let want: BTreeSet<&str> = hosts.iter().map(String::as_str).collect();
+    have == want
+}
+
+/// True when a server certificate was signed by a key other than the one that signs now, in a
+/// rotation phase that replaces such certificates (`update_servers`, `rollback`, and
+/// `standby`, which trusts one key).
+pub(crate) fn replaced_by_rotation(ca: &HostCa, report: &CertReport) -> bool {
+    matches!(
+        ca.rotation().phase,
+        Phase::UpdateServers | Phase::Rollback | Phase::Standby
+    ) && report.signed_by.as_deref() != Some(ca.active().pin().as_str())
 }
 
 /// True when the PEM file at `path` holds the CA's trusted certificates and no other.

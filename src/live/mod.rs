@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::acl::Target;
 use crate::ca::HostCa;
 use crate::error::{Error, Result};
-use crate::inspect::inspect_der;
+use crate::inspect::{CertReport, inspect_der};
 use crate::servers::RegisteredServer;
 use crate::sign::RedisBundle;
 
@@ -96,23 +96,10 @@ impl Wanted {
     }
 }
 
-/// What the certificate a server presents says, against its files and the state.
-#[derive(Clone, Debug)]
-pub struct Served {
-    /// Its serial (lowercase hex).
-    pub serial: String,
-    /// Its report (expiry, names, signer).
-    pub report: crate::inspect::CertReport,
-}
-
-/// Reads the certificate `server` presents.
-pub fn served(server: &RegisteredServer, wanted: &Wanted, timeout: Duration) -> Result<Served> {
+/// What the certificate `server` presents says (expiry, names, signer), against the state.
+pub fn served(server: &RegisteredServer, wanted: &Wanted, timeout: Duration) -> Result<CertReport> {
     let der = served_certificate(&server.addr, timeout)?;
-    let report = inspect_der(&der, Some(&wanted.ca), wanted.now)?;
-    Ok(Served {
-        serial: report.serial.clone(),
-        report,
-    })
+    inspect_der(&der, Some(&wanted.ca), wanted.now)
 }
 
 /// The serial of the certificate in `server`'s `PREFIX.crt`, if it reads.
@@ -124,8 +111,17 @@ pub fn file_serial(server: &RegisteredServer, wanted: &Wanted) -> Option<String>
         .map(|r| r.serial)
 }
 
-/// The live accounts of a server, parsed from `ACL LIST`, by name.
-fn live_accounts(lines: &[String], target: Target) -> Result<BTreeMap<String, Account>> {
+/// The live accounts of a server, read with `ACL LIST`, by name.
+fn live_accounts(
+    live: &mut Live,
+    server: &RegisteredServer,
+    target: Target,
+) -> Result<BTreeMap<String, Account>> {
+    parse_acl_list(&live.acl_list(&server.addr)?, target)
+}
+
+/// `ACL LIST`'s lines as accounts, by name.
+fn parse_acl_list(lines: &[String], target: Target) -> Result<BTreeMap<String, Account>> {
     lines
         .iter()
         .map(|line| {
@@ -186,12 +182,11 @@ pub fn check_server(server: &RegisteredServer, wanted: &Wanted, timeout: Duratio
 fn served_findings(
     server: &RegisteredServer,
     wanted: &Wanted,
-    served: &Served,
-    file: Option<&crate::inspect::CertReport>,
+    r: &CertReport,
+    file: Option<&CertReport>,
 ) -> Vec<String> {
     use crate::inspect::CertStatus;
     let mut findings = Vec::new();
-    let r = &served.report;
     match r.status {
         CertStatus::Valid => {}
         CertStatus::Expired => findings.push(format!(
@@ -207,43 +202,36 @@ fn served_findings(
             r.serial
         )),
     }
-    let window = files::default_window(r);
-    if r.status == CertStatus::Valid && (r.seconds_left.max(0) as u64) < window.as_secs() {
+    let left = files::time_left(r);
+    if r.status == CertStatus::Valid && left < files::default_window(r) {
         findings.push(format!(
             "serves a certificate due for renewal: {} left",
-            crate::duration::format_std(Duration::from_secs(r.seconds_left.max(0) as u64))
+            crate::duration::format_std(left)
         ));
     }
-    let mut have: Vec<&str> = r.sans.iter().map(String::as_str).collect();
-    let hosts: Vec<String> = server.hosts.iter().map(ToString::to_string).collect();
-    let mut want: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    have.sort_unstable();
-    want.sort_unstable();
-    if have != want {
+    if !files::names_hosts(r, &server.hosts) {
+        let sorted = |mut names: Vec<String>| {
+            names.sort_unstable();
+            names.join(",")
+        };
         findings.push(format!(
             "serves a certificate for {}, registered for {}",
-            have.join(","),
-            want.join(",")
+            sorted(r.sans.clone()),
+            sorted(server.hosts.iter().map(ToString::to_string).collect())
         ));
     }
-    if r.signed_by.is_some()
-        && r.signed_by.as_deref() != Some(wanted.ca.active().pin().as_str())
-        && matches!(
-            wanted.ca.rotation().phase,
-            crate::Phase::UpdateServers | crate::Phase::Rollback | crate::Phase::Standby
-        )
-    {
+    if r.signed_by.is_some() && files::replaced_by_rotation(&wanted.ca, r) {
         findings.push(format!(
             "serves a certificate signed by the key rotation phase {} replaces",
             wanted.ca.rotation().phase
         ));
     }
     if let Some(file) = file
-        && file.serial != served.serial
+        && file.serial != r.serial
     {
         findings.push(format!(
             "serves serial {}, but {}.crt holds serial {}: not reloaded",
-            served.serial,
+            r.serial,
             server.cert_prefix.display(),
             file.serial
         ));
@@ -258,38 +246,55 @@ fn live_findings(
     live: &mut Live,
     findings: &mut Vec<String>,
 ) -> Result<()> {
-    let addr = &server.addr;
-    let [crt, key, cas] = RedisBundle::paths(&server.cert_prefix);
-    for (setting, path) in [
-        ("tls-cert-file", &crt),
-        ("tls-key-file", &key),
-        ("tls-ca-cert-file", &cas),
-    ] {
-        let value = live.config_get(setting, addr)?.unwrap_or_default();
-        if !same_file(&value, path) {
-            findings.push(format!(
-                "{setting} is {value:?}, not the registered {}",
-                path.display()
-            ));
-            if setting == "tls-ca-cert-file"
-                && let Some((total, known)) =
-                    files::trust_file_counts(std::path::Path::new(&value), &wanted.ca)
-            {
-                let n = wanted.ca.trusted().count();
-                if (total, known) != (n, n) {
-                    findings.push(format!(
-                        "{value} holds {total} certificate(s), {known} of the {n} this state trusts"
-                    ));
-                }
+    for (setting, value, path) in other_tls_files(live, server)? {
+        findings.push(format!(
+            "{setting} is {value:?}, not the registered {}",
+            path.display()
+        ));
+        if setting == "tls-ca-cert-file"
+            && let Some((total, known)) =
+                files::trust_file_counts(std::path::Path::new(&value), &wanted.ca)
+        {
+            let n = wanted.ca.trusted().count();
+            if (total, known) != (n, n) {
+                findings.push(format!(
+                    "{value} holds {total} certificate(s), {known} of the {n} this state trusts"
+                ));
             }
         }
     }
-    let lines = live.acl_list(addr)?;
-    let accounts = live_accounts(&lines, wanted.target)?;
+    let accounts = live_accounts(live, server, wanted.target)?;
     for d in accounts::drift(&accounts, &wanted.accounts, None, |_| false) {
         findings.push(d.to_string());
     }
     Ok(())
+}
+
+/// The settings naming a server's TLS files, with the registered file each must name, in
+/// the order `CONFIG SET` reloads them (the CA file first).
+fn tls_files(server: &RegisteredServer) -> [(&'static str, std::path::PathBuf); 3] {
+    let [crt, key, cas] = RedisBundle::paths(&server.cert_prefix);
+    [
+        ("tls-ca-cert-file", cas),
+        ("tls-key-file", key),
+        ("tls-cert-file", crt),
+    ]
+}
+
+/// The TLS settings of a live server that name other files than the registered ones:
+/// (setting, its value, the registered file).
+fn other_tls_files(
+    live: &mut Live,
+    server: &RegisteredServer,
+) -> Result<Vec<(&'static str, String, std::path::PathBuf)>> {
+    let mut other = Vec::new();
+    for (setting, path) in tls_files(server) {
+        let value = live.config_get(setting, &server.addr)?.unwrap_or_default();
+        if !same_file(&value, &path) {
+            other.push((setting, value, path));
+        }
+    }
+    Ok(other)
 }
 
 /// True when `value` (a path as the server has it) names the file at `path`.
@@ -343,7 +348,7 @@ pub fn sync_live(
     let addr = &server.addr;
     let timeout = options.timeout;
     let before = served(server, wanted, timeout)?;
-    if before.report.signed_by.is_none() {
+    if before.signed_by.is_none() {
         return Err(Error::Server(format!(
             "{addr}: presents a certificate (serial {}) no CA key of this state signed; rctl does not log in to it (restart the server to load {}.crt)",
             before.serial,
@@ -352,25 +357,16 @@ pub fn sync_live(
     }
     let mut live = Live::connect(addr, &wanted.login, timeout)?;
     let file_serial = file_serial(server, wanted);
-    let [crt, key, cas] = RedisBundle::paths(&server.cert_prefix);
-    let mut paths_differ = false;
-    for (setting, path) in [
-        ("tls-cert-file", &crt),
-        ("tls-key-file", &key),
-        ("tls-ca-cert-file", &cas),
-    ] {
-        let value = live.config_get(setting, addr)?.unwrap_or_default();
-        paths_differ |= !same_file(&value, path);
-    }
-    let reload = files_changed || paths_differ || file_serial.as_ref() != Some(&before.serial);
+    let reload = files_changed
+        || !other_tls_files(&mut live, server)?.is_empty()
+        || file_serial.as_ref() != Some(&before.serial);
     let mut outcome = LiveSync {
         reloaded: reload,
         serial: before.serial.clone(),
         accounts: Vec::new(),
     };
     if options.dry_run {
-        let lines = live.acl_list(addr)?;
-        let accounts = live_accounts(&lines, wanted.target)?;
+        let accounts = live_accounts(&mut live, server, wanted.target)?;
         outcome.accounts = accounts::drift(&accounts, &wanted.accounts, None, |_| false);
         return Ok(outcome);
     }
@@ -391,8 +387,7 @@ pub fn sync_live(
         )));
     }
     outcome.serial = after.serial;
-    let lines = live.acl_list(addr)?;
-    let accounts = live_accounts(&lines, wanted.target)?;
+    let accounts = live_accounts(&mut live, server, wanted.target)?;
     let left = accounts::drift(&accounts, &wanted.accounts, Some(&canonical), |n| {
         n.starts_with(PROBE_PREFIX)
     });
@@ -409,12 +404,7 @@ pub fn sync_live(
 /// (7.0.0 alone skipped a path that did not change, redis#10713). Redis 6 takes one setting
 /// per `CONFIG SET`, each of which reloads all three files.
 fn reload_tls(live: &mut Live, server: &RegisteredServer, target: Target) -> Result<()> {
-    let [crt, key, cas] = RedisBundle::paths(&server.cert_prefix);
-    let settings = [
-        ("tls-ca-cert-file", cas),
-        ("tls-key-file", key),
-        ("tls-cert-file", crt),
-    ];
+    let settings = tls_files(server);
     let text = |p: &std::path::Path| p.to_string_lossy().into_owned();
     if target.has_selectors() {
         let mut cmd = redis::cmd("CONFIG");
@@ -464,7 +454,7 @@ fn account_drift(
             .ignore();
     }
     let (lines,): (Vec<String>,) = live.pipeline(&pipe, &server.addr)?;
-    let all = live_accounts(&lines, wanted.target)?;
+    let all = parse_acl_list(&lines, wanted.target)?;
     let mut canonical = BTreeMap::new();
     let mut current = BTreeMap::new();
     for (name, account) in all {

@@ -25,10 +25,7 @@ impl StateDir {
             && let Some(ca) = self.load(super::CA_FILE, super::ca_file::decode)?
             && !ca.is_encrypted()
         {
-            return Err(Error::CaPassphrase(format!(
-                "{} keeps a CA key only encrypted; encrypt it first (rctl auth encrypt)",
-                target.locate("").display()
-            )));
+            return Err(Error::clear_key_refused(&target.locate("")));
         }
         // Everything read first: a state that cannot be read copies nothing.
         let mut blobs = Vec::with_capacity(names.len());

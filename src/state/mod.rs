@@ -225,11 +225,10 @@ impl StateDir {
         if let Some(p) = self.passphrase.get() {
             return Ok(p.clone());
         }
-        let source = self.passphrase_source.as_ref().ok_or_else(|| {
-            Error::CaPassphrase(
-                "the host CA key is encrypted and no passphrase was given".to_string(),
-            )
-        })?;
+        let source = self
+            .passphrase_source
+            .as_ref()
+            .ok_or_else(Error::no_passphrase)?;
         let passphrase = source()?;
         Ok(self.passphrase.get_or_init(|| passphrase).clone())
     }
@@ -456,10 +455,7 @@ impl StateDir {
 
     pub(crate) fn save_ca(&self, ca: &HostCa) -> Result<()> {
         if self.store.requires_encrypted_keys() && !ca.is_encrypted() {
-            return Err(Error::CaPassphrase(format!(
-                "{} keeps a CA key only encrypted; encrypt it first (rctl auth encrypt)",
-                self.store.locate("").display()
-            )));
+            return Err(Error::clear_key_refused(&self.store.locate("")));
         }
         let passphrase = if ca_file::needs_passphrase(ca) {
             Some(self.passphrase()?)

@@ -54,10 +54,7 @@ impl StateDir {
                 "no server is registered; register one with 'rctl redis add'".to_string(),
             ));
         };
-        let mut ca = match self.existing_host_ca()? {
-            Some(ca) => ca,
-            None => self.host_ca()?,
-        };
+        let mut ca = self.host_ca()?;
         // rctl's own client certificates are signed with every trusted key.
         if ca.is_locked() {
             ca.unlock(&self.passphrase()?)?;
@@ -100,9 +97,8 @@ impl StateDir {
             // operator signed it with), else `auth sign`'s default.
             let ttl = server.ttl.or_else(|| {
                 let current = plan.current.as_ref()?;
-                let life = (current.not_after - current.not_before - time::Duration::minutes(1))
-                    .whole_seconds();
-                crate::duration::Ttl::from_std(Duration::from_secs(u64::try_from(life).ok()?)).ok()
+                crate::ca::signed_lifetime(current.not_before, current.not_after, "the certificate")
+                    .ok()
             });
             if let Some(ttl) = ttl {
                 req = req.with_ttl(ttl);
