@@ -9,16 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-50}
 
-need=()
-command -v hyperfine >/dev/null || need+=(hyperfine)
-command -v mkcert >/dev/null || need+=(mkcert)
-command -v openssl >/dev/null || need+=(openssl)
-command -v cfssl >/dev/null || need+=(golang-cfssl)
-command -v python3 >/dev/null || need+=(python3)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source bench/lib.sh
+install_missing hyperfine:hyperfine mkcert:mkcert openssl:openssl cfssl:golang-cfssl python3:python3
 
 cargo build --release --locked --bin rctl --example seed_users >/dev/null 2>&1
 RCTL=$PWD/target/release/rctl

@@ -8,29 +8,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-60}
 
-need=()
-command -v hyperfine >/dev/null || need+=(hyperfine)
-command -v etcd >/dev/null || need+=(etcd-server)
-command -v protoc >/dev/null || need+=(protobuf-compiler)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source bench/lib.sh
+install_missing hyperfine:hyperfine etcd:etcd-server etcdctl:etcd-client protoc:protobuf-compiler
 cargo build --release --locked --bin rctl --example seed_users >/dev/null 2>&1
 RCTL=$PWD/target/release/rctl
 SEED=$PWD/target/release/examples/seed_users
-W=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-cd "$W"
+work_folder
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 peers=() clients=()
-for i in 0 1 2; do peers+=("$(port)"); clients+=("$(port)"); done
+for i in 0 1 2; do peers+=("$(free_port)"); clients+=("$(free_port)"); done
 initial="m0=http://127.0.0.1:${peers[0]},m1=http://127.0.0.1:${peers[1]},m2=http://127.0.0.1:${peers[2]}"
 for i in 0 1 2; do
   etcd --name "m$i" --data-dir "$W/m$i" \

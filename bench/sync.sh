@@ -9,29 +9,15 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-30}
 SERVERS=${SERVERS:-20}
 
-need=()
-command -v hyperfine >/dev/null || need+=(hyperfine)
-command -v redis-server >/dev/null || need+=(redis-server)
-if [ ${#need[@]} -gt 0 ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+source bench/lib.sh
+install_missing hyperfine:hyperfine redis-server:redis-server
 
 cargo build --release --locked --bin rctl >/dev/null 2>&1
 RCTL=$PWD/target/release/rctl
-W=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$W"
-}
-trap cleanup EXIT
-cd "$W"
+work_folder
 export RCTL_STATE_DIR=$W/state
 $RCTL auth init --cluster-name=bench >/dev/null
 mkdir tls
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 for i in $(seq -w 1 "$SERVERS"); do
   port=$(free_port)
@@ -62,9 +48,10 @@ done
 # Every server in line before timing.
 $RCTL redis sync --all >/dev/null
 
+first=s$(seq -w 1 "$SERVERS" | head -1)
 hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$W/sync.md" \
-  -n "sync 1 server, nothing due" "$RCTL redis sync s01" \
-  -n "sync 1 server: renew + reload + verify" "$RCTL redis sync s01 --renew-within=8760h" \
+  -n "sync 1 server, nothing due" "$RCTL redis sync $first" \
+  -n "sync 1 server: renew + reload + verify" "$RCTL redis sync $first --renew-within=8760h" \
   -n "sync $SERVERS servers, nothing due" "$RCTL redis sync --all" \
   -n "sync $SERVERS servers: each renewed + reloaded + verified" "$RCTL redis sync --all --renew-within=8760h" \
   -n "check $SERVERS servers" "$RCTL redis check --all"

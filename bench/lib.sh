@@ -1,0 +1,27 @@
+# Shared by the bench scripts (sourced): packages installed when missing, a work folder whose
+# background servers are stopped and removed on exit, and a free loopback port.
+
+# install_missing COMMAND:PACKAGE...: apt-get installs the packages whose command is missing.
+install_missing() {
+  local need=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+# work_folder: W (a fresh temp folder) and pids (servers started in the background), both
+# cleaned up on exit; then cd into it.
+work_folder() {
+  W=$(mktemp -d)
+  pids=()
+  trap 'for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$W"' EXIT
+  cd "$W"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
