@@ -504,3 +504,59 @@ fn a_large_state_migrates_into_etcd_and_back() {
     let acl = dir.rctl_in(&backup, &["acl", "generate"], None).ok();
     assert!(acl.contains("user newcomer ") && !acl.contains("user seed0000007 "));
 }
+
+#[test]
+fn bad_state_locations_are_refused_in_one_line() {
+    let dir = TestDir::new();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--state=/var/lib/rctl", "users", "ls"],
+            "--state takes etcd://",
+        ),
+        (
+            &["--state=etcd://127.0.0.1:2379", "users", "ls"],
+            "no /PREFIX",
+        ),
+        (
+            &["--state=etcd://127.0.0.1/p", "users", "ls"],
+            "each member is HOST:PORT",
+        ),
+        (
+            &["--state=etcd://h:1/a b", "users", "ls"],
+            "the prefix is letters",
+        ),
+        (
+            &[
+                "--state=etcd://127.0.0.1:2379/p",
+                "--state-dir=x",
+                "users",
+                "ls",
+            ],
+            "not both",
+        ),
+        (
+            &["state", "migrate", "--to=etcd://h:0/p"],
+            "each member is HOST:PORT",
+        ),
+    ];
+    let before = crate::util::snapshot(dir.path());
+    for (args, want) in cases {
+        // HOME is the test's folder: a default state directory would be made there.
+        let mut cmd = rctl_command();
+        cmd.args(*args)
+            .current_dir(dir.path())
+            .env("HOME", dir.path());
+        let line = run(cmd, None).refused(want);
+        assert!(line.contains("error:"), "{line}");
+    }
+    assert!(
+        before == crate::util::snapshot(dir.path()),
+        "refused means unchanged"
+    );
+    // An etcd nobody listens on: one line naming it, after the connect timeout.
+    let nobody = format!("--state=etcd://127.0.0.1:{}/p", free_port());
+    let mut cmd = rctl_command();
+    cmd.args([nobody.as_str(), "users", "ls"])
+        .current_dir(dir.path());
+    run(cmd, None).refused("etcd://127.0.0.1:");
+}

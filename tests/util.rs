@@ -60,10 +60,13 @@ impl TestDir {
     }
 }
 
-/// The rctl binary with a clean environment (no RCTL_STATE_DIR from the outside).
+/// The rctl binary with a clean environment (no state or passphrase from the outside).
 pub fn rctl_command() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rctl"));
-    cmd.env_remove("RCTL_STATE_DIR").env_remove("XDG_DATA_HOME");
+    cmd.env_remove("RCTL_STATE_DIR")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("RCTL_STATE")
+        .env_remove("RCTL_CA_PASSPHRASE_FILE");
     cmd
 }
 

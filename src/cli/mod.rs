@@ -279,9 +279,11 @@ fn audit_ls(ctx: &Context, args: AuditLsArgs) -> Result<()> {
 }
 
 fn state_migrate(ctx: &Context, args: MigrateArgs) -> Result<()> {
+    // The target is checked before the state is opened.
+    let to_etcd = rctl::etcd::EtcdUrl::parse(&args.to).transpose()?;
     let (copied, to) = with_state(ctx, |state| {
-        let target: Box<dyn rctl::store::Store> = match rctl::etcd::EtcdUrl::parse(&args.to) {
-            Some(url) => Box::new(rctl::etcd::EtcdStore::open(&url?, &ctx.etcd_tls, false)?),
+        let target: Box<dyn rctl::store::Store> = match &to_etcd {
+            Some(url) => Box::new(rctl::etcd::EtcdStore::open(url, &ctx.etcd_tls, false)?),
             None => Box::new(rctl::store::DirStore::open(
                 std::path::Path::new(&args.to),
                 &ctx.options,
