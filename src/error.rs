@@ -176,6 +176,13 @@ pub enum Error {
     #[error("{0}")]
     Store(String),
 
+    /// Another rctl changed the shared state (etcd) while this operation ran, so nothing was
+    /// saved; running the operation again reads the new state.
+    #[error(
+        "{0}: the state changed while this command ran (another admin or host); nothing was saved, try again"
+    )]
+    Conflict(String),
+
     /// A live Redis server could not be reached, refused rctl, or answered unexpectedly.
     #[error("{0}")]
     Server(String),

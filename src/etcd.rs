@@ -1,43 +1,50 @@
-//! The etcd backend of the [`Store`] trait: the same named blobs as a state directory, kept in
-//! an etcd v3 cluster so several admins and hosts share one CA, one set of users, one rotation.
+//! The etcd backend of the [`Store`] trait: the state of a directory kept in an etcd v3
+//! cluster, so several admins and hosts share one CA, one set of users, one rotation.
 //!
-//! Layout under the prefix `P` (`etcd://HOST:PORT/PREFIX` gives `/PREFIX/`):
-//! - `P m/NAME` → the blob's current generation (16 hex digits); `list` reads these.
-//! - `P b/NAME \0 GEN \0 OFFSET` → the blob's bytes from `OFFSET` (20 digits), at most 1 MiB a
-//!   key (etcd refuses a value over 1.5 MiB). A write puts a new generation's pieces, then
-//!   switches the pointer and deletes the old generation in one transaction, so a reader (who
-//!   reads the pointer and then the pieces at the pointer's revision) sees the old blob or the
-//!   new one. An append adds one piece; taking it back deletes the pieces from its offset on.
-//! - `P lock` → etcd's lock, held with a lease for as long as the store is open: the one-writer
-//!   rule of the state directory's `flock`. A killed rctl's lease expires within
-//!   [`LOCK_TTL_SECS`] and the next command proceeds.
+//! Layout under the prefix `P` (`etcd://HOST:PORT/PREFIX` gives `/PREFIX/`), one small key per
+//! thing, as etcd is built for (it refuses a value over 1.5 MiB):
+//! - `P k/NAME` → a blob: `host_ca.yaml`, `settings.yaml`, `roles/NAME.yaml`,
+//!   `servers/NAME.yaml`, … (at most [`MAX_VALUE`] each).
+//! - `P u/NAME` → one user: its line of `users.jsonl`.
+//! - `P a/TIME-RANDOM` → one audit record: a line of `audit.jsonl`, keys in time order.
+//! - `P d/RANGE` → bumped whenever a key of `RANGE` (`u/`, `k/roles/`, …) is deleted, so a
+//!   command that read the whole range sees the deletion (see below).
+//!
+//! No lock. A command reads at one revision (a consistent snapshot) and buffers its changes;
+//! [`Store::commit`] applies them in one transaction that succeeds only if every key it read
+//! is as it was (its mod revision), and no range it read whole gained, changed or lost a key.
+//! Otherwise nothing is applied and the commit fails with [`Error::Conflict`]; the caller runs
+//! the command again. So two admins adding different users never wait on each other, while a
+//! command that depends on what another changed (a role removed under a `users add`) is rerun
+//! on the new state. A killed rctl leaves nothing behind: its changes were never sent.
 //!
 //! The async client runs on a runtime started here, so the local path starts none.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, DeleteOptions, GetOptions, Identity,
-    LockOptions, SortOrder, SortTarget, TlsOptions, Txn, TxnOp,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
+    TlsOptions, Txn, TxnOp,
 };
 
 use crate::error::{Error, Result};
 use crate::store::Store;
 
-/// The lock's lease: how long a killed rctl can hold the others up.
-pub const LOCK_TTL_SECS: i64 = 5;
+/// The largest blob kept under one key (etcd refuses a request over 1.5 MiB).
+pub const MAX_VALUE: usize = 1024 * 1024;
 
-/// The largest piece of a blob under one key.
-const PIECE: usize = 1024 * 1024;
+/// Keys read per request of a range (users of a few hundred bytes: about 1 MiB).
+const PAGE: i64 = 4096;
 
-/// An append joins the blob's last piece while that stays under this size, so a blob grown by
-/// appends (users, the audit log) is a few hundred small pieces, not one per record.
-const JOIN_BELOW: usize = 64 * 1024;
+/// The most operations (or comparisons) in one transaction: etcd's default `--max-txn-ops`.
+const MAX_TXN_OPS: usize = 128;
 
-/// Pieces read per request: at most 48 MiB, under the client's 64 MiB answer limit.
-const PAGE: i64 = 48;
+/// The most bytes of values sent in one transaction, under etcd's 1.5 MiB request limit.
+const MAX_TXN_BYTES: usize = 1024 * 1024;
 
 /// Where an etcd state lives: `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`, and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,24 +113,80 @@ pub struct EtcdTls {
     pub key: Option<PathBuf>,
 }
 
-/// A state kept in etcd, locked for as long as it is open (see the module's text).
+/// A state kept in etcd: reads at one revision, changes buffered until [`Store::commit`].
 pub struct EtcdStore {
     runtime: tokio::runtime::Runtime,
-    client: Client,
-    /// Reads, with room for a page of whole pieces.
-    kv: etcd_client::KvClient,
+    /// With room for a page of keys in an answer.
+    kv: KvClient,
     prefix: String,
     location: String,
     read_only: bool,
-    /// The lock's key and lease, while held.
-    lock: Option<(Vec<u8>, i64)>,
+    tx: Mutex<Tx>,
+}
+
+/// What a blob of the state is kept as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// One key.
+    Blob,
+    /// One key per user (`users.jsonl`), named by the user.
+    Users,
+    /// One key per record (`audit.jsonl`), in time order.
+    Audit,
+}
+
+fn kind(name: &str) -> Kind {
+    match name {
+        crate::state::USERS_FILE => Kind::Users,
+        crate::state::AUDIT_FILE => Kind::Audit,
+        _ => Kind::Blob,
+    }
+}
+
+/// One command's reads and buffered changes, until it commits or rolls back.
+#[derive(Default)]
+struct Tx {
+    /// The revision every read is made at; set by the first read.
+    revision: Option<i64>,
+    /// Keys read one at a time, with the revision of their last change (0: absent).
+    keys: BTreeMap<Vec<u8>, i64>,
+    /// Ranges read whole, by their start: their end, and their deletion marker's revision.
+    ranges: BTreeMap<Vec<u8>, (Vec<u8>, i64)>,
+    /// Changes: a new value, or `None` to delete.
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Audit records to add, in order.
+    records: Vec<Vec<u8>>,
+}
+
+impl Tx {
+    fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.records.is_empty()
+    }
+
+    fn covered(&self, key: &[u8]) -> bool {
+        self.ranges
+            .range(..=key.to_vec())
+            .next_back()
+            .is_some_and(|(_, (end, _))| key < end.as_slice())
+    }
+}
+
+/// The first key after every key that starts with `start`.
+fn range_end(start: &[u8]) -> Vec<u8> {
+    let mut end = start.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
 }
 
 impl EtcdStore {
-    /// Connects and, unless `read_only`, takes the state's lock (waiting for its holder).
+    /// Connects to the cluster. Nothing is locked: see the module's text.
     pub fn open(url: &EtcdUrl, tls: &EtcdTls, read_only: bool) -> Result<EtcdStore> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::Store(format!("cannot start the etcd client: {e}")))?;
@@ -151,64 +214,44 @@ impl EtcdStore {
         let kv = client
             .kv_client()
             .max_decoding_message_size(64 * 1024 * 1024);
-        let mut store = EtcdStore {
+        Ok(EtcdStore {
             runtime,
-            client,
             kv,
             prefix: url.prefix.clone(),
             location,
             read_only,
-            lock: None,
-        };
-        if !read_only {
-            store.take_lock()?;
-        }
-        Ok(store)
+            tx: Mutex::new(Tx::default()),
+        })
     }
 
-    fn take_lock(&mut self) -> Result<()> {
-        let mut client = self.client.clone();
-        let name = format!("{}lock", self.prefix);
-        let location = self.location.clone();
-        let (key, lease) = self
-            .runtime
-            .block_on(async move {
-                let lease = client.lease_grant(LOCK_TTL_SECS, None).await?.id();
-                let (mut keeper, mut answers) = client.lease_keep_alive(lease).await?;
-                // Renewed at a third of its life while this process lives; a killed process
-                // stops renewing and the lease (and the lock) expire.
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_secs((LOCK_TTL_SECS / 3).max(1) as u64))
-                            .await;
-                        if keeper.keep_alive().await.is_err() {
-                            break;
-                        }
-                        if answers.message().await.is_err() {
-                            break;
-                        }
-                    }
-                });
-                let locked = client
-                    .lock(name, Some(LockOptions::new().with_lease(lease)))
-                    .await?;
-                Ok::<_, etcd_client::Error>((locked.key().to_vec(), lease))
-            })
-            .map_err(|e| unreachable_error(&location, &e))?;
-        self.lock = Some((key, lease));
-        Ok(())
+    fn tx(&self) -> MutexGuard<'_, Tx> {
+        // A panic elsewhere cannot leave the buffer half-changed in a way that matters: it is
+        // only ever committed whole, and a poisoned one is dropped.
+        self.tx.lock().unwrap_or_else(|poisoned| {
+            let mut tx = poisoned.into_inner();
+            *tx = Tx::default();
+            tx
+        })
     }
 
-    fn pointer(&self, name: &str) -> String {
-        format!("{}m/{name}", self.prefix)
+    fn key(&self, space: &str, name: &str) -> Vec<u8> {
+        format!("{}{space}/{name}", self.prefix).into_bytes()
     }
 
-    fn pieces(&self, name: &str, generation: &str) -> String {
-        format!("{}b/{name}\0{generation}\0", self.prefix)
+    /// The deletion markers of a key: one for each range (folder) it is in.
+    fn markers_of(&self, key: &[u8]) -> Vec<Vec<u8>> {
+        let rest = &key[self.prefix.len()..];
+        rest.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'/')
+            .map(|(i, _)| self.marker(&key[..self.prefix.len() + i + 1]))
+            .collect()
     }
 
-    fn piece(&self, name: &str, generation: &str, offset: u64) -> String {
-        format!("{}{offset:020}", self.pieces(name, generation))
+    fn marker(&self, start: &[u8]) -> Vec<u8> {
+        let mut marker = format!("{}d/", self.prefix).into_bytes();
+        marker.extend_from_slice(&start[self.prefix.len()..]);
+        marker
     }
 
     fn run<T>(
@@ -220,87 +263,126 @@ impl EtcdStore {
             .map_err(|e| unreachable_error(&self.location, &e))
     }
 
-    /// The blob's generation and the revision it was read at, or `None`.
-    fn current(&self, name: &str) -> Result<Option<(String, i64)>> {
-        let mut client = self.client.clone();
-        let key = self.pointer(name);
-        let response = self.run(async move { client.get(key, None).await })?;
-        let revision = response.header().map_or(0, |h| h.revision());
-        Ok(response
-            .kvs()
-            .first()
-            .map(|kv| (String::from_utf8_lossy(kv.value()).into_owned(), revision)))
+    /// A read at the transaction's revision (the first read sets it).
+    fn get(
+        &self,
+        tx: &mut Tx,
+        key: Vec<u8>,
+        options: GetOptions,
+    ) -> Result<etcd_client::GetResponse> {
+        let options = match tx.revision {
+            Some(revision) => options.with_revision(revision),
+            None => options,
+        };
+        let mut kv = self.kv.clone();
+        let response = self.run(async move { kv.get(key, Some(options)).await })?;
+        if tx.revision.is_none() {
+            tx.revision = response.header().map(|h| h.revision());
+        }
+        Ok(response)
     }
 
-    /// The blob's pieces at `revision`: (offset, bytes), in order, a page at a time.
-    fn read_pieces(
-        &self,
-        name: &str,
-        generation: &str,
-        revision: i64,
-    ) -> Result<Vec<(u64, Vec<u8>)>> {
-        let prefix = self.pieces(name, generation);
-        // The prefix ends in \0: the range ends at the same text ending in \x01.
-        let mut end = prefix.clone().into_bytes();
-        if let Some(last) = end.last_mut() {
-            *last += 1;
+    /// One key, as this transaction sees it; remembered for the commit's comparison.
+    fn read_key(&self, tx: &mut Tx, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(change) = tx.writes.get(key) {
+            return Ok(change.clone());
         }
-        let mut from = prefix.clone().into_bytes();
-        let mut pieces = Vec::new();
+        let response = self.get(tx, key.to_vec(), GetOptions::new())?;
+        let found = response.kvs().first();
+        tx.keys
+            .insert(key.to_vec(), found.map_or(0, |kv| kv.mod_revision()));
+        Ok(found.map(|kv| kv.value().to_vec()))
+    }
+
+    /// Every key starting with `start`, in key order, as this transaction sees it;
+    /// remembered (with its deletion marker) for the commit's comparison.
+    fn read_range(
+        &self,
+        tx: &mut Tx,
+        start: &[u8],
+        keys_only: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let end = range_end(start);
+        if !tx.ranges.contains_key(start) {
+            let marker = self.marker(start);
+            let response = self.get(tx, marker, GetOptions::new())?;
+            let changed = response.kvs().first().map_or(0, |kv| kv.mod_revision());
+            tx.ranges.insert(start.to_vec(), (end.clone(), changed));
+        }
+        let mut found = Vec::new();
+        let mut from = start.to_vec();
         loop {
-            let mut kv = self.kv.clone();
-            let options = GetOptions::new()
-                .with_range(end.clone())
-                .with_revision(revision)
-                .with_limit(PAGE)
-                .with_sort(SortTarget::Key, SortOrder::Ascend);
-            let key = from.clone();
-            let response = self.run(async move { kv.get(key, Some(options)).await })?;
-            for kv in response.kvs() {
-                let offset = self.offset_of(name, &prefix, kv.key())?;
-                pieces.push((offset, kv.value().to_vec()));
+            let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+            if keys_only {
+                options = options.with_keys_only();
             }
+            let response = self.get(tx, from, options)?;
+            found.extend(
+                response
+                    .kvs()
+                    .iter()
+                    .map(|kv| (kv.key().to_vec(), kv.value().to_vec())),
+            );
             match response.kvs().last() {
                 Some(last) if response.more() => {
                     from = last.key().to_vec();
                     from.push(0);
                 }
-                _ => return Ok(pieces),
+                _ => break,
             }
         }
+        let mut changes = tx.writes.range(start.to_vec()..end).peekable();
+        if changes.peek().is_none() {
+            return Ok(found);
+        }
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = found.into_iter().collect();
+        for (key, change) in changes {
+            match change {
+                Some(value) => merged.insert(key.clone(), value.clone()),
+                None => merged.remove(key),
+            };
+        }
+        Ok(merged.into_iter().collect())
     }
 
-    /// The blob's last piece at `revision`: its offset, bytes and revision of last change.
-    fn last_piece(
-        &self,
-        name: &str,
-        generation: &str,
-        revision: i64,
-    ) -> Result<Option<(u64, Vec<u8>, i64)>> {
-        let prefix = self.pieces(name, generation);
-        let mut kv = self.kv.clone();
+    /// The lines of a blob kept one key per line, joined.
+    fn read_lines(&self, tx: &mut Tx, space: &str) -> Result<Vec<u8>> {
+        let start = self.key(space, "");
+        let mut data = Vec::new();
+        for (_, line) in self.read_range(tx, &start, false)? {
+            data.extend_from_slice(&line);
+        }
+        if space == "a" {
+            for record in &tx.records {
+                data.extend_from_slice(record);
+            }
+        }
+        Ok(data)
+    }
+
+    /// Whether any key starts with `start` (without remembering the read: for listing).
+    fn any_in(&self, tx: &mut Tx, start: &[u8]) -> Result<bool> {
         let options = GetOptions::new()
-            .with_prefix()
-            .with_revision(revision)
-            .with_limit(1)
-            .with_sort(SortTarget::Key, SortOrder::Descend);
-        let key = prefix.clone();
-        let response = self.run(async move { kv.get(key, Some(options)).await })?;
-        let Some(last) = response.kvs().first() else {
-            return Ok(None);
-        };
-        let offset = self.offset_of(name, &prefix, last.key())?;
-        Ok(Some((offset, last.value().to_vec(), last.mod_revision())))
+            .with_range(range_end(start))
+            .with_count_only();
+        Ok(self.get(tx, start.to_vec(), options)?.count() > 0)
     }
 
-    /// The offset a piece's key names (the digits after its generation's prefix).
-    fn offset_of(&self, name: &str, prefix: &str, key: &[u8]) -> Result<u64> {
-        key.get(prefix.len()..)
-            .and_then(|digits| std::str::from_utf8(digits).ok())
-            .and_then(|digits| digits.parse().ok())
-            .ok_or_else(|| {
-                Error::Store(format!("{}: a piece of {name} is misnamed", self.location))
-            })
+    /// The users of `data` (lines of users.jsonl) by key.
+    fn user_lines(&self, data: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+        let mut lines = BTreeMap::new();
+        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let name = crate::state::user_line_name(line).map_err(|reason| {
+                Error::Store(format!(
+                    "{}: a user line is invalid: {reason}",
+                    self.location
+                ))
+            })?;
+            let mut line = line.to_vec();
+            line.push(b'\n');
+            lines.insert(self.key("u", &name), line);
+        }
+        Ok(lines)
     }
 
     fn refuse_if_read_only(&self) -> Result<()> {
@@ -312,30 +394,99 @@ impl EtcdStore {
         }
         Ok(())
     }
+
+    /// The transaction's comparisons: every key read is as it was, and every range read whole
+    /// has no key changed after the read and no key deleted.
+    fn comparisons(&self, tx: &Tx) -> Vec<Compare> {
+        let mut compares = Vec::new();
+        let revision = tx.revision.unwrap_or(0);
+        for (start, (end, marker)) in &tx.ranges {
+            compares.push(
+                Compare::mod_revision(start.clone(), CompareOp::Less, revision + 1)
+                    .with_range(end.clone()),
+            );
+            compares.push(Compare::mod_revision(
+                self.marker(start),
+                CompareOp::Equal,
+                *marker,
+            ));
+        }
+        for (key, changed) in &tx.keys {
+            if !tx.covered(key) {
+                compares.push(Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    *changed,
+                ));
+            }
+        }
+        compares
+    }
+
+    /// The transaction's changes as etcd operations, with their sizes.
+    fn operations(&self, tx: Tx) -> Vec<(TxnOp, usize)> {
+        let mut ops = Vec::new();
+        let mut markers = std::collections::BTreeSet::new();
+        for (key, change) in tx.writes {
+            match change {
+                Some(value) => {
+                    let size = key.len() + value.len();
+                    ops.push((TxnOp::put(key, value, None), size));
+                }
+                None => {
+                    markers.extend(self.markers_of(&key));
+                    let size = key.len();
+                    ops.push((TxnOp::delete(key, None), size));
+                }
+            }
+        }
+        for marker in markers {
+            let size = marker.len();
+            ops.push((TxnOp::put(marker, Vec::new(), None), size));
+        }
+        // Time first, so the log reads in order; then a random tag and the place in this
+        // commit, so records of two hosts at the same instant never share a key.
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let tag = {
+            use rand::Rng;
+            rand::rng().next_u32()
+        };
+        for (i, record) in tx.records.into_iter().enumerate() {
+            let key = self.key("a", &format!("{stamp:020}-{tag:08x}-{i:08}"));
+            let size = key.len() + record.len();
+            ops.push((TxnOp::put(key, record, None), size));
+        }
+        ops
+    }
 }
 
-impl Drop for EtcdStore {
-    fn drop(&mut self) {
-        if let Some((key, lease)) = self.lock.take() {
-            let mut client = self.client.clone();
-            let _ = self.runtime.block_on(async move {
-                let _ = client.unlock(key).await;
-                client.lease_revoke(lease).await
-            });
+/// Transactions of at most [`MAX_TXN_OPS`] operations and [`MAX_TXN_BYTES`] bytes.
+fn batches(ops: Vec<(TxnOp, usize)>) -> Vec<Vec<TxnOp>> {
+    let mut batches: Vec<Vec<TxnOp>> = Vec::new();
+    let mut bytes = 0;
+    for (op, size) in ops {
+        match batches.last_mut() {
+            Some(batch) if batch.len() < MAX_TXN_OPS && bytes + size <= MAX_TXN_BYTES => {
+                bytes += size;
+                batch.push(op);
+            }
+            _ => {
+                bytes = size;
+                batches.push(vec![op]);
+            }
         }
     }
+    batches
 }
 
 impl Store for EtcdStore {
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let Some((generation, revision)) = self.current(name)? else {
-            return Ok(None);
-        };
-        let mut data = Vec::new();
-        for (_, piece) in self.read_pieces(name, &generation, revision)? {
-            data.extend_from_slice(&piece);
+        let mut tx = self.tx();
+        match kind(name) {
+            Kind::Blob => self.read_key(&mut tx, &self.key("k", name)),
+            Kind::Users => Ok(Some(self.read_lines(&mut tx, "u")?).filter(|d| !d.is_empty())),
+            Kind::Audit => Ok(Some(self.read_lines(&mut tx, "a")?).filter(|d| !d.is_empty())),
         }
-        Ok(Some(data))
     }
 
     fn open(&self, name: &str) -> Result<Option<Box<dyn io::BufRead>>> {
@@ -344,141 +495,138 @@ impl Store for EtcdStore {
             .map(|data| Box::new(io::Cursor::new(data)) as Box<dyn io::BufRead>))
     }
 
+    fn read_line(&self, name: &str, key: &str) -> Option<Result<Option<Vec<u8>>>> {
+        (kind(name) == Kind::Users).then(|| self.read_key(&mut self.tx(), &self.key("u", key)))
+    }
+
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {
         self.refuse_if_read_only()?;
-        let old = self.current(name)?;
-        let generation = format!("{:016x}", {
-            use rand::Rng;
-            rand::rng().next_u64()
-        });
-        // The new generation's pieces, then the switch: one transaction moves the pointer and
-        // deletes the old pieces.
-        let chunks: Vec<&[u8]> = if data.is_empty() {
-            vec![&[]]
-        } else {
-            data.chunks(PIECE).collect()
-        };
-        let mut offset = 0u64;
-        for chunk in chunks {
-            let mut client = self.client.clone();
-            let key = self.piece(name, &generation, offset);
-            let value = chunk.to_vec();
-            self.run(async move { client.put(key, value, None).await })?;
-            offset += chunk.len() as u64;
+        let mut tx = self.tx();
+        match kind(name) {
+            Kind::Blob => {
+                if data.len() > MAX_VALUE {
+                    return Err(Error::Store(format!(
+                        "{}{name}: {} bytes is more than one etcd key holds ({MAX_VALUE})",
+                        self.location,
+                        data.len()
+                    )));
+                }
+                tx.writes.insert(self.key("k", name), Some(data.to_vec()));
+            }
+            Kind::Users => {
+                let wanted = self.user_lines(data)?;
+                let start = self.key("u", "");
+                for (key, line) in self.read_range(&mut tx, &start, false)? {
+                    if wanted.get(&key) != Some(&line) {
+                        let change = wanted.get(&key).cloned();
+                        tx.writes.insert(key, change);
+                    }
+                }
+                for (key, line) in wanted {
+                    tx.writes.entry(key).or_insert(Some(line));
+                }
+            }
+            Kind::Audit => {
+                let start = self.key("a", "");
+                for (key, _) in self.read_range(&mut tx, &start, true)? {
+                    tx.writes.insert(key, None);
+                }
+                tx.records = data
+                    .split_inclusive(|b| *b == b'\n')
+                    .map(<[u8]>::to_vec)
+                    .collect();
+            }
         }
-        let mut ops = vec![TxnOp::put(self.pointer(name), generation.clone(), None)];
-        if let Some((old, _)) = &old {
-            ops.push(TxnOp::delete(
-                self.pieces(name, old),
-                Some(DeleteOptions::new().with_prefix()),
-            ));
-        }
-        let mut client = self.client.clone();
-        self.run(async move { client.txn(Txn::new().and_then(ops)).await })?;
         Ok(())
     }
 
     fn append(&self, name: &str, data: &[u8]) -> Result<u64> {
         self.refuse_if_read_only()?;
-        let Some((generation, revision)) = self.current(name)? else {
-            self.write(name, data)?;
-            return Ok(0);
-        };
-        let last = self.last_piece(name, &generation, revision)?;
-        let end = last
-            .as_ref()
-            .map_or(0, |(offset, piece, _)| offset + piece.len() as u64);
-        // Joined to a small last piece, else a new one; only while the blob is still that
-        // generation and the last piece what was read.
-        let mut when = vec![Compare::value(
-            self.pointer(name),
-            CompareOp::Equal,
-            generation.clone(),
-        )];
-        if let Some((offset, _, changed)) = &last {
-            let key = self.piece(name, &generation, *offset);
-            when.push(Compare::mod_revision(key, CompareOp::Equal, *changed));
-        }
-        let put = match last {
-            Some((offset, mut piece, _)) if piece.len() + data.len() <= JOIN_BELOW => {
-                piece.extend_from_slice(data);
-                TxnOp::put(self.piece(name, &generation, offset), piece, None)
+        match kind(name) {
+            Kind::Audit => {
+                let mut tx = self.tx();
+                tx.records.push(data.to_vec());
+                Ok(tx.records.len() as u64 - 1)
             }
-            _ => {
-                let key = self.piece(name, &generation, end);
-                when.push(Compare::create_revision(key.clone(), CompareOp::Equal, 0));
-                TxnOp::put(key, data.to_vec(), None)
+            Kind::Users => {
+                let mut tx = self.tx();
+                for (key, line) in self.user_lines(data)? {
+                    // Compared at the commit: the user must still not exist.
+                    if self.read_key(&mut tx, &key)?.is_some() {
+                        return Err(Error::Store(format!(
+                            "{}: a user being added exists",
+                            self.location
+                        )));
+                    }
+                    tx.writes.insert(key, Some(line));
+                }
+                Ok(0)
             }
-        };
-        let mut client = self.client.clone();
-        let txn = Txn::new().when(when).and_then([put]);
-        let done = self.run(async move { client.txn(txn).await })?;
-        if !done.succeeded() {
-            return Err(Error::Store(format!(
-                "{}: {name} changed while appending",
-                self.location
-            )));
+            Kind::Blob => {
+                let mut blob = self.read(name)?.unwrap_or_default();
+                let before = blob.len() as u64;
+                blob.extend_from_slice(data);
+                self.write(name, &blob)?;
+                Ok(before)
+            }
         }
-        Ok(end)
     }
 
     fn truncate(&self, name: &str, len: u64) -> Result<()> {
         self.refuse_if_read_only()?;
-        let Some((generation, revision)) = self.current(name)? else {
-            return Ok(());
-        };
-        if len == 0 {
-            return self.write(name, b"");
-        }
-        for (offset, piece) in self.read_pieces(name, &generation, revision)? {
-            let mut client = self.client.clone();
-            let key = self.piece(name, &generation, offset);
-            if offset >= len {
-                self.run(async move { client.delete(key, None).await })?;
-            } else if offset + piece.len() as u64 > len {
-                let kept = piece[..(len - offset) as usize].to_vec();
-                self.run(async move { client.put(key, kept, None).await })?;
+        match kind(name) {
+            // The mark an append returned: the records buffered before it stay.
+            Kind::Audit => {
+                self.tx().records.truncate(len as usize);
+                Ok(())
+            }
+            _ => {
+                let mut blob = self.read(name)?.unwrap_or_default();
+                blob.truncate(len as usize);
+                self.write(name, &blob)
             }
         }
-        Ok(())
     }
 
     fn remove(&self, name: &str) -> Result<()> {
         self.refuse_if_read_only()?;
-        let Some((generation, _)) = self.current(name)? else {
-            return Ok(());
-        };
-        let ops = vec![
-            TxnOp::delete(self.pointer(name), None),
-            TxnOp::delete(
-                self.pieces(name, &generation),
-                Some(DeleteOptions::new().with_prefix()),
-            ),
-        ];
-        let mut client = self.client.clone();
-        self.run(async move { client.txn(Txn::new().and_then(ops)).await })?;
-        Ok(())
+        match kind(name) {
+            Kind::Blob => {
+                self.tx().writes.insert(self.key("k", name), None);
+                Ok(())
+            }
+            Kind::Users | Kind::Audit => self.write(name, b""),
+        }
     }
 
     fn list(&self, folder: &str) -> Result<Vec<String>> {
+        let mut tx = self.tx();
         let start = if folder.is_empty() {
-            self.pointer("")
+            self.key("k", "")
         } else {
-            self.pointer(&format!("{folder}/"))
+            self.key("k", &format!("{folder}/"))
         };
-        let mut client = self.client.clone();
-        let key = start.clone();
-        let options = GetOptions::new().with_prefix().with_keys_only();
-        let response = self.run(async move { client.get(key, Some(options)).await })?;
-        let mut names: Vec<String> = response
-            .kvs()
+        let mut names: Vec<String> = self
+            .read_range(&mut tx, &start, true)?
             .iter()
-            .filter_map(|kv| {
-                let rest = std::str::from_utf8(&kv.key()[start.len()..]).ok()?;
-                (!rest.contains('/')).then(|| rest.to_string())
+            .filter_map(|(key, _)| {
+                let rest = std::str::from_utf8(&key[start.len()..]).ok()?;
+                // A directory lists its folders among its files.
+                Some(rest.split('/').next().unwrap_or(rest).to_string())
             })
             .collect();
+        if folder.is_empty() {
+            for (space, name) in [
+                ("u", crate::state::USERS_FILE),
+                ("a", crate::state::AUDIT_FILE),
+            ] {
+                if self.any_in(&mut tx, &self.key(space, ""))? {
+                    names.push(name.to_string());
+                }
+            }
+        }
         names.sort();
+        names.dedup();
         Ok(names)
     }
 
@@ -492,6 +640,39 @@ impl Store for EtcdStore {
 
     fn requires_encrypted_keys(&self) -> bool {
         true
+    }
+
+    /// One transaction, applied only if nothing this one read has changed since; a change
+    /// larger than one etcd transaction (a migration) goes in several, the first one guarded.
+    fn commit(&self) -> Result<()> {
+        let tx = std::mem::take(&mut *self.tx());
+        if tx.is_empty() {
+            return Ok(());
+        }
+        self.refuse_if_read_only()?;
+        let compares = self.comparisons(&tx);
+        if compares.len() > MAX_TXN_OPS {
+            return Err(Error::Store(format!(
+                "{}: this change read too much of the state to commit it in one etcd transaction",
+                self.location
+            )));
+        }
+        let mut guard = Some(compares);
+        for batch in batches(self.operations(tx)) {
+            let txn = Txn::new()
+                .when(guard.take().unwrap_or_default())
+                .and_then(batch);
+            let mut kv = self.kv.clone();
+            let done = self.run(async move { kv.txn(txn).await })?;
+            if !done.succeeded() {
+                return Err(Error::Conflict(self.location.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn rollback(&self) {
+        *self.tx() = Tx::default();
     }
 }
 

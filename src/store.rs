@@ -34,8 +34,9 @@ impl Visibility {
 
 /// Storage for rctl's state: named blobs (`host_ca.yaml`, `users.jsonl`, `roles/x.yaml`).
 ///
-/// An implementation holds whatever lock makes one open store the only writer, for as long as
-/// it is open. Names use `/` to separate a folder from a file.
+/// An implementation either holds a lock that makes one open store the only writer for as
+/// long as it is open (a directory), or buffers changes and applies them at
+/// [`commit`](Store::commit) only if what was read is unchanged (etcd). Names use `/` to separate a folder from a file.
 pub trait Store {
     /// Reads a blob, or `None` if it does not exist.
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>>;
@@ -64,6 +65,22 @@ pub trait Store {
     fn requires_encrypted_keys(&self) -> bool {
         false
     }
+    /// For a store that keeps each line of `users.jsonl` under its own key (etcd): the line
+    /// of the user `key`, or `Some(Ok(None))` when there is none. `None` from a store that
+    /// keeps the blob whole, where the caller reads the blob instead.
+    fn read_line(&self, name: &str, key: &str) -> Option<Result<Option<Vec<u8>>>> {
+        let _ = (name, key);
+        None
+    }
+    /// Makes the changes since the last commit one step for every other reader. A store that
+    /// writes through under a lock (a directory) has nothing left to do. A store that buffers
+    /// them (etcd) applies them only if nothing it read has changed since, and otherwise
+    /// fails with [`Error::Conflict`] and applies nothing: the operation is to be run again.
+    fn commit(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Drops the changes buffered since the last commit (an operation that failed).
+    fn rollback(&self) {}
 }
 
 /// Options for opening a [`DirStore`].

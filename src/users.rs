@@ -114,6 +114,7 @@ pub fn parse_list(input: &str) -> Result<Vec<String>> {
 }
 
 /// A plaintext Redis password: wiped on drop, never shown by `Debug`.
+#[derive(Clone)]
 pub struct Password(Zeroizing<String>);
 
 impl Password {

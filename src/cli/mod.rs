@@ -232,9 +232,11 @@ impl Context {
 
 /// Runs `f` on the open state, then tells stderr what the library noticed (CA created,
 /// rotation advanced), also when `f` failed.
-fn with_state<T>(ctx: &Context, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {
+/// On a shared state (etcd), `f` runs again on the new state when another rctl changed what it
+/// read before it could save ([`rctl::Error::Conflict`]).
+fn with_state<T>(ctx: &Context, mut f: impl FnMut(&mut StateDir) -> Result<T>) -> Result<T> {
     let state = ctx.open()?;
-    run_on(state, f)
+    run_on(state, |state| state.retrying(&mut f))
 }
 
 /// [`with_state`] for commands that only look: a shared lock, nothing created or changed, so

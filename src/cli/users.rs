@@ -1,6 +1,6 @@
 //! `users ...`, `create -f`, `get`, `rm`.
 
-use rctl::{Error, NewUser, Result, Role, UserUpdate, validate_name};
+use rctl::{Error, NewUser, Password, Result, Role, UserUpdate, validate_name};
 
 use super::args::*;
 use super::io::*;
@@ -17,19 +17,30 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                 new = new.with_password(read_password()?);
             }
             // The generated password is shown before the user is saved, and the user is saved
-            // only if it could be shown.
-            let (user, _) = with_state(ctx, |state| {
-                state.add_user_confirmed(new, |user, password| match password {
-                    Some(p) => emit_secret(&output::password_once(&user.name, p)),
+            // only if it could be shown. Run again after a conflict (etcd), the same password
+            // is saved and not shown twice.
+            let mut shown = None;
+            let (user, cert_login) = with_state(ctx, |state| {
+                let new = match &shown {
+                    Some(p) => new.clone().with_password(Password::clone(p)),
+                    None => new.clone(),
+                };
+                let (user, _) = state.add_user_confirmed(new, |user, password| match password {
+                    Some(p) => {
+                        emit_secret(&output::password_once(&user.name, p))?;
+                        shown = Some(p.clone());
+                        Ok(())
+                    }
                     None => Ok(()),
-                })
+                })?;
+                Ok((user, state.cert_login()?))
             })?;
             outln!(
                 "User {:?} has been created with roles {}.",
                 user.name,
                 user.roles.join(",")
             )?;
-            if with_state_read(ctx, |state| state.cert_login())? {
+            if cert_login {
                 eprintln!(
                     "note: certificate login is on: a certificate for Redis user {:?} logs in without this password; only {:?} itself or people whose roles name it in db_users can get one",
                     user.name, user.name
@@ -51,7 +62,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                         .to_string(),
                 ));
             }
-            let user = with_state(ctx, |state| state.update_user(&args.name, update))?;
+            let user = with_state(ctx, |state| state.update_user(&args.name, update.clone()))?;
             outln!("User {:?} has been updated.", user.name)?;
         }
         UsersCommand::ResetPassword(args) => {
@@ -61,9 +72,15 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                 None
             };
             let name = args.name;
+            let mut shown = None;
             with_state(ctx, |state| {
+                let password = shown.clone().or_else(|| password.clone());
                 state.reset_password_confirmed(&name, password, |password| match password {
-                    Some(p) => emit_secret(&output::password_once(&name, p)),
+                    Some(p) => {
+                        emit_secret(&output::password_once(&name, p))?;
+                        shown = Some(p.clone());
+                        Ok(())
+                    }
                     None => Ok(()),
                 })
             })?;

@@ -36,6 +36,7 @@ impl StateDir {
         for (name, data) in &blobs {
             target.write(name, data)?;
         }
+        target.commit()?;
         Ok(blobs.len())
     }
 }

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 pub use acl::AclFile;
 pub use signing::ClientLogin;
 pub use sync::WrittenFiles;
+pub(crate) use users::USERS_FILE;
 pub use users::{NewUser, UserUpdate};
+pub(crate) use users_file::user_line_name;
 
 use time::OffsetDateTime;
 
@@ -32,7 +34,7 @@ use crate::sealed::Passphrase;
 use crate::store::{DirOptions, DirStore, Store};
 
 pub(crate) const CA_FILE: &str = "host_ca.yaml";
-const AUDIT_FILE: &str = "audit.jsonl";
+pub(crate) const AUDIT_FILE: &str = "audit.jsonl";
 
 /// Something the caller may want to tell a person about. The library never prints.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,10 +259,31 @@ impl StateDir {
         self.command = command.to_string();
     }
 
-    /// Records `events` in the audit log, then makes `change`; if the change fails, the records
-    /// are taken back. So the log says only what happened, and a command that fails (a full
-    /// disk included) changes nothing.
+    /// Records `events` in the audit log, then makes `change`, then commits the store; if the
+    /// change fails, the records are taken back. So the log says only what happened, and a
+    /// command that fails (a full disk, or [`Error::Conflict`] on etcd) changes nothing.
     pub(crate) fn audited<T>(
+        &self,
+        events: &[AuditEvent],
+        change: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let done = self.audited_uncommitted(events, change);
+        match done {
+            Ok(value) => match self.store.commit() {
+                Ok(()) => Ok(value),
+                Err(e) => {
+                    self.store.rollback();
+                    Err(e)
+                }
+            },
+            Err(e) => {
+                self.store.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn audited_uncommitted<T>(
         &self,
         events: &[AuditEvent],
         change: impl FnOnce() -> Result<T>,
@@ -290,6 +313,33 @@ impl StateDir {
     fn take_back_audit(&self, mark: Option<u64>) {
         if let Some(len) = mark {
             let _ = self.store.truncate(AUDIT_FILE, len);
+        }
+    }
+
+    /// Runs `operation`, and runs it again (a few times, after a short random pause) while it
+    /// fails with [`Error::Conflict`]: another rctl changed the shared state between its reads
+    /// and its commit, and nothing of it was saved. An operation with a side effect before its
+    /// commit (a password shown) must make it once only.
+    pub fn retrying<T>(
+        &mut self,
+        mut operation: impl FnMut(&mut StateDir) -> Result<T>,
+    ) -> Result<T> {
+        const ATTEMPTS: u32 = 30;
+        let mut attempt = 1;
+        loop {
+            match operation(self) {
+                Err(Error::Conflict(_)) if attempt < ATTEMPTS => {
+                    self.store.rollback();
+                    let most = 2u64 << attempt.min(5);
+                    let pause = {
+                        use rand::RngExt;
+                        rand::rng().random_range(1..=most)
+                    };
+                    std::thread::sleep(std::time::Duration::from_millis(pause));
+                    attempt += 1;
+                }
+                done => return done,
+            }
         }
     }
 

@@ -11,7 +11,7 @@ use super::users_file::{read_users, render_user_line, render_users, scan_user_na
 
 use super::StateDir;
 
-pub(super) const USERS_FILE: &str = "users.jsonl";
+pub(crate) const USERS_FILE: &str = "users.jsonl";
 
 /// A user to create.
 ///
@@ -22,7 +22,7 @@ pub(super) const USERS_FILE: &str = "users.jsonl";
 /// assert!(alice.password.is_none()); // one is generated, and returned once
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct NewUser {
     /// Name.
@@ -38,7 +38,7 @@ pub struct NewUser {
 }
 
 /// Changes to a user; `None` leaves a field as it is.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct UserUpdate {
     /// New roles.
@@ -161,18 +161,30 @@ impl StateDir {
     ) -> Result<(User, Option<Password>)> {
         let roles = self.roles()?;
         check_roles_exist(&roles, &new.roles)?;
-        // Only the names are read, and one line is appended: adding a user costs the same with
-        // 10 users or 100,000. A file that does not end cleanly is rewritten whole instead.
-        let data = self.store().read(USERS_FILE)?.unwrap_or_default();
-        let (names, clean_end) =
-            scan_user_names(&data).map_err(|reason| self.corrupt(USERS_FILE, reason))?;
-        if names.iter().any(|n| *n == new.name.as_str()) {
-            return Err(Error::AlreadyExists {
-                what: "user",
-                name: new.name.into(),
-            });
-        }
-        drop(data);
+        let exists = || Error::AlreadyExists {
+            what: "user",
+            name: new.name.to_string(),
+        };
+        // A store that keeps each user apart (etcd) looks up the one; else only the names are
+        // read, and one line is appended: adding a user costs the same with 10 users or
+        // 100,000. A file that does not end cleanly is rewritten whole instead.
+        let clean_end = match self.store().read_line(USERS_FILE, new.name.as_str()) {
+            Some(line) => {
+                if line?.is_some() {
+                    return Err(exists());
+                }
+                true
+            }
+            None => {
+                let data = self.store().read(USERS_FILE)?.unwrap_or_default();
+                let (names, clean_end) =
+                    scan_user_names(&data).map_err(|reason| self.corrupt(USERS_FILE, reason))?;
+                if names.iter().any(|n| *n == new.name.as_str()) {
+                    return Err(exists());
+                }
+                clean_end
+            }
+        };
         let (password, generated) = match new.password {
             Some(p) => (p, false),
             None => (Password::generate(), true),

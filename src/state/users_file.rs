@@ -191,6 +191,11 @@ struct UserLine<'a> {
     updated: Cow<'a, str>,
 }
 
+/// The name of a valid user line (etcd keeps each under its name).
+pub(crate) fn user_line_name(line: &[u8]) -> std::result::Result<String, String> {
+    check_user_line(line).map(Cow::into_owned)
+}
+
 fn check_user_line(line: &[u8]) -> std::result::Result<Cow<'_, str>, String> {
     let u: UserLine<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
     validate_user_name(&u.name).map_err(|e| e.to_string())?;
