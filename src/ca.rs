@@ -292,10 +292,21 @@ impl HostCa {
 
     /// Decrypts every locked key with the passphrase.
     pub(crate) fn unlock(&mut self, passphrase: &crate::sealed::Passphrase) -> Result<()> {
-        self.active.unlock(passphrase)?;
-        self.additional
-            .iter_mut()
-            .try_for_each(|k| k.unlock(passphrase))
+        // Each key costs a KDF run: during a rotation the two run side by side.
+        std::thread::scope(|scope| {
+            let others: Vec<_> = self
+                .additional
+                .iter_mut()
+                .map(|k| scope.spawn(|| k.unlock(passphrase)))
+                .collect();
+            let active = self.active.unlock(passphrase);
+            others.into_iter().fold(active, |done, other| {
+                let other = other
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Crypto("a key decryption failed".to_string())));
+                done.and(other)
+            })
+        })
     }
 
     /// Keeps the keys encrypted at rest from now on (`true`), or in clear (`false`; every key

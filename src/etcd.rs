@@ -10,7 +10,9 @@
 //! - `P d/RANGE` → bumped whenever a key of `RANGE` (`u/`, `k/roles/`, …) is deleted, so a
 //!   command that read the whole range sees the deletion (see below).
 //!
-//! No lock. A command reads at one revision (a consistent snapshot) and buffers its changes;
+//! No lock. A command reads at one revision (a consistent snapshot: one request fetches every
+//! blob and deletion marker, later reads of users or the audit log are made at its revision on
+//! the same member) and buffers its changes;
 //! [`Store::commit`] applies them in one transaction that succeeds only if every key it read
 //! is as it was (its mod revision), and no range it read whole gained, changed or lost a key.
 //! Otherwise nothing is applied and the commit fails with [`Error::Conflict`]; the caller runs
@@ -18,7 +20,9 @@
 //! command that depends on what another changed (a role removed under a `users add`) is rerun
 //! on the new state. A killed rctl leaves nothing behind: its changes were never sent.
 //!
-//! The async client runs on a runtime started here, so the local path starts none.
+//! rctl talks to one member, the first of the given ones (from a random start) that answers;
+//! etcd forwards its writes to the leader. The async client runs on a runtime started here, so
+//! the local path starts none.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -39,6 +43,10 @@ pub const MAX_VALUE: usize = 1024 * 1024;
 
 /// Keys read per request of a range (users of a few hundred bytes: about 1 MiB).
 const PAGE: i64 = 4096;
+
+/// Blobs and markers fetched by a snapshot's first request; a state with more reads the rest
+/// when asked for.
+const PREFETCH: i64 = 1024;
 
 /// The most operations (or comparisons) in one transaction: etcd's default `--max-txn-ops`.
 const MAX_TXN_OPS: usize = 128;
@@ -146,8 +154,8 @@ fn kind(name: &str) -> Kind {
 /// One command's reads and buffered changes, until it commits or rolls back.
 #[derive(Default)]
 struct Tx {
-    /// The revision every read is made at; set by the first read.
-    revision: Option<i64>,
+    /// What every read sees; taken by the first read.
+    snapshot: Option<Snapshot>,
     /// Keys read one at a time, with the revision of their last change (0: absent).
     keys: BTreeMap<Vec<u8>, i64>,
     /// Ranges read whole, by their start: their end, and their deletion marker's revision.
@@ -156,6 +164,18 @@ struct Tx {
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     /// Audit records to add, in order.
     records: Vec<Vec<u8>>,
+}
+
+/// A value, and the revision of its last change.
+type Versioned = (Vec<u8>, i64);
+
+/// The revision a transaction reads at, and the blobs and deletion markers as they were then.
+struct Snapshot {
+    revision: i64,
+    /// `k/…` and `d/…` keys.
+    small: BTreeMap<Vec<u8>, Versioned>,
+    /// False when there were more than [`PREFETCH`] of either: a key not in `small` may exist.
+    complete: bool,
 }
 
 impl Tx {
@@ -186,7 +206,7 @@ fn range_end(start: &[u8]) -> Vec<u8> {
 impl EtcdStore {
     /// Connects to the cluster. Nothing is locked: see the module's text.
     pub fn open(url: &EtcdUrl, tls: &EtcdTls, read_only: bool) -> Result<EtcdStore> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        let mut runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::Store(format!("cannot start the etcd client: {e}")))?;
@@ -208,20 +228,91 @@ impl EtcdStore {
             }
             options = options.with_tls(config);
         }
-        let client = runtime
-            .block_on(Client::connect(&endpoints, Some(options)))
-            .map_err(|e| unreachable_error(&location, &e))?;
-        let kv = client
-            .kv_client()
-            .max_decoding_message_size(64 * 1024 * 1024);
-        Ok(EtcdStore {
-            runtime,
-            kv,
-            prefix: url.prefix.clone(),
-            location,
-            read_only,
-            tx: Mutex::new(Tx::default()),
-        })
+        // From a random member on, the first that answers (its first snapshot is the test).
+        let first = {
+            use rand::RngExt;
+            rand::rng().random_range(0..endpoints.len())
+        };
+        let mut failure = None;
+        for i in 0..endpoints.len() {
+            let endpoint = &endpoints[(first + i) % endpoints.len()];
+            let connected = runtime.block_on(Client::connect([endpoint], Some(options.clone())));
+            let client = match connected {
+                Ok(client) => client,
+                Err(e) => {
+                    failure = Some(e);
+                    continue;
+                }
+            };
+            let store = EtcdStore {
+                kv: client
+                    .kv_client()
+                    .max_decoding_message_size(64 * 1024 * 1024),
+                runtime,
+                prefix: url.prefix.clone(),
+                location: location.clone(),
+                read_only,
+                tx: Mutex::new(Tx::default()),
+            };
+            match store.take_snapshot() {
+                Ok(snapshot) => {
+                    store.tx().snapshot = Some(snapshot);
+                    return Ok(store);
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    let EtcdStore { runtime: back, .. } = store;
+                    runtime = back;
+                }
+            }
+        }
+        Err(failure.map_or_else(
+            || Error::Store(format!("{location}: no member given")),
+            |e| unreachable_error(&location, &e),
+        ))
+    }
+
+    /// One linearizable request: the cluster's latest revision, every blob and every deletion
+    /// marker at it. Linearizable, so a command sees everything done before it started, through
+    /// any member: a script's `users add` then `users update` through two members works.
+    fn take_snapshot(&self) -> std::result::Result<Snapshot, etcd_client::Error> {
+        let spaces = [self.key("k", ""), self.key("d", "")];
+        let reads = spaces.iter().map(|start| {
+            let options = GetOptions::new()
+                .with_range(range_end(start))
+                .with_limit(PREFETCH);
+            TxnOp::get(start.clone(), Some(options))
+        });
+        let txn = Txn::new().and_then(reads.collect::<Vec<_>>());
+        let mut kv = self.kv.clone();
+        let response = self.runtime.block_on(async move { kv.txn(txn).await })?;
+        let mut snapshot = Snapshot {
+            revision: response.header().map_or(0, |h| h.revision()),
+            small: BTreeMap::new(),
+            complete: true,
+        };
+        for answer in response.op_responses() {
+            if let etcd_client::TxnOpResponse::Get(get) = answer {
+                snapshot.complete &= !get.more();
+                for kv in get.kvs() {
+                    snapshot
+                        .small
+                        .insert(kv.key().to_vec(), (kv.value().to_vec(), kv.mod_revision()));
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// The transaction's snapshot, taken now if this is its first read.
+    fn snapshot<'t>(&self, tx: &'t mut Tx) -> Result<&'t Snapshot> {
+        if tx.snapshot.is_none() {
+            let snapshot = self
+                .take_snapshot()
+                .map_err(|e| unreachable_error(&self.location, &e))?;
+            tx.snapshot = Some(snapshot);
+        }
+        Ok(tx.snapshot.as_ref().expect("taken above"))
     }
 
     fn tx(&self) -> MutexGuard<'_, Tx> {
@@ -238,20 +329,8 @@ impl EtcdStore {
         format!("{}{space}/{name}", self.prefix).into_bytes()
     }
 
-    /// The deletion markers of a key: one for each range (folder) it is in.
-    fn markers_of(&self, key: &[u8]) -> Vec<Vec<u8>> {
-        let rest = &key[self.prefix.len()..];
-        rest.iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'/')
-            .map(|(i, _)| self.marker(&key[..self.prefix.len() + i + 1]))
-            .collect()
-    }
-
     fn marker(&self, start: &[u8]) -> Vec<u8> {
-        let mut marker = format!("{}d/", self.prefix).into_bytes();
-        marker.extend_from_slice(&start[self.prefix.len()..]);
-        marker
+        marker(&self.prefix, start)
     }
 
     fn run<T>(
@@ -263,23 +342,33 @@ impl EtcdStore {
             .map_err(|e| unreachable_error(&self.location, &e))
     }
 
-    /// A read at the transaction's revision (the first read sets it).
+    /// A read at the snapshot's revision, from the member that took it (which has applied
+    /// that revision, so the read needs no round to the others).
     fn get(
         &self,
         tx: &mut Tx,
         key: Vec<u8>,
         options: GetOptions,
     ) -> Result<etcd_client::GetResponse> {
-        let options = match tx.revision {
-            Some(revision) => options.with_revision(revision),
-            None => options,
-        };
+        let revision = self.snapshot(tx)?.revision;
+        let options = options.with_revision(revision).with_serializable();
         let mut kv = self.kv.clone();
-        let response = self.run(async move { kv.get(key, Some(options)).await })?;
-        if tx.revision.is_none() {
-            tx.revision = response.header().map(|h| h.revision());
+        self.run(async move { kv.get(key, Some(options)).await })
+    }
+
+    /// One key as the snapshot has it, and its revision of last change (0: absent).
+    fn get_key(&self, tx: &mut Tx, key: &[u8]) -> Result<Option<Versioned>> {
+        // Blobs and markers: the snapshot has them all, unless there were too many.
+        let small = key.starts_with(&self.key("k", "")) || key.starts_with(&self.key("d", ""));
+        let snapshot = self.snapshot(tx)?;
+        if small && (snapshot.complete || snapshot.small.contains_key(key)) {
+            return Ok(snapshot.small.get(key).cloned());
         }
-        Ok(response)
+        let response = self.get(tx, key.to_vec(), GetOptions::new())?;
+        Ok(response
+            .kvs()
+            .first()
+            .map(|kv| (kv.value().to_vec(), kv.mod_revision())))
     }
 
     /// One key, as this transaction sees it; remembered for the commit's comparison.
@@ -287,11 +376,12 @@ impl EtcdStore {
         if let Some(change) = tx.writes.get(key) {
             return Ok(change.clone());
         }
-        let response = self.get(tx, key.to_vec(), GetOptions::new())?;
-        let found = response.kvs().first();
-        tx.keys
-            .insert(key.to_vec(), found.map_or(0, |kv| kv.mod_revision()));
-        Ok(found.map(|kv| kv.value().to_vec()))
+        let found = self.get_key(tx, key)?;
+        tx.keys.insert(
+            key.to_vec(),
+            found.as_ref().map_or(0, |(_, changed)| *changed),
+        );
+        Ok(found.map(|(value, _)| value))
     }
 
     /// Every key starting with `start`, in key order, as this transaction sees it;
@@ -305,14 +395,47 @@ impl EtcdStore {
         let end = range_end(start);
         if !tx.ranges.contains_key(start) {
             let marker = self.marker(start);
-            let response = self.get(tx, marker, GetOptions::new())?;
-            let changed = response.kvs().first().map_or(0, |kv| kv.mod_revision());
+            let changed = self.get_key(tx, &marker)?.map_or(0, |(_, changed)| changed);
             tx.ranges.insert(start.to_vec(), (end.clone(), changed));
         }
         let mut found = Vec::new();
+        let snapshot = self.snapshot(tx)?;
+        if snapshot.complete && start.starts_with(&self.key("k", "")) {
+            found.extend(
+                snapshot
+                    .small
+                    .range(start.to_vec()..end.clone())
+                    .map(|(key, (value, _))| (key.clone(), value.clone())),
+            );
+        } else {
+            self.fetch_range(tx, start, &end, keys_only, &mut found)?;
+        }
+        let mut changes = tx.writes.range(start.to_vec()..end).peekable();
+        if changes.peek().is_none() {
+            return Ok(found);
+        }
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = found.into_iter().collect();
+        for (key, change) in changes {
+            match change {
+                Some(value) => merged.insert(key.clone(), value.clone()),
+                None => merged.remove(key),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    /// Every key from `start` to `end` at the snapshot, a page at a time.
+    fn fetch_range(
+        &self,
+        tx: &mut Tx,
+        start: &[u8],
+        end: &[u8],
+        keys_only: bool,
+        found: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<()> {
         let mut from = start.to_vec();
         loop {
-            let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+            let mut options = GetOptions::new().with_range(end.to_vec()).with_limit(PAGE);
             if keys_only {
                 options = options.with_keys_only();
             }
@@ -328,21 +451,9 @@ impl EtcdStore {
                     from = last.key().to_vec();
                     from.push(0);
                 }
-                _ => break,
+                _ => return Ok(()),
             }
         }
-        let mut changes = tx.writes.range(start.to_vec()..end).peekable();
-        if changes.peek().is_none() {
-            return Ok(found);
-        }
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = found.into_iter().collect();
-        for (key, change) in changes {
-            match change {
-                Some(value) => merged.insert(key.clone(), value.clone()),
-                None => merged.remove(key),
-            };
-        }
-        Ok(merged.into_iter().collect())
     }
 
     /// The lines of a blob kept one key per line, joined.
@@ -399,7 +510,7 @@ impl EtcdStore {
     /// has no key changed after the read and no key deleted.
     fn comparisons(&self, tx: &Tx) -> Vec<Compare> {
         let mut compares = Vec::new();
-        let revision = tx.revision.unwrap_or(0);
+        let revision = tx.snapshot.as_ref().map_or(0, |s| s.revision);
         for (start, (end, marker)) in &tx.ranges {
             compares.push(
                 Compare::mod_revision(start.clone(), CompareOp::Less, revision + 1)
@@ -434,7 +545,7 @@ impl EtcdStore {
                     ops.push((TxnOp::put(key, value, None), size));
                 }
                 None => {
-                    markers.extend(self.markers_of(&key));
+                    markers.extend(markers_of(&self.prefix, &key));
                     let size = key.len();
                     ops.push((TxnOp::delete(key, None), size));
                 }
@@ -458,6 +569,23 @@ impl EtcdStore {
         }
         ops
     }
+}
+
+/// The deletion marker of the range of keys starting with `start` (under `prefix`).
+fn marker(prefix: &str, start: &[u8]) -> Vec<u8> {
+    let mut marker = format!("{prefix}d/").into_bytes();
+    marker.extend_from_slice(&start[prefix.len()..]);
+    marker
+}
+
+/// The deletion markers of a key: one for each range (folder) it is in.
+fn markers_of(prefix: &str, key: &[u8]) -> Vec<Vec<u8>> {
+    let rest = &key[prefix.len()..];
+    rest.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .map(|(i, _)| marker(prefix, &key[..prefix.len() + i + 1]))
+        .collect()
 }
 
 /// Transactions of at most [`MAX_TXN_OPS`] operations and [`MAX_TXN_BYTES`] bytes.
@@ -687,6 +815,53 @@ fn unreachable_error(location: &str, e: &etcd_client::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_ends_after_every_key_with_its_start() {
+        assert_eq!(range_end(b"/p/u/"), b"/p/u0");
+        assert_eq!(range_end(b"a\xff\xff"), b"b");
+        assert_eq!(range_end(b"\xff"), b"\0");
+        let end = range_end(b"/p/k/roles/");
+        assert!(b"/p/k/roles/zzz".as_slice() < end.as_slice());
+        assert!(b"/p/k/roles0".as_slice() >= end.as_slice());
+    }
+
+    #[test]
+    fn a_deletion_marks_every_folder_of_the_key() {
+        assert_eq!(
+            markers_of("/p/", b"/p/k/roles/ops.yaml"),
+            [b"/p/d/k/".to_vec(), b"/p/d/k/roles/".to_vec()]
+        );
+        assert_eq!(markers_of("/p/", b"/p/u/alice"), [b"/p/d/u/".to_vec()]);
+        // What a listing of the folder compares.
+        assert_eq!(marker("/p/", b"/p/k/roles/"), b"/p/d/k/roles/");
+    }
+
+    #[test]
+    fn a_key_read_within_a_range_read_is_compared_by_the_range() {
+        let mut tx = Tx::default();
+        tx.ranges
+            .insert(b"/p/k/roles/".to_vec(), (range_end(b"/p/k/roles/"), 0));
+        assert!(tx.covered(b"/p/k/roles/ops.yaml"));
+        assert!(!tx.covered(b"/p/k/settings.yaml"));
+        assert!(!tx.covered(b"/p/k/roles"));
+        assert!(!tx.covered(b"/p/u/alice"));
+    }
+
+    #[test]
+    fn changes_go_in_transactions_etcd_accepts() {
+        let put = |n: usize| (TxnOp::put(vec![b'k'; 8], vec![0u8; n], None), 8 + n);
+        // Many small changes: at most 128 a transaction.
+        let sizes: Vec<usize> = batches((0..300).map(|_| put(10)).collect())
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [128, 128, 44]);
+        // Large ones: at most 1 MiB a transaction.
+        let big = batches((0..5).map(|_| put(400 * 1024)).collect());
+        assert_eq!(big.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        assert!(batches(Vec::new()).is_empty());
+    }
 
     #[test]
     fn urls_parse() {

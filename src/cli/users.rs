@@ -25,6 +25,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                     Some(p) => new.clone().with_password(Password::clone(p)),
                     None => new.clone(),
                 };
+                let cert_login = state.cert_login()?;
                 let (user, _) = state.add_user_confirmed(new, |user, password| match password {
                     Some(p) => {
                         emit_secret(&output::password_once(&user.name, p))?;
@@ -33,7 +34,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                     }
                     None => Ok(()),
                 })?;
-                Ok((user, state.cert_login()?))
+                Ok((user, cert_login))
             })?;
             outln!(
                 "User {:?} has been created with roles {}.",
