@@ -642,16 +642,19 @@ impl Store for EtcdStore {
                 tx.writes.insert(self.key("k", name), Some(data.to_vec()));
             }
             Kind::Users => {
-                let wanted = self.user_lines(data)?;
+                // Only the users that differ: a user removed is one delete, not a rewrite.
+                let mut wanted = self.user_lines(data)?;
                 let start = self.key("u", "");
                 for (key, line) in self.read_range(&mut tx, &start, false)? {
-                    if wanted.get(&key) != Some(&line) {
-                        let change = wanted.get(&key).cloned();
-                        tx.writes.insert(key, change);
+                    match wanted.remove(&key) {
+                        Some(same) if same == line => {}
+                        change => {
+                            tx.writes.insert(key, change);
+                        }
                     }
                 }
                 for (key, line) in wanted {
-                    tx.writes.entry(key).or_insert(Some(line));
+                    tx.writes.insert(key, Some(line));
                 }
             }
             Kind::Audit => {

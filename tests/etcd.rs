@@ -126,6 +126,16 @@ impl EtcdCluster {
         format!("--state=etcd://{hosts}/{prefix}")
     }
 
+    /// The cluster's revision: one more for each transaction that changed something.
+    pub fn revision(&self) -> i64 {
+        let mut cmd = Command::new("etcdctl");
+        cmd.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.clients.join(",")))
+            .args(["get", "/", "--write-out=json"]);
+        let out: serde_json::Value = serde_json::from_str(&run(cmd, None).ok()).unwrap();
+        out["header"]["revision"].as_i64().unwrap()
+    }
+
     /// How many keys start with `/PREFIX`.
     pub fn count(&self, prefix: &str) -> usize {
         let mut cmd = Command::new("etcdctl");
@@ -630,6 +640,8 @@ fn a_large_state_migrates_into_etcd_and_back() {
         rctl(dir.path(), &target, &["acl", "generate"]).ok(),
         local_acl
     );
+    // Each change among 100,000 users is one transaction of its own keys (one revision).
+    let before = etcd.revision();
     rctl(
         dir.path(),
         &target,
@@ -637,6 +649,8 @@ fn a_large_state_migrates_into_etcd_and_back() {
     )
     .ok();
     rctl(dir.path(), &target, &["users", "rm", "seed0000007"]).ok();
+    assert_eq!(etcd.revision(), before + 2);
+    assert_eq!(etcd.count("rctl/big/u/"), users);
     rctl(
         dir.path(),
         &target,
