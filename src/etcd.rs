@@ -306,13 +306,13 @@ impl EtcdStore {
 
     /// The transaction's snapshot, taken now if this is its first read.
     fn snapshot<'t>(&self, tx: &'t mut Tx) -> Result<&'t Snapshot> {
-        if tx.snapshot.is_none() {
-            let snapshot = self
+        let snapshot = match tx.snapshot.take() {
+            Some(snapshot) => snapshot,
+            None => self
                 .take_snapshot()
-                .map_err(|e| unreachable_error(&self.location, &e))?;
-            tx.snapshot = Some(snapshot);
-        }
-        Ok(tx.snapshot.as_ref().expect("taken above"))
+                .map_err(|e| unreachable_error(&self.location, &e))?,
+        };
+        Ok(tx.snapshot.insert(snapshot))
     }
 
     fn tx(&self) -> MutexGuard<'_, Tx> {
