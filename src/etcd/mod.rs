@@ -31,12 +31,17 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
-    TlsOptions, Txn, TxnOp,
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions, Txn, TxnOp,
 };
 
 use crate::error::{Error, Result};
 use crate::store::Store;
+
+mod txn;
+mod url;
+
+use txn::{MAX_TXN_OPS, Snapshot, Tx, Versioned, batches, marker, range_end};
+pub use url::{EtcdTls, EtcdUrl};
 
 /// The largest blob kept under one key (etcd refuses a request over 1.5 MiB).
 pub const MAX_VALUE: usize = 1024 * 1024;
@@ -47,79 +52,6 @@ const PAGE: i64 = 4096;
 /// Blobs and markers fetched by a snapshot's first request; a state with more reads the rest
 /// when asked for.
 const PREFETCH: i64 = 1024;
-
-/// The most operations (or comparisons) in one transaction: etcd's default `--max-txn-ops`.
-const MAX_TXN_OPS: usize = 128;
-
-/// The most bytes of values sent in one transaction, under etcd's 1.5 MiB request limit.
-const MAX_TXN_BYTES: usize = 1024 * 1024;
-
-/// Where an etcd state lives: `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`, and how to reach it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EtcdUrl {
-    /// `HOST:PORT` of each member.
-    pub endpoints: Vec<String>,
-    /// The prefix, as `/PREFIX/`.
-    pub prefix: String,
-}
-
-impl EtcdUrl {
-    /// Parses `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`; `None` for anything that is not `etcd://`.
-    pub fn parse(text: &str) -> Option<Result<EtcdUrl>> {
-        let rest = text.strip_prefix("etcd://")?;
-        let bad = |why: &str| {
-            Error::InvalidArgument(format!(
-                "invalid etcd state {:?}: {why} (want etcd://HOST:PORT[,HOST:PORT...]/PREFIX)",
-                crate::error::shorten(text)
-            ))
-        };
-        let Some((hosts, prefix)) = rest.split_once('/') else {
-            return Some(Err(bad("no /PREFIX")));
-        };
-        let prefix = prefix.trim_matches('/');
-        if prefix.is_empty()
-            || !prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
-        {
-            return Some(Err(bad(
-                "the prefix is letters, digits, '-', '_', '.' and '/'",
-            )));
-        }
-        let mut endpoints = Vec::new();
-        for host in hosts.split(',') {
-            let valid = host
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
-            if !valid {
-                return Some(Err(bad("each member is HOST:PORT")));
-            }
-            endpoints.push(host.to_string());
-        }
-        Some(Ok(EtcdUrl {
-            endpoints,
-            prefix: format!("/{prefix}/"),
-        }))
-    }
-}
-
-/// As given: `etcd://HOST:PORT[,…]/PREFIX/`.
-impl std::fmt::Display for EtcdUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "etcd://{}{}", self.endpoints.join(","), self.prefix)
-    }
-}
-
-/// TLS to etcd: the CA that signed the members' certificates, and a client certificate.
-#[derive(Clone, Debug, Default)]
-pub struct EtcdTls {
-    /// PEM CA file.
-    pub ca: Option<PathBuf>,
-    /// PEM client certificate.
-    pub cert: Option<PathBuf>,
-    /// PEM client key.
-    pub key: Option<PathBuf>,
-}
 
 /// A state kept in etcd: reads at one revision, changes buffered until [`Store::commit`].
 pub struct EtcdStore {
@@ -149,58 +81,6 @@ fn kind(name: &str) -> Kind {
         crate::state::AUDIT_FILE => Kind::Audit,
         _ => Kind::Blob,
     }
-}
-
-/// One command's reads and buffered changes, until it commits or rolls back.
-#[derive(Default)]
-struct Tx {
-    /// What every read sees; taken by the first read.
-    snapshot: Option<Snapshot>,
-    /// Keys read one at a time, with the revision of their last change (0: absent).
-    keys: BTreeMap<Vec<u8>, i64>,
-    /// Ranges read whole, by their start: their end, and their deletion marker's revision.
-    ranges: BTreeMap<Vec<u8>, (Vec<u8>, i64)>,
-    /// Changes: a new value, or `None` to delete.
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Audit records to add, in order.
-    records: Vec<Vec<u8>>,
-}
-
-/// A value, and the revision of its last change.
-type Versioned = (Vec<u8>, i64);
-
-/// The revision a transaction reads at, and the blobs and deletion markers as they were then.
-struct Snapshot {
-    revision: i64,
-    /// `k/…` and `d/…` keys.
-    small: BTreeMap<Vec<u8>, Versioned>,
-    /// False when there were more than [`PREFETCH`] of either: a key not in `small` may exist.
-    complete: bool,
-}
-
-impl Tx {
-    fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.records.is_empty()
-    }
-
-    fn covered(&self, key: &[u8]) -> bool {
-        self.ranges
-            .range(..=key.to_vec())
-            .next_back()
-            .is_some_and(|(_, (end, _))| key < end.as_slice())
-    }
-}
-
-/// The first key after every key that starts with `start`.
-fn range_end(start: &[u8]) -> Vec<u8> {
-    let mut end = start.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }
 
 impl EtcdStore {
@@ -505,106 +385,6 @@ impl EtcdStore {
         }
         Ok(())
     }
-
-    /// The transaction's comparisons: every key read is as it was, and every range read whole
-    /// has no key changed after the read and no key deleted.
-    fn comparisons(&self, tx: &Tx) -> Vec<Compare> {
-        let mut compares = Vec::new();
-        let revision = tx.snapshot.as_ref().map_or(0, |s| s.revision);
-        for (start, (end, marker)) in &tx.ranges {
-            compares.push(
-                Compare::mod_revision(start.clone(), CompareOp::Less, revision + 1)
-                    .with_range(end.clone()),
-            );
-            compares.push(Compare::mod_revision(
-                self.marker(start),
-                CompareOp::Equal,
-                *marker,
-            ));
-        }
-        for (key, changed) in &tx.keys {
-            if !tx.covered(key) {
-                compares.push(Compare::mod_revision(
-                    key.clone(),
-                    CompareOp::Equal,
-                    *changed,
-                ));
-            }
-        }
-        compares
-    }
-
-    /// The transaction's changes as etcd operations, with their sizes.
-    fn operations(&self, tx: Tx) -> Vec<(TxnOp, usize)> {
-        let mut ops = Vec::new();
-        let mut markers = std::collections::BTreeSet::new();
-        for (key, change) in tx.writes {
-            match change {
-                Some(value) => {
-                    let size = key.len() + value.len();
-                    ops.push((TxnOp::put(key, value, None), size));
-                }
-                None => {
-                    markers.extend(markers_of(&self.prefix, &key));
-                    let size = key.len();
-                    ops.push((TxnOp::delete(key, None), size));
-                }
-            }
-        }
-        for marker in markers {
-            let size = marker.len();
-            ops.push((TxnOp::put(marker, Vec::new(), None), size));
-        }
-        // Time first, so the log reads in order; then a random tag and the place in this
-        // commit, so records of two hosts at the same instant never share a key.
-        let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-        let tag = {
-            use rand::Rng;
-            rand::rng().next_u32()
-        };
-        for (i, record) in tx.records.into_iter().enumerate() {
-            let key = self.key("a", &format!("{stamp:020}-{tag:08x}-{i:08}"));
-            let size = key.len() + record.len();
-            ops.push((TxnOp::put(key, record, None), size));
-        }
-        ops
-    }
-}
-
-/// The deletion marker of the range of keys starting with `start` (under `prefix`).
-fn marker(prefix: &str, start: &[u8]) -> Vec<u8> {
-    let mut marker = format!("{prefix}d/").into_bytes();
-    marker.extend_from_slice(&start[prefix.len()..]);
-    marker
-}
-
-/// The deletion markers of a key: one for each range (folder) it is in.
-fn markers_of(prefix: &str, key: &[u8]) -> Vec<Vec<u8>> {
-    let rest = &key[prefix.len()..];
-    rest.iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b'/')
-        .map(|(i, _)| marker(prefix, &key[..prefix.len() + i + 1]))
-        .collect()
-}
-
-/// Transactions of at most [`MAX_TXN_OPS`] operations and [`MAX_TXN_BYTES`] bytes.
-fn batches(ops: Vec<(TxnOp, usize)>) -> Vec<Vec<TxnOp>> {
-    let mut batches: Vec<Vec<TxnOp>> = Vec::new();
-    let mut bytes = 0;
-    for (op, size) in ops {
-        match batches.last_mut() {
-            Some(batch) if batch.len() < MAX_TXN_OPS && bytes + size <= MAX_TXN_BYTES => {
-                bytes += size;
-                batch.push(op);
-            }
-            _ => {
-                bytes = size;
-                batches.push(vec![op]);
-            }
-        }
-    }
-    batches
 }
 
 impl Store for EtcdStore {
@@ -781,7 +561,7 @@ impl Store for EtcdStore {
             return Ok(());
         }
         self.refuse_if_read_only()?;
-        let compares = self.comparisons(&tx);
+        let compares = tx.comparisons(&self.prefix);
         if compares.len() > MAX_TXN_OPS {
             return Err(Error::Store(format!(
                 "{}: this change read too much of the state to commit it in one etcd transaction",
@@ -789,7 +569,7 @@ impl Store for EtcdStore {
             )));
         }
         let mut guard = Some(compares);
-        for batch in batches(self.operations(tx)) {
+        for batch in batches(tx.into_operations(&self.prefix)) {
             let txn = Txn::new()
                 .when(guard.take().unwrap_or_default())
                 .and_then(batch);
@@ -813,76 +593,4 @@ fn unreachable_error(location: &str, e: &etcd_client::Error) -> Error {
         "{location}: {}",
         crate::error::shorten(&e.to_string())
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_range_ends_after_every_key_with_its_start() {
-        assert_eq!(range_end(b"/p/u/"), b"/p/u0");
-        assert_eq!(range_end(b"a\xff\xff"), b"b");
-        assert_eq!(range_end(b"\xff"), b"\0");
-        let end = range_end(b"/p/k/roles/");
-        assert!(b"/p/k/roles/zzz".as_slice() < end.as_slice());
-        assert!(b"/p/k/roles0".as_slice() >= end.as_slice());
-    }
-
-    #[test]
-    fn a_deletion_marks_every_folder_of_the_key() {
-        assert_eq!(
-            markers_of("/p/", b"/p/k/roles/ops.yaml"),
-            [b"/p/d/k/".to_vec(), b"/p/d/k/roles/".to_vec()]
-        );
-        assert_eq!(markers_of("/p/", b"/p/u/alice"), [b"/p/d/u/".to_vec()]);
-        // What a listing of the folder compares.
-        assert_eq!(marker("/p/", b"/p/k/roles/"), b"/p/d/k/roles/");
-    }
-
-    #[test]
-    fn a_key_read_within_a_range_read_is_compared_by_the_range() {
-        let mut tx = Tx::default();
-        tx.ranges
-            .insert(b"/p/k/roles/".to_vec(), (range_end(b"/p/k/roles/"), 0));
-        assert!(tx.covered(b"/p/k/roles/ops.yaml"));
-        assert!(!tx.covered(b"/p/k/settings.yaml"));
-        assert!(!tx.covered(b"/p/k/roles"));
-        assert!(!tx.covered(b"/p/u/alice"));
-    }
-
-    #[test]
-    fn changes_go_in_transactions_etcd_accepts() {
-        let put = |n: usize| (TxnOp::put(vec![b'k'; 8], vec![0u8; n], None), 8 + n);
-        // Many small changes: at most 128 a transaction.
-        let sizes: Vec<usize> = batches((0..300).map(|_| put(10)).collect())
-            .iter()
-            .map(Vec::len)
-            .collect();
-        assert_eq!(sizes, [128, 128, 44]);
-        // Large ones: at most 1 MiB a transaction.
-        let big = batches((0..5).map(|_| put(400 * 1024)).collect());
-        assert_eq!(big.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
-        assert!(batches(Vec::new()).is_empty());
-    }
-
-    #[test]
-    fn urls_parse() {
-        let url = EtcdUrl::parse("etcd://127.0.0.1:2379,10.0.0.2:2379/rctl/prod")
-            .unwrap()
-            .unwrap();
-        assert_eq!(url.endpoints, ["127.0.0.1:2379", "10.0.0.2:2379"]);
-        assert_eq!(url.prefix, "/rctl/prod/");
-        assert!(EtcdUrl::parse("/var/lib/rctl").is_none());
-        for bad in [
-            "etcd://127.0.0.1:2379",
-            "etcd://127.0.0.1:2379/",
-            "etcd://127.0.0.1/p",
-            "etcd://:2379/p",
-            "etcd://h:0/p",
-            "etcd://h:1/a b",
-        ] {
-            assert!(EtcdUrl::parse(bad).unwrap().is_err(), "{bad}");
-        }
-    }
 }

@@ -1,0 +1,217 @@
+//! One command's transaction on etcd: the snapshot it reads, what it read (for the commit's
+//! comparisons) and what it changes, cut into transactions etcd accepts.
+
+use std::collections::BTreeMap;
+
+use etcd_client::{Compare, CompareOp, TxnOp};
+
+/// The most operations (or comparisons) in one transaction: etcd's default `--max-txn-ops`.
+pub(super) const MAX_TXN_OPS: usize = 128;
+
+/// The most bytes of values sent in one transaction, under etcd's 1.5 MiB request limit.
+const MAX_TXN_BYTES: usize = 1024 * 1024;
+
+/// One command's reads and buffered changes, until it commits or rolls back.
+#[derive(Default)]
+pub(super) struct Tx {
+    /// What every read sees; taken by the first read.
+    pub(super) snapshot: Option<Snapshot>,
+    /// Keys read one at a time, with the revision of their last change (0: absent).
+    pub(super) keys: BTreeMap<Vec<u8>, i64>,
+    /// Ranges read whole, by their start: their end, and their deletion marker's revision.
+    pub(super) ranges: BTreeMap<Vec<u8>, (Vec<u8>, i64)>,
+    /// Changes: a new value, or `None` to delete.
+    pub(super) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Audit records to add, in order.
+    pub(super) records: Vec<Vec<u8>>,
+}
+
+/// A value, and the revision of its last change.
+pub(super) type Versioned = (Vec<u8>, i64);
+
+/// The revision a transaction reads at, and the blobs and deletion markers as they were then.
+pub(super) struct Snapshot {
+    pub(super) revision: i64,
+    /// `k/…` and `d/…` keys.
+    pub(super) small: BTreeMap<Vec<u8>, Versioned>,
+    /// False when there were more than [`PREFETCH`](super::PREFETCH) of either: a key not in
+    /// `small` may then exist.
+    pub(super) complete: bool,
+}
+
+impl Tx {
+    pub(super) fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.records.is_empty()
+    }
+
+    fn covered(&self, key: &[u8]) -> bool {
+        self.ranges
+            .range(..=key.to_vec())
+            .next_back()
+            .is_some_and(|(_, (end, _))| key < end.as_slice())
+    }
+
+    /// The transaction's comparisons: every key read is as it was, and every range read whole
+    /// has no key changed after the read and no key deleted.
+    pub(super) fn comparisons(&self, prefix: &str) -> Vec<Compare> {
+        let mut compares = Vec::new();
+        let revision = self.snapshot.as_ref().map_or(0, |s| s.revision);
+        for (start, (end, deleted)) in &self.ranges {
+            compares.push(
+                Compare::mod_revision(start.clone(), CompareOp::Less, revision + 1)
+                    .with_range(end.clone()),
+            );
+            compares.push(Compare::mod_revision(
+                marker(prefix, start),
+                CompareOp::Equal,
+                *deleted,
+            ));
+        }
+        for (key, changed) in &self.keys {
+            if !self.covered(key) {
+                compares.push(Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    *changed,
+                ));
+            }
+        }
+        compares
+    }
+
+    /// The transaction's changes as etcd operations, with their sizes.
+    pub(super) fn into_operations(self, prefix: &str) -> Vec<(TxnOp, usize)> {
+        let mut ops = Vec::new();
+        let mut markers = std::collections::BTreeSet::new();
+        for (key, change) in self.writes {
+            match change {
+                Some(value) => {
+                    let size = key.len() + value.len();
+                    ops.push((TxnOp::put(key, value, None), size));
+                }
+                None => {
+                    markers.extend(markers_of(prefix, &key));
+                    let size = key.len();
+                    ops.push((TxnOp::delete(key, None), size));
+                }
+            }
+        }
+        for marker in markers {
+            let size = marker.len();
+            ops.push((TxnOp::put(marker, Vec::new(), None), size));
+        }
+        // Time first, so the log reads in order; then a random tag and the place in this
+        // commit, so records of two hosts at the same instant never share a key.
+        let stamp = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        let tag = {
+            use rand::Rng;
+            rand::rng().next_u32()
+        };
+        for (i, record) in self.records.into_iter().enumerate() {
+            let key = format!("{prefix}a/{stamp:020}-{tag:08x}-{i:08}").into_bytes();
+            let size = key.len() + record.len();
+            ops.push((TxnOp::put(key, record, None), size));
+        }
+        ops
+    }
+}
+
+/// The first key after every key that starts with `start`.
+pub(super) fn range_end(start: &[u8]) -> Vec<u8> {
+    let mut end = start.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// The deletion marker of the range of keys starting with `start` (under `prefix`).
+pub(super) fn marker(prefix: &str, start: &[u8]) -> Vec<u8> {
+    let mut marker = format!("{prefix}d/").into_bytes();
+    marker.extend_from_slice(&start[prefix.len()..]);
+    marker
+}
+
+/// The deletion markers of a key: one for each range (folder) it is in.
+fn markers_of(prefix: &str, key: &[u8]) -> Vec<Vec<u8>> {
+    let rest = &key[prefix.len()..];
+    rest.iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'/')
+        .map(|(i, _)| marker(prefix, &key[..prefix.len() + i + 1]))
+        .collect()
+}
+
+/// Transactions of at most [`MAX_TXN_OPS`] operations and [`MAX_TXN_BYTES`] bytes.
+pub(super) fn batches(ops: Vec<(TxnOp, usize)>) -> Vec<Vec<TxnOp>> {
+    let mut batches: Vec<Vec<TxnOp>> = Vec::new();
+    let mut bytes = 0;
+    for (op, size) in ops {
+        match batches.last_mut() {
+            Some(batch) if batch.len() < MAX_TXN_OPS && bytes + size <= MAX_TXN_BYTES => {
+                bytes += size;
+                batch.push(op);
+            }
+            _ => {
+                bytes = size;
+                batches.push(vec![op]);
+            }
+        }
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_ends_after_every_key_with_its_start() {
+        assert_eq!(range_end(b"/p/u/"), b"/p/u0");
+        assert_eq!(range_end(b"a\xff\xff"), b"b");
+        assert_eq!(range_end(b"\xff"), b"\0");
+        let end = range_end(b"/p/k/roles/");
+        assert!(b"/p/k/roles/zzz".as_slice() < end.as_slice());
+        assert!(b"/p/k/roles0".as_slice() >= end.as_slice());
+    }
+
+    #[test]
+    fn a_deletion_marks_every_folder_of_the_key() {
+        assert_eq!(
+            markers_of("/p/", b"/p/k/roles/ops.yaml"),
+            [b"/p/d/k/".to_vec(), b"/p/d/k/roles/".to_vec()]
+        );
+        assert_eq!(markers_of("/p/", b"/p/u/alice"), [b"/p/d/u/".to_vec()]);
+        // What a listing of the folder compares.
+        assert_eq!(marker("/p/", b"/p/k/roles/"), b"/p/d/k/roles/");
+    }
+
+    #[test]
+    fn a_key_read_within_a_range_read_is_compared_by_the_range() {
+        let mut tx = Tx::default();
+        tx.ranges
+            .insert(b"/p/k/roles/".to_vec(), (range_end(b"/p/k/roles/"), 0));
+        assert!(tx.covered(b"/p/k/roles/ops.yaml"));
+        assert!(!tx.covered(b"/p/k/settings.yaml"));
+        assert!(!tx.covered(b"/p/k/roles"));
+        assert!(!tx.covered(b"/p/u/alice"));
+    }
+
+    #[test]
+    fn changes_go_in_transactions_etcd_accepts() {
+        let put = |n: usize| (TxnOp::put(vec![b'k'; 8], vec![0u8; n], None), 8 + n);
+        // Many small changes: at most 128 a transaction.
+        let sizes: Vec<usize> = batches((0..300).map(|_| put(10)).collect())
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [128, 128, 44]);
+        // Large ones: at most 1 MiB a transaction.
+        let big = batches((0..5).map(|_| put(400 * 1024)).collect());
+        assert_eq!(big.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        assert!(batches(Vec::new()).is_empty());
+    }
+}

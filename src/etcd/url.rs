@@ -1,0 +1,97 @@
+//! Where an etcd state lives (`etcd://HOST:PORT[,HOST:PORT…]/PREFIX`), and the TLS to reach it.
+
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Where an etcd state lives: `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`, and how to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcdUrl {
+    /// `HOST:PORT` of each member.
+    pub endpoints: Vec<String>,
+    /// The prefix, as `/PREFIX/`.
+    pub prefix: String,
+}
+
+impl EtcdUrl {
+    /// Parses `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`; `None` for anything that is not `etcd://`.
+    pub fn parse(text: &str) -> Option<Result<EtcdUrl>> {
+        let rest = text.strip_prefix("etcd://")?;
+        let bad = |why: &str| {
+            Error::InvalidArgument(format!(
+                "invalid etcd state {:?}: {why} (want etcd://HOST:PORT[,HOST:PORT...]/PREFIX)",
+                crate::error::shorten(text)
+            ))
+        };
+        let Some((hosts, prefix)) = rest.split_once('/') else {
+            return Some(Err(bad("no /PREFIX")));
+        };
+        let prefix = prefix.trim_matches('/');
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        {
+            return Some(Err(bad(
+                "the prefix is letters, digits, '-', '_', '.' and '/'",
+            )));
+        }
+        let mut endpoints = Vec::new();
+        for host in hosts.split(',') {
+            let valid = host
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
+            if !valid {
+                return Some(Err(bad("each member is HOST:PORT")));
+            }
+            endpoints.push(host.to_string());
+        }
+        Some(Ok(EtcdUrl {
+            endpoints,
+            prefix: format!("/{prefix}/"),
+        }))
+    }
+}
+
+/// As given: `etcd://HOST:PORT[,…]/PREFIX/`.
+impl std::fmt::Display for EtcdUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "etcd://{}{}", self.endpoints.join(","), self.prefix)
+    }
+}
+
+/// TLS to etcd: the CA that signed the members' certificates, and a client certificate.
+#[derive(Clone, Debug, Default)]
+pub struct EtcdTls {
+    /// PEM CA file.
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate.
+    pub cert: Option<PathBuf>,
+    /// PEM client key.
+    pub key: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse() {
+        let url = EtcdUrl::parse("etcd://127.0.0.1:2379,10.0.0.2:2379/rctl/prod")
+            .unwrap()
+            .unwrap();
+        assert_eq!(url.endpoints, ["127.0.0.1:2379", "10.0.0.2:2379"]);
+        assert_eq!(url.prefix, "/rctl/prod/");
+        assert!(EtcdUrl::parse("/var/lib/rctl").is_none());
+        for bad in [
+            "etcd://127.0.0.1:2379",
+            "etcd://127.0.0.1:2379/",
+            "etcd://127.0.0.1/p",
+            "etcd://:2379/p",
+            "etcd://h:0/p",
+            "etcd://h:1/a b",
+        ] {
+            assert!(EtcdUrl::parse(bad).unwrap().is_err(), "{bad}");
+        }
+    }
+}
