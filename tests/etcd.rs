@@ -676,6 +676,30 @@ fn a_large_state_migrates_into_etcd_and_back() {
 }
 
 #[test]
+fn a_prefix_in_the_earlier_layout_is_refused_not_taken_for_empty() {
+    let etcd = EtcdCluster::start();
+    let dir = TestDir::new();
+    // The first etcd store kept a pointer per blob under m/ (and its bytes under b/).
+    let mut cmd = Command::new("etcdctl");
+    cmd.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", etcd.clients.join(",")))
+        .args(["put", "/rctl/old/m/host_ca.yaml", "00000000000000aa"]);
+    run(cmd, None).ok();
+    let before = etcd.dump("rctl/old");
+    let state = etcd.state(None, "rctl/old");
+    let pass = passphrase(&dir);
+    for args in [
+        vec!["auth", "init", pass.as_str()],
+        vec!["users", "add", "alice", "--roles=readonly"],
+        vec!["users", "ls"],
+    ] {
+        let line = rctl(dir.path(), &state, &args).refused("earlier etcd layout");
+        assert_eq!(line.trim().lines().count(), 1, "{line}");
+    }
+    assert_eq!(etcd.dump("rctl/old"), before, "refused means unchanged");
+}
+
+#[test]
 fn bad_state_locations_are_refused_in_one_line() {
     let dir = TestDir::new();
     let cases: &[(&[&str], &str)] = &[

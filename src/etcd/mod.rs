@@ -120,7 +120,7 @@ impl EtcdStore {
             let client = match connected {
                 Ok(client) => client,
                 Err(e) => {
-                    failure = Some(e);
+                    failure = Some(unreachable_error(&location, &e));
                     continue;
                 }
             };
@@ -136,20 +136,18 @@ impl EtcdStore {
             };
             match store.take_snapshot() {
                 Ok(snapshot) => {
+                    store.refuse_earlier_layout(&snapshot)?;
                     store.tx().snapshot = Some(snapshot);
                     return Ok(store);
                 }
                 Err(e) => {
-                    failure = Some(e);
+                    failure = Some(unreachable_error(&location, &e));
                     let EtcdStore { runtime: back, .. } = store;
                     runtime = back;
                 }
             }
         }
-        Err(failure.map_or_else(
-            || Error::Store(format!("{location}: no member given")),
-            |e| unreachable_error(&location, &e),
-        ))
+        Err(failure.unwrap_or_else(|| Error::Store(format!("{location}: no member given"))))
     }
 
     /// One linearizable request: the cluster's latest revision, every blob and every deletion
@@ -157,21 +155,37 @@ impl EtcdStore {
     /// any member: a script's `users add` then `users update` through two members works.
     fn take_snapshot(&self) -> std::result::Result<Snapshot, etcd_client::Error> {
         let spaces = [self.key("k", ""), self.key("d", "")];
-        let reads = spaces.iter().map(|start| {
-            let options = GetOptions::new()
-                .with_range(range_end(start))
-                .with_limit(PREFETCH);
-            TxnOp::get(start.clone(), Some(options))
-        });
-        let txn = Txn::new().and_then(reads.collect::<Vec<_>>());
+        let mut reads: Vec<TxnOp> = spaces
+            .iter()
+            .map(|start| {
+                let options = GetOptions::new()
+                    .with_range(range_end(start))
+                    .with_limit(PREFETCH);
+                TxnOp::get(start.clone(), Some(options))
+            })
+            .collect();
+        // The pointers of the first etcd layout (rctl 0.1's first etcd store: `m/NAME` and
+        // `b/…` pieces), which this one does not read.
+        let earlier = self.key("m", "");
+        let options = GetOptions::new()
+            .with_range(range_end(&earlier))
+            .with_count_only();
+        reads.push(TxnOp::get(earlier, Some(options)));
         let mut kv = self.kv.clone();
-        let response = self.runtime.block_on(async move { kv.txn(txn).await })?;
+        let response = self
+            .runtime
+            .block_on(async move { kv.txn(Txn::new().and_then(reads)).await })?;
         let mut snapshot = Snapshot {
             revision: response.header().map_or(0, |h| h.revision()),
             small: BTreeMap::new(),
             complete: true,
+            earlier_layout: false,
         };
-        for answer in response.op_responses() {
+        let answers = response.op_responses();
+        if let Some(etcd_client::TxnOpResponse::Get(earlier)) = answers.get(spaces.len()) {
+            snapshot.earlier_layout = earlier.count() > 0;
+        }
+        for answer in &answers[..spaces.len().min(answers.len())] {
             if let etcd_client::TxnOpResponse::Get(get) = answer {
                 snapshot.complete &= !get.more();
                 for kv in get.kvs() {
@@ -184,13 +198,29 @@ impl EtcdStore {
         Ok(snapshot)
     }
 
+    /// A prefix of the first etcd layout is refused, not read as empty (where `auth init`
+    /// would make a second CA).
+    fn refuse_earlier_layout(&self, snapshot: &Snapshot) -> Result<()> {
+        if snapshot.earlier_layout {
+            return Err(Error::Store(format!(
+                "{}: this prefix holds a state in rctl's earlier etcd layout (m/ and b/ keys); copy it out with the rctl that wrote it (state migrate --to=DIR), then into an empty prefix with this one",
+                self.location
+            )));
+        }
+        Ok(())
+    }
+
     /// The transaction's snapshot, taken now if this is its first read.
     fn snapshot<'t>(&self, tx: &'t mut Tx) -> Result<&'t Snapshot> {
         let snapshot = match tx.snapshot.take() {
             Some(snapshot) => snapshot,
-            None => self
-                .take_snapshot()
-                .map_err(|e| unreachable_error(&self.location, &e))?,
+            None => {
+                let snapshot = self
+                    .take_snapshot()
+                    .map_err(|e| unreachable_error(&self.location, &e))?;
+                self.refuse_earlier_layout(&snapshot)?;
+                snapshot
+            }
         };
         Ok(tx.snapshot.insert(snapshot))
     }

@@ -37,6 +37,8 @@ pub(super) struct Snapshot {
     /// False when there were more than [`PREFETCH`](super::PREFETCH) of either: a key not in
     /// `small` may then exist.
     pub(super) complete: bool,
+    /// The prefix holds keys of rctl's first etcd layout (`m/NAME` pointers).
+    pub(super) earlier_layout: bool,
 }
 
 impl Tx {
