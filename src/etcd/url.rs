@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
+/// The names under a state's prefix where it keeps its keys, this layout's and the first's.
+const SPACES: [&str; 6] = ["a", "b", "d", "k", "m", "u"];
+
 /// Where an etcd state lives: `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`, and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EtcdUrl {
@@ -34,6 +37,17 @@ impl EtcdUrl {
         {
             return Some(Err(bad(
                 "the prefix is letters, digits, '-', '_', '.' and '/'",
+            )));
+        }
+        // A state's keys sit under PREFIX/k/, /u/, /a/, /d/ (and /m/, /b/ in the first layout):
+        // a prefix with such a part after its first would put one state inside another's.
+        if prefix
+            .split('/')
+            .skip(1)
+            .any(|part| SPACES.contains(&part) || part.is_empty())
+        {
+            return Some(Err(bad(
+                "after its first part, no part of the prefix may be empty or one of a, b, d, k, m, u (a state keeps its keys there)",
             )));
         }
         let mut endpoints = Vec::new();
@@ -83,6 +97,9 @@ mod tests {
         assert_eq!(url.endpoints, ["127.0.0.1:2379", "10.0.0.2:2379"]);
         assert_eq!(url.prefix, "/rctl/prod/");
         assert!(EtcdUrl::parse("/var/lib/rctl").is_none());
+        for good in ["etcd://h:1/k", "etcd://h:1/teams/kv", "etcd://h:1/a.b/c-d/"] {
+            assert!(EtcdUrl::parse(good).unwrap().is_ok(), "{good}");
+        }
         for bad in [
             "etcd://127.0.0.1:2379",
             "etcd://127.0.0.1:2379/",
@@ -90,6 +107,9 @@ mod tests {
             "etcd://:2379/p",
             "etcd://h:0/p",
             "etcd://h:1/a b",
+            "etcd://h:1/rctl/k",
+            "etcd://h:1/rctl/k/roles",
+            "etcd://h:1/rctl//prod",
         ] {
             assert!(EtcdUrl::parse(bad).unwrap().is_err(), "{bad}");
         }
