@@ -1,8 +1,10 @@
 //! [`StateDir`]: one open, locked state, and the operations of rctl on it.
 //!
 //! Every operation reads what it needs from the [`Store`], changes it, and writes it back
-//! atomically before returning; the store's lock makes the whole of it one step for any other
-//! rctl process. Nothing is written when an operation fails.
+//! atomically before returning: under a directory's lock, or as one transaction that etcd
+//! applies only if what the operation read is unchanged (else [`Error::Conflict`], and
+//! [`StateDir::retrying`] runs it again). Either way it is one step for any other rctl
+//! process, and nothing is written when an operation fails.
 
 mod acl;
 pub(crate) mod ca_file;
@@ -115,11 +117,12 @@ impl std::fmt::Display for Notice {
     }
 }
 
-/// An open, locked rctl state: the entry point of the library.
+/// An open rctl state: the entry point of the library.
 ///
-/// Every method reads what it needs, changes it and writes it back atomically; the exclusive
-/// lock taken by [`open`](Self::open) is held until the value is dropped, so a whole sequence
-/// of calls is one step for any other rctl process.
+/// Every method reads what it needs, changes it and writes it back atomically. On a
+/// directory, the exclusive lock taken by [`open`](Self::open) is held until the value is
+/// dropped, so a whole sequence of calls is one step for any other rctl process; on etcd each
+/// change is a transaction of its own.
 ///
 /// ```
 /// # fn main() -> Result<(), rctl::Error> {
@@ -189,7 +192,8 @@ impl StateDir {
         Ok(Self::with_store(Box::new(store)))
     }
 
-    /// Opens (and, unless `read_only`, locks) a state kept in etcd.
+    /// Opens a state kept in etcd (nothing is locked: see [`crate::etcd`]); `read_only`
+    /// refuses every change.
     pub fn open_etcd(
         url: &crate::etcd::EtcdUrl,
         tls: &crate::etcd::EtcdTls,
