@@ -205,9 +205,23 @@ impl StateDir {
             .map(|p| std::path::absolute(&p).unwrap_or(p))
             .collect();
         let event = AuditEvent::issued(bundle.issued(), user).with_outputs(&outputs);
+        let mut placed = Vec::new();
         let written = self.commit_ca(&ca, pending, false, vec![event], || {
-            bundle.write_owned(out, overwrite, owner)
-        })?;
+            placed = bundle.write_owned(out, overwrite, owner)?;
+            Ok(placed.clone())
+        });
+        let written = match written {
+            Ok(written) => written,
+            Err(e) => {
+                // Placed, but the state was not saved (a full disk, an etcd commit refused or
+                // unreachable): new files are taken back, so nothing changed and a rerun after
+                // a conflict can place them again. Replaced files cannot be put back.
+                if !overwrite {
+                    placed.iter().for_each(|p| drop(std::fs::remove_file(p)));
+                }
+                return Err(e);
+            }
+        };
         let reissue_in = if user.is_some() {
             Phase::UpdateClients
         } else {

@@ -188,3 +188,23 @@ fn outputs_inside_the_state_are_refused() {
         .check_output_path(&dir.path().join("users.acl"))
         .unwrap();
 }
+
+#[test]
+fn files_placed_for_a_change_that_is_not_saved_are_taken_back() {
+    let store = MemStore::default();
+    let mut state = StateDir::with_store(Box::new(store.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("server");
+    let req =
+        crate::sign::ServerCertRequest::new(crate::hosts::parse_host_list("localhost").unwrap());
+    // No CA yet: signing creates one, and saving it fails after the files are placed.
+    *store.full.lock().unwrap() = true;
+    assert!(state.issue_redis_server(&req, &out, false).is_err());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    assert!(store.get("host_ca.yaml").is_empty() && store.get("audit.jsonl").is_empty());
+    // Run again once the disk has room: the same outputs are placed.
+    *store.full.lock().unwrap() = false;
+    let (_, written) = state.issue_redis_server(&req, &out, false).unwrap();
+    assert!(written.iter().all(|p| p.exists()));
+}
