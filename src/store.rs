@@ -76,6 +76,7 @@ pub trait Store {
     /// writes through under a lock (a directory) has nothing left to do. A store that buffers
     /// them (etcd) applies them only if nothing it read has changed since, and otherwise
     /// fails with [`Error::Conflict`] and applies nothing: the operation is to be run again.
+    /// Either way nothing stays buffered, and the next read starts afresh.
     fn commit(&self) -> Result<()> {
         Ok(())
     }

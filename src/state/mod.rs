@@ -271,15 +271,9 @@ impl StateDir {
         events: &[AuditEvent],
         change: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        let done = self.audited_uncommitted(events, change);
-        match done {
-            Ok(value) => match self.store.commit() {
-                Ok(()) => Ok(value),
-                Err(e) => {
-                    self.store.rollback();
-                    Err(e)
-                }
-            },
+        match self.audited_uncommitted(events, change) {
+            // A commit leaves nothing buffered, whether it applied or not.
+            Ok(value) => self.store.commit().map(|()| value),
             Err(e) => {
                 self.store.rollback();
                 Err(e)
@@ -332,8 +326,8 @@ impl StateDir {
         let mut attempt = 1;
         loop {
             match operation(self) {
+                // The refused commit left nothing buffered: the rerun reads afresh.
                 Err(Error::Conflict(_)) if attempt < ATTEMPTS => {
-                    self.store.rollback();
                     let most = 2u64 << attempt.min(5);
                     let pause = {
                         use rand::RngExt;
