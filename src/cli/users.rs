@@ -7,6 +7,20 @@ use super::io::*;
 use super::output;
 use super::{Context, with_state, with_state_read};
 
+/// Shows a generated password (once: `shown` keeps it, so that an operation run again after a
+/// conflict saves the same one instead of generating another).
+fn show_generated(
+    shown: &mut Option<Password>,
+    user: &str,
+    generated: Option<&Password>,
+) -> Result<()> {
+    if let Some(p) = generated {
+        emit_secret(&output::password_once(user, p))?;
+        *shown = Some(p.clone());
+    }
+    Ok(())
+}
+
 pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
     match cmd {
         UsersCommand::Add(args) => {
@@ -26,13 +40,8 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                     None => new.clone(),
                 };
                 let cert_login = state.cert_login()?;
-                let (user, _) = state.add_user_confirmed(new, |user, password| match password {
-                    Some(p) => {
-                        emit_secret(&output::password_once(&user.name, p))?;
-                        shown = Some(p.clone());
-                        Ok(())
-                    }
-                    None => Ok(()),
+                let (user, _) = state.add_user_confirmed(new, |user, password| {
+                    show_generated(&mut shown, &user.name, password)
                 })?;
                 Ok((user, cert_login))
             })?;
@@ -76,13 +85,8 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             let mut shown = None;
             with_state(ctx, |state| {
                 let password = shown.clone().or_else(|| password.clone());
-                state.reset_password_confirmed(&name, password, |password| match password {
-                    Some(p) => {
-                        emit_secret(&output::password_once(&name, p))?;
-                        shown = Some(p.clone());
-                        Ok(())
-                    }
-                    None => Ok(()),
+                state.reset_password_confirmed(&name, password, |password| {
+                    show_generated(&mut shown, &name, password)
                 })
             })?;
             outln!("Password of user {:?} has been reset.", name)?;
