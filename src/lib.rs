@@ -50,51 +50,41 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod accounts;
 pub mod acl;
-mod admin;
-mod audit;
-mod ca;
-mod csr;
 mod duration;
 mod error;
-pub mod etcd;
-mod fileset;
-mod hosts;
-mod inspect;
-mod keys;
-pub mod live;
-mod names;
-mod redis_conf;
-mod roles;
-mod rotation;
-mod sealed;
+mod output;
+mod pki;
 mod servers;
-mod sign;
 mod state;
-pub mod store;
-mod users;
 
-pub use admin::{ADMIN_ACCOUNT, ADMIN_RULES};
-pub use audit::AuditEvent;
-pub use ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
-pub use duration::{Ttl, format_std, parse_duration};
-pub use error::{Error, Result};
-pub use hosts::{Host, parse_host_list};
-pub use inspect::{CertReport, CertStatus, inspect_certificate, inspect_der};
-pub use keys::{KeyAlgorithm, PrivateKey, spki_pin};
-pub use names::{ClusterName, DbUserName, MAX_NAME_LEN, ServerName, UserName, validate_name};
-pub use redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
-pub use roles::{
+// The storage, etcd and live-server modules keep the paths callers already use.
+pub use servers::live;
+pub use state::{etcd, store};
+
+pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};
+pub use accounts::names::{
+    ClusterName, DbUserName, MAX_NAME_LEN, ServerName, UserName, validate_name,
+};
+pub use accounts::roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
 };
-pub use rotation::{DEFAULT_GRACE_PERIOD, Mode, Phase, Rotation};
-pub use sealed::Passphrase;
-pub use servers::{FileOwner, RegisteredServer, ServerAddr};
-pub use sign::{
-    CertKind, ClientCertRequest, DEFAULT_CERT_TTL, IssuedCert, RedisBundle, ServerCertRequest,
-};
+pub use accounts::users::{Password, PasswordHash, User, parse_list, validate_user_name};
+pub use duration::{Ttl, format_std, parse_duration};
+pub use error::{Error, Result};
+pub use pki::bundle::{CertKind, IssuedCert, RedisBundle};
+pub use pki::ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
+pub use pki::hosts::{Host, parse_host_list};
+pub use pki::inspect::{CertReport, CertStatus, inspect_certificate, inspect_der};
+pub use pki::keys::{KeyAlgorithm, PrivateKey, spki_pin};
+pub use pki::leaf::{ClientCertRequest, DEFAULT_CERT_TTL, ServerCertRequest};
+pub use pki::rotation::{DEFAULT_GRACE_PERIOD, Mode, Phase, Rotation};
+pub use pki::sealed::Passphrase;
+pub use servers::redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
+pub use servers::registered::{FileOwner, RegisteredServer, ServerAddr};
+pub use state::audit::AuditEvent;
 pub use state::{
     AclFile, ClientLogin, NewUser, Notice, StateDir, UserUpdate, WrittenFiles,
     default_cluster_name, default_state_dir,
 };
-pub use users::{Password, PasswordHash, User, parse_list, validate_user_name};

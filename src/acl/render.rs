@@ -15,9 +15,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::grammar::{AclRule, Scope, UserSim, Word, parse_user_rule, redact};
 use super::target::Target;
+use crate::accounts::roles::Role;
+use crate::accounts::users::User;
 use crate::error::{Error, Result, shorten};
-use crate::roles::Role;
-use crate::users::User;
 
 /// A role's rules made ready for one target.
 #[derive(Clone, Debug)]

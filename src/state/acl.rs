@@ -1,7 +1,7 @@
 //! users.acl from the state: every user's line for the cluster's Redis target.
 
+use crate::accounts::admin::ADMIN_ACCOUNT;
 use crate::acl::{Renderer, Target};
-use crate::admin::ADMIN_ACCOUNT;
 use crate::error::Result;
 
 use super::StateDir;
@@ -20,7 +20,7 @@ impl StateDir {
         let mut roles = self.roles()?;
         let admin = self.admin_user()?;
         if admin.is_some() {
-            roles.push(crate::admin::admin_role());
+            roles.push(crate::accounts::admin::admin_role());
         }
         let renderer = Renderer::new(&roles, self.target_or_default(target)?)?;
         // Streamed: each user becomes its line as it is read, so 100,000 users never sit in

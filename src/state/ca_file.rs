@@ -3,12 +3,12 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::ca::{CaKey, HostCa};
+use crate::accounts::names::ClusterName;
 use crate::error::{Error, Result};
-use crate::keys::KeyAlgorithm;
-use crate::names::ClusterName;
-use crate::rotation::Rotation;
-use crate::sealed::{Passphrase, seal};
+use crate::pki::ca::{CaKey, HostCa};
+use crate::pki::keys::KeyAlgorithm;
+use crate::pki::rotation::Rotation;
+use crate::pki::sealed::{Passphrase, seal};
 
 const CA_FILE_VERSION: u32 = 1;
 const CA_FILE_HEADER: &str =
@@ -130,8 +130,8 @@ pub(crate) fn decode(data: &[u8]) -> std::result::Result<HostCa, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ca::CaOptions;
-    use crate::ca::tests::{ca, now, pins};
+    use crate::pki::ca::CaOptions;
+    use crate::pki::ca::tests::{ca, now, pins};
 
     #[test]
     fn state_file_round_trips() {

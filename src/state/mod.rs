@@ -7,33 +7,36 @@
 //! process, and nothing is written when an operation fails.
 
 mod acl;
+pub(crate) mod audit;
 pub(crate) mod ca_file;
+pub mod etcd;
 mod migrate;
 mod roles;
+mod server_files;
 mod servers;
 mod settings;
 mod signing;
-mod sync;
+pub mod store;
 mod users;
 mod users_file;
 
 use std::path::{Path, PathBuf};
 
 pub use acl::AclFile;
+pub use server_files::WrittenFiles;
 pub use signing::ClientLogin;
-pub use sync::WrittenFiles;
 pub(crate) use users::USERS_FILE;
 pub use users::{NewUser, UserUpdate};
 pub(crate) use users_file::user_line_name;
 
 use time::OffsetDateTime;
 
-use crate::audit::AuditEvent;
-use crate::ca::{CaOptions, HostCa};
 use crate::error::{Error, Result};
-use crate::rotation::Phase;
-use crate::sealed::Passphrase;
-use crate::store::{DirOptions, DirStore, Store};
+use crate::pki::ca::{CaOptions, HostCa};
+use crate::pki::rotation::Phase;
+use crate::pki::sealed::Passphrase;
+use crate::state::audit::AuditEvent;
+use crate::state::store::{DirOptions, DirStore, Store};
 
 pub(crate) const CA_FILE: &str = "host_ca.yaml";
 pub(crate) const AUDIT_FILE: &str = "audit.jsonl";
@@ -192,14 +195,14 @@ impl StateDir {
         Ok(Self::with_store(Box::new(store)))
     }
 
-    /// Opens a state kept in etcd (nothing is locked: see [`crate::etcd`]); `read_only`
+    /// Opens a state kept in etcd (nothing is locked: see [`crate::state::etcd`]); `read_only`
     /// refuses every change.
     pub fn open_etcd(
-        url: &crate::etcd::EtcdUrl,
-        tls: &crate::etcd::EtcdTls,
+        url: &crate::state::etcd::EtcdUrl,
+        tls: &crate::state::etcd::EtcdTls,
         read_only: bool,
     ) -> Result<StateDir> {
-        let store = crate::etcd::EtcdStore::open(url, tls, read_only)?;
+        let store = crate::state::etcd::EtcdStore::open(url, tls, read_only)?;
         Ok(Self::with_store(Box::new(store)))
     }
 
@@ -290,7 +293,7 @@ impl StateDir {
         for event in events {
             let mut event = event.clone();
             event.time = self.now();
-            event.os_user = crate::audit::os_user();
+            event.os_user = crate::state::audit::os_user();
             event.command = self.command.clone();
             let mut line =
                 serde_json::to_vec(&event).map_err(|e| Error::encode("audit record", e))?;
@@ -344,7 +347,7 @@ impl StateDir {
     /// The audit log, oldest first; only records at or after `since` when given.
     pub fn audit_log(&self, since: Option<OffsetDateTime>) -> Result<Vec<AuditEvent>> {
         let events = self
-            .load(AUDIT_FILE, crate::audit::parse_audit)?
+            .load(AUDIT_FILE, crate::state::audit::parse_audit)?
             .unwrap_or_default();
         Ok(events
             .into_iter()
@@ -602,7 +605,7 @@ pub fn default_cluster_name() -> crate::ClusterName {
                 '-'
             }
         })
-        .take(crate::names::MAX_NAME_LEN)
+        .take(crate::accounts::names::MAX_NAME_LEN)
         .collect();
     let name = name.trim_start_matches('.');
     // Letters, digits, '.', '_' and '-' only, at most 64, not starting with '.': a name.

@@ -1,11 +1,11 @@
 //! Roles in the state: `roles/NAME.yaml`, one resource per file, beside the built-in ones.
 
+use crate::accounts::admin::ADMIN_ACCOUNT;
+use crate::accounts::roles::Role;
+use crate::accounts::users::User;
 use crate::acl::Target;
-use crate::admin::ADMIN_ACCOUNT;
-use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
-use crate::roles::Role;
-use crate::users::User;
+use crate::state::audit::AuditEvent;
 
 use super::StateDir;
 

@@ -1,11 +1,11 @@
 //! Registered Redis servers in the state: `servers/NAME.yaml`, one per file.
 
-use crate::admin::ADMIN_ACCOUNT;
-use crate::audit::AuditEvent;
+use crate::accounts::admin::ADMIN_ACCOUNT;
+use crate::accounts::users::Password;
 use crate::error::{Error, Result};
-use crate::servers::RegisteredServer;
-use crate::sign::RedisBundle;
-use crate::users::Password;
+use crate::pki::bundle::RedisBundle;
+use crate::servers::registered::RegisteredServer;
+use crate::state::audit::AuditEvent;
 
 use super::StateDir;
 
@@ -67,7 +67,7 @@ impl StateDir {
         }
         for path in &outputs {
             self.check_output_path(path)?;
-            crate::store::check_output_folder(path)?;
+            crate::output::atomic::check_output_folder(path)?;
         }
         let yaml = serde_norway::to_string(server).map_err(|e| Error::encode("server", e))?;
         let mut events = vec![AuditEvent::about("server.add", &server.name).with_outputs(&outputs)];

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::StateDir;
 use crate::acl::{Renderer, Target};
-use crate::audit::AuditEvent;
 use crate::error::{Error, Result};
+use crate::state::audit::AuditEvent;
 
 const SETTINGS_FILE: &str = "settings.yaml";
 

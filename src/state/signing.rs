@@ -1,21 +1,22 @@
 //! Signing through the state: the host CA loaded (due rotation phases applied), the person's
 //! roles checked, the bundle written, the CA and the audit record committed together.
 
-use crate::audit::AuditEvent;
+use crate::accounts::names::{DbUserName, UserName};
+use crate::accounts::roles::{check_access, ttl_cap};
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
-use crate::keys::KeyAlgorithm;
-use crate::names::{DbUserName, UserName};
-use crate::roles::{check_access, ttl_cap};
-use crate::rotation::Phase;
-use crate::sign::{ClientCertRequest, DEFAULT_CERT_TTL, RedisBundle};
+use crate::pki::bundle::RedisBundle;
+use crate::pki::keys::KeyAlgorithm;
+use crate::pki::leaf::{ClientCertRequest, DEFAULT_CERT_TTL};
+use crate::pki::rotation::Phase;
+use crate::state::audit::AuditEvent;
 
 use std::path::{Path, PathBuf};
 
 use time::OffsetDateTime;
 
-use crate::ca::HostCa;
-use crate::sign::ServerCertRequest;
+use crate::pki::ca::HostCa;
+use crate::pki::leaf::ServerCertRequest;
 
 use super::StateDir;
 use super::roles::user_roles;
@@ -104,7 +105,7 @@ impl StateDir {
                 "\"default\" is Redis's own user, which rctl keeps off; it never issues a certificate for it".to_string(),
             ));
         }
-        if login.db_user.as_str() == crate::admin::ADMIN_ACCOUNT {
+        if login.db_user.as_str() == crate::accounts::admin::ADMIN_ACCOUNT {
             // With certificate login, such a certificate would be CONFIG SET on every server.
             return Err(Error::AccessDenied(
                 "\"rctl-admin\" is rctl's own account; it never issues a certificate for it to anyone".to_string(),

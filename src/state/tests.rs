@@ -6,10 +6,10 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::accounts::users::Password;
 use crate::acl::Target;
 use crate::error::{Error, Result};
-use crate::store::{DirOptions, DirStore, Store};
-use crate::users::Password;
+use crate::state::store::{DirOptions, DirStore, Store};
 
 use super::{NewUser, StateDir};
 
@@ -195,8 +195,9 @@ fn files_placed_for_a_change_that_is_not_saved_are_taken_back() {
     let mut state = StateDir::with_store(Box::new(store.clone()));
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("server");
-    let req =
-        crate::sign::ServerCertRequest::new(crate::hosts::parse_host_list("localhost").unwrap());
+    let req = crate::pki::leaf::ServerCertRequest::new(
+        crate::pki::hosts::parse_host_list("localhost").unwrap(),
+    );
     // No CA yet: signing creates one, and saving it fails after the files are placed.
     *store.full.lock().unwrap() = true;
     assert!(state.issue_redis_server(&req, &out, false).is_err());

@@ -1,11 +1,11 @@
 //! User and role operations of [`StateDir`], and the client certificates and users.acl that
 //! come from them.
 
-use crate::audit::AuditEvent;
+use crate::accounts::names::UserName;
+use crate::accounts::roles::Role;
+use crate::accounts::users::{Password, User};
 use crate::error::{Error, Result};
-use crate::names::UserName;
-use crate::roles::Role;
-use crate::users::{Password, User};
+use crate::state::audit::AuditEvent;
 
 use super::users_file::{read_users, render_user_line, render_users, scan_user_names};
 

@@ -4,9 +4,9 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use crate::accounts::names::validate_name;
+use crate::accounts::users::{User, is_sha256_hex, validate_user_name};
 use crate::error::{Error, Result};
-use crate::names::validate_name;
-use crate::users::{User, is_sha256_hex, validate_user_name};
 
 /// Reads `users.jsonl` line by line (a 100,000-user file is never held whole), handing each
 /// user to `f` in file order until `f` returns false. An unterminated last line that does not

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::sign::IssuedCert;
+use crate::pki::bundle::IssuedCert;
 
 /// One audit record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,7 +113,7 @@ pub fn is_sealed(pem: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{KeyAlgorithm, PrivateKey};
+    use crate::pki::keys::{KeyAlgorithm, PrivateKey};
 
     #[test]
     fn a_key_round_trips_and_a_wrong_passphrase_is_refused() {

@@ -7,11 +7,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::names::ServerName;
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
-use crate::hosts::Host;
-use crate::keys::KeyAlgorithm;
-use crate::names::ServerName;
+use crate::pki::hosts::Host;
+use crate::pki::keys::KeyAlgorithm;
 
 /// Where a server listens: `HOST:PORT`, `[IPV6]:PORT`.
 ///
@@ -230,7 +230,8 @@ impl RegisteredServer {
 
     /// The files rctl writes for it: the bundle, then the users.acl if it has one.
     pub fn outputs(&self) -> Vec<PathBuf> {
-        let mut paths: Vec<PathBuf> = crate::sign::RedisBundle::paths(&self.cert_prefix).into();
+        let mut paths: Vec<PathBuf> =
+            crate::pki::bundle::RedisBundle::paths(&self.cert_prefix).into();
         paths.extend(self.acl_file.clone());
         paths
     }

@@ -14,7 +14,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::error::{Error, Result};
-use crate::servers::ServerAddr;
+use crate::servers::registered::ServerAddr;
 
 /// The DER certificate `addr` presents first in its TLS handshake.
 pub fn served_certificate(addr: &ServerAddr, timeout: Duration) -> Result<Vec<u8>> {

@@ -8,7 +8,7 @@
 //! and a server gets all of a sync's account changes at once). No keys, no
 //! channels. No person may hold it: its name is reserved and no certificate is issued for it.
 
-use crate::roles::{Role, RoleConditions, RoleSpec};
+use crate::accounts::roles::{Role, RoleConditions, RoleSpec};
 
 /// The account's name, reserved: no rctl user may take it.
 pub const ADMIN_ACCOUNT: &str = "rctl-admin";
@@ -59,6 +59,6 @@ mod tests {
     #[test]
     fn the_admin_name_is_reserved() {
         assert!(crate::validate_user_name(ADMIN_ACCOUNT).is_err());
-        assert!(!crate::roles::BUILTIN_ROLES.contains(&ADMIN_ACCOUNT));
+        assert!(!crate::accounts::roles::BUILTIN_ROLES.contains(&ADMIN_ACCOUNT));
     }
 }

@@ -12,25 +12,8 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsE
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-
-/// Who may read a blob once written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Visibility {
-    /// Owner only (0600): keys, hashes, everything in the state directory.
-    Secret,
-    /// World-readable (0644): certificates written for a server.
-    Public,
-}
-
-impl Visibility {
-    fn mode(self) -> u32 {
-        match self {
-            Visibility::Secret => 0o600,
-            Visibility::Public => 0o644,
-        }
-    }
-}
+use crate::output::atomic::{TMP_MARK, libc_o_nofollow, sync_parent};
+pub use crate::output::atomic::{Visibility, check_output_folder, write_atomic};
 
 /// Storage for rctl's state: named blobs (`host_ca.yaml`, `users.jsonl`, `roles/x.yaml`).
 ///
@@ -102,7 +85,6 @@ pub struct DirStore {
 }
 
 const LOCK_FILE: &str = ".lock";
-const TMP_MARK: &str = ".rctl-tmp-";
 
 impl DirStore {
     /// Opens (creating with mode 0700 when missing) and locks a state directory. Blocks while
@@ -360,11 +342,6 @@ impl Store for DirStore {
     }
 }
 
-/// `O_NOFOLLOW`: open the file itself, never what a symbolic link in its place points to.
-pub(crate) const fn libc_o_nofollow() -> i32 {
-    libc::O_NOFOLLOW
-}
-
 fn ends_with_newline(file: &mut File, len: u64) -> bool {
     use std::os::unix::fs::FileExt;
     let mut last = [0u8; 1];
@@ -388,235 +365,6 @@ fn check_private(path: &Path, mode: u32, want: u32, options: &DirOptions) -> Res
         });
     }
     Ok(())
-}
-
-/// Creates a uniquely named temp file beside `path`, with `mode` from the start (never chmod-ed
-/// later, so there is no moment at which a key is readable by others).
-pub(crate) fn create_temp_beside(path: &Path, mode: u32) -> Result<(PathBuf, File)> {
-    use rand::Rng;
-    let dir = parent_dir(path).to_path_buf();
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    loop {
-        let mut tag = [0u8; 6];
-        rand::rng().fill_bytes(&mut tag);
-        let tmp = dir.join(format!(".{base}{TMP_MARK}{}", hex::encode(tag)));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-        {
-            Ok(file) => return Ok((tmp, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io(path, e)),
-        }
-    }
-}
-
-/// Writes `data` to a fresh temp file beside `path` and fsyncs it. The caller renames or links it.
-pub(crate) fn write_temp(
-    path: &Path,
-    data: &[u8],
-    visibility: Visibility,
-    owner: Option<(u32, u32)>,
-) -> Result<PathBuf> {
-    let (tmp, file) = write_temp_unsynced(path, data, visibility, owner)?;
-    if let Err(e) = file.sync_all() {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(tmp)
-}
-
-/// [`write_temp`] without the fsync, for a caller that writes several files and then syncs them
-/// all: the first fsync commits the journal with the others' data, so the rest cost little.
-/// The file gets `owner` (uid, gid) when given, else the owner of the file it replaces; and the
-/// mode of the file it replaces, if any.
-pub(crate) fn write_temp_unsynced(
-    path: &Path,
-    data: &[u8],
-    visibility: Visibility,
-    owner: Option<(u32, u32)>,
-) -> Result<(PathBuf, File)> {
-    let (tmp, mut file) = create_temp_beside(path, visibility.mode())?;
-    let kept = match (Kept::of(path, visibility), owner) {
-        (kept, None) => kept,
-        (kept, Some((uid, gid))) => Some(Kept {
-            uid,
-            gid,
-            mode: kept.map_or(visibility.mode(), |k| k.mode),
-        }),
-    };
-    let written = file
-        .write_all(data)
-        .map_err(|e| Error::io(path, e))
-        .and_then(|()| match kept {
-            Some(kept) => kept.apply(&file, path),
-            None => Ok(()),
-        });
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    Ok((tmp, file))
-}
-
-/// The owner, group and permission bits of a file about to be replaced, which its replacement
-/// keeps: Redis running as its own user must still read a renewed key or a new users.acl. A
-/// secret never keeps bits that let others read it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Kept {
-    uid: u32,
-    gid: u32,
-    mode: u32,
-}
-
-impl Kept {
-    /// What the regular file at `path` has now; `None` when there is none (a link is not
-    /// followed: its target is not the file being replaced).
-    fn of(path: &Path, visibility: Visibility) -> Option<Kept> {
-        let meta = fs::symlink_metadata(path).ok()?;
-        if !meta.file_type().is_file() {
-            return None;
-        }
-        let mask = match visibility {
-            Visibility::Secret => 0o770,
-            Visibility::Public => 0o777,
-        };
-        Some(Kept {
-            uid: meta.uid(),
-            gid: meta.gid(),
-            mode: meta.mode() & mask,
-        })
-    }
-
-    /// Gives `file`, a fresh temp file for `path`, these attributes: the owner first (while
-    /// the file is still the creator's alone), then the mode.
-    fn apply(self, file: &File, path: &Path) -> Result<()> {
-        let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-        if (meta.uid(), meta.gid()) != (self.uid, self.gid) {
-            std::os::unix::fs::fchown(file, Some(self.uid), Some(self.gid)).map_err(|e| {
-                Error::io(
-                    path,
-                    io::Error::new(
-                        e.kind(),
-                        format!(
-                            "cannot give the new file the owner {}:{} of the one it replaces ({e}); run rctl as root or as that owner",
-                            self.uid, self.gid
-                        ),
-                    ),
-                )
-            })?;
-        }
-        if meta.mode() & 0o7777 != self.mode {
-            file.set_permissions(fs::Permissions::from_mode(self.mode))
-                .map_err(|e| Error::io(path, e))?;
-        }
-        Ok(())
-    }
-}
-
-/// Removes the temp files that a killed rctl left in the folder of `paths`, whatever output
-/// they were for (private keys and password hashes among them); only those more than a minute
-/// old, so that another rctl writing there right now is not disturbed.
-pub(crate) fn remove_stale_temps_beside(paths: &[PathBuf]) {
-    let Some(first) = paths.first() else { return };
-    let Ok(entries) = fs::read_dir(parent_dir(first)) else {
-        return;
-    };
-    let minute_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let stale = name.starts_with('.')
-            && name.contains(TMP_MARK)
-            // DirEntry's metadata does not follow links: a link is left alone.
-            && entry.file_type().is_ok_and(|t| t.is_file())
-            && entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < minute_ago);
-        if stale {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Replaces `path` with `data` atomically: temp file, fsync, rename, fsync of the directory.
-pub fn write_atomic(
-    path: &Path,
-    data: &[u8],
-    visibility: Visibility,
-    overwrite: bool,
-) -> Result<()> {
-    write_atomic_owned(path, data, visibility, overwrite, None)
-}
-
-/// [`write_atomic`], giving the file `owner` (uid, gid) when given.
-pub(crate) fn write_atomic_owned(
-    path: &Path,
-    data: &[u8],
-    visibility: Visibility,
-    overwrite: bool,
-    owner: Option<(u32, u32)>,
-) -> Result<()> {
-    remove_stale_temps_beside(std::slice::from_ref(&path.to_path_buf()));
-    let tmp = write_temp(path, data, visibility, owner)?;
-    if let Err(e) = place(&tmp, path, overwrite) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    sync_parent(path)
-}
-
-/// Puts a synced temp file in place: `rename` with `overwrite`, else `link` (which refuses an
-/// existing target, so no other process is clobbered either) and the temp removed. The one way
-/// every rctl output and state file reaches its name.
-pub(crate) fn place(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
-    let placed = if overwrite {
-        fs::rename(tmp, path)
-    } else {
-        fs::hard_link(tmp, path).and_then(|()| fs::remove_file(tmp))
-    };
-    placed.map_err(|e| {
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            Error::OutputExists(path.to_path_buf())
-        } else {
-            Error::io(path, e)
-        }
-    })
-}
-
-/// The folder a path names a file in (`.` for a bare name).
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Refuses, before any work, a file to write whose folder is missing or is not a folder.
-pub fn check_output_folder(path: &Path) -> Result<()> {
-    let folder = parent_dir(path);
-    if folder.is_dir() {
-        return Ok(());
-    }
-    Err(Error::InvalidArgument(format!(
-        "cannot write {}: the folder {} does not exist or is not a folder",
-        path.display(),
-        folder.display()
-    )))
-}
-
-/// fsyncs the directory holding `path`, so that a rename survives a crash.
-pub(crate) fn sync_parent(path: &Path) -> Result<()> {
-    let dir = parent_dir(path);
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
 }
 
 #[cfg(test)]

@@ -4,13 +4,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::audit::AuditEvent;
+use crate::accounts::names::ServerName;
 use crate::error::{Error, Result};
-use crate::live::{FilePlan, Wanted, files};
-use crate::names::ServerName;
-use crate::servers::RegisteredServer;
-use crate::sign::{RedisBundle, ServerCertRequest};
-use crate::store::{Visibility, write_atomic_owned};
+use crate::output::atomic::{Visibility, write_atomic_owned};
+use crate::pki::bundle::RedisBundle;
+use crate::pki::leaf::ServerCertRequest;
+use crate::servers::live::{FilePlan, Wanted, files};
+use crate::servers::registered::RegisteredServer;
+use crate::state::audit::AuditEvent;
 
 use super::StateDir;
 
@@ -97,8 +98,12 @@ impl StateDir {
             // operator signed it with), else `auth sign`'s default.
             let ttl = server.ttl.or_else(|| {
                 let current = plan.current.as_ref()?;
-                crate::ca::signed_lifetime(current.not_before, current.not_after, "the certificate")
-                    .ok()
+                crate::pki::ca::signed_lifetime(
+                    current.not_before,
+                    current.not_after,
+                    "the certificate",
+                )
+                .ok()
             });
             if let Some(ttl) = ttl {
                 req = req.with_ttl(ttl);

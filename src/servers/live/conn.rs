@@ -7,10 +7,10 @@ use std::time::Duration;
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisConnectionInfo};
 use zeroize::Zeroizing;
 
-use crate::admin::ADMIN_ACCOUNT;
+use crate::accounts::admin::ADMIN_ACCOUNT;
+use crate::accounts::users::Password;
 use crate::error::{Error, Result, shorten};
-use crate::servers::ServerAddr;
-use crate::users::Password;
+use crate::servers::registered::ServerAddr;
 
 /// What rctl logs in with: its account's password and a client certificate per trusted CA key
 /// (the signing key's first), so that a server still trusting only the other key of a rotation

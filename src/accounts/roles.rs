@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::names::validate_name;
+use crate::accounts::users::User;
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
-use crate::names::validate_name;
-use crate::users::User;
 
 /// A role resource, as `rctl create -f` reads it and `rctl get roles` prints it.
 ///
@@ -590,7 +590,7 @@ spec:
 
     #[test]
     fn a_teleport_v7_role_loads_with_a_note_of_what_is_left_out() {
-        let text = include_str!("../fixtures/roles/teleport-v7-access.yaml");
+        let text = include_str!("../../fixtures/roles/teleport-v7-access.yaml");
         let (role, ignored) = Role::from_teleport_yaml(text, "access.yaml").unwrap();
         assert_eq!(role.name(), "teleport-access");
         assert_eq!(role.version, "v7");

@@ -10,9 +10,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::ca::{CaKey, CaOptions, HostCa, lifetime};
 use crate::duration::format_std;
 use crate::error::{Error, Result, shorten};
+use crate::pki::ca::{CaKey, CaOptions, HostCa, lifetime};
 
 /// A rotation phase.
 ///
@@ -332,7 +332,7 @@ impl Rotation {
 #[cfg(test)]
 mod key_move_tests {
     use super::*;
-    use crate::ca::tests::{ca, now, pins};
+    use crate::pki::ca::tests::{ca, now, pins};
 
     #[test]
     fn which_key_signs_and_which_are_trusted_in_each_phase() {

@@ -1,214 +1,24 @@
-//! Certificates signed by the host CA, and the `--format=redis` bundle: `PREFIX.crt`,
-//! `PREFIX.key` and `PREFIX.cas`, for redis.conf's `tls-cert-file`, `tls-key-file` and
-//! `tls-ca-cert-file`.
+//! Leaf certificates from the host CA's active key: a Redis server's (from its host names, or
+//! from a CSR whose key stays on the server), a person's or an application's client
+//! certificate, and rctl's own short-lived admin certificate. Each comes back as a
+//! [`RedisBundle`] with the CA certificates to trust.
 
-use std::ffi::OsString;
-use std::fmt;
-
-use std::path::{Path, PathBuf};
-
-use rcgen::{DistinguishedName, DnType, SanType};
+use rcgen::{
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
+    SanType, SerialNumber,
+};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
-use crate::fileset::FileSet;
-use crate::hosts::Host;
-use crate::keys::KeyAlgorithm;
-use crate::store::Visibility;
+use crate::pki::bundle::{CertKind, IssuedCert, RedisBundle};
+use crate::pki::ca::{CaKey, HostCa};
+use crate::pki::hosts::Host;
+use crate::pki::keys::{KeyAlgorithm, PrivateKey};
 
 /// Default lifetime of a certificate, as `tctl auth sign`.
 pub const DEFAULT_CERT_TTL: Ttl = Ttl::from_hours(12);
-
-/// What a certificate is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CertKind {
-    /// A Redis server (serverAuth and clientAuth, for replication and the cluster bus).
-    Server,
-    /// A person's client certificate (clientAuth only).
-    Client,
-}
-
-/// The public facts of an issued certificate, for output and the audit log.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IssuedCert {
-    /// Server or client.
-    pub kind: CertKind,
-    /// Serial number, lowercase hex.
-    pub serial: String,
-    /// Subject, as `CN=..., O=...`.
-    pub subject: String,
-    /// Subject alternative names, as given.
-    pub sans: Vec<String>,
-    /// Start of validity.
-    pub not_before: OffsetDateTime,
-    /// End of validity.
-    pub not_after: OffsetDateTime,
-}
-
-/// A signed certificate, its private key (none when signed from a CSR), and the CA
-/// certificates to trust.
-///
-/// ```
-/// use rctl::{CaOptions, HostCa, RedisBundle, ServerCertRequest, parse_host_list};
-/// # fn main() -> Result<(), rctl::Error> {
-/// let now = time::OffsetDateTime::now_utc();
-/// let ca = HostCa::generate(&CaOptions::new("dev".parse()?), now)?;
-/// let req = ServerCertRequest::new(parse_host_list("localhost")?);
-/// let bundle: RedisBundle = ca.sign_redis_server(&req, now)?;
-/// assert_eq!(bundle.issued().sans, ["localhost"]);
-/// let dir = tempfile::tempdir().unwrap();
-/// let files = bundle.write(&dir.path().join("server"), false)?; // all three or none
-/// assert_eq!(files.len(), 3);
-/// assert!(bundle.write(&dir.path().join("server"), false).is_err()); // never clobbered
-/// # Ok(()) }
-/// ```
-pub struct RedisBundle {
-    certificate_pem: String,
-    private_key_pem: Option<Zeroizing<String>>,
-    ca_pem: String,
-    issued: IssuedCert,
-}
-
-impl RedisBundle {
-    pub(crate) fn new(
-        certificate_pem: String,
-        private_key_pem: Option<Zeroizing<String>>,
-        ca_pem: String,
-        issued: IssuedCert,
-    ) -> RedisBundle {
-        RedisBundle {
-            certificate_pem,
-            private_key_pem,
-            ca_pem,
-            issued,
-        }
-    }
-
-    /// The leaf certificate, PEM (content of `PREFIX.crt`).
-    pub fn certificate_pem(&self) -> &str {
-        &self.certificate_pem
-    }
-
-    /// The private key, PKCS#8 PEM (content of `PREFIX.key`); `None` for a certificate signed
-    /// from a CSR, whose key never left its host.
-    pub fn private_key_pem(&self) -> Option<&str> {
-        self.private_key_pem.as_deref().map(String::as_str)
-    }
-
-    /// Every trusted CA certificate, active first (content of `PREFIX.cas`).
-    pub fn ca_pem(&self) -> &str {
-        &self.ca_pem
-    }
-
-    /// What was issued.
-    pub fn issued(&self) -> &IssuedCert {
-        &self.issued
-    }
-
-    /// The three file names for a prefix: `.crt`, `.key`, `.cas`.
-    pub fn paths(prefix: &Path) -> [PathBuf; 3] {
-        let with = |ext: &str| {
-            let mut s: OsString = prefix.as_os_str().to_owned();
-            s.push(ext);
-            PathBuf::from(s)
-        };
-        [with(".crt"), with(".key"), with(".cas")]
-    }
-
-    /// Writes `PREFIX.crt`, `PREFIX.key` (0600) and `PREFIX.cas`: all or none (no `.key` for
-    /// a certificate signed from a CSR). Without `overwrite`, refuses when any of them exists.
-    /// Returns the files written.
-    pub fn write(&self, prefix: &Path, overwrite: bool) -> Result<Vec<PathBuf>> {
-        self.write_owned(prefix, overwrite, None)
-    }
-
-    /// [`write`](Self::write), the files owned by `owner` (uid, gid) when given.
-    pub(crate) fn write_owned(
-        &self,
-        prefix: &Path,
-        overwrite: bool,
-        owner: Option<(u32, u32)>,
-    ) -> Result<Vec<PathBuf>> {
-        let [crt, key, cas] = Self::paths(prefix);
-        let mut paths = vec![crt];
-        let mut contents = vec![(self.certificate_pem.as_bytes(), Visibility::Public)];
-        if let Some(pem) = &self.private_key_pem {
-            paths.push(key);
-            contents.push((pem.as_bytes(), Visibility::Secret));
-        }
-        paths.push(cas);
-        contents.push((self.ca_pem.as_bytes(), Visibility::Public));
-        FileSet::new(&paths)
-            .with_owner(owner)
-            .write(&contents, overwrite)?;
-        Ok(paths)
-    }
-
-    /// Refuses, before any work, what [`write`](Self::write) would refuse: an existing output
-    /// (without `overwrite`), a missing folder, a directory in the way. The debris of a write
-    /// that was killed half-way does not count as existing.
-    pub fn check_outputs(prefix: &Path, overwrite: bool) -> Result<()> {
-        Self::check_outputs_for(prefix, overwrite, true)
-    }
-
-    /// [`check_outputs`](Self::check_outputs) for a bundle with or without a key: signing a
-    /// CSR writes no key, so a `PREFIX.key` beside it (the key the CSR was made with) is
-    /// expected, not in the way.
-    pub fn check_outputs_for(prefix: &Path, overwrite: bool, with_key: bool) -> Result<()> {
-        let raw = prefix.as_os_str().as_encoded_bytes();
-        if raw.is_empty() || raw.ends_with(b"/") || raw.ends_with(b"/.") || raw == b"." {
-            return Err(Error::InvalidArgument(format!(
-                "the output prefix {:?} names a folder; give a file prefix such as DIR/server",
-                prefix.display()
-            )));
-        }
-        let [crt, key, cas] = Self::paths(prefix);
-        let paths = if with_key {
-            vec![crt, key, cas]
-        } else {
-            vec![crt, cas]
-        };
-        FileSet::new(&paths).check(overwrite)
-    }
-
-    /// True when the PEM private key at `path` is the certificate's key (a CSR's key beside
-    /// its certificate).
-    pub fn key_file_matches(&self, path: &Path) -> bool {
-        key_file_matches(&self.certificate_pem, path)
-    }
-}
-
-/// True when the PEM private key at `path` is the key of the PEM certificate.
-pub(crate) fn key_file_matches(certificate_pem: &str, path: &Path) -> bool {
-    use rustls_pki_types::pem::PemObject;
-    let Ok(pem) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    let Ok(key) = rcgen::KeyPair::from_pem(&pem) else {
-        return false;
-    };
-    let Ok(cert) = rustls_pki_types::CertificateDer::from_pem_slice(certificate_pem.as_bytes())
-    else {
-        return false;
-    };
-    use x509_parser::prelude::FromDer;
-    x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).is_ok_and(|(_, c)| {
-        use rcgen::PublicKeyData;
-        c.tbs_certificate.subject_pki.raw == key.subject_public_key_info()
-    })
-}
-
-impl fmt::Debug for RedisBundle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisBundle")
-            .field("issued", &self.issued)
-            .field("private_key", &"<redacted>")
-            .finish_non_exhaustive()
-    }
-}
 
 /// A request for a Redis server certificate.
 #[derive(Clone, Debug)]
@@ -310,20 +120,222 @@ pub(crate) fn dn_text(value: &rcgen::DnValue) -> String {
     }
 }
 
+/// Refuses a lifetime that is not whole seconds or would outlive `signer`'s certificate.
+fn check_ttl_for(signer: &CaKey, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
+    ttl.check_whole_seconds()?;
+    if now + ttl.as_time() > signer.not_after() {
+        return Err(Error::TtlOutlivesCa {
+            ttl: ttl.to_string(),
+            ca_not_after: signer.not_after().date().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// A random positive serial of 127 bits (RFC 5280 asks for at most 20 octets, CAB forum at
+/// least 64 bits of randomness). rcgen's own default derives it from the key: not used.
+pub(crate) fn random_serial() -> SerialNumber {
+    use rand::Rng;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    // Positive and with a non-zero first octet, so DER needs no padding byte.
+    bytes[0] = (bytes[0] & 0x7f) | 0x01;
+    SerialNumber::from_slice(&bytes)
+}
+
+/// Signing: Redis server and client certificates with the active key.
+impl HostCa {
+    /// Signs a Redis server bundle with the active key.
+    pub fn sign_redis_server(
+        &self,
+        req: &ServerCertRequest,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let (dn, sans) = server_names(&req.hosts)?;
+        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
+        let rsa = key.algorithm().is_rsa();
+        let (pem, mut issued) = self.issue(
+            self.active(),
+            key.pair(),
+            rsa,
+            dn,
+            sans,
+            CertKind::Server,
+            req.ttl,
+            now,
+        )?;
+        issued.sans = req.hosts.iter().map(ToString::to_string).collect();
+        self.bundle(pem, Some(&key), issued)
+    }
+
+    /// Signs a Redis server certificate for a CSR (PEM) whose key stays on the Redis host. The
+    /// CSR's signature is verified; only its subject alternative names are taken, each checked
+    /// as `--host` would be; nothing else (CA:TRUE, key usages, other extensions) is copied.
+    pub fn sign_redis_csr(
+        &self,
+        csr_pem: &str,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let request = crate::pki::csr::parse_csr(csr_pem)?;
+        let (dn, sans) = server_names(&request.hosts)?;
+        let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.spki_der).map_err(|e| {
+            Error::InvalidArgument(format!("the CSR's public key is not supported: {e}"))
+        })?;
+        let (pem, mut issued) = self.issue(
+            self.active(),
+            &spki,
+            request.rsa,
+            dn,
+            sans,
+            CertKind::Server,
+            ttl,
+            now,
+        )?;
+        issued.sans = request.hosts.iter().map(ToString::to_string).collect();
+        self.bundle(pem, None, issued)
+    }
+
+    /// Signs a client certificate for a person with the active key.
+    pub fn sign_redis_client(
+        &self,
+        req: &ClientCertRequest,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, req.db_user.as_str());
+        dn.push(DnType::OrganizationalUnitName, req.user.as_str());
+        dn.push(DnType::OrganizationName, self.cluster_name());
+        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
+        let rsa = key.algorithm().is_rsa();
+        let (pem, issued) = self.issue(
+            self.active(),
+            key.pair(),
+            rsa,
+            dn,
+            Vec::new(),
+            CertKind::Client,
+            req.ttl,
+            now,
+        )?;
+        self.bundle(pem, Some(&key), issued)
+    }
+
+    /// Refuses a lifetime that would outlive the signing CA certificate.
+    pub fn check_ttl(&self, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
+        check_ttl_for(self.active(), ttl, now)
+    }
+
+    /// rctl's own short-lived client certificate (`CN=rctl-admin`), signed by `signer`, one of
+    /// this CA's trusted keys: what rctl presents to a registered server. Never written.
+    pub(crate) fn sign_admin_client(
+        &self,
+        signer: &CaKey,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<(String, Zeroizing<String>)> {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, crate::accounts::admin::ADMIN_ACCOUNT);
+        dn.push(DnType::OrganizationalUnitName, "rctl");
+        dn.push(DnType::OrganizationName, self.cluster_name());
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
+        let (pem, _) = self.issue(
+            signer,
+            key.pair(),
+            false,
+            dn,
+            Vec::new(),
+            CertKind::Client,
+            ttl,
+            now,
+        )?;
+        Ok((pem, key.to_pem()?))
+    }
+
+    /// A leaf certificate for `public_key`, signed by `signer` (the active key but for rctl's
+    /// own client certificates), within the signer's lifetime.
+    #[allow(clippy::too_many_arguments)]
+    fn issue(
+        &self,
+        signer: &CaKey,
+        public_key: &impl rcgen::PublicKeyData,
+        rsa: bool,
+        dn: DistinguishedName,
+        sans: Vec<SanType>,
+        kind: CertKind,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<(String, IssuedCert)> {
+        check_ttl_for(signer, ttl, now)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = dn;
+        params.subject_alt_names = sans;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if rsa {
+            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
+        }
+        params.extended_key_usages = match kind {
+            CertKind::Server => vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+            CertKind::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
+        };
+        let serial = random_serial();
+        params.serial_number = Some(serial.clone());
+        params.not_before = now - time::Duration::minutes(1);
+        params.not_after = now + ttl.as_time();
+        params.use_authority_key_identifier_extension = true;
+
+        let cert = params.signed_by(public_key, signer.issuer()?)?;
+        let subject = params
+            .distinguished_name
+            .iter()
+            .map(|(ty, value)| format!("{}={}", dn_label(ty), dn_text(value)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok((
+            cert.pem(),
+            IssuedCert {
+                kind,
+                serial: hex::encode(serial.to_bytes()),
+                subject,
+                sans: Vec::new(),
+                not_before: params.not_before,
+                not_after: params.not_after,
+            },
+        ))
+    }
+
+    fn bundle(
+        &self,
+        certificate_pem: String,
+        key: Option<&PrivateKey>,
+        issued: IssuedCert,
+    ) -> Result<RedisBundle> {
+        Ok(RedisBundle::new(
+            certificate_pem,
+            key.map(PrivateKey::to_pem).transpose()?,
+            self.trusted_pem(),
+            issued,
+        ))
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::ca::{CaOptions, HostCa};
-    use crate::hosts::parse_host_list;
+    use crate::pki::ca::{CaOptions, HostCa};
+    use crate::pki::hosts::parse_host_list;
     use rustls_pki_types::CertificateDer;
-    use std::fs;
     use x509_parser::extensions::{GeneralName, ParsedExtension};
 
-    fn now() -> OffsetDateTime {
+    pub(crate) fn now() -> OffsetDateTime {
         time::macros::datetime!(2026-06-01 12:00 UTC)
     }
 
-    fn server(ca: &HostCa, hosts: &str, ttl: &str) -> Result<RedisBundle> {
+    pub(crate) fn server(ca: &HostCa, hosts: &str, ttl: &str) -> Result<RedisBundle> {
         let req = ServerCertRequest {
             hosts: parse_host_list(hosts).unwrap(),
             ttl: ttl.parse().unwrap(),
@@ -404,7 +416,7 @@ mod tests {
 
     #[test]
     fn cas_lists_every_trusted_key_active_first_in_each_phase() {
-        use crate::rotation::Phase;
+        use crate::pki::rotation::Phase;
         let mut ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
         let pem_of =
             |ca: &HostCa, i: usize| ca.trusted().nth(i).unwrap().certificate_pem().to_string();
@@ -482,54 +494,5 @@ mod tests {
         assert_eq!(bundle.issued().subject, "CN=app, OU=alice, O=example");
         let eku = cert.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.client_auth && !eku.server_auth);
-    }
-
-    #[test]
-    fn writes_all_three_files_or_none() {
-        use std::os::unix::fs::MetadataExt;
-        let ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let prefix = dir.path().join("server");
-        let bundle = server(&ca, "a", "1h").unwrap();
-        let written = bundle.write(&prefix, false).unwrap();
-        let [crt, key, cas] = [&written[0], &written[1], &written[2]];
-        assert_eq!(fs::metadata(key).unwrap().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_to_string(cas).unwrap(), ca.trusted_pem());
-        assert_eq!(fs::read_to_string(crt).unwrap(), bundle.certificate_pem());
-
-        // A second write without overwrite: refused, files unchanged.
-        let other = server(&ca, "b", "1h").unwrap();
-        assert!(matches!(
-            other.write(&prefix, false),
-            Err(Error::OutputExists(_))
-        ));
-        assert_eq!(fs::read_to_string(crt).unwrap(), bundle.certificate_pem());
-        other.write(&prefix, true).unwrap();
-        assert_eq!(fs::read_to_string(crt).unwrap(), other.certificate_pem());
-
-        // Only the .cas exists (say, left by hand): nothing new is written.
-        let lone = dir.path().join("lone");
-        fs::write(dir.path().join("lone.cas"), "x").unwrap();
-        assert!(bundle.write(&lone, false).is_err());
-        assert!(!dir.path().join("lone.crt").exists() && !dir.path().join("lone.key").exists());
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names.len(), 4, "temp files left: {names:?}");
-    }
-
-    #[test]
-    fn debug_output_hides_the_key() {
-        let ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
-        let bundle = server(&ca, "a", "1h").unwrap();
-        let body = bundle
-            .private_key_pem()
-            .unwrap()
-            .lines()
-            .nth(1)
-            .unwrap()
-            .to_string();
-        assert!(!format!("{bundle:?}").contains(&body));
     }
 }

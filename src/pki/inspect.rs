@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::public_key::PublicKey;
 
-use crate::ca::HostCa;
 use crate::error::{Error, Result};
+use crate::pki::ca::HostCa;
 
 /// A certificate's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -213,10 +213,10 @@ mod tests {
             assert_eq!(serde_json::to_value(status).unwrap(), status.name());
         }
     }
-    use crate::ca::CaOptions;
-    use crate::hosts::parse_host_list;
-    use crate::keys::KeyAlgorithm;
-    use crate::sign::ServerCertRequest;
+    use crate::pki::ca::CaOptions;
+    use crate::pki::hosts::parse_host_list;
+    use crate::pki::keys::KeyAlgorithm;
+    use crate::pki::leaf::ServerCertRequest;
 
     fn now() -> OffsetDateTime {
         time::macros::datetime!(2026-06-01 12:00 UTC)

@@ -9,7 +9,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
 use crate::error::{Error, Result};
-use crate::hosts::Host;
+use crate::pki::hosts::Host;
 
 /// What rctl takes from a CSR.
 #[derive(Debug)]

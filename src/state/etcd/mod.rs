@@ -35,7 +35,7 @@ use etcd_client::{
 };
 
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::state::store::Store;
 
 mod txn;
 mod url;

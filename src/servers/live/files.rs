@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::ca::HostCa;
 use crate::duration::format_std;
-use crate::inspect::{CertReport, inspect_certificate};
-use crate::rotation::Phase;
-use crate::servers::RegisteredServer;
-use crate::sign::{RedisBundle, key_file_matches};
+use crate::pki::bundle::{RedisBundle, key_file_matches};
+use crate::pki::ca::HostCa;
+use crate::pki::inspect::{CertReport, inspect_certificate};
+use crate::pki::rotation::Phase;
+use crate::servers::registered::RegisteredServer;
 
 /// Why a server's certificate is signed again.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,7 +191,7 @@ pub(crate) fn time_left(report: &CertReport) -> Duration {
 }
 
 /// True when the certificate names exactly the hosts (in any order).
-pub(crate) fn names_hosts(report: &CertReport, hosts: &[crate::hosts::Host]) -> bool {
+pub(crate) fn names_hosts(report: &CertReport, hosts: &[crate::pki::hosts::Host]) -> bool {
     let have: BTreeSet<&str> = report.sans.iter().map(String::as_str).collect();
     let hosts: Vec<String> = hosts.iter().map(ToString::to_string).collect();
     let want: BTreeSet<&str> = hosts.iter().map(String::as_str).collect();
@@ -235,10 +235,10 @@ pub fn trust_file_counts(path: &Path, ca: &HostCa) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ca::tests::{ca, now};
-    use crate::hosts::parse_host_list;
-    use crate::keys::KeyAlgorithm;
-    use crate::sign::ServerCertRequest;
+    use crate::pki::ca::tests::{ca, now};
+    use crate::pki::hosts::parse_host_list;
+    use crate::pki::keys::KeyAlgorithm;
+    use crate::pki::leaf::ServerCertRequest;
 
     /// A server registered at `dir/server`, with a bundle signed now for `hosts` and `ttl`.
     fn signed(dir: &Path, ca: &HostCa, hosts: &str, ttl: &str) -> RegisteredServer {

@@ -110,7 +110,7 @@ name_type!(
     /// An rctl user's name (a person, and the Redis account of that name): a name, and never
     /// `default`, which is Redis's own user.
     UserName,
-    crate::users::validate_user_name
+    crate::accounts::users::validate_user_name
 );
 
 name_type!(

@@ -1,24 +1,22 @@
-//! The host certificate authority: its keys, its certificates and what it signs (its rotation is
-//! in [`crate::rotation`], its state file in the state layer).
+//! The host certificate authority's keyring: its keys and certificates, which key signs and
+//! which are trusted, and the CA key's encryption at rest. What the active key signs is in
+//! [`crate::pki::leaf`]; what a rotation does to the keyring, in [`crate::pki::rotation`]; its
+//! state file, in the state layer.
 
 use std::fmt;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyUsagePurpose,
 };
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::accounts::names::ClusterName;
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
-use crate::keys::{KeyAlgorithm, PrivateKey, spki_pin};
-use crate::names::ClusterName;
-use crate::rotation::Rotation;
-use crate::sign::{
-    CertKind, ClientCertRequest, IssuedCert, RedisBundle, ServerCertRequest, dn_label, dn_text,
-    server_names,
-};
+use crate::pki::keys::{KeyAlgorithm, PrivateKey, spki_pin};
+use crate::pki::leaf::random_serial;
+use crate::pki::rotation::Rotation;
 
 /// Default lifetime of a host CA certificate: 10 years.
 pub const DEFAULT_CA_TTL: Ttl = Ttl::from_hours(87_600);
@@ -118,7 +116,7 @@ impl CaKey {
         certificate_pem: &str,
         sealed_pem: &str,
     ) -> std::result::Result<CaKey, String> {
-        if !crate::sealed::is_sealed(sealed_pem) {
+        if !crate::pki::sealed::is_sealed(sealed_pem) {
             return Err("encrypted_private_key is not an ENCRYPTED PRIVATE KEY".to_string());
         }
         Self::locked(algorithm, certificate_pem, Some(sealed_pem.to_string()))
@@ -166,14 +164,14 @@ impl CaKey {
     }
 
     /// Decrypts a locked key with the passphrase; nothing to do for an open one.
-    pub(crate) fn unlock(&mut self, passphrase: &crate::sealed::Passphrase) -> Result<()> {
+    pub(crate) fn unlock(&mut self, passphrase: &crate::pki::sealed::Passphrase) -> Result<()> {
         let Some(sealed) = &self.sealed else {
             return Ok(());
         };
         if self.issuer.is_some() {
             return Ok(());
         }
-        let pem = crate::sealed::unseal(sealed, passphrase)?;
+        let pem = crate::pki::sealed::unseal(sealed, passphrase)?;
         self.open(&pem)
     }
 
@@ -291,7 +289,7 @@ impl HostCa {
     }
 
     /// Decrypts every locked key with the passphrase.
-    pub(crate) fn unlock(&mut self, passphrase: &crate::sealed::Passphrase) -> Result<()> {
+    pub(crate) fn unlock(&mut self, passphrase: &crate::pki::sealed::Passphrase) -> Result<()> {
         // Each key costs a KDF run: during a rotation the two run side by side.
         std::thread::scope(|scope| {
             let others: Vec<_> = self
@@ -373,18 +371,6 @@ impl HostCa {
     }
 }
 
-/// Refuses a lifetime that is not whole seconds or would outlive `signer`'s certificate.
-fn check_ttl_for(signer: &CaKey, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
-    ttl.check_whole_seconds()?;
-    if now + ttl.as_time() > signer.not_after() {
-        return Err(Error::TtlOutlivesCa {
-            ttl: ttl.to_string(),
-            ca_not_after: signer.not_after().date().to_string(),
-        });
-    }
-    Ok(())
-}
-
 pub(crate) fn lifetime(key: &CaKey) -> Result<Ttl> {
     signed_lifetime(key.not_before, key.not_after, "the CA certificate")
 }
@@ -400,197 +386,6 @@ pub(crate) fn signed_lifetime(
     let span = std::time::Duration::try_from(span)
         .map_err(|_| Error::Crypto(format!("{what}'s validity is empty")))?;
     Ttl::from_std(span)
-}
-
-/// A random positive serial of 127 bits (RFC 5280 asks for at most 20 octets, CAB forum at
-/// least 64 bits of randomness). rcgen's own default derives it from the key: not used.
-pub(crate) fn random_serial() -> SerialNumber {
-    use rand::Rng;
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    // Positive and with a non-zero first octet, so DER needs no padding byte.
-    bytes[0] = (bytes[0] & 0x7f) | 0x01;
-    SerialNumber::from_slice(&bytes)
-}
-
-/// Signing: Redis server and client certificates with the active key.
-impl HostCa {
-    /// Signs a Redis server bundle with the active key.
-    pub fn sign_redis_server(
-        &self,
-        req: &ServerCertRequest,
-        now: OffsetDateTime,
-    ) -> Result<RedisBundle> {
-        let (dn, sans) = server_names(&req.hosts)?;
-        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
-        let rsa = key.algorithm().is_rsa();
-        let (pem, mut issued) = self.issue(
-            self.active(),
-            key.pair(),
-            rsa,
-            dn,
-            sans,
-            CertKind::Server,
-            req.ttl,
-            now,
-        )?;
-        issued.sans = req.hosts.iter().map(ToString::to_string).collect();
-        self.bundle(pem, Some(&key), issued)
-    }
-
-    /// Signs a Redis server certificate for a CSR (PEM) whose key stays on the Redis host. The
-    /// CSR's signature is verified; only its subject alternative names are taken, each checked
-    /// as `--host` would be; nothing else (CA:TRUE, key usages, other extensions) is copied.
-    pub fn sign_redis_csr(
-        &self,
-        csr_pem: &str,
-        ttl: Ttl,
-        now: OffsetDateTime,
-    ) -> Result<RedisBundle> {
-        let request = crate::csr::parse_csr(csr_pem)?;
-        let (dn, sans) = server_names(&request.hosts)?;
-        let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.spki_der).map_err(|e| {
-            Error::InvalidArgument(format!("the CSR's public key is not supported: {e}"))
-        })?;
-        let (pem, mut issued) = self.issue(
-            self.active(),
-            &spki,
-            request.rsa,
-            dn,
-            sans,
-            CertKind::Server,
-            ttl,
-            now,
-        )?;
-        issued.sans = request.hosts.iter().map(ToString::to_string).collect();
-        self.bundle(pem, None, issued)
-    }
-
-    /// Signs a client certificate for a person with the active key.
-    pub fn sign_redis_client(
-        &self,
-        req: &ClientCertRequest,
-        now: OffsetDateTime,
-    ) -> Result<RedisBundle> {
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, req.db_user.as_str());
-        dn.push(DnType::OrganizationalUnitName, req.user.as_str());
-        dn.push(DnType::OrganizationName, self.cluster_name());
-        let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
-        let rsa = key.algorithm().is_rsa();
-        let (pem, issued) = self.issue(
-            self.active(),
-            key.pair(),
-            rsa,
-            dn,
-            Vec::new(),
-            CertKind::Client,
-            req.ttl,
-            now,
-        )?;
-        self.bundle(pem, Some(&key), issued)
-    }
-
-    /// Refuses a lifetime that would outlive the signing CA certificate.
-    pub fn check_ttl(&self, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
-        check_ttl_for(self.active(), ttl, now)
-    }
-
-    /// rctl's own short-lived client certificate (`CN=rctl-admin`), signed by `signer`, one of
-    /// this CA's trusted keys: what rctl presents to a registered server. Never written.
-    pub(crate) fn sign_admin_client(
-        &self,
-        signer: &CaKey,
-        ttl: Ttl,
-        now: OffsetDateTime,
-    ) -> Result<(String, Zeroizing<String>)> {
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, crate::admin::ADMIN_ACCOUNT);
-        dn.push(DnType::OrganizationalUnitName, "rctl");
-        dn.push(DnType::OrganizationName, self.cluster_name());
-        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
-        let (pem, _) = self.issue(
-            signer,
-            key.pair(),
-            false,
-            dn,
-            Vec::new(),
-            CertKind::Client,
-            ttl,
-            now,
-        )?;
-        Ok((pem, key.to_pem()?))
-    }
-
-    /// A leaf certificate for `public_key`, signed by `signer` (the active key but for rctl's
-    /// own client certificates), within the signer's lifetime.
-    #[allow(clippy::too_many_arguments)]
-    fn issue(
-        &self,
-        signer: &CaKey,
-        public_key: &impl rcgen::PublicKeyData,
-        rsa: bool,
-        dn: DistinguishedName,
-        sans: Vec<SanType>,
-        kind: CertKind,
-        ttl: Ttl,
-        now: OffsetDateTime,
-    ) -> Result<(String, IssuedCert)> {
-        check_ttl_for(signer, ttl, now)?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = dn;
-        params.subject_alt_names = sans;
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        if rsa {
-            params.key_usages.push(KeyUsagePurpose::KeyEncipherment);
-        }
-        params.extended_key_usages = match kind {
-            CertKind::Server => vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ],
-            CertKind::Client => vec![ExtendedKeyUsagePurpose::ClientAuth],
-        };
-        let serial = random_serial();
-        params.serial_number = Some(serial.clone());
-        params.not_before = now - time::Duration::minutes(1);
-        params.not_after = now + ttl.as_time();
-        params.use_authority_key_identifier_extension = true;
-
-        let cert = params.signed_by(public_key, signer.issuer()?)?;
-        let subject = params
-            .distinguished_name
-            .iter()
-            .map(|(ty, value)| format!("{}={}", dn_label(ty), dn_text(value)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        Ok((
-            cert.pem(),
-            IssuedCert {
-                kind,
-                serial: hex::encode(serial.to_bytes()),
-                subject,
-                sans: Vec::new(),
-                not_before: params.not_before,
-                not_after: params.not_after,
-            },
-        ))
-    }
-
-    fn bundle(
-        &self,
-        certificate_pem: String,
-        key: Option<&PrivateKey>,
-        issued: IssuedCert,
-    ) -> Result<RedisBundle> {
-        Ok(RedisBundle::new(
-            certificate_pem,
-            key.map(PrivateKey::to_pem).transpose()?,
-            self.trusted_pem(),
-            issued,
-        ))
-    }
 }
 
 #[cfg(test)]

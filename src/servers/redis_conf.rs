@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::sign::RedisBundle;
+use crate::pki::bundle::RedisBundle;
 
 /// What goes into the TLS block.
 ///

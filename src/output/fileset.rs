@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::store::{
+use crate::output::atomic::{
     Visibility, create_temp_beside, parent_dir, place, remove_stale_temps_beside, sync_parent,
     write_temp_unsynced,
 };

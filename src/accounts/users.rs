@@ -10,8 +10,8 @@ use sha2::Digest;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
+use crate::accounts::names::validate_name;
 use crate::error::{Error, Result, shorten};
-use crate::names::validate_name;
 
 /// A person (and Redis user) known to rctl.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,7 +84,7 @@ pub fn validate_user_name(name: &str) -> Result<()> {
             reason: "'default' is Redis's own user, which rctl keeps off".to_string(),
         });
     }
-    if name == crate::admin::ADMIN_ACCOUNT {
+    if name == crate::accounts::admin::ADMIN_ACCOUNT {
         return Err(Error::InvalidName {
             what: "user",
             name: name.to_string(),

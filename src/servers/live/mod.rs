@@ -20,11 +20,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::acl::Target;
-use crate::ca::HostCa;
 use crate::error::{Error, Result};
-use crate::inspect::{CertReport, inspect_der};
-use crate::servers::RegisteredServer;
-use crate::sign::RedisBundle;
+use crate::pki::bundle::RedisBundle;
+use crate::pki::ca::HostCa;
+use crate::pki::inspect::{CertReport, inspect_der};
+use crate::servers::registered::RegisteredServer;
 
 pub use accounts::{Account, Drift};
 pub use conn::{AdminLogin, Live};
@@ -72,7 +72,7 @@ impl Wanted {
         ca: HostCa,
         acl_text: String,
         target: Target,
-        password: crate::users::Password,
+        password: crate::accounts::users::Password,
         now: OffsetDateTime,
     ) -> Result<Wanted> {
         let ttl = crate::duration::Ttl::from_std(ADMIN_CERT_TTL)?;
@@ -106,7 +106,7 @@ pub fn served(server: &RegisteredServer, wanted: &Wanted, timeout: Duration) -> 
 pub fn file_serial(server: &RegisteredServer, wanted: &Wanted) -> Option<String> {
     let [crt, _, _] = RedisBundle::paths(&server.cert_prefix);
     let pem = std::fs::read(crt).ok()?;
-    crate::inspect::inspect_certificate(&pem, None, wanted.now)
+    crate::pki::inspect::inspect_certificate(&pem, None, wanted.now)
         .ok()
         .map(|r| r.serial)
 }
@@ -185,7 +185,7 @@ fn served_findings(
     r: &CertReport,
     file: Option<&CertReport>,
 ) -> Vec<String> {
-    use crate::inspect::CertStatus;
+    use crate::pki::inspect::CertStatus;
     let mut findings = Vec::new();
     match r.status {
         CertStatus::Valid => {}

@@ -1,0 +1,11 @@
+//! Who may connect, and as which Redis account.
+//!
+//! - [`users`]: people and applications, their traits and password hashes.
+//! - [`roles`]: Teleport-style roles and the access check of `tsh db login`.
+//! - [`names`]: the validated name types (user, role, database user, cluster, server).
+//! - [`admin`]: rctl's own Redis account on every server.
+
+pub(crate) mod admin;
+pub(crate) mod names;
+pub(crate) mod roles;
+pub(crate) mod users;
