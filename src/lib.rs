@@ -64,13 +64,14 @@ pub use servers::live;
 pub use state::{etcd, store};
 
 pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};
+pub use accounts::names::validate_user_name;
 pub use accounts::names::{
     ClusterName, DbUserName, MAX_NAME_LEN, ServerName, UserName, validate_name,
 };
 pub use accounts::roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
 };
-pub use accounts::users::{Password, PasswordHash, User, parse_list, validate_user_name};
+pub use accounts::users::{Password, PasswordHash, User, parse_list};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
 pub use pki::bundle::{CertKind, IssuedCert, RedisBundle};
@@ -79,7 +80,7 @@ pub use pki::hosts::{Host, parse_host_list};
 pub use pki::inspect::{CertReport, CertStatus, inspect_certificate, inspect_der};
 pub use pki::keys::{KeyAlgorithm, PrivateKey, spki_pin};
 pub use pki::leaf::{ClientCertRequest, DEFAULT_CERT_TTL, ServerCertRequest};
-pub use pki::rotation::{DEFAULT_GRACE_PERIOD, Mode, Phase, Rotation};
+pub use pki::rotation::{DEFAULT_GRACE_PERIOD, Duty, Mode, Phase, Rotation};
 pub use pki::sealed::Passphrase;
 pub use servers::redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
 pub use servers::registered::{FileOwner, RegisteredServer, ServerAddr};

@@ -10,8 +10,7 @@
 
 use crate::accounts::roles::{Role, RoleConditions, RoleSpec};
 
-/// The account's name, reserved: no rctl user may take it.
-pub const ADMIN_ACCOUNT: &str = "rctl-admin";
+pub use crate::accounts::names::ADMIN_ACCOUNT;
 
 /// The account's rules, as a role's `redis_acl`.
 pub const ADMIN_RULES: [&str; 10] = [

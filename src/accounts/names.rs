@@ -106,11 +106,36 @@ macro_rules! name_type {
     };
 }
 
+/// rctl's own Redis account on every registered server ([`crate::accounts::admin`]): a
+/// reserved name, which no rctl user may take.
+pub const ADMIN_ACCOUNT: &str = "rctl-admin";
+
+/// Refuses names Redis or users.acl cannot take, `default` (Redis's own user) and `rctl-admin`
+/// (rctl's own account).
+pub fn validate_user_name(name: &str) -> Result<()> {
+    validate_name("user", name)?;
+    if name == "default" {
+        return Err(Error::InvalidName {
+            what: "user",
+            name: name.to_string(),
+            reason: "'default' is Redis's own user, which rctl keeps off".to_string(),
+        });
+    }
+    if name == ADMIN_ACCOUNT {
+        return Err(Error::InvalidName {
+            what: "user",
+            name: name.to_string(),
+            reason: "'rctl-admin' is rctl's own account on registered servers".to_string(),
+        });
+    }
+    Ok(())
+}
+
 name_type!(
     /// An rctl user's name (a person, and the Redis account of that name): a name, and never
     /// `default`, which is Redis's own user.
     UserName,
-    crate::accounts::users::validate_user_name
+    validate_user_name
 );
 
 name_type!(

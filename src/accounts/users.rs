@@ -10,7 +10,7 @@ use sha2::Digest;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::accounts::names::validate_name;
+use crate::accounts::names::{validate_name, validate_user_name};
 use crate::error::{Error, Result, shorten};
 
 /// A person (and Redis user) known to rctl.
@@ -71,27 +71,6 @@ impl User {
             updated: now,
         }
     }
-}
-
-/// Refuses names Redis or users.acl cannot take, `default` (Redis's own user) and `rctl-admin`
-/// (rctl's own account).
-pub fn validate_user_name(name: &str) -> Result<()> {
-    validate_name("user", name)?;
-    if name == "default" {
-        return Err(Error::InvalidName {
-            what: "user",
-            name: name.to_string(),
-            reason: "'default' is Redis's own user, which rctl keeps off".to_string(),
-        });
-    }
-    if name == crate::accounts::admin::ADMIN_ACCOUNT {
-        return Err(Error::InvalidName {
-            what: "user",
-            name: name.to_string(),
-            reason: "'rctl-admin' is rctl's own account on registered servers".to_string(),
-        });
-    }
-    Ok(())
 }
 
 /// Splits a comma-separated list (`a, b`), trimming each value and dropping repeats; empty

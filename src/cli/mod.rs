@@ -285,7 +285,12 @@ fn state_migrate(ctx: &Context, args: MigrateArgs) -> Result<()> {
     let to_etcd = rctl::etcd::EtcdUrl::parse(&args.to).transpose()?;
     let (copied, to) = with_state(ctx, |state| {
         let target: Box<dyn rctl::store::Store> = match &to_etcd {
-            Some(url) => Box::new(rctl::etcd::EtcdStore::open(url, &ctx.etcd_tls, false)?),
+            Some(url) => Box::new(rctl::etcd::EtcdStore::open(
+                url,
+                &ctx.etcd_tls,
+                StateDir::LAYOUT,
+                false,
+            )?),
             None => Box::new(rctl::store::DirStore::open(
                 std::path::Path::new(&args.to),
                 &ctx.options,

@@ -372,10 +372,43 @@ pub fn redis_client_instructions(
     )
 }
 
+/// What a rotation phase asks of the operator, with the commands that do it.
+fn duty(duty: rctl::Duty) -> &'static str {
+    use rctl::Duty;
+    match duty {
+        Duty::TrustNewKey => {
+            "the new key is trusted but does not sign yet: refresh every trust bundle now \
+             (`rctl auth export` into each Redis server's tls-ca-cert-file, reloaded with \
+             CONFIG SET tls-ca-cert-file, and into each client's CA file), so that \
+             certificates the new key signs are accepted everywhere"
+        }
+        Duty::ReissueClients => {
+            "the new key signs; both keys are trusted: re-issue every client certificate \
+             (`rctl auth sign --user=USER --db-user=ACCOUNT --out=PREFIX --overwrite`)"
+        }
+        Duty::ReissueServers => {
+            "re-issue every Redis server certificate (`rctl auth sign --format=redis \
+             --host=HOSTS --out=PREFIX --overwrite`) and reload it on each server \
+             (CONFIG SET tls-cert-file PREFIX.crt tls-key-file PREFIX.key)"
+        }
+        Duty::ReissueSinceUpdateClients => {
+            "the old key signs again; both keys are trusted until standby: re-issue every \
+             certificate signed since update_clients and reload the servers' certificates"
+        }
+        Duty::DropOldKey => {
+            "one key is trusted: refresh every trust bundle (`rctl auth export` into each \
+             server's tls-ca-cert-file, reloaded with CONFIG SET tls-ca-cert-file, and into \
+             each client's CA file); until then servers still accept certificates signed by \
+             the dropped key"
+        }
+        _ => "see the rotation section of the README",
+    }
+}
+
 /// After `auth rotate`: what the phase the CA is now in needs, and how it moves on.
 pub fn rotation_steps(rotation: &rctl::Rotation, servers: usize) -> String {
     let phase = rotation.phase;
-    let mut s = format!("Now: {}.\n", phase.duty());
+    let mut s = format!("Now: {}.\n", duty(phase.duty()));
     if servers > 0 {
         let _ = writeln!(
             s,

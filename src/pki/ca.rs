@@ -15,7 +15,6 @@ use crate::accounts::names::ClusterName;
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::pki::keys::{KeyAlgorithm, PrivateKey, spki_pin};
-use crate::pki::leaf::random_serial;
 use crate::pki::rotation::Rotation;
 
 /// Default lifetime of a host CA certificate: 10 years.
@@ -386,6 +385,17 @@ pub(crate) fn signed_lifetime(
     let span = std::time::Duration::try_from(span)
         .map_err(|_| Error::Crypto(format!("{what}'s validity is empty")))?;
     Ttl::from_std(span)
+}
+
+/// A random positive serial of 127 bits (RFC 5280 asks for at most 20 octets, CAB forum at
+/// least 64 bits of randomness). rcgen's own default derives it from the key: not used.
+pub(crate) fn random_serial() -> rcgen::SerialNumber {
+    use rand::Rng;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    // Positive and with a non-zero first octet, so DER needs no padding byte.
+    bytes[0] = (bytes[0] & 0x7f) | 0x01;
+    rcgen::SerialNumber::from_slice(&bytes)
 }
 
 #[cfg(test)]

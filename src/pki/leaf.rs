@@ -5,7 +5,7 @@
 
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
-    SanType, SerialNumber,
+    SanType,
 };
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::pki::bundle::{CertKind, IssuedCert, RedisBundle};
-use crate::pki::ca::{CaKey, HostCa};
+use crate::pki::ca::{CaKey, HostCa, random_serial};
 use crate::pki::hosts::Host;
 use crate::pki::keys::{KeyAlgorithm, PrivateKey};
 
@@ -130,17 +130,6 @@ fn check_ttl_for(signer: &CaKey, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// A random positive serial of 127 bits (RFC 5280 asks for at most 20 octets, CAB forum at
-/// least 64 bits of randomness). rcgen's own default derives it from the key: not used.
-pub(crate) fn random_serial() -> SerialNumber {
-    use rand::Rng;
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    // Positive and with a non-zero first octet, so DER needs no padding byte.
-    bytes[0] = (bytes[0] & 0x7f) | 0x01;
-    SerialNumber::from_slice(&bytes)
 }
 
 /// Signing: Redis server and client certificates with the active key.

@@ -80,7 +80,7 @@ fn skipped_work(phases: &[Phase]) -> String {
     if skipped.is_empty() {
         return String::new();
     }
-    let work: Vec<&str> = skipped.iter().map(|p| p.work()).collect();
+    let work: Vec<&str> = skipped.iter().map(|p| p.duty().summary()).collect();
     format!(
         "; WARNING: it crossed {} phases in one step, so the work of {} was never given its time and servers or clients may now refuse each other; do it now: {}",
         phases.len(),
@@ -174,6 +174,14 @@ pub fn default_state_dir() -> Result<PathBuf> {
 }
 
 impl StateDir {
+    /// The state's blobs that are lists of records: users (one a line, keyed by name) and the
+    /// audit log, for a store that keeps each record under a key of its own.
+    pub const LAYOUT: crate::state::store::Layout = crate::state::store::Layout {
+        keyed: USERS_FILE,
+        line_key: user_line_name,
+        appended: AUDIT_FILE,
+    };
+
     /// Opens (creating when missing) and locks the state directory at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<StateDir> {
         Self::open_with(path, &DirOptions::default())
@@ -202,7 +210,7 @@ impl StateDir {
         tls: &crate::state::etcd::EtcdTls,
         read_only: bool,
     ) -> Result<StateDir> {
-        let store = crate::state::etcd::EtcdStore::open(url, tls, read_only)?;
+        let store = crate::state::etcd::EtcdStore::open(url, tls, Self::LAYOUT, read_only)?;
         Ok(Self::with_store(Box::new(store)))
     }
 

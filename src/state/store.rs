@@ -15,6 +15,18 @@ use crate::error::{Error, Result};
 use crate::output::atomic::{TMP_MARK, libc_o_nofollow, sync_parent};
 pub use crate::output::atomic::{Visibility, check_output_folder, write_atomic};
 
+/// Which of the state's blobs are lists of records. A store that keeps each record under a key
+/// of its own (etcd) needs to know them; a directory keeps every blob as one file.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    /// The blob whose lines are records named by a key each line carries (one user a line).
+    pub keyed: &'static str,
+    /// Reads the key of a line of `keyed`, or says why the line is invalid.
+    pub line_key: fn(&[u8]) -> std::result::Result<String, String>,
+    /// The blob whose lines are records appended in time order (the audit log).
+    pub appended: &'static str,
+}
+
 /// Storage for rctl's state: named blobs (`host_ca.yaml`, `users.jsonl`, `roles/x.yaml`).
 ///
 /// An implementation either holds a lock that makes one open store the only writer for as

@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use crate::accounts::names::validate_name;
-use crate::accounts::users::{User, is_sha256_hex, validate_user_name};
+use crate::accounts::names::validate_user_name;
+use crate::accounts::users::{User, is_sha256_hex};
 use crate::error::{Error, Result};
 
 /// Reads `users.jsonl` line by line (a 100,000-user file is never held whole), handing each

@@ -1,8 +1,14 @@
-//! CA rotation as Teleport's `lib/auth/rotate.go` runs it: phases, allowed transitions, and the
-//! schedule of an automatic rotation.
+//! CA rotation as Teleport's `lib/auth/rotate.go` runs it. Read in order:
 //!
-//! This module holds the state machine only; what each phase does to the keys is in
-//! [`HostCa::rotate`](crate::HostCa::rotate).
+//! 1. here, the phases: the allowed transitions, what each phase asks of the operator
+//!    ([`Duty`]), and the schedule of an automatic rotation;
+//! 2. [`moves`]: what entering each phase does to the keyring
+//!    ([`HostCa::rotate`](crate::HostCa::rotate), [`HostCa::advance_due`](crate::HostCa::advance_due));
+//! 3. `tests`: the transition table against Teleport's, and the keys each phase trusts.
+
+mod moves;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::str::FromStr;
@@ -12,7 +18,6 @@ use time::OffsetDateTime;
 
 use crate::duration::format_std;
 use crate::error::{Error, Result, shorten};
-use crate::pki::ca::{CaKey, CaOptions, HostCa, lifetime};
 
 /// A rotation phase.
 ///
@@ -87,46 +92,16 @@ impl Phase {
         }
     }
 
-    /// The work of this phase in a few words (the whole of it is [`duty`](Self::duty)).
-    pub fn work(self) -> &'static str {
-        match self {
-            Phase::Init | Phase::Standby => "refresh every trust bundle (`rctl auth export`)",
-            Phase::UpdateClients => "re-issue every client certificate",
-            Phase::UpdateServers => "re-issue and reload every server certificate",
-            Phase::Rollback => "re-issue every certificate the new key signed",
-        }
-    }
-
     /// What the operator must do while the host CA is in this phase, before it moves on: the
     /// work Teleport's auth server does for its own agents, which rctl leaves to the operator
-    /// of each Redis server and client.
-    pub fn duty(self) -> &'static str {
+    /// of each Redis server and client (and `redis sync` does for registered servers).
+    pub fn duty(self) -> Duty {
         match self {
-            Phase::Init => {
-                "the new key is trusted but does not sign yet: refresh every trust bundle now \
-                 (`rctl auth export` into each Redis server's tls-ca-cert-file, reloaded with \
-                 CONFIG SET tls-ca-cert-file, and into each client's CA file), so that \
-                 certificates the new key signs are accepted everywhere"
-            }
-            Phase::UpdateClients => {
-                "the new key signs; both keys are trusted: re-issue every client certificate \
-                 (`rctl auth sign --user=USER --db-user=ACCOUNT --out=PREFIX --overwrite`)"
-            }
-            Phase::UpdateServers => {
-                "re-issue every Redis server certificate (`rctl auth sign --format=redis \
-                 --host=HOSTS --out=PREFIX --overwrite`) and reload it on each server \
-                 (CONFIG SET tls-cert-file PREFIX.crt tls-key-file PREFIX.key)"
-            }
-            Phase::Rollback => {
-                "the old key signs again; both keys are trusted until standby: re-issue every \
-                 certificate signed since update_clients and reload the servers' certificates"
-            }
-            Phase::Standby => {
-                "one key is trusted: refresh every trust bundle (`rctl auth export` into each \
-                 server's tls-ca-cert-file, reloaded with CONFIG SET tls-ca-cert-file, and into \
-                 each client's CA file); until then servers still accept certificates signed by \
-                 the dropped key"
-            }
+            Phase::Init => Duty::TrustNewKey,
+            Phase::UpdateClients => Duty::ReissueClients,
+            Phase::UpdateServers => Duty::ReissueServers,
+            Phase::Rollback => Duty::ReissueSinceUpdateClients,
+            Phase::Standby => Duty::DropOldKey,
         }
     }
 
@@ -142,6 +117,38 @@ impl Phase {
             to.name(),
             next.join(", ")
         )))
+    }
+}
+
+/// What a rotation phase asks of the operator before the rotation moves on ([`Phase::duty`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Duty {
+    /// `init`: the new key is trusted but does not sign yet. Every trust bundle (each server's
+    /// CA file, reloaded, and each client's) must take it before a certificate it signs is used.
+    TrustNewKey,
+    /// `update_clients`: the new key signs and both are trusted: issue every client certificate
+    /// again.
+    ReissueClients,
+    /// `update_servers`: issue every server certificate again and reload it on each server.
+    ReissueServers,
+    /// `rollback`: the old key signs again and both are trusted until `standby`: issue again
+    /// every certificate signed since `update_clients`, and reload the servers' certificates.
+    ReissueSinceUpdateClients,
+    /// `standby`: one key is trusted. Every trust bundle must drop the other; until then
+    /// servers still accept certificates the dropped key signed.
+    DropOldKey,
+}
+
+impl Duty {
+    /// The duty in a few words.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Duty::TrustNewKey | Duty::DropOldKey => "refresh every trust bundle",
+            Duty::ReissueClients => "re-issue every client certificate",
+            Duty::ReissueServers => "re-issue and reload every server certificate",
+            Duty::ReissueSinceUpdateClients => "re-issue every certificate the new key signed",
+        }
     }
 }
 
@@ -326,389 +333,5 @@ impl Rotation {
         } else {
             "never rotated".to_string()
         }
-    }
-}
-
-#[cfg(test)]
-mod key_move_tests {
-    use super::*;
-    use crate::pki::ca::tests::{ca, now, pins};
-
-    #[test]
-    fn which_key_signs_and_which_are_trusted_in_each_phase() {
-        let mut ca = ca();
-        let old = ca.active().pin();
-        ca.rotate(Phase::Init, now()).unwrap();
-        let new = pins(&ca)[1].clone();
-        assert_ne!(old, new);
-        assert_eq!(
-            pins(&ca),
-            [old.clone(), new.clone()],
-            "init: old signs, both trusted"
-        );
-        ca.rotate(Phase::UpdateClients, now()).unwrap();
-        assert_eq!(
-            pins(&ca),
-            [new.clone(), old.clone()],
-            "update_clients: new signs"
-        );
-        ca.rotate(Phase::UpdateServers, now()).unwrap();
-        assert_eq!(
-            pins(&ca),
-            [new.clone(), old.clone()],
-            "update_servers: unchanged"
-        );
-        ca.rotate(Phase::Standby, now()).unwrap();
-        assert_eq!(pins(&ca), [new], "standby: old dropped");
-        assert_eq!(ca.rotation().last_rotated, Some(now()));
-        assert!(ca.trusted_pem().matches("BEGIN CERTIFICATE").count() == 1);
-    }
-
-    #[test]
-    fn rollback_from_each_phase_restores_the_old_key() {
-        for steps in [1, 2, 3] {
-            let mut ca = ca();
-            let old = ca.active().pin();
-            let path = [Phase::Init, Phase::UpdateClients, Phase::UpdateServers];
-            for p in &path[..steps] {
-                ca.rotate(*p, now()).unwrap();
-            }
-            ca.rotate(Phase::Rollback, now()).unwrap();
-            assert_eq!(
-                ca.active().pin(),
-                old,
-                "rollback after {steps} step(s): old key signs"
-            );
-            assert_eq!(ca.trusted().count(), 2, "both trusted until standby");
-            ca.rotate(Phase::Standby, now()).unwrap();
-            assert_eq!(pins(&ca), [old.as_str()]);
-            assert_eq!(
-                ca.rotation().last_rotated,
-                None,
-                "an abandoned rotation is not a rotation"
-            );
-        }
-    }
-
-    #[test]
-    fn refused_transition_changes_nothing() {
-        let mut ca = ca();
-        let before = crate::state::ca_file::encode(&ca, None).unwrap();
-        assert!(ca.rotate(Phase::UpdateClients, now()).is_err());
-        assert!(ca.rotate(Phase::Standby, now()).is_err());
-        assert_eq!(crate::state::ca_file::encode(&ca, None).unwrap(), before);
-    }
-
-    #[test]
-    fn auto_rotation_advances_with_the_clock() {
-        let mut ca = ca();
-        let old = ca.active().pin();
-        let grace = std::time::Duration::from_secs(30 * 3600);
-        assert_eq!(ca.start_auto_rotation(grace, now()).unwrap(), [Phase::Init]);
-        assert_eq!(ca.active().pin(), old);
-        let later = |h| now() + time::Duration::hours(h);
-        assert!(ca.advance_due(later(9)).unwrap().is_empty());
-        assert_eq!(ca.advance_due(later(10)).unwrap(), [Phase::UpdateClients]);
-        assert_ne!(ca.active().pin(), old);
-        assert_eq!(
-            ca.advance_due(later(31)).unwrap(),
-            [Phase::UpdateServers, Phase::Standby]
-        );
-        assert_eq!(ca.trusted().count(), 1);
-        assert_eq!(ca.rotation().mode, Mode::Manual);
-        assert!(ca.rotation().last_rotated.is_some());
-    }
-
-    #[test]
-    fn zero_grace_period_swaps_at_once() {
-        let mut ca = ca();
-        let old = ca.active().pin();
-        let entered = ca
-            .start_auto_rotation(std::time::Duration::ZERO, now())
-            .unwrap();
-        assert_eq!(
-            entered,
-            [
-                Phase::Init,
-                Phase::UpdateClients,
-                Phase::UpdateServers,
-                Phase::Standby
-            ]
-        );
-        assert_eq!(ca.trusted().count(), 1);
-        assert_ne!(ca.active().pin(), old);
-    }
-
-    #[test]
-    fn rollback_of_an_auto_rotation_stops_the_schedule() {
-        let mut ca = ca();
-        ca.start_auto_rotation(std::time::Duration::from_secs(3600), now())
-            .unwrap();
-        ca.rotate(Phase::Rollback, now()).unwrap();
-        assert_eq!(ca.rotation().mode, Mode::Manual);
-        assert!(
-            ca.advance_due(now() + time::Duration::hours(5))
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(ca.rotation().phase, Phase::Rollback);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transition_table_matches_teleport() {
-        let allowed = [
-            (Phase::Standby, Phase::Init),
-            (Phase::Init, Phase::UpdateClients),
-            (Phase::Init, Phase::Rollback),
-            (Phase::UpdateClients, Phase::UpdateServers),
-            (Phase::UpdateClients, Phase::Rollback),
-            (Phase::UpdateServers, Phase::Standby),
-            (Phase::UpdateServers, Phase::Rollback),
-            (Phase::Rollback, Phase::Standby),
-        ];
-        for from in Phase::ALL {
-            for to in Phase::ALL {
-                let ok = from.check_transition(to).is_ok();
-                assert_eq!(ok, allowed.contains(&(from, to)), "{from} -> {to}");
-            }
-        }
-    }
-
-    #[test]
-    fn refusal_names_current_and_allowed_phases() {
-        let err = Phase::Init
-            .check_transition(Phase::Standby)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "cannot move the host CA rotation from phase init to standby; allowed next: update_clients, rollback"
-        );
-    }
-
-    #[test]
-    fn phase_names_parse() {
-        for p in Phase::ALL {
-            assert_eq!(p.name().parse::<Phase>().unwrap(), p);
-        }
-        assert!("Init".parse::<Phase>().is_err());
-        assert!("update-clients".parse::<Phase>().is_err());
-    }
-
-    #[test]
-    fn auto_schedule_follows_thirds_of_the_grace_period() {
-        let start = time::macros::datetime!(2026-01-01 00:00 UTC);
-        let r = Rotation {
-            phase: Phase::Init,
-            mode: Mode::Auto,
-            started: Some(start),
-            grace_period_secs: Some(30 * 3600),
-            last_rotated: None,
-        };
-        let at = |h: i64, m: i64| {
-            r.due_phase(start + time::Duration::hours(h) + time::Duration::minutes(m))
-        };
-        assert_eq!(at(0, 0), Some(Phase::Init));
-        assert_eq!(at(9, 59), Some(Phase::Init));
-        assert_eq!(at(10, 0), Some(Phase::UpdateClients));
-        assert_eq!(at(19, 59), Some(Phase::UpdateClients));
-        assert_eq!(at(20, 0), Some(Phase::UpdateServers));
-        assert_eq!(at(29, 59), Some(Phase::UpdateServers));
-        assert_eq!(at(30, 0), Some(Phase::Standby));
-        let manual = Rotation {
-            mode: Mode::Manual,
-            ..r.clone()
-        };
-        assert_eq!(manual.due_phase(start + time::Duration::hours(40)), None);
-    }
-
-    #[test]
-    fn next_due_is_the_first_second_the_schedule_moves() {
-        let start = time::macros::datetime!(2026-01-01 00:00 UTC);
-        // A grace period that does not divide by three: the boundaries round up.
-        let grace = 100;
-        for phase in [Phase::Init, Phase::UpdateClients, Phase::UpdateServers] {
-            let r = Rotation {
-                phase,
-                mode: Mode::Auto,
-                started: Some(start),
-                grace_period_secs: Some(grace),
-                last_rotated: None,
-            };
-            let (next, at) = r.next_due().unwrap();
-            assert_eq!(next, phase.forward());
-            let before = at - time::Duration::seconds(1);
-            assert_eq!(r.due_phase(at), Some(next), "{phase}: due at {at}");
-            assert_ne!(r.due_phase(before), Some(next), "{phase}: not due before");
-        }
-        let manual = Rotation {
-            phase: Phase::Init,
-            started: Some(start),
-            ..Rotation::default()
-        };
-        assert_eq!(manual.next_due(), None);
-        assert_eq!(Rotation::default().next_due(), None);
-    }
-
-    #[test]
-    fn a_forward_walk_visits_every_phase_but_rollback_once() {
-        let mut seen = vec![Phase::Standby];
-        let mut p = Phase::Standby.forward();
-        while p != Phase::Standby {
-            let prev = *seen.last().unwrap();
-            assert!(prev.check_transition(p).is_ok(), "{prev} -> {p}");
-            seen.push(p);
-            p = p.forward();
-        }
-        let last = *seen.last().unwrap();
-        assert!(last.check_transition(Phase::Standby).is_ok());
-        assert_eq!(
-            seen,
-            [
-                Phase::Standby,
-                Phase::Init,
-                Phase::UpdateClients,
-                Phase::UpdateServers
-            ]
-        );
-        assert!(
-            Phase::Rollback
-                .check_transition(Phase::Rollback.forward())
-                .is_ok()
-        );
-    }
-
-    #[test]
-    fn describe_says_never_rotated_first() {
-        assert_eq!(Rotation::default().describe(), "never rotated");
-    }
-}
-
-/// What an [`HostCa::advance_due`] call moved through.
-pub type Advanced = Vec<Phase>;
-
-/// The key moves of each phase, beside the phases and the schedule that decide them (as
-/// Teleport's `lib/auth/rotate.go` keeps them together).
-impl HostCa {
-    /// Moves a manual rotation one phase (Teleport's `tctl auth rotate --manual --phase`).
-    pub fn rotate(&mut self, to: Phase, now: OffsetDateTime) -> Result<()> {
-        let from = self.rotation.phase;
-        from.check_transition(to)?;
-        if to == Phase::Init {
-            self.rotation = Rotation {
-                phase: Phase::Init,
-                mode: Mode::Manual,
-                started: Some(now),
-                grace_period_secs: None,
-                last_rotated: self.rotation.last_rotated,
-            };
-        }
-        self.apply(to, now)
-    }
-
-    /// Starts an automatic rotation whose phases advance over `grace_period` as
-    /// [`advance_due`](Self::advance_due) is called. A zero grace period completes it at once:
-    /// the new key signs and the old one is no longer trusted.
-    pub fn start_auto_rotation(
-        &mut self,
-        grace_period: std::time::Duration,
-        now: OffsetDateTime,
-    ) -> Result<Advanced> {
-        if grace_period.subsec_nanos() != 0 {
-            return Err(Error::InvalidDuration {
-                input: crate::format_std(grace_period),
-                reason: "a grace period counts whole seconds (999ms would rotate at once)"
-                    .to_string(),
-            });
-        }
-        if grace_period.as_secs() > Rotation::MAX_GRACE_PERIOD_SECS {
-            return Err(Error::InvalidDuration {
-                input: crate::format_std(grace_period),
-                reason: "a grace period is at most 10 years".to_string(),
-            });
-        }
-        self.rotation.phase.check_transition(Phase::Init)?;
-        self.rotation = Rotation {
-            phase: Phase::Init,
-            mode: Mode::Auto,
-            started: Some(now),
-            grace_period_secs: Some(grace_period.as_secs()),
-            last_rotated: self.rotation.last_rotated,
-        };
-        self.apply(Phase::Init, now)?;
-        let mut advanced = vec![Phase::Init];
-        advanced.extend(self.advance_due(now)?);
-        Ok(advanced)
-    }
-
-    /// Applies the phases of an automatic rotation that are due at `now`, in order, and returns
-    /// the phases entered. Nothing for a manual rotation.
-    pub fn advance_due(&mut self, now: OffsetDateTime) -> Result<Advanced> {
-        let mut entered = Vec::new();
-        while let Some(due) = self.rotation.due_phase(now) {
-            if due == self.rotation.phase {
-                break;
-            }
-            let next = match self.rotation.phase {
-                // Auto mode never rolls back by itself; a rollback switches to manual.
-                Phase::Standby | Phase::Rollback => break,
-                phase => phase.forward(),
-            };
-            self.apply(next, now)?;
-            entered.push(next);
-        }
-        Ok(entered)
-    }
-
-    /// What a phase does to the keys. The transition has been checked.
-    fn apply(&mut self, to: Phase, now: OffsetDateTime) -> Result<()> {
-        let from = self.rotation.phase;
-        match to {
-            Phase::Init => {
-                let options = CaOptions {
-                    cluster_name: self.cluster_name.clone(),
-                    algorithm: self.active.algorithm(),
-                    // The new key gets as long a life as the current one was given.
-                    ttl: lifetime(&self.active)?,
-                    encrypt: self.encrypted,
-                };
-                self.additional.push(CaKey::generate(&options, now)?);
-            }
-            Phase::UpdateClients => self.swap()?,
-            Phase::UpdateServers => {}
-            Phase::Rollback => {
-                if from != Phase::Init {
-                    self.swap()?;
-                }
-                self.rotation.mode = Mode::Manual;
-            }
-            Phase::Standby => {
-                self.additional.clear();
-                if from == Phase::UpdateServers {
-                    self.rotation.last_rotated = Some(now);
-                }
-                self.rotation.started = None;
-                self.rotation.grace_period_secs = None;
-                self.rotation.mode = Mode::Manual;
-            }
-        }
-        self.rotation.phase = to;
-        Ok(())
-    }
-
-    fn swap(&mut self) -> Result<()> {
-        let Some(other) = self.additional.pop() else {
-            return Err(Error::InvalidRotation(
-                "the rotation has no second key to swap to; roll back and start again".to_string(),
-            ));
-        };
-        let old = std::mem::replace(&mut self.active, other);
-        self.additional.insert(0, old);
-        Ok(())
     }
 }

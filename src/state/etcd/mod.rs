@@ -35,7 +35,7 @@ use etcd_client::{
 };
 
 use crate::error::{Error, Result};
-use crate::state::store::Store;
+use crate::state::store::{Layout, Store};
 
 mod txn;
 mod url;
@@ -61,6 +61,7 @@ pub struct EtcdStore {
     prefix: String,
     location: String,
     read_only: bool,
+    layout: Layout,
     tx: Mutex<Tx>,
 }
 
@@ -75,17 +76,27 @@ enum Kind {
     Audit,
 }
 
-fn kind(name: &str) -> Kind {
-    match name {
-        crate::state::USERS_FILE => Kind::Users,
-        crate::state::AUDIT_FILE => Kind::Audit,
-        _ => Kind::Blob,
+impl Layout {
+    fn kind(&self, name: &str) -> Kind {
+        if name == self.keyed {
+            Kind::Users
+        } else if name == self.appended {
+            Kind::Audit
+        } else {
+            Kind::Blob
+        }
     }
 }
 
 impl EtcdStore {
     /// Connects to the cluster. Nothing is locked: see the module's text.
-    pub fn open(url: &EtcdUrl, tls: &EtcdTls, read_only: bool) -> Result<EtcdStore> {
+    /// `layout` names the blobs kept as one key per record.
+    pub fn open(
+        url: &EtcdUrl,
+        tls: &EtcdTls,
+        layout: Layout,
+        read_only: bool,
+    ) -> Result<EtcdStore> {
         let mut runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -132,6 +143,7 @@ impl EtcdStore {
                 prefix: url.prefix.clone(),
                 location: location.clone(),
                 read_only,
+                layout,
                 tx: Mutex::new(Tx::default()),
             };
             match store.take_snapshot() {
@@ -393,7 +405,7 @@ impl EtcdStore {
     fn user_lines(&self, data: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
         let mut lines = BTreeMap::new();
         for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let name = crate::state::user_line_name(line).map_err(|reason| {
+            let name = (self.layout.line_key)(line).map_err(|reason| {
                 Error::Store(format!(
                     "{}: a user line is invalid: {reason}",
                     self.location
@@ -420,7 +432,7 @@ impl EtcdStore {
 impl Store for EtcdStore {
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let mut tx = self.tx();
-        match kind(name) {
+        match self.layout.kind(name) {
             Kind::Blob => self.read_key(&mut tx, &self.key("k", name)),
             Kind::Users => Ok(Some(self.read_lines(&mut tx, "u")?).filter(|d| !d.is_empty())),
             Kind::Audit => Ok(Some(self.read_lines(&mut tx, "a")?).filter(|d| !d.is_empty())),
@@ -434,13 +446,14 @@ impl Store for EtcdStore {
     }
 
     fn read_line(&self, name: &str, key: &str) -> Option<Result<Option<Vec<u8>>>> {
-        (kind(name) == Kind::Users).then(|| self.read_key(&mut self.tx(), &self.key("u", key)))
+        (self.layout.kind(name) == Kind::Users)
+            .then(|| self.read_key(&mut self.tx(), &self.key("u", key)))
     }
 
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {
         self.refuse_if_read_only()?;
         let mut tx = self.tx();
-        match kind(name) {
+        match self.layout.kind(name) {
             Kind::Blob => {
                 if data.len() > MAX_VALUE {
                     return Err(Error::Store(format!(
@@ -483,7 +496,7 @@ impl Store for EtcdStore {
 
     fn append(&self, name: &str, data: &[u8]) -> Result<u64> {
         self.refuse_if_read_only()?;
-        match kind(name) {
+        match self.layout.kind(name) {
             Kind::Audit => {
                 let mut tx = self.tx();
                 tx.records.push(data.to_vec());
@@ -515,7 +528,7 @@ impl Store for EtcdStore {
 
     fn truncate(&self, name: &str, len: u64) -> Result<()> {
         self.refuse_if_read_only()?;
-        match kind(name) {
+        match self.layout.kind(name) {
             // The mark an append returned: the records buffered before it stay.
             Kind::Audit => {
                 self.tx().records.truncate(len as usize);
@@ -531,7 +544,7 @@ impl Store for EtcdStore {
 
     fn remove(&self, name: &str) -> Result<()> {
         self.refuse_if_read_only()?;
-        match kind(name) {
+        match self.layout.kind(name) {
             Kind::Blob => {
                 self.tx().writes.insert(self.key("k", name), None);
                 Ok(())
@@ -557,10 +570,7 @@ impl Store for EtcdStore {
             })
             .collect();
         if folder.is_empty() {
-            for (space, name) in [
-                ("u", crate::state::USERS_FILE),
-                ("a", crate::state::AUDIT_FILE),
-            ] {
+            for (space, name) in [("u", self.layout.keyed), ("a", self.layout.appended)] {
                 if self.any_in(&mut tx, &self.key(space, ""))? {
                     names.push(name.to_string());
                 }
