@@ -67,6 +67,14 @@ pub enum Error {
     #[error("no state directory: set RCTL_STATE_DIR, XDG_DATA_HOME or HOME")]
     NoStateDir,
 
+    /// A command that acts on registered servers was given none to act on.
+    #[error("no server named")]
+    NoServerSelected,
+
+    /// No server is registered in the state.
+    #[error("no server is registered")]
+    NoServerRegistered,
+
     /// A user holds a role that no longer exists: the state does not hold together.
     #[error("user {user:?} holds role {role:?}, which does not exist")]
     MissingRole {

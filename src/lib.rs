@@ -60,7 +60,7 @@ mod servers;
 mod state;
 
 // The storage, etcd and live-server modules keep the paths callers already use.
-pub use servers::live;
+pub use servers::{fleet, live};
 pub use state::{etcd, store};
 
 pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};

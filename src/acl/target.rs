@@ -71,6 +71,8 @@ pub(crate) struct Features {
     /// Command names with `|` are looked up as `container|subcommand` (7.0+); before, only
     /// `+cmd|first-arg` exists and is split at the first `|`.
     pub subcommands: bool,
+    /// One `CONFIG SET` takes several settings (7.0+), so the TLS files are reloaded together.
+    pub config_set_many: bool,
 }
 
 const ALL: [Target; 10] = [
@@ -139,6 +141,7 @@ impl Target {
             selector_restarts: self == Target::Redis70,
             first_arg_busy: self == Target::Redis60,
             subcommands: v7,
+            config_set_many: v7,
         }
     }
 

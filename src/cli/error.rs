@@ -32,6 +32,12 @@ pub fn message(e: &Error) -> String {
         Error::NoStateDir => {
             "no state directory: set --state-dir, RCTL_STATE_DIR, XDG_DATA_HOME or HOME".to_string()
         }
+        Error::NoServerSelected => {
+            "name the servers, or pass --all for every registered server".to_string()
+        }
+        Error::NoServerRegistered => {
+            "no server is registered; register one with 'rctl redis add'".to_string()
+        }
         other => other.to_string(),
     };
     one_line(format!("{text}{hint}"))
@@ -64,6 +70,8 @@ pub fn exit_code(e: &Error) -> ExitCode {
             | Error::InvalidAcl(_)
             | Error::InvalidResource { .. }
             | Error::NoStateDir
+            | Error::NoServerSelected
+            | Error::NoServerRegistered
     );
     ExitCode::from(if usage { 2 } else { 1 })
 }

@@ -506,11 +506,8 @@ pub fn check(reports: &[CheckReport], format: Format) -> rctl::Result<String> {
 }
 
 /// `redis sync`: one line for a server, and whether it is in line.
-pub fn sync_line(
-    item: &super::redis::SyncItem,
-    live: Option<&rctl::Result<rctl::live::LiveSync>>,
-    dry_run: bool,
-) -> (String, bool) {
+pub fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
+    let live = item.live.as_ref();
     let would = if dry_run { "would " } else { "" };
     let mut done: Vec<String> = Vec::new();
     let plan = &item.plan;
@@ -534,7 +531,7 @@ pub fn sync_line(
         }
         Err(e) => {
             done.push(format!("FAILED: {}", super::error::message(e)));
-            return (line(item, &done), false);
+            return line(item, &done);
         }
     }
     if dry_run {
@@ -548,16 +545,14 @@ pub fn sync_line(
             done.push(format!("would write {}", acl.display()));
         }
     }
-    let ok = match live {
+    match live {
         None => {
             if !dry_run {
                 done.push("not reloaded (--no-reload)".to_string());
             }
-            true
         }
         Some(Err(e)) => {
             done.push(format!("FAILED: {}", super::error::message(e)));
-            false
         }
         Some(Ok(live)) => {
             if live.reloaded {
@@ -580,13 +575,12 @@ pub fn sync_line(
             } else if !dry_run {
                 done.push(format!("verified: serving serial {}", live.serial));
             }
-            true
         }
-    };
+    }
     if done.is_empty() {
         done.push("in line".to_string());
     }
-    (line(item, &done), ok)
+    line(item, &done)
 }
 
 /// The accounts a sync sets (or deletes), each named once.
@@ -600,7 +594,7 @@ fn accounts(drift: &[rctl::live::Drift], deleted: bool) -> Vec<&str> {
     names
 }
 
-fn line(item: &super::redis::SyncItem, done: &[String]) -> String {
+fn line(item: &rctl::fleet::ServerSync, done: &[String]) -> String {
     one_line(&format!("{}: {}", item.server.name, done.join("; ")))
 }
 

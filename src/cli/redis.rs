@@ -1,6 +1,6 @@
 //! `redis config`, `redis target`, `redis add|ls|rm`.
 
-use rctl::{Error, Result};
+use rctl::{Error, Result, fleet};
 
 use super::args::*;
 use super::io::*;
@@ -165,97 +165,47 @@ pub(super) fn redis_rm(ctx: &Context, args: RedisRmArgs) -> Result<()> {
     Ok(())
 }
 
-/// One server's part of `redis sync`: its files' plan and what writing them gave.
-pub(super) struct SyncItem {
-    pub(super) server: rctl::RegisteredServer,
-    pub(super) plan: rctl::live::FilePlan,
-    pub(super) written: Result<rctl::WrittenFiles>,
-}
-
 pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
-    let renew_within = args.renew_within.map(|t| t.as_std());
-    let dry_run = args.dry_run;
-    // Under the state's lock: what each server needs, and its files written. The lock is
-    // released before any server is contacted.
-    let prepare = |state: &mut rctl::StateDir| {
-        let servers = registered(state, &args.servers)?;
-        let wanted = state.wanted()?;
-        let items: Vec<SyncItem> = servers
-            .into_iter()
-            .map(|server| {
-                let plan = state.plan_server_files(&server, &wanted, renew_within);
-                let written = if dry_run || plan.is_empty() {
-                    Ok(rctl::WrittenFiles::default())
-                } else {
-                    state.write_server_files(&server, &plan, &wanted)
-                };
-                SyncItem {
-                    server,
-                    plan,
-                    written,
-                }
-            })
-            .collect();
-        Ok((wanted, items))
-    };
-    let (wanted, items) = if dry_run {
-        with_state_read(ctx, prepare)?
+    let mut options = rctl::live::SyncOptions::default();
+    options.dry_run = args.dry_run;
+    options.no_reload = args.no_reload;
+    options.renew_within = args.renew_within.map(|t| t.as_std());
+    let state = if args.dry_run {
+        ctx.open_read_only()?
     } else {
-        with_state(ctx, prepare)?
+        ctx.open()?
     };
-    let options = rctl::live::SyncOptions {
-        dry_run,
-        no_reload: args.no_reload,
-        timeout: rctl::live::DEFAULT_TIMEOUT,
-    };
-    let wanted = &wanted;
-    let lives = on_each(&items, |item| {
-        // A server whose files could not be written is not contacted.
-        item.written.as_ref().ok()?;
-        if args.no_reload {
-            return None;
+    let mut printed = Ok(());
+    let report = fleet::sync_servers(state, &selection(&args.servers), &options, |server| {
+        if printed.is_ok() {
+            printed = outln!("{}", output::sync_line(server, args.dry_run));
         }
-        Some(rctl::live::sync_live(
-            &item.server,
-            wanted,
-            item.plan.changes_bundle(),
-            options,
-        ))
-    })
-    .into_iter()
-    .map(|live| live.unwrap_or_else(|e| Some(Err(e))))
-    .collect::<Vec<_>>();
-    let mut failed = 0;
-    for (item, live) in items.iter().zip(&lives) {
-        let (line, ok) = output::sync_line(item, live.as_ref(), dry_run);
-        failed += usize::from(!ok);
-        outln!("{line}")?;
-    }
+    });
+    let report = show_notices(report, |r| &r.notices)?;
+    printed?;
+    let failed = report.failed();
     if failed > 0 {
         return Err(Error::Server(format!(
             "{failed} of {} server(s) not in line",
-            items.len()
+            report.servers.len()
         )));
     }
     Ok(())
 }
 
 pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
-    let (servers, wanted) = with_state_read(ctx, |state| {
-        let servers = registered(state, &args.servers)?;
-        Ok((servers, state.wanted()?))
-    })?;
-    let wanted = &wanted;
-    let findings = on_each(&servers, |server| {
-        rctl::live::check_server(server, wanted, rctl::live::DEFAULT_TIMEOUT)
-    });
-    let reports: Vec<output::CheckReport> = servers
+    let checked = fleet::check_servers(
+        ctx.open_read_only()?,
+        &selection(&args.servers),
+        rctl::live::DEFAULT_TIMEOUT,
+    );
+    let (checks, _) = show_notices(checked, |(_, notices)| notices)?;
+    let reports: Vec<output::CheckReport> = checks
         .iter()
-        .zip(findings)
-        .map(|(server, findings)| output::CheckReport {
-            server: server.name.to_string(),
-            addr: server.addr.to_string(),
-            findings: findings.unwrap_or_else(|e| vec![e.to_string()]),
+        .map(|c| output::CheckReport {
+            server: c.server.name.to_string(),
+            addr: c.server.addr.to_string(),
+            findings: c.findings.clone(),
         })
         .collect();
     out!("{}", output::check(&reports, args.format)?)?;
@@ -270,41 +220,22 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
     Ok(())
 }
 
-/// `f` on each item, each in its own thread (servers are contacted at once); a thread that
-/// panicked gives an error in its place.
-fn on_each<I: Sync, T: Send>(items: &[I], f: impl Fn(&I) -> T + Sync) -> Vec<Result<T>> {
-    let f = &f;
-    std::thread::scope(|scope| {
-        let running: Vec<_> = items
-            .iter()
-            .map(|item| scope.spawn(move || f(item)))
-            .collect();
-        running
-            .into_iter()
-            .map(|t| {
-                t.join().map_err(|_| {
-                    Error::Server("internal error: the server's thread failed".to_string())
-                })
-            })
-            .collect()
-    })
+/// The servers a command names, or every one with `--all`.
+fn selection(selection: &ServerSelection) -> fleet::Selection {
+    if selection.all {
+        fleet::Selection::All
+    } else {
+        fleet::Selection::Named(selection.names.clone())
+    }
 }
 
-/// The servers a command names, or every one with `--all` (refused when there is none).
-fn registered(
-    state: &rctl::StateDir,
-    selection: &ServerSelection,
-) -> Result<Vec<rctl::RegisteredServer>> {
-    if selection.names.is_empty() && !selection.all {
-        return Err(Error::InvalidArgument(
-            "name the servers, or pass --all for every registered server".to_string(),
-        ));
+/// Prints the notices a fleet call gathered (also when some server failed), then gives its
+/// outcome.
+fn show_notices<T>(result: Result<T>, notices: impl Fn(&T) -> &Vec<rctl::Notice>) -> Result<T> {
+    if let Ok(value) = &result {
+        for notice in notices(value) {
+            eprintln!("{notice}");
+        }
     }
-    let servers = state.registered_servers(&selection.names)?;
-    if servers.is_empty() {
-        return Err(Error::InvalidArgument(
-            "no server is registered; register one with 'rctl redis add'".to_string(),
-        ));
-    }
-    Ok(servers)
+    result
 }

@@ -4,7 +4,9 @@
 //! - [`registered`]: a registered server (address, certificate prefix, users.acl path).
 //! - [`redis_conf`]: the TLS block of redis.conf (and replication, cluster, certificate login).
 //! - [`live`]: talking to a running server.
+//! - [`fleet`]: `redis sync` and `redis check` over the registered servers.
 
+pub mod fleet;
 pub mod live;
 pub(crate) mod redis_conf;
 pub(crate) mod registered;

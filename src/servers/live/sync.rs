@@ -1,0 +1,210 @@
+//! `redis sync` on one live server whose files are written: the TLS files reloaded when the
+//! server serves another certificate, the accounts that differ set or deleted, then a check
+//! as a new client sees it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::reload::{other_tls_files, reload_tls};
+use super::{Wanted, accounts, file_serial, live_accounts, parse_acl_list, served};
+use crate::error::{Error, Result};
+use crate::servers::live::{Drift, Live};
+use crate::servers::registered::RegisteredServer;
+
+/// How `redis sync` renews files and talks to servers. The defaults are chosen here, once:
+/// a real run, servers reloaded, [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT), and each
+/// certificate renewed in the last third of its life.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct SyncOptions {
+    /// Change nothing: say what would be done.
+    pub dry_run: bool,
+    /// Do not contact servers: the files are still written, and nothing is reloaded.
+    pub no_reload: bool,
+    /// For each connection and answer.
+    pub timeout: Duration,
+    /// Renew a certificate with less than this left; `None` for the last third of its life.
+    pub renew_within: Option<Duration>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> SyncOptions {
+        SyncOptions {
+            dry_run: false,
+            no_reload: false,
+            timeout: super::DEFAULT_TIMEOUT,
+            renew_within: None,
+        }
+    }
+}
+
+/// What `redis sync` did (or, dry, would do) on a live server.
+#[derive(Clone, Debug, Default)]
+pub struct LiveSync {
+    /// The certificate files were loaded again with `CONFIG SET`.
+    pub reloaded: bool,
+    /// The serial the server presents at the end.
+    pub serial: String,
+    /// The accounts that differed, each set again or deleted.
+    pub accounts: Vec<Drift>,
+}
+
+/// Prefix of the probe accounts `redis sync` sets to read rules in the server's own form.
+const PROBE_PREFIX: &str = "rctl-probe-";
+
+/// Brings a live server in line with its files (already written) and the state's accounts:
+/// reloads the certificate files when the server presents another certificate than its file or
+/// `files_changed`, sets and deletes the accounts that differ (no other account is touched, so
+/// no other connection is dropped), then checks with a fresh handshake and a fresh `ACL LIST`.
+pub fn sync_live(
+    server: &RegisteredServer,
+    wanted: &Wanted,
+    files_changed: bool,
+    options: SyncOptions,
+) -> Result<LiveSync> {
+    let addr = &server.addr;
+    let timeout = options.timeout;
+    let before = served(server, wanted, timeout)?;
+    if before.signed_by.is_none() {
+        return Err(Error::Server(format!(
+            "{addr}: presents a certificate (serial {}) no CA key of this state signed; rctl does not log in to it (restart the server to load {}.crt)",
+            before.serial,
+            server.cert_prefix.display()
+        )));
+    }
+    let mut live = Live::connect(addr, &wanted.login, timeout)?;
+    let file_serial = file_serial(server, wanted);
+    let reload = files_changed
+        || !other_tls_files(&mut live, server)?.is_empty()
+        || file_serial.as_ref() != Some(&before.serial);
+    let mut outcome = LiveSync {
+        reloaded: reload,
+        serial: before.serial.clone(),
+        accounts: Vec::new(),
+    };
+    if options.dry_run {
+        let accounts = live_accounts(&mut live, server, wanted.target)?;
+        outcome.accounts = accounts::drift(&accounts, &wanted.accounts, None, |_| false);
+        return Ok(outcome);
+    }
+    if reload {
+        reload_tls(&mut live, server, wanted.target)?;
+    }
+    let (canonical, drift) = account_drift(&mut live, server, wanted)?;
+    apply_accounts(&mut live, server, wanted, &drift)?;
+    outcome.accounts = drift;
+    // Verified as a new client sees it: a fresh handshake, the accounts read again.
+    let after = served(server, wanted, timeout)?;
+    if reload && file_serial.as_ref() != Some(&after.serial) {
+        return Err(Error::Server(format!(
+            "{addr}: still presents serial {} after CONFIG SET, not {}.crt's {}",
+            after.serial,
+            server.cert_prefix.display(),
+            file_serial.as_deref().unwrap_or("?")
+        )));
+    }
+    outcome.serial = after.serial;
+    let accounts = live_accounts(&mut live, server, wanted.target)?;
+    let left = accounts::drift(&accounts, &wanted.accounts, Some(&canonical), |n| {
+        n.starts_with(PROBE_PREFIX)
+    });
+    if let Some(d) = left.first() {
+        return Err(Error::Server(format!(
+            "{addr}: after sync, {d} ({} difference(s) left)",
+            left.len()
+        )));
+    }
+    Ok(outcome)
+}
+
+/// Every wanted account's rules as the server renders them (set on probe accounts, off and
+/// without password, deleted in the same round trip), and the accounts that differ.
+fn account_drift(
+    live: &mut Live,
+    server: &RegisteredServer,
+    wanted: &Wanted,
+) -> Result<(BTreeMap<String, String>, Vec<Drift>)> {
+    use rand::Rng;
+    let run = format!("{PROBE_PREFIX}{:08x}-", rand::rng().next_u32());
+    // One transaction: no other client (another rctl) ever sees the probes.
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    let mut probes = BTreeMap::new();
+    for (i, (name, account)) in wanted.accounts.iter().enumerate() {
+        let probe = format!("{run}{i}");
+        pipe.cmd("ACL")
+            .arg("SETUSER")
+            .arg(&probe)
+            .arg(account.probe_args())
+            .ignore();
+        probes.insert(probe, name.clone());
+    }
+    pipe.cmd("ACL").arg("LIST");
+    if !probes.is_empty() {
+        pipe.cmd("ACL")
+            .arg("DELUSER")
+            .arg(probes.keys().collect::<Vec<_>>())
+            .ignore();
+    }
+    let (lines,): (Vec<String>,) = live.pipeline(&pipe, &server.addr)?;
+    let all = parse_acl_list(&lines, wanted.target)?;
+    let mut canonical = BTreeMap::new();
+    let mut current = BTreeMap::new();
+    for (name, account) in all {
+        match probes.get(&name) {
+            Some(wanted_name) => {
+                canonical.insert(wanted_name.clone(), account.rules_text());
+            }
+            None => {
+                current.insert(name, account);
+            }
+        }
+    }
+    let drift = accounts::drift(&current, &wanted.accounts, Some(&canonical), |n| {
+        n.starts_with(&run)
+    });
+    Ok((canonical, drift))
+}
+
+/// Sets each differing account from users.acl (`reset` first) and deletes the extra ones, in
+/// one round trip. `default` is never deleted (Redis refuses); it is set off instead.
+fn apply_accounts(
+    live: &mut Live,
+    server: &RegisteredServer,
+    wanted: &Wanted,
+    drift: &[Drift],
+) -> Result<()> {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    let mut touched = std::collections::BTreeSet::new();
+    for d in drift {
+        let name = d.account();
+        if !touched.insert(name.to_string()) {
+            continue;
+        }
+        match wanted.accounts.get(name) {
+            Some(account) => {
+                pipe.cmd("ACL")
+                    .arg("SETUSER")
+                    .arg(name)
+                    .arg(account.setuser_args())
+                    .ignore();
+            }
+            None if name == "default" => {
+                pipe.cmd("ACL")
+                    .arg("SETUSER")
+                    .arg("default")
+                    .arg("reset")
+                    .arg("off")
+                    .ignore();
+            }
+            None => {
+                pipe.cmd("ACL").arg("DELUSER").arg(name).ignore();
+            }
+        }
+    }
+    if touched.is_empty() {
+        return Ok(());
+    }
+    live.pipeline::<()>(&pipe, &server.addr)
+}
