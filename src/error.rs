@@ -115,12 +115,29 @@ pub enum Error {
     InvalidRotation(String),
 
     /// A Redis ACL rule, role or users.acl line was refused.
-    #[error("{0}")]
-    InvalidAcl(String),
+    #[error("{message}")]
+    InvalidAcl {
+        /// What was refused, and why.
+        message: String,
+        /// The first other Redis or Valkey version that has the command or category the
+        /// refused rule names, where one does.
+        exists_in: Option<crate::acl::Target>,
+    },
 
     /// A users.acl was checked and has problems (the linter's verdict, not bad input).
-    #[error("{0}")]
-    AclProblems(String),
+    #[error(
+        "{source_name}: {} problem(s) for {target}, the first: {}",
+        findings.len(),
+        findings.first().map(ToString::to_string).unwrap_or_default()
+    )]
+    AclProblems {
+        /// The file checked.
+        source_name: String,
+        /// The version it was checked for.
+        target: crate::acl::Target,
+        /// Each problem: its line, the rule and why (see [`crate::acl::Finding`]).
+        findings: Vec<crate::acl::Finding>,
+    },
 
     /// A resource file (YAML role) could not be read.
     #[error("{source_name}: {reason}")]
@@ -176,9 +193,43 @@ pub enum Error {
     #[error("certificate or key operation failed: {0}")]
     Crypto(String),
 
-    /// The host CA key is encrypted and its passphrase is missing or wrong.
+    /// The host CA key is encrypted and no passphrase was given.
+    #[error("the host CA key is encrypted and no passphrase was given{detail}")]
+    CaPassphraseMissing {
+        /// More of the circumstance (` (no terminal to ask on)`), or empty.
+        detail: &'static str,
+    },
+
+    /// The passphrase given does not decrypt the host CA key.
+    #[error("the CA passphrase is wrong (the key does not decrypt)")]
+    CaPassphraseWrong,
+
+    /// The host CA key's passphrase could not be had (unreadable, two entries differ).
     #[error("{0}")]
     CaPassphrase(String),
+
+    /// A store that keeps CA keys only encrypted (etcd) was handed one in clear.
+    #[error("{} keeps a CA key only encrypted; encrypt it first", .location.display())]
+    ClearKeyRefused {
+        /// The store.
+        location: PathBuf,
+    },
+
+    /// An etcd prefix holds a state in rctl's first etcd layout, which this rctl does not read.
+    #[error("{location}: this prefix holds a state in rctl's earlier etcd layout (m/ and b/ keys)")]
+    EarlierEtcdLayout {
+        /// The prefix.
+        location: String,
+    },
+
+    /// A live server refused the password of rctl's own account.
+    #[error("{addr}: {reply}: the server refused rctl-admin's password (is its users.acl rctl's?)")]
+    AdminPasswordRefused {
+        /// The server.
+        addr: String,
+        /// Its reply (shortened).
+        reply: String,
+    },
 
     /// A shared state store (etcd) could not be reached or refused a change.
     #[error("{0}")]
@@ -197,19 +248,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// An encrypted CA key is needed and no passphrase was given.
-    pub(crate) fn no_passphrase() -> Error {
-        Error::CaPassphrase("the host CA key is encrypted and no passphrase was given".to_string())
-    }
-
-    /// A store that keeps CA keys only encrypted (etcd) was handed one in clear.
-    pub(crate) fn clear_key_refused(location: &std::path::Path) -> Error {
-        Error::CaPassphrase(format!(
-            "{} keeps a CA key only encrypted; encrypt it first (rctl auth encrypt)",
-            location.display()
-        ))
-    }
-
     /// Wraps an I/O error with the path it concerns.
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {

@@ -11,6 +11,7 @@ mod ecosystem;
 mod encrypted;
 mod etcd;
 mod golden;
+mod layout;
 mod library;
 mod live;
 mod reliability;

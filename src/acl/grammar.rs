@@ -115,8 +115,38 @@ impl Word {
     }
 }
 
-/// Why a rule was refused: the reason only (the caller names the token and the target).
-pub(crate) type Refusal = String;
+/// Why a rule was refused: the reason only (the caller names the token and the target), and
+/// the first other target that has the command or category the rule names, if one does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub reason: String,
+    pub exists_in: Option<Target>,
+}
+
+impl From<String> for Refusal {
+    fn from(reason: String) -> Refusal {
+        Refusal {
+            reason,
+            exists_in: None,
+        }
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(reason: &str) -> Refusal {
+        Refusal::from(reason.to_string())
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)?;
+        match self.exists_in {
+            Some(other) => write!(f, "; it exists in {other}"),
+            None => Ok(()),
+        }
+    }
+}
 
 /// C's `isspace` in the C locale, and NUL: what `ACLStringHasSpaces` refuses in a pattern.
 fn has_spaces(s: &[u8]) -> bool {
@@ -155,11 +185,14 @@ impl AclRule {
     }
 }
 
-pub(crate) fn rule_error(token: &str, target: Target, reason: &str) -> crate::Error {
-    crate::Error::InvalidAcl(format!(
-        "invalid ACL rule {:?} for {target}: {reason}",
-        shorten(&redact(token))
-    ))
+pub(crate) fn rule_error(token: &str, target: Target, refusal: &Refusal) -> crate::Error {
+    crate::Error::InvalidAcl {
+        message: format!(
+            "invalid ACL rule {:?} for {target}: {refusal}",
+            shorten(&redact(token))
+        ),
+        exists_in: refusal.exists_in,
+    }
 }
 
 /// A token with every secret replaced: `>pw`, `<pw`, `#hash`, `!hash`, also inside a
@@ -317,11 +350,9 @@ fn parse_selector_rule(op: &str, t: Target, f: Features) -> Result<AclRule, Refu
             let catalog = t.catalog();
             match catalog.category(name) {
                 Some(_) => Ok(category(b[0] == b'+', &name.to_ascii_lowercase())),
-                None => Err(match t.first_with_category(name) {
-                    Some(other) if other != t => format!(
-                        "unknown command category in {t}; it exists in {other}: `rctl redis target {other}`"
-                    ),
-                    _ => format!("unknown command category in {t}"),
+                None => Err(Refusal {
+                    reason: format!("unknown command category in {t}"),
+                    exists_in: t.first_with_category(name).filter(|other| *other != t),
                 }),
             }
         }
@@ -337,7 +368,7 @@ fn unknown_rule(t: Target) -> Refusal {
     if t.has_selectors() {
         known.push_str(", %R~pattern, ( selector )");
     }
-    format!("not a rule of {t} ({known}, ...)")
+    format!("not a rule of {t} ({known}, ...)").into()
 }
 
 fn keys(read: bool, write: bool, pattern: &str, percent: bool) -> AclRule {
@@ -419,14 +450,12 @@ fn plain_lookup(name: &str, t: Target) -> Option<String> {
 
 fn unknown_command(name: &str, t: Target) -> Refusal {
     let base = name.split('|').next().unwrap_or(name);
-    match t
-        .first_with_command(name)
-        .or_else(|| t.first_with_command(base))
-    {
-        Some(other) if other != t => {
-            format!("unknown command in {t}; it exists in {other}: `rctl redis target {other}`")
-        }
-        _ => format!("unknown command in {t}"),
+    Refusal {
+        reason: format!("unknown command in {t}"),
+        exists_in: t
+            .first_with_command(name)
+            .or_else(|| t.first_with_command(base))
+            .filter(|other| *other != t),
     }
 }
 
@@ -451,7 +480,7 @@ fn parse_allow(name: &str, t: Target, f: Features) -> Result<AclRule, Refusal> {
         if t.catalog().containers.contains(command.as_str()) {
             return match lookup(name, t) {
                 Some((name, _)) => Ok(AclRule::Command { allow: true, name }),
-                None => Err(format!("unknown subcommand of {command:?} in {t}")),
+                None => Err(format!("unknown subcommand of {command:?} in {t}").into()),
             };
         }
         return Ok(AclRule::FirstArg {

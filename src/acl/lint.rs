@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::grammar::{AclRule, UserSim, Word, parse_user_rule, redact};
 use super::target::Target;
+use crate::acl::grammar::Refusal;
 use crate::error::shorten;
 
 /// Whether the server itself refuses the line, or loads it and rctl objects.
@@ -28,6 +29,9 @@ pub struct Finding {
     pub kind: FindingKind,
     /// What is wrong. Never a password or a hash.
     pub message: String,
+    /// The first other Redis or Valkey version that has the command or category a refused
+    /// rule names, where one does.
+    pub exists_in: Option<Target>,
 }
 
 impl fmt::Display for Finding {
@@ -56,17 +60,21 @@ pub fn lint(text: &str, target: Target) -> Vec<Finding> {
             line: 0,
             kind: FindingKind::Grammar,
             message: "the file holds a NUL byte (Redis drops text after it)".to_string(),
+            exists_in: None,
         });
         return findings;
     }
     let mut seen = BTreeSet::new();
     let mut default_seen = false;
     for (i, raw) in text.split('\n').enumerate() {
+        // The refusal's other target, for the next finding pushed.
+        let exists_in = std::cell::Cell::new(None);
         let mut push = |kind, message: String| {
             findings.push(Finding {
                 line: i + 1,
                 kind,
                 message,
+                exists_in: exists_in.take(),
             })
         };
         let line = raw.trim_matches([' ', '\t', '\r', '\n']);
@@ -128,11 +136,13 @@ pub fn lint(text: &str, target: Target) -> Vec<Finding> {
             let rule = match parse_user_rule(token, target) {
                 Ok(rule) => rule,
                 Err(reason) => {
+                    exists_in.set(reason.exists_in);
                     push(FindingKind::Grammar, rule_message(token, target, &reason));
                     continue;
                 }
             };
             if let Err(reason) = sim.apply(&rule) {
+                exists_in.set(reason.exists_in);
                 push(FindingKind::Grammar, rule_message(token, target, &reason));
                 continue;
             }
@@ -180,12 +190,13 @@ pub fn lint(text: &str, target: Target) -> Vec<Finding> {
             kind: FindingKind::Policy,
             message: "no 'user default off' line: Redis creates the default user on, with nopass"
                 .to_string(),
+            exists_in: None,
         });
     }
     findings
 }
 
-fn rule_message(token: &str, target: Target, reason: &str) -> String {
+fn rule_message(token: &str, target: Target, reason: &Refusal) -> String {
     format!(
         "invalid ACL rule {:?} for {target}: {reason}",
         shorten(&redact(token))

@@ -17,6 +17,7 @@ use super::grammar::{AclRule, Scope, UserSim, Word, parse_user_rule, redact};
 use super::target::Target;
 use crate::accounts::roles::Role;
 use crate::accounts::users::User;
+use crate::acl::grammar::Refusal;
 use crate::error::{Error, Result, shorten};
 
 /// A role's rules made ready for one target.
@@ -46,12 +47,15 @@ impl Part {
     }
 }
 
-fn refuse(role: &str, target: Target, token: &str, reason: &str) -> Error {
-    Error::InvalidAcl(format!(
-        "role {:?}: invalid ACL rule {:?} for {target}: {reason}",
-        shorten(role),
-        shorten(&redact(token))
-    ))
+fn refuse(role: &str, target: Target, token: &str, refusal: &Refusal) -> Error {
+    Error::InvalidAcl {
+        message: format!(
+            "role {:?}: invalid ACL rule {:?} for {target}: {refusal}",
+            shorten(role),
+            shorten(&redact(token))
+        ),
+        exists_in: refusal.exists_in,
+    }
 }
 
 /// Checks a role's `redis_acl` for a target, as a role may hold it: each item one rule or one
@@ -63,7 +67,7 @@ pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
     let name = role.name();
     let mut rules = Vec::new();
     for item in redis_acl_for(role, target) {
-        let bad = |reason: &str| refuse(name, target, item, reason);
+        let bad = |reason: &str| refuse(name, target, item, &Refusal::from(reason));
         if item.is_empty() {
             return Err(bad("an empty rule"));
         }
@@ -98,7 +102,7 @@ pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
                 "a rule may not start with '(' or end with ')' (rctl may place it inside a selector)",
             ));
         }
-        let rule = parse_user_rule(item, target).map_err(|r| bad(&r))?;
+        let rule = parse_user_rule(item, target).map_err(|r| refuse(name, target, item, &r))?;
         match &rule {
             AclRule::AddPassword(_)
             | AclRule::RemovePassword(_)
@@ -258,10 +262,10 @@ impl<'r> Renderer<'r> {
             match rules {
                 Ok(rules) => line.push_str(rules),
                 Err(reason) => {
-                    return Err(Error::InvalidAcl(format!(
-                        "user {:?}: {reason}",
-                        shorten(&user.name)
-                    )));
+                    return Err(Error::InvalidAcl {
+                        message: format!("user {:?}: {reason}", shorten(&user.name)),
+                        exists_in: None,
+                    });
                 }
             }
         }
@@ -384,7 +388,7 @@ fn merge_without_selectors(
                 .map(|r| r.to_string())
                 .unwrap_or_default();
         return Err(format!(
-            "roles {:?} and {:?} cannot be combined exactly on {target}, which has no selectors: they differ in more than one of commands, key patterns and channels (e.g. {:?} of {:?}); give them the same key patterns and channels, give the user one of them, or use a target with selectors (`rctl redis target redis-7.0`)",
+            "roles {:?} and {:?} cannot be combined exactly on {target}, which has no selectors: they differ in more than one of commands, key patterns and channels (e.g. {:?} of {:?}); give them the same key patterns and channels, give the user one of them, or use a target with selectors (redis-7.0 or later, or Valkey)",
             a.0, b.0, example, b.0
         ));
     }

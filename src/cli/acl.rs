@@ -51,14 +51,17 @@ pub(super) fn acl_check(ctx: &Context, args: AclCheckArgs) -> Result<()> {
         outln!("{}: OK for {target}", args.file.display())?;
         return Ok(());
     }
-    let first = findings[0].to_string();
     // Every finding on stdout, the verdict as one line on stderr.
     for f in &findings {
-        outln!("{}: {f}", args.file.display())?;
+        let hint = f
+            .exists_in
+            .map(super::error::target_hint)
+            .unwrap_or_default();
+        outln!("{}: {f}{hint}", args.file.display())?;
     }
-    Err(Error::AclProblems(format!(
-        "{}: {} problem(s) for {target}, the first: {first}",
-        args.file.display(),
-        findings.len()
-    )))
+    Err(Error::AclProblems {
+        source_name: args.file.display().to_string(),
+        target,
+        findings,
+    })
 }

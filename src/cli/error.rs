@@ -20,9 +20,23 @@ pub fn message(e: &Error) -> String {
         Error::MissingRole { user, .. } => {
             format!("; fix it with 'rctl users update {user} --set-roles=...'")
         }
-        Error::CaPassphrase(text) if text.contains("no passphrase was given") => {
+        Error::CaPassphraseMissing { .. } => {
             "; give it with --ca-passphrase-file=FILE or RCTL_CA_PASSPHRASE_FILE".to_string()
         }
+        Error::ClearKeyRefused { .. } => " (rctl auth encrypt)".to_string(),
+        Error::EarlierEtcdLayout { .. } => "; copy it out with the rctl that wrote it (state migrate --to=DIR), then into an empty prefix with this one".to_string(),
+        Error::AdminPasswordRefused { .. } => {
+            "; run 'rctl redis sync --no-reload' and restart it".to_string()
+        }
+        Error::InvalidAcl {
+            exists_in: Some(other),
+            ..
+        } => target_hint(*other),
+        Error::AclProblems { findings, .. } => findings
+            .first()
+            .and_then(|f| f.exists_in)
+            .map(target_hint)
+            .unwrap_or_default(),
         Error::NoSuchAccount(account) => {
             format!("; create it with 'rctl users add {account} --roles=...'")
         }
@@ -41,6 +55,11 @@ pub fn message(e: &Error) -> String {
         other => other.to_string(),
     };
     one_line(format!("{text}{hint}"))
+}
+
+/// What to type to write users.acl for `target`, the version that has a refused command.
+pub fn target_hint(target: rctl::acl::Target) -> String {
+    format!(": `rctl redis target {target}`")
 }
 
 /// One line, whatever the error: scripts read the first line of stderr, and an error may quote
@@ -67,7 +86,7 @@ pub fn exit_code(e: &Error) -> ExitCode {
             | Error::InvalidHost { .. }
             | Error::InvalidName { .. }
             | Error::InvalidArgument(_)
-            | Error::InvalidAcl(_)
+            | Error::InvalidAcl { .. }
             | Error::InvalidResource { .. }
             | Error::NoStateDir
             | Error::NoServerSelected

@@ -143,10 +143,9 @@ pub(crate) fn read_passphrase(
         .write(true)
         .open("/dev/tty");
     if tty.is_err() || !std::io::stdin().is_terminal() {
-        return Err(rctl::Error::CaPassphrase(
-            "the host CA key is encrypted and no passphrase was given (no terminal to ask on)"
-                .to_string(),
-        ));
+        return Err(rctl::Error::CaPassphraseMissing {
+            detail: " (no terminal to ask on)",
+        });
     }
     let ask = |prompt: &str| {
         rpassword::prompt_password(prompt)

@@ -216,7 +216,9 @@ impl CaKey {
 
     /// The issuer that signs with this key; refused while the key is locked.
     pub(crate) fn issuer(&self) -> Result<&rcgen::Issuer<'static, PrivateKey>> {
-        self.issuer.as_ref().ok_or_else(Error::no_passphrase)
+        self.issuer
+            .as_ref()
+            .ok_or(Error::CaPassphraseMissing { detail: "" })
     }
 }
 
@@ -310,7 +312,7 @@ impl HostCa {
     /// must be unlocked). The next save writes them so.
     pub(crate) fn set_encrypted(&mut self, encrypted: bool) -> Result<()> {
         if !encrypted && self.is_locked() {
-            return Err(Error::no_passphrase());
+            return Err(Error::CaPassphraseMissing { detail: "" });
         }
         self.encrypted = encrypted;
         self.active.forget_sealed();

@@ -94,9 +94,9 @@ pub fn unseal(sealed_pem: &str, passphrase: &Passphrase) -> Result<Zeroizing<Str
     }
     let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
         .map_err(|e| Error::Crypto(format!("the encrypted key does not parse: {e}")))?;
-    let clear = info.decrypt(passphrase.bytes()).map_err(|_| {
-        Error::CaPassphrase("the CA passphrase is wrong (the key does not decrypt)".to_string())
-    })?;
+    let clear = info
+        .decrypt(passphrase.bytes())
+        .map_err(|_| Error::CaPassphraseWrong)?;
     let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
     Ok(Zeroizing::new(pem::encode_config(
         &pem::Pem::new("PRIVATE KEY", clear.as_bytes().to_vec()),
@@ -127,7 +127,7 @@ mod tests {
             let wrong = Passphrase::new("correct horse battery").unwrap();
             assert!(matches!(
                 unseal(&sealed, &wrong),
-                Err(Error::CaPassphrase(_))
+                Err(Error::CaPassphraseWrong)
             ));
         }
         assert!(Passphrase::new("\n").is_err());

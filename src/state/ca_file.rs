@@ -47,11 +47,8 @@ impl KeyRecord {
             (false, _) => (Some(key.private_key_pem()?), None),
             (true, Some(sealed)) => (None, Some(sealed.to_string())),
             (true, None) => {
-                let passphrase = passphrase.ok_or_else(|| {
-                    Error::CaPassphrase(
-                        "the host CA key is encrypted at rest and no passphrase was given to encrypt its new key"
-                            .to_string(),
-                    )
+                let passphrase = passphrase.ok_or_else(|| Error::CaPassphraseMissing {
+                    detail: " to encrypt its new key",
                 })?;
                 (None, Some(seal(&key.private_key_pem()?, passphrase)?))
             }
@@ -164,7 +161,10 @@ mod tests {
         let mut ca = ca();
         ca.set_encrypted(true).unwrap();
         assert!(needs_passphrase(&ca));
-        assert!(matches!(encode(&ca, None), Err(Error::CaPassphrase(_))));
+        assert!(matches!(
+            encode(&ca, None),
+            Err(Error::CaPassphraseMissing { .. })
+        ));
         let yaml = encode(&ca, Some(&pass)).unwrap();
         assert!(yaml.contains("ENCRYPTED PRIVATE KEY") && !yaml.contains("BEGIN PRIVATE KEY"));
         let mut again = decode(yaml.as_bytes()).unwrap();

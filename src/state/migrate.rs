@@ -25,7 +25,9 @@ impl StateDir {
             && let Some(ca) = self.load(super::CA_FILE, super::ca_file::decode)?
             && !ca.is_encrypted()
         {
-            return Err(Error::clear_key_refused(&target.locate("")));
+            return Err(Error::ClearKeyRefused {
+                location: (&target.locate("")).to_path_buf(),
+            });
         }
         // Everything read first: a state that cannot be read copies nothing.
         let mut blobs = Vec::with_capacity(names.len());

@@ -245,7 +245,7 @@ impl StateDir {
         let source = self
             .passphrase_source
             .as_ref()
-            .ok_or_else(Error::no_passphrase)?;
+            .ok_or(Error::CaPassphraseMissing { detail: "" })?;
         let passphrase = source()?;
         Ok(self.passphrase.get_or_init(|| passphrase).clone())
     }
@@ -514,7 +514,9 @@ impl StateDir {
 
     pub(crate) fn save_ca(&self, ca: &HostCa) -> Result<()> {
         if self.store.requires_encrypted_keys() && !ca.is_encrypted() {
-            return Err(Error::clear_key_refused(&self.store.locate("")));
+            return Err(Error::ClearKeyRefused {
+                location: (&self.store.locate("")).to_path_buf(),
+            });
         }
         let passphrase = if ca_file::needs_passphrase(ca) {
             Some(self.passphrase()?)

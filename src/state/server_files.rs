@@ -51,9 +51,7 @@ impl StateDir {
     /// open for writing, due rotation phases are saved first.
     pub fn wanted(&mut self) -> Result<Wanted> {
         let Some(password) = self.admin_password()? else {
-            return Err(Error::InvalidArgument(
-                "no server is registered; register one with 'rctl redis add'".to_string(),
-            ));
+            return Err(Error::NoServerRegistered);
         };
         let mut ca = self.host_ca()?;
         // rctl's own client certificates are signed with every trusted key.

@@ -62,7 +62,7 @@ impl StateDir {
             .is_some_and(|acl| RedisBundle::paths(&server.cert_prefix).contains(acl))
         {
             return Err(Error::InvalidArgument(
-                "--acl-file names one of the certificate bundle's files".to_string(),
+                "the users.acl path names one of the certificate bundle's files".to_string(),
             ));
         }
         for path in &outputs {

@@ -106,11 +106,12 @@ fn is_hash(word: &str) -> bool {
 pub fn wanted_accounts(acl_text: &str, target: Target) -> Result<BTreeMap<String, Account>> {
     let mut accounts = BTreeMap::new();
     for line in acl_text.lines().filter(|l| !l.trim().is_empty()) {
-        let account = Account::parse(line, target).ok_or_else(|| {
-            Error::InvalidAcl(format!(
+        let account = Account::parse(line, target).ok_or_else(|| Error::InvalidAcl {
+            message: format!(
                 "users.acl line {:?} is not one rctl can apply",
                 crate::error::shorten(line)
-            ))
+            ),
+            exists_in: None,
         })?;
         accounts.insert(account.name.clone(), account);
     }

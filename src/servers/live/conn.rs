@@ -139,9 +139,13 @@ fn server_error(addr: &ServerAddr, e: &redis::RedisError) -> Error {
         "invalid username-password",
         "AuthenticationFailed",
     ];
-    let hint = if refused.iter().any(|r| text.contains(r)) {
-        ": the server refused rctl-admin's password (is its users.acl rctl's? run 'rctl redis sync --no-reload' and restart it)"
-    } else if text.contains("NOPERM") {
+    if refused.iter().any(|r| text.contains(r)) {
+        return Error::AdminPasswordRefused {
+            addr: addr.to_string(),
+            reply: shorten(&text),
+        };
+    }
+    let hint = if text.contains("NOPERM") {
         ": rctl-admin may not run that there (is its users.acl rctl's?)"
     } else if text.to_ascii_lowercase().contains("certificate") {
         " (does the server's certificate chain to this state's CA?)"

@@ -214,10 +214,9 @@ impl EtcdStore {
     /// would make a second CA).
     fn refuse_earlier_layout(&self, snapshot: &Snapshot) -> Result<()> {
         if snapshot.earlier_layout {
-            return Err(Error::Store(format!(
-                "{}: this prefix holds a state in rctl's earlier etcd layout (m/ and b/ keys); copy it out with the rctl that wrote it (state migrate --to=DIR), then into an empty prefix with this one",
-                self.location
-            )));
+            return Err(Error::EarlierEtcdLayout {
+                location: self.location.clone(),
+            });
         }
         Ok(())
     }

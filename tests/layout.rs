@@ -1,0 +1,143 @@
+//! The shape of the source itself: the library speaks in its own terms (the binary adds the
+//! flags and commands to type), and no file grows past one concept's size.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn library_files() -> Vec<PathBuf> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.retain(|f| !f.starts_with(src.join("cli")) && *f != src.join("main.rs"));
+    files.sort();
+    files
+}
+
+/// The string literals on a line of code (comments are skipped by the caller).
+fn literals(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(start) = rest.find('"') {
+        let after = &rest[start + 1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let Some(end) = end else { break };
+        out.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    out
+}
+
+/// What a literal says that only the command line can mean: a `--flag`, or `rctl COMMAND`.
+fn cli_words(text: &str) -> Option<String> {
+    const COMMANDS: [&str; 16] = [
+        "auth",
+        "users",
+        "redis",
+        "acl",
+        "state",
+        "status",
+        "certs",
+        "create",
+        "get",
+        "rm",
+        "audit",
+        "db",
+        "clients",
+        "man",
+        "completion",
+        "roles",
+    ];
+    let bytes = text.as_bytes();
+    for (i, _) in text.match_indices("--") {
+        if bytes.get(i + 2).is_some_and(u8::is_ascii_lowercase) && (i == 0 || bytes[i - 1] == b' ')
+        {
+            return Some(text[i..].split(' ').next().unwrap_or_default().to_string());
+        }
+    }
+    for (i, _) in text.match_indices("rctl ") {
+        let next = text[i + 5..]
+            .split([' ', '`', '\''])
+            .next()
+            .unwrap_or_default();
+        if COMMANDS.contains(&next) {
+            return Some(format!("rctl {next}"));
+        }
+    }
+    None
+}
+
+#[test]
+fn library_text_names_no_cli_flag_or_command() {
+    let mut found = Vec::new();
+    for file in library_files() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Tests may spell commands out; only the code before a file's test module counts.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for literal in literals(line) {
+                if let Some(words) = cli_words(literal) {
+                    found.push(format!("{}:{}: {words}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "library text naming the CLI:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_check_finds_what_it_looks_for() {
+    assert_eq!(
+        cli_words("pass --overwrite to replace it").as_deref(),
+        Some("--overwrite")
+    );
+    assert_eq!(
+        cli_words("run 'rctl redis sync' now").as_deref(),
+        Some("rctl redis")
+    );
+    assert_eq!(cli_words("rctl does not sign it"), None);
+    assert_eq!(cli_words("a -- b"), None);
+    assert_eq!(literals(r#"f("a \"b\" c", "d")"#), [r#"a \"b\" c"#, "d"]);
+}
+
+#[test]
+fn no_source_file_holds_more_than_600_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let big: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f).unwrap().lines().count();
+            (lines > 600).then(|| format!("{} ({lines} lines)", f.display()))
+        })
+        .collect();
+    assert!(big.is_empty(), "split these by concept: {big:?}");
+}
