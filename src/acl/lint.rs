@@ -4,9 +4,10 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::grammar::{AclRule, UserSim, Word, parse_user_rule, redact};
+use super::parse::parse_user_rule;
+use super::rule::{AclRule, Refusal, Word, redact};
+use super::simulate::UserSim;
 use super::target::Target;
-use crate::acl::grammar::Refusal;
 use crate::error::shorten;
 
 /// Whether the server itself refuses the line, or loads it and rctl objects.

@@ -3,19 +3,24 @@
 //!
 //! - [`target`]: the Redis and Valkey versions rctl knows, with their command tables and
 //!   grammar features.
-//! - [`grammar`]: one rule as the target's `ACLSetUser` reads it, and a simulated user that
-//!   refuses what the server refuses in sequence.
+//! - [`rule`]: one rule as a value ([`AclRule`]), written back as the server reads it.
+//! - `parse`: one rule as the target's `ACLSetUser` and `ACLSetSelector` read it.
+//! - `splitargs`: Redis's `sdssplitargs`, which splits a selector's inside.
+//! - `simulate`: a user built rule by rule, refusing what the server refuses in sequence.
 //! - [`render`](mod@render): users.acl lines, a user's roles written as their exact union.
 //! - [`lint`](mod@lint): an existing users.acl read as the server reads it.
 
-pub mod grammar;
 pub mod lint;
+mod parse;
 pub mod render;
+pub mod rule;
+mod simulate;
+mod splitargs;
 pub mod target;
 
-pub use grammar::{AclRule, Word, redact};
 pub use lint::{Finding, FindingKind, lint};
 pub use render::{Renderer, render};
+pub use rule::{AclRule, Word, redact};
 pub use target::{Target, UnknownTarget};
 
 /// Checks a role's `redis_acl` for a target, as `rctl create -f` does.

@@ -13,11 +13,12 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
-use super::grammar::{AclRule, Scope, UserSim, Word, parse_user_rule, redact};
+use super::parse::parse_user_rule;
+use super::rule::{AclRule, Refusal, Word, redact};
+use super::simulate::{Scope, UserSim};
 use super::target::Target;
 use crate::accounts::roles::Role;
 use crate::accounts::users::User;
-use crate::acl::grammar::Refusal;
 use crate::error::{Error, Result, shorten};
 
 /// A role's rules made ready for one target.

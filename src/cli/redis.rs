@@ -178,7 +178,7 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     let mut printed = Ok(());
     let report = fleet::sync_servers(state, &selection(&args.servers), &options, |server| {
         if printed.is_ok() {
-            printed = outln!("{}", output::sync_line(server, args.dry_run));
+            printed = outln!("{}", sync_line(server, args.dry_run));
         }
     });
     let report = show_notices(report, |r| &r.notices)?;
@@ -238,4 +238,97 @@ fn show_notices<T>(result: Result<T>, notices: impl Fn(&T) -> &Vec<rctl::Notice>
         }
     }
     result
+}
+
+/// `redis sync`: one line for a server.
+fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
+    let live = item.live.as_ref();
+    let would = if dry_run { "would " } else { "" };
+    let mut done: Vec<String> = Vec::new();
+    let plan = &item.plan;
+    if let Some(why) = &plan.renew {
+        let verb = match (dry_run, item.written.is_ok()) {
+            (true, _) => "would renew",
+            (false, true) => "renewed",
+            (false, false) => "renewing",
+        };
+        done.push(format!("{verb} the certificate ({why})"));
+    }
+    match &item.written {
+        Ok(w) => {
+            if let Some(serial) = &w.serial {
+                done.push(format!("signed serial {serial}"));
+            }
+            if !w.paths.is_empty() {
+                let names: Vec<String> = w.paths.iter().map(|p| p.display().to_string()).collect();
+                done.push(format!("wrote {}", names.join(", ")));
+            }
+        }
+        Err(e) => {
+            done.push(format!("FAILED: {}", super::error::message(e)));
+            return line(item, &done);
+        }
+    }
+    if dry_run {
+        if plan.write_cas && plan.renew.is_none() {
+            done.push(format!(
+                "would write {}.cas",
+                item.server.cert_prefix.display()
+            ));
+        }
+        if let (true, Some(acl)) = (plan.write_acl, &item.server.acl_file) {
+            done.push(format!("would write {}", acl.display()));
+        }
+    }
+    match live {
+        None => {
+            if !dry_run {
+                done.push("not reloaded (--no-reload)".to_string());
+            }
+        }
+        Some(Err(e)) => {
+            done.push(format!("FAILED: {}", super::error::message(e)));
+        }
+        Some(Ok(live)) => {
+            if live.reloaded {
+                done.push(if dry_run {
+                    "would reload the certificate files".to_string()
+                } else {
+                    "reloaded the certificate files".to_string()
+                });
+            }
+            let set: Vec<&str> = accounts(&live.accounts, false);
+            let deleted: Vec<&str> = accounts(&live.accounts, true);
+            if !set.is_empty() {
+                done.push(format!("{would}set account(s) {}", set.join(", ")));
+            }
+            if !deleted.is_empty() {
+                done.push(format!("{would}delete account(s) {}", deleted.join(", ")));
+            }
+            if done.is_empty() {
+                done.push(format!("in line, serving serial {}", live.serial));
+            } else if !dry_run {
+                done.push(format!("verified: serving serial {}", live.serial));
+            }
+        }
+    }
+    if done.is_empty() {
+        done.push("in line".to_string());
+    }
+    line(item, &done)
+}
+
+/// The accounts a sync sets (or deletes), each named once.
+fn accounts(drift: &[rctl::live::Drift], deleted: bool) -> Vec<&str> {
+    let mut names: Vec<&str> = drift
+        .iter()
+        .filter(|d| matches!(d, rctl::live::Drift::Extra(n) if n != "default") == deleted)
+        .map(|d| d.account())
+        .collect();
+    names.dedup();
+    names
+}
+
+fn line(item: &rctl::fleet::ServerSync, done: &[String]) -> String {
+    super::error::one_line(format!("{}: {}", item.server.name, done.join("; ")))
 }

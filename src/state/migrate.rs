@@ -26,7 +26,7 @@ impl StateDir {
             && !ca.is_encrypted()
         {
             return Err(Error::ClearKeyRefused {
-                location: (&target.locate("")).to_path_buf(),
+                location: target.locate(""),
             });
         }
         // Everything read first: a state that cannot be read copies nothing.

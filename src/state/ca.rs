@@ -1,0 +1,213 @@
+//! The host CA in the state: created, loaded (with due rotation phases applied), unlocked with
+//! its passphrase, saved with the operation that changed it, encrypted or decrypted, rotated.
+
+use super::{CA_FILE, Notice, StateDir, ca_file, default_cluster_name};
+use crate::error::{Error, Result};
+use crate::pki::ca::{CaOptions, HostCa};
+use crate::pki::rotation::Phase;
+use crate::state::audit::AuditEvent;
+
+impl StateDir {
+    /// [`load_ca`](Self::load_ca) with every key decrypted, for an operation that signs.
+    pub(crate) fn load_ca_unlocked(&mut self) -> Result<(HostCa, Pending)> {
+        let (mut ca, pending) = self.load_ca()?;
+        if ca.is_locked() {
+            ca.unlock(&self.passphrase()?)?;
+        }
+        Ok((ca, pending))
+    }
+
+    /// True when a host CA exists.
+    pub fn has_ca(&self) -> Result<bool> {
+        Ok(self.store.read(CA_FILE)?.is_some())
+    }
+
+    /// Creates the host CA; refuses if one exists.
+    pub fn init_ca(&mut self, options: &CaOptions) -> Result<HostCa> {
+        if self.has_ca()? {
+            return Err(Error::CaExists(self.store.locate("")));
+        }
+        let ca = HostCa::generate(options, self.now())?;
+        self.audited(&[AuditEvent::about("ca.create", ca.cluster_name())], || {
+            self.save_ca(&ca)
+        })?;
+        Ok(ca)
+    }
+
+    /// The host CA, with any due phases of an automatic rotation applied (and saved). On an
+    /// empty state, creates one with the defaults (cluster name = host name) and says so in a
+    /// [`Notice`].
+    pub fn host_ca(&mut self) -> Result<HostCa> {
+        let (ca, pending) = self.load_ca()?;
+        self.commit_ca(&ca, pending, false, Vec::new(), || Ok(()))?;
+        Ok(ca)
+    }
+
+    /// Loads the CA, or makes one in memory on an empty state, and applies due rotation
+    /// phases in memory. Nothing is saved until [`commit_ca`](Self::commit_ca), so an operation
+    /// that fails after loading leaves the state as it was.
+    pub(crate) fn load_ca(&mut self) -> Result<(HostCa, Pending)> {
+        let Some(mut ca) = self.load(CA_FILE, ca_file::decode)? else {
+            let mut options = CaOptions::new(default_cluster_name());
+            options.encrypt = self.store.requires_encrypted_keys();
+            let ca = HostCa::generate(&options, self.now())?;
+            return Ok((ca, Pending::Created));
+        };
+        let advanced = ca.advance_due(self.now())?;
+        let pending = if advanced.is_empty() {
+            Pending::Nothing
+        } else {
+            Pending::Advanced(advanced)
+        };
+        Ok((ca, pending))
+    }
+
+    /// Ends an operation on the CA: records what loading did (a CA created, phases applied)
+    /// and the operation's own `events`, runs `place` (the operation's output, such as the
+    /// certificate files), then saves the CA if loading changed it or `changed`. A failure in
+    /// any step takes back the records: nothing is saved.
+    pub(crate) fn commit_ca<T>(
+        &mut self,
+        ca: &HostCa,
+        pending: Pending,
+        changed: bool,
+        events: Vec<AuditEvent>,
+        place: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let notice = match pending {
+            Pending::Nothing => None,
+            Pending::Created => Some(Notice::CreatedCa {
+                cluster_name: ca.cluster_name().to_string(),
+                location: self.store.locate(CA_FILE),
+            }),
+            Pending::Advanced(phases) => Some(Notice::RotationAdvanced(phases)),
+        };
+        let mut all = match &notice {
+            Some(Notice::CreatedCa { cluster_name, .. }) => {
+                vec![AuditEvent::about("ca.create", cluster_name)]
+            }
+            Some(Notice::RotationAdvanced(phases)) => phases
+                .iter()
+                .map(|p| AuditEvent::about("ca.rotate", p.name()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        all.extend(events);
+        let save = notice.is_some() || changed;
+        if self.store.is_read_only()
+            && !changed
+            && let Some(Notice::RotationAdvanced(phases)) = notice
+        {
+            // Looking only: the due phases hold in memory for this command, and are saved by
+            // the next command that may write.
+            let placed = place()?;
+            self.notices.push(Notice::RotationNotSaved(phases));
+            return Ok(placed);
+        }
+        let placed = self.audited(&all, || {
+            let placed = place()?;
+            if save {
+                self.save_ca(ca)?;
+            }
+            Ok(placed)
+        })?;
+        self.notices.extend(notice);
+        Ok(placed)
+    }
+
+    /// The host CA if one exists, without creating one (for read-only commands).
+    pub fn existing_host_ca(&mut self) -> Result<Option<HostCa>> {
+        if self.has_ca()? {
+            self.host_ca().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub(crate) fn save_ca(&self, ca: &HostCa) -> Result<()> {
+        if self.store.requires_encrypted_keys() && !ca.is_encrypted() {
+            return Err(Error::ClearKeyRefused {
+                location: self.store.locate(""),
+            });
+        }
+        let passphrase = if ca_file::needs_passphrase(ca) {
+            Some(self.passphrase()?)
+        } else {
+            None
+        };
+        self.store.write(
+            CA_FILE,
+            ca_file::encode(ca, passphrase.as_ref())?.as_bytes(),
+        )
+    }
+
+    /// Encrypts the host CA keys at rest with the passphrase (asked of the source). Refused
+    /// when there is no CA or it is encrypted already.
+    pub fn encrypt_ca(&mut self) -> Result<HostCa> {
+        if !self.has_ca()? {
+            return Err(Error::InvalidArgument(
+                "there is no host CA to encrypt".to_string(),
+            ));
+        }
+        let (mut ca, pending) = self.load_ca()?;
+        if ca.is_encrypted() {
+            return Err(Error::InvalidArgument(
+                "the host CA key is encrypted already".to_string(),
+            ));
+        }
+        ca.set_encrypted(true)?;
+        let event = AuditEvent::about("ca.encrypt", ca.cluster_name());
+        self.commit_ca(&ca, pending, true, vec![event], || Ok(()))?;
+        Ok(ca)
+    }
+
+    /// Keeps the host CA keys in clear again (decrypted with the passphrase). Refused when
+    /// there is no CA or it is not encrypted.
+    pub fn decrypt_ca(&mut self) -> Result<HostCa> {
+        if !self.has_ca()? {
+            return Err(Error::InvalidArgument(
+                "there is no host CA to decrypt".to_string(),
+            ));
+        }
+        let (mut ca, pending) = self.load_ca()?;
+        if !ca.is_encrypted() {
+            return Err(Error::InvalidArgument(
+                "the host CA key is not encrypted".to_string(),
+            ));
+        }
+        ca.unlock(&self.passphrase()?)?;
+        ca.set_encrypted(false)?;
+        let event = AuditEvent::about("ca.decrypt", ca.cluster_name());
+        self.commit_ca(&ca, pending, true, vec![event], || Ok(()))?;
+        Ok(ca)
+    }
+
+    /// Moves a manual rotation of the host CA to `phase`.
+    pub fn rotate(&mut self, phase: Phase) -> Result<HostCa> {
+        let (mut ca, pending) = self.load_ca()?;
+        ca.rotate(phase, self.now())?;
+        let event = AuditEvent::about("ca.rotate", phase.name());
+        self.commit_ca(&ca, pending, true, vec![event], || Ok(()))?;
+        Ok(ca)
+    }
+
+    /// Starts an automatic rotation of the host CA.
+    pub fn start_auto_rotation(&mut self, grace_period: std::time::Duration) -> Result<HostCa> {
+        let (mut ca, pending) = self.load_ca()?;
+        let entered = ca.start_auto_rotation(grace_period, self.now())?;
+        let events = entered
+            .iter()
+            .map(|p| AuditEvent::about("ca.rotate", p.name()))
+            .collect();
+        self.commit_ca(&ca, pending, true, events, || Ok(()))?;
+        self.notices.push(Notice::RotationAdvanced(entered));
+        Ok(ca)
+    }
+}
+
+/// What loading the CA changed in memory, to be saved with the operation's result.
+pub(crate) enum Pending {
+    Nothing,
+    Created,
+    Advanced(Vec<Phase>),
+}

@@ -1,0 +1,271 @@
+//! The etcd store's reads: one snapshot of the prefix in one linearizable request, later reads
+//! at its revision on the same member, each remembered so the commit can compare it.
+
+use super::*;
+
+impl EtcdStore {
+    /// One linearizable request: the cluster's latest revision, every blob and every deletion
+    /// marker at it. Linearizable, so a command sees everything done before it started, through
+    /// any member: a script's `users add` then `users update` through two members works.
+    pub(super) fn take_snapshot(&self) -> std::result::Result<Snapshot, etcd_client::Error> {
+        let spaces = [self.key("k", ""), self.key("d", "")];
+        let mut reads: Vec<TxnOp> = spaces
+            .iter()
+            .map(|start| {
+                let options = GetOptions::new()
+                    .with_range(range_end(start))
+                    .with_limit(PREFETCH);
+                TxnOp::get(start.clone(), Some(options))
+            })
+            .collect();
+        // The pointers of the first etcd layout (rctl 0.1's first etcd store: `m/NAME` and
+        // `b/…` pieces), which this one does not read.
+        let earlier = self.key("m", "");
+        let options = GetOptions::new()
+            .with_range(range_end(&earlier))
+            .with_count_only();
+        reads.push(TxnOp::get(earlier, Some(options)));
+        let mut kv = self.kv.clone();
+        let response = self
+            .runtime
+            .block_on(async move { kv.txn(Txn::new().and_then(reads)).await })?;
+        let mut snapshot = Snapshot {
+            revision: response.header().map_or(0, |h| h.revision()),
+            small: BTreeMap::new(),
+            complete: true,
+            earlier_layout: false,
+        };
+        let answers = response.op_responses();
+        if let Some(etcd_client::TxnOpResponse::Get(earlier)) = answers.get(spaces.len()) {
+            snapshot.earlier_layout = earlier.count() > 0;
+        }
+        for answer in &answers[..spaces.len().min(answers.len())] {
+            if let etcd_client::TxnOpResponse::Get(get) = answer {
+                snapshot.complete &= !get.more();
+                for kv in get.kvs() {
+                    snapshot
+                        .small
+                        .insert(kv.key().to_vec(), (kv.value().to_vec(), kv.mod_revision()));
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// A prefix of the first etcd layout is refused, not read as empty (where `auth init`
+    /// would make a second CA).
+    pub(super) fn refuse_earlier_layout(&self, snapshot: &Snapshot) -> Result<()> {
+        if snapshot.earlier_layout {
+            return Err(Error::EarlierEtcdLayout {
+                location: self.location.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The transaction's snapshot, taken now if this is its first read.
+    pub(super) fn snapshot<'t>(&self, tx: &'t mut Tx) -> Result<&'t Snapshot> {
+        let snapshot = match tx.snapshot.take() {
+            Some(snapshot) => snapshot,
+            None => {
+                let snapshot = self
+                    .take_snapshot()
+                    .map_err(|e| unreachable_error(&self.location, &e))?;
+                self.refuse_earlier_layout(&snapshot)?;
+                snapshot
+            }
+        };
+        Ok(tx.snapshot.insert(snapshot))
+    }
+
+    pub(super) fn tx(&self) -> MutexGuard<'_, Tx> {
+        // A panic elsewhere cannot leave the buffer half-changed in a way that matters: it is
+        // only ever committed whole, and a poisoned one is dropped.
+        self.tx.lock().unwrap_or_else(|poisoned| {
+            let mut tx = poisoned.into_inner();
+            *tx = Tx::default();
+            tx
+        })
+    }
+
+    pub(super) fn key(&self, space: &str, name: &str) -> Vec<u8> {
+        format!("{}{space}/{name}", self.prefix).into_bytes()
+    }
+
+    pub(super) fn marker(&self, start: &[u8]) -> Vec<u8> {
+        marker(&self.prefix, start)
+    }
+
+    pub(super) fn run<T>(
+        &self,
+        f: impl std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    ) -> Result<T> {
+        self.runtime
+            .block_on(f)
+            .map_err(|e| unreachable_error(&self.location, &e))
+    }
+
+    /// A read at the snapshot's revision, from the member that took it (which has applied
+    /// that revision, so the read needs no round to the others).
+    pub(super) fn get(
+        &self,
+        tx: &mut Tx,
+        key: Vec<u8>,
+        options: GetOptions,
+    ) -> Result<etcd_client::GetResponse> {
+        let revision = self.snapshot(tx)?.revision;
+        let options = options.with_revision(revision).with_serializable();
+        let mut kv = self.kv.clone();
+        self.run(async move { kv.get(key, Some(options)).await })
+    }
+
+    /// One key as the snapshot has it, and its revision of last change (0: absent).
+    pub(super) fn get_key(&self, tx: &mut Tx, key: &[u8]) -> Result<Option<Versioned>> {
+        // Blobs and markers: the snapshot has them all, unless there were too many.
+        let small = key.starts_with(&self.key("k", "")) || key.starts_with(&self.key("d", ""));
+        let snapshot = self.snapshot(tx)?;
+        if small && (snapshot.complete || snapshot.small.contains_key(key)) {
+            return Ok(snapshot.small.get(key).cloned());
+        }
+        let response = self.get(tx, key.to_vec(), GetOptions::new())?;
+        Ok(response
+            .kvs()
+            .first()
+            .map(|kv| (kv.value().to_vec(), kv.mod_revision())))
+    }
+
+    /// One key, as this transaction sees it; remembered for the commit's comparison.
+    pub(super) fn read_key(&self, tx: &mut Tx, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(change) = tx.writes.get(key) {
+            return Ok(change.clone());
+        }
+        let found = self.get_key(tx, key)?;
+        tx.keys.insert(
+            key.to_vec(),
+            found.as_ref().map_or(0, |(_, changed)| *changed),
+        );
+        Ok(found.map(|(value, _)| value))
+    }
+
+    /// Every key starting with `start`, in key order, as this transaction sees it;
+    /// remembered (with its deletion marker) for the commit's comparison.
+    pub(super) fn read_range(
+        &self,
+        tx: &mut Tx,
+        start: &[u8],
+        keys_only: bool,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let end = range_end(start);
+        if !tx.ranges.contains_key(start) {
+            let marker = self.marker(start);
+            let changed = self.get_key(tx, &marker)?.map_or(0, |(_, changed)| changed);
+            tx.ranges.insert(start.to_vec(), (end.clone(), changed));
+        }
+        let mut found = Vec::new();
+        let snapshot = self.snapshot(tx)?;
+        if snapshot.complete && start.starts_with(&self.key("k", "")) {
+            found.extend(
+                snapshot
+                    .small
+                    .range(start.to_vec()..end.clone())
+                    .map(|(key, (value, _))| (key.clone(), value.clone())),
+            );
+        } else {
+            self.fetch_range(tx, start, &end, keys_only, &mut found)?;
+        }
+        let mut changes = tx.writes.range(start.to_vec()..end).peekable();
+        if changes.peek().is_none() {
+            return Ok(found);
+        }
+        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = found.into_iter().collect();
+        for (key, change) in changes {
+            match change {
+                Some(value) => merged.insert(key.clone(), value.clone()),
+                None => merged.remove(key),
+            };
+        }
+        Ok(merged.into_iter().collect())
+    }
+
+    /// Every key from `start` to `end` at the snapshot, a page at a time.
+    pub(super) fn fetch_range(
+        &self,
+        tx: &mut Tx,
+        start: &[u8],
+        end: &[u8],
+        keys_only: bool,
+        found: &mut Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<()> {
+        let mut from = start.to_vec();
+        loop {
+            let mut options = GetOptions::new().with_range(end.to_vec()).with_limit(PAGE);
+            if keys_only {
+                options = options.with_keys_only();
+            }
+            let response = self.get(tx, from, options)?;
+            found.extend(
+                response
+                    .kvs()
+                    .iter()
+                    .map(|kv| (kv.key().to_vec(), kv.value().to_vec())),
+            );
+            match response.kvs().last() {
+                Some(last) if response.more() => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// The lines of a blob kept one key per line, joined.
+    pub(super) fn read_lines(&self, tx: &mut Tx, space: &str) -> Result<Vec<u8>> {
+        let start = self.key(space, "");
+        let mut data = Vec::new();
+        for (_, line) in self.read_range(tx, &start, false)? {
+            data.extend_from_slice(&line);
+        }
+        if space == "a" {
+            for record in &tx.records {
+                data.extend_from_slice(record);
+            }
+        }
+        Ok(data)
+    }
+
+    /// Whether any key starts with `start` (without remembering the read: for listing).
+    pub(super) fn any_in(&self, tx: &mut Tx, start: &[u8]) -> Result<bool> {
+        let options = GetOptions::new()
+            .with_range(range_end(start))
+            .with_count_only();
+        Ok(self.get(tx, start.to_vec(), options)?.count() > 0)
+    }
+
+    /// The users of `data` (lines of users.jsonl) by key.
+    pub(super) fn user_lines(&self, data: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>> {
+        let mut lines = BTreeMap::new();
+        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let name = (self.layout.line_key)(line).map_err(|reason| {
+                Error::Store(format!(
+                    "{}: a user line is invalid: {reason}",
+                    self.location
+                ))
+            })?;
+            let mut line = line.to_vec();
+            line.push(b'\n');
+            lines.insert(self.key("u", &name), line);
+        }
+        Ok(lines)
+    }
+
+    pub(super) fn refuse_if_read_only(&self) -> Result<()> {
+        if self.read_only {
+            return Err(Error::Store(format!(
+                "{} is open for reading only",
+                self.location
+            )));
+        }
+        Ok(())
+    }
+}
