@@ -15,7 +15,9 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", cli::error::message(&e));
+            // A closed stderr (`2>&1 | head`) must not turn a refusal into a panic.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {}", cli::error::message(&e));
             cli::error::exit_code(&e)
         }
     }

@@ -141,3 +141,58 @@ fn no_source_file_holds_more_than_600_lines() {
         .collect();
     assert!(big.is_empty(), "split these by concept: {big:?}");
 }
+
+/// `rctl completion bash | head -1`, `rctl man | head -1`: a reader that goes away early ends
+/// the output quietly, with no panic (exit 0, nothing on stderr).
+#[test]
+fn completion_and_man_into_a_closed_pipe_end_quietly() {
+    use std::process::{Command, Stdio};
+    for args in [
+        &["completion", "bash"][..],
+        &["man"],
+        &["man", "auth", "sign"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rctl"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before rctl writes a byte.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The pages rctl(1) lists under its subcommands exist: `rctl man auth sign` is
+/// rctl-auth-sign(1); an unknown command is refused in one line.
+#[test]
+fn man_prints_each_subcommand_page_it_names() {
+    use std::process::Command;
+    let man = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rctl"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let top = String::from_utf8(man(&["man"]).stdout).unwrap();
+    assert!(top.contains("rctl\\-auth(1)"), "{top}");
+    let page = man(&["man", "auth", "sign"]);
+    let page = String::from_utf8(page.stdout).unwrap();
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH rctl\\-auth\\-sign"),
+        "{page}"
+    );
+    assert!(page.contains("\\-\\-format"), "{page}");
+    let bad = man(&["man", "auth", "nope"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let stderr = String::from_utf8(bad.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("has no command \"nope\""), "{stderr}");
+}

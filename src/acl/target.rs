@@ -9,41 +9,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-/// A Redis or Valkey version family whose ACL grammar and command table rctl knows.
-///
-/// ```
-/// use rctl::acl::Target;
-/// let t: Target = "valkey-8.0".parse().unwrap();
-/// assert!(t.has_selectors());
-/// assert!(!Target::Redis62.has_selectors());
-/// assert_eq!(Target::default(), Target::Redis70);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-#[non_exhaustive]
-pub enum Target {
-    /// Redis 6.0: ACLs, no Pub/Sub channel rules, no selectors.
-    Redis60,
-    /// Redis 6.2: channel rules (`&pattern`), new users start with all channels.
-    Redis62,
-    /// Redis 7.0: selectors, `%R~`/`%W~` key permissions; new users start with no channels.
-    #[default]
-    Redis70,
-    /// Redis 7.2.
-    Redis72,
-    /// Redis 7.4 (hash field expiry commands).
-    Redis74,
-    /// Valkey 7.2 (forked from Redis 7.2.4).
-    Valkey72,
-    /// Valkey 8.0.
-    Valkey80,
-    /// Valkey 8.1.
-    Valkey81,
-    /// Valkey 9.0.
-    Valkey90,
-    /// Valkey 9.1.
-    Valkey91,
-}
-
 /// The grammar features of a target (from its `src/acl.c`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Features {
@@ -73,44 +38,126 @@ pub(crate) struct Features {
     pub subcommands: bool,
     /// One `CONFIG SET` takes several settings (7.0+), so the TLS files are reloaded together.
     pub config_set_many: bool,
+    /// Certificate login, `tls-auth-clients-user CN` (seen with `CONFIG GET` on valkey-server
+    /// 9.0.0 and 9.1.2; Redis has it from 8.6).
+    pub cert_login: bool,
 }
 
-const ALL: [Target; 10] = [
-    Target::Redis60,
-    Target::Redis62,
-    Target::Redis70,
-    Target::Redis72,
-    Target::Redis74,
-    Target::Valkey72,
-    Target::Valkey80,
-    Target::Valkey81,
-    Target::Valkey90,
-    Target::Valkey91,
-];
+/// Redis 6.0's grammar: ACLs, no Pub/Sub channel rules, no selectors.
+const REDIS_6_0: Features = Features {
+    channels: false,
+    channels_default_all: false,
+    sanitize: false,
+    selectors: false,
+    percent_needs_flags: false,
+    bare_percent: false,
+    selector_restarts: false,
+    first_arg_busy: true,
+    subcommands: false,
+    config_set_many: false,
+    cert_login: false,
+};
+
+/// Redis 6.2: channel rules, new users with all channels, sanitize-payload.
+const REDIS_6_2: Features = Features {
+    channels: true,
+    channels_default_all: true,
+    sanitize: true,
+    first_arg_busy: false,
+    ..REDIS_6_0
+};
+
+/// Redis 7.2 and what follows it (Valkey included): selectors, `%R~`/`%W~`, subcommands.
+const REDIS_7_2: Features = Features {
+    channels_default_all: false,
+    selectors: true,
+    percent_needs_flags: true,
+    subcommands: true,
+    config_set_many: true,
+    ..REDIS_6_2
+};
+
+/// One target: its enum variant, its name, its command table (`tables/NAME.txt`) and its
+/// grammar features. Adding a Redis or Valkey version is one row here and one table file.
+macro_rules! targets {
+    ($( $(#[$attr:meta])* $variant:ident = $name:literal, $features:expr; )*) => {
+        /// A Redis or Valkey version family whose ACL grammar and command table rctl knows.
+        ///
+        /// ```
+        /// use rctl::acl::Target;
+        /// let t: Target = "valkey-8.0".parse().unwrap();
+        /// assert!(t.has_selectors());
+        /// assert!(!Target::Redis62.has_selectors());
+        /// assert_eq!(Target::default(), Target::Redis70);
+        /// ```
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        #[non_exhaustive]
+        pub enum Target {
+            $( $(#[$attr])* $variant, )*
+        }
+
+        /// Every target's row, in the enum's order (Redis then Valkey, oldest first).
+        const ROWS: &[Row] = &[
+            $( Row {
+                name: $name,
+                table: include_str!(concat!("tables/", $name, ".txt")),
+                features: $features,
+            }, )*
+        ];
+
+        impl Target {
+            /// Every target, Redis then Valkey, oldest first.
+            pub const ALL: [Target; ROWS.len()] = [$( Target::$variant, )*];
+        }
+    };
+}
+
+targets! {
+    /// Redis 6.0: ACLs, no Pub/Sub channel rules, no selectors.
+    Redis60 = "redis-6.0", REDIS_6_0;
+    /// Redis 6.2: channel rules (`&pattern`), new users start with all channels.
+    Redis62 = "redis-6.2", REDIS_6_2;
+    /// Redis 7.0: selectors, `%R~`/`%W~` key permissions; new users start with no channels.
+    #[default]
+    Redis70 = "redis-7.0", Features { selector_restarts: true, ..REDIS_7_2 };
+    /// Redis 7.2.
+    Redis72 = "redis-7.2", REDIS_7_2;
+    /// Redis 7.4 (hash field expiry commands).
+    Redis74 = "redis-7.4", REDIS_7_2;
+    /// Valkey 7.2 (forked from Redis 7.2.4).
+    Valkey72 = "valkey-7.2", REDIS_7_2;
+    /// Valkey 8.0.
+    Valkey80 = "valkey-8.0", Features { bare_percent: true, ..REDIS_7_2 };
+    /// Valkey 8.1.
+    Valkey81 = "valkey-8.1", REDIS_7_2;
+    /// Valkey 9.0.
+    Valkey90 = "valkey-9.0", Features { cert_login: true, ..REDIS_7_2 };
+    /// Valkey 9.1.
+    Valkey91 = "valkey-9.1", Features { cert_login: true, ..REDIS_7_2 };
+}
+
+/// A row of the target table.
+struct Row {
+    name: &'static str,
+    table: &'static str,
+    features: Features,
+}
+
+const ALL: [Target; ROWS.len()] = Target::ALL;
 
 impl Target {
-    /// Every target, Redis then Valkey, oldest first.
-    pub const ALL: [Target; 10] = ALL;
+    fn row(self) -> &'static Row {
+        &ROWS[self as usize]
+    }
 
     /// The target's name: `redis-7.0`, `valkey-8.1`, ...
     pub fn name(self) -> &'static str {
-        match self {
-            Target::Redis60 => "redis-6.0",
-            Target::Redis62 => "redis-6.2",
-            Target::Redis70 => "redis-7.0",
-            Target::Redis72 => "redis-7.2",
-            Target::Redis74 => "redis-7.4",
-            Target::Valkey72 => "valkey-7.2",
-            Target::Valkey80 => "valkey-8.0",
-            Target::Valkey81 => "valkey-8.1",
-            Target::Valkey90 => "valkey-9.0",
-            Target::Valkey91 => "valkey-9.1",
-        }
+        self.row().name
     }
 
     /// True for Valkey targets.
     pub fn is_valkey(self) -> bool {
-        self >= Target::Valkey72
+        self.name().starts_with("valkey-")
     }
 
     /// Selectors `( ... )` and `%R~`/`%W~` key permissions (Redis 7.0+, Valkey).
@@ -123,48 +170,20 @@ impl Target {
         self.features().channels
     }
 
-    /// Certificate login, `tls-auth-clients-user CN` (Valkey 9.0+; seen with `CONFIG GET` on
-    /// valkey-server 9.0.0 and 9.1.2; Redis has it from 8.6, which rctl has no target for).
+    /// Certificate login, `tls-auth-clients-user CN` (Valkey 9.0+; Redis has it from 8.6,
+    /// which rctl has no target for).
     pub fn has_cert_login(self) -> bool {
-        self >= Target::Valkey90
+        self.features().cert_login
     }
 
     pub(crate) fn features(self) -> Features {
-        let v7 = self >= Target::Redis70;
-        Features {
-            channels: self >= Target::Redis62,
-            channels_default_all: self == Target::Redis62,
-            sanitize: self >= Target::Redis62,
-            selectors: v7,
-            percent_needs_flags: v7,
-            bare_percent: self == Target::Valkey80,
-            selector_restarts: self == Target::Redis70,
-            first_arg_busy: self == Target::Redis60,
-            subcommands: v7,
-            config_set_many: v7,
-        }
-    }
-
-    fn table(self) -> &'static str {
-        match self {
-            Target::Redis60 => include_str!("tables/redis-6.0.txt"),
-            Target::Redis62 => include_str!("tables/redis-6.2.txt"),
-            Target::Redis70 => include_str!("tables/redis-7.0.txt"),
-            Target::Redis72 => include_str!("tables/redis-7.2.txt"),
-            Target::Redis74 => include_str!("tables/redis-7.4.txt"),
-            Target::Valkey72 => include_str!("tables/valkey-7.2.txt"),
-            Target::Valkey80 => include_str!("tables/valkey-8.0.txt"),
-            Target::Valkey81 => include_str!("tables/valkey-8.1.txt"),
-            Target::Valkey90 => include_str!("tables/valkey-9.0.txt"),
-            Target::Valkey91 => include_str!("tables/valkey-9.1.txt"),
-        }
+        self.row().features
     }
 
     /// The target's command table and categories, read once.
     pub(crate) fn catalog(self) -> &'static Catalog {
-        static CATALOGS: [OnceLock<Catalog>; 10] = [const { OnceLock::new() }; 10];
-        let i = ALL.iter().position(|t| *t == self).unwrap_or(0);
-        CATALOGS[i].get_or_init(|| Catalog::parse(self.table()))
+        static CATALOGS: [OnceLock<Catalog>; ROWS.len()] = [const { OnceLock::new() }; ROWS.len()];
+        CATALOGS[self as usize].get_or_init(|| Catalog::parse(self.row().table))
     }
 
     /// Whether the target knows `name` (a command, or `container|subcommand`).

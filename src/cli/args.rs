@@ -15,27 +15,56 @@ use super::output;
 #[command(name = "rctl", version, propagate_version = true)]
 pub struct Cli {
     /// State directory [default: $RCTL_STATE_DIR, else $XDG_DATA_HOME/rctl, else ~/.local/share/rctl]
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub(crate) state_dir: Option<PathBuf>,
 
     /// Accept a state directory or CA key file that group or others can read
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub(crate) insecure_permissions: bool,
 
     /// Shared state in etcd: etcd://HOST:PORT[,HOST:PORT...]/PREFIX (instead of --state-dir)
-    #[arg(long, global = true, value_name = "URL", env = "RCTL_STATE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "URL",
+        env = "RCTL_STATE"
+    )]
     pub(crate) state: Option<String>,
 
     /// CA file of the etcd members' certificates (TLS to etcd)
-    #[arg(long, global = true, value_name = "FILE", env = "RCTL_ETCD_CACERT")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE",
+        env = "RCTL_ETCD_CACERT"
+    )]
     pub(crate) etcd_cacert: Option<PathBuf>,
 
     /// Client certificate for etcd
-    #[arg(long, global = true, value_name = "FILE", env = "RCTL_ETCD_CERT")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE",
+        env = "RCTL_ETCD_CERT"
+    )]
     pub(crate) etcd_cert: Option<PathBuf>,
 
     /// Client key for etcd
-    #[arg(long, global = true, value_name = "FILE", env = "RCTL_ETCD_KEY")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE",
+        env = "RCTL_ETCD_KEY"
+    )]
     pub(crate) etcd_key: Option<PathBuf>,
 
     /// File holding the passphrase of an encrypted host CA key (else a prompt on a terminal);
@@ -43,6 +72,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         value_name = "FILE",
         env = "RCTL_CA_PASSPHRASE_FILE"
     )]
@@ -67,8 +97,8 @@ pub(crate) enum Command {
     Redis(RedisCommand),
     /// Print a shell completion script: bash, zsh, fish, elvish or powershell
     Completion(CompletionArgs),
-    /// Print the man page (roff)
-    Man,
+    /// Print the man page (roff): rctl(1), or a command's page (`rctl man auth sign`)
+    Man(ManArgs),
     /// Manage users
     #[command(subcommand)]
     Users(UsersCommand),
@@ -194,10 +224,15 @@ pub(crate) struct RedisRmArgs {
 }
 
 #[derive(Args, Debug)]
+pub(crate) struct ManArgs {
+    /// The command whose page to print (`auth sign`: rctl-auth-sign(1)); none for rctl(1)
+    #[arg(value_name = "COMMAND")]
+    pub(crate) command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
 pub(crate) struct RedisTargetArgs {
-    /// redis-6.0, redis-6.2, redis-7.0, redis-7.2, redis-7.4, valkey-7.2, valkey-8.0,
-    /// valkey-8.1, valkey-9.0 or valkey-9.1
-    #[arg(value_name = "TARGET")]
+    #[arg(value_name = "TARGET", help = target_names())]
     pub(crate) target: Option<Target>,
 }
 
@@ -510,4 +545,14 @@ pub(crate) struct MigrateArgs {
     /// Where to: etcd://HOST:PORT[,HOST:PORT...]/PREFIX (empty), or a directory (a backup)
     #[arg(long, value_name = "URL|DIR")]
     pub(crate) to: String,
+}
+
+/// Every target's name, from the library's table: `redis-6.0, …, valkey-9.0 or valkey-9.1`.
+fn target_names() -> String {
+    let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }

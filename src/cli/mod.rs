@@ -28,7 +28,7 @@ mod users;
 pub use args::Cli;
 use args::{
     AclCommand, AuditCommand, AuditLsArgs, AuthCommand, CertsCommand, Command, CompletionArgs,
-    MigrateArgs, RedisCommand, StateCommand, UsersCommand,
+    ManArgs, MigrateArgs, RedisCommand, StateCommand, UsersCommand,
 };
 
 /// Prints a clap error as one line (help and version in full) and gives its exit code.
@@ -134,7 +134,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Redis(RedisCommand::Sync(args)) => redis::redis_sync(&ctx, args),
         Command::Redis(RedisCommand::Check(args)) => redis::redis_check(&ctx, args),
         Command::Completion(args) => completion(args),
-        Command::Man => man(),
+        Command::Man(args) => man(args),
         Command::Users(cmd) => users::users(&ctx, cmd),
         Command::Create(args) => users::create(&ctx, args),
         Command::Get(args) => users::get(&ctx, args),
@@ -165,7 +165,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Redis(RedisCommand::Sync(_)) => "redis sync",
         Command::Redis(RedisCommand::Check(_)) => "redis check",
         Command::Completion(_) => "completion",
-        Command::Man => "man",
+        Command::Man(_) => "man",
         Command::Users(UsersCommand::Add(_)) => "users add",
         Command::Users(UsersCommand::Ls(_)) => "users ls",
         Command::Users(UsersCommand::Update(_)) => "users update",
@@ -253,22 +253,38 @@ fn run_on<T>(mut state: StateDir, f: impl FnOnce(&mut StateDir) -> Result<T>) ->
     result
 }
 
+/// Completion and man pages are made in memory, then written as any output is: a closed pipe
+/// (`rctl completion bash | head -1`) ends them quietly.
 fn completion(args: CompletionArgs) -> Result<()> {
     use clap::CommandFactory;
-    clap_complete::generate(
-        args.shell,
-        &mut Cli::command(),
-        "rctl",
-        &mut std::io::stdout(),
-    );
-    Ok(())
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "rctl", &mut script);
+    out!("{}", String::from_utf8_lossy(&script))
 }
 
-fn man() -> Result<()> {
+/// rctl(1), or the page of the command named (`rctl man auth sign`: rctl-auth-sign(1)), the
+/// pages the top page lists under its subcommands.
+fn man(args: ManArgs) -> Result<()> {
     use clap::CommandFactory;
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut std::io::stdout())
-        .map_err(|e| Error::InvalidArgument(format!("cannot write the man page: {e}")))
+    let mut page = Cli::command();
+    page.build();
+    for word in &args.command {
+        let Some(sub) = page.find_subcommand(word).cloned() else {
+            let known: Vec<&str> = page.get_subcommands().map(|c| c.get_name()).collect();
+            return Err(Error::InvalidArgument(format!(
+                "{} has no command {:?}; it has: {}",
+                page.get_display_name().unwrap_or("rctl"),
+                io::rctl_shorten(word),
+                known.join(", ")
+            )));
+        };
+        page = sub;
+    }
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page)
+        .render(&mut roff)
+        .map_err(|e| Error::InvalidArgument(format!("cannot make the man page: {e}")))?;
+    out!("{}", String::from_utf8_lossy(&roff))
 }
 
 fn audit_ls(ctx: &Context, args: AuditLsArgs) -> Result<()> {

@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use crate::accounts::names::ServerName;
 use crate::error::{Error, Result};
-use crate::servers::live::{self, FilePlan, LiveSync, SyncOptions, Wanted};
+pub use crate::servers::live::SyncOptions;
+use crate::servers::live::{self, FilePlan, LiveSync, Wanted};
 use crate::servers::registered::RegisteredServer;
 use crate::state::{Notice, StateDir, WrittenFiles};
 
