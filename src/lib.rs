@@ -17,7 +17,7 @@
 //! // server.crt, server.key (0600) and server.cas, for redis.conf's tls-*-file settings: the
 //! // outputs checked first, then signed, written and audited as one step.
 //! let mut req = ServerCertRequest::new(parse_host_list("redis.example.com,10.0.0.5")?);
-//! req.ttl = "2190h".parse()?;
+//! req.ttl = Some("2190h".parse()?);
 //! let (_server, files) = state.issue_redis_server(&req, &dir.path().join("server"), false)?;
 //! assert_eq!(files.len(), 3);
 //!
@@ -79,7 +79,7 @@ pub use pki::ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
 pub use pki::hosts::{Host, parse_host_list};
 pub use pki::inspect::{CertReport, CertStatus, inspect_certificate, inspect_der};
 pub use pki::keys::{KeyAlgorithm, PrivateKey, spki_pin};
-pub use pki::leaf::{ClientCertRequest, DEFAULT_CERT_TTL, ServerCertRequest};
+pub use pki::leaf::{ClientCertRequest, DEFAULT_CERT_TTL, ServerCertRequest, leaf_ttl};
 pub use pki::rotation::{DEFAULT_GRACE_PERIOD, Duty, Mode, Phase, Rotation};
 pub use pki::sealed::Passphrase;
 pub use servers::redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};

@@ -88,9 +88,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     let mut req =
         ServerCertRequest::new(parse_host_list(args.host.as_deref().unwrap_or_default())?);
     req.key_algorithm = args.key_algo;
-    if let Some(ttl) = args.ttl {
-        req.ttl = ttl;
-    }
+    req.ttl = args.ttl;
     rctl::RedisTlsConfig::new(&args.out).render()?;
     let written = with_state(ctx, |state| {
         state

@@ -23,6 +23,7 @@ pub mod error;
 mod io;
 mod output;
 mod redis;
+mod resources;
 mod users;
 
 pub use args::Cli;
@@ -136,9 +137,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Completion(args) => completion(args),
         Command::Man(args) => man(args),
         Command::Users(cmd) => users::users(&ctx, cmd),
-        Command::Create(args) => users::create(&ctx, args),
-        Command::Get(args) => users::get(&ctx, args),
-        Command::Rm(args) => users::rm(&ctx, args),
+        Command::Create(args) => resources::create(&ctx, args),
+        Command::Get(args) => resources::get(&ctx, args),
+        Command::Rm(args) => resources::rm(&ctx, args),
         Command::Acl(AclCommand::Generate(args)) => acl::acl_generate(&ctx, args),
         Command::Acl(AclCommand::Check(args)) => acl::acl_check(&ctx, args),
         Command::Audit(AuditCommand::Ls(args)) => audit_ls(&ctx, args),

@@ -225,7 +225,7 @@ mod tests {
     fn bundle_pem(ca: &HostCa, algo: Option<KeyAlgorithm>) -> String {
         let req = ServerCertRequest {
             hosts: parse_host_list("redis.local,10.1.2.3,::1").unwrap(),
-            ttl: "10h".parse().unwrap(),
+            ttl: Some("10h".parse().unwrap()),
             key_algorithm: algo,
         };
         ca.sign_redis_server(&req, now())

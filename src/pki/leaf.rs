@@ -26,8 +26,8 @@ pub const DEFAULT_CERT_TTL: Ttl = Ttl::from_hours(12);
 pub struct ServerCertRequest {
     /// DNS names and addresses; the first is the subject CN. At least one.
     pub hosts: Vec<Host>,
-    /// Lifetime.
-    pub ttl: Ttl,
+    /// Lifetime; [`DEFAULT_CERT_TTL`] when `None` (see [`leaf_ttl`]).
+    pub ttl: Option<Ttl>,
     /// Key algorithm of the new key; the CA's when `None`.
     pub key_algorithm: Option<KeyAlgorithm>,
 }
@@ -35,7 +35,7 @@ pub struct ServerCertRequest {
 impl ServerCertRequest {
     /// With a lifetime.
     pub fn with_ttl(mut self, ttl: Ttl) -> ServerCertRequest {
-        self.ttl = ttl;
+        self.ttl = Some(ttl);
         self
     }
 
@@ -50,7 +50,7 @@ impl ServerCertRequest {
     pub fn new(hosts: Vec<Host>) -> ServerCertRequest {
         ServerCertRequest {
             hosts,
-            ttl: DEFAULT_CERT_TTL,
+            ttl: None,
             key_algorithm: None,
         }
     }
@@ -65,8 +65,8 @@ pub struct ClientCertRequest {
     pub user: String,
     /// The Redis user, written as the subject's CN (for `tls-auth-clients-user CN`).
     pub db_user: String,
-    /// Lifetime.
-    pub ttl: Ttl,
+    /// Lifetime; [`DEFAULT_CERT_TTL`] when `None` (see [`leaf_ttl`]).
+    pub ttl: Option<Ttl>,
     /// Key algorithm of the new key; the CA's when `None`.
     pub key_algorithm: Option<KeyAlgorithm>,
 }
@@ -120,6 +120,21 @@ pub(crate) fn dn_text(value: &rcgen::DnValue) -> String {
     }
 }
 
+/// The lifetime a leaf certificate is signed with: the one asked for, else
+/// [`DEFAULT_CERT_TTL`], within `cap` (a role's `max_session_ttl`, with the role's name): one
+/// asked for above the cap is refused, and the default is lowered to it. Every leaf's lifetime
+/// is chosen here, once (as Teleport's `CheckAndSetDefaults` chooses a request's).
+pub fn leaf_ttl(asked: Option<Ttl>, cap: Option<(Ttl, &str)>) -> Result<Ttl> {
+    match (asked, cap) {
+        (Some(ttl), Some((cap, role))) if ttl > cap => Err(Error::TtlNotAllowed(format!(
+            "TTL {ttl} exceeds the max_session_ttl {cap} of role {role:?}"
+        ))),
+        (Some(ttl), _) => Ok(ttl),
+        (None, Some((cap, _))) => Ok(cap.min(DEFAULT_CERT_TTL)),
+        (None, None) => Ok(DEFAULT_CERT_TTL),
+    }
+}
+
 /// Refuses a lifetime that is not whole seconds or would outlive `signer`'s certificate.
 fn check_ttl_for(signer: &CaKey, ttl: Ttl, now: OffsetDateTime) -> Result<()> {
     ttl.check_whole_seconds()?;
@@ -143,14 +158,14 @@ impl HostCa {
         let (dn, sans) = server_names(&req.hosts)?;
         let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
         let rsa = key.algorithm().is_rsa();
-        let (pem, mut issued) = self.issue(
+        let (pem, mut issued) = self.sign_leaf(
             self.active(),
             key.pair(),
             rsa,
             dn,
             sans,
             CertKind::Server,
-            req.ttl,
+            leaf_ttl(req.ttl, None)?,
             now,
         )?;
         issued.sans = req.hosts.iter().map(ToString::to_string).collect();
@@ -160,18 +175,20 @@ impl HostCa {
     /// Signs a Redis server certificate for a CSR (PEM) whose key stays on the Redis host. The
     /// CSR's signature is verified; only its subject alternative names are taken, each checked
     /// as `--host` would be; nothing else (CA:TRUE, key usages, other extensions) is copied.
+    /// `ttl` is [`DEFAULT_CERT_TTL`] when `None`.
     pub fn sign_redis_csr(
         &self,
         csr_pem: &str,
-        ttl: Ttl,
+        ttl: Option<Ttl>,
         now: OffsetDateTime,
     ) -> Result<RedisBundle> {
+        let ttl = leaf_ttl(ttl, None)?;
         let request = crate::pki::csr::parse_csr(csr_pem)?;
         let (dn, sans) = server_names(&request.hosts)?;
         let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.spki_der).map_err(|e| {
             Error::InvalidArgument(format!("the CSR's public key is not supported: {e}"))
         })?;
-        let (pem, mut issued) = self.issue(
+        let (pem, mut issued) = self.sign_leaf(
             self.active(),
             &spki,
             request.rsa,
@@ -197,14 +214,14 @@ impl HostCa {
         dn.push(DnType::OrganizationName, self.cluster_name());
         let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
         let rsa = key.algorithm().is_rsa();
-        let (pem, issued) = self.issue(
+        let (pem, issued) = self.sign_leaf(
             self.active(),
             key.pair(),
             rsa,
             dn,
             Vec::new(),
             CertKind::Client,
-            req.ttl,
+            leaf_ttl(req.ttl, None)?,
             now,
         )?;
         self.bundle(pem, Some(&key), issued)
@@ -228,7 +245,7 @@ impl HostCa {
         dn.push(DnType::OrganizationalUnitName, "rctl");
         dn.push(DnType::OrganizationName, self.cluster_name());
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)?;
-        let (pem, _) = self.issue(
+        let (pem, _) = self.sign_leaf(
             signer,
             key.pair(),
             false,
@@ -244,7 +261,7 @@ impl HostCa {
     /// A leaf certificate for `public_key`, signed by `signer` (the active key but for rctl's
     /// own client certificates), within the signer's lifetime.
     #[allow(clippy::too_many_arguments)]
-    fn issue(
+    fn sign_leaf(
         &self,
         signer: &CaKey,
         public_key: &impl rcgen::PublicKeyData,
@@ -327,7 +344,7 @@ pub(crate) mod tests {
     pub(crate) fn server(ca: &HostCa, hosts: &str, ttl: &str) -> Result<RedisBundle> {
         let req = ServerCertRequest {
             hosts: parse_host_list(hosts).unwrap(),
-            ttl: ttl.parse().unwrap(),
+            ttl: Some(ttl.parse().unwrap()),
             key_algorithm: None,
         };
         ca.sign_redis_server(&req, now())
@@ -457,7 +474,7 @@ pub(crate) mod tests {
         let ca = HostCa::generate(&CaOptions::new("example".parse().unwrap()), now()).unwrap();
         let req = ServerCertRequest {
             hosts: parse_host_list("a").unwrap(),
-            ttl: "1h".parse().unwrap(),
+            ttl: Some("1h".parse().unwrap()),
             key_algorithm: Some(KeyAlgorithm::Rsa2048),
         };
         let bundle = ca.sign_redis_server(&req, now()).unwrap();
@@ -473,7 +490,7 @@ pub(crate) mod tests {
         let req = ClientCertRequest {
             user: "alice".into(),
             db_user: "app".into(),
-            ttl: "1h".parse().unwrap(),
+            ttl: Some("1h".parse().unwrap()),
             key_algorithm: None,
         };
         let bundle = ca.sign_redis_client(&req, now()).unwrap();

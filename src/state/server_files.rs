@@ -110,7 +110,7 @@ impl StateDir {
                 req = req.with_key_algorithm(algorithm);
             }
             let (bundle, paths) =
-                self.issue(&server.cert_prefix, true, true, None, owner, |ca, now| {
+                self.sign_and_write(&server.cert_prefix, true, true, None, owner, |ca, now| {
                     ca.sign_redis_server(&req, now)
                 })?;
             written.serial = Some(bundle.issued().serial.clone());

@@ -7,7 +7,7 @@ use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::pki::bundle::RedisBundle;
 use crate::pki::keys::KeyAlgorithm;
-use crate::pki::leaf::{ClientCertRequest, DEFAULT_CERT_TTL};
+use crate::pki::leaf::{ClientCertRequest, leaf_ttl};
 use crate::pki::rotation::Phase;
 use crate::state::audit::AuditEvent;
 
@@ -32,7 +32,8 @@ pub struct ClientLogin {
     /// The database name: accepted as tctl takes it, not used (Redis has no per-database
     /// ACL, and Teleport does not enforce `db_names` for Redis).
     pub db_name: Option<String>,
-    /// Lifetime; 12h (or the role cap, if smaller) when `None`.
+    /// Lifetime; [`DEFAULT_CERT_TTL`](crate::DEFAULT_CERT_TTL), or the roles' cap if smaller,
+    /// when `None`.
     pub ttl: Option<Ttl>,
     /// Key algorithm; the CA's when `None`.
     pub key_algorithm: Option<KeyAlgorithm>,
@@ -80,7 +81,7 @@ impl StateDir {
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<std::path::PathBuf>)> {
         let req = self.client_request(login)?;
-        self.issue(out, overwrite, true, Some(&login.user), None, |ca, now| {
+        self.sign_and_write(out, overwrite, true, Some(&login.user), None, |ca, now| {
             ca.sign_redis_client(&req, now)
         })
     }
@@ -120,20 +121,10 @@ impl StateDir {
         if login.db_user.as_str() != user.name && self.user(&login.db_user).is_err() {
             return Err(Error::NoSuchAccount(login.db_user.to_string()));
         }
-        let ttl = match (login.ttl, ttl_cap(&roles)) {
-            (Some(ttl), Some((cap, role))) if ttl > cap => {
-                return Err(Error::TtlNotAllowed(format!(
-                    "TTL {ttl} exceeds the max_session_ttl {cap} of role {role:?}"
-                )));
-            }
-            (Some(ttl), _) => ttl,
-            (None, Some((cap, _))) => cap.min(DEFAULT_CERT_TTL),
-            (None, None) => DEFAULT_CERT_TTL,
-        };
         Ok(ClientCertRequest {
             user: user.name.clone(),
             db_user: login.db_user.to_string(),
-            ttl,
+            ttl: Some(leaf_ttl(login.ttl, ttl_cap(&roles))?),
             key_algorithm: login.key_algorithm,
         })
     }
@@ -159,14 +150,13 @@ impl StateDir {
         out: &Path,
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        self.issue(out, overwrite, true, None, None, |ca, now| {
+        self.sign_and_write(out, overwrite, true, None, None, |ca, now| {
             ca.sign_redis_server(req, now)
         })
     }
 
     /// [`issue_redis_server`](Self::issue_redis_server) for a CSR: writes `PREFIX.crt` and
-    /// `PREFIX.cas`.
-    /// `ttl` is [`DEFAULT_CERT_TTL`] when `None`.
+    /// `PREFIX.cas`. `ttl` is [`DEFAULT_CERT_TTL`](crate::DEFAULT_CERT_TTL) when `None`.
     pub fn issue_redis_csr(
         &mut self,
         csr_pem: &str,
@@ -174,13 +164,15 @@ impl StateDir {
         out: &Path,
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        let ttl = ttl.unwrap_or(DEFAULT_CERT_TTL);
-        self.issue(out, overwrite, false, None, None, |ca, now| {
+        self.sign_and_write(out, overwrite, false, None, None, |ca, now| {
             ca.sign_redis_csr(csr_pem, ttl, now)
         })
     }
 
-    pub(crate) fn issue(
+    /// Signs with `sign` and writes the bundle at `out` as one step: the outputs checked, the
+    /// CA loaded, signed, the audit record appended, the files placed (with `owner`), the CA
+    /// committed; a failure after the files were placed takes back the ones that were new.
+    pub(crate) fn sign_and_write(
         &mut self,
         out: &Path,
         overwrite: bool,
@@ -261,7 +253,11 @@ impl StateDir {
     }
 
     /// Signs a Redis server certificate for a CSR (PEM); see [`HostCa::sign_redis_csr`].
-    pub fn sign_redis_csr(&mut self, csr_pem: &str, ttl: crate::Ttl) -> Result<RedisBundle> {
+    pub fn sign_redis_csr(
+        &mut self,
+        csr_pem: &str,
+        ttl: Option<crate::Ttl>,
+    ) -> Result<RedisBundle> {
         let (ca, pending) = self.load_ca_unlocked()?;
         let bundle = ca.sign_redis_csr(csr_pem, ttl, self.now())?;
         let event = AuditEvent::issued(bundle.issued(), None);

@@ -1,0 +1,106 @@
+//! tctl's resource commands: `create -f` (roles, users), `get`, `rm`.
+
+use rctl::{Error, Result, Role, validate_name};
+
+use super::args::*;
+use super::io::*;
+use super::output;
+use super::{Context, with_state, with_state_read};
+
+pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
+    let (text, source) = if args.file.as_os_str() == "-" {
+        (
+            read_stdin("the resource", 1024 * 1024)?,
+            "stdin".to_string(),
+        )
+    } else {
+        let source = args.file.display().to_string();
+        let text = read_text_file(&args.file, 1024 * 1024)?;
+        (text, source)
+    };
+    let (role, ignored) = Role::from_teleport_yaml(&text, &source)?;
+    let replaced = with_state(ctx, |state| {
+        state.create_role(&role, args.force, args.target)
+    })?;
+    if !ignored.is_empty() {
+        eprintln!(
+            "note: {source}: ignored Teleport fields rctl does not use: {}",
+            ignored.join(", ")
+        );
+    }
+    let verb = if replaced { "updated" } else { "created" };
+    outln!("role {:?} has been {verb}", role.name())?;
+    Ok(())
+}
+
+/// `roles`, `role`, `roles/NAME`, `users`, ... into a kind and an optional name.
+pub(super) fn parse_resource(
+    resource: &str,
+    name: Option<String>,
+) -> Result<(&'static str, Option<String>)> {
+    let (kind, inline) = match resource.split_once('/') {
+        Some((k, n)) => (k, Some(n.to_string())),
+        None => (resource, None),
+    };
+    let kind = match kind {
+        "roles" | "role" => "role",
+        "users" | "user" => "user",
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "unknown resource kind {:?}; rctl has roles and users",
+                rctl_shorten(other)
+            )));
+        }
+    };
+    if inline.is_some() && name.is_some() {
+        return Err(Error::InvalidArgument(
+            "give the name once: roles/NAME or roles NAME".to_string(),
+        ));
+    }
+    let name = inline.or(name);
+    if let Some(n) = &name {
+        validate_name(kind, n)?;
+    }
+    Ok((kind, name))
+}
+
+pub(super) fn get(ctx: &Context, args: GetArgs) -> Result<()> {
+    let (kind, name) = parse_resource(&args.resource, args.name)?;
+    if kind == "role" {
+        let roles = with_state_read(ctx, |state| match &name {
+            Some(n) => state.role(n).map(|r| vec![r]),
+            None => state.roles(),
+        })?;
+        out!(
+            "{}",
+            output::roles(&roles, args.format.unwrap_or(output::Format::Yaml))?
+        )?;
+    } else {
+        let users = with_state_read(ctx, |state| match &name {
+            Some(n) => state.user(n).map(|u| vec![u]),
+            None => state.users(),
+        })?;
+        out!(
+            "{}",
+            output::users(&users, args.format.unwrap_or(output::Format::Text))?
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn rm(ctx: &Context, args: RmArgs) -> Result<()> {
+    let (kind, name) = parse_resource(&args.resource, None)?;
+    let Some(name) = name else {
+        return Err(Error::InvalidArgument(
+            "name the resource: rctl rm roles/NAME".to_string(),
+        ));
+    };
+    if kind != "role" {
+        return Err(Error::InvalidArgument(
+            "remove users with 'rctl users rm NAME'".to_string(),
+        ));
+    }
+    with_state(ctx, |state| state.remove_role(&name))?;
+    outln!("role {name:?} has been deleted")?;
+    Ok(())
+}
