@@ -86,6 +86,6 @@ pub use servers::redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
 pub use servers::registered::{FileOwner, RegisteredServer, ServerAddr};
 pub use state::audit::AuditEvent;
 pub use state::{
-    AclFile, ClientLogin, NewUser, Notice, StateDir, UserUpdate, WrittenFiles,
+    AclFile, ClientLogin, NewUser, Notice, PendingUser, StateDir, UserUpdate, WrittenFiles,
     default_cluster_name, default_state_dir,
 };

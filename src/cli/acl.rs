@@ -7,16 +7,9 @@ use super::io::*;
 use super::{Context, with_state_read};
 
 pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
-    if let Some(out) = &args.out
-        && out.is_dir()
-    {
-        return Err(Error::InvalidArgument(format!(
-            "{} is a directory, not a file",
-            out.display()
-        )));
-    }
+    // Checked before the state is opened: a refusal changes nothing.
     if let Some(out) = &args.out {
-        rctl::store::check_output_folder(out)?;
+        rctl::AclFile::check_output(out)?;
     }
     let file = with_state_read(ctx, |state| {
         if let Some(out) = &args.out {
@@ -26,12 +19,7 @@ pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
     })?;
     match &args.out {
         Some(out) => {
-            rctl::store::write_atomic(
-                out,
-                file.text.as_bytes(),
-                rctl::store::Visibility::Secret,
-                true,
-            )?;
+            file.write(out)?;
             eprintln!("wrote {} ({} users)", out.display(), file.users);
         }
         None => out!("{}", file.text)?,

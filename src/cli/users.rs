@@ -40,9 +40,13 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                     None => new.clone(),
                 };
                 let cert_login = state.cert_login()?;
-                let (user, _) = state.add_user_confirmed(new, |user, password| {
-                    show_generated(&mut shown, &user.name, password)
-                })?;
+                let pending = state.prepare_user(new)?;
+                show_generated(
+                    &mut shown,
+                    &pending.user().name,
+                    pending.generated_password(),
+                )?;
+                let (user, _) = state.save(pending)?;
                 Ok((user, cert_login))
             })?;
             outln!(
@@ -85,9 +89,9 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             let mut shown = None;
             with_state(ctx, |state| {
                 let password = shown.clone().or_else(|| password.clone());
-                state.reset_password_confirmed(&name, password, |password| {
-                    show_generated(&mut shown, &name, password)
-                })
+                let pending = state.prepare_password_reset(&name, password)?;
+                show_generated(&mut shown, &name, pending.generated_password())?;
+                state.save(pending)
             })?;
             outln!("Password of user {:?} has been reset.", name)?;
         }

@@ -2,7 +2,8 @@
 
 use crate::accounts::admin::ADMIN_ACCOUNT;
 use crate::acl::{Renderer, Target};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::output::atomic::{Visibility, check_output_folder, write_atomic};
 
 use super::StateDir;
 use super::users::USERS_FILE;
@@ -71,4 +72,26 @@ pub struct AclFile {
     pub text: String,
     /// How many users it defines (besides `default`, which it keeps off).
     pub users: usize,
+}
+
+impl AclFile {
+    /// Refuses, before any work, a path users.acl cannot be written at: a directory, or a file
+    /// in a folder that does not exist.
+    pub fn check_output(path: &std::path::Path) -> Result<()> {
+        if path.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is a directory, not a file",
+                path.display()
+            )));
+        }
+        check_output_folder(path)
+    }
+
+    /// Replaces `path` with the file atomically: mode 0600, or the owner and mode of the file
+    /// it replaces (a key's bits never widened), so a server running as its own user still
+    /// reads it.
+    pub fn write(&self, path: &std::path::Path) -> Result<()> {
+        Self::check_output(path)?;
+        write_atomic(path, self.text.as_bytes(), Visibility::Secret, true)
+    }
 }

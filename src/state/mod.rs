@@ -30,7 +30,7 @@ pub use notice::Notice;
 pub use server_files::WrittenFiles;
 pub use signing::ClientLogin;
 pub(crate) use users::USERS_FILE;
-pub use users::{NewUser, UserUpdate};
+pub use users::{NewUser, PendingUser, UserUpdate};
 pub(crate) use users_file::user_line_name;
 
 use time::OffsetDateTime;

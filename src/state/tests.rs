@@ -129,12 +129,15 @@ fn a_password_not_shown_is_not_saved() {
     let mut state = StateDir::with_store(Box::new(store.clone()));
     let mut new = user("carol");
     new.password = None;
-    let refused = state.add_user_confirmed(new, |_, password| {
-        assert!(password.is_some(), "a generated password is offered");
-        Err(Error::InvalidArgument("stdout is closed".into()))
-    });
-    assert!(refused.is_err());
+    let pending = state.prepare_user(new).unwrap();
+    assert!(
+        pending.generated_password().is_some(),
+        "a generated password is offered"
+    );
+    // The caller could not show it (stdout closed) and drops the change.
+    drop(pending);
     assert!(store.get("users.jsonl").is_empty() && store.get("audit.jsonl").is_empty());
+    assert!(state.users().unwrap().is_empty());
 }
 
 #[test]

@@ -80,6 +80,58 @@ impl NewUser {
     }
 }
 
+impl NewUser {
+    /// The user this makes at `now`, checked, with its password generated when none was
+    /// given (returned, for showing once).
+    fn into_user(self, now: time::OffsetDateTime) -> Result<(User, Option<Password>)> {
+        let (password, generated) = match self.password {
+            Some(p) => (p, false),
+            None => (Password::generate(), true),
+        };
+        let user = User {
+            name: self.name.into(),
+            roles: self.roles,
+            db_users: self.db_users,
+            db_names: self.db_names,
+            password_sha256: password.hash(),
+            created: now,
+            updated: now,
+        };
+        user.validate()?;
+        Ok((user, generated.then_some(password)))
+    }
+}
+
+/// A user change checked and ready to [`save`](StateDir::save), holding what must be shown
+/// before it is saved: a generated password. Dropped, it saves nothing.
+#[must_use = "nothing is saved until StateDir::save"]
+#[derive(Debug)]
+pub struct PendingUser {
+    user: User,
+    password: Option<Password>,
+    event: &'static str,
+    write: UsersWrite,
+}
+
+impl PendingUser {
+    /// The user as it will be saved.
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+
+    /// The generated password, to show once before saving (`None` when one was given).
+    pub fn generated_password(&self) -> Option<&Password> {
+        self.password.as_ref()
+    }
+}
+
+/// How a pending change reaches users.jsonl: one line appended, or the file rewritten.
+#[derive(Debug)]
+enum UsersWrite {
+    Append(Vec<u8>),
+    Rewrite(Vec<User>),
+}
+
 impl UserUpdate {
     /// No change yet.
     pub fn new() -> UserUpdate {
@@ -146,19 +198,17 @@ impl StateDir {
     }
 
     /// Creates a user. Returns it, and the generated password when none was given: show it
-    /// once, rctl keeps only its SHA-256.
+    /// once, rctl keeps only its SHA-256. (A caller that must show the password before the
+    /// user exists uses [`prepare_user`](Self::prepare_user) and [`save`](Self::save).)
     pub fn add_user(&mut self, new: NewUser) -> Result<(User, Option<Password>)> {
-        self.add_user_confirmed(new, |_, _| Ok(()))
+        let pending = self.prepare_user(new)?;
+        self.save(pending)
     }
 
-    /// [`add_user`](Self::add_user), calling `confirm` with the user and its generated
-    /// password once everything is checked and before anything is saved: the CLI shows the
-    /// password there, and an error from `confirm` (stdout closed) leaves the state unchanged.
-    pub fn add_user_confirmed(
-        &mut self,
-        new: NewUser,
-        confirm: impl FnOnce(&User, Option<&Password>) -> Result<()>,
-    ) -> Result<(User, Option<Password>)> {
+    /// Checks a new user and returns it ready to save, with its generated password, if any,
+    /// to show first: a user whose password nobody saw would be locked out, so a caller that
+    /// cannot show it drops the [`PendingUser`] and nothing is saved.
+    pub fn prepare_user(&mut self, new: NewUser) -> Result<PendingUser> {
         let roles = self.roles()?;
         check_roles_exist(&roles, &new.roles)?;
         let exists = || Error::AlreadyExists {
@@ -185,41 +235,37 @@ impl StateDir {
                 clean_end
             }
         };
-        let (password, generated) = match new.password {
-            Some(p) => (p, false),
-            None => (Password::generate(), true),
-        };
-        let now = self.record_time();
-        let user = User {
-            name: new.name.into(),
-            roles: new.roles,
-            db_users: new.db_users,
-            db_names: new.db_names,
-            password_sha256: password.hash(),
-            created: now,
-            updated: now,
-        };
-        user.validate()?;
-        let line = render_user_line(&user)?;
-        let users = if clean_end {
-            None
+        let (user, password) = new.into_user(self.record_time())?;
+        let write = if clean_end {
+            UsersWrite::Append(render_user_line(&user)?)
         } else {
             let mut users = self.users()?;
             users.push(user.clone());
             users.sort_by(|a, b| a.name.cmp(&b.name));
-            Some(users)
+            UsersWrite::Rewrite(users)
         };
-        let password = generated.then_some(password);
-        // Everything is checked: the caller may now show the password, and only if that
-        // worked is the user saved (a password nobody saw would lock the user out).
-        confirm(&user, password.as_ref())?;
-        self.audited(
-            &[AuditEvent::about("user.create", &user.name)],
-            || match &users {
-                None => self.store().append(USERS_FILE, &line).map(drop),
-                Some(users) => self.save_users(users),
-            },
-        )?;
+        Ok(PendingUser {
+            user,
+            password,
+            event: "user.create",
+            write,
+        })
+    }
+
+    /// Saves a change that [`prepare_user`](Self::prepare_user) or
+    /// [`prepare_password_reset`](Self::prepare_password_reset) checked on this state, with
+    /// its audit record. Returns the user and its generated password.
+    pub fn save(&mut self, pending: PendingUser) -> Result<(User, Option<Password>)> {
+        let PendingUser {
+            user,
+            password,
+            event,
+            write,
+        } = pending;
+        self.audited(&[AuditEvent::about(event, &user.name)], || match &write {
+            UsersWrite::Append(line) => self.store().append(USERS_FILE, line).map(drop),
+            UsersWrite::Rewrite(users) => self.save_users(users),
+        })?;
         Ok((user, password))
     }
 
@@ -232,21 +278,7 @@ impl StateDir {
         let mut added = Vec::with_capacity(new.len());
         for n in new {
             check_roles_exist(&roles, &n.roles)?;
-            let (password, generated) = match n.password {
-                Some(p) => (p, false),
-                None => (Password::generate(), true),
-            };
-            let user = User {
-                name: n.name.into(),
-                roles: n.roles,
-                db_users: n.db_users,
-                db_names: n.db_names,
-                password_sha256: password.hash(),
-                created: now,
-                updated: now,
-            };
-            user.validate()?;
-            added.push((user, generated.then_some(password)));
+            added.push(n.into_user(now)?);
         }
         users.extend(added.iter().map(|(u, _)| u.clone()));
         users.sort_by(|a, b| a.name.cmp(&b.name));
@@ -296,17 +328,17 @@ impl StateDir {
         name: &str,
         password: Option<Password>,
     ) -> Result<Option<Password>> {
-        self.reset_password_confirmed(name, password, |_| Ok(()))
+        let pending = self.prepare_password_reset(name, password)?;
+        self.save(pending).map(|(_, password)| password)
     }
 
-    /// [`reset_password`](Self::reset_password), calling `confirm` with the generated password
-    /// before anything is saved (see [`add_user_confirmed`](Self::add_user_confirmed)).
-    pub fn reset_password_confirmed(
+    /// Checks a password reset and returns it ready to [`save`](Self::save), with the
+    /// generated password to show first (see [`prepare_user`](Self::prepare_user)).
+    pub fn prepare_password_reset(
         &mut self,
         name: &str,
         password: Option<Password>,
-        confirm: impl FnOnce(Option<&Password>) -> Result<()>,
-    ) -> Result<Option<Password>> {
+    ) -> Result<PendingUser> {
         let mut users = self.users()?;
         let i = find(&users, name)?;
         let (password, generated) = match password {
@@ -315,12 +347,12 @@ impl StateDir {
         };
         users[i].password_sha256 = password.hash();
         users[i].updated = self.record_time();
-        let password = generated.then_some(password);
-        confirm(password.as_ref())?;
-        self.audited(&[AuditEvent::about("user.password_reset", name)], || {
-            self.save_users(&users)
-        })?;
-        Ok(password)
+        Ok(PendingUser {
+            user: users[i].clone(),
+            password: generated.then_some(password),
+            event: "user.password_reset",
+            write: UsersWrite::Rewrite(users),
+        })
     }
 
     /// Removes a user.
