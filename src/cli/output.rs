@@ -166,7 +166,12 @@ pub fn cert_report(r: &rctl::CertReport, format: Format) -> rctl::Result<String>
     // A certificate's names are the signer's text: control characters are escaped, so a
     // certificate cannot forge lines of this report.
     let sans: Vec<String> = r.sans.iter().map(|n| escape_control(n)).collect();
-    let _ = writeln!(s, "Subject:        {}", escape_control(&r.subject));
+    let subject = if r.subject.is_empty() {
+        "(none: the names are the SANs)".to_string()
+    } else {
+        escape_control(&r.subject)
+    };
+    let _ = writeln!(s, "Subject:        {subject}");
     let _ = writeln!(s, "Issuer:         {}", escape_control(&r.issuer));
     let _ = writeln!(s, "SANs:           {}", sans.join(", "));
     let _ = writeln!(s, "Key usage:      {}", r.extended_key_usage.join(", "));

@@ -24,7 +24,8 @@ pub const DEFAULT_CERT_TTL: Ttl = Ttl::from_hours(12);
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ServerCertRequest {
-    /// DNS names and addresses; the first is the subject CN. At least one.
+    /// DNS names and addresses, the certificate's SANs (it has no subject CN: see
+    /// `server_names`). At least one.
     pub hosts: Vec<Host>,
     /// Lifetime; [`DEFAULT_CERT_TTL`] when `None` (see [`leaf_ttl`]).
     pub ttl: Option<Ttl>,
@@ -77,16 +78,12 @@ pub(crate) fn server_names(hosts: &[Host]) -> Result<(DistinguishedName, Vec<San
             "at least one host is needed".to_string(),
         ));
     }
-    let mut dn = DistinguishedName::new();
-    // RFC 5280 caps a CN at 64 characters: the first host that fits, else no CN (the names
-    // are in the SANs, which is what TLS clients check).
-    if let Some(cn) = hosts
-        .iter()
-        .map(ToString::to_string)
-        .find(|h| h.len() <= 64)
-    {
-        dn.push(DnType::CommonName, cn);
-    }
+    // No subject at all, the names in the SANs only (what TLS clients check; rcgen then marks
+    // the SAN extension critical, as RFC 5280 asks). A server certificate also carries
+    // clientAuth (replication, the cluster bus), and a server with certificate login
+    // (`tls-auth-clients-user CN`) logs a client in as its certificate's CN: a CN taken from a
+    // host name would make `--host=alice` a password-free login as alice.
+    let dn = DistinguishedName::new();
     let sans = hosts
         .iter()
         .map(|h| {
@@ -363,7 +360,14 @@ pub(crate) mod tests {
         let bundle = server(&ca, "redis.example.com,10.0.0.5,::1", "2190h").unwrap();
         let der = der_of(bundle.certificate_pem());
         let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
-        assert_eq!(cert.subject().to_string(), "CN=redis.example.com");
+        // No subject, so never a certificate login; the SANs then are critical (RFC 5280).
+        assert_eq!(cert.subject().iter().count(), 0);
+        let san = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_ALT_NAME)
+            .unwrap();
+        assert!(san.critical);
         assert_eq!(cert.issuer().to_string(), "CN=example, O=example");
         let validity = cert.validity();
         assert_eq!(
