@@ -40,7 +40,8 @@ hf mkcert_ecdsa "env CAROOT=$W/mkcert-ca mkcert -ecdsa -cert-file m.crt -key-fil
 hf mkcert_rsa "env CAROOT=$W/mkcert-ca mkcert -cert-file m.crt -key-file m.key localhost 127.0.0.1"
 hf openssl "sh -c 'openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -subj /CN=localhost -out o.csr 2>/dev/null && openssl x509 -req -in o.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 91 -extfile ext.cnf -out o.crt 2>/dev/null'"
 hf cfssl "sh -c 'cfssl gencert -ca cfssl-ca.pem -ca-key cfssl-ca-key.pem -config cfssl.json -hostname=localhost,127.0.0.1 csr.json 2>/dev/null | cfssljson -bare c'"
-hf users_add_10k --prepare "sh -c '$RCTL --state-dir users10k users rm bench >/dev/null 2>&1; true'" \
+# A generated password is refused on /dev/null (it would be lost): hyperfine pipes it instead.
+hf users_add_10k --output=pipe --prepare "sh -c '$RCTL --state-dir users10k users rm bench >/dev/null 2>&1; true'" \
   "$RCTL --state-dir users10k users add bench --roles=access --db-users=bench"
 hf acl_generate_10k "$RCTL --state-dir users10k acl generate --out=users10k.acl"
 hf acl_generate_100k "$RCTL --state-dir users100k acl generate --out=users100k.acl"

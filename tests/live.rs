@@ -910,3 +910,133 @@ fn sync_and_check_agree_with_valkey() {
     let again = dir.rctl(&["redis", "sync", "node"]).ok();
     assert!(again.starts_with("node: in line"), "{target}: {again}");
 }
+
+/// `rctl ARGS` in `dir`, failed if it has not ended within a minute: what a hang looks like.
+fn rctl_within_a_minute(dir: &TestDir, args: &[&str]) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = crate::util::rctl_command()
+        .arg("--state-dir")
+        .arg(dir.state())
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rctl {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn mkfifo(path: &Path) {
+    let _ = std::fs::remove_file(path);
+    assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+}
+
+/// A server can name any file in its settings (`CONFIG GET tls-ca-cert-file`): a FIFO, which
+/// held `redis check` forever, or `/dev/zero`, which grew it until the OOM killer came. rctl
+/// reports the setting and reads only the files it registered.
+#[test]
+fn check_never_reads_a_file_the_server_names() {
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.join("tls")).unwrap();
+    // The server loads its CA bundle through a link, which is then swapped for worse.
+    let other = dir.join("other.cas");
+    std::os::unix::fs::symlink(dir.join("tls/r1.cas"), &other).unwrap();
+    let r1 = register_and_start(
+        &dir,
+        "r1",
+        &[],
+        &format!("tls-ca-cert-file {}\n", other.display()),
+    );
+    for worse in ["fifo", "/dev/zero"] {
+        std::fs::remove_file(&other).unwrap();
+        if worse == "fifo" {
+            mkfifo(&other);
+        } else {
+            std::os::unix::fs::symlink(worse, &other).unwrap();
+        }
+        let out = rctl_within_a_minute(&dir, &["redis", "check", "r1"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{worse}: {stdout}");
+        assert!(
+            stdout.contains(&format!("tls-ca-cert-file is \"{}\"", other.display())),
+            "{worse}: {stdout}"
+        );
+    }
+    drop(r1);
+}
+
+/// A registered path that is a device, a FIFO or a socket is never replaced (a sync turned
+/// /dev/zero into a 0600 file), and none may sit in a folder anyone can write to.
+#[test]
+fn registered_paths_are_regular_files_in_private_folders() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = TestDir::new();
+    std::fs::create_dir_all(dir.join("tls")).unwrap();
+    let port = free_port().to_string();
+    let addr = format!("--addr=127.0.0.1:{port}");
+    dir.rctl(&[
+        "redis",
+        "add",
+        "z",
+        &addr,
+        "--cert-prefix=tls/z",
+        "--acl-file=/dev/zero",
+    ])
+    .refused("/dev/zero is not a regular file");
+    let open = dir.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir.rctl(&["redis", "add", "w", &addr, "--cert-prefix=open/w"])
+        .refused("anyone may write to");
+    assert!(!dir.rctl(&["redis", "ls"]).ok().contains("127.0.0.1"));
+    // Registered while the path was fine, then a FIFO put in place of its users.acl.
+    dir.rctl(&[
+        "redis",
+        "add",
+        "y",
+        &addr,
+        "--cert-prefix=tls/y",
+        "--acl-file=tls/y.acl",
+    ])
+    .ok();
+    let acl = dir.join("tls/y.acl");
+    mkfifo(&acl);
+    let out = rctl_within_a_minute(&dir, &["redis", "sync", "y", "--no-reload"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("is not a regular file"), "{stdout}");
+    assert!(
+        std::fs::symlink_metadata(&acl)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+}
+
+/// The etcd client's TLS files are read the same way: `/dev/zero` or a FIFO is refused at once.
+#[test]
+fn etcd_tls_files_are_read_only_when_regular() {
+    let dir = TestDir::new();
+    let fifo = dir.join("ca.fifo");
+    mkfifo(&fifo);
+    for cacert in [Path::new("/dev/zero"), fifo.as_path()] {
+        let out = crate::util::rctl_command()
+            .args(["--state=etcd://127.0.0.1:1/p", "users", "ls"])
+            .arg(format!("--etcd-cacert={}", cacert.display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("not a regular file"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}

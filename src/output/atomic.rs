@@ -222,7 +222,15 @@ pub(crate) fn write_atomic_owned(
 /// Puts a synced temp file in place: `rename` with `overwrite`, else `link` (which refuses an
 /// existing target, so no other process is clobbered either) and the temp removed. The one way
 /// every rctl output and state file reaches its name.
+/// Anything but a regular file at `path` (a device, a FIFO, a socket, a folder) is refused, never
+/// replaced: `rename` would turn `/dev/zero` into a file.
 pub(crate) fn place(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
+    if let Ok(meta) = fs::symlink_metadata(path)
+        && !meta.file_type().is_file()
+        && !meta.file_type().is_symlink()
+    {
+        return Err(not_regular(path));
+    }
     let placed = if overwrite {
         fs::rename(tmp, path)
     } else {
@@ -235,6 +243,35 @@ pub(crate) fn place(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
             Error::io(path, e)
         }
     })
+}
+
+fn not_regular(path: &Path) -> Error {
+    Error::InvalidArgument(format!(
+        "{} is not a regular file; rctl replaces only regular files",
+        path.display()
+    ))
+}
+
+/// Refuses, before any work, a path rctl is to keep writing (a registered server's files):
+/// anything but a regular file or nothing at it, or a folder that anyone may write to, where
+/// another user could put a link, a device or a FIFO in its place between two runs.
+pub(crate) fn check_replaceable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = fs::symlink_metadata(path)
+        && !meta.file_type().is_file()
+    {
+        return Err(not_regular(path));
+    }
+    let folder = parent_dir(path);
+    let meta = fs::metadata(folder).map_err(|e| Error::io(folder, e))?;
+    if meta.permissions().mode() & 0o002 != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "cannot keep {} in {}, which anyone may write to",
+            path.display(),
+            folder.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The folder a path names a file in (`.` for a bare name).

@@ -177,7 +177,10 @@ impl RedisBundle {
 /// True when the PEM private key at `path` is the key of the PEM certificate.
 pub(crate) fn key_file_matches(certificate_pem: &str, path: &Path) -> bool {
     use rustls_pki_types::pem::PemObject;
-    let Ok(pem) = std::fs::read_to_string(path) else {
+    let Some(pem) = crate::output::read::read_regular(path, crate::output::read::PEM_LIMIT)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+    else {
         return false;
     };
     let Ok(key) = rcgen::KeyPair::from_pem(&pem) else {

@@ -88,6 +88,10 @@ impl StateDir {
         plan: &FilePlan,
         wanted: &Wanted,
     ) -> Result<WrittenFiles> {
+        // Checked again at every write: the registration may be older than what is there now.
+        for path in server.outputs() {
+            crate::output::atomic::check_replaceable(&path)?;
+        }
         let owner = server.owner.as_ref().map(|o| o.resolve()).transpose()?;
         let mut written = WrittenFiles::default();
         if plan.renew.is_some() {

@@ -68,6 +68,7 @@ impl StateDir {
         for path in &outputs {
             self.check_output_path(path)?;
             crate::output::atomic::check_output_folder(path)?;
+            crate::output::atomic::check_replaceable(path)?;
         }
         let yaml = serde_norway::to_string(server).map_err(|e| Error::encode("server", e))?;
         let mut events = vec![AuditEvent::about("server.add", &server.name).with_outputs(&outputs)];

@@ -9,6 +9,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::duration::format_std;
+use crate::output::read::{ACL_LIMIT, PEM_LIMIT, read_regular};
 use crate::pki::bundle::{RedisBundle, key_file_matches};
 use crate::pki::ca::HostCa;
 use crate::pki::inspect::{CertReport, inspect_certificate};
@@ -114,7 +115,7 @@ pub fn plan_files(
 ) -> FilePlan {
     let [crt, key, cas] = RedisBundle::paths(&server.cert_prefix);
     let mut current = None;
-    let renew = match std::fs::read(&crt) {
+    let renew = match read_regular(&crt, PEM_LIMIT) {
         Err(_) => Some(Renewal::Missing),
         Ok(pem) => match inspect_certificate(&pem, Some(ca), now) {
             Err(e) => Some(Renewal::Unusable(format!("{}: {e}", crt.display()))),
@@ -128,7 +129,7 @@ pub fn plan_files(
     let write_cas = !holds_exactly(&cas, ca);
     let write_acl = match (&server.acl_file, acl_text) {
         (Some(path), Some(text)) => {
-            std::fs::read(path).map_or(true, |have| have != text.as_bytes())
+            read_regular(path, ACL_LIMIT).map_or(true, |have| have != text.as_bytes())
         }
         _ => false,
     };
@@ -216,9 +217,9 @@ fn holds_exactly(path: &Path, ca: &HostCa) -> bool {
 
 /// The certificates in the PEM file at `path`: how many, and how many distinct ones of them
 /// this state trusts. `None` when it cannot be read.
-pub fn trust_file_counts(path: &Path, ca: &HostCa) -> Option<(usize, usize)> {
+pub(crate) fn trust_file_counts(path: &Path, ca: &HostCa) -> Option<(usize, usize)> {
     use rustls_pki_types::pem::PemObject;
-    let data = std::fs::read(path).ok()?;
+    let data = read_regular(path, PEM_LIMIT).ok()?;
     let want: BTreeSet<&[u8]> = ca.trusted().map(|k| k.certificate_der()).collect();
     let mut total = 0;
     let mut known = BTreeSet::new();

@@ -114,7 +114,7 @@ pub fn served(server: &RegisteredServer, wanted: &Wanted, timeout: Duration) -> 
 /// The serial of the certificate in `server`'s `PREFIX.crt`, if it reads.
 pub fn file_serial(server: &RegisteredServer, wanted: &Wanted) -> Option<String> {
     let [crt, _, _] = RedisBundle::paths(&server.cert_prefix);
-    let pem = std::fs::read(crt).ok()?;
+    let pem = crate::output::read::read_regular(&crt, crate::output::read::PEM_LIMIT).ok()?;
     crate::pki::inspect::inspect_certificate(&pem, None, wanted.now)
         .ok()
         .map(|r| r.serial)

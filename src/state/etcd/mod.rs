@@ -113,7 +113,10 @@ impl EtcdStore {
             .with_connect_timeout(Duration::from_secs(3))
             .with_timeout(Duration::from_secs(15));
         if let Some(ca) = &tls.ca {
-            let read = |p: &PathBuf| std::fs::read(p).map_err(|e| Error::io(p, e));
+            let read = |p: &PathBuf| {
+                crate::output::read::read_regular(p, crate::output::read::PEM_LIMIT)
+                    .map_err(|e| Error::io(p, e))
+            };
             let mut config = TlsOptions::new().ca_certificate(Certificate::from_pem(read(ca)?));
             if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
                 config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
