@@ -242,6 +242,13 @@ pub enum Error {
     )]
     Conflict(String),
 
+    /// A live server was not done within the deadline given for it.
+    #[error("no answer within {}: given up", crate::duration::format_std(*deadline))]
+    ServerTimeout {
+        /// The deadline.
+        deadline: std::time::Duration,
+    },
+
     /// A live Redis server could not be reached, refused rctl, or answered unexpectedly.
     #[error("{0}")]
     Server(String),

@@ -1040,3 +1040,68 @@ fn etcd_tls_files_are_read_only_when_regular() {
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }
+
+/// A server that answers a connection with the header of a 16 KiB TLS handshake record, then
+/// one byte of it a second: every read is answered within the timeout of one read, and the
+/// handshake never ends. Stops after two minutes.
+fn trickling_server() -> u16 {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(16) {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let _ = conn.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+                for _ in 0..120 {
+                    if conn.write_all(&[0]).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            });
+        }
+    });
+    port
+}
+
+/// One slow server held `sync --all` and `check --all` forever. Each server now has a deadline
+/// (`--timeout`), the others are done and printed as they finish, and the slow one is given up.
+#[test]
+fn a_server_that_trickles_is_given_up_at_its_deadline() {
+    let dir = TestDir::new();
+    let r1 = register_and_start(&dir, "r1", &[], "");
+    let slow = trickling_server();
+    dir.rctl(&[
+        "redis",
+        "add",
+        "slow",
+        &format!("--addr=127.0.0.1:{slow}"),
+        "--cert-prefix=tls/slow",
+    ])
+    .ok();
+    for command in ["sync", "check"] {
+        // Without the deadline this would run for the trickle's two minutes: "hung".
+        let out = rctl_within_a_minute(&dir, &["redis", command, "--all", "--timeout=4s"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stdout}");
+        let line = |name: &str| {
+            stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("{name}: ")))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(
+            line("slow").contains("no answer within 4s"),
+            "{command}: {stdout}"
+        );
+        let ok = if command == "sync" {
+            "serving serial"
+        } else {
+            "ok"
+        };
+        assert!(line("r1").contains(ok), "{command}: {stdout}");
+    }
+    drop(r1);
+}

@@ -177,12 +177,18 @@ pub(crate) struct RedisSyncArgs {
     /// Write the files, but do not connect to the servers (no reload, no accounts)
     #[arg(long)]
     pub(crate) no_reload: bool,
+    /// The most one server may take, all its exchanges together [default: 30s]
+    #[arg(long, value_name = "DUR")]
+    pub(crate) timeout: Option<Ttl>,
 }
 
 #[derive(Args, Debug)]
 pub(crate) struct RedisCheckArgs {
     #[command(flatten)]
     pub(crate) servers: ServerSelection,
+    /// The most one server may take, all its exchanges together [default: 30s]
+    #[arg(long, value_name = "DUR")]
+    pub(crate) timeout: Option<Ttl>,
     /// Output format: text, json or yaml
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub(crate) format: output::Format,

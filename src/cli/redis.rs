@@ -170,6 +170,10 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     options.dry_run = args.dry_run;
     options.no_reload = args.no_reload;
     options.renew_within = args.renew_within.map(|t| t.as_std());
+    if let Some(deadline) = args.timeout {
+        options.deadline = deadline.as_std();
+        options.timeout = options.timeout.min(options.deadline);
+    }
     let state = if args.dry_run {
         ctx.open_read_only()?
     } else {
@@ -194,10 +198,14 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
 }
 
 pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
+    let deadline = args
+        .timeout
+        .map_or(rctl::live::DEFAULT_DEADLINE, |t| t.as_std());
     let checked = fleet::check_servers(
         ctx.open_read_only()?,
         &selection(&args.servers),
-        rctl::live::DEFAULT_TIMEOUT,
+        rctl::live::DEFAULT_TIMEOUT.min(deadline),
+        deadline,
     );
     let (checks, _) = show_notices(checked, |(_, notices)| notices)?;
     let reports: Vec<output::CheckReport> = checks

@@ -4,9 +4,9 @@
 //! server's files are planned and written: renewed certificates are signed and audited there.
 //! Then the state is closed, releasing its lock, and the servers are contacted at once, one
 //! thread each, so that talking to servers never holds another rctl command up. Each server's
-//! outcome reaches the caller's closure, in the order the servers were selected, as soon as it
-//! and those before it are done (ripgrep's binary prints its parallel walker's results the same
-//! way).
+//! outcome reaches the caller's closure as soon as it is done (ripgrep's binary prints its
+//! parallel walker's results the same way), and a server that is not done within the deadline
+//! is reported as such: one slow or hostile server cannot hold the others.
 //!
 //! ```no_run
 //! use rctl::fleet::{Selection, SyncOptions, sync_servers};
@@ -20,12 +20,13 @@
 //! # Ok(()) }
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::names::ServerName;
 use crate::error::{Error, Result};
 pub use crate::servers::live::SyncOptions;
-use crate::servers::live::{self, FilePlan, LiveSync, Wanted};
+use crate::servers::live::{self, FilePlan, LiveSync};
 use crate::servers::registered::RegisteredServer;
 use crate::state::{Notice, StateDir, WrittenFiles};
 
@@ -82,8 +83,9 @@ impl SyncReport {
 
 /// Brings the selected servers in line with the state: their files written under the state's
 /// lock, then each live server reloaded and its accounts set ([`live::sync_live`]), all at
-/// once, with `state` closed in between. `on_server` sees each server's outcome in the order
-/// selected. A dry run (`options.dry_run`) writes nothing: open the state read-only for it.
+/// once, with `state` closed in between. `on_server` sees each server's outcome as it is done
+/// (a server not done within `options.deadline` fails with [`Error::ServerTimeout`]); the
+/// report keeps the order selected. A dry run (`options.dry_run`) writes nothing: open the state read-only for it.
 ///
 /// Fails before anything is written when the selection names no server, or an unknown one.
 /// One server's failure is in its [`ServerSync`], not an error of the whole call.
@@ -118,40 +120,28 @@ pub fn sync_servers(
     let notices = state.take_notices();
     // The lock is released before any server is contacted.
     drop(state);
-    let (wanted, items) = prepared?;
-    let wanted: &Wanted = &wanted;
-    // What stands in for a server whose thread failed.
-    let fallback: Vec<(RegisteredServer, FilePlan)> = items
+    let (wanted, mut items) = prepared?;
+    let wanted = Arc::new(wanted);
+    // A server whose files could not be written is not contacted.
+    let jobs: Vec<Option<(RegisteredServer, bool)>> = items
         .iter()
-        .map(|item| (item.server.clone(), item.plan.clone()))
+        .map(|item| {
+            (item.written.is_ok() && !options.no_reload)
+                .then(|| (item.server.clone(), item.plan.changes_bundle()))
+        })
         .collect();
-    let contact = |mut item: ServerSync| {
-        // A server whose files could not be written is not contacted.
-        if item.written.is_ok() && !options.no_reload {
-            item.live = Some(live::sync_live(
-                &item.server,
-                wanted,
-                item.plan.changes_bundle(),
-                *options,
-            ));
-        }
-        item
+    let options_copy = *options;
+    let contact = move |(server, files_changed): (RegisteredServer, bool)| {
+        live::sync_live(&server, &wanted, files_changed, options_copy)
     };
-    let mut servers = Vec::with_capacity(items.len());
-    on_each(items, contact, |i, item| {
-        let item = item.unwrap_or_else(|| {
-            let (server, plan) = fallback[i].clone();
-            ServerSync {
-                server,
-                plan,
-                written: Ok(WrittenFiles::default()),
-                live: Some(Err(thread_failed())),
-            }
-        });
-        on_server(&item);
-        servers.push(item);
+    on_each(jobs, contact, options.deadline, |i, outcome| {
+        items[i].live = outcome;
+        on_server(&items[i]);
     });
-    Ok(SyncReport { servers, notices })
+    Ok(SyncReport {
+        servers: items,
+        notices,
+    })
 }
 
 /// What `redis check` found on one server: one line each, empty when it is in line.
@@ -167,28 +157,33 @@ pub struct ServerCheck {
 /// Checks the selected servers against the state, all at once, changing nothing: their
 /// files, the certificate each serves, its TLS settings and its accounts
 /// ([`live::check_server`]). `state` is closed before any server is contacted.
+/// `timeout` bounds each connection and answer, `deadline` the whole of one server.
 pub fn check_servers(
     mut state: StateDir,
     selection: &Selection,
     timeout: Duration,
+    deadline: Duration,
 ) -> Result<(Vec<ServerCheck>, Vec<Notice>)> {
     let prepared = selected(&state, selection).and_then(|servers| Ok((servers, state.wanted()?)));
     let notices = state.take_notices();
     drop(state);
     let (servers, wanted) = prepared?;
-    let wanted = &wanted;
-    let names: Vec<RegisteredServer> = servers.clone();
-    let mut checks = Vec::with_capacity(servers.len());
-    let check = |server: RegisteredServer| {
-        let findings = live::check_server(&server, wanted, timeout);
-        ServerCheck { server, findings }
-    };
-    on_each(servers, check, |i, checked| {
-        checks.push(checked.unwrap_or_else(|| ServerCheck {
-            server: names[i].clone(),
-            findings: vec![thread_failed().to_string()],
-        }));
+    let wanted = Arc::new(wanted);
+    let mut findings: Vec<Vec<String>> = vec![Vec::new(); servers.len()];
+    let jobs = servers.iter().cloned().map(Some).collect();
+    let check = move |server: RegisteredServer| Ok(live::check_server(&server, &wanted, timeout));
+    on_each(jobs, check, deadline, |i, outcome| {
+        findings[i] = match outcome {
+            Some(Ok(found)) => found,
+            Some(Err(e)) => vec![e.to_string()],
+            None => Vec::new(),
+        };
     });
+    let checks = servers
+        .into_iter()
+        .zip(findings)
+        .map(|(server, findings)| ServerCheck { server, findings })
+        .collect();
     Ok((checks, notices))
 }
 
@@ -210,46 +205,56 @@ fn thread_failed() -> Error {
     Error::Server("internal error: the server's thread failed".to_string())
 }
 
-/// `f` on each item, each in its own thread (servers are contacted at once), handing each
-/// outcome to `deliver` in the items' order as soon as it and those before it are done; `None`
-/// in the place of a thread that panicked.
-fn on_each<I: Send, T: Send>(
-    items: Vec<I>,
-    f: impl Fn(I) -> T + Sync,
-    mut deliver: impl FnMut(usize, Option<T>),
+/// `f` on each job, each in a thread of its own (servers are contacted at once), handing each
+/// outcome to `deliver` as soon as it is done, in the order they finish: `None` for an item with
+/// no job, `Some(Err)` for a job whose thread failed or that was not done within `deadline`
+/// (its thread is left behind: it holds only its own connection, and ends with the process).
+fn on_each<I: Send + 'static, T: Send + 'static>(
+    jobs: Vec<Option<I>>,
+    f: impl Fn(I) -> Result<T> + Send + Sync + 'static,
+    deadline: Duration,
+    mut deliver: impl FnMut(usize, Option<Result<T>>),
 ) {
-    let f = &f;
-    let count = items.len();
+    let f = Arc::new(f);
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::scope(|scope| {
-        let running: Vec<_> = items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let tx = tx.clone();
-                scope.spawn(move || {
-                    let _ = tx.send((i, f(item)));
-                })
-            })
-            .collect();
-        drop(tx);
-        let mut done: Vec<Option<T>> = (0..count).map(|_| None).collect();
-        let mut next = 0;
-        // Ends when every thread has sent or died.
-        for (i, out) in rx.iter() {
-            done[i] = Some(out);
-            while next < count && done[next].is_some() {
-                deliver(next, done[next].take());
-                next += 1;
+    let mut pending = Vec::new();
+    for (i, job) in jobs.into_iter().enumerate() {
+        let Some(job) = job else {
+            deliver(i, None);
+            continue;
+        };
+        let (tx, f) = (tx.clone(), Arc::clone(&f));
+        let spawned = std::thread::Builder::new().spawn(move || {
+            // A panic drops `tx` without a send: reported below as a failed thread.
+            let _ = tx.send((i, f(job)));
+        });
+        match spawned {
+            Ok(_) => pending.push(i),
+            Err(e) => deliver(
+                i,
+                Some(Err(Error::Server(format!("cannot start a thread: {e}")))),
+            ),
+        }
+    }
+    drop(tx);
+    let end = std::time::Instant::now() + deadline;
+    while !pending.is_empty() {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((i, outcome)) => {
+                pending.retain(|p| *p != i);
+                deliver(i, Some(outcome));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                for i in pending.drain(..) {
+                    deliver(i, Some(Err(Error::ServerTimeout { deadline })));
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                for i in pending.drain(..) {
+                    deliver(i, Some(Err(thread_failed())));
+                }
             }
         }
-        for t in running {
-            // A panic is reported in its item's place, not raised again by the scope.
-            let _ = t.join();
-        }
-        while next < count {
-            deliver(next, done[next].take());
-            next += 1;
-        }
-    });
+    }
 }

@@ -43,6 +43,9 @@ pub use sync::{LiveSync, SyncOptions, sync_live};
 /// How long rctl waits for a server to connect or answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long rctl gives one server, all its exchanges together, in `redis sync` and `check`.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
 /// How long rctl's own client certificate lives: one command's connections.
 const ADMIN_CERT_TTL: Duration = Duration::from_secs(300);
 

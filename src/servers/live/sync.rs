@@ -12,7 +12,8 @@ use crate::servers::live::{Drift, Live};
 use crate::servers::registered::RegisteredServer;
 
 /// How `redis sync` renews files and talks to servers. The defaults are chosen here, once:
-/// a real run, servers reloaded, [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT), and each
+/// a real run, servers reloaded, [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT) for each
+/// exchange and [`DEFAULT_DEADLINE`](super::DEFAULT_DEADLINE) for each server, and each
 /// certificate renewed in the last third of its life.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
@@ -23,6 +24,9 @@ pub struct SyncOptions {
     pub no_reload: bool,
     /// For each connection and answer.
     pub timeout: Duration,
+    /// For the whole of one server: a server that sends a byte now and then stays under
+    /// `timeout` forever, and is given up at this deadline.
+    pub deadline: Duration,
     /// Renew a certificate with less than this left; `None` for the last third of its life.
     pub renew_within: Option<Duration>,
 }
@@ -33,6 +37,7 @@ impl Default for SyncOptions {
             dry_run: false,
             no_reload: false,
             timeout: super::DEFAULT_TIMEOUT,
+            deadline: super::DEFAULT_DEADLINE,
             renew_within: None,
         }
     }
