@@ -316,6 +316,8 @@ fn drifted_accounts_are_found_by_check_and_repaired_by_sync() {
     let dir = TestDir::new();
     let stays = add_client(&dir, "stays");
     let goes = add_client(&dir, "goes");
+    dir.rctl(&["users", "add", "reader", "--roles=readonly"])
+        .ok();
     let r = register_and_start(&dir, "primary", &[], "");
     let port = r.server.port;
     let mut held = connect(port, &stays).unwrap();
@@ -370,8 +372,36 @@ fn drifted_accounts_are_found_by_check_and_repaired_by_sync() {
         &["ACL", "SETUSER", "stays", "-get"],
     );
     assert_eq!(cli.stdout().trim(), "OK", "{}", cli.all_output());
+    let report = dir
+        .rctl(&["redis", "check", "primary"])
+        .failed("problem(s)");
+    assert!(
+        report.contains("account \"stays\" has other rules"),
+        "{report}"
+    );
+    // And an escalation by anyone allowed ACL SETUSER: check said "ok" to it before.
+    let cli = r.server.cli(
+        &r.creds.file(".cas"),
+        Some(&r.creds),
+        &["--user", "rctl-admin", "--pass", admin.trim()],
+        &["ACL", "SETUSER", "reader", "+@all", "~*", "&*"],
+    );
+    assert_eq!(cli.stdout().trim(), "OK", "{}", cli.all_output());
+    let report = dir
+        .rctl(&["redis", "check", "primary"])
+        .failed("problem(s)");
+    assert!(
+        report.contains("account \"reader\" has other rules"),
+        "{report}"
+    );
+    let dry = dir.rctl(&["redis", "sync", "primary", "--dry-run"]).ok();
+    assert!(dry.contains("would set account(s) reader, stays"), "{dry}");
     let out = dir.rctl(&["redis", "sync", "primary"]).ok();
-    assert!(out.contains("set account(s) stays"), "{out}");
+    assert!(out.contains("set account(s) reader, stays"), "{out}");
+    assert_eq!(
+        dir.rctl(&["redis", "check", "primary"]).ok(),
+        "primary: ok\n"
+    );
     let get: redis::RedisResult<Option<String>> = redis::cmd("GET").arg("k").query(&mut held);
     assert!(get.is_ok(), "{get:?}");
     // Syncs at once (a timer and an operator): none sees another's probe accounts, all agree.

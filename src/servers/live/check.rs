@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::reload::other_tls_files;
-use super::{Wanted, accounts, files, live_accounts, served};
+use super::{Wanted, files, served};
 use crate::error::Result;
 use crate::pki::inspect::CertReport;
 use crate::servers::live::Live;
@@ -127,9 +127,8 @@ fn live_findings(
             path.display()
         ));
     }
-    let accounts = live_accounts(live, server, wanted.target)?;
-    for d in accounts::drift(&accounts, &wanted.accounts, None, |_| false) {
-        findings.push(d.to_string());
-    }
+    // Rules too, as the server reads them: an account given `+@all ~* &*` by hand is drift.
+    let (_, drift) = super::probe::account_drift(live, server, wanted)?;
+    findings.extend(drift.iter().map(ToString::to_string));
     Ok(())
 }

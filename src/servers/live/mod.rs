@@ -16,6 +16,7 @@ pub mod accounts;
 mod check;
 mod conn;
 pub mod files;
+mod probe;
 mod reload;
 mod served;
 mod sync;

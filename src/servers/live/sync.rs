@@ -2,11 +2,11 @@
 //! server serves another certificate, the accounts that differ set or deleted, then a check
 //! as a new client sees it.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::probe::{self, PROBE_PREFIX};
 use super::reload::{other_tls_files, reload_tls};
-use super::{Wanted, accounts, file_serial, live_accounts, parse_acl_list, served};
+use super::{Wanted, accounts, file_serial, live_accounts, served};
 use crate::error::{Error, Result};
 use crate::servers::live::{Drift, Live};
 use crate::servers::registered::RegisteredServer;
@@ -54,9 +54,6 @@ pub struct LiveSync {
     pub accounts: Vec<Drift>,
 }
 
-/// Prefix of the probe accounts `redis sync` sets to read rules in the server's own form.
-const PROBE_PREFIX: &str = "rctl-probe-";
-
 /// Brings a live server in line with its files (already written) and the state's accounts:
 /// reloads the certificate files when the server presents another certificate than its file or
 /// `files_changed`, sets and deletes the accounts that differ (no other account is touched, so
@@ -88,14 +85,14 @@ pub fn sync_live(
         accounts: Vec::new(),
     };
     if options.dry_run {
-        let accounts = live_accounts(&mut live, server, wanted.target)?;
-        outcome.accounts = accounts::drift(&accounts, &wanted.accounts, None, |_| false);
+        // Rules compared as the server reads them, as a real run does (the probes leave nothing).
+        outcome.accounts = probe::account_drift(&mut live, server, wanted)?.1;
         return Ok(outcome);
     }
     if reload {
         reload_tls(&mut live, server, wanted.target)?;
     }
-    let (canonical, drift) = account_drift(&mut live, server, wanted)?;
+    let (canonical, drift) = probe::account_drift(&mut live, server, wanted)?;
     apply_accounts(&mut live, server, wanted, &drift)?;
     outcome.accounts = drift;
     // Verified as a new client sees it: a fresh handshake, the accounts read again.
@@ -120,55 +117,6 @@ pub fn sync_live(
         )));
     }
     Ok(outcome)
-}
-
-/// Every wanted account's rules as the server renders them (set on probe accounts, off and
-/// without password, deleted in the same round trip), and the accounts that differ.
-fn account_drift(
-    live: &mut Live,
-    server: &RegisteredServer,
-    wanted: &Wanted,
-) -> Result<(BTreeMap<String, String>, Vec<Drift>)> {
-    use rand::Rng;
-    let run = format!("{PROBE_PREFIX}{:08x}-", rand::rng().next_u32());
-    // One transaction: no other client (another rctl) ever sees the probes.
-    let mut pipe = redis::pipe();
-    pipe.atomic();
-    let mut probes = BTreeMap::new();
-    for (i, (name, account)) in wanted.accounts.iter().enumerate() {
-        let probe = format!("{run}{i}");
-        pipe.cmd("ACL")
-            .arg("SETUSER")
-            .arg(&probe)
-            .arg(account.probe_args())
-            .ignore();
-        probes.insert(probe, name.clone());
-    }
-    pipe.cmd("ACL").arg("LIST");
-    if !probes.is_empty() {
-        pipe.cmd("ACL")
-            .arg("DELUSER")
-            .arg(probes.keys().collect::<Vec<_>>())
-            .ignore();
-    }
-    let (lines,): (Vec<String>,) = live.pipeline(&pipe, &server.addr)?;
-    let all = parse_acl_list(&lines, wanted.target)?;
-    let mut canonical = BTreeMap::new();
-    let mut current = BTreeMap::new();
-    for (name, account) in all {
-        match probes.get(&name) {
-            Some(wanted_name) => {
-                canonical.insert(wanted_name.clone(), account.rules_text());
-            }
-            None => {
-                current.insert(name, account);
-            }
-        }
-    }
-    let drift = accounts::drift(&current, &wanted.accounts, Some(&canonical), |n| {
-        n.starts_with(&run)
-    });
-    Ok((canonical, drift))
 }
 
 /// Sets each differing account from users.acl (`reset` first) and deletes the extra ones, in
