@@ -50,6 +50,16 @@ pub enum Error {
     #[error("{0}")]
     TtlNotAllowed(String),
 
+    /// A file to write is not one rctl may write: its folder is missing, it is a folder, a
+    /// link, a device or FIFO, it sits in a folder anyone may write to, or inside the state.
+    #[error("{message}")]
+    OutputRefused {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, naming it.
+        message: String,
+    },
+
     /// An output file exists and overwriting was not asked for.
     #[error("{} already exists", .0.display())]
     OutputExists(PathBuf),

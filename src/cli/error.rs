@@ -86,6 +86,7 @@ pub fn exit_code(e: &Error) -> ExitCode {
             | Error::InvalidHost { .. }
             | Error::InvalidName { .. }
             | Error::InvalidArgument(_)
+            | Error::OutputRefused { .. }
             | Error::InvalidAcl { .. }
             | Error::InvalidResource { .. }
             | Error::NoStateDir

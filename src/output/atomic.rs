@@ -246,10 +246,13 @@ pub(crate) fn place(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
 }
 
 fn not_regular(path: &Path) -> Error {
-    Error::InvalidArgument(format!(
-        "{} is not a regular file; rctl replaces only regular files",
-        path.display()
-    ))
+    Error::OutputRefused {
+        path: path.to_path_buf(),
+        message: format!(
+            "{} is not a regular file; rctl replaces only regular files",
+            path.display()
+        ),
+    }
 }
 
 /// Refuses, before any work, a path rctl is to keep writing (a registered server's files):
@@ -265,11 +268,14 @@ pub(crate) fn check_replaceable(path: &Path) -> Result<()> {
     let folder = parent_dir(path);
     let meta = fs::metadata(folder).map_err(|e| Error::io(folder, e))?;
     if meta.permissions().mode() & 0o002 != 0 {
-        return Err(Error::InvalidArgument(format!(
-            "cannot keep {} in {}, which anyone may write to",
-            path.display(),
-            folder.display()
-        )));
+        return Err(Error::OutputRefused {
+            path: path.to_path_buf(),
+            message: format!(
+                "cannot keep {} in {}, which anyone may write to",
+                path.display(),
+                folder.display()
+            ),
+        });
     }
     Ok(())
 }
@@ -288,11 +294,14 @@ pub fn check_output_folder(path: &Path) -> Result<()> {
     if folder.is_dir() {
         return Ok(());
     }
-    Err(Error::InvalidArgument(format!(
-        "cannot write {}: the folder {} does not exist or is not a folder",
-        path.display(),
-        folder.display()
-    )))
+    Err(Error::OutputRefused {
+        path: path.to_path_buf(),
+        message: format!(
+            "cannot write {}: the folder {} does not exist or is not a folder",
+            path.display(),
+            folder.display()
+        ),
+    })
 }
 
 /// fsyncs the directory holding `path`, so that a rename survives a crash.

@@ -60,23 +60,29 @@ impl<'a> FileSet<'a> {
         for path in self.paths {
             let parent = parent_dir(path);
             if !parent.is_dir() {
-                return Err(Error::InvalidArgument(format!(
-                    "output folder {} does not exist or is not a folder",
-                    parent.display()
-                )));
+                return Err(Error::OutputRefused {
+                    path: path.clone(),
+                    message: format!(
+                        "output folder {} does not exist or is not a folder",
+                        parent.display()
+                    ),
+                });
             }
             match fs::symlink_metadata(path) {
                 Ok(meta) if meta.file_type().is_symlink() => {
-                    return Err(Error::InvalidArgument(format!(
-                        "{} is a symbolic link; rctl does not write through links",
-                        path.display()
-                    )));
+                    return Err(Error::OutputRefused {
+                        path: path.clone(),
+                        message: format!(
+                            "{} is a symbolic link; rctl does not write through links",
+                            path.display()
+                        ),
+                    });
                 }
                 Ok(meta) if meta.is_dir() => {
-                    return Err(Error::InvalidArgument(format!(
-                        "{} is a directory, not a file",
-                        path.display()
-                    )));
+                    return Err(Error::OutputRefused {
+                        path: path.clone(),
+                        message: format!("{} is a directory, not a file", path.display()),
+                    });
                 }
                 Ok(_) if !overwrite && !debris => return Err(Error::OutputExists(path.clone())),
                 _ => {}

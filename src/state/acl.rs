@@ -79,10 +79,10 @@ impl AclFile {
     /// in a folder that does not exist.
     pub fn check_output(path: &std::path::Path) -> Result<()> {
         if path.is_dir() {
-            return Err(Error::InvalidArgument(format!(
-                "{} is a directory, not a file",
-                path.display()
-            )));
+            return Err(Error::OutputRefused {
+                path: path.to_path_buf(),
+                message: format!("{} is a directory, not a file", path.display()),
+            });
         }
         check_output_folder(path)
     }

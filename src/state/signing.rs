@@ -243,11 +243,14 @@ impl StateDir {
             return Ok(());
         };
         if parent.starts_with(&root) {
-            return Err(Error::InvalidArgument(format!(
-                "{} is inside the state directory {}; write outputs elsewhere",
-                path.display(),
-                root.display()
-            )));
+            return Err(Error::OutputRefused {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{} is inside the state directory {}; write outputs elsewhere",
+                    path.display(),
+                    root.display()
+                ),
+            });
         }
         Ok(())
     }

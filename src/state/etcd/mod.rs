@@ -184,8 +184,14 @@ impl Store for EtcdStore {
     }
 
     fn read_line(&self, name: &str, key: &str) -> Option<Result<Option<Vec<u8>>>> {
-        (self.layout.kind(name) == Kind::Users)
-            .then(|| self.read_key(&mut self.tx(), &self.key("u", key)))
+        (self.layout.kind(name) == Kind::Users).then(|| {
+            let key = self.key("u", key);
+            let value = self.read_key(&mut self.tx(), &key)?;
+            if let Some(value) = &value {
+                self.check_record("u", &key, value)?;
+            }
+            Ok(value)
+        })
     }
 
     fn write(&self, name: &str, data: &[u8]) -> Result<()> {

@@ -223,7 +223,11 @@ impl EtcdStore {
     pub(super) fn read_lines(&self, tx: &mut Tx, space: &str) -> Result<Vec<u8>> {
         let start = self.key(space, "");
         let mut data = Vec::new();
-        for (_, line) in self.read_range(tx, &start, false)? {
+        for (key, line) in self.read_range(tx, &start, false)? {
+            // Each record is checked by its own key: joined into lines unchecked, a value put
+            // by hand ('not json', no newline) was taken for a torn last line and skipped, or
+            // ran into the next record and made the whole state unreadable without a name.
+            self.check_record(space, &key, &line)?;
             data.extend_from_slice(&line);
         }
         if space == "a" {
@@ -232,6 +236,38 @@ impl EtcdStore {
             }
         }
         Ok(data)
+    }
+
+    /// Refuses a record that is not one whole line of its kind: a user named by its key, or an
+    /// audit record that is a JSON object. The error names the etcd key.
+    pub(super) fn check_record(&self, space: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let name = String::from_utf8_lossy(&key[self.prefix.len()..]).into_owned();
+        let corrupt = |reason: String| Error::CorruptState {
+            path: self.locate(&name),
+            reason,
+        };
+        let Some(body) = value.strip_suffix(b"\n") else {
+            return Err(corrupt("does not end in a newline".to_string()));
+        };
+        if space == "u" {
+            if body.contains(&b'\n') {
+                return Err(corrupt("holds more than one line".to_string()));
+            }
+            let user =
+                (self.layout.line_key)(body).map_err(|e| corrupt(format!("not a user: {e}")))?;
+            if name != format!("u/{user}") {
+                return Err(corrupt(format!(
+                    "holds user {user:?}, not the one its key names"
+                )));
+            }
+        } else {
+            // One record per line (a change appends all of its records at once).
+            for line in body.split(|b| *b == b'\n') {
+                serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line)
+                    .map_err(|e| corrupt(format!("not an audit record: {e}")))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether any key starts with `start` (without remembering the read: for listing).
