@@ -732,6 +732,32 @@ fn bad_state_locations_are_refused_in_one_line() {
             &["state", "migrate", "--to=etcd://h:0/p"],
             "each member is HOST:PORT",
         ),
+        // Userinfo was taken for part of the host, and echoed in every error and `status`.
+        (
+            &["--state=etcd://root:s3cret-pw@127.0.0.1:2379/p", "status"],
+            "a user name or password in the URL is refused",
+        ),
+        // A client certificate without the CA was ignored: plaintext etcd.
+        (
+            &[
+                "--state=etcd://127.0.0.1:2379/p",
+                "--etcd-cert=c.pem",
+                "--etcd-key=k.pem",
+                "users",
+                "ls",
+            ],
+            "need --etcd-cacert",
+        ),
+        (
+            &[
+                "--state=etcd://127.0.0.1:2379/p",
+                "--etcd-cacert=ca.pem",
+                "--etcd-cert=c.pem",
+                "users",
+                "ls",
+            ],
+            "go together",
+        ),
     ];
     let before = crate::util::snapshot(dir.path());
     for (args, want) in cases {
@@ -742,6 +768,7 @@ fn bad_state_locations_are_refused_in_one_line() {
             .env("HOME", dir.path());
         let line = run(cmd, None).refused(want);
         assert!(line.contains("error:"), "{line}");
+        assert!(!line.contains("s3cret-pw"), "a password echoed: {line}");
     }
     assert!(
         before == crate::util::snapshot(dir.path()),

@@ -193,3 +193,31 @@ fn man_prints_each_subcommand_page_it_names() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("has no command \"nope\""), "{stderr}");
 }
+
+/// `rctl … 2>&1 | head`: an error or a notice written to a closed stderr panicked with exit
+/// 101; now the line is lost and the exit code is the command's own.
+#[test]
+fn a_closed_stderr_loses_the_line_not_the_exit_code() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let cases: [(&[&str], i32); 2] = [
+        // Refused: exit 2, its error line lost.
+        (&["auth", "sign", "--host=bad host", "--out=x"], 2),
+        // Done: exit 0, its notice (a CA was created) lost.
+        (&["auth", "export"], 0),
+    ];
+    for (args, code) in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rctl"))
+            .arg("--state-dir")
+            .arg(&state)
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        assert_eq!(child.wait().unwrap().code(), Some(code), "{args:?}");
+    }
+}

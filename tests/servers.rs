@@ -176,6 +176,24 @@ fn bad_registrations_are_refused_and_change_nothing() {
             "bad name",
         ),
         (&["b", "--cert-prefix=tls/b"], "--addr"),
+        (
+            &["b", "--addr=127.0.0.1:6380", "--cert-prefix=tls/b"],
+            "server \"primary\"'s address already",
+        ),
+        // Lifetimes and owners every later sync would refuse are refused at once.
+        (
+            &["b", "--addr=a:1", "--cert-prefix=tls/b", "--ttl=1500ms"],
+            "whole seconds",
+        ),
+        (
+            &[
+                "b",
+                "--addr=a:1",
+                "--cert-prefix=tls/b",
+                "--owner=nouser:root",
+            ],
+            "no user \"nouser\" on this system",
+        ),
     ];
     for (args, want) in cases {
         let mut all = vec!["redis", "add"];
@@ -185,6 +203,17 @@ fn bad_registrations_are_refused_and_change_nothing() {
     dir.rctl(&["redis", "rm", "nope"])
         .refused("server \"nope\" not found");
     assert_eq!(snapshot(dir.path()), before, "a refusal changed something");
+    // With a CA, a lifetime past it is refused too (it would fail at every renewal).
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&[
+        "redis",
+        "add",
+        "b",
+        "--addr=a:1",
+        "--cert-prefix=tls/b",
+        "--ttl=87601h",
+    ])
+    .refused("would outlive the host CA");
 }
 
 /// rctl's own account on every served Redis and Valkey: the users.acl rctl writes for that
@@ -306,6 +335,9 @@ fn no_person_can_hold_or_get_a_certificate_for_the_admin_account() {
     let before = snapshot(dir.path());
     dir.rctl(&["users", "add", "rctl-admin", "--roles=access"])
         .refused("rctl's own account");
+    // Sync's verification skips its probe accounts: no user may hide under their prefix.
+    dir.rctl(&["users", "add", "rctl-probe-1", "--roles=access"])
+        .refused("rctl's probe accounts");
     dir.rctl(&["create", "-f", "role.yaml"])
         .refused("reserved for rctl's own account");
     // alice may connect as any account her roles allow (*), but never as rctl-admin: with

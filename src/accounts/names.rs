@@ -110,8 +110,12 @@ macro_rules! name_type {
 /// reserved name, which no rctl user may take.
 pub const ADMIN_ACCOUNT: &str = "rctl-admin";
 
-/// Refuses names Redis or users.acl cannot take, `default` (Redis's own user) and `rctl-admin`
-/// (rctl's own account).
+/// The prefix of the probe accounts `redis sync` and `redis check` set for a moment to read
+/// rules as a server renders them, and never compare: reserved, so that no user hides there.
+pub const PROBE_PREFIX: &str = "rctl-probe-";
+
+/// Refuses names Redis or users.acl cannot take, `default` (Redis's own user), `rctl-admin`
+/// (rctl's own account) and names under [`PROBE_PREFIX`].
 pub fn validate_user_name(name: &str) -> Result<()> {
     validate_name("user", name)?;
     if name == "default" {
@@ -126,6 +130,15 @@ pub fn validate_user_name(name: &str) -> Result<()> {
             what: "user",
             name: name.to_string(),
             reason: "'rctl-admin' is rctl's own account on registered servers".to_string(),
+        });
+    }
+    if name.starts_with(PROBE_PREFIX) {
+        return Err(Error::InvalidName {
+            what: "user",
+            name: name.to_string(),
+            reason: format!(
+                "names starting {PROBE_PREFIX:?} are rctl's probe accounts, which sync never compares"
+            ),
         });
     }
     Ok(())

@@ -20,7 +20,7 @@ pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
     match &args.out {
         Some(out) => {
             file.write(out)?;
-            eprintln!("wrote {} ({} users)", out.display(), file.users);
+            errln!("wrote {} ({} users)", out.display(), file.users);
         }
         None => out!("{}", file.text)?,
     }

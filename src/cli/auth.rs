@@ -40,7 +40,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         };
         if let Some(n) = &args.db_name {
             validate_name("database", n)?;
-            eprintln!(
+            errln!(
                 "note: --db-name {n:?} is not used: Redis has no per-database ACL (Teleport does not enforce db_names for Redis either)"
             );
         }
@@ -53,7 +53,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
             Ok((bundle.issued().clone(), state.cert_login()?))
         })?;
         if cert_login {
-            eprintln!(
+            errln!(
                 "note: certificate login is on: this certificate logs its holder in as Redis user {:?} with no password; keep {} as safe as a password",
                 login.db_user,
                 rctl::RedisBundle::paths(&args.out)[1].display()

@@ -12,6 +12,15 @@ macro_rules! out {
     ($($arg:tt)*) => { crate::cli::io::emit(&format!($($arg)*)) };
 }
 
+/// A line on stderr (a notice, a note): a closed stderr (`2>&1 | head`) loses it, and never
+/// turns the command into a panic.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 macro_rules! outln {
     ($($arg:tt)*) => { crate::cli::io::emit(&format!("{}\n", format_args!($($arg)*))) };
 }
@@ -46,7 +55,7 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
                 .lines()
                 .find_map(|l| l.trim().strip_prefix("Usage: "))
                 .unwrap_or("rctl <COMMAND>");
-            eprintln!("error: a subcommand is required: {usage} (see --help)");
+            errln!("error: a subcommand is required: {usage} (see --help)");
             ExitCode::from(2)
         }
         ErrorKind::ValueValidation => {
@@ -60,7 +69,7 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
             let reason = std::error::Error::source(&e)
                 .map(ToString::to_string)
                 .unwrap_or_else(|| "not valid".to_string());
-            eprintln!(
+            errln!(
                 "error: invalid value for '{arg}': {} (see 'rctl --help')",
                 error::one_line(reason)
             );
@@ -75,7 +84,7 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
                 .take_while(|l| !l.trim().is_empty())
                 .map(str::trim)
                 .collect();
-            eprintln!("{} (see 'rctl --help')", error::one_line(first.join(" ")));
+            errln!("{} (see 'rctl --help')", error::one_line(first.join(" ")));
             ExitCode::from(2)
         }
     }
@@ -83,6 +92,19 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
 
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<()> {
+    match (&cli.etcd_cacert, &cli.etcd_cert, &cli.etcd_key) {
+        (None, Some(_), _) | (None, _, Some(_)) => {
+            return Err(Error::InvalidArgument(
+                "--etcd-cert and --etcd-key need --etcd-cacert: without it rctl would talk to etcd in clear".to_string(),
+            ));
+        }
+        (Some(_), Some(_), None) | (Some(_), None, Some(_)) => {
+            return Err(Error::InvalidArgument(
+                "--etcd-cert and --etcd-key go together".to_string(),
+            ));
+        }
+        _ => {}
+    }
     let etcd_tls = rctl::etcd::EtcdTls {
         ca: cli.etcd_cacert.clone(),
         cert: cli.etcd_cert.clone(),
@@ -249,7 +271,7 @@ fn with_state_read<T>(ctx: &Context, f: impl FnOnce(&mut StateDir) -> Result<T>)
 fn run_on<T>(mut state: StateDir, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {
     let result = f(&mut state);
     for notice in state.take_notices() {
-        eprintln!("{notice}");
+        errln!("{notice}");
     }
     result
 }

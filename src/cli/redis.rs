@@ -242,7 +242,7 @@ fn selection(selection: &ServerSelection) -> fleet::Selection {
 fn show_notices<T>(result: Result<T>, notices: impl Fn(&T) -> &Vec<rctl::Notice>) -> Result<T> {
     if let Ok(value) = &result {
         for notice in notices(value) {
-            eprintln!("{notice}");
+            errln!("{notice}");
         }
     }
     result

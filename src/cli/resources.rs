@@ -23,7 +23,7 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
         state.create_role(&role, args.force, args.target)
     })?;
     if !ignored.is_empty() {
-        eprintln!(
+        errln!(
             "note: {source}: ignored Teleport fields rctl does not use: {}",
             ignored.join(", ")
         );

@@ -55,9 +55,10 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                 user.roles.join(",")
             )?;
             if cert_login {
-                eprintln!(
+                errln!(
                     "note: certificate login is on: a certificate for Redis user {:?} logs in without this password; only {:?} itself or people whose roles name it in db_users can get one",
-                    user.name, user.name
+                    user.name,
+                    user.name
                 );
             }
         }

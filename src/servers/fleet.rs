@@ -101,6 +101,13 @@ pub fn sync_servers(
         let items: Vec<ServerSync> = servers
             .into_iter()
             .map(|server| {
+                if !options.dry_run {
+                    // What a killed sync left (a temp key among them) goes at the next run,
+                    // whether or not anything is written now.
+                    for path in server.outputs() {
+                        crate::output::atomic::remove_stale_temps_beside(&[path]);
+                    }
+                }
                 let plan = state.plan_server_files(&server, &wanted, options.renew_within);
                 let written = if options.dry_run || plan.is_empty() {
                     Ok(WrittenFiles::default())
@@ -194,7 +201,14 @@ fn selected(state: &StateDir, selection: &Selection) -> Result<Vec<RegisteredSer
         Selection::Named(names) if names.is_empty() => return Err(Error::NoServerSelected),
         Selection::Named(names) => names,
     };
-    let servers = state.registered_servers(names)?;
+    // `sync r1 r1 r1` is one sync of r1, not three at once.
+    let mut unique: Vec<ServerName> = Vec::with_capacity(names.len());
+    for name in names {
+        if !unique.contains(name) {
+            unique.push(name.clone());
+        }
+    }
+    let servers = state.registered_servers(&unique)?;
     if servers.is_empty() {
         return Err(Error::NoServerRegistered);
     }

@@ -46,6 +46,23 @@ impl StateDir {
                 name: server.name.to_string(),
             });
         }
+        // What the first sync would refuse is refused now: every later sync of it would fail.
+        if let Some(owner) = &server.owner {
+            owner.resolve()?;
+        }
+        if let Some(ttl) = server.ttl {
+            ttl.check_whole_seconds()?;
+            if self.has_ca()? {
+                let (ca, _) = self.load_ca()?;
+                ca.check_ttl(ttl, self.now())?;
+            }
+        }
+        if let Some(other) = servers.iter().find(|s| s.addr == server.addr) {
+            return Err(Error::InvalidArgument(format!(
+                "{} is server {:?}'s address already: two registrations of one server would flip it between their bundles",
+                server.addr, other.name
+            )));
+        }
         let outputs = server.outputs();
         for other in &servers {
             if let Some(path) = other.outputs().iter().find(|p| outputs.contains(p)) {

@@ -85,6 +85,9 @@ fn served_findings(
     if !files::names_hosts(r, &server.hosts) {
         let sorted = |mut names: Vec<String>| {
             names.sort_unstable();
+            if names.is_empty() {
+                return "no name at all".to_string();
+            }
             names.join(",")
         };
         findings.push(format!(

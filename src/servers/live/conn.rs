@@ -133,6 +133,10 @@ impl Live {
 /// One line for a failed exchange with the server at `addr`, with no secret in it (the crate's
 /// errors carry the server's reply, never the command sent).
 fn server_error(addr: &ServerAddr, e: &redis::RedisError) -> Error {
+    // A read that timed out says "Resource temporarily unavailable (os error 11)".
+    if e.is_timeout() {
+        return Error::Server(format!("{addr}: no answer in time"));
+    }
     let text = e.to_string();
     let refused = [
         "WRONGPASS",

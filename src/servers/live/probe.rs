@@ -9,8 +9,7 @@ use super::{Drift, Live, Wanted, accounts, parse_acl_list};
 use crate::error::Result;
 use crate::servers::registered::RegisteredServer;
 
-/// Prefix of the probe accounts.
-pub(super) const PROBE_PREFIX: &str = "rctl-probe-";
+pub(super) use crate::accounts::names::PROBE_PREFIX;
 
 /// Every wanted account's rules as the server renders them (set on probe accounts, off and
 /// without password, deleted in the same round trip), and the accounts that differ.

@@ -261,8 +261,9 @@ impl EtcdStore {
                 )));
             }
         } else {
-            // One record per line (a change appends all of its records at once).
-            for line in body.split(|b| *b == b'\n') {
+            // One record per line (a change appends all of its records at once); an empty line,
+            // which the audit reader has always passed over, carries nothing.
+            for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(line)
                     .map_err(|e| corrupt(format!("not an audit record: {e}")))?;
             }

@@ -20,6 +20,17 @@ impl EtcdUrl {
     /// Parses `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`; `None` for anything that is not `etcd://`.
     pub fn parse(text: &str) -> Option<Result<EtcdUrl>> {
         let rest = text.strip_prefix("etcd://")?;
+        // A user name and password in the URL would be echoed in messages and `status`, and
+        // etcd's own authentication is not what rctl uses: refused without quoting the text.
+        if rest
+            .split('/')
+            .next()
+            .is_some_and(|hosts| hosts.contains('@'))
+        {
+            return Some(Err(Error::InvalidArgument(
+                "invalid etcd state: a user name or password in the URL is refused (rctl reaches etcd with TLS client certificates)".to_string(),
+            )));
+        }
         let bad = |why: &str| {
             Error::InvalidArgument(format!(
                 "invalid etcd state {:?}: {why} (want etcd://HOST:PORT[,HOST:PORT...]/PREFIX)",
