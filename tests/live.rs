@@ -1160,3 +1160,22 @@ fn a_server_that_trickles_is_given_up_at_its_deadline() {
     }
     drop(r1);
 }
+
+/// A server serving an expired certificate fails every handshake, rctl's too: sync renewed its
+/// files and then failed "certificate expired" on every run. It now says, in one line, that
+/// only a restart loads the renewed files.
+#[test]
+fn an_expired_served_certificate_is_renewed_and_the_restart_is_asked_for() {
+    let dir = TestDir::new();
+    let r = register_and_start(&dir, "old", &["--ttl=3s"], "");
+    let before = file_serial(&r.creds.file(".crt"));
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let out = dir.rctl(&["redis", "sync", "old"]).failed("not in line");
+    assert!(out.contains("renewed the certificate"), "{out}");
+    assert!(
+        out.contains("serves an expired certificate") && out.contains("restart the server to load"),
+        "{out}"
+    );
+    let after = file_serial(&r.creds.file(".crt"));
+    assert_ne!(before, after, "the files were renewed");
+}

@@ -74,6 +74,20 @@ pub fn sync_live(
             server.cert_prefix.display()
         )));
     }
+    // An expired (or not yet valid) certificate fails every client's handshake, rctl's too: no
+    // login can reload it. Its files are renewed by now; only a restart loads them.
+    if before.status != crate::pki::inspect::CertStatus::Valid {
+        let when = if before.status == crate::pki::inspect::CertStatus::Expired {
+            "an expired certificate"
+        } else {
+            "a certificate not valid yet"
+        };
+        return Err(Error::Server(format!(
+            "{addr}: serves {when} (serial {}), which no client accepts, rctl included, so it cannot be reloaded: restart the server to load {}.crt",
+            before.serial,
+            server.cert_prefix.display()
+        )));
+    }
     let mut live = Live::connect(addr, &wanted.login, timeout)?;
     let file_serial = file_serial(server, wanted);
     let reload = files_changed
