@@ -1179,3 +1179,35 @@ fn an_expired_served_certificate_is_renewed_and_the_restart_is_asked_for() {
     let after = file_serial(&r.creds.file(".crt"));
     assert_ne!(before, after, "the files were renewed");
 }
+
+/// Target redis-7.4 with `+hexpire`, server 7.0.15: sync wrote the users.acl, ACL SETUSER
+/// failed, and the file then kept Redis from starting. Sync now asks the server its version
+/// first and writes nothing for a server that could not load the file.
+#[test]
+fn a_target_newer_than_the_server_writes_nothing_for_it() {
+    let dir = TestDir::new();
+    let r = register_and_start(&dir, "old", &[], "");
+    dir.rctl(&["redis", "target", "redis-7.4"]).ok();
+    dir.write(
+        "hx.yaml",
+        "kind: role\nversion: v7\nmetadata: {name: hx}\nspec: {allow: {redis_acl: ['+hexpire', '~h:*']}}\n",
+    );
+    dir.rctl(&["create", "-f", "hx.yaml"]).ok();
+    dir.rctl(&["users", "add", "hashes", "--roles=hx"]).ok();
+    let before = snapshot(&dir.join("tls"));
+    let out = dir.rctl(&["redis", "sync", "old"]).failed("not in line");
+    assert!(
+        out.contains("it runs Redis 7.0.")
+            && out.contains("cannot load a users.acl for redis-7.4")
+            && out.contains("nothing was written for it"),
+        "{out}"
+    );
+    assert!(snapshot(&dir.join("tls")) == before, "a file was written");
+    // The server is untouched, and still answers (a login is needed: default is off).
+    let ping = r
+        .server
+        .cli(&r.creds.file(".cas"), Some(&r.creds), &[], &["PING"])
+        .all_output();
+    assert!(ping.contains("NOAUTH"), "{ping}");
+    drop(r);
+}

@@ -155,6 +155,17 @@ impl Target {
         self.row().name
     }
 
+    /// The product and the version the target is for, from its name: `(valkey, major, minor)`.
+    pub fn version(self) -> (bool, u32, u32) {
+        let (product, version) = self.name().split_once('-').unwrap_or(("redis", "0.0"));
+        let (major, minor) = version.split_once('.').unwrap_or((version, "0"));
+        (
+            product == "valkey",
+            major.parse().unwrap_or(0),
+            minor.parse().unwrap_or(0),
+        )
+    }
+
     /// True for Valkey targets.
     pub fn is_valkey(self) -> bool {
         self.name().starts_with("valkey-")
@@ -355,6 +366,9 @@ mod tests {
                 "{t}"
             );
             assert_eq!(t.name().parse::<Target>().unwrap(), t);
+            let (valkey, major, _) = t.version();
+            assert_eq!(valkey, t.is_valkey(), "{t}");
+            assert!(major >= 6, "{t}");
         }
         // 6.x tables carry membership (composition without selectors needs it).
         assert!(Target::Redis60.catalog().has_members());

@@ -174,13 +174,15 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
         options.deadline = deadline.as_std();
         options.timeout = options.timeout.min(options.deadline);
     }
-    let state = if args.dry_run {
-        ctx.open_read_only()?
-    } else {
-        ctx.open()?
+    let open = || {
+        if args.dry_run {
+            ctx.open_read_only()
+        } else {
+            ctx.open()
+        }
     };
     let mut printed = Ok(());
-    let report = fleet::sync_servers(state, &selection(&args.servers), &options, |server| {
+    let report = fleet::sync_servers(open, &selection(&args.servers), &options, |server| {
         if printed.is_ok() {
             printed = outln!("{}", sync_line(server, args.dry_run));
         }

@@ -1,8 +1,8 @@
 //! `redis sync` and `redis check` over the registered servers, as one library call each.
 //!
-//! A sync has two parts. Under the state's lock (or in one etcd transaction), each selected
-//! server's files are planned and written: renewed certificates are signed and audited there.
-//! Then the state is closed, releasing its lock, and the servers are contacted at once, one
+//! A sync asks each server which version it runs, then, under the state's lock (or in one etcd
+//! transaction), plans and writes each selected server's files: renewed certificates are
+//! signed and audited there. The state is closed whenever servers are contacted, at once, one
 //! thread each, so that talking to servers never holds another rctl command up. Each server's
 //! outcome reaches the caller's closure as soon as it is done (ripgrep's binary prints its
 //! parallel walker's results the same way), and a server that is not done within the deadline
@@ -12,8 +12,8 @@
 //! use rctl::fleet::{Selection, SyncOptions, sync_servers};
 //!
 //! # fn main() -> Result<(), rctl::Error> {
-//! let state = rctl::StateDir::open("/var/lib/rctl")?;
-//! let report = sync_servers(state, &Selection::All, &SyncOptions::default(), |server| {
+//! let open = || rctl::StateDir::open("/var/lib/rctl");
+//! let report = sync_servers(open, &Selection::All, &SyncOptions::default(), |server| {
 //!     println!("{}: {}", server.server.name, if server.is_in_line() { "ok" } else { "FAILED" });
 //! })?;
 //! assert_eq!(report.failed(), 0);
@@ -81,38 +81,73 @@ impl SyncReport {
     }
 }
 
-/// Brings the selected servers in line with the state: their files written under the state's
-/// lock, then each live server reloaded and its accounts set ([`live::sync_live`]), all at
-/// once, with `state` closed in between. `on_server` sees each server's outcome as it is done
-/// (a server not done within `options.deadline` fails with [`Error::ServerTimeout`]); the
-/// report keeps the order selected. A dry run (`options.dry_run`) writes nothing: open the state read-only for it.
+/// Brings the selected servers in line with the state, in four steps, each server's outcome
+/// handed to `on_server` as it is done:
 ///
-/// Fails before anything is written when the selection names no server, or an unknown one.
-/// One server's failure is in its [`ServerSync`], not an error of the whole call.
+/// 1. `open` the state, read what it wants of the servers, and close it again;
+/// 2. ask each server which Redis or Valkey it runs (`INFO server`), at once, with the state
+///    closed: a server that cannot load a users.acl for the state's target gets nothing
+///    written (the file would keep it from starting);
+/// 3. `open` the state again and, under its lock, plan and write each server's files from the
+///    state as it is now (renewals signed and audited there), then close it;
+/// 4. contact the servers at once ([`live::sync_live`]): reload, accounts, verification.
+///
+/// A dry run (`options.dry_run`) writes nothing: give it an `open` that opens read-only.
+/// Fails before anything is written when the selection names no server, or an unknown one;
+/// one server's failure is in its [`ServerSync`], not an error of the whole call. A server not
+/// done within `options.deadline` fails with [`Error::ServerTimeout`]; the report keeps the
+/// order selected.
 pub fn sync_servers(
-    mut state: StateDir,
+    open: impl Fn() -> Result<StateDir>,
     selection: &Selection,
     options: &SyncOptions,
     mut on_server: impl FnMut(&ServerSync),
 ) -> Result<SyncReport> {
+    // 1. What is to be synced, with the state closed again before any server is contacted.
+    let (servers, wanted, mut notices) = {
+        let mut state = open()?;
+        let read = selected(&state, selection).and_then(|s| Ok((s, state.wanted()?)));
+        let notices = state.take_notices();
+        let (servers, wanted) = read?;
+        (servers, wanted, notices)
+    };
+    // 2. What each server runs; unknown (unreachable, say) when it does not answer, and then
+    //    step 4 says why.
+    let versions = if options.no_reload {
+        vec![None; servers.len()]
+    } else {
+        server_versions(&servers, wanted, options)
+    };
+    // 3. The files, from the state as it is now.
+    let names: Vec<ServerName> = servers.iter().map(|s| s.name.clone()).collect();
+    let mut state = open()?;
     let prepared = state.retrying(|state| {
-        let servers = selected(state, selection)?;
+        let servers = state.registered_servers(&names)?;
         let wanted = state.wanted()?;
         let items: Vec<ServerSync> = servers
             .into_iter()
-            .map(|server| {
-                if !options.dry_run {
+            .zip(&versions)
+            .map(|(server, version)| {
+                let plan = state.plan_server_files(&server, &wanted, options.renew_within);
+                let refused = version.and_then(|v| v.refuses(wanted.target));
+                let written = if let Some(why) = refused {
+                    Err(Error::Server(format!(
+                        "{}: {why}; nothing was written for it",
+                        server.addr
+                    )))
+                } else if options.dry_run {
+                    Ok(WrittenFiles::default())
+                } else {
                     // What a killed sync left (a temp key among them) goes at the next run,
                     // whether or not anything is written now.
                     for path in server.outputs() {
                         crate::output::atomic::remove_stale_temps_beside(&[path]);
                     }
-                }
-                let plan = state.plan_server_files(&server, &wanted, options.renew_within);
-                let written = if options.dry_run || plan.is_empty() {
-                    Ok(WrittenFiles::default())
-                } else {
-                    state.write_server_files(&server, &plan, &wanted)
+                    if plan.is_empty() {
+                        Ok(WrittenFiles::default())
+                    } else {
+                        state.write_server_files(&server, &plan, &wanted)
+                    }
                 };
                 ServerSync {
                     server,
@@ -124,10 +159,11 @@ pub fn sync_servers(
             .collect();
         Ok((wanted, items))
     });
-    let notices = state.take_notices();
+    notices.extend(state.take_notices());
     // The lock is released before any server is contacted.
     drop(state);
     let (wanted, mut items) = prepared?;
+    // 4. The servers.
     let wanted = Arc::new(wanted);
     // A server whose files could not be written is not contacted.
     let jobs: Vec<Option<(RegisteredServer, bool)>> = items
@@ -149,6 +185,27 @@ pub fn sync_servers(
         servers: items,
         notices,
     })
+}
+
+/// What each server runs, asked of all at once within the deadline; `None` where it could not
+/// be learnt.
+fn server_versions(
+    servers: &[RegisteredServer],
+    wanted: live::Wanted,
+    options: &SyncOptions,
+) -> Vec<Option<live::ServerVersion>> {
+    let wanted = Arc::new(wanted);
+    let timeout = options.timeout;
+    let ask = move |server: RegisteredServer| {
+        let mut conn = live::Live::connect(&server.addr, &wanted.login, timeout)?;
+        conn.server_version(&server.addr)
+    };
+    let mut versions = vec![None; servers.len()];
+    let jobs = servers.iter().cloned().map(Some).collect();
+    on_each(jobs, ask, options.deadline, |i, outcome| {
+        versions[i] = outcome.and_then(Result::ok).flatten();
+    });
+    versions
 }
 
 /// What `redis check` found on one server: one line each, empty when it is in line.

@@ -124,6 +124,15 @@ impl Live {
         Ok(pairs.get(1).cloned())
     }
 
+    /// The server's product and version (`INFO server`); `None` when it names none.
+    pub fn server_version(
+        &mut self,
+        addr: &ServerAddr,
+    ) -> Result<Option<super::version::ServerVersion>> {
+        let info: String = self.query(redis::cmd("INFO").arg("server"), addr)?;
+        Ok(super::version::ServerVersion::from_info(&info))
+    }
+
     /// `ACL LIST`: one line per account, in the server's canonical form.
     pub fn acl_list(&mut self, addr: &ServerAddr) -> Result<Vec<String>> {
         self.query(redis::cmd("ACL").arg("LIST"), addr)

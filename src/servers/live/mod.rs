@@ -7,6 +7,7 @@
 //! - `check`: one server against the state ([`check_server`]), changing nothing.
 //! - `sync`: one server brought in line ([`sync_live`]): reload, accounts, verification.
 //! - `reload`: the TLS settings and the `CONFIG SET` that loads the files again.
+//! - `version`: which Redis or Valkey a server runs, and whether it can load a target's file.
 //!
 //! Writing the files belongs to the state (it signs, and records what it wrote); this module
 //! talks to servers, from a [`Wanted`] taken from the state, with the state's lock released.
@@ -20,6 +21,7 @@ mod probe;
 mod reload;
 mod served;
 mod sync;
+mod version;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -40,6 +42,7 @@ pub use conn::{AdminLogin, Live};
 pub use files::{FilePlan, Renewal};
 pub use served::served_certificate;
 pub use sync::{LiveSync, SyncOptions, sync_live};
+pub use version::ServerVersion;
 
 /// How long rctl waits for a server to connect or answer.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
