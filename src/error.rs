@@ -252,6 +252,15 @@ pub enum Error {
     )]
     Conflict(String),
 
+    /// Another rctl has been syncing this server for longer than this one would wait.
+    #[error("another sync of server {name:?} still runs after {}", crate::duration::format_std(*waited))]
+    ServerBusy {
+        /// The server.
+        name: String,
+        /// How long this one waited.
+        waited: std::time::Duration,
+    },
+
     /// A live server was not done within the deadline given for it.
     #[error("no answer within {}: given up", crate::duration::format_std(*deadline))]
     ServerTimeout {

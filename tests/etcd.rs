@@ -844,3 +844,91 @@ fn a_corrupt_record_is_an_error_naming_its_key() {
     let users = rctl(dir.path(), &state, &["users", "ls"]).ok();
     assert!(users.contains("bob") && !users.contains("carol"), "{users}");
 }
+
+/// Server locks on etcd: a sync of a server waits while its lock key exists (a sync on another
+/// host), with the state free meanwhile, then applies the state as it is once it has the lock.
+#[test]
+fn a_sync_waits_for_the_server_lock_in_etcd() {
+    use std::process::Stdio;
+    let etcd = EtcdCluster::start();
+    let dir = TestDir::new();
+    let state = etcd.state(None, "rctl/locks");
+    let pass = passphrase(&dir);
+    let etcdctl = |args: &[&str]| {
+        let mut cmd = Command::new("etcdctl");
+        cmd.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", etcd.clients.join(",")))
+            .args(args);
+        run(cmd, None).ok()
+    };
+    rctl(dir.path(), &state, &["auth", "init", &pass]).ok();
+    rctl(
+        dir.path(),
+        &state,
+        &["users", "add", "victim", "--roles=access"],
+    )
+    .ok();
+    std::fs::create_dir(dir.join("tls")).unwrap();
+    let port = free_port();
+    let addr = format!("--addr=127.0.0.1:{port}");
+    let register = [
+        "redis",
+        "add",
+        "r1",
+        &addr,
+        "--cert-prefix=tls/r1",
+        "--acl-file=tls/r1.acl",
+    ];
+    rctl(dir.path(), &state, &register).ok();
+    rctl(
+        dir.path(),
+        &state,
+        &["redis", "sync", "r1", "--no-reload", &pass],
+    )
+    .ok();
+    let creds = crate::util::Creds::new(dir.join("tls/r1"));
+    let acl = dir.join("tls/r1.acl");
+    let server = crate::util::RedisServer::try_start_on(
+        || port,
+        |port| {
+            format!(
+                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients yes\naclfile {}\n",
+                creds.file(".crt").display(),
+                creds.file(".key").display(),
+                creds.file(".cas").display(),
+                acl.display()
+            )
+        },
+    )
+    .unwrap_or_else(|log| panic!("{log}"));
+    // Another host's sync of r1 holds its lock.
+    etcdctl(&["put", "/rctl/locks/l/r1", "another host"]);
+    let mut sync = rctl_command()
+        .arg(&state)
+        .args(["redis", "sync", "r1", &pass])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    rctl(dir.path(), &state, &["users", "rm", "victim"]).ok();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(sync.try_wait().unwrap().is_none(), "the sync did not wait");
+    etcdctl(&["del", "/rctl/locks/l/r1"]);
+    let out = sync.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("delete account(s) victim"), "{stdout}");
+    // Its own lock went with it: the lease was revoked.
+    assert_eq!(
+        etcd.count("rctl/locks/l/"),
+        0,
+        "{}",
+        etcd.dump("rctl/locks/l/")
+    );
+    drop(server);
+}

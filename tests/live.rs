@@ -1211,3 +1211,61 @@ fn a_target_newer_than_the_server_writes_nothing_for_it() {
     assert!(ping.contains("NOAUTH"), "{ping}");
     drop(r);
 }
+
+/// Two syncs of one server: the first, resuming after `users rm victim && redis sync` ran,
+/// set victim again and said "verified". Each sync now holds its server's lock from before it
+/// reads the state for the server until it is done; a second one waits for it (without
+/// holding the state, so `users rm` goes on), then reads the newest state.
+#[test]
+fn a_second_sync_of_a_server_waits_for_the_first_and_applies_the_newest_state() {
+    use std::process::Stdio;
+    let dir = TestDir::new();
+    add_client(&dir, "victim");
+    let r = register_and_start(&dir, "r1", &[], "");
+    dir.rctl(&["redis", "sync", "r1"]).ok();
+    // A sync of r1 in progress: its lock held for two seconds.
+    let lock = dir.state().join(".locks/r1.lock");
+    assert!(lock.exists(), "the first syncs made the lock file");
+    let mut first = Command::new("flock")
+        .arg("-x")
+        .arg(&lock)
+        .args(["sleep", "2"])
+        .spawn()
+        .unwrap();
+    wait_until("the lock is held", || {
+        !Command::new("flock")
+            .arg("-n")
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap()
+            .success()
+    });
+    let mut second = crate::util::rctl_command()
+        .arg("--state-dir")
+        .arg(dir.state())
+        .args(["redis", "sync", "r1"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The state is not held by the waiting sync: the admin's change goes through at once.
+    dir.rctl(&["users", "rm", "victim"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        second.try_wait().unwrap().is_none(),
+        "the second sync did not wait"
+    );
+    first.wait().unwrap();
+    let out = second.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("delete account(s) victim"), "{stdout}");
+    assert_eq!(dir.rctl(&["redis", "check", "r1"]).ok(), "r1: ok\n");
+    drop(r);
+}

@@ -84,7 +84,8 @@ impl SyncReport {
 /// Brings the selected servers in line with the state, in four steps, each server's outcome
 /// handed to `on_server` as it is done:
 ///
-/// 1. `open` the state, read what it wants of the servers, and close it again;
+/// 1. `open` the state, read what it wants of the servers, and close it again; take each
+///    server's lock (see [`crate::store::ServerLocks`]), held to the end;
 /// 2. ask each server which Redis or Valkey it runs (`INFO server`), at once, with the state
 ///    closed: a server that cannot load a users.acl for the state's target gets nothing
 ///    written (the file would keep it from starting);
@@ -104,12 +105,28 @@ pub fn sync_servers(
     mut on_server: impl FnMut(&ServerSync),
 ) -> Result<SyncReport> {
     // 1. What is to be synced, with the state closed again before any server is contacted.
-    let (servers, wanted, mut notices) = {
+    let (servers, wanted, mut notices, locks) = {
         let mut state = open()?;
         let read = selected(&state, selection).and_then(|s| Ok((s, state.wanted()?)));
         let notices = state.take_notices();
         let (servers, wanted) = read?;
-        (servers, wanted, notices)
+        (servers, wanted, notices, state.server_locks()?)
+    };
+    // Each server's lock, held from before the state is read for its files until its live
+    // part is done: a second sync of it waits, then reads the newest state, and the last one
+    // to finish has applied the newest state. Taken in name order, so that two syncs of
+    // overlapping servers never wait for each other. A dry run changes nothing and waits for
+    // nobody.
+    let _held: Vec<Box<dyn Send>> = if options.dry_run {
+        Vec::new()
+    } else {
+        let mut names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        let wait = options.deadline + Duration::from_secs(30);
+        names
+            .into_iter()
+            .map(|name| locks.lock(name, wait))
+            .collect::<Result<_>>()?
     };
     // 2. What each server runs; unknown (unreachable, say) when it does not answer, and then
     //    step 4 says why.

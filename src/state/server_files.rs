@@ -25,6 +25,12 @@ pub struct WrittenFiles {
 }
 
 impl StateDir {
+    /// The locks on this state's registered servers, usable once the state is closed (see
+    /// [`crate::store::ServerLocks`]).
+    pub fn server_locks(&self) -> Result<Box<dyn crate::state::store::ServerLocks>> {
+        self.store().server_locks()
+    }
+
     /// The registered servers `names` (every one when empty), in the order given; an unknown
     /// name is refused.
     pub fn registered_servers(&self, names: &[ServerName]) -> Result<Vec<RegisteredServer>> {

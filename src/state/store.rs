@@ -27,6 +27,66 @@ pub struct Layout {
     pub appended: &'static str,
 }
 
+/// Locks on registered servers: two syncs of one server run one after the other, the second
+/// reading the state only once the first is done, so neither undoes the other.
+pub trait ServerLocks: Send + Sync {
+    /// Takes `name`'s lock, waiting up to `wait` while another rctl holds it; released when
+    /// the returned guard is dropped (or its holder dies).
+    fn lock(&self, name: &str, wait: std::time::Duration) -> Result<Box<dyn Send>>;
+}
+
+/// For a store no other process shares (a test's memory store).
+struct NoLocks;
+
+impl ServerLocks for NoLocks {
+    fn lock(&self, _: &str, _: std::time::Duration) -> Result<Box<dyn Send>> {
+        Ok(Box::new(()))
+    }
+}
+
+/// A directory's server locks: `.locks/NAME.lock` in the state directory, `flock`ed (the
+/// kernel releases a killed holder's lock).
+struct DirLocks {
+    folder: PathBuf,
+}
+
+impl ServerLocks for DirLocks {
+    fn lock(&self, name: &str, wait: std::time::Duration) -> Result<Box<dyn Send>> {
+        use std::fs::DirBuilder;
+        if let Err(e) = DirBuilder::new().mode(0o700).create(&self.folder)
+            && e.kind() != io::ErrorKind::AlreadyExists
+        {
+            return Err(Error::io(&self.folder, e));
+        }
+        let path = self.folder.join(format!("{name}.lock"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc_o_nofollow())
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        let end = std::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Box::new(file)),
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < end => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(Error::ServerBusy {
+                        name: name.to_string(),
+                        waited: wait,
+                    });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            }
+        }
+    }
+}
+
 /// Storage for rctl's state: named blobs (`host_ca.yaml`, `users.jsonl`, `roles/x.yaml`).
 ///
 /// An implementation either holds a lock that makes one open store the only writer for as
@@ -55,6 +115,11 @@ pub trait Store {
     /// True when the store was opened for reading only: every change is refused.
     fn is_read_only(&self) -> bool {
         false
+    }
+    /// What locks registered servers for this state (one holder at a time across every rctl
+    /// sharing it), apart from this open store: a lock is held while the store is closed.
+    fn server_locks(&self) -> Result<Box<dyn ServerLocks>> {
+        Ok(Box::new(NoLocks))
     }
     /// True when a CA key may only be kept encrypted here (a shared store such as etcd).
     fn requires_encrypted_keys(&self) -> bool {
@@ -237,6 +302,12 @@ impl DirStore {
 }
 
 impl Store for DirStore {
+    fn server_locks(&self) -> Result<Box<dyn ServerLocks>> {
+        Ok(Box::new(DirLocks {
+            folder: self.root.join(".locks"),
+        }))
+    }
+
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let path = self.path_of(name)?;
         match fs::read(&path) {

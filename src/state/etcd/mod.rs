@@ -31,11 +31,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions, Txn, TxnOp,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
+    LeaseClient, PutOptions, TlsOptions, Txn, TxnOp,
 };
 
 use crate::error::{Error, Result};
-use crate::state::store::{Layout, Store};
+use crate::state::store::{Layout, ServerLocks, Store};
 
 mod read;
 mod txn;
@@ -56,9 +57,11 @@ const PREFETCH: i64 = 1024;
 
 /// A state kept in etcd: reads at one revision, changes buffered until [`Store::commit`].
 pub struct EtcdStore {
-    runtime: tokio::runtime::Runtime,
+    runtime: std::sync::Arc<tokio::runtime::Runtime>,
     /// With room for a page of keys in an answer.
     kv: KvClient,
+    /// For the leases of server locks.
+    lease: LeaseClient,
     prefix: String,
     location: String,
     read_only: bool,
@@ -143,7 +146,8 @@ impl EtcdStore {
                 kv: client
                     .kv_client()
                     .max_decoding_message_size(64 * 1024 * 1024),
-                runtime,
+                lease: client.lease_client(),
+                runtime: std::sync::Arc::new(runtime),
                 prefix: url.prefix.clone(),
                 location: location.clone(),
                 read_only,
@@ -159,7 +163,9 @@ impl EtcdStore {
                 Err(e) => {
                     failure = Some(unreachable_error(&location, &e));
                     let EtcdStore { runtime: back, .. } = store;
-                    runtime = back;
+                    runtime = std::sync::Arc::try_unwrap(back).map_err(|_| {
+                        Error::Store(format!("{location}: the etcd client is still in use"))
+                    })?;
                 }
             }
         }
@@ -168,6 +174,16 @@ impl EtcdStore {
 }
 
 impl Store for EtcdStore {
+    fn server_locks(&self) -> Result<Box<dyn ServerLocks>> {
+        Ok(Box::new(EtcdLocks {
+            runtime: std::sync::Arc::clone(&self.runtime),
+            kv: self.kv.clone(),
+            lease: self.lease.clone(),
+            prefix: self.prefix.clone(),
+            location: self.location.clone(),
+        }))
+    }
+
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let mut tx = self.tx();
         match self.layout.kind(name) {
@@ -368,6 +384,75 @@ impl Store for EtcdStore {
 
     fn rollback(&self) {
         *self.tx() = Tx::default();
+    }
+}
+
+/// Server locks in etcd: `PREFIX/l/NAME`, created only where absent and kept under a lease, so
+/// that a holder killed mid-sync lets go when the lease runs out.
+struct EtcdLocks {
+    runtime: std::sync::Arc<tokio::runtime::Runtime>,
+    kv: KvClient,
+    lease: LeaseClient,
+    prefix: String,
+    location: String,
+}
+
+/// A held etcd server lock: revoking its lease deletes its key.
+struct EtcdLock {
+    runtime: std::sync::Arc<tokio::runtime::Runtime>,
+    lease: LeaseClient,
+    id: i64,
+}
+
+impl Drop for EtcdLock {
+    fn drop(&mut self) {
+        let _ = self.runtime.block_on(self.lease.revoke(self.id));
+    }
+}
+
+impl ServerLocks for EtcdLocks {
+    fn lock(&self, name: &str, wait: Duration) -> Result<Box<dyn Send>> {
+        let fail = |e: etcd_client::Error| unreachable_error(&self.location, &e);
+        let (mut kv, mut lease) = (self.kv.clone(), self.lease.clone());
+        // Longer than any holder keeps it: its own wait, its files and its servers' deadline.
+        let ttl = i64::try_from(wait.as_secs().saturating_mul(2).max(60)).unwrap_or(i64::MAX);
+        let id = self
+            .runtime
+            .block_on(lease.grant(ttl, None))
+            .map_err(fail)?
+            .id();
+        let key = format!("{}l/{name}", self.prefix).into_bytes();
+        let end = std::time::Instant::now() + wait;
+        loop {
+            let take = Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(
+                    key.clone(),
+                    std::process::id().to_string(),
+                    Some(PutOptions::new().with_lease(id)),
+                )]);
+            let taken = self.runtime.block_on(kv.txn(take)).map_err(fail);
+            match taken {
+                Ok(answer) if answer.succeeded() => {
+                    return Ok(Box::new(EtcdLock {
+                        runtime: std::sync::Arc::clone(&self.runtime),
+                        lease,
+                        id,
+                    }));
+                }
+                Ok(_) if std::time::Instant::now() < end => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                outcome => {
+                    let _ = self.runtime.block_on(lease.revoke(id));
+                    outcome?;
+                    return Err(Error::ServerBusy {
+                        name: name.to_string(),
+                        waited: wait,
+                    });
+                }
+            }
+        }
     }
 }
 

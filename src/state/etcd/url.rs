@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use crate::error::{Error, Result};
 
 /// The names under a state's prefix where it keeps its keys, this layout's and the first's.
-const SPACES: [&str; 6] = ["a", "b", "d", "k", "m", "u"];
+const SPACES: [&str; 7] = ["a", "b", "d", "k", "l", "m", "u"];
 
 /// Where an etcd state lives: `etcd://HOST:PORT[,HOST:PORT…]/PREFIX`, and how to reach it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,7 +58,7 @@ impl EtcdUrl {
             .any(|part| SPACES.contains(&part) || part.is_empty())
         {
             return Some(Err(bad(
-                "after its first part, no part of the prefix may be empty or one of a, b, d, k, m, u (a state keeps its keys there)",
+                "after its first part, no part of the prefix may be empty or one of a, b, d, k, l, m, u (a state keeps its keys there)",
             )));
         }
         let mut endpoints = Vec::new();
