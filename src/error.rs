@@ -158,6 +158,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// The state holds an unfinished `state migrate` (killed halfway): it is not a whole state.
+    #[error("{} holds an unfinished state migrate, not a whole state", .location.display())]
+    UnfinishedMigration {
+        /// The state.
+        location: PathBuf,
+    },
+
     /// A state file exists but cannot be understood. rctl never repairs it by overwriting.
     #[error("state file {} is corrupt: {reason}; restore it from a backup (rctl will not overwrite it)", path.display())]
     CorruptState {

@@ -24,6 +24,10 @@ pub fn message(e: &Error) -> String {
             "; give it with --ca-passphrase-file=FILE or RCTL_CA_PASSPHRASE_FILE".to_string()
         }
         Error::ClearKeyRefused { .. } => " (rctl auth encrypt)".to_string(),
+        Error::UnfinishedMigration { .. } => {
+            "; run the same 'rctl state migrate --to=...' from the source again, which starts it over"
+                .to_string()
+        }
         Error::EarlierEtcdLayout { .. } => "; copy it out with the rctl that wrote it (state migrate --to=DIR), then into an empty prefix with this one".to_string(),
         Error::AdminPasswordRefused { .. } => {
             "; run 'rctl redis sync --no-reload' and restart it".to_string()

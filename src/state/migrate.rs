@@ -9,13 +9,33 @@ use super::StateDir;
 /// The folders of a state; every other blob is at the top.
 const FOLDERS: [&str; 2] = ["roles", "servers"];
 
+/// Written first into a migration's target and removed last: a target holding it is no whole
+/// state, and is opened only by a migration run again into it.
+pub(crate) const MIGRATION_MARK: &str = "migrate.incomplete";
+
+/// Refuses a store that holds an unfinished migration.
+pub(crate) fn refuse_unfinished(store: &dyn Store) -> Result<()> {
+    if store.read(MIGRATION_MARK)?.is_some() {
+        return Err(Error::UnfinishedMigration {
+            location: store.locate(""),
+        });
+    }
+    Ok(())
+}
+
 impl StateDir {
     /// Copies every blob of this state into `target`, which must hold no state yet. A CA key
     /// in clear is refused for a store that keeps keys only encrypted. Returns how many blobs
     /// were copied.
+    ///
+    /// The target is marked unfinished first and the mark is removed last, so a copy that was
+    /// killed halfway is never opened as a state (its missing users would be deleted from every
+    /// server by the next sync); run into such a target again, the copy starts over.
     pub fn copy_to(&self, target: &dyn Store) -> Result<usize> {
         let names = blob_names(self.store())?;
-        if !blob_names(target)?.is_empty() {
+        let there = blob_names(target)?;
+        let unfinished = there.iter().any(|n| n == MIGRATION_MARK);
+        if !there.is_empty() && !unfinished {
             return Err(Error::InvalidArgument(format!(
                 "{} already holds a state; migrate into an empty one",
                 target.locate("").display()
@@ -35,9 +55,22 @@ impl StateDir {
             let data = self.store().read(&name)?.unwrap_or_default();
             blobs.push((name, zeroize::Zeroizing::new(data)));
         }
+        // Marked first, in a step of its own: from here on the target is no state until the end.
+        target.write(
+            MIGRATION_MARK,
+            b"a migration of a state into here has not finished\n",
+        )?;
+        target.commit()?;
+        // An earlier, killed run's copy goes first: the copy starts over.
+        for name in there.iter().filter(|n| *n != MIGRATION_MARK) {
+            target.remove(name)?;
+        }
         for (name, data) in &blobs {
             target.write(name, data)?;
         }
+        target.commit()?;
+        // Whole now: the mark goes last, in a step of its own.
+        target.remove(MIGRATION_MARK)?;
         target.commit()?;
         Ok(blobs.len())
     }

@@ -114,6 +114,7 @@ impl StateDir {
     pub fn open_with(path: impl AsRef<Path>, options: &DirOptions) -> Result<StateDir> {
         let store = DirStore::open(path.as_ref(), options)?;
         store.check_secret_file(CA_FILE, options)?;
+        migrate::refuse_unfinished(&store)?;
         Ok(Self::with_store(Box::new(store)))
     }
 
@@ -123,6 +124,7 @@ impl StateDir {
     pub fn open_read_only(path: impl AsRef<Path>, options: &DirOptions) -> Result<StateDir> {
         let store = DirStore::open_read_only(path.as_ref(), options)?;
         store.check_secret_file(CA_FILE, options)?;
+        migrate::refuse_unfinished(&store)?;
         Ok(Self::with_store(Box::new(store)))
     }
 
@@ -134,6 +136,7 @@ impl StateDir {
         read_only: bool,
     ) -> Result<StateDir> {
         let store = crate::state::etcd::EtcdStore::open(url, tls, Self::LAYOUT, read_only)?;
+        migrate::refuse_unfinished(&store)?;
         Ok(Self::with_store(Box::new(store)))
     }
 
