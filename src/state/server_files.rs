@@ -142,12 +142,28 @@ impl StateDir {
             return Ok(written);
         }
         let paths: Vec<PathBuf> = files.iter().map(|(p, _, _)| p.clone()).collect();
+        // What each file holds now, put back if the change is not saved (an etcd commit that
+        // conflicts or fails comes after the files are placed): a failed sync leaves every file
+        // as it was.
+        let before: Vec<Option<Vec<u8>>> = paths
+            .iter()
+            .map(|p| crate::output::read::read_regular(p, crate::output::read::ACL_LIMIT).ok())
+            .collect();
         let event = AuditEvent::about("server.sync", &server.name).with_outputs(&paths);
-        self.audited(&[event], || {
+        let saved = self.audited(&[event], || {
             files.iter().try_for_each(|(path, data, visibility)| {
                 write_atomic_owned(path, data, *visibility, true, owner)
             })
-        })?;
+        });
+        if let Err(e) = saved {
+            for ((path, _, visibility), old) in files.iter().zip(&before) {
+                let _ = match old {
+                    Some(old) => write_atomic_owned(path, old, *visibility, true, owner),
+                    None => std::fs::remove_file(path).map_err(|e| Error::io(path, e)),
+                };
+            }
+            return Err(e);
+        }
         written.paths.extend(paths);
         Ok(written)
     }

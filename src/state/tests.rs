@@ -18,6 +18,8 @@ use super::{NewUser, StateDir};
 struct MemStore {
     blobs: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
     full: Arc<Mutex<bool>>,
+    /// Commits fail, as an etcd commit after a conflict does.
+    conflicts: Arc<Mutex<bool>>,
 }
 
 impl MemStore {
@@ -92,6 +94,12 @@ impl Store for MemStore {
     }
     fn locate(&self, name: &str) -> PathBuf {
         PathBuf::from("mem").join(name)
+    }
+    fn commit(&self) -> Result<()> {
+        if *self.conflicts.lock().unwrap() {
+            return Err(Error::Conflict("mem".to_string()));
+        }
+        Ok(())
     }
 }
 
@@ -211,4 +219,43 @@ fn files_placed_for_a_change_that_is_not_saved_are_taken_back() {
     *store.full.lock().unwrap() = false;
     let (_, written) = state.issue_redis_server(&req, &out, false).unwrap();
     assert!(written.iter().all(|p| p.exists()));
+}
+
+/// A sync whose change is not saved (the commit after the files were placed fails, as etcd's
+/// does after a conflict) put users.acl back as it was; it was left rewritten.
+#[test]
+fn server_files_of_a_change_that_is_not_saved_are_put_back() {
+    let store = MemStore::default();
+    let mut state = StateDir::with_store(Box::new(store.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::servers::registered::RegisteredServer::new(
+        "r1".parse().unwrap(),
+        "127.0.0.1:6379".parse().unwrap(),
+        &dir.path().join("r1"),
+    )
+    .unwrap()
+    .with_acl_file(&dir.path().join("r1.acl"))
+    .unwrap();
+    state.add_server(&server).unwrap();
+    let server = state.registered_servers(&[]).unwrap().remove(0);
+    let wanted = state.wanted().unwrap();
+    let plan = state.plan_server_files(&server, &wanted, None);
+    state.write_server_files(&server, &plan, &wanted).unwrap();
+    let acl = dir.path().join("r1.acl");
+    let before = std::fs::read(&acl).unwrap();
+    // A new user: users.acl differs, and the change's commit fails.
+    state.add_user(user("newcomer")).unwrap();
+    let wanted = state.wanted().unwrap();
+    let plan = state.plan_server_files(&server, &wanted, None);
+    assert!(plan.write_acl);
+    *store.conflicts.lock().unwrap() = true;
+    assert!(state.write_server_files(&server, &plan, &wanted).is_err());
+    assert_eq!(
+        std::fs::read(&acl).unwrap(),
+        before,
+        "users.acl was left rewritten"
+    );
+    *store.conflicts.lock().unwrap() = false;
+    state.write_server_files(&server, &plan, &wanted).unwrap();
+    assert_ne!(std::fs::read(&acl).unwrap(), before);
 }
