@@ -61,7 +61,7 @@ mod state;
 
 // The storage, etcd and live-server modules keep the paths callers already use.
 pub use servers::{fleet, live};
-pub use state::{etcd, store};
+pub use state::{etcd, store, user_resource};
 
 pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};
 pub use accounts::names::validate_user_name;

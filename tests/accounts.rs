@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{Creds, RedisServer, TestDir, openssl, password_from};
+use crate::util::{Creds, RedisServer, TestDir, openssl, password_from, snapshot};
 
 fn add(dir: &TestDir, args: &[&str]) -> String {
     let mut all = vec!["users", "add"];
@@ -450,4 +450,86 @@ fn teleport_roles_db_names_and_a_csr_beside_its_key() {
         out.contains("tls-key-file /path/to/the/key/the/csr/was/made/with"),
         "{out}"
     );
+}
+
+/// `rctl create -f` takes Teleport's `kind: user` documents as `tctl create -f` does, several
+/// per file, and adds them in one change: their generated passwords shown once first, every
+/// user saved or none.
+#[test]
+fn create_takes_teleport_user_documents_in_one_change() {
+    let dir = TestDir::new();
+    let doc = |name: &str, roles: &str| {
+        format!(
+            "kind: user\nversion: v2\nmetadata: {{name: {name}}}\nspec:\n  roles: [{roles}]\n  traits: {{db_users: [{name}], logins: [root]}}\n"
+        )
+    };
+    let file = dir.write(
+        "users.yaml",
+        &[
+            doc("alice", "access"),
+            doc("bob", "readonly"),
+            doc("carol", "access"),
+        ]
+        .join("---\n"),
+    );
+    let run = dir.rctl(&["create", "-f", file.to_str().unwrap()]);
+    let out = run.ok();
+    assert!(out.contains("3 user(s) have been created."), "{out}");
+    assert!(
+        run.stderr().contains("spec.traits.logins"),
+        "{}",
+        run.stderr()
+    );
+    // Each password is shown once, and is the one saved: the users.acl hash is its SHA-256.
+    let acl = dir.rctl(&["acl", "generate"]).ok();
+    for line in out.lines().filter(|l| l.contains('\t')) {
+        let (name, password) = line.split_once('\t').unwrap();
+        use sha2::Digest;
+        let hash = hex::encode(sha2::Sha256::digest(password.as_bytes()));
+        assert!(acl.contains(&format!("user {name} on #{hash} ")), "{name}");
+    }
+    assert_eq!(
+        dir.rctl(&["audit", "ls"])
+            .ok()
+            .matches("user.create")
+            .count(),
+        3
+    );
+    // Refused, all of it, when one document is wrong: nothing changes.
+    for (text, want) in [
+        (
+            [doc("dave", "access"), doc("alice", "access")].join("---\n"),
+            "\"alice\" already exists",
+        ),
+        (
+            [doc("erin", "access"), doc("fay", "nosuchrole")].join("---\n"),
+            "nosuchrole",
+        ),
+        (
+            [doc("gus", "access"), doc("gus", "access")].join("---\n"),
+            "\"gus\" already exists",
+        ),
+        (
+            [
+                doc("hal", "access"),
+                "kind: role\nversion: v7\nmetadata: {name: r}\n".to_string(),
+            ]
+            .join("---\n"),
+            "mixes users with other kinds",
+        ),
+        (
+            format!("{}  shell: /bin/sh\n", doc("ian", "access")),
+            "document 1",
+        ),
+    ] {
+        let bad = dir.write("bad.yaml", &text);
+        let before_bad = snapshot(dir.path());
+        dir.rctl(&["create", "-f", bad.to_str().unwrap()])
+            .refused(want);
+        assert!(
+            snapshot(dir.path()) == before_bad,
+            "{want}: something changed"
+        );
+    }
+    assert!(!dir.rctl(&["users", "ls"]).ok().contains("dave"));
 }

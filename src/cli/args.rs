@@ -376,7 +376,7 @@ pub(crate) struct FormatArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct CreateArgs {
-    /// YAML file with a role resource ("-" for stdin)
+    /// YAML file with a role, or with users (Teleport kind: user documents, `---` between) ("-" for stdin)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub(crate) file: PathBuf,
     /// Replace an existing role

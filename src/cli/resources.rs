@@ -7,17 +7,34 @@ use super::io::*;
 use super::output;
 use super::{Context, with_state, with_state_read};
 
+/// The most a resource file may hold: 100,000 user documents take about 15 MiB.
+const RESOURCE_LIMIT: u64 = 256 * 1024 * 1024;
+
 pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     let (text, source) = if args.file.as_os_str() == "-" {
         (
-            read_stdin("the resource", 1024 * 1024)?,
+            read_stdin("the resource", RESOURCE_LIMIT)?,
             "stdin".to_string(),
         )
     } else {
         let source = args.file.display().to_string();
-        let text = read_text_file(&args.file, 1024 * 1024)?;
+        let text = read_text_file(&args.file, RESOURCE_LIMIT)?;
         (text, source)
     };
+    let docs = rctl::user_resource::documents(&text, &source)?;
+    let users = docs
+        .iter()
+        .filter(|d| rctl::user_resource::document_kind(d) == Some("user"))
+        .count();
+    if users > 0 {
+        if users != docs.len() {
+            return Err(Error::InvalidResource {
+                source_name: source,
+                reason: "it mixes users with other kinds: give users and roles in files of their own (roles first)".to_string(),
+            });
+        }
+        return create_users(ctx, &args, docs, &source);
+    }
     let (role, ignored) = Role::from_teleport_yaml(&text, &source)?;
     let replaced = with_state(ctx, |state| {
         state.create_role(&role, args.force, args.target)
@@ -30,6 +47,55 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     }
     let verb = if replaced { "updated" } else { "created" };
     outln!("role {:?} has been {verb}", role.name())?;
+    Ok(())
+}
+
+/// `create -f` of Teleport user documents: every user checked, then their generated passwords
+/// shown (once), then all of them saved in one change.
+fn create_users(
+    ctx: &Context,
+    args: &CreateArgs,
+    docs: Vec<serde_norway::Value>,
+    source: &str,
+) -> Result<()> {
+    if args.force || args.target.is_some() {
+        return Err(Error::InvalidArgument(
+            "--force and --target are for roles; a user that exists is refused".to_string(),
+        ));
+    }
+    let mut new = Vec::with_capacity(docs.len());
+    let mut ignored = std::collections::BTreeSet::new();
+    for (i, doc) in docs.into_iter().enumerate() {
+        let (user, left_out) =
+            rctl::user_resource::user_from_document(doc, &format!("{source}, document {}", i + 1))?;
+        ignored.extend(left_out);
+        // Made here, so that a rerun after an etcd conflict saves the passwords shown.
+        new.push(user.with_password(rctl::Password::generate()));
+    }
+    let mut shown = false;
+    let saved = with_state(ctx, |state| {
+        let pending = state.prepare_users(new.clone())?;
+        if !shown {
+            let mut text =
+                String::from("Redis passwords, shown once (rctl keeps only their SHA-256):\n");
+            for ((user, _), new) in pending.users().iter().zip(&new) {
+                if let Some(password) = &new.password {
+                    text.push_str(&format!("{}\t{}\n", user.name, password.expose()));
+                }
+            }
+            emit_secret(&text)?;
+            shown = true;
+        }
+        Ok(state.save(pending)?.len())
+    })?;
+    if !ignored.is_empty() {
+        let ignored: Vec<String> = ignored.into_iter().collect();
+        errln!(
+            "note: {source}: ignored Teleport fields rctl does not use: {}",
+            ignored.join(", ")
+        );
+    }
+    outln!("{saved} user(s) have been created.")?;
     Ok(())
 }
 

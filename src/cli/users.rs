@@ -46,7 +46,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                     &pending.user().name,
                     pending.generated_password(),
                 )?;
-                let (user, _) = state.save(pending)?;
+                let (user, _) = state.save(pending)?.remove(0);
                 Ok((user, cert_login))
             })?;
             outln!(
@@ -92,7 +92,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                 let password = shown.clone().or_else(|| password.clone());
                 let pending = state.prepare_password_reset(&name, password)?;
                 show_generated(&mut shown, &name, pending.generated_password())?;
-                state.save(pending)
+                state.save(pending).map(drop)
             })?;
             outln!("Password of user {:?} has been reset.", name)?;
         }

@@ -20,6 +20,7 @@ mod settings;
 mod signing;
 pub mod store;
 mod transaction;
+pub mod user_resource;
 mod users;
 mod users_file;
 

@@ -30,25 +30,24 @@ impl StateDir {
         events: &[AuditEvent],
         change: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        let mut mark = None;
+        // Every record of the change in one append: one write and one sync of the log, not one
+        // per record (10,000 users added at once synced it 10,001 times).
+        let (time, os_user) = (self.now(), crate::state::audit::os_user());
+        let mut lines = Vec::new();
         for event in events {
             let mut event = event.clone();
-            event.time = self.now();
-            event.os_user = crate::state::audit::os_user();
+            event.time = time;
+            event.os_user = os_user.clone();
             event.command = self.command.clone();
-            let mut line =
-                serde_json::to_vec(&event).map_err(|e| Error::encode("audit record", e))?;
-            line.push(b'\n');
-            match self.store.append(AUDIT_FILE, &line) {
-                Ok(before) => {
-                    mark.get_or_insert(before);
-                }
-                Err(e) => {
-                    self.take_back_audit(mark);
-                    return Err(e);
-                }
-            }
+            serde_json::to_writer(&mut lines, &event)
+                .map_err(|e| Error::encode("audit record", e))?;
+            lines.push(b'\n');
         }
+        let mark = if lines.is_empty() {
+            None
+        } else {
+            Some(self.store.append(AUDIT_FILE, &lines)?)
+        };
         change().inspect_err(|_| self.take_back_audit(mark))
     }
 

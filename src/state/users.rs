@@ -107,21 +107,27 @@ impl NewUser {
 #[must_use = "nothing is saved until StateDir::save"]
 #[derive(Debug)]
 pub struct PendingUser {
-    user: User,
-    password: Option<Password>,
+    /// Never empty: one user, or a bulk change's users in order.
+    users: Vec<(User, Option<Password>)>,
     event: &'static str,
     write: UsersWrite,
 }
 
 impl PendingUser {
-    /// The user as it will be saved.
+    /// The (first) user as it will be saved.
     pub fn user(&self) -> &User {
-        &self.user
+        &self.users[0].0
     }
 
-    /// The generated password, to show once before saving (`None` when one was given).
+    /// The (first) user's generated password, to show once before saving (`None` when one
+    /// was given).
     pub fn generated_password(&self) -> Option<&Password> {
-        self.password.as_ref()
+        self.users[0].1.as_ref()
+    }
+
+    /// Every user of the change, each with its generated password.
+    pub fn users(&self) -> &[(User, Option<Password>)] {
+        &self.users
     }
 }
 
@@ -202,7 +208,7 @@ impl StateDir {
     /// user exists uses [`prepare_user`](Self::prepare_user) and [`save`](Self::save).)
     pub fn add_user(&mut self, new: NewUser) -> Result<(User, Option<Password>)> {
         let pending = self.prepare_user(new)?;
-        self.save(pending)
+        Ok(self.save(pending)?.remove(0))
     }
 
     /// Checks a new user and returns it ready to save, with its generated password, if any,
@@ -245,8 +251,7 @@ impl StateDir {
             UsersWrite::Rewrite(users)
         };
         Ok(PendingUser {
-            user,
-            password,
+            users: vec![(user, password)],
             event: "user.create",
             write,
         })
@@ -255,23 +260,37 @@ impl StateDir {
     /// Saves a change that [`prepare_user`](Self::prepare_user) or
     /// [`prepare_password_reset`](Self::prepare_password_reset) checked on this state, with
     /// its audit record. Returns the user and its generated password.
-    pub fn save(&mut self, pending: PendingUser) -> Result<(User, Option<Password>)> {
+    pub fn save(&mut self, pending: PendingUser) -> Result<Vec<(User, Option<Password>)>> {
         let PendingUser {
-            user,
-            password,
+            users,
             event,
             write,
         } = pending;
-        self.audited(&[AuditEvent::about(event, &user.name)], || match &write {
+        let events: Vec<AuditEvent> = users
+            .iter()
+            .map(|(u, _)| AuditEvent::about(event, &u.name))
+            .collect();
+        self.audited(&events, || match &write {
             UsersWrite::Append(line) => self.store().append(USERS_FILE, line).map(drop),
-            UsersWrite::Rewrite(users) => self.save_users(users),
+            UsersWrite::Rewrite(all) => self.save_users(all),
         })?;
-        Ok((user, password))
+        Ok(users)
     }
 
     /// Creates many users in one write (for programs that provision in bulk): all or none.
     /// Returns each user with its generated password, if one was generated.
     pub fn add_users(&mut self, new: Vec<NewUser>) -> Result<Vec<(User, Option<Password>)>> {
+        let pending = self.prepare_users(new)?;
+        self.save(pending)
+    }
+
+    /// [`add_users`](Self::add_users) checked and ready to [`save`](Self::save), with the
+    /// generated passwords to show first (see [`prepare_user`](Self::prepare_user)). Refused
+    /// when a name is taken or given twice, a role is missing, or there is no user at all.
+    pub fn prepare_users(&mut self, new: Vec<NewUser>) -> Result<PendingUser> {
+        if new.is_empty() {
+            return Err(Error::InvalidArgument("no user to add".to_string()));
+        }
         let roles = self.roles()?;
         let mut users = self.users()?;
         let now = self.record_time();
@@ -288,12 +307,11 @@ impl StateDir {
                 name: w[0].name.clone(),
             });
         }
-        let events: Vec<AuditEvent> = added
-            .iter()
-            .map(|(u, _)| AuditEvent::about("user.create", &u.name))
-            .collect();
-        self.audited(&events, || self.save_users(&users))?;
-        Ok(added)
+        Ok(PendingUser {
+            users: added,
+            event: "user.create",
+            write: UsersWrite::Rewrite(users),
+        })
     }
 
     /// Changes a user's roles or traits.
@@ -329,7 +347,7 @@ impl StateDir {
         password: Option<Password>,
     ) -> Result<Option<Password>> {
         let pending = self.prepare_password_reset(name, password)?;
-        self.save(pending).map(|(_, password)| password)
+        Ok(self.save(pending)?.remove(0).1)
     }
 
     /// Checks a password reset and returns it ready to [`save`](Self::save), with the
@@ -348,8 +366,7 @@ impl StateDir {
         users[i].password_sha256 = password.hash();
         users[i].updated = self.record_time();
         Ok(PendingUser {
-            user: users[i].clone(),
-            password: generated.then_some(password),
+            users: vec![(users[i].clone(), generated.then_some(password))],
             event: "user.password_reset",
             write: UsersWrite::Rewrite(users),
         })

@@ -1,0 +1,205 @@
+//! Teleport's user resource (`kind: user`, `version: v2`), as `tctl create -f` takes it: one or
+//! more YAML documents, each a user with roles and the `db_users`/`db_names` traits.
+//!
+//! ```yaml
+//! kind: user
+//! version: v2
+//! metadata:
+//!   name: alice
+//! spec:
+//!   roles: [access]
+//!   traits:
+//!     db_users: [alice]
+//!     db_names: ['*']
+//! ```
+//!
+//! Fields Teleport has and rctl does not use (other traits such as `logins`, `created_by`,
+//! `status`, identities, labels) are left out and named in a note; any other field is refused,
+//! as a typo should be. Teleport keeps no Redis password with a user: each gets a generated
+//! one when it is added.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::NewUser;
+use crate::accounts::names::UserName;
+use crate::error::{Error, Result};
+
+/// Fields of Teleport's `UserV2` that rctl passes over.
+const TELEPORT_SPEC: &[&str] = &[
+    "created_by",
+    "expires",
+    "status",
+    "local_auth",
+    "oidc_identities",
+    "saml_identities",
+    "github_identities",
+    "trusted_device_ids",
+];
+const TELEPORT_METADATA: &[&str] = &[
+    "labels",
+    "namespace",
+    "expires",
+    "revision",
+    "id",
+    "description",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    kind: String,
+    version: String,
+    metadata: Metadata,
+    #[serde(default)]
+    spec: Spec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Metadata {
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    traits: BTreeMap<String, Vec<String>>,
+}
+
+/// The kind of a YAML document (`kind:`), for a file that may hold roles or users.
+pub fn document_kind(value: &serde_norway::Value) -> Option<&str> {
+    value.get("kind")?.as_str()
+}
+
+/// The YAML documents of `text` (separated by `---`), each parsed on its own.
+pub fn documents(text: &str, source: &str) -> Result<Vec<serde_norway::Value>> {
+    serde_norway::Deserializer::from_str(text)
+        .enumerate()
+        .map(|(i, doc)| {
+            serde_norway::Value::deserialize(doc).map_err(|e| Error::InvalidResource {
+                source_name: format!("{source}, document {}", i + 1),
+                reason: e.to_string().replace('\n', " "),
+            })
+        })
+        .collect()
+}
+
+/// A user document as the user it adds (with a password to generate), and the paths of the
+/// Teleport fields it left out.
+pub fn user_from_document(
+    mut value: serde_norway::Value,
+    source: &str,
+) -> Result<(NewUser, Vec<String>)> {
+    let bad = |reason: String| Error::InvalidResource {
+        source_name: source.to_string(),
+        reason,
+    };
+    let mut ignored = Vec::new();
+    strip(
+        value.get_mut("metadata"),
+        "metadata.",
+        TELEPORT_METADATA,
+        &mut ignored,
+    );
+    if let Some(spec) = value.get_mut("spec") {
+        strip(Some(&mut *spec), "spec.", TELEPORT_SPEC, &mut ignored);
+        if let Some(traits) = spec.get_mut("traits").and_then(|t| t.as_mapping_mut()) {
+            traits.retain(|k, _| match k.as_str() {
+                Some("db_users" | "db_names") => true,
+                Some(other) => {
+                    ignored.push(format!("spec.traits.{other}"));
+                    false
+                }
+                None => true,
+            });
+        }
+    }
+    let doc: Document =
+        serde_norway::from_value(value).map_err(|e| bad(e.to_string().replace('\n', " ")))?;
+    if doc.kind != "user" {
+        return Err(bad(format!("kind {:?} is not a user", doc.kind)));
+    }
+    if doc.version != "v2" {
+        return Err(bad(format!(
+            "user version {:?} is not supported; Teleport's users are v2",
+            doc.version
+        )));
+    }
+    let name: UserName = doc
+        .metadata
+        .name
+        .parse()
+        .map_err(|e: Error| bad(e.to_string()))?;
+    let mut traits = doc.spec.traits;
+    let user = NewUser::new(name, doc.spec.roles)
+        .with_db_users(traits.remove("db_users").unwrap_or_default())
+        .with_db_names(traits.remove("db_names").unwrap_or_default());
+    Ok((user, ignored))
+}
+
+fn strip(
+    value: Option<&mut serde_norway::Value>,
+    path: &str,
+    known: &[&str],
+    out: &mut Vec<String>,
+) {
+    let Some(map) = value.and_then(serde_norway::Value::as_mapping_mut) else {
+        return;
+    };
+    map.retain(|k, _| match k.as_str() {
+        Some(name) if known.contains(&name) => {
+            out.push(format!("{path}{name}"));
+            false
+        }
+        _ => true,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn teleport_user_documents_become_users() {
+        let text = "kind: user\nversion: v2\nmetadata: {name: alice}\nspec:\n  roles: [access]\n  traits: {db_users: [alice], db_names: ['*'], logins: [root]}\n  created_by: {time: '2024-01-01T00:00:00Z'}\n---\nkind: user\nversion: v2\nmetadata: {name: bob, labels: {team: x}}\nspec: {roles: [readonly]}\n";
+        let docs = documents(text, "users.yaml").unwrap();
+        assert_eq!(docs.len(), 2);
+        let (alice, ignored) = user_from_document(docs[0].clone(), "users.yaml").unwrap();
+        assert_eq!(alice.name.as_str(), "alice");
+        assert_eq!(alice.roles, ["access"]);
+        assert_eq!(alice.db_users, ["alice"]);
+        assert_eq!(alice.db_names, ["*"]);
+        assert_eq!(ignored, ["spec.created_by", "spec.traits.logins"]);
+        let (bob, ignored) = user_from_document(docs[1].clone(), "users.yaml").unwrap();
+        assert_eq!(
+            (bob.name.as_str(), ignored.as_slice()),
+            ("bob", &["metadata.labels".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn unknown_fields_bad_names_and_other_versions_are_refused() {
+        for (text, want) in [
+            (
+                "kind: user\nversion: v2\nmetadata: {name: a}\nspec: {rolez: [x]}\n",
+                "rolez",
+            ),
+            ("kind: user\nversion: v3\nmetadata: {name: a}\n", "v3"),
+            (
+                "kind: user\nversion: v2\nmetadata: {name: default}\n",
+                "default",
+            ),
+            ("kind: user\nversion: v2\nmetadata: {name: 'a b'}\n", "a b"),
+        ] {
+            let doc = documents(text, "f").unwrap().remove(0);
+            let e = user_from_document(doc, "f").unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        assert!(documents("a: [", "f").is_err());
+    }
+}
