@@ -7,13 +7,17 @@ use super::io::*;
 use super::output;
 use super::{Context, with_state, with_state_read};
 
-/// The most a resource file may hold: 100,000 user documents take about 15 MiB.
+/// The most a resource file may hold: 100,000 user documents take about 15 MiB (a file, or a
+/// generator's output through `<(…)`).
 const RESOURCE_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// The most a role's file, or a resource on standard input, may hold.
+const STDIN_LIMIT: u64 = 1024 * 1024;
 
 pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     let (text, source) = if args.file.as_os_str() == "-" {
         (
-            read_stdin("the resource", RESOURCE_LIMIT)?,
+            read_stdin("the resource", STDIN_LIMIT)?,
             "stdin".to_string(),
         )
     } else {
@@ -21,6 +25,18 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
         let text = read_text_file(&args.file, RESOURCE_LIMIT)?;
         (text, source)
     };
+    // A role is small: its file keeps the limit of one; a file of users may be large.
+    let role_limit = || {
+        Error::InvalidArgument(format!(
+            "{source} is larger than {STDIN_LIMIT} bytes"
+        ))
+    };
+    let first = text.split("\n---").next().unwrap_or_default();
+    let looks_like_users = serde_norway::from_str::<serde_norway::Value>(first)
+        .is_ok_and(|d| rctl::user_resource::document_kind(&d) == Some("user"));
+    if text.len() as u64 > STDIN_LIMIT && !looks_like_users {
+        return Err(role_limit());
+    }
     let docs = rctl::user_resource::documents(&text, &source)?;
     let users = docs
         .iter()

@@ -82,7 +82,10 @@ pub fn documents(text: &str, source: &str) -> Result<Vec<serde_norway::Value>> {
         .enumerate()
         .map(|(i, doc)| {
             serde_norway::Value::deserialize(doc).map_err(|e| Error::InvalidResource {
-                source_name: format!("{source}, document {}", i + 1),
+                source_name: match i {
+                    0 => source.to_string(),
+                    _ => format!("{source}, document {}", i + 1),
+                },
                 reason: e.to_string().replace('\n', " "),
             })
         })
