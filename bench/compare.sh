@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Whole-process comparison, in one run on one machine: rctl against mkcert, the openssl
-# two-command chain and cfssl, each making a server key and certificate for
+# Whole-process comparison, in one run on one machine: rctl against the floor (a bare rcgen +
+# ring signer with the same fsyncs), mkcert, the openssl two-command chain and cfssl, each making a server key and certificate for
 # localhost,127.0.0.1 from an existing CA; then rctl's users add and acl generate at 10,000 and
 # 100,000 users. Prints a table of medians and ratios against rctl.
 #
@@ -12,9 +12,10 @@ RUNS=${RUNS:-50}
 source bench/lib.sh
 install_missing hyperfine:hyperfine mkcert:mkcert openssl:openssl cfssl:golang-cfssl python3:python3
 
-cargo build --release --locked --bin rctl --example seed_users >/dev/null 2>&1
+cargo build --release --locked --bin rctl --example seed_users --example sign_floor >/dev/null 2>&1
 RCTL=$PWD/target/release/rctl
 SEED=$PWD/target/release/examples/seed_users
+FLOOR=$PWD/target/release/examples/sign_floor
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 [ -n "${KEEP:-}" ] && trap - EXIT
@@ -22,6 +23,7 @@ cd "$W"
 
 # Existing CAs for each tool, made before timing.
 $RCTL --state-dir rctl-state auth init --cluster-name=bench >/dev/null
+$FLOOR floor-ca init
 CAROOT=$W/mkcert-ca mkcert -ecdsa -cert-file warm.crt -key-file warm.key warm >/dev/null 2>&1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt \
   -subj /CN=bench-ca -days 3650 2>/dev/null
@@ -36,6 +38,8 @@ $SEED users100k 100000 >/dev/null
 hf() { hyperfine -N --warmup 3 --runs "$RUNS" --export-json "results/$1.json" "${@:2}" >/dev/null 2>&1; }
 hf rctl --prepare 'rm -f server.crt server.key server.cas' \
   "$RCTL --state-dir rctl-state auth sign --format=redis --host=localhost,127.0.0.1 --out=server --ttl=2190h"
+# The floor: bare rcgen + ring, the same three files with the same fsyncs (examples/sign_floor.rs).
+hf floor --prepare 'rm -f f.crt f.key f.cas' "$FLOOR floor-ca sign f"
 hf mkcert_ecdsa "env CAROOT=$W/mkcert-ca mkcert -ecdsa -cert-file m.crt -key-file m.key localhost 127.0.0.1"
 hf mkcert_rsa "env CAROOT=$W/mkcert-ca mkcert -cert-file m.crt -key-file m.key localhost 127.0.0.1"
 hf openssl "sh -c 'openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -subj /CN=localhost -out o.csr 2>/dev/null && openssl x509 -req -in o.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 91 -extfile ext.cnf -out o.crt 2>/dev/null'"
@@ -55,6 +59,7 @@ rctl = median("rctl")
 print(f"{'command':<58} {'median':>10} {'vs rctl':>9}")
 rows = [
     ("rctl auth sign --format=redis (ecdsa-p256)", "rctl"),
+    ("the floor: bare rcgen + ring, same files and fsyncs", "floor"),
     ("mkcert -ecdsa localhost 127.0.0.1", "mkcert_ecdsa"),
     ("mkcert localhost 127.0.0.1 (RSA 2048)", "mkcert_rsa"),
     ("openssl req -newkey ec + openssl x509 -req (via sh)", "openssl"),

@@ -26,11 +26,8 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
         (text, source)
     };
     // A role is small: its file keeps the limit of one; a file of users may be large.
-    let role_limit = || {
-        Error::InvalidArgument(format!(
-            "{source} is larger than {STDIN_LIMIT} bytes"
-        ))
-    };
+    let role_limit =
+        || Error::InvalidArgument(format!("{source} is larger than {STDIN_LIMIT} bytes"));
     let first = text.split("\n---").next().unwrap_or_default();
     let looks_like_users = serde_norway::from_str::<serde_norway::Value>(first)
         .is_ok_and(|d| rctl::user_resource::document_kind(&d) == Some("user"));

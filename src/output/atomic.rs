@@ -219,13 +219,15 @@ pub(crate) fn write_atomic_owned(
     sync_parent(path)
 }
 
-/// Puts a synced temp file in place: `rename` with `overwrite`, else `link` (which refuses an
-/// existing target, so no other process is clobbered either) and the temp removed. The one way
-/// every rctl output and state file reaches its name.
+/// Puts a synced temp file in place: `rename` with `overwrite`, else a rename that refuses an
+/// existing target (so no other process is clobbered either). The one way every rctl output
+/// and state file reaches its name.
 /// Anything but a regular file at `path` (a device, a FIFO, a socket, a folder) is refused, never
 /// replaced: `rename` would turn `/dev/zero` into a file.
 pub(crate) fn place(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
-    if let Ok(meta) = fs::symlink_metadata(path)
+    // Without `overwrite` nothing at all is replaced: the rename refuses any entry there.
+    if overwrite
+        && let Ok(meta) = fs::symlink_metadata(path)
         && !meta.file_type().is_file()
         && !meta.file_type().is_symlink()
     {
@@ -234,7 +236,7 @@ pub(crate) fn place(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
     let placed = if overwrite {
         fs::rename(tmp, path)
     } else {
-        fs::hard_link(tmp, path).and_then(|()| fs::remove_file(tmp))
+        rename_noreplace(tmp, path)
     };
     placed.map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
@@ -243,6 +245,20 @@ pub(crate) fn place(tmp: &Path, path: &Path, overwrite: bool) -> Result<()> {
             Error::io(path, e)
         }
     })
+}
+
+/// `rename` that refuses an existing target, in one step (`renameat2` with
+/// `RENAME_NOREPLACE`); `link` and `unlink` where the filesystem lacks it.
+fn rename_noreplace(tmp: &Path, path: &Path) -> io::Result<()> {
+    use nix::errno::Errno;
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    match renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RenameFlags::RENAME_NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EINVAL | Errno::ENOSYS) => {
+            fs::hard_link(tmp, path).and_then(|()| fs::remove_file(tmp))
+        }
+        Err(e) => Err(io::Error::from_raw_os_error(e as i32)),
+    }
 }
 
 fn not_regular(path: &Path) -> Error {

@@ -53,11 +53,25 @@ impl<'a> FileSet<'a> {
         fs::symlink_metadata(&self.marker).is_ok_and(|m| m.file_type().is_file())
     }
 
+    /// [`check`](Self::check), and a probe that the folder takes new files: for a caller that
+    /// must know before any other work (the CLI, before it opens the state).
+    pub fn check_and_probe(&self, overwrite: bool) -> Result<()> {
+        self.check(overwrite)?;
+        if let Some(first) = self.paths.first() {
+            let (probe, file) = create_temp_beside(first, 0o600)?;
+            drop(file);
+            let _ = fs::remove_file(probe);
+        }
+        Ok(())
+    }
+
     /// Refuses if a file exists (unless `overwrite` or the set is debris), its folder is
-    /// missing, or a directory stands in its place.
+    /// missing, or a directory stands in its place. (A folder that takes no files fails the
+    /// write's first temp file, before anything is placed.)
     pub fn check(&self, overwrite: bool) -> Result<()> {
         let debris = self.is_incomplete();
-        for path in self.paths {
+        // The files share a folder: it is looked at once.
+        if let Some(path) = self.paths.first() {
             let parent = parent_dir(path);
             if !parent.is_dir() {
                 return Err(Error::OutputRefused {
@@ -68,6 +82,8 @@ impl<'a> FileSet<'a> {
                     ),
                 });
             }
+        }
+        for path in self.paths {
             match fs::symlink_metadata(path) {
                 Ok(meta) if meta.file_type().is_symlink() => {
                     return Err(Error::OutputRefused {
@@ -87,12 +103,6 @@ impl<'a> FileSet<'a> {
                 Ok(_) if !overwrite && !debris => return Err(Error::OutputExists(path.clone())),
                 _ => {}
             }
-        }
-        // The folder must take new files: found now, before any state is touched.
-        if let Some(first) = self.paths.first() {
-            let (probe, file) = create_temp_beside(first, 0o600)?;
-            drop(file);
-            let _ = fs::remove_file(probe);
         }
         Ok(())
     }

@@ -151,6 +151,10 @@ impl RedisBundle {
     /// CSR writes no key, so a `PREFIX.key` beside it (the key the CSR was made with) is
     /// expected, not in the way.
     pub fn check_outputs_for(prefix: &Path, overwrite: bool, with_key: bool) -> Result<()> {
+        FileSet::new(&Self::output_paths(prefix, with_key)?).check_and_probe(overwrite)
+    }
+
+    fn output_paths(prefix: &Path, with_key: bool) -> Result<Vec<PathBuf>> {
         let raw = prefix.as_os_str().as_encoded_bytes();
         if raw.is_empty() || raw.ends_with(b"/") || raw.ends_with(b"/.") || raw == b"." {
             return Err(Error::InvalidArgument(format!(
@@ -159,12 +163,11 @@ impl RedisBundle {
             )));
         }
         let [crt, key, cas] = Self::paths(prefix);
-        let paths = if with_key {
+        Ok(if with_key {
             vec![crt, key, cas]
         } else {
             vec![crt, cas]
-        };
-        FileSet::new(&paths).check(overwrite)
+        })
     }
 
     /// True when the PEM private key at `path` is the certificate's key (a CSR's key beside

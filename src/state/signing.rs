@@ -181,22 +181,21 @@ impl StateDir {
         owner: Option<(u32, u32)>,
         sign: impl FnOnce(&HostCa, OffsetDateTime) -> Result<RedisBundle>,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        // The outputs are checked for good under the output folder's lock, as the bundle is
+        // written: a refusal there comes before anything is committed (the CA a load created
+        // or advanced, the audit record), so it changes nothing.
         self.check_output_path(out)?;
-        RedisBundle::check_outputs_for(out, overwrite, with_key)?;
         let (ca, pending) = self.load_ca_unlocked()?;
         let bundle = sign(&ca, self.now())?;
         // The files about to be written, as absolute paths: the audit record names them, and
         // it is appended before they are placed.
-        let [crt, key, cas] = RedisBundle::paths(out);
-        let written_paths = if with_key {
+        let absolute = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+        let [crt, key, cas] = RedisBundle::paths(&absolute);
+        let outputs: Vec<PathBuf> = if with_key {
             vec![crt, key, cas]
         } else {
             vec![crt, cas]
         };
-        let outputs: Vec<PathBuf> = written_paths
-            .into_iter()
-            .map(|p| std::path::absolute(&p).unwrap_or(p))
-            .collect();
         let event = AuditEvent::issued(bundle.issued(), user).with_outputs(&outputs);
         let mut placed = Vec::new();
         let written = self.commit_ca(&ca, pending, false, vec![event], || {

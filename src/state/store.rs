@@ -348,6 +348,9 @@ impl Store for DirStore {
         self.refuse_if_read_only()?;
         let path = self.path_of(name)?;
         let mut file = OpenOptions::new()
+            // Read too: the last byte is read to find a record cut short. Opened for appending
+            // alone, that read failed, and every append began with a newline of its own.
+            .read(true)
             .create(true)
             .append(true)
             .mode(0o600)
@@ -504,6 +507,20 @@ mod tests {
         fs::write(&stale, b"half").unwrap();
         DirStore::open(&root, &DirOptions::default()).unwrap();
         assert!(!stale.exists());
+    }
+
+    /// The last byte is read to find a record cut short: opened for appending alone, that read
+    /// failed and every append began with a newline of its own (an empty line per record).
+    #[test]
+    fn appends_add_no_empty_lines_and_mend_a_torn_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirStore::open(&dir.path().join("s"), &DirOptions::default()).unwrap();
+        store.append("log", b"a\n").unwrap();
+        store.append("log", b"b\n").unwrap();
+        assert_eq!(store.read("log").unwrap().unwrap(), b"a\nb\n");
+        fs::write(dir.path().join("s/log"), b"a\ntor").unwrap();
+        store.append("log", b"c\n").unwrap();
+        assert_eq!(store.read("log").unwrap().unwrap(), b"a\ntor\nc\n");
     }
 
     #[test]
