@@ -165,6 +165,14 @@ pub enum Error {
         location: PathBuf,
     },
 
+    /// A rotation would enter `standby` while registered servers still hold certificates the
+    /// outgoing key signed: from then on nothing trusts them.
+    #[error("registered server(s) {} still hold a certificate the outgoing key signed (their sync in update_servers did not renew it); at standby nothing would trust it", servers.join(", "))]
+    ServersNotRenewed {
+        /// Their names.
+        servers: Vec<String>,
+    },
+
     /// A state file exists but cannot be understood. rctl never repairs it by overwriting.
     #[error("state file {} is corrupt: {reason}; restore it from a backup (rctl will not overwrite it)", path.display())]
     CorruptState {

@@ -139,7 +139,10 @@ struct Replication {
 }
 
 fn replication_accounts(dir: &TestDir) -> Replication {
-    let replicator = add(dir, &["replicator", "--roles=replication"]);
+    // The replication role reads every key: refused to anyone not asking for it on purpose.
+    dir.rctl(&["users", "add", "replicator", "--roles=replication"])
+        .refused("the replication role reads every key");
+    let replicator = add(dir, &["replicator", "--roles=replication", "--force"]);
     let admin_password = add(dir, &["admin", "--roles=access", "--db-users=admin"]);
     dir.rctl(&[
         "auth",

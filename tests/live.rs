@@ -737,6 +737,7 @@ fn a_full_rotation_under_load_is_rotate_and_sync_at_each_phase() {
             "repl",
             "--roles=replication",
             "--db-users=repl",
+            "--force",
         ])
         .ok();
     let repl_password = password_from(&repl);

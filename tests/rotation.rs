@@ -406,3 +406,48 @@ fn auto_rotation_starts_with_the_default_grace_period() {
     let pins = status.lines().find(|l| l.starts_with("CA pins: ")).unwrap();
     assert_eq!(pins.matches("sha256:").count(), 2, "{status}");
 }
+
+/// `auth rotate --phase=standby` went ahead while a registered server's update_servers sync
+/// had failed, leaving it serving a certificate nothing trusts from then on. Now refused
+/// (naming the server) until its file is renewed, or with `--force`.
+#[test]
+fn standby_waits_for_every_registered_server_to_be_renewed() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.join("tls")).unwrap();
+    for name in ["r1", "r2"] {
+        dir.rctl(&[
+            "redis",
+            "add",
+            name,
+            &format!("--addr=127.0.0.1:{}", crate::util::free_port()),
+            &format!("--cert-prefix=tls/{name}"),
+        ])
+        .ok();
+    }
+    dir.rctl(&["redis", "sync", "--all", "--no-reload"]).ok();
+    for phase in ["init", "update_clients", "update_servers"] {
+        dir.rctl(&["auth", "rotate", "--manual", &format!("--phase={phase}")])
+            .ok();
+    }
+    // r1 renewed under the new key; r2's sync "failed" (not run).
+    dir.rctl(&["redis", "sync", "r1", "--no-reload"]).ok();
+    let before = crate::util::snapshot(&dir.state());
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=standby"])
+        .failed("registered server(s) r2 still hold a certificate the outgoing key signed");
+    assert!(
+        crate::util::snapshot(&dir.state()) == before,
+        "refused means unchanged"
+    );
+    dir.rctl(&["redis", "sync", "r2", "--no-reload"]).ok();
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=standby"])
+        .ok();
+    // --force goes ahead regardless, as the operator says.
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=init"])
+        .ok();
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=update_clients"])
+        .ok();
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=update_servers"])
+        .ok();
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=standby", "--force"])
+        .ok();
+}

@@ -335,6 +335,9 @@ pub(crate) struct UsersAddArgs {
     /// Read the Redis password from stdin instead of generating one
     #[arg(long)]
     pub(crate) password_stdin: bool,
+    /// Give the replication role, which reads every key (for a replica's account)
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -344,6 +347,9 @@ pub(crate) struct UsersUpdateArgs {
     /// Replace the roles
     #[arg(long, value_name = "R1[,R2]")]
     pub(crate) set_roles: Option<String>,
+    /// Give the replication role, which reads every key (for a replica's account)
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Replace the db_users trait
     #[arg(long, value_name = "U1[,U2]")]
     pub(crate) set_db_users: Option<String>,
@@ -379,7 +385,7 @@ pub(crate) struct CreateArgs {
     /// YAML file with a role, or with users (Teleport kind: user documents, `---` between) ("-" for stdin)
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub(crate) file: PathBuf,
-    /// Replace an existing role
+    /// Replace an existing role; for users, give the replication role
     #[arg(long)]
     pub(crate) force: bool,
     /// Check the role's redis_acl for this Redis version instead of the cluster's
@@ -538,6 +544,9 @@ pub(crate) struct RotateArgs {
     /// Grace period of an automatic rotation (Go duration; 0 swaps keys at once)
     #[arg(long, value_name = "DUR", conflicts_with = "manual", value_parser = rctl::parse_duration)]
     pub(crate) grace_period: Option<std::time::Duration>,
+    /// Enter standby even while a registered server's certificate is not from the new key
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Subcommand, Debug)]

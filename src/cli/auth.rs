@@ -130,7 +130,7 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
     };
     let (ca, servers) = with_state(ctx, |state| {
         let ca = match phase {
-            Some(phase) => state.rotate(phase)?,
+            Some(phase) => state.rotate_checked(phase, args.force)?,
             None => {
                 let grace = args.grace_period.unwrap_or(rctl::DEFAULT_GRACE_PERIOD);
                 state.start_auto_rotation(grace)?

@@ -24,6 +24,9 @@ pub fn message(e: &Error) -> String {
             "; give it with --ca-passphrase-file=FILE or RCTL_CA_PASSPHRASE_FILE".to_string()
         }
         Error::ClearKeyRefused { .. } => " (rctl auth encrypt)".to_string(),
+        Error::ServersNotRenewed { .. } => {
+            ": run 'rctl redis sync --all' and see what fails, or pass --force".to_string()
+        }
         Error::UnfinishedMigration { .. } => {
             "; run the same 'rctl state migrate --to=...' from the source again, which starts it over"
                 .to_string()

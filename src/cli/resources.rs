@@ -71,10 +71,8 @@ fn create_users(
     docs: Vec<serde_norway::Value>,
     source: &str,
 ) -> Result<()> {
-    if args.force || args.target.is_some() {
-        return Err(Error::InvalidArgument(
-            "--force and --target are for roles; a user that exists is refused".to_string(),
-        ));
+    if args.target.is_some() {
+        return Err(Error::InvalidArgument("--target is for roles".to_string()));
     }
     let mut new = Vec::with_capacity(docs.len());
     let mut ignored = std::collections::BTreeSet::new();
@@ -82,6 +80,7 @@ fn create_users(
         let (user, left_out) =
             rctl::user_resource::user_from_document(doc, &format!("{source}, document {}", i + 1))?;
         ignored.extend(left_out);
+        super::users::refuse_replication(&user.roles, args.force)?;
         // Made here, so that a rerun after an etcd conflict saves the passwords shown.
         new.push(user.with_password(rctl::Password::generate()));
     }

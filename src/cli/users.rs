@@ -21,10 +21,23 @@ fn show_generated(
     Ok(())
 }
 
+/// The built-in `replication` role reads every key (a replica's `PSYNC ? -1` copies the whole
+/// dataset): given to a person only when asked for.
+pub(super) fn refuse_replication(roles: &[String], force: bool) -> Result<()> {
+    if !force && roles.iter().any(|r| r == "replication") {
+        return Err(Error::InvalidArgument(
+            "the replication role reads every key (a replica's PSYNC copies the whole dataset), so it is for a replica's account: pass --force to give it".to_string(),
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
     match cmd {
         UsersCommand::Add(args) => {
-            let mut new = NewUser::new(args.name, list("--roles", &args.roles.join(","))?)
+            let roles = list("--roles", &args.roles.join(","))?;
+            refuse_replication(&roles, args.force)?;
+            let mut new = NewUser::new(args.name, roles)
                 .with_db_users(repeated_list("--db-users", &args.db_users)?)
                 .with_db_names(repeated_list("--db-names", &args.db_names)?);
             if args.password_stdin {
@@ -69,6 +82,9 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
         UsersCommand::Update(args) => {
             let mut update = UserUpdate::new();
             update.roles = optional_list("--set-roles", args.set_roles)?;
+            if let Some(roles) = &update.roles {
+                refuse_replication(roles, args.force)?;
+            }
             update.db_users = optional_list("--set-db-users", args.set_db_users)?;
             update.db_names = optional_list("--set-db-names", args.set_db_names)?;
             if update.roles.is_none() && update.db_users.is_none() && update.db_names.is_none() {

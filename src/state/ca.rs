@@ -8,6 +8,26 @@ use crate::pki::rotation::Phase;
 use crate::state::audit::AuditEvent;
 
 impl StateDir {
+    /// The registered servers whose certificate file the active key did not sign (missing,
+    /// unreadable, or signed by the outgoing key).
+    fn servers_behind(&self, ca: &HostCa) -> Result<Vec<String>> {
+        let active = ca.active().pin();
+        let mut behind = Vec::new();
+        for server in self.servers()? {
+            let [crt, _, _] = crate::pki::bundle::RedisBundle::paths(&server.cert_prefix);
+            let signed_by = crate::output::read::read_regular(&crt, crate::output::read::PEM_LIMIT)
+                .ok()
+                .and_then(|pem| {
+                    crate::pki::inspect::inspect_certificate(&pem, Some(ca), self.now()).ok()
+                })
+                .and_then(|report| report.signed_by);
+            if signed_by.as_deref() != Some(active.as_str()) {
+                behind.push(server.name.to_string());
+            }
+        }
+        Ok(behind)
+    }
+
     /// [`load_ca`](Self::load_ca) with every key decrypted, for an operation that signs.
     pub(crate) fn load_ca_unlocked(&mut self) -> Result<(HostCa, Pending)> {
         let (mut ca, pending) = self.load_ca()?;
@@ -184,7 +204,21 @@ impl StateDir {
 
     /// Moves a manual rotation of the host CA to `phase`.
     pub fn rotate(&mut self, phase: Phase) -> Result<HostCa> {
+        self.rotate_checked(phase, false)
+    }
+
+    /// [`rotate`](Self::rotate), refusing (unless `force`) to enter `standby` from
+    /// `update_servers` while a registered server's certificate file is not signed by the new
+    /// key: its sync in `update_servers` failed, and at `standby` the key that signed what it
+    /// serves is no longer trusted anywhere.
+    pub fn rotate_checked(&mut self, phase: Phase, force: bool) -> Result<HostCa> {
         let (mut ca, pending) = self.load_ca()?;
+        if phase == Phase::Standby && ca.rotation().phase == Phase::UpdateServers && !force {
+            let behind = self.servers_behind(&ca)?;
+            if !behind.is_empty() {
+                return Err(Error::ServersNotRenewed { servers: behind });
+            }
+        }
         ca.rotate(phase, self.now())?;
         let event = AuditEvent::about("ca.rotate", phase.name());
         self.commit_ca(&ca, pending, true, vec![event], || Ok(()))?;
