@@ -106,7 +106,7 @@ macro_rules! name_type {
     };
 }
 
-/// rctl's own Redis account on every registered server ([`crate::accounts::admin`]): a
+/// rctl's own Redis account on every registered server (its rules: [`crate::ADMIN_RULES`]): a
 /// reserved name, which no rctl user may take.
 pub const ADMIN_ACCOUNT: &str = "rctl-admin";
 
@@ -115,7 +115,7 @@ pub const ADMIN_ACCOUNT: &str = "rctl-admin";
 pub const PROBE_PREFIX: &str = "rctl-probe-";
 
 /// Refuses names Redis or users.acl cannot take, `default` (Redis's own user), `rctl-admin`
-/// (rctl's own account) and names under [`PROBE_PREFIX`].
+/// (rctl's own account) and names starting `rctl-probe-` (sync's probe accounts).
 pub fn validate_user_name(name: &str) -> Result<()> {
     validate_name("user", name)?;
     if name == "default" {
