@@ -594,24 +594,27 @@ fn members_killed_mid_run_lose_nothing_reported_done() {
     }
 }
 
+/// A local state with a CA and `users` users `seed0000000…` holding `access`.
+fn seed_local_state(dir: &TestDir, users: usize) {
+    let mut state = rctl::StateDir::open(dir.state()).unwrap();
+    state.host_ca().unwrap();
+    let new = (0..users)
+        .map(|i| {
+            rctl::NewUser::new(
+                format!("seed{i:07}").parse().unwrap(),
+                vec!["access".into()],
+            )
+        })
+        .collect();
+    state.add_users(new).unwrap();
+}
+
 #[test]
 fn a_large_state_migrates_into_etcd_and_back() {
     let etcd = EtcdCluster::start();
     let dir = TestDir::new();
     let users = 100_000;
-    {
-        let mut state = rctl::StateDir::open(dir.state()).unwrap();
-        state.host_ca().unwrap();
-        let new = (0..users)
-            .map(|i| {
-                rctl::NewUser::new(
-                    format!("seed{i:07}").parse().unwrap(),
-                    vec!["access".to_string()],
-                )
-            })
-            .collect();
-        state.add_users(new).unwrap();
-    }
+    seed_local_state(&dir, users);
     let target = etcd.state(None, "rctl/big");
     let to = format!("--to={}", target.trim_start_matches("--state="));
     // A key in clear never goes to etcd.
@@ -942,19 +945,7 @@ fn a_killed_migration_is_never_taken_for_a_state() {
     let etcd = EtcdCluster::start();
     let dir = TestDir::new();
     let users = 20_000;
-    {
-        let mut state = rctl::StateDir::open(dir.state()).unwrap();
-        state.host_ca().unwrap();
-        let new = (0..users)
-            .map(|i| {
-                rctl::NewUser::new(
-                    format!("seed{i:07}").parse().unwrap(),
-                    vec!["access".into()],
-                )
-            })
-            .collect();
-        state.add_users(new).unwrap();
-    }
+    seed_local_state(&dir, users);
     // etcd keeps a CA key only encrypted.
     let pass = passphrase(&dir);
     dir.rctl(&["auth", "encrypt", &pass]).ok();

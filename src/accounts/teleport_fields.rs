@@ -83,25 +83,28 @@ const TELEPORT_CONDITIONS: &[&str] = &[
     "workload_identity_labels_expression",
 ];
 
+/// Removes the fields `known` from the mapping `value` (if it is one), adding each one's path
+/// (`path` + name) to `out`: what a Teleport resource has and rctl passes over.
+pub(crate) fn strip(
+    value: Option<&mut serde_norway::Value>,
+    path: &str,
+    known: &[&str],
+    out: &mut Vec<String>,
+) {
+    let Some(map) = value.and_then(serde_norway::Value::as_mapping_mut) else {
+        return;
+    };
+    map.retain(|k, _| match k.as_str() {
+        Some(name) if known.contains(&name) => {
+            out.push(format!("{path}{name}"));
+            false
+        }
+        _ => true,
+    });
+}
+
 /// Removes the Teleport fields rctl does not use from a parsed role, returning their paths.
 pub(crate) fn strip_teleport_fields(value: &mut serde_norway::Value) -> Vec<String> {
-    fn strip(
-        value: Option<&mut serde_norway::Value>,
-        path: &str,
-        known: &[&str],
-        out: &mut Vec<String>,
-    ) {
-        let Some(map) = value.and_then(serde_norway::Value::as_mapping_mut) else {
-            return;
-        };
-        map.retain(|k, _| match k.as_str() {
-            Some(name) if known.contains(&name) => {
-                out.push(format!("{path}{name}"));
-                false
-            }
-            _ => true,
-        });
-    }
     let mut out = Vec::new();
     strip(Some(&mut *value), "", TELEPORT_TOP, &mut out);
     strip(

@@ -24,6 +24,7 @@ use serde::Deserialize;
 
 use super::NewUser;
 use crate::accounts::names::UserName;
+use crate::accounts::teleport_fields::strip;
 use crate::error::{Error, Result};
 
 /// Fields of Teleport's `UserV2` that rctl passes over.
@@ -143,24 +144,6 @@ pub fn user_from_document(
         .with_db_users(traits.remove("db_users").unwrap_or_default())
         .with_db_names(traits.remove("db_names").unwrap_or_default());
     Ok((user, ignored))
-}
-
-fn strip(
-    value: Option<&mut serde_norway::Value>,
-    path: &str,
-    known: &[&str],
-    out: &mut Vec<String>,
-) {
-    let Some(map) = value.and_then(serde_norway::Value::as_mapping_mut) else {
-        return;
-    };
-    map.retain(|k, _| match k.as_str() {
-        Some(name) if known.contains(&name) => {
-            out.push(format!("{path}{name}"));
-            false
-        }
-        _ => true,
-    });
 }
 
 #[cfg(test)]
