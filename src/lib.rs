@@ -64,6 +64,7 @@ pub use servers::{fleet, live};
 pub use state::{etcd, store, user_resource};
 
 pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};
+pub use accounts::databases::{DatabaseAccess, DatabaseGrant, database_access};
 pub use accounts::names::validate_user_name;
 pub use accounts::names::{
     ClusterName, DbUserName, MAX_NAME_LEN, ServerName, UserName, validate_name,

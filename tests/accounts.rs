@@ -382,7 +382,7 @@ fn teleport_roles_db_names_and_a_csr_beside_its_key() {
     for role in ["editor", "auditor", "replication"] {
         assert!(dir.rctl(&["get", "roles", role]).ok().contains(role));
     }
-    // --db-name is accepted, as tctl takes it, and noted as unused.
+    // --db-name is accepted, as tctl takes it, and noted as not in the certificate.
     add(&dir, &["dana", "--roles=access", "--db-users=dana"]);
     let run = dir.rctl(&[
         "auth",
@@ -394,7 +394,28 @@ fn teleport_roles_db_names_and_a_csr_beside_its_key() {
     ]);
     run.ok();
     assert!(
-        run.stderr().contains("--db-name \"9\" is not used"),
+        run.stderr()
+            .contains("--db-name \"9\" is not in the certificate"),
+        "{}",
+        run.stderr()
+    );
+    // db_names become db= rules on valkey-9.1 (tested live in acl_targets); elsewhere a note.
+    add(
+        &dir,
+        &["erin", "--roles=access", "--db-users=erin", "--db-names=2,orders"],
+    );
+    let run = dir.rctl(&["acl", "generate", "--target=valkey-9.1"]);
+    assert!(run.ok().contains(" allkeys allchannels db=2\n"), "{}", run.stdout());
+    assert!(
+        run.stderr().contains("db_names orders are no database number"),
+        "{}",
+        run.stderr()
+    );
+    let run = dir.rctl(&["acl", "generate", "--target=redis-7.0"]);
+    assert!(!run.ok().contains("db="));
+    assert!(
+        run.stderr()
+            .contains("the db_names of 1 user(s) are not enforced on redis-7.0"),
         "{}",
         run.stderr()
     );

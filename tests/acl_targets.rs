@@ -29,6 +29,33 @@ const WORDS: [&str; 16] = [
     "bogus",
     "ON",
 ];
+/// Valkey 9.1's database rules, valid and not (as valkey-server 9.1.2 reads them).
+const DATABASE_RULES: [&str; 24] = [
+    "db=0",
+    "db=0,2",
+    "db=2,1,2",
+    "db=01",
+    "db=+1",
+    "db=-0",
+    "db=-1",
+    "db=",
+    "db=1,",
+    "db=,1",
+    "db=1,,2",
+    "db=2147483647",
+    "db=2147483648",
+    "db=99999999999999999999",
+    "DB=3",
+    "Db=0x1",
+    "db=a",
+    "db=1.0",
+    "alldbs",
+    "resetdbs",
+    "ALLDBS",
+    "alldb",
+    "dbs=1",
+    "db",
+];
 const PASSWORDS: [&str; 3] = ["p1", "p2", ""];
 const CATEGORIES: [&str; 8] = [
     "read",
@@ -104,7 +131,7 @@ impl Gen {
     /// One rule of the kinds a selector takes (and some it does not).
     fn rule(&mut self) -> String {
         let r = &mut self.rng;
-        match r.below(30) {
+        match r.below(32) {
             0..=3 => r.pick(&WORDS).to_string(),
             4..=6 => format!("~{}", self.pattern()),
             7 => "~*".into(),
@@ -135,6 +162,7 @@ impl Gen {
             26 => format!("#{}", self.rng.pick(&self.hashes)),
             27 => format!("!{}", self.rng.pick(&self.hashes)),
             28 => format!("#{}", "A".repeat(64)),
+            29..=30 => self.rng.pick(&DATABASE_RULES).to_string(),
             _ => self
                 .rng
                 .pick(&[
@@ -235,6 +263,9 @@ fn outside_role_policy(item: &str) -> bool {
                     "clearselectors",
                 ]
                 .contains(&w.to_ascii_lowercase().as_str())
+                // Databases come from a role's db_names.
+                || w.to_ascii_lowercase().starts_with("db=")
+                || ["alldbs", "resetdbs"].contains(&w.to_ascii_lowercase().as_str())
         })
 }
 
@@ -721,4 +752,108 @@ fn acl_corpus_agrees_with_every_server() {
         );
         assert!(differ.is_empty(), "{name}: {differ:#?}");
     }
+}
+
+/// `db_names` become Valkey 9.1's database rules, each role on its own databases, and the
+/// server enforces them: an allowed database can be selected and used, another is NOPERM.
+#[test]
+fn db_names_are_enforced_by_valkey_9_1() {
+    let t = Target::Valkey91;
+    let mut server = AclServer::start("valkey-9.1");
+    let names = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let mut roles = Role::builtins();
+    let role = |name: &str, allow: &[&str], deny: &[&str], rules: &[&str]| {
+        Role::new(
+            name,
+            RoleSpec {
+                allow: RoleConditions {
+                    db_names: names(allow),
+                    redis_acl: names(rules),
+                    ..Default::default()
+                },
+                deny: RoleConditions {
+                    db_names: names(deny),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+    };
+    roles.push(role("reports", &["3"], &[], &["~*", "+@read"]));
+    roles.push(role("no-five", &[], &["5"], &[]));
+    let password = rctl::Password::from_input("pw-for-the-test-1".into()).unwrap();
+    let person = |name: &str, roles: &[&str], db_names: &[&str]| {
+        let mut u = user(name, roles);
+        u.db_names = names(db_names);
+        u.password_sha256 = password.hash();
+        u
+    };
+    let users = [
+        person("alice", &["access"], &["0", "2"]),
+        person("bob", &["readonly"], &["1"]),
+        person("carol", &["access", "reports"], &["0"]),
+        person("dave", &["access"], &[]),
+        person("erin", &["access", "no-five"], &["4", "5"]),
+    ];
+    let text = rctl::acl::render(&users, &roles, t).unwrap();
+    assert!(lint(&text, t).is_empty(), "{text}: {:?}", lint(&text, t));
+    let body = text.replace("user default off\n", "");
+    assert!(server.refused_lines(&body).is_empty(), "{body}");
+    server.cli(&["SET", "k", "v"]);
+    for db in ["1", "2", "3", "4", "5"] {
+        server.pipe(&format!("SELECT {db}\nSET k v{db}\n"));
+    }
+    // (user, commands, the replies expected: OK, a value, or NOPERM).
+    let cases: [(&str, &str, &[&str]); 5] = [
+        (
+            "alice",
+            "SET k a\nSELECT 2\nGET k\nSELECT 1\nMOVE k 1\nSWAPDB 0 1",
+            &["OK", "OK", "v2", "NOPERM", "NOPERM", "NOPERM"],
+        ),
+        (
+            "bob",
+            "GET k\nSELECT 1\nGET k\nSET k x\nSELECT 0",
+            &["NOPERM", "OK", "v1", "NOPERM", "NOPERM"],
+        ),
+        (
+            "carol",
+            "SET k c\nSELECT 3\nGET k\nSET k x\nSELECT 2",
+            &["OK", "OK", "v3", "NOPERM", "NOPERM"],
+        ),
+        ("dave", "SELECT 5\nGET k\nMOVE k 6", &["OK", "v5", "1"]),
+        (
+            "erin",
+            "SELECT 4\nGET k\nSELECT 5\nSELECT 0",
+            &["OK", "v4", "NOPERM", "NOPERM"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, commands, want) in cases {
+        let replies = server.pipe(&format!("AUTH {name} {}\n{commands}\n", password.expose()));
+        assert_eq!(
+            replies.first().map(String::as_str),
+            Some("\"OK\""),
+            "{name}"
+        );
+        assert_eq!(
+            commands.lines().count(),
+            want.len(),
+            "{name}: one reply per command"
+        );
+        assert_eq!(replies.len(), want.len() + 1, "{name}: {replies:?}");
+        for ((command, reply), want) in commands.lines().zip(&replies[1..]).zip(want) {
+            let ok = if *want == "NOPERM" {
+                reply.contains("NOPERM")
+            } else {
+                reply.trim_matches('"') == *want
+            };
+            if !ok {
+                failures.push(format!("{name}: {command} -> {reply} (wanted {want})"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}\n{text}", failures.join("\n"));
+    // The same users on a target without database rules: no db= rule, every database.
+    let text = rctl::acl::render(&users, &roles, Target::Valkey90).unwrap();
+    assert!(!text.contains("db="), "{text}");
 }

@@ -118,7 +118,7 @@ pub const BUILTIN_ROLES: [&str; 5] = ["access", "auditor", "editor", "readonly",
 const ROLE_VERSIONS: [&str; 5] = ["v3", "v4", "v5", "v6", "v7"];
 
 const DB_USERS_VAR: &str = "{{internal.db_users}}";
-const DB_NAMES_VAR: &str = "{{internal.db_names}}";
+pub(crate) const DB_NAMES_VAR: &str = "{{internal.db_names}}";
 
 impl Role {
     /// A role with the given name and spec.
@@ -284,7 +284,11 @@ fn check_values(side: &str, field: &str, values: &[String], variable: &str) -> R
 
 /// Expands `{{internal.db_users}}` / `{{internal.db_names}}` to the user's traits; a missing
 /// trait drops the value.
-fn expand<'a>(values: &'a [String], variable: &str, trait_values: &'a [String]) -> Vec<&'a str> {
+pub(crate) fn expand<'a>(
+    values: &'a [String],
+    variable: &str,
+    trait_values: &'a [String],
+) -> Vec<&'a str> {
     let mut out = Vec::new();
     for v in values {
         if v == variable {

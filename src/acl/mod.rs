@@ -19,7 +19,7 @@ mod splitargs;
 pub mod target;
 
 pub use lint::{Finding, FindingKind, lint};
-pub use render::{Renderer, render};
+pub use render::{DatabaseNotes, Renderer, render};
 pub use rule::{AclRule, Word, redact};
 pub use target::{Target, UnknownTarget};
 

@@ -32,7 +32,10 @@ impl AclRule {
                     | Word::Resetchannels
                     | Word::Allcommands
                     | Word::Nocommands
+                    | Word::Alldbs
+                    | Word::Resetdbs
             ),
+            AclRule::Databases(_) => true,
             AclRule::Keys { .. }
             | AclRule::Channels(_)
             | AclRule::Command { .. }
@@ -138,6 +141,22 @@ fn parse_selector_rule(op: &str, t: Target, f: Features) -> Result<AclRule, Refu
     if word("nocommands") {
         return Ok(AclRule::Word(Word::Nocommands));
     }
+    if f.databases {
+        if word("alldbs") {
+            return Ok(AclRule::Word(Word::Alldbs));
+        }
+        if word("resetdbs") {
+            return Ok(AclRule::Word(Word::Resetdbs));
+        }
+        if is_database_rule(op) && !word("alldbs") && !word("resetdbs") {
+            return parse_databases(&op[3..]).map(AclRule::Databases);
+        }
+    } else if is_database_rule(op) {
+        return Err(Refusal {
+            reason: format!("database rules (db=N, alldbs, resetdbs) are not in {t}"),
+            exists_in: Target::ALL.into_iter().find(|t| t.has_databases()),
+        });
+    }
     if word("-@all") {
         return Ok(category(false, "all"));
     }
@@ -183,6 +202,47 @@ fn parse_selector_rule(op: &str, t: Target, f: Features) -> Result<AclRule, Refu
     }
 }
 
+/// `db=...`, `alldbs` or `resetdbs`, in any case.
+fn is_database_rule(op: &str) -> bool {
+    let b = op.as_bytes();
+    (b.len() >= 3 && b[..3].eq_ignore_ascii_case(b"db="))
+        || op.eq_ignore_ascii_case("alldbs")
+        || op.eq_ignore_ascii_case("resetdbs")
+}
+
+/// The list of `db=`, as Valkey 9.1.2 reads it (tried on the server): comma-separated, each
+/// one C `strtol` number (leading white space and one sign allowed, nothing after the digits,
+/// no empty item) within 0..=2147483647; duplicates are one.
+fn parse_databases(list: &str) -> Result<std::collections::BTreeSet<u32>, Refusal> {
+    let mut ids = std::collections::BTreeSet::new();
+    for item in list.split(',') {
+        let number = item.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+        let (negative, digits) = match number.as_bytes().first() {
+            Some(b'-') => (true, &number[1..]),
+            Some(b'+') => (false, &number[1..]),
+            _ => (false, number),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("db= takes database numbers separated by commas (db=0,2)".into());
+        }
+        let value = digits.trim_start_matches('0');
+        let out_of_range = || Refusal::from("a database number is 0 to 2147483647");
+        if value.len() > 10 {
+            return Err(out_of_range());
+        }
+        let value: u64 = if value.is_empty() {
+            0
+        } else {
+            value.parse().map_err(|_| out_of_range())?
+        };
+        if value > i32::MAX as u64 || (negative && value != 0) {
+            return Err(out_of_range());
+        }
+        ids.insert(value as u32);
+    }
+    Ok(ids)
+}
+
 fn unknown_rule(t: Target) -> Refusal {
     let mut known = String::from("on, off, ~pattern, +cmd, -cmd, +@category, allkeys, allcommands");
     if t.has_channels() {
@@ -190,6 +250,9 @@ fn unknown_rule(t: Target) -> Refusal {
     }
     if t.has_selectors() {
         known.push_str(", %R~pattern, ( selector )");
+    }
+    if t.has_databases() {
+        known.push_str(", db=N, alldbs");
     }
     format!("not a rule of {t} ({known}, ...)").into()
 }
@@ -364,6 +427,53 @@ mod tests {
         }
         assert!(AclRule::parse("\u{524}", Target::Redis70).is_err());
         assert!(AclRule::parse("~é", Target::Redis70).is_ok());
+    }
+
+    #[test]
+    fn database_rules_read_as_valkey_9_1_2_reads_them() {
+        // Each verdict as valkey-server 9.1.2 gave it to ACL SETUSER.
+        let t = Target::Valkey91;
+        for (token, shown) in [
+            ("db=0,2", "db=0,2"),
+            ("db=2,1,2", "db=1,2"),
+            ("DB=01", "db=1"),
+            ("db=+1", "db=1"),
+            ("db=-0", "db=0"),
+            ("db= 1", "db=1"),
+            ("db=\t1,\x0b2", "db=1,2"),
+            ("db=0000000000000000000001", "db=1"),
+            ("db=2147483647", "db=2147483647"),
+            ("ALLDBS", "alldbs"),
+            ("resetdbs", "resetdbs"),
+            ("(db=3 +get ~*)", "(db=3 +get ~*)"),
+        ] {
+            let rule = AclRule::parse(token, t).unwrap_or_else(|e| panic!("{token}: {e}"));
+            assert_eq!(rule.to_string(), shown, "{token}");
+        }
+        for (token, why) in [
+            ("db=", "separated by commas"),
+            ("db=1,", "separated by commas"),
+            ("db=,1", "separated by commas"),
+            ("db=1 ", "separated by commas"),
+            ("db=0x1", "separated by commas"),
+            ("db=+-1", "separated by commas"),
+            ("db=-1", "0 to 2147483647"),
+            ("db=2147483648", "0 to 2147483647"),
+            ("db=99999999999999999999", "0 to 2147483647"),
+            ("alldb", "not a rule"),
+        ] {
+            let e = AclRule::parse(token, t).unwrap_err().to_string();
+            assert!(e.contains(why), "{token}: {e}");
+        }
+        let e = AclRule::parse("db=1", Target::Valkey90).unwrap_err();
+        assert!(e.to_string().contains("not in valkey-9.0"), "{e}");
+        assert!(matches!(
+            e,
+            crate::Error::InvalidAcl {
+                exists_in: Some(Target::Valkey91),
+                ..
+            }
+        ));
     }
 
     #[test]

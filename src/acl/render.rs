@@ -17,6 +17,7 @@ use super::parse::parse_user_rule;
 use super::rule::{AclRule, Refusal, Word, redact};
 use super::simulate::{Scope, UserSim};
 use super::target::Target;
+use crate::accounts::databases::{DatabaseAccess, database_access};
 use crate::accounts::roles::Role;
 use crate::accounts::users::User;
 use crate::error::{Error, Result, shorten};
@@ -128,6 +129,18 @@ pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
             }
             _ => {}
         }
+        let databases = |r: &AclRule| {
+            matches!(
+                r,
+                AclRule::Databases(_) | AclRule::Word(Word::Alldbs | Word::Resetdbs)
+            )
+        };
+        let in_selector = matches!(&rule, AclRule::Selector(rs) if rs.iter().any(databases));
+        if databases(&rule) || in_selector {
+            return Err(bad(
+                "databases come from the role's db_names (rctl writes each user's db= rule)",
+            ));
+        }
         rules.push((item, rule));
     }
     let mut part = Part {
@@ -201,10 +214,25 @@ fn starts_with_channel_word<'a>(rules: impl Iterator<Item = &'a AclRule>) -> boo
     false
 }
 
+/// What rendering found about the users' `db_names`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DatabaseNotes {
+    /// Users whose `db_names` restrict them, on a target without database rules (Teleport does
+    /// not enforce `db_names` for Redis, and neither can such a server).
+    pub unenforced: usize,
+    /// Names in `db_names` that are no database number: they allow nothing.
+    pub not_numbers: BTreeSet<String>,
+}
+
 /// Renders users.acl lines for one target.
 pub struct Renderer<'r> {
     target: Target,
     parts: HashMap<&'r str, Part>,
+    /// The roles by name, for their `db_names`.
+    roles: HashMap<&'r str, &'r Role>,
+    /// Users whose `db_names` restrict them, on a target that cannot enforce it; and names
+    /// that are no database number.
+    databases: RefCell<DatabaseNotes>,
     /// Without selectors, the merged rules of each role list, computed once.
     merged: RefCell<HashMap<Vec<&'r str>, std::result::Result<String, String>>>,
 }
@@ -219,6 +247,8 @@ impl<'r> Renderer<'r> {
         Ok(Renderer {
             target,
             parts,
+            roles: roles.iter().map(|r| (r.name(), r)).collect(),
+            databases: RefCell::new(DatabaseNotes::default()),
             merged: RefCell::new(HashMap::new()),
         })
     }
@@ -226,6 +256,52 @@ impl<'r> Renderer<'r> {
     /// The target the lines are for.
     pub fn target(&self) -> Target {
         self.target
+    }
+
+    /// What the lines rendered so far say about databases.
+    pub fn database_notes(&self) -> DatabaseNotes {
+        self.databases.borrow().clone()
+    }
+
+    /// Each role's database rule for a user, in the order of `parts`: `None` for every
+    /// database, else `db=...` or `resetdbs`; `None` for the whole user when every role allows
+    /// every database. On a target without database rules, `None`, and a restricted user is
+    /// counted.
+    fn database_rules(
+        &self,
+        user: &User,
+        parts: &[(&str, &Part)],
+    ) -> Result<Option<Vec<Option<AclRule>>>> {
+        let roles: Vec<&Role> = parts
+            .iter()
+            .filter_map(|(name, _)| self.roles.get(name).copied())
+            .collect();
+        let grant = database_access(user, &roles);
+        let mut notes = self.databases.borrow_mut();
+        if !self.target.has_databases() {
+            if !grant.is_ok_and(|g| g.per_role.iter().all(DatabaseAccess::is_all)) {
+                notes.unenforced += 1;
+            }
+            return Ok(None);
+        }
+        let grant = grant?;
+        notes.not_numbers.extend(grant.not_numbers);
+        if grant.per_role.iter().all(DatabaseAccess::is_all) {
+            return Ok(None);
+        }
+        Ok(Some(
+            grant
+                .per_role
+                .into_iter()
+                .map(|access| match access {
+                    DatabaseAccess::All => None,
+                    DatabaseAccess::Only(ids) if ids.is_empty() => {
+                        Some(AclRule::Word(Word::Resetdbs))
+                    }
+                    DatabaseAccess::Only(ids) => Some(AclRule::Databases(ids)),
+                })
+                .collect(),
+        ))
     }
 
     /// `user NAME on #SHA256 RULES`: the union of the user's roles.
@@ -250,8 +326,12 @@ impl<'r> Renderer<'r> {
             line.push_str(" skip-sanitize-payload");
         }
         if self.target.has_selectors() {
-            union_with_selectors(&mut line, &parts);
+            match self.database_rules(user, &parts)? {
+                None => union_with_selectors(&mut line, &parts),
+                Some(databases) => union_with_databases(&mut line, &parts, &databases),
+            }
         } else {
+            self.database_rules(user, &parts)?;
             let key: Vec<&'r str> = parts
                 .iter()
                 .filter_map(|(n, _)| self.parts.get_key_value(n).map(|(k, _)| *k))
@@ -316,6 +396,58 @@ fn union_with_selectors(line: &mut String, parts: &[(&str, &Part)]) {
         });
         line.push_str(&part.selectors_text);
     }
+}
+
+/// The roles' union where roles grant different databases (`databases[i]` for `parts[i]`,
+/// `None` for every database): each role's scopes (its root rules, its own selectors) carry
+/// its database rule, as Valkey checks a command's database scope by scope, and the scope of
+/// its root rules may `SELECT` (only into its own databases), so each role's databases can be
+/// reached. A role that grants no database grants nothing.
+fn union_with_databases(line: &mut String, parts: &[(&str, &Part)], databases: &[Option<AclRule>]) {
+    let mut kept: Vec<(&Part, &Option<AclRule>)> = Vec::with_capacity(parts.len());
+    let everything = parts
+        .iter()
+        .zip(databases)
+        .find(|((_, p), d)| p.everything && d.is_none());
+    if let Some(((_, all), d)) = everything {
+        kept.push((all, d));
+    } else {
+        for ((_, part), db) in parts.iter().zip(databases) {
+            let none = matches!(db, Some(AclRule::Word(Word::Resetdbs)));
+            let same = |(k, d): &(&Part, &Option<AclRule>)| {
+                k.root == part.root && k.selectors == part.selectors && *d == db
+            };
+            if !part.grants_nothing() && !none && !kept.iter().any(same) {
+                kept.push((part, db));
+            }
+        }
+    }
+    let with = |rules: &[AclRule], db: &Option<AclRule>, select: bool| {
+        let mut rules = rules.to_vec();
+        rules.extend(db.iter().cloned());
+        if select && db.is_some() {
+            rules.push(AclRule::Command {
+                allow: true,
+                name: "select".into(),
+            });
+        }
+        rules
+    };
+    let mut selectors = Vec::new();
+    for (i, (part, db)) in kept.iter().enumerate() {
+        let root = with(&part.root, db, !part.scope.all_commands);
+        if i == 0 {
+            push_rules(line, &root);
+        } else {
+            selectors.push(AclRule::Selector(root));
+        }
+        for selector in &part.selectors {
+            if let AclRule::Selector(rules) = selector {
+                selectors.push(AclRule::Selector(with(rules, db, false)));
+            }
+        }
+    }
+    push_rules(line, &selectors);
 }
 
 /// `a` allows at least what `b` allows, dimension by dimension.

@@ -1,6 +1,7 @@
 //! One Redis ACL rule as a value: what `ACL SETUSER` and users.acl take, written back the way
 //! the server reads it, with its secrets redacted for messages; and why a rule is refused.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use super::target::Target;
@@ -65,6 +66,9 @@ pub enum AclRule {
     RemoveHash(String),
     /// `(rules ...)`: a selector (Redis 7.0+, Valkey).
     Selector(Vec<AclRule>),
+    /// `db=N[,N...]`: only these databases (Valkey 9.1+); it replaces an earlier database
+    /// rule, it does not add to it.
+    Databases(BTreeSet<u32>),
 }
 
 /// The word rules.
@@ -86,6 +90,8 @@ pub enum Word {
     Clearselectors,
     SanitizePayload,
     SkipSanitizePayload,
+    Alldbs,
+    Resetdbs,
 }
 
 impl Word {
@@ -106,6 +112,8 @@ impl Word {
             Word::Clearselectors => "clearselectors",
             Word::SanitizePayload => "sanitize-payload",
             Word::SkipSanitizePayload => "skip-sanitize-payload",
+            Word::Alldbs => "alldbs",
+            Word::Resetdbs => "resetdbs",
         }
     }
 }
@@ -208,6 +216,16 @@ impl fmt::Display for AclRule {
             AclRule::RemovePassword(p) => write!(f, "<{p}"),
             AclRule::AddHash(h) => write!(f, "#{h}"),
             AclRule::RemoveHash(h) => write!(f, "!{h}"),
+            AclRule::Databases(ids) => {
+                f.write_str("db=")?;
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{id}")?;
+                }
+                Ok(())
+            }
             AclRule::Selector(rules) => {
                 f.write_str("(")?;
                 for (i, r) in rules.iter().enumerate() {

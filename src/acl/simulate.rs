@@ -26,6 +26,8 @@ pub(crate) struct Scope {
     pub commands: BTreeSet<usize>,
     /// Allowed first arguments of otherwise blocked commands.
     pub first_args: BTreeMap<usize, BTreeSet<String>>,
+    /// The databases the scope may use, `None` for all (`alldbs`, Valkey 9.1's default).
+    pub databases: Option<BTreeSet<u32>>,
 }
 
 impl Scope {
@@ -175,6 +177,9 @@ fn apply_scope(s: &mut Scope, rule: &AclRule, t: Target, f: Features) -> Result<
             }
             next.channels.insert(p.clone());
         }
+        AclRule::Word(Word::Alldbs) => next.databases = None,
+        AclRule::Word(Word::Resetdbs) => next.databases = Some(BTreeSet::new()),
+        AclRule::Databases(ids) => next.databases = Some(ids.clone()),
         AclRule::Word(Word::Allcommands) => set_all(&mut next, true, tracked),
         AclRule::Category { allow, name } if name == "all" => set_all(&mut next, *allow, tracked),
         AclRule::Word(Word::Nocommands) => set_all(&mut next, false, tracked),

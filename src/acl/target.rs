@@ -41,6 +41,9 @@ pub(crate) struct Features {
     /// Certificate login, `tls-auth-clients-user CN` (seen with `CONFIG GET` on valkey-server
     /// 9.0.0 and 9.1.2; Redis has it from 8.6).
     pub cert_login: bool,
+    /// Database rules `db=N[,N...]`, `alldbs`, `resetdbs`, in selectors too (Valkey 9.1; seen
+    /// with `ACL SETUSER` on valkey-server 9.1.2, refused by 9.0.0).
+    pub databases: bool,
 }
 
 /// Redis 6.0's grammar: ACLs, no Pub/Sub channel rules, no selectors.
@@ -56,6 +59,7 @@ const REDIS_6_0: Features = Features {
     subcommands: false,
     config_set_many: false,
     cert_login: false,
+    databases: false,
 };
 
 /// Redis 6.2: channel rules, new users with all channels, sanitize-payload.
@@ -136,8 +140,8 @@ targets! {
     Valkey81 = "valkey-8.1", REDIS_7_2;
     /// Valkey 9.0.
     Valkey90 = "valkey-9.0", Features { cert_login: true, ..REDIS_7_2 };
-    /// Valkey 9.1.
-    Valkey91 = "valkey-9.1", Features { cert_login: true, ..REDIS_7_2 };
+    /// Valkey 9.1 (database rules `db=`, `alldbs`, `resetdbs`).
+    Valkey91 = "valkey-9.1", Features { cert_login: true, databases: true, ..REDIS_7_2 };
 }
 
 /// A row of the target table.
@@ -189,6 +193,11 @@ impl Target {
     /// which rctl has no target for).
     pub fn has_cert_login(self) -> bool {
         self.features().cert_login
+    }
+
+    /// Database rules `db=N[,N...]`, `alldbs`, `resetdbs` (Valkey 9.1+).
+    pub fn has_databases(self) -> bool {
+        self.features().databases
     }
 
     pub(crate) fn features(self) -> Features {

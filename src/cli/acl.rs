@@ -17,6 +17,25 @@ pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
         }
         state.render_acl_file(args.target)
     })?;
+    let target = file.target;
+    if file.databases.unenforced > 0 {
+        errln!(
+            "note: the db_names of {} user(s) are not enforced on {target}: it has no database rules (valkey-9.1 has db=)",
+            file.databases.unenforced
+        );
+    }
+    if !file.databases.not_numbers.is_empty() {
+        let names: Vec<&str> = file
+            .databases
+            .not_numbers
+            .iter()
+            .map(String::as_str)
+            .collect();
+        errln!(
+            "note: db_names {} are no database number (0, 1, ...): they allow no database",
+            names.join(", ")
+        );
+    }
     match &args.out {
         Some(out) => {
             file.write(out)?;

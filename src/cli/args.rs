@@ -489,7 +489,7 @@ pub(crate) struct SignArgs {
     /// The Redis user the certificate names (its subject CN)
     #[arg(long, value_name = "USER", requires = "user")]
     pub(crate) db_user: Option<DbUserName>,
-    /// Database name: accepted as tctl takes it, not used (Redis has no per-database ACL)
+    /// Database name: accepted as tctl takes it, not in the certificate (users.acl enforces db_names on valkey-9.1)
     #[arg(long, value_name = "NAME", requires = "user")]
     pub(crate) db_name: Option<String>,
     /// Output prefix: writes PREFIX.crt, PREFIX.key and PREFIX.cas

@@ -41,7 +41,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         if let Some(n) = &args.db_name {
             validate_name("database", n)?;
             errln!(
-                "note: --db-name {n:?} is not used: Redis has no per-database ACL (Teleport does not enforce db_names for Redis either)"
+                "note: --db-name {n:?} is not in the certificate: a Redis client picks its database with SELECT, which users.acl allows by the user's db_names (db= rules, valkey-9.1 only)"
             );
         }
         let mut login = ClientLogin::new(user, db_user);

@@ -41,8 +41,14 @@ impl StateDir {
             return Err(self.corrupt(USERS_FILE, format!("user {:?} appears twice", name(&w[0]))));
         }
         let users = lines.len();
+        let databases = renderer.database_notes();
         let text = Renderer::finish(lines.into_iter().map(|(_, line)| line).collect());
-        Ok(AclFile { text, users })
+        Ok(AclFile {
+            text,
+            users,
+            target: renderer.target(),
+            databases,
+        })
     }
 }
 
@@ -72,6 +78,11 @@ pub struct AclFile {
     pub text: String,
     /// How many users it defines (besides `default`, which it keeps off).
     pub users: usize,
+    /// The target it is for.
+    pub target: Target,
+    /// What the users' `db_names` came to: enforced by `db=` rules on a target that has them,
+    /// else not enforced.
+    pub databases: crate::acl::DatabaseNotes,
 }
 
 impl AclFile {
