@@ -116,6 +116,37 @@ pub enum Error {
         name: String,
     },
 
+    /// A person has no login to a server in their profile.
+    #[error("user {user:?} has no login to server {server:?}")]
+    LoginMissing {
+        /// The rctl user.
+        user: String,
+        /// The registered server.
+        server: String,
+    },
+
+    /// A person's login to a server has expired.
+    #[error("the login of user {user:?} to server {server:?} expired at {not_after}")]
+    LoginExpired {
+        /// The rctl user.
+        user: String,
+        /// The registered server.
+        server: String,
+        /// When its certificate expired (RFC 3339).
+        not_after: String,
+    },
+
+    /// A person has several accounts on a server and named none.
+    #[error("user {user:?} may log in to server {server:?} as {}; choose one", choices.join(", "))]
+    DbUserAmbiguous {
+        /// The rctl user.
+        user: String,
+        /// The registered server.
+        server: String,
+        /// The accounts the user may name.
+        choices: Vec<String>,
+    },
+
     /// The operation is not allowed by the roles or the rules of rctl.
     #[error("access denied: {0}")]
     AccessDenied(String),

@@ -52,6 +52,7 @@
 
 mod accounts;
 pub mod acl;
+pub mod clients;
 mod duration;
 mod error;
 mod output;
@@ -73,8 +74,10 @@ pub use accounts::roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
 };
 pub use accounts::users::{Password, PasswordHash, User, parse_list};
+pub use clients::profile::{DbLogin, Profile};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
+pub use output::atomic::{check_file_output, write_certificate_file};
 pub use pki::bundle::{CertKind, IssuedCert, RedisBundle};
 pub use pki::ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
 pub use pki::hosts::{Host, parse_host_list};
@@ -83,10 +86,11 @@ pub use pki::keys::{KeyAlgorithm, PrivateKey, spki_pin};
 pub use pki::leaf::{ClientCertRequest, DEFAULT_CERT_TTL, ServerCertRequest, leaf_ttl};
 pub use pki::rotation::{DEFAULT_GRACE_PERIOD, Duty, Mode, Phase, Rotation};
 pub use pki::sealed::Passphrase;
+pub use servers::labels::{LabelSelector, Labels};
 pub use servers::redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
 pub use servers::registered::{FileOwner, RegisteredServer, ServerAddr};
 pub use state::audit::AuditEvent;
 pub use state::{
-    AclFile, ClientLogin, NewUser, Notice, PendingUser, StateDir, UserUpdate, WrittenFiles,
-    default_cluster_name, default_state_dir,
+    AclFile, ClientLogin, DbLoginRequest, NewUser, Notice, PendingUser, StateDir, UserUpdate,
+    WrittenFiles, default_cluster_name, default_state_dir,
 };

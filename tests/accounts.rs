@@ -402,12 +402,22 @@ fn teleport_roles_db_names_and_a_csr_beside_its_key() {
     // db_names become db= rules on valkey-9.1 (tested live in acl_targets); elsewhere a note.
     add(
         &dir,
-        &["erin", "--roles=access", "--db-users=erin", "--db-names=2,orders"],
+        &[
+            "erin",
+            "--roles=access",
+            "--db-users=erin",
+            "--db-names=2,orders",
+        ],
     );
     let run = dir.rctl(&["acl", "generate", "--target=valkey-9.1"]);
-    assert!(run.ok().contains(" allkeys allchannels db=2\n"), "{}", run.stdout());
     assert!(
-        run.stderr().contains("db_names orders are no database number"),
+        run.ok().contains(" allkeys allchannels db=2\n"),
+        "{}",
+        run.stdout()
+    );
+    assert!(
+        run.stderr()
+            .contains("db_names orders are no database number"),
         "{}",
         run.stderr()
     );

@@ -9,11 +9,11 @@ use std::process::Command;
 use crate::util::{Creds, RedisServer, TestDir, free_port, password_from, run, snapshot};
 
 /// A registered server, started from rctl's own files.
-struct Registered {
-    name: String,
-    creds: Creds,
-    acl: PathBuf,
-    server: RedisServer,
+pub struct Registered {
+    pub name: String,
+    pub creds: Creds,
+    pub acl: PathBuf,
+    pub server: RedisServer,
 }
 
 /// Registers `name` on a free port, signs its certificate with `sign_args` (none: `redis sync
@@ -30,19 +30,28 @@ fn register_and_start_program(
     sign_args: &[&str],
     extra: &str,
 ) -> Registered {
+    register_labelled(dir, program, name, &[], sign_args, extra)
+}
+
+/// [`register_and_start_program`] with more arguments for `redis add` (`add_args`).
+pub fn register_labelled(
+    dir: &TestDir,
+    program: &Path,
+    name: &str,
+    add_args: &[&str],
+    sign_args: &[&str],
+    extra: &str,
+) -> Registered {
     std::fs::create_dir_all(dir.join("tls")).unwrap();
     let port = free_port();
     let prefix = format!("tls/{name}");
     let acl = format!("tls/{name}.acl");
-    dir.rctl(&[
-        "redis",
-        "add",
-        name,
-        &format!("--addr=127.0.0.1:{port}"),
-        &format!("--cert-prefix={prefix}"),
-        &format!("--acl-file={acl}"),
-    ])
-    .ok();
+    let addr = format!("--addr=127.0.0.1:{port}");
+    let cert_prefix = format!("--cert-prefix={prefix}");
+    let acl_file = format!("--acl-file={acl}");
+    let mut add = vec!["redis", "add", name, &addr, &cert_prefix, &acl_file];
+    add.extend(add_args);
+    dir.rctl(&add).ok();
     if !sign_args.is_empty() {
         let mut args = vec!["auth", "sign", "--host=127.0.0.1"];
         let out = format!("--out={prefix}");

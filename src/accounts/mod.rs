@@ -3,6 +3,7 @@
 //! - [`users`]: people and applications, their traits and password hashes.
 //! - [`roles`]: Teleport-style roles and the access check of `tsh db login`.
 //! - [`databases`]: which numbered databases a user's `db_names` allow.
+//! - [`server_access`]: which registered servers a user reaches (`db_labels`), as whom.
 //! - [`teleport_fields`]: the fields of a Teleport role that rctl reads past.
 //! - [`names`]: the validated name types (user, role, database user, cluster, server).
 //! - [`admin`]: rctl's own Redis account on every server.
@@ -11,5 +12,6 @@ pub(crate) mod admin;
 pub(crate) mod databases;
 pub(crate) mod names;
 pub(crate) mod roles;
+pub(crate) mod server_access;
 pub(crate) mod teleport_fields;
 pub(crate) mod users;

@@ -1,6 +1,7 @@
 //! Teleport-style roles (a subset of `kind: role`, `version: v5`) and the access checks of
 //! `tsh db login`: deny first, then one role whose matchers all allow.
 
+use crate::servers::labels::LabelSelector;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::names::validate_name;
@@ -106,6 +107,9 @@ pub struct RoleConditions {
     /// Database names: names, `*`, or `{{internal.db_names}}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub db_names: Vec<String>,
+    /// The labels of the registered servers the role reaches (`'*': '*'` for all of them).
+    #[serde(default, skip_serializing_if = "LabelSelector::is_empty")]
+    pub db_labels: LabelSelector,
     /// Redis ACL rules for holders (rctl's own field; allow only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redis_acl: Vec<String>,
@@ -147,6 +151,7 @@ impl Role {
                     allow: RoleConditions {
                         db_users: vec![DB_USERS_VAR.to_string()],
                         db_names: vec![DB_NAMES_VAR.to_string()],
+                        db_labels: LabelSelector::everything(),
                         redis_acl: rules.iter().map(ToString::to_string).collect(),
                     },
                     deny: RoleConditions::default(),
@@ -207,7 +212,7 @@ impl Role {
     }
 
     /// [`from_yaml`](Self::from_yaml) for a role written for Teleport (versions v3 to v7):
-    /// fields Teleport has and rctl does not use (`logins`, `node_labels`, `db_labels`,
+    /// fields Teleport has and rctl does not use (`logins`, `node_labels`, `app_labels`,
     /// `forward_agent`, ...) are left out and returned by path, for a note; any other unknown
     /// field is refused, as a typo should be.
     pub fn from_teleport_yaml(text: &str, source: &str) -> Result<(Role, Vec<String>)> {
@@ -245,6 +250,7 @@ impl Role {
         for (side, cond) in [("allow", &self.spec.allow), ("deny", &self.spec.deny)] {
             check_values(side, "db_users", &cond.db_users, DB_USERS_VAR)?;
             check_values(side, "db_names", &cond.db_names, DB_NAMES_VAR)?;
+            cond.db_labels.validate(&format!("{side}.db_labels"))?;
         }
         if !self.spec.deny.redis_acl.is_empty() {
             return Err(Error::InvalidArgument(
@@ -327,14 +333,9 @@ pub fn check_access(user: &User, roles: &[&Role], db_user: &str, cert_login: boo
         }
     }
     let strict = cert_login && db_user != user.name;
-    let allowed = roles.iter().any(|role| {
-        let patterns = expand(&role.spec.allow.db_users, DB_USERS_VAR, &user.db_users);
-        if strict {
-            patterns.contains(&db_user)
-        } else {
-            matches(&patterns, db_user)
-        }
-    });
+    let allowed = roles
+        .iter()
+        .any(|role| allows_db_user(role, user, db_user, cert_login));
     if !allowed {
         let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
         let hint = if strict {
@@ -349,6 +350,17 @@ pub fn check_access(user: &User, roles: &[&Role], db_user: &str, cert_login: boo
         )));
     }
     Ok(())
+}
+
+/// Whether `role`'s `allow.db_users` names `db_user` for `user` (with certificate login,
+/// `*` reaches only the person's own account).
+pub(crate) fn allows_db_user(role: &Role, user: &User, db_user: &str, cert_login: bool) -> bool {
+    let patterns = expand(&role.spec.allow.db_users, DB_USERS_VAR, &user.db_users);
+    if cert_login && db_user != user.name {
+        patterns.contains(&db_user)
+    } else {
+        matches(&patterns, db_user)
+    }
 }
 
 /// The smallest non-zero `max_session_ttl` of the roles, with the role that sets it.
@@ -468,11 +480,11 @@ spec:
         assert_eq!(role.name(), "teleport-access");
         assert_eq!(role.version, "v7");
         assert_eq!(role.spec.allow.db_users, ["{{internal.db_users}}"]);
+        assert_eq!(role.spec.allow.db_labels, LabelSelector::everything());
         assert_eq!(role.max_session_ttl(), Some("30h".parse().unwrap()));
         for field in [
             "spec.allow.logins",
             "spec.allow.node_labels",
-            "spec.allow.db_labels",
             "spec.options.forward_agent",
             "metadata.labels",
         ] {

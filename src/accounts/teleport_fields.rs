@@ -52,7 +52,6 @@ const TELEPORT_CONDITIONS: &[&str] = &[
     "kubernetes_groups",
     "kubernetes_users",
     "kubernetes_resources",
-    "db_labels",
     "db_labels_expression",
     "db_service_labels",
     "db_service_labels_expression",

@@ -10,6 +10,7 @@
 //! - [`render`](mod@render): users.acl lines, a user's roles written as their exact union.
 //! - [`lint`](mod@lint): an existing users.acl read as the server reads it.
 
+mod db_rules;
 pub mod lint;
 mod parse;
 pub mod render;
@@ -18,8 +19,9 @@ mod simulate;
 mod splitargs;
 pub mod target;
 
+pub use db_rules::DatabaseNotes;
 pub use lint::{Finding, FindingKind, lint};
-pub use render::{DatabaseNotes, Renderer, render};
+pub use render::{Renderer, render};
 pub use rule::{AclRule, Word, redact};
 pub use target::{Target, UnknownTarget};
 

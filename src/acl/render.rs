@@ -13,11 +13,11 @@
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
+use super::db_rules::{DatabaseNotes, database_rules, union_with_databases};
 use super::parse::parse_user_rule;
 use super::rule::{AclRule, Refusal, Word, redact};
 use super::simulate::{Scope, UserSim};
 use super::target::Target;
-use crate::accounts::databases::{DatabaseAccess, database_access};
 use crate::accounts::roles::Role;
 use crate::accounts::users::User;
 use crate::error::{Error, Result, shorten};
@@ -26,15 +26,15 @@ use crate::error::{Error, Result, shorten};
 #[derive(Clone, Debug)]
 pub(crate) struct Part {
     /// Root rules, each already valid inside a selector.
-    root: Vec<AclRule>,
+    pub(super) root: Vec<AclRule>,
     /// The role's own selectors.
-    selectors: Vec<AclRule>,
+    pub(super) selectors: Vec<AclRule>,
     /// The role's last sanitize word: `Some(true)` for `skip-sanitize-payload`.
     skip_sanitize: Option<bool>,
     /// What the root allows.
-    scope: Scope,
+    pub(super) scope: Scope,
     /// Every command on every key and channel.
-    everything: bool,
+    pub(super) everything: bool,
     /// The root rules as they follow the user's hash (` r1 r2`), rendered once.
     root_text: String,
     /// The root rules as a selector (` (r1 r2)`), empty when there are none.
@@ -44,7 +44,7 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    fn grants_nothing(&self) -> bool {
+    pub(super) fn grants_nothing(&self) -> bool {
         self.root.is_empty() && self.selectors.is_empty()
     }
 }
@@ -214,16 +214,6 @@ fn starts_with_channel_word<'a>(rules: impl Iterator<Item = &'a AclRule>) -> boo
     false
 }
 
-/// What rendering found about the users' `db_names`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DatabaseNotes {
-    /// Users whose `db_names` restrict them, on a target without database rules (Teleport does
-    /// not enforce `db_names` for Redis, and neither can such a server).
-    pub unenforced: usize,
-    /// Names in `db_names` that are no database number: they allow nothing.
-    pub not_numbers: BTreeSet<String>,
-}
-
 /// Renders users.acl lines for one target.
 pub struct Renderer<'r> {
     target: Target,
@@ -263,10 +253,7 @@ impl<'r> Renderer<'r> {
         self.databases.borrow().clone()
     }
 
-    /// Each role's database rule for a user, in the order of `parts`: `None` for every
-    /// database, else `db=...` or `resetdbs`; `None` for the whole user when every role allows
-    /// every database. On a target without database rules, `None`, and a restricted user is
-    /// counted.
+    /// Each role's database rule for `user` (see [`database_rules`]), noted.
     fn database_rules(
         &self,
         user: &User,
@@ -276,32 +263,7 @@ impl<'r> Renderer<'r> {
             .iter()
             .filter_map(|(name, _)| self.roles.get(name).copied())
             .collect();
-        let grant = database_access(user, &roles);
-        let mut notes = self.databases.borrow_mut();
-        if !self.target.has_databases() {
-            if !grant.is_ok_and(|g| g.per_role.iter().all(DatabaseAccess::is_all)) {
-                notes.unenforced += 1;
-            }
-            return Ok(None);
-        }
-        let grant = grant?;
-        notes.not_numbers.extend(grant.not_numbers);
-        if grant.per_role.iter().all(DatabaseAccess::is_all) {
-            return Ok(None);
-        }
-        Ok(Some(
-            grant
-                .per_role
-                .into_iter()
-                .map(|access| match access {
-                    DatabaseAccess::All => None,
-                    DatabaseAccess::Only(ids) if ids.is_empty() => {
-                        Some(AclRule::Word(Word::Resetdbs))
-                    }
-                    DatabaseAccess::Only(ids) => Some(AclRule::Databases(ids)),
-                })
-                .collect(),
-        ))
+        database_rules(self.target, user, &roles, &mut self.databases.borrow_mut())
     }
 
     /// `user NAME on #SHA256 RULES`: the union of the user's roles.
@@ -369,7 +331,7 @@ impl<'r> Renderer<'r> {
     }
 }
 
-fn push_rules(line: &mut String, rules: &[AclRule]) {
+pub(super) fn push_rules(line: &mut String, rules: &[AclRule]) {
     use std::fmt::Write;
     for rule in rules {
         let _ = write!(line, " {rule}");
@@ -396,58 +358,6 @@ fn union_with_selectors(line: &mut String, parts: &[(&str, &Part)]) {
         });
         line.push_str(&part.selectors_text);
     }
-}
-
-/// The roles' union where roles grant different databases (`databases[i]` for `parts[i]`,
-/// `None` for every database): each role's scopes (its root rules, its own selectors) carry
-/// its database rule, as Valkey checks a command's database scope by scope, and the scope of
-/// its root rules may `SELECT` (only into its own databases), so each role's databases can be
-/// reached. A role that grants no database grants nothing.
-fn union_with_databases(line: &mut String, parts: &[(&str, &Part)], databases: &[Option<AclRule>]) {
-    let mut kept: Vec<(&Part, &Option<AclRule>)> = Vec::with_capacity(parts.len());
-    let everything = parts
-        .iter()
-        .zip(databases)
-        .find(|((_, p), d)| p.everything && d.is_none());
-    if let Some(((_, all), d)) = everything {
-        kept.push((all, d));
-    } else {
-        for ((_, part), db) in parts.iter().zip(databases) {
-            let none = matches!(db, Some(AclRule::Word(Word::Resetdbs)));
-            let same = |(k, d): &(&Part, &Option<AclRule>)| {
-                k.root == part.root && k.selectors == part.selectors && *d == db
-            };
-            if !part.grants_nothing() && !none && !kept.iter().any(same) {
-                kept.push((part, db));
-            }
-        }
-    }
-    let with = |rules: &[AclRule], db: &Option<AclRule>, select: bool| {
-        let mut rules = rules.to_vec();
-        rules.extend(db.iter().cloned());
-        if select && db.is_some() {
-            rules.push(AclRule::Command {
-                allow: true,
-                name: "select".into(),
-            });
-        }
-        rules
-    };
-    let mut selectors = Vec::new();
-    for (i, (part, db)) in kept.iter().enumerate() {
-        let root = with(&part.root, db, !part.scope.all_commands);
-        if i == 0 {
-            push_rules(line, &root);
-        } else {
-            selectors.push(AclRule::Selector(root));
-        }
-        for selector in &part.selectors {
-            if let AclRule::Selector(rules) = selector {
-                selectors.push(AclRule::Selector(with(rules, db, false)));
-            }
-        }
-    }
-    push_rules(line, &selectors);
 }
 
 /// `a` allows at least what `b` allows, dimension by dimension.

@@ -117,6 +117,9 @@ pub(crate) enum Command {
     /// Read the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// A person's logins to registered servers, as tsh db: ls, login, config, connect, logout
+    #[command(subcommand)]
+    Db(super::db_args::DbCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -220,6 +223,12 @@ pub(crate) struct RedisAddArgs {
     /// Owner of the files written for it [default: the owner of the files replaced]
     #[arg(long, value_name = "USER:GROUP")]
     pub(crate) owner: Option<FileOwner>,
+    /// Labels, which roles' db_labels select: KEY=VALUE[,KEY=VALUE...]
+    #[arg(long, value_name = "K=V,...")]
+    pub(crate) labels: Option<rctl::Labels>,
+    /// What the server is, for db ls
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) description: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -528,6 +537,9 @@ pub(crate) struct ExportArgs {
     /// CA type: host (tctl's tls-host, db and db-client name the same CA here)
     #[arg(long = "type", value_name = "TYPE", value_enum, default_value = "host")]
     pub(crate) ca_type: CaType,
+    /// Write the trust bundle to FILE (atomically, mode 0644) instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

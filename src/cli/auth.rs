@@ -109,11 +109,25 @@ pub(super) fn auth_export(ctx: &Context, args: ExportArgs) -> Result<()> {
     }
     // Read-only when a CA exists; the first export creates one, as every command that needs
     // the CA does.
-    let ca = match with_state_read(ctx, |state| state.existing_host_ca())? {
+    if let Some(out) = &args.out {
+        rctl::check_file_output(out)?;
+    }
+    let ca = match with_state_read(ctx, |state| {
+        if let Some(out) = &args.out {
+            state.check_output_path(out)?;
+        }
+        state.existing_host_ca()
+    })? {
         Some(ca) => ca,
         None => with_state(ctx, |state| state.host_ca())?,
     };
-    out!("{}", ca.trusted_pem())?;
+    match &args.out {
+        Some(out) => {
+            rctl::write_certificate_file(out, &ca.trusted_pem())?;
+            errln!("wrote {}", out.display());
+        }
+        None => out!("{}", ca.trusted_pem())?,
+    }
     Ok(())
 }
 

@@ -44,6 +44,10 @@ pub fn message(e: &Error) -> String {
             .and_then(|f| f.exists_in)
             .map(target_hint)
             .unwrap_or_default(),
+        Error::LoginMissing { user, server } | Error::LoginExpired { user, server, .. } => {
+            format!("; log in with 'rctl db login {server} --user={user}'")
+        }
+        Error::DbUserAmbiguous { .. } => " with --db-user".to_string(),
         Error::NoSuchAccount(account) => {
             format!("; create it with 'rctl users add {account} --roles=...'")
         }
@@ -99,6 +103,7 @@ pub fn exit_code(e: &Error) -> ExitCode {
             | Error::NoStateDir
             | Error::NoServerSelected
             | Error::NoServerRegistered
+            | Error::DbUserAmbiguous { .. }
     );
     ExitCode::from(if usage { 2 } else { 1 })
 }

@@ -28,6 +28,8 @@ macro_rules! outln {
 mod acl;
 mod args;
 mod auth;
+mod db;
+mod db_args;
 pub mod error;
 mod io;
 mod output;
@@ -166,6 +168,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Acl(AclCommand::Check(args)) => acl::acl_check(&ctx, args),
         Command::Audit(AuditCommand::Ls(args)) => audit_ls(&ctx, args),
         Command::State(StateCommand::Migrate(args)) => state_migrate(&ctx, args),
+        Command::Db(cmd) => db::db(&ctx, cmd),
     }
 }
 
@@ -201,6 +204,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Acl(AclCommand::Check(_)) => "acl check",
         Command::Audit(_) => "audit ls",
         Command::State(_) => "state migrate",
+        Command::Db(cmd) => db::command_name(cmd),
     }
 }
 

@@ -194,7 +194,7 @@ pub fn cert_report(r: &rctl::CertReport, format: Format) -> rctl::Result<String>
 }
 
 /// Text with control characters (newlines, escapes, ...) shown as `\n`, `\u{1b}`, ...
-fn escape_control(text: &str) -> String {
+pub(super) fn escape_control(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {
@@ -218,7 +218,7 @@ pub enum Format {
 }
 
 /// JSON when `json`, else YAML.
-fn serialize<T: serde::Serialize>(value: &T, json: bool) -> rctl::Result<String> {
+pub(super) fn serialize<T: serde::Serialize>(value: &T, json: bool) -> rctl::Result<String> {
     let encode = |e: Box<dyn std::error::Error + Send + Sync>| rctl::Error::Encode {
         what: "output",
         source: e,
@@ -284,7 +284,7 @@ pub fn servers(servers: &[rctl::RegisteredServer], format: Format) -> rctl::Resu
     if format != Format::Text {
         return serialize(&servers, format == Format::Json);
     }
-    let rows: Vec<[String; 4]> = servers
+    let rows: Vec<[String; 5]> = servers
         .iter()
         .map(|s| {
             [
@@ -292,10 +292,14 @@ pub fn servers(servers: &[rctl::RegisteredServer], format: Format) -> rctl::Resu
                 s.addr.to_string(),
                 escape_control(&s.cert_prefix.display().to_string()),
                 host_list(&s.hosts),
+                s.labels.to_string(),
             ]
         })
         .collect();
-    Ok(table(["NAME", "ADDR", "CERT PREFIX", "HOSTS"], &rows))
+    Ok(table(
+        ["NAME", "ADDR", "CERT PREFIX", "HOSTS", "LABELS"],
+        &rows,
+    ))
 }
 
 /// `get roles`.
@@ -328,7 +332,7 @@ pub fn roles(roles: &[rctl::Role], format: Format) -> rctl::Result<String> {
     }
 }
 
-fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+pub(super) fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -142,6 +142,12 @@ pub(super) fn redis_add(ctx: &Context, args: RedisAddArgs) -> Result<()> {
     if let Some(owner) = args.owner {
         server = server.with_owner(owner);
     }
+    if let Some(labels) = args.labels {
+        server = server.with_labels(labels);
+    }
+    if let Some(text) = &args.description {
+        server = server.with_description(text)?;
+    }
     with_state(ctx, |state| state.add_server(&server))?;
     outln!(
         "Server {:?} registered: {}, certificate {}.crt for {}.",

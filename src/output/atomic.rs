@@ -202,6 +202,25 @@ pub fn write_atomic(
     write_atomic_owned(path, data, visibility, overwrite, None)
 }
 
+/// Writes a certificate or trust bundle at `path` atomically: mode 0644, or the owner and mode
+/// of the file it replaces. Refused for a folder, or a file in a folder that does not exist.
+pub fn write_certificate_file(path: &Path, pem: &str) -> Result<()> {
+    check_file_output(path)?;
+    write_atomic(path, pem.as_bytes(), Visibility::Public, true)
+}
+
+/// Refuses, before any work, a path a file cannot be written at: a directory, or a file in a
+/// folder that does not exist.
+pub fn check_file_output(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(crate::Error::OutputRefused {
+            path: path.to_path_buf(),
+            message: format!("{} is a directory, not a file", path.display()),
+        });
+    }
+    check_output_folder(path)
+}
+
 /// [`write_atomic`], giving the file `owner` (uid, gid) when given.
 pub(crate) fn write_atomic_owned(
     path: &Path,

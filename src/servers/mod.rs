@@ -2,11 +2,13 @@
 //! the live servers that `redis check` reads and `redis sync` brings in line.
 //!
 //! - [`registered`]: a registered server (address, certificate prefix, users.acl path).
+//! - [`labels`]: a server's labels, and the roles' `db_labels` that select servers.
 //! - [`redis_conf`]: the TLS block of redis.conf (and replication, cluster, certificate login).
 //! - [`live`]: talking to a running server.
 //! - [`fleet`]: `redis sync` and `redis check` over the registered servers.
 
 pub mod fleet;
+pub(crate) mod labels;
 pub mod live;
 pub(crate) mod redis_conf;
 pub(crate) mod registered;

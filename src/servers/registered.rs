@@ -12,6 +12,7 @@ use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
 use crate::pki::hosts::Host;
 use crate::pki::keys::KeyAlgorithm;
+use crate::servers::labels::Labels;
 
 /// Where a server listens: `HOST:PORT`, `[IPV6]:PORT`.
 ///
@@ -175,6 +176,10 @@ pub struct RegisteredServer {
     pub ttl: Option<Ttl>,
     /// Who owns the files written for it; the owner of the files replaced when `None`.
     pub owner: Option<FileOwner>,
+    /// Its labels, which roles' `db_labels` select.
+    pub labels: Labels,
+    /// What it is, for people listing servers.
+    pub description: Option<String>,
 }
 
 impl RegisteredServer {
@@ -190,6 +195,8 @@ impl RegisteredServer {
             key_algorithm: None,
             ttl: None,
             owner: None,
+            labels: Labels::default(),
+            description: None,
         })
     }
 
@@ -222,6 +229,19 @@ impl RegisteredServer {
         self
     }
 
+    /// With labels.
+    pub fn with_labels(mut self, labels: Labels) -> RegisteredServer {
+        self.labels = labels;
+        self
+    }
+
+    /// With a description: one line of printable text, at most 200 characters.
+    pub fn with_description(mut self, text: &str) -> Result<RegisteredServer> {
+        check_description(text).map_err(Error::InvalidArgument)?;
+        self.description = Some(text.to_string());
+        Ok(self)
+    }
+
     /// With the owner of the files written for it.
     pub fn with_owner(mut self, owner: FileOwner) -> RegisteredServer {
         self.owner = Some(owner);
@@ -235,6 +255,16 @@ impl RegisteredServer {
         paths.extend(self.acl_file.clone());
         paths
     }
+}
+
+fn check_description(text: &str) -> std::result::Result<(), String> {
+    if text.trim().is_empty() || text.chars().count() > 200 || text.chars().any(char::is_control) {
+        return Err(format!(
+            "invalid description {:?}: one line of printable text, 1 to 200 characters",
+            shorten(text)
+        ));
+    }
+    Ok(())
 }
 
 /// `path` made absolute, refused when it is not UTF-8 (the state keeps it as text).
@@ -265,6 +295,10 @@ struct ServerRecord {
     ttl: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Labels::is_empty")]
+    labels: Labels,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
 }
 
 impl From<RegisteredServer> for ServerRecord {
@@ -278,6 +312,8 @@ impl From<RegisteredServer> for ServerRecord {
             key_algorithm: s.key_algorithm,
             ttl: s.ttl.map(|t| t.to_string()),
             owner: s.owner.map(|o| o.to_string()),
+            labels: s.labels,
+            description: s.description,
         }
     }
 }
@@ -301,6 +337,9 @@ impl TryFrom<ServerRecord> for RegisteredServer {
         if hosts.is_empty() {
             return Err("no hosts".to_string());
         }
+        if let Some(text) = &r.description {
+            check_description(text)?;
+        }
         Ok(RegisteredServer {
             name: r.name,
             addr: r.addr.parse().map_err(text)?,
@@ -310,6 +349,8 @@ impl TryFrom<ServerRecord> for RegisteredServer {
             key_algorithm: r.key_algorithm,
             ttl: r.ttl.map(|t| t.parse()).transpose().map_err(text)?,
             owner: r.owner.map(|o| o.parse()).transpose().map_err(text)?,
+            labels: r.labels,
+            description: r.description,
         })
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::accounts::admin::ADMIN_ACCOUNT;
 use crate::acl::{Renderer, Target};
-use crate::error::{Error, Result};
-use crate::output::atomic::{Visibility, check_output_folder, write_atomic};
+use crate::error::Result;
+use crate::output::atomic::{Visibility, write_atomic};
 
 use super::StateDir;
 use super::users::USERS_FILE;
@@ -89,13 +89,7 @@ impl AclFile {
     /// Refuses, before any work, a path users.acl cannot be written at: a directory, or a file
     /// in a folder that does not exist.
     pub fn check_output(path: &std::path::Path) -> Result<()> {
-        if path.is_dir() {
-            return Err(Error::OutputRefused {
-                path: path.to_path_buf(),
-                message: format!("{} is a directory, not a file", path.display()),
-            });
-        }
-        check_output_folder(path)
+        crate::output::atomic::check_file_output(path)
     }
 
     /// Replaces `path` with the file atomically: mode 0600, or the owner and mode of the file

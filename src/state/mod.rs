@@ -10,6 +10,7 @@ mod acl;
 pub(crate) mod audit;
 mod ca;
 pub(crate) mod ca_file;
+mod db_login;
 pub mod etcd;
 mod migrate;
 mod notice;
@@ -27,6 +28,7 @@ mod users_file;
 use std::path::{Path, PathBuf};
 
 pub use acl::AclFile;
+pub use db_login::DbLoginRequest;
 pub use notice::Notice;
 pub use server_files::WrittenFiles;
 pub use signing::ClientLogin;

@@ -1,0 +1,104 @@
+//! The command line of `db` (a person's logins, as `tsh db`): clap's types. Parsing only.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use rctl::{DbUserName, ServerName, Ttl, UserName};
+
+use super::output;
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum DbCommand {
+    /// List the registered servers (with --user, those the user's roles reach)
+    Ls(DbLsArgs),
+    /// Log a user in to a server: a short-lived client certificate in the user's profile
+    Login(DbLoginArgs),
+    /// How to connect with a login: host, port, files, a redis-cli command line, a URI
+    Config(DbConfigArgs),
+    /// Run redis-cli (or valkey-cli) with a login's files; arguments after -- pass through
+    Connect(DbConnectArgs),
+    /// Remove a login's files (every login of the user without NAME)
+    Logout(DbLogoutArgs),
+}
+
+/// Where logins are kept.
+#[derive(Args, Debug)]
+pub(crate) struct ProfileArgs {
+    /// Profile folder of logins [default: $RCTL_PROFILE, else ~/.rctl]
+    #[arg(long, value_name = "DIR", env = "RCTL_PROFILE")]
+    pub(crate) profile: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DbLsArgs {
+    /// Only the servers this user's roles reach (db_labels)
+    #[arg(long, value_name = "USER")]
+    pub(crate) user: Option<UserName>,
+    /// Output format: text, json or yaml
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(crate) format: output::Format,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DbLoginArgs {
+    /// The registered server
+    #[arg(value_name = "NAME")]
+    pub(crate) name: ServerName,
+    /// The rctl user logging in
+    #[arg(long, value_name = "USER")]
+    pub(crate) user: UserName,
+    /// The Redis account [default: the user's only db user on that server]
+    #[arg(long, value_name = "ACCOUNT")]
+    pub(crate) db_user: Option<DbUserName>,
+    /// Certificate lifetime (Go duration), within the roles' max_session_ttl [default: 12h]
+    #[arg(long, value_name = "DUR")]
+    pub(crate) ttl: Option<Ttl>,
+    #[command(flatten)]
+    pub(crate) profile: ProfileArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DbConfigArgs {
+    /// The registered server
+    #[arg(value_name = "NAME")]
+    pub(crate) name: ServerName,
+    /// The rctl user
+    #[arg(long, value_name = "USER")]
+    pub(crate) user: UserName,
+    /// Output format: text, json or yaml
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(crate) format: output::Format,
+    #[command(flatten)]
+    pub(crate) profile: ProfileArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DbConnectArgs {
+    /// The registered server
+    #[arg(value_name = "NAME")]
+    pub(crate) name: ServerName,
+    /// The rctl user
+    #[arg(long, value_name = "USER")]
+    pub(crate) user: UserName,
+    /// The client to run [default: redis-cli, else valkey-cli, from PATH]
+    #[arg(long, value_name = "PATH")]
+    pub(crate) cli: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) profile: ProfileArgs,
+    /// Arguments for the client (after --)
+    #[arg(last = true, value_name = "ARGS")]
+    pub(crate) args: Vec<OsString>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DbLogoutArgs {
+    /// The registered server [default: every login of the user]
+    #[arg(value_name = "NAME")]
+    pub(crate) name: Option<ServerName>,
+    /// The rctl user
+    #[arg(long, value_name = "USER")]
+    pub(crate) user: UserName,
+    #[command(flatten)]
+    pub(crate) profile: ProfileArgs,
+}

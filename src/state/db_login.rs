@@ -1,0 +1,128 @@
+//! `db ls` and `db login` through the state: which registered servers a person reaches, and a
+//! login to one of them, signed as `auth sign --user` signs and written into the profile.
+
+use crate::accounts::names::{DbUserName, ServerName, UserName};
+use crate::accounts::server_access::{check_server_access, db_users_on, reaches};
+use crate::clients::profile::{DbLogin, Profile};
+use crate::duration::Ttl;
+use crate::error::{Error, Result};
+use crate::servers::registered::RegisteredServer;
+
+use super::StateDir;
+use super::roles::user_roles;
+use super::signing::ClientLogin;
+
+/// A person's request to log in to a registered server.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DbLoginRequest {
+    /// The registered server.
+    pub server: ServerName,
+    /// The rctl user.
+    pub user: UserName,
+    /// The Redis account; the user's only account on that server when `None`.
+    pub db_user: Option<DbUserName>,
+    /// Lifetime, within the roles' caps; rctl's default when `None`.
+    pub ttl: Option<Ttl>,
+}
+
+impl DbLoginRequest {
+    /// `user` logging in to `server` as their only account there, for the default lifetime.
+    pub fn new(server: ServerName, user: UserName) -> DbLoginRequest {
+        DbLoginRequest {
+            server,
+            user,
+            db_user: None,
+            ttl: None,
+        }
+    }
+}
+
+impl StateDir {
+    /// The registered servers `user`'s roles reach (their `db_labels`), sorted by name.
+    pub fn servers_reached_by(&self, user: &UserName) -> Result<Vec<RegisteredServer>> {
+        let user = self.user(user)?;
+        let all_roles = self.roles()?;
+        let roles = user_roles(&user, &all_roles)?;
+        let mut servers = self.servers()?;
+        servers.retain(|s| reaches(&roles, &s.labels));
+        Ok(servers)
+    }
+
+    /// The registered server named `name`.
+    pub fn server(&self, name: &ServerName) -> Result<RegisteredServer> {
+        self.servers()?
+            .into_iter()
+            .find(|s| &s.name == name)
+            .ok_or_else(|| Error::NotFound {
+                what: "server",
+                name: name.to_string(),
+            })
+    }
+
+    /// Logs `req.user` in to `req.server`: checks the server's labels and the account against
+    /// the user's roles, signs a client certificate (the TTL capped as for any person's), and
+    /// writes it with the trust bundle and the login's record into `profile`, replacing an
+    /// earlier login to that server.
+    pub fn db_login(&mut self, req: &DbLoginRequest, profile: &Profile) -> Result<DbLogin> {
+        let server = self.server(&req.server)?;
+        let user = self.user(&req.user)?;
+        let all_roles = self.roles()?;
+        let roles = user_roles(&user, &all_roles)?;
+        let cert_login = self.cert_login()?;
+        let db_user = match &req.db_user {
+            Some(d) => d.clone(),
+            None => {
+                let choices = db_users_on(&user, &roles, &server.labels, cert_login);
+                match choices.as_slice() {
+                    [one] => one.parse()?,
+                    [] => {
+                        // Why: the server's labels, a denial, or no account at all.
+                        check_server_access(
+                            &user,
+                            &roles,
+                            server.name.as_str(),
+                            &server.labels,
+                            &user.name,
+                            cert_login,
+                        )?;
+                        return Err(Error::AccessDenied(format!(
+                            "user {:?} has no db user on server {:?}",
+                            user.name, server.name
+                        )));
+                    }
+                    _ => {
+                        return Err(Error::DbUserAmbiguous {
+                            user: user.name.clone(),
+                            server: server.name.to_string(),
+                            choices,
+                        });
+                    }
+                }
+            }
+        };
+        check_server_access(
+            &user,
+            &roles,
+            server.name.as_str(),
+            &server.labels,
+            db_user.as_str(),
+            cert_login,
+        )?;
+        let mut login = ClientLogin::new(req.user.clone(), db_user.clone());
+        login.ttl = req.ttl;
+        profile.prepare(&req.user)?;
+        let prefix = profile.prefix(&req.user, &req.server);
+        let (bundle, _) = self.issue_redis_client(&login, &prefix, true)?;
+        let login = DbLogin {
+            user: req.user.clone(),
+            server: server.name.clone(),
+            addr: server.addr.clone(),
+            db_user: db_user.to_string(),
+            not_after: bundle.issued().not_after,
+            prefix,
+        };
+        profile.save(&login)?;
+        Ok(login)
+    }
+}
