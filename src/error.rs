@@ -116,6 +116,15 @@ pub enum Error {
         name: String,
     },
 
+    /// A client output's reload hook failed (its files were written).
+    #[error("the hook of client {client:?} failed: {reason}")]
+    Hook {
+        /// The client output.
+        client: String,
+        /// Its exit status and first line of stderr, or why it did not run.
+        reason: String,
+    },
+
     /// A person has no login to a server in their profile.
     #[error("user {user:?} has no login to server {server:?}")]
     LoginMissing {
@@ -202,6 +211,14 @@ pub enum Error {
     ServersNotRenewed {
         /// Their names.
         servers: Vec<String>,
+    },
+
+    /// A rotation would leave `update_clients` (or enter `standby`) while registered client
+    /// outputs still hold certificates the outgoing key signed.
+    #[error("client output(s) {} still hold a certificate the outgoing key signed (sync renews them from update_clients on); at standby nothing would trust it", clients.join(", "))]
+    ClientsNotRenewed {
+        /// Their names.
+        clients: Vec<String>,
     },
 
     /// A state file exists but cannot be understood. rctl never repairs it by overwriting.

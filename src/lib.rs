@@ -68,12 +68,13 @@ pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};
 pub use accounts::databases::{DatabaseAccess, DatabaseGrant, database_access};
 pub use accounts::names::validate_user_name;
 pub use accounts::names::{
-    ClusterName, DbUserName, MAX_NAME_LEN, ServerName, UserName, validate_name,
+    ClientName, ClusterName, DbUserName, MAX_NAME_LEN, ServerName, UserName, validate_name,
 };
 pub use accounts::roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
 };
 pub use accounts::users::{Password, PasswordHash, User, parse_list};
+pub use clients::output::ClientOutput;
 pub use clients::profile::{DbLogin, Profile};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@ mod acl_servers;
 mod acl_targets;
 mod bad_input;
 mod cert_login;
+mod clients;
 mod db_flow;
 mod ecosystem;
 mod encrypted;

@@ -119,10 +119,10 @@ fn file_serial(path: &Path) -> String {
 }
 
 /// A person's client certificate and password, for a Redis client of the test's own.
-struct Client {
-    creds: Creds,
-    user: String,
-    password: String,
+pub struct Client {
+    pub creds: Creds,
+    pub user: String,
+    pub password: String,
 }
 
 fn add_client(dir: &TestDir, user: &str) -> Client {
@@ -159,15 +159,15 @@ fn connect(port: u16, client: &Client) -> redis::RedisResult<redis::Connection> 
 }
 
 /// A client's certificate, key and CA bundle, as read at one moment.
-#[derive(Clone)]
-struct Files {
+#[derive(Clone, PartialEq, Eq)]
+pub struct Files {
     crt: Vec<u8>,
     key: Vec<u8>,
     cas: Vec<u8>,
 }
 
 impl Files {
-    fn read(creds: &Creds) -> Files {
+    pub fn read(creds: &Creds) -> Files {
         let read = |ext: &str| std::fs::read(creds.file(ext)).unwrap();
         Files {
             crt: read(".crt"),
@@ -177,7 +177,7 @@ impl Files {
     }
 }
 
-fn connect_with(
+pub fn connect_with(
     port: u16,
     client: &Client,
     files: &Files,
@@ -721,7 +721,7 @@ fn replication_up(port: u16, client: &Client) -> bool {
     info.contains("master_link_status:up")
 }
 
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while !f() {
         assert!(

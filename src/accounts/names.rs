@@ -169,6 +169,12 @@ name_type!(
     |s| validate_name("server", s)
 );
 
+name_type!(
+    /// A registered client output's name (an application's bundle that sync keeps renewed).
+    ClientName,
+    |s| validate_name("client", s)
+);
+
 impl ClusterName {
     /// `rctl`, when no host name makes a name.
     pub(crate) fn fallback() -> ClusterName {

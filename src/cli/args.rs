@@ -119,7 +119,10 @@ pub(crate) enum Command {
     Audit(AuditCommand),
     /// A person's logins to registered servers, as tsh db: ls, login, config, connect, logout
     #[command(subcommand)]
-    Db(super::db_args::DbCommand),
+    Db(super::client_args::DbCommand),
+    /// Applications' client bundles that redis sync keeps renewed: add, ls, rm
+    #[command(subcommand)]
+    Clients(super::client_args::ClientsCommand),
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use rctl::{DbLogin, DbLoginRequest, Error, Profile, Result};
 use serde::Serialize;
 
-use super::db_args::*;
+use super::client_args::*;
 use super::output::{Format, escape_control, serialize, table};
 use super::{Context, with_state, with_state_read};
 

@@ -24,7 +24,7 @@ pub fn message(e: &Error) -> String {
             "; give it with --ca-passphrase-file=FILE or RCTL_CA_PASSPHRASE_FILE".to_string()
         }
         Error::ClearKeyRefused { .. } => " (rctl auth encrypt)".to_string(),
-        Error::ServersNotRenewed { .. } => {
+        Error::ServersNotRenewed { .. } | Error::ClientsNotRenewed { .. } => {
             ": run 'rctl redis sync --all' and see what fails, or pass --force".to_string()
         }
         Error::UnfinishedMigration { .. } => {

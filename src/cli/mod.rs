@@ -28,8 +28,9 @@ macro_rules! outln {
 mod acl;
 mod args;
 mod auth;
+mod client_args;
+mod clients;
 mod db;
-mod db_args;
 pub mod error;
 mod io;
 mod output;
@@ -169,6 +170,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit(AuditCommand::Ls(args)) => audit_ls(&ctx, args),
         Command::State(StateCommand::Migrate(args)) => state_migrate(&ctx, args),
         Command::Db(cmd) => db::db(&ctx, cmd),
+        Command::Clients(cmd) => clients::clients(&ctx, cmd),
     }
 }
 
@@ -205,6 +207,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Audit(_) => "audit ls",
         Command::State(_) => "state migrate",
         Command::Db(cmd) => db::command_name(cmd),
+        Command::Clients(cmd) => clients::command_name(cmd),
     }
 }
 

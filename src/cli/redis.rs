@@ -195,14 +195,57 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     });
     let report = show_notices(report, |r| &r.notices)?;
     printed?;
+    for client in &report.clients {
+        outln!("{}", client_line(client, args.dry_run))?;
+    }
     let failed = report.failed();
     if failed > 0 {
+        let clients = if report.clients.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} client output(s)", report.clients.len())
+        };
         return Err(Error::Server(format!(
-            "{failed} of {} server(s) not in line",
+            "{failed} of {} server(s){clients} not in line",
             report.servers.len()
         )));
     }
     Ok(())
+}
+
+/// One line per client output: what its files needed, what was written, its hook.
+fn client_line(item: &rctl::fleet::ClientSync, dry_run: bool) -> String {
+    let mut done: Vec<String> = Vec::new();
+    let plan = &item.plan;
+    if let Some(why) = &plan.renew {
+        let verb = if dry_run { "would renew" } else { "renewed" };
+        done.push(format!("{verb} the certificate ({why})"));
+    } else if plan.write_cas {
+        let verb = if dry_run { "would write" } else { "wrote" };
+        done.push(format!(
+            "{verb} its trust bundle (the CA's trusted keys changed)"
+        ));
+    }
+    match &item.written {
+        Ok(w) => {
+            if let Some(serial) = &w.serial {
+                done.push(format!("signed serial {serial}"));
+            }
+        }
+        Err(e) => done.push(format!("FAILED: {}", super::error::message(e))),
+    }
+    match &item.hook {
+        Some(Ok(())) => done.push("ran its hook".to_string()),
+        Some(Err(e)) => done.push(format!(
+            "FAILED: {} (the files are renewed)",
+            super::error::message(e)
+        )),
+        None => {}
+    }
+    if done.is_empty() {
+        done.push("in line".to_string());
+    }
+    super::error::one_line(format!("client {}: {}", item.client.name, done.join("; ")))
 }
 
 pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {

@@ -147,6 +147,15 @@ impl RedisBundle {
         Self::check_outputs_for(prefix, overwrite, true)
     }
 
+    /// When the certificate at `PREFIX.crt` expires; `None` when it cannot be read.
+    pub fn not_after_on_disk(prefix: &Path) -> Option<OffsetDateTime> {
+        let [crt, _, _] = Self::paths(prefix);
+        let pem = crate::output::read::read_regular(&crt, crate::output::read::PEM_LIMIT).ok()?;
+        let report =
+            crate::pki::inspect::inspect_certificate(&pem, None, OffsetDateTime::now_utc()).ok()?;
+        Some(report.not_after)
+    }
+
     /// [`check_outputs`](Self::check_outputs) for a bundle with or without a key: signing a
     /// CSR writes no key, so a `PREFIX.key` beside it (the key the CSR was made with) is
     /// expected, not in the way.

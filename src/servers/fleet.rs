@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::names::ServerName;
+use crate::clients::output::ClientOutput;
+use crate::clients::renewal::ClientPlan;
 use crate::error::{Error, Result};
 pub use crate::servers::live::SyncOptions;
 use crate::servers::live::{self, FilePlan, LiveSync};
@@ -64,20 +66,45 @@ impl ServerSync {
     }
 }
 
+/// One client output's part of a sync: the plan for its files, what writing them gave, and
+/// its hook.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ClientSync {
+    /// The client output.
+    pub client: ClientOutput,
+    /// What its files needed.
+    pub plan: ClientPlan,
+    /// What was written (nothing on a dry run or when nothing was due).
+    pub written: Result<WrittenFiles>,
+    /// Its hook, run when files were written and it has one.
+    pub hook: Option<Result<()>>,
+}
+
+impl ClientSync {
+    /// True when its files were written and its hook (if run) succeeded.
+    pub fn is_in_line(&self) -> bool {
+        self.written.is_ok() && !matches!(self.hook, Some(Err(_)))
+    }
+}
+
 /// What a whole sync did.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct SyncReport {
     /// Each server's part, in the order selected.
     pub servers: Vec<ServerSync>,
+    /// Each client output's part, by name.
+    pub clients: Vec<ClientSync>,
     /// What the state noticed while the files were written (a rotation phase entered, ...).
     pub notices: Vec<Notice>,
 }
 
 impl SyncReport {
-    /// How many servers are not in line.
+    /// How many servers and client outputs are not in line.
     pub fn failed(&self) -> usize {
         self.servers.iter().filter(|s| !s.is_in_line()).count()
+            + self.clients.iter().filter(|c| !c.is_in_line()).count()
     }
 }
 
@@ -105,12 +132,19 @@ pub fn sync_servers(
     mut on_server: impl FnMut(&ServerSync),
 ) -> Result<SyncReport> {
     // 1. What is to be synced, with the state closed again before any server is contacted.
-    let (servers, wanted, mut notices, locks) = {
+    let (servers, clients, wanted, mut notices, locks) = {
         let mut state = open()?;
-        let read = selected(&state, selection).and_then(|s| Ok((s, state.wanted()?)));
+        let read = selected(&state, selection).and_then(|(servers, clients)| {
+            let wanted = if servers.is_empty() {
+                None
+            } else {
+                Some(state.wanted()?)
+            };
+            Ok((servers, clients, wanted))
+        });
         let notices = state.take_notices();
-        let (servers, wanted) = read?;
-        (servers, wanted, notices, state.server_locks()?)
+        let (servers, clients, wanted) = read?;
+        (servers, clients, wanted, notices, state.server_locks()?)
     };
     // Each server's lock, held from before the state is read for its files until its live
     // part is done: a second sync of it waits, then reads the newest state, and the last one
@@ -120,25 +154,31 @@ pub fn sync_servers(
     let _held: Vec<Box<dyn Send>> = if options.dry_run {
         Vec::new()
     } else {
-        let mut names: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+        let mut names: Vec<String> = servers.iter().map(|s| s.name.to_string()).collect();
+        // A client's lock: '=' is in no name, so it is no server's.
+        names.extend(clients.iter().map(|c| format!("client={}", c.name)));
         names.sort_unstable();
         let wait = options.deadline + Duration::from_secs(30);
         names
             .into_iter()
-            .map(|name| locks.lock(name, wait))
+            .map(|name| locks.lock(&name, wait))
             .collect::<Result<_>>()?
     };
     // 2. What each server runs; unknown (unreachable, say) when it does not answer, and then
     //    step 4 says why.
-    let versions = if options.no_reload {
-        vec![None; servers.len()]
-    } else {
-        server_versions(&servers, wanted, options)
+    let versions = match wanted {
+        Some(wanted) if !options.no_reload => server_versions(&servers, wanted, options),
+        _ => vec![None; servers.len()],
     };
     // 3. The files, from the state as it is now.
     let names: Vec<ServerName> = servers.iter().map(|s| s.name.clone()).collect();
+    let client_names: Vec<_> = clients.iter().map(|c| c.name.clone()).collect();
     let mut state = open()?;
     let prepared = state.retrying(|state| {
+        let clients = sync_clients(state, &client_names, options)?;
+        if names.is_empty() {
+            return Ok((None, Vec::new(), clients));
+        }
         let servers = state.registered_servers(&names)?;
         let wanted = state.wanted()?;
         let items: Vec<ServerSync> = servers
@@ -174,12 +214,37 @@ pub fn sync_servers(
                 }
             })
             .collect();
-        Ok((wanted, items))
+        Ok((Some(wanted), items, clients))
     });
     notices.extend(state.take_notices());
     // The lock is released before any server is contacted.
     drop(state);
-    let (wanted, mut items) = prepared?;
+    let (wanted, mut items, mut clients) = prepared?;
+    // The hooks of the client outputs written, with the state closed.
+    let hooks: Vec<Option<ClientOutput>> = clients
+        .iter()
+        .map(|c| {
+            let written = c.written.as_ref().is_ok_and(|w| !w.paths.is_empty());
+            (written && c.client.exec.is_some()).then(|| c.client.clone())
+        })
+        .collect();
+    let deadline = options.deadline;
+    let hook = move |client: ClientOutput| crate::clients::hook::run_hook(&client, deadline);
+    on_each(
+        hooks,
+        hook,
+        deadline + Duration::from_secs(1),
+        |i, outcome| {
+            clients[i].hook = outcome;
+        },
+    );
+    let Some(wanted) = wanted else {
+        return Ok(SyncReport {
+            servers: items,
+            clients,
+            notices,
+        });
+    };
     // 4. The servers.
     let wanted = Arc::new(wanted);
     // A server whose files could not be written is not contacted.
@@ -200,8 +265,42 @@ pub fn sync_servers(
     });
     Ok(SyncReport {
         servers: items,
+        clients,
         notices,
     })
+}
+
+/// Plans and (unless a dry run) writes each client output's files, from the state as it is.
+fn sync_clients(
+    state: &mut StateDir,
+    names: &[crate::accounts::names::ClientName],
+    options: &SyncOptions,
+) -> Result<Vec<ClientSync>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ca = state.host_ca()?;
+    let now = state.now();
+    let all = state.clients()?;
+    let mut out = Vec::with_capacity(names.len());
+    for client in all.into_iter().filter(|c| names.contains(&c.name)) {
+        let plan = crate::clients::renewal::plan_client(&client, &ca, options.renew_within, now);
+        let written = if options.dry_run || plan.is_empty() {
+            Ok(WrittenFiles::default())
+        } else {
+            for path in client.outputs() {
+                crate::output::atomic::remove_stale_temps_beside(&[path]);
+            }
+            state.write_client_files(&client, &plan, &ca)
+        };
+        out.push(ClientSync {
+            client,
+            plan,
+            written,
+            hook: None,
+        });
+    }
+    Ok(out)
 }
 
 /// What each server runs, asked of all at once within the deadline; `None` where it could not
@@ -245,7 +344,12 @@ pub fn check_servers(
     timeout: Duration,
     deadline: Duration,
 ) -> Result<(Vec<ServerCheck>, Vec<Notice>)> {
-    let prepared = selected(&state, selection).and_then(|servers| Ok((servers, state.wanted()?)));
+    let prepared = selected(&state, selection).and_then(|(servers, _)| {
+        if servers.is_empty() {
+            return Err(Error::NoServerRegistered);
+        }
+        Ok((servers, state.wanted()?))
+    });
     let notices = state.take_notices();
     drop(state);
     let (servers, wanted) = prepared?;
@@ -268,25 +372,46 @@ pub fn check_servers(
     Ok((checks, notices))
 }
 
-/// The servers a selection names, refused when there is none.
-fn selected(state: &StateDir, selection: &Selection) -> Result<Vec<RegisteredServer>> {
-    let names: &[ServerName] = match selection {
-        Selection::All => &[],
+/// The servers and client outputs a selection names (a name is a server's or a client
+/// output's), refused when there is none.
+fn selected(
+    state: &StateDir,
+    selection: &Selection,
+) -> Result<(Vec<RegisteredServer>, Vec<ClientOutput>)> {
+    let all_servers = state.servers()?;
+    let all_clients = state.clients()?;
+    let (servers, clients) = match selection {
+        Selection::All => (all_servers, all_clients),
         Selection::Named(names) if names.is_empty() => return Err(Error::NoServerSelected),
-        Selection::Named(names) => names,
-    };
-    // `sync r1 r1 r1` is one sync of r1, not three at once.
-    let mut unique: Vec<ServerName> = Vec::with_capacity(names.len());
-    for name in names {
-        if !unique.contains(name) {
-            unique.push(name.clone());
+        Selection::Named(names) => {
+            // `sync r1 r1 r1` is one sync of r1, not three at once.
+            let (mut servers, mut clients) = (Vec::new(), Vec::new());
+            for name in names {
+                if let Some(s) = all_servers.iter().find(|s| &s.name == name) {
+                    if !servers.contains(s) {
+                        servers.push(s.clone());
+                    }
+                } else if let Some(c) = all_clients
+                    .iter()
+                    .find(|c| c.name.as_str() == name.as_str())
+                {
+                    if !clients.contains(c) {
+                        clients.push(c.clone());
+                    }
+                } else {
+                    return Err(Error::NotFound {
+                        what: "server",
+                        name: name.to_string(),
+                    });
+                }
+            }
+            (servers, clients)
         }
-    }
-    let servers = state.registered_servers(&unique)?;
-    if servers.is_empty() {
+    };
+    if servers.is_empty() && clients.is_empty() {
         return Err(Error::NoServerRegistered);
     }
-    Ok(servers)
+    Ok((servers, clients))
 }
 
 fn thread_failed() -> Error {

@@ -11,10 +11,32 @@ impl StateDir {
     /// The registered servers whose certificate file the active key did not sign (missing,
     /// unreadable, or signed by the outgoing key).
     fn servers_behind(&self, ca: &HostCa) -> Result<Vec<String>> {
+        let prefixes = self
+            .servers()?
+            .into_iter()
+            .map(|s| (s.name.to_string(), s.cert_prefix));
+        Ok(self.behind(ca, prefixes))
+    }
+
+    /// The registered client outputs whose certificate file is not signed by the active key.
+    fn clients_behind(&self, ca: &HostCa) -> Result<Vec<String>> {
+        let prefixes = self
+            .clients()?
+            .into_iter()
+            .map(|c| (c.name.to_string(), c.out));
+        Ok(self.behind(ca, prefixes))
+    }
+
+    /// The names whose bundle (`PREFIX.crt`) is not signed by the CA's active key.
+    fn behind(
+        &self,
+        ca: &HostCa,
+        prefixes: impl Iterator<Item = (String, std::path::PathBuf)>,
+    ) -> Vec<String> {
         let active = ca.active().pin();
         let mut behind = Vec::new();
-        for server in self.servers()? {
-            let [crt, _, _] = crate::pki::bundle::RedisBundle::paths(&server.cert_prefix);
+        for (name, prefix) in prefixes {
+            let [crt, _, _] = crate::pki::bundle::RedisBundle::paths(&prefix);
             let signed_by = crate::output::read::read_regular(&crt, crate::output::read::PEM_LIMIT)
                 .ok()
                 .and_then(|pem| {
@@ -22,10 +44,10 @@ impl StateDir {
                 })
                 .and_then(|report| report.signed_by);
             if signed_by.as_deref() != Some(active.as_str()) {
-                behind.push(server.name.to_string());
+                behind.push(name);
             }
         }
-        Ok(behind)
+        behind
     }
 
     /// [`load_ca`](Self::load_ca) with every key decrypted, for an operation that signs.
@@ -94,6 +116,20 @@ impl StateDir {
         events: Vec<AuditEvent>,
         place: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        self.commit_ca_with(ca, pending, changed, events, place, &[])
+    }
+
+    /// [`commit_ca`](Self::commit_ca), saving `blobs` (name, content) in the same change once
+    /// `place` has succeeded.
+    pub(crate) fn commit_ca_with<T>(
+        &mut self,
+        ca: &HostCa,
+        pending: Pending,
+        changed: bool,
+        events: Vec<AuditEvent>,
+        place: impl FnOnce() -> Result<T>,
+        blobs: &[(&str, &[u8])],
+    ) -> Result<T> {
         let notice = match pending {
             Pending::Nothing => None,
             Pending::Created => Some(Notice::CreatedCa {
@@ -126,6 +162,9 @@ impl StateDir {
         }
         let placed = self.audited(&all, || {
             let placed = place()?;
+            for (name, data) in blobs {
+                self.store.write(name, data)?;
+            }
             if save {
                 self.save_ca(ca)?;
             }
@@ -210,10 +249,23 @@ impl StateDir {
     /// [`rotate`](Self::rotate), refusing (unless `force`) to enter `standby` from
     /// `update_servers` while a registered server's certificate file is not signed by the new
     /// key: its sync in `update_servers` failed, and at `standby` the key that signed what it
-    /// serves is no longer trusted anywhere.
+    /// serves is no longer trusted anywhere. The same for a registered client output, from
+    /// `update_clients` on: entering `update_servers` or `standby` while one still holds a
+    /// certificate of the outgoing key is refused.
     pub fn rotate_checked(&mut self, phase: Phase, force: bool) -> Result<HostCa> {
         let (mut ca, pending) = self.load_ca()?;
-        if phase == Phase::Standby && ca.rotation().phase == Phase::UpdateServers && !force {
+        let from = ca.rotation().phase;
+        let leaving_clients = matches!(
+            (from, phase),
+            (Phase::UpdateClients, Phase::UpdateServers) | (Phase::UpdateServers, Phase::Standby)
+        );
+        if leaving_clients && !force {
+            let behind = self.clients_behind(&ca)?;
+            if !behind.is_empty() {
+                return Err(Error::ClientsNotRenewed { clients: behind });
+            }
+        }
+        if phase == Phase::Standby && from == Phase::UpdateServers && !force {
             let behind = self.servers_behind(&ca)?;
             if !behind.is_empty() {
                 return Err(Error::ServersNotRenewed { servers: behind });

@@ -10,6 +10,7 @@ mod acl;
 pub(crate) mod audit;
 mod ca;
 pub(crate) mod ca_file;
+mod clients;
 mod db_login;
 pub mod etcd;
 mod migrate;

@@ -21,6 +21,23 @@ use crate::pki::leaf::ServerCertRequest;
 use super::StateDir;
 use super::roles::user_roles;
 
+/// Where a signed bundle goes: its prefix, whether it replaces files, whether a key is
+/// written (none for a CSR), and the files' owner.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Output<'a> {
+    pub out: &'a Path,
+    pub overwrite: bool,
+    pub with_key: bool,
+    pub owner: Option<(u32, u32)>,
+}
+
+/// What is saved with a signed bundle, in the same change: blobs (name, content) and records.
+#[derive(Default)]
+pub(crate) struct Also<'a> {
+    pub blobs: &'a [(&'a str, &'a [u8])],
+    pub events: Vec<AuditEvent>,
+}
+
 /// A person's request for a client certificate (`tsh db login` without Teleport).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -99,7 +116,7 @@ impl StateDir {
     }
 
     /// The certificate request for a login, once the person's roles allow it.
-    fn client_request(&self, login: &ClientLogin) -> Result<ClientCertRequest> {
+    pub(super) fn client_request(&self, login: &ClientLogin) -> Result<ClientCertRequest> {
         let user = self.user(&login.user)?;
         if login.db_user.as_str() == "default" {
             return Err(Error::AccessDenied(
@@ -181,6 +198,30 @@ impl StateDir {
         owner: Option<(u32, u32)>,
         sign: impl FnOnce(&HostCa, OffsetDateTime) -> Result<RedisBundle>,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        let output = Output {
+            out,
+            overwrite,
+            with_key,
+            owner,
+        };
+        self.sign_and_write_with(&output, user, sign, Also::default())
+    }
+
+    /// [`sign_and_write`](Self::sign_and_write), saving `also` (a registration and its
+    /// records) in the same change as the certificate.
+    pub(crate) fn sign_and_write_with(
+        &mut self,
+        output: &Output<'_>,
+        user: Option<&str>,
+        sign: impl FnOnce(&HostCa, OffsetDateTime) -> Result<RedisBundle>,
+        also: Also<'_>,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        let Output {
+            out,
+            overwrite,
+            with_key,
+            owner,
+        } = *output;
         // The outputs are checked for good under the output folder's lock, as the bundle is
         // written: a refusal there comes before anything is committed (the CA a load created
         // or advanced, the audit record), so it changes nothing.
@@ -196,12 +237,20 @@ impl StateDir {
         } else {
             vec![crt, cas]
         };
-        let event = AuditEvent::issued(bundle.issued(), user).with_outputs(&outputs);
+        let mut events = also.events;
+        events.push(AuditEvent::issued(bundle.issued(), user).with_outputs(&outputs));
         let mut placed = Vec::new();
-        let written = self.commit_ca(&ca, pending, false, vec![event], || {
-            placed = bundle.write_owned(out, overwrite, owner)?;
-            Ok(placed.clone())
-        });
+        let written = self.commit_ca_with(
+            &ca,
+            pending,
+            false,
+            events,
+            || {
+                placed = bundle.write_owned(out, overwrite, owner)?;
+                Ok(placed.clone())
+            },
+            also.blobs,
+        );
         let written = match written {
             Ok(written) => written,
             Err(e) => {

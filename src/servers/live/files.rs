@@ -210,7 +210,7 @@ pub(crate) fn replaced_by_rotation(ca: &HostCa, report: &CertReport) -> bool {
 }
 
 /// True when the PEM file at `path` holds the CA's trusted certificates and no other.
-fn holds_exactly(path: &Path, ca: &HostCa) -> bool {
+pub(crate) fn holds_exactly(path: &Path, ca: &HostCa) -> bool {
     let n = ca.trusted().count();
     trust_file_counts(path, ca) == Some((n, n))
 }

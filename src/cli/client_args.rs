@@ -1,4 +1,5 @@
-//! The command line of `db` (a person's logins, as `tsh db`): clap's types. Parsing only.
+//! The command line of `db` (a person's logins, as `tsh db`) and `clients` (applications'
+//! bundles that sync renews): clap's types. Parsing only.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -101,4 +102,66 @@ pub(crate) struct DbLogoutArgs {
     pub(crate) user: UserName,
     #[command(flatten)]
     pub(crate) profile: ProfileArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ClientsCommand {
+    /// Register an application's client bundle and issue it; redis sync keeps it renewed
+    Add(ClientsAddArgs),
+    /// List the registered client outputs
+    Ls(ClientsLsArgs),
+    /// Forget a client output (its files stay)
+    Rm(ClientsRmArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ClientsAddArgs {
+    /// The client output's name in rctl
+    #[arg(value_name = "NAME")]
+    pub(crate) name: rctl::ClientName,
+    /// The rctl user it is for (their roles decide the account and the lifetime)
+    #[arg(long, value_name = "USER")]
+    pub(crate) user: UserName,
+    /// The Redis account its certificate names
+    #[arg(long, value_name = "ACCOUNT")]
+    pub(crate) db_user: DbUserName,
+    /// Output prefix: writes PREFIX.crt, PREFIX.key and PREFIX.cas
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) out: PathBuf,
+    /// Certificate lifetime (Go duration), within the roles' max_session_ttl [default: 12h]
+    #[arg(long, value_name = "DUR")]
+    pub(crate) ttl: Option<Ttl>,
+    /// Owner of the files written for it [default: the owner of the files replaced]
+    #[arg(long, value_name = "USER:GROUP")]
+    pub(crate) owner: Option<rctl::FileOwner>,
+    /// Run after each renewal with sh -c (RCTL_CERT, RCTL_KEY, RCTL_CA, RCTL_CLIENT set)
+    #[arg(long, value_name = "CMD")]
+    pub(crate) exec: Option<String>,
+    /// Bundle format: redis (PREFIX.crt, PREFIX.key, PREFIX.cas)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "redis")]
+    pub(crate) format: ClientFormat,
+    /// Replace bundle files that are already there
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+}
+
+/// The formats a client output is written in.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub(crate) enum ClientFormat {
+    /// PREFIX.crt, PREFIX.key, PREFIX.cas
+    Redis,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ClientsLsArgs {
+    /// Output format: text, json or yaml
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub(crate) format: output::Format,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ClientsRmArgs {
+    /// The client output's name
+    #[arg(value_name = "NAME")]
+    pub(crate) name: rctl::ClientName,
 }

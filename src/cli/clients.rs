@@ -1,0 +1,121 @@
+//! `clients add`, `clients ls`, `clients rm`: applications' bundles that `redis sync` renews.
+
+use rctl::{ClientOutput, Result};
+use serde::Serialize;
+
+use super::client_args::*;
+use super::output::{Format, date, escape_control, serialize, table};
+use super::{Context, with_state, with_state_read};
+
+pub(super) fn command_name(cmd: &ClientsCommand) -> &'static str {
+    match cmd {
+        ClientsCommand::Add(_) => "clients add",
+        ClientsCommand::Ls(_) => "clients ls",
+        ClientsCommand::Rm(_) => "clients rm",
+    }
+}
+
+pub(super) fn clients(ctx: &Context, cmd: ClientsCommand) -> Result<()> {
+    match cmd {
+        ClientsCommand::Add(args) => clients_add(ctx, args),
+        ClientsCommand::Ls(args) => clients_ls(ctx, args),
+        ClientsCommand::Rm(args) => {
+            with_state(ctx, |state| state.remove_client(&args.name))?;
+            outln!("Client {:?} has been removed; its files stay.", args.name)?;
+            Ok(())
+        }
+    }
+}
+
+fn clients_add(ctx: &Context, args: ClientsAddArgs) -> Result<()> {
+    match args.format {
+        ClientFormat::Redis => {}
+    }
+    rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, true)?;
+    let mut client = ClientOutput::new(args.name, args.user, args.db_user, &args.out)?;
+    if let Some(ttl) = args.ttl {
+        client = client.with_ttl(ttl);
+    }
+    if let Some(owner) = args.owner {
+        client = client.with_owner(owner);
+    }
+    if let Some(command) = &args.exec {
+        client = client.with_exec(command)?;
+    }
+    let (bundle, files) = with_state(ctx, |state| state.add_client(&client, args.overwrite))?;
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    outln!(
+        "Client {:?} registered: wrote {} (Redis user {:?}, until {}); 'rctl redis sync' renews it.",
+        client.name.as_str(),
+        names.join(", "),
+        client.db_user.as_str(),
+        date(bundle.issued().not_after)
+    )?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct ClientRow {
+    name: String,
+    user: String,
+    db_user: String,
+    path: String,
+    format: &'static str,
+    not_after: Option<String>,
+    exec: Option<String>,
+    status: String,
+}
+
+fn clients_ls(ctx: &Context, args: ClientsLsArgs) -> Result<()> {
+    let clients = with_state_read(ctx, |state| state.client_plans(None))?;
+    let rows: Vec<ClientRow> = clients
+        .iter()
+        .map(|(c, plan)| ClientRow {
+            name: c.name.to_string(),
+            user: c.user.to_string(),
+            db_user: c.db_user.to_string(),
+            path: c.out.display().to_string(),
+            format: "redis",
+            not_after: rctl::RedisBundle::not_after_on_disk(&c.out).map(date),
+            exec: c.exec.clone(),
+            status: match (&plan.renew, plan.write_cas) {
+                (Some(why), _) => format!("renew: {why}"),
+                (None, true) => "trust bundle to rewrite".to_string(),
+                (None, false) => "in line".to_string(),
+            },
+        })
+        .collect();
+    let text = match args.format {
+        Format::Text => {
+            let rows: Vec<[String; 7]> = rows
+                .iter()
+                .map(|r| {
+                    [
+                        r.name.clone(),
+                        r.user.clone(),
+                        r.db_user.clone(),
+                        escape_control(&r.path),
+                        r.format.to_string(),
+                        r.not_after.clone().unwrap_or_else(|| "-".to_string()),
+                        r.status.clone(),
+                    ]
+                })
+                .collect();
+            table(
+                [
+                    "NAME",
+                    "USER",
+                    "DB USER",
+                    "PATH",
+                    "FORMAT",
+                    "NOT AFTER",
+                    "STATUS",
+                ],
+                &rows,
+            )
+        }
+        other => serialize(&rows, other == Format::Json)?,
+    };
+    out!("{text}")?;
+    Ok(())
+}

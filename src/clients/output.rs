@@ -1,0 +1,149 @@
+//! Client outputs: an application's client bundle, registered so that `redis sync` keeps it
+//! renewed and its trust bundle current through rotations (what tbot does for Teleport), then
+//! runs its reload hook.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::names::{ClientName, DbUserName, UserName};
+use crate::duration::Ttl;
+use crate::error::{Error, Result, shorten};
+use crate::pki::bundle::RedisBundle;
+use crate::servers::registered::FileOwner;
+
+/// A registered client output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "ClientRecord", into = "ClientRecord")]
+#[non_exhaustive]
+pub struct ClientOutput {
+    /// Its name in rctl.
+    pub name: ClientName,
+    /// The rctl user it is issued for (whose roles decide the account and the TTL cap).
+    pub user: UserName,
+    /// The Redis account its certificate names.
+    pub db_user: DbUserName,
+    /// The prefix of its bundle (an absolute path): `PREFIX.crt`, `PREFIX.key`, `PREFIX.cas`.
+    pub out: PathBuf,
+    /// Its certificate's lifetime, within the user's roles' cap; rctl's default when `None`.
+    pub ttl: Option<Ttl>,
+    /// Who owns its files; the owner of the files replaced (else the writer) when `None`.
+    pub owner: Option<FileOwner>,
+    /// A command run with `sh -c` after its files are written (the paths in `RCTL_CERT`,
+    /// `RCTL_KEY`, `RCTL_CA`, its name in `RCTL_CLIENT`).
+    pub exec: Option<String>,
+}
+
+impl ClientOutput {
+    /// `user`'s bundle as `db_user` at `out` (made absolute).
+    pub fn new(
+        name: ClientName,
+        user: UserName,
+        db_user: DbUserName,
+        out: &Path,
+    ) -> Result<ClientOutput> {
+        let out = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
+        if out.to_str().is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is not UTF-8; rctl keeps a client's paths as text",
+                out.display()
+            )));
+        }
+        Ok(ClientOutput {
+            name,
+            user,
+            db_user,
+            out,
+            ttl: None,
+            owner: None,
+            exec: None,
+        })
+    }
+
+    /// With a certificate lifetime.
+    pub fn with_ttl(mut self, ttl: Ttl) -> ClientOutput {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// With the owner of its files.
+    pub fn with_owner(mut self, owner: FileOwner) -> ClientOutput {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// With a reload hook: one line, run with `sh -c`.
+    pub fn with_exec(mut self, command: &str) -> Result<ClientOutput> {
+        check_exec(command).map_err(Error::InvalidArgument)?;
+        self.exec = Some(command.to_string());
+        Ok(self)
+    }
+
+    /// The files written for it.
+    pub fn outputs(&self) -> Vec<PathBuf> {
+        RedisBundle::paths(&self.out).into()
+    }
+}
+
+fn check_exec(command: &str) -> std::result::Result<(), String> {
+    if command.trim().is_empty() || command.len() > 4096 || command.contains(['\n', '\r', '\0']) {
+        return Err(format!(
+            "invalid hook {:?}: one line of shell, at most 4096 bytes",
+            shorten(command)
+        ));
+    }
+    Ok(())
+}
+
+/// A client output as its state file holds it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientRecord {
+    name: ClientName,
+    user: UserName,
+    db_user: DbUserName,
+    out: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ttl: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exec: Option<String>,
+}
+
+impl From<ClientOutput> for ClientRecord {
+    fn from(c: ClientOutput) -> ClientRecord {
+        ClientRecord {
+            name: c.name,
+            user: c.user,
+            db_user: c.db_user,
+            out: c.out,
+            ttl: c.ttl.map(|t| t.to_string()),
+            owner: c.owner.map(|o| o.to_string()),
+            exec: c.exec,
+        }
+    }
+}
+
+impl TryFrom<ClientRecord> for ClientOutput {
+    type Error = String;
+
+    fn try_from(r: ClientRecord) -> std::result::Result<ClientOutput, String> {
+        let text = |e: Error| e.to_string();
+        if !r.out.is_absolute() {
+            return Err(format!("{} is not an absolute path", r.out.display()));
+        }
+        if let Some(command) = &r.exec {
+            check_exec(command)?;
+        }
+        Ok(ClientOutput {
+            name: r.name,
+            user: r.user,
+            db_user: r.db_user,
+            out: r.out,
+            ttl: r.ttl.map(|t| t.parse()).transpose().map_err(text)?,
+            owner: r.owner.map(|o| o.parse()).transpose().map_err(text)?,
+            exec: r.exec,
+        })
+    }
+}

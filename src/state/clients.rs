@@ -1,0 +1,196 @@
+//! Registered client outputs in the state (`clients/NAME.yaml`): added with their first
+//! bundle in one change, renewed by `redis sync`, removed (their files stay).
+
+use std::path::PathBuf;
+
+use crate::accounts::names::ClientName;
+use crate::clients::output::ClientOutput;
+use crate::clients::renewal::ClientPlan;
+use crate::error::{Error, Result};
+use crate::output::atomic::{Visibility, write_atomic_owned};
+use crate::pki::bundle::RedisBundle;
+use crate::pki::ca::HostCa;
+use crate::state::audit::AuditEvent;
+
+use super::StateDir;
+use super::server_files::WrittenFiles;
+use super::signing::{Also, ClientLogin, Output};
+
+const CLIENTS_DIR: &str = "clients";
+
+impl StateDir {
+    /// Every registered client output, sorted by name.
+    pub fn clients(&self) -> Result<Vec<ClientOutput>> {
+        let mut clients = Vec::new();
+        for file in self.store().list(CLIENTS_DIR)? {
+            let Some(stem) = file.strip_suffix(".yaml") else {
+                continue;
+            };
+            let name = format!("{CLIENTS_DIR}/{file}");
+            clients.extend(self.load(&name, |data| {
+                let client: ClientOutput =
+                    serde_norway::from_slice(data).map_err(|e| e.to_string())?;
+                if client.name.as_str() != stem {
+                    return Err(format!("holds client {:?}, not {stem:?}", client.name));
+                }
+                Ok(client)
+            })?);
+        }
+        clients.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(clients)
+    }
+
+    /// Registers a client output and issues its first bundle, in one change: checked first (a
+    /// free name, files no server or other client writes, the user's roles allowing the
+    /// account and the lifetime), then signed, written, recorded and audited together.
+    /// `overwrite` replaces bundle files already there.
+    pub fn add_client(
+        &mut self,
+        client: &ClientOutput,
+        overwrite: bool,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        let clients = self.clients()?;
+        if clients.iter().any(|c| c.name == client.name) {
+            return Err(Error::AlreadyExists {
+                what: "client",
+                name: client.name.to_string(),
+            });
+        }
+        let outputs = client.outputs();
+        let taken = self
+            .servers()?
+            .into_iter()
+            .map(|s| (format!("server {:?}", s.name.as_str()), s.outputs()))
+            .chain(
+                clients
+                    .iter()
+                    .map(|c| (format!("client {:?}", c.name.as_str()), c.outputs())),
+            );
+        for (owner, paths) in taken {
+            if let Some(path) = paths.iter().find(|p| outputs.contains(p)) {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is already written for {owner}",
+                    path.display()
+                )));
+            }
+        }
+        let owner = client.owner.as_ref().map(|o| o.resolve()).transpose()?;
+        let req = self.client_request(&self.client_login(client))?;
+        let yaml = serde_norway::to_string(client).map_err(|e| Error::encode("client", e))?;
+        let blob = format!("{CLIENTS_DIR}/{}.yaml", client.name);
+        let output = Output {
+            out: &client.out,
+            overwrite,
+            with_key: true,
+            owner,
+        };
+        let also = Also {
+            blobs: &[(&blob, yaml.as_bytes())],
+            events: vec![AuditEvent::about("client.add", &client.name).with_outputs(&outputs)],
+        };
+        self.sign_and_write_with(
+            &output,
+            Some(&client.user),
+            |ca, now| ca.sign_redis_client(&req, now),
+            also,
+        )
+    }
+
+    /// Forgets a client output (its files stay where they are).
+    pub fn remove_client(&mut self, name: &ClientName) -> Result<()> {
+        if !self.clients()?.iter().any(|c| &c.name == name) {
+            return Err(Error::NotFound {
+                what: "client",
+                name: name.to_string(),
+            });
+        }
+        self.audited(&[AuditEvent::about("client.delete", name)], || {
+            self.store().remove(&format!("{CLIENTS_DIR}/{name}.yaml"))
+        })
+    }
+
+    /// Every client output with what its files need now (nothing is written).
+    pub fn client_plans(
+        &mut self,
+        renew_within: Option<std::time::Duration>,
+    ) -> Result<Vec<(ClientOutput, ClientPlan)>> {
+        let clients = self.clients()?;
+        if clients.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ca = self.host_ca()?;
+        let now = self.now();
+        Ok(clients
+            .into_iter()
+            .map(|c| {
+                let plan = crate::clients::renewal::plan_client(&c, &ca, renew_within, now);
+                (c, plan)
+            })
+            .collect())
+    }
+
+    fn client_login(&self, client: &ClientOutput) -> ClientLogin {
+        let mut login = ClientLogin::new(client.user.clone(), client.db_user.clone());
+        login.ttl = client.ttl;
+        login
+    }
+
+    /// Writes what `plan` says `client` needs: a bundle signed again (the user's roles checked
+    /// as at its first issue), or its trust bundle; atomically, with its owner and modes.
+    pub fn write_client_files(
+        &mut self,
+        client: &ClientOutput,
+        plan: &ClientPlan,
+        ca: &HostCa,
+    ) -> Result<WrittenFiles> {
+        for path in client.outputs() {
+            crate::output::atomic::check_replaceable(&path)?;
+        }
+        let owner = client.owner.as_ref().map(|o| o.resolve()).transpose()?;
+        let mut written = WrittenFiles::default();
+        if plan.renew.is_some() {
+            let mut login = self.client_login(client);
+            // The registered lifetime, else the one of the certificate it replaces.
+            if login.ttl.is_none()
+                && let Some(current) = &plan.current
+            {
+                login.ttl = crate::pki::ca::signed_lifetime(
+                    current.not_before,
+                    current.not_after,
+                    "the certificate",
+                )
+                .ok();
+            }
+            let req = self.client_request(&login)?;
+            let output = Output {
+                out: &client.out,
+                overwrite: true,
+                with_key: true,
+                owner,
+            };
+            let (bundle, paths) = self.sign_and_write_with(
+                &output,
+                Some(&client.user),
+                |ca, now| ca.sign_redis_client(&req, now),
+                Also::default(),
+            )?;
+            written.serial = Some(bundle.issued().serial.clone());
+            written.paths = paths;
+        } else if plan.write_cas {
+            let [_, _, cas] = RedisBundle::paths(&client.out);
+            let event = AuditEvent::about("client.sync", &client.name)
+                .with_outputs(std::slice::from_ref(&cas));
+            self.audited(&[event], || {
+                write_atomic_owned(
+                    &cas,
+                    ca.trusted_pem().as_bytes(),
+                    Visibility::Public,
+                    true,
+                    owner,
+                )
+            })?;
+            written.paths.push(cas);
+        }
+        Ok(written)
+    }
+}

@@ -1,0 +1,349 @@
+//! Client outputs: an application's bundle registered with `clients add`, renewed by `redis
+//! sync` with its hook, and kept working through a whole host CA rotation driven only by
+//! `auth rotate` and `redis sync --all`, against a real redis-server over mutual TLS.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::live::{Client, Files, connect_with, register_labelled};
+use crate::util::{Creds, TestDir, password_from};
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn serial(dir: &TestDir, file: &str) -> String {
+    let out = dir.rctl(&["certs", "inspect", file, "--format=json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["serial"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn client_outputs_are_issued_renewed_with_their_hook_and_listed() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    std::fs::create_dir(dir.join("out")).unwrap();
+    let out = dir
+        .rctl(&[
+            "clients",
+            "add",
+            "app1",
+            "--user=app",
+            "--db-user=app",
+            "--out=out/app",
+            "--ttl=1h",
+            "--exec=printf '%s %s\\n' \"$RCTL_CLIENT\" \"$RCTL_CERT\" >> hook.log",
+        ])
+        .ok();
+    assert!(out.contains("Client \"app1\" registered"), "{out}");
+    assert_eq!(mode(&dir.join("out/app.key")), 0o600);
+    assert_eq!(mode(&dir.join("out/app.crt")), 0o644);
+    assert_eq!(mode(&dir.join("out/app.cas")), 0o644);
+    let listed: serde_json::Value =
+        serde_json::from_str(&dir.rctl(&["clients", "ls", "--format=json"]).ok()).unwrap();
+    assert_eq!(listed[0]["name"], "app1");
+    assert_eq!(listed[0]["db_user"], "app");
+    assert_eq!(listed[0]["format"], "redis");
+    assert!(listed[0]["path"].as_str().unwrap().ends_with("out/app"));
+    assert!(listed[0]["not_after"].is_string());
+
+    // Nothing due: nothing written, the hook not run.
+    let first = serial(&dir, "out/app.crt");
+    let synced = dir.rctl(&["redis", "sync", "--all"]).ok();
+    assert_eq!(synced.trim(), "client app1: in line");
+    assert!(!dir.join("hook.log").exists());
+    // A dry run says what it would do and does nothing.
+    let dry = dir
+        .rctl(&["redis", "sync", "--all", "--dry-run", "--renew-within=2h"])
+        .ok();
+    assert!(
+        dry.contains("client app1: would renew the certificate (due"),
+        "{dry}"
+    );
+    assert_eq!(serial(&dir, "out/app.crt"), first);
+    // Due: renewed, modes kept, the hook run with the paths.
+    let synced = dir
+        .rctl(&["redis", "sync", "app1", "--renew-within=2h"])
+        .ok();
+    assert!(
+        synced.contains("renewed the certificate") && synced.contains("ran its hook"),
+        "{synced}"
+    );
+    assert_ne!(serial(&dir, "out/app.crt"), first);
+    assert_eq!(mode(&dir.join("out/app.key")), 0o600);
+    let log = dir.read("hook.log");
+    assert!(
+        log.starts_with("app1 /") && log.trim_end().ends_with("out/app.crt"),
+        "{log}"
+    );
+
+    // A failing hook is reported and does not undo the renewal.
+    dir.rctl(&[
+        "clients",
+        "add",
+        "app2",
+        "--user=app",
+        "--db-user=app",
+        "--out=out/app2",
+        "--exec=echo boom >&2; exit 3",
+    ])
+    .ok();
+    let before = serial(&dir, "out/app2.crt");
+    let run = dir.rctl(&["redis", "sync", "app2", "--renew-within=24h"]);
+    let stdout = run.failed("1 of 0 server(s) and 1 client output(s) not in line");
+    assert!(
+        stdout.contains(
+            "the hook of client \"app2\" failed: exit status: 3: boom (the files are renewed)"
+        ),
+        "{stdout}"
+    );
+    assert_ne!(serial(&dir, "out/app2.crt"), before);
+
+    // Refused, with nothing changed: an account the roles do not allow, a name taken, files
+    // another output writes, an unknown user.
+    dir.rctl(&["users", "add", "ro", "--roles=readonly"]).ok();
+    let snapshot = crate::util::snapshot(dir.path());
+    for (args, want) in [
+        (
+            vec![
+                "clients",
+                "add",
+                "x",
+                "--user=ro",
+                "--db-user=app",
+                "--out=out/x",
+            ],
+            "allows db user \"app\"",
+        ),
+        (
+            vec![
+                "clients",
+                "add",
+                "app1",
+                "--user=app",
+                "--db-user=app",
+                "--out=out/y",
+            ],
+            "client \"app1\" already exists",
+        ),
+        (
+            vec![
+                "clients",
+                "add",
+                "z",
+                "--user=app",
+                "--db-user=app",
+                "--out=out/app",
+                "--overwrite",
+            ],
+            "is already written for client \"app1\"",
+        ),
+        (
+            vec![
+                "clients",
+                "add",
+                "w",
+                "--user=nobody",
+                "--db-user=app",
+                "--out=out/w",
+            ],
+            "user \"nobody\" not found",
+        ),
+    ] {
+        dir.rctl(&args).refused(want);
+    }
+    assert!(
+        crate::util::snapshot(dir.path()) == snapshot,
+        "a refusal changed files"
+    );
+    dir.rctl(&["clients", "rm", "app2"]).ok();
+    let listed = dir.rctl(&["clients", "ls"]).ok();
+    assert!(
+        !listed.contains("app2") && dir.join("out/app2.crt").exists(),
+        "{listed}"
+    );
+}
+
+/// New TLS connections about every 50 ms with the client bundle as it is on disk, against a
+/// server registered on the same state, until `stop`: (connections, failures).
+fn connection_loop(
+    port: u16,
+    client: Client,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(u64, Vec<String>)> {
+    std::thread::spawn(move || {
+        let (mut done, mut failures) = (0u64, Vec::new());
+        while !stop.load(Ordering::Relaxed) {
+            // The three files as one snapshot: read until two reads agree, as a client that
+            // reloads its files should (sync replaces them one rename at a time).
+            let mut files = Files::read(&client.creds);
+            loop {
+                let again = Files::read(&client.creds);
+                if again == files {
+                    break;
+                }
+                files = again;
+            }
+            let outcome = connect_with(port, &client, &files)
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
+            if let Err(e) = outcome {
+                failures.push(format!("connection {done}: {e}"));
+            }
+            done += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (done, failures)
+    })
+}
+
+#[test]
+fn a_rotation_driven_by_rotate_and_sync_keeps_every_client_output_working() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let password = password_from(
+        &dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+            .ok(),
+    );
+    let server = register_labelled(&dir, Path::new("redis-server"), "r1", &[], &[], "");
+    std::fs::create_dir(dir.join("out")).unwrap();
+    dir.rctl(&[
+        "clients",
+        "add",
+        "app1",
+        "--user=app",
+        "--db-user=app",
+        "--out=out/app",
+        "--ttl=1h",
+    ])
+    .ok();
+    let creds = Creds::new(dir.join("out/app"));
+    let client = Client {
+        creds: creds.clone(),
+        user: "app".to_string(),
+        password,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = connection_loop(server.server.port, client, stop.clone());
+    let issued = serial(&dir, "out/app.crt");
+    let mut renewed_in = None;
+    for phase in ["init", "update_clients", "update_servers", "standby"] {
+        dir.rctl(&["auth", "rotate", "--manual", &format!("--phase={phase}")])
+            .ok();
+        let synced = dir.rctl(&["redis", "sync", "--all"]).ok();
+        let client_line = synced
+            .lines()
+            .find(|l| l.starts_with("client app1:"))
+            .unwrap_or_default();
+        match phase {
+            "init" | "standby" => assert!(
+                client_line.contains("wrote its trust bundle"),
+                "{phase}: {synced}"
+            ),
+            "update_clients" => {
+                assert!(
+                    client_line
+                        .contains("signed by the key rotation phase update_clients replaces"),
+                    "{phase}: {synced}"
+                );
+                renewed_in = Some(phase);
+            }
+            _ => assert!(client_line.contains("in line"), "{phase}: {synced}"),
+        }
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (connections, failures) = load.join().unwrap();
+    assert!(connections > 20, "{connections}");
+    assert!(
+        failures.is_empty(),
+        "{} of {connections} new connections failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    eprintln!("rotation: {connections} new connections from a client output, none failed");
+    assert_eq!(renewed_in, Some("update_clients"));
+    // After standby: one CA trusted, and the client's certificate is from the new key.
+    let cas = std::fs::read_to_string(creds.file(".cas")).unwrap();
+    assert_eq!(cas.matches("BEGIN CERTIFICATE").count(), 1);
+    assert_ne!(serial(&dir, "out/app.crt"), issued);
+    crate::util::openssl(&dir, &["verify", "-CAfile", "out/app.cas", "out/app.crt"]);
+    dir.rctl(&["redis", "check", "--all"]).ok();
+}
+
+#[test]
+fn an_automatic_rotation_with_a_sync_timer_keeps_every_client_output_working() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let password = password_from(
+        &dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+            .ok(),
+    );
+    let server = register_labelled(&dir, Path::new("redis-server"), "r1", &[], &[], "");
+    std::fs::create_dir(dir.join("out")).unwrap();
+    dir.rctl(&[
+        "clients",
+        "add",
+        "app1",
+        "--user=app",
+        "--db-user=app",
+        "--out=out/app",
+        "--ttl=1h",
+    ])
+    .ok();
+    let creds = Creds::new(dir.join("out/app"));
+    let client = Client {
+        creds: creds.clone(),
+        user: "app".to_string(),
+        password,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = connection_loop(server.server.port, client, stop.clone());
+    // Three phases of 2 s each; a timer syncs every 250 ms (a systemd timer, compressed).
+    dir.rctl(&["auth", "rotate", "--grace-period=6s"]).ok();
+    let phase = || {
+        let status: serde_json::Value =
+            serde_json::from_str(&dir.rctl(&["status", "--format=json"]).ok()).unwrap();
+        status["host_ca"]["rotation"]["phase"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut seen = Vec::new();
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        dir.rctl(&["redis", "sync", "--all"]).ok();
+        let now = phase();
+        if seen.last() != Some(&now) {
+            seen.push(now.clone());
+        }
+        if now == "standby" || std::time::Instant::now() > end {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    dir.rctl(&["redis", "sync", "--all"]).ok();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    let (connections, failures) = load.join().unwrap();
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("standby"),
+        "phases seen: {seen:?}"
+    );
+    assert!(seen.len() >= 3, "phases seen: {seen:?}");
+    assert!(
+        failures.is_empty(),
+        "{} of {connections} new connections failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    eprintln!("automatic rotation: phases {seen:?}, {connections} new connections, none failed");
+    let cas = std::fs::read_to_string(creds.file(".cas")).unwrap();
+    assert_eq!(cas.matches("BEGIN CERTIFICATE").count(), 1);
+    crate::util::openssl(&dir, &["verify", "-CAfile", "out/app.cas", "out/app.crt"]);
+}
