@@ -74,13 +74,14 @@ pub use accounts::roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
 };
 pub use accounts::users::{Password, PasswordHash, User, parse_list};
-pub use clients::output::ClientOutput;
+pub use clients::output::{ClientFormat, ClientOutput};
 pub use clients::profile::{DbLogin, Profile};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
 pub use output::atomic::{check_file_output, write_certificate_file};
 pub use pki::bundle::{CertKind, IssuedCert, RedisBundle};
 pub use pki::ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
+pub use pki::formats::{BundleFormat, check_kubernetes_name, read_passphrase_file};
 pub use pki::hosts::{Host, parse_host_list};
 pub use pki::inspect::{CertReport, CertStatus, inspect_certificate, inspect_der};
 pub use pki::keys::{KeyAlgorithm, PrivateKey, spki_pin};

@@ -516,13 +516,19 @@ pub(crate) struct SignArgs {
     /// Key algorithm of the new key [default: the CA's]
     #[arg(long, value_name = "ALGO")]
     pub(crate) key_algo: Option<KeyAlgorithm>,
+    #[command(flatten)]
+    pub(crate) format_options: super::client_args::FormatOptions,
 }
 
-/// `auth sign --format`: what tctl calls the Redis bundle.
+/// `auth sign --format`: redis (tctl's), or one file for Java clients or Kubernetes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum SignFormat {
-    // PREFIX.crt, PREFIX.key, PREFIX.cas
+    /// PREFIX.crt, PREFIX.key, PREFIX.cas
     Redis,
+    /// PREFIX.p12 (key, certificate, CA chain) under --pkcs12-passphrase-file
+    Pkcs12,
+    /// PREFIX.yaml: a kubernetes.io/tls Secret (tls.crt, tls.key, ca.crt)
+    KubernetesSecret,
 }
 
 /// `--type`: rctl has one CA, which tctl's names for the CAs of Redis certificates all mean.

@@ -26,10 +26,41 @@ pub(super) fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
     Ok(())
 }
 
+/// The bundle format asked for, with what it needs (checked before anything is signed).
+pub(super) fn bundle_format(
+    format: SignFormat,
+    options: &super::client_args::FormatOptions,
+    name: impl FnOnce() -> Result<String>,
+) -> Result<rctl::BundleFormat> {
+    match format {
+        SignFormat::Redis => Ok(rctl::BundleFormat::Redis),
+        SignFormat::Pkcs12 => {
+            let Some(file) = &options.pkcs12_passphrase_file else {
+                return Err(Error::InvalidArgument(
+                    "--format=pkcs12 needs --pkcs12-passphrase-file=FILE".to_string(),
+                ));
+            };
+            Ok(rctl::BundleFormat::Pkcs12 {
+                passphrase: rctl::read_passphrase_file(file)?,
+            })
+        }
+        SignFormat::KubernetesSecret => {
+            let name = name()?;
+            rctl::check_kubernetes_name("Secret name", &name)?;
+            if let Some(ns) = &options.namespace {
+                rctl::check_kubernetes_name("namespace", ns)?;
+            }
+            Ok(rctl::BundleFormat::KubernetesSecret {
+                name,
+                namespace: options.namespace.clone(),
+            })
+        }
+    }
+}
+
 pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
-    match args.format {
-        // tctl's one format for Redis: clap refuses any other.
-        SignFormat::Redis => {}
+    if args.format != SignFormat::Redis {
+        return auth_sign_as(ctx, args);
     }
     rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, args.csr.is_none())?;
     if let Some(user) = args.user {
@@ -98,6 +129,64 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     out!(
         "{}",
         output::redis_server_instructions(&written, &args.out, false)?
+    )?;
+    Ok(())
+}
+
+/// `auth sign --format=pkcs12|kubernetes-secret`: one file holding the key, its certificate
+/// and the CA certificates.
+fn auth_sign_as(ctx: &Context, args: SignArgs) -> Result<()> {
+    if args.csr.is_some() {
+        return Err(Error::InvalidArgument(
+            "a CSR's certificate is written as --format=redis: the key stays where the CSR was made"
+                .to_string(),
+        ));
+    }
+    // The Secret's name: the output's file name (PREFIX=k8s/redis1 names it redis1).
+    let format = bundle_format(args.format, &args.format_options, || {
+        args.out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+            .ok_or_else(|| Error::InvalidArgument("--out names no file".to_string()))
+    })?;
+    let paths = format.paths(&args.out, true);
+    rctl::check_file_output(&paths[0])?;
+    if !args.overwrite && paths[0].exists() {
+        return Err(Error::OutputExists(paths[0].clone()));
+    }
+    let written = if let Some(user) = args.user {
+        let Some(db_user) = args.db_user else {
+            return Err(Error::InvalidArgument(
+                "--user needs --db-user=ACCOUNT".to_string(),
+            ));
+        };
+        let mut login = ClientLogin::new(user, db_user);
+        login.ttl = args.ttl;
+        login.key_algorithm = args.key_algo;
+        with_state(ctx, |state| {
+            state.issue_client_as(&login, &args.out, args.overwrite, &format)
+        })?
+    } else {
+        let mut req =
+            ServerCertRequest::new(parse_host_list(args.host.as_deref().unwrap_or_default())?);
+        req.key_algorithm = args.key_algo;
+        req.ttl = args.ttl;
+        with_state(ctx, |state| {
+            state.issue_server_as(&req, &args.out, args.overwrite, &format)
+        })?
+    };
+    let (bundle, files) = written;
+    outln!(
+        "Wrote {} ({}, serial {}, until {}).",
+        files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        format.name(),
+        bundle.issued().serial,
+        output::date(bundle.issued().not_after)
     )?;
     Ok(())
 }

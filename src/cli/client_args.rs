@@ -137,19 +137,25 @@ pub(crate) struct ClientsAddArgs {
     /// Run after each renewal with sh -c (RCTL_CERT, RCTL_KEY, RCTL_CA, RCTL_CLIENT set)
     #[arg(long, value_name = "CMD")]
     pub(crate) exec: Option<String>,
-    /// Bundle format: redis (PREFIX.crt, PREFIX.key, PREFIX.cas)
+    /// Bundle format: redis, pkcs12 or kubernetes-secret
     #[arg(long, value_name = "FORMAT", value_enum, default_value = "redis")]
-    pub(crate) format: ClientFormat,
+    pub(crate) format: super::args::SignFormat,
     /// Replace bundle files that are already there
     #[arg(long)]
     pub(crate) overwrite: bool,
+    #[command(flatten)]
+    pub(crate) format_options: FormatOptions,
 }
 
-/// The formats a client output is written in.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub(crate) enum ClientFormat {
-    /// PREFIX.crt, PREFIX.key, PREFIX.cas
-    Redis,
+/// What the pkcs12 and kubernetes-secret formats need.
+#[derive(Args, Debug)]
+pub(crate) struct FormatOptions {
+    /// The PKCS#12 passphrase: the first line of FILE (required for --format=pkcs12)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) pkcs12_passphrase_file: Option<PathBuf>,
+    /// The Kubernetes Secret's namespace (--format=kubernetes-secret)
+    #[arg(long, value_name = "NS")]
+    pub(crate) namespace: Option<String>,
 }
 
 #[derive(Args, Debug)]

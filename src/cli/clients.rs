@@ -3,6 +3,7 @@
 use rctl::{ClientOutput, Result};
 use serde::Serialize;
 
+use super::args::SignFormat;
 use super::client_args::*;
 use super::output::{Format, date, escape_control, serialize, table};
 use super::{Context, with_state, with_state_read};
@@ -28,11 +29,35 @@ pub(super) fn clients(ctx: &Context, cmd: ClientsCommand) -> Result<()> {
 }
 
 fn clients_add(ctx: &Context, args: ClientsAddArgs) -> Result<()> {
-    match args.format {
-        ClientFormat::Redis => {}
+    let format = match args.format {
+        SignFormat::Redis => {
+            rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, true)?;
+            rctl::ClientFormat::Redis
+        }
+        SignFormat::Pkcs12 => rctl::ClientFormat::Pkcs12 {
+            passphrase_file: args
+                .format_options
+                .pkcs12_passphrase_file
+                .clone()
+                .ok_or_else(|| {
+                    rctl::Error::InvalidArgument(
+                        "--format=pkcs12 needs --pkcs12-passphrase-file=FILE".to_string(),
+                    )
+                })?,
+        },
+        SignFormat::KubernetesSecret => rctl::ClientFormat::KubernetesSecret {
+            namespace: args.format_options.namespace.clone(),
+        },
+    };
+    let mut client =
+        ClientOutput::new(args.name, args.user, args.db_user, &args.out)?.with_format(format)?;
+    if args.format != SignFormat::Redis {
+        let path = &client.outputs()[0];
+        rctl::check_file_output(path)?;
+        if !args.overwrite && path.exists() {
+            return Err(rctl::Error::OutputExists(path.clone()));
+        }
     }
-    rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, true)?;
-    let mut client = ClientOutput::new(args.name, args.user, args.db_user, &args.out)?;
     if let Some(ttl) = args.ttl {
         client = client.with_ttl(ttl);
     }
@@ -75,7 +100,7 @@ fn clients_ls(ctx: &Context, args: ClientsLsArgs) -> Result<()> {
             user: c.user.to_string(),
             db_user: c.db_user.to_string(),
             path: c.out.display().to_string(),
-            format: "redis",
+            format: c.format.name(),
             not_after: rctl::RedisBundle::not_after_on_disk(&c.out).map(date),
             exec: c.exec.clone(),
             status: match (&plan.renew, plan.write_cas) {

@@ -10,6 +10,7 @@ use crate::accounts::names::{ClientName, DbUserName, UserName};
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
 use crate::pki::bundle::RedisBundle;
+use crate::pki::formats::{BundleFormat, check_kubernetes_name};
 use crate::servers::registered::FileOwner;
 
 /// A registered client output.
@@ -32,6 +33,38 @@ pub struct ClientOutput {
     /// A command run with `sh -c` after its files are written (the paths in `RCTL_CERT`,
     /// `RCTL_KEY`, `RCTL_CA`, its name in `RCTL_CLIENT`).
     pub exec: Option<String>,
+    /// How its bundle is written.
+    pub format: ClientFormat,
+}
+
+/// How a client output's bundle is written (see [`BundleFormat`]).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClientFormat {
+    /// `PREFIX.crt`, `PREFIX.key`, `PREFIX.cas`.
+    #[default]
+    Redis,
+    /// `PREFIX.p12`, its passphrase read from a file at each write (never stored).
+    Pkcs12 {
+        /// The passphrase file (an absolute path).
+        passphrase_file: PathBuf,
+    },
+    /// `PREFIX.yaml`, a Kubernetes Secret named as the client output.
+    KubernetesSecret {
+        /// The Secret's namespace, if given.
+        namespace: Option<String>,
+    },
+}
+
+impl ClientFormat {
+    /// `redis`, `pkcs12` or `kubernetes-secret`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientFormat::Redis => "redis",
+            ClientFormat::Pkcs12 { .. } => "pkcs12",
+            ClientFormat::KubernetesSecret { .. } => "kubernetes-secret",
+        }
+    }
 }
 
 impl ClientOutput {
@@ -57,6 +90,45 @@ impl ClientOutput {
             ttl: None,
             owner: None,
             exec: None,
+            format: ClientFormat::Redis,
+        })
+    }
+
+    /// Written in `format`: a Kubernetes Secret takes the output's name, which must be a
+    /// Kubernetes name; a PKCS#12 passphrase file is made absolute, and read now.
+    pub fn with_format(mut self, format: ClientFormat) -> Result<ClientOutput> {
+        self.format = match format {
+            ClientFormat::Pkcs12 { passphrase_file } => {
+                crate::pki::formats::read_passphrase_file(&passphrase_file)?;
+                let path = std::path::absolute(&passphrase_file)
+                    .map_err(|e| Error::io(&passphrase_file, e))?;
+                ClientFormat::Pkcs12 {
+                    passphrase_file: path,
+                }
+            }
+            ClientFormat::KubernetesSecret { namespace } => {
+                check_kubernetes_name("Secret name", &self.name)?;
+                if let Some(ns) = &namespace {
+                    check_kubernetes_name("namespace", ns)?;
+                }
+                ClientFormat::KubernetesSecret { namespace }
+            }
+            ClientFormat::Redis => ClientFormat::Redis,
+        };
+        Ok(self)
+    }
+
+    /// The format to write with, its passphrase read from its file.
+    pub fn bundle_format(&self) -> Result<BundleFormat> {
+        Ok(match &self.format {
+            ClientFormat::Redis => BundleFormat::Redis,
+            ClientFormat::Pkcs12 { passphrase_file } => BundleFormat::Pkcs12 {
+                passphrase: crate::pki::formats::read_passphrase_file(passphrase_file)?,
+            },
+            ClientFormat::KubernetesSecret { namespace } => BundleFormat::KubernetesSecret {
+                name: self.name.to_string(),
+                namespace: namespace.clone(),
+            },
         })
     }
 
@@ -81,7 +153,16 @@ impl ClientOutput {
 
     /// The files written for it.
     pub fn outputs(&self) -> Vec<PathBuf> {
-        RedisBundle::paths(&self.out).into()
+        let with = |ext: &str| {
+            let mut s = self.out.as_os_str().to_owned();
+            s.push(ext);
+            PathBuf::from(s)
+        };
+        match &self.format {
+            ClientFormat::Redis => RedisBundle::paths(&self.out).into(),
+            ClientFormat::Pkcs12 { .. } => vec![with(".p12")],
+            ClientFormat::KubernetesSecret { .. } => vec![with(".yaml")],
+        }
     }
 }
 
@@ -109,11 +190,29 @@ struct ClientRecord {
     owner: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     exec: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pkcs12_passphrase_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
 }
 
 impl From<ClientOutput> for ClientRecord {
     fn from(c: ClientOutput) -> ClientRecord {
+        let (format, pkcs12_passphrase_file, namespace) = match c.format {
+            ClientFormat::Redis => (None, None, None),
+            ClientFormat::Pkcs12 { passphrase_file } => {
+                (Some("pkcs12".to_string()), Some(passphrase_file), None)
+            }
+            ClientFormat::KubernetesSecret { namespace } => {
+                (Some("kubernetes-secret".to_string()), None, namespace)
+            }
+        };
         ClientRecord {
+            format,
+            pkcs12_passphrase_file,
+            namespace,
             name: c.name,
             user: c.user,
             db_user: c.db_user,
@@ -136,7 +235,24 @@ impl TryFrom<ClientRecord> for ClientOutput {
         if let Some(command) = &r.exec {
             check_exec(command)?;
         }
+        let format = match (r.format.as_deref(), r.pkcs12_passphrase_file, r.namespace) {
+            (None | Some("redis"), None, None) => ClientFormat::Redis,
+            (Some("pkcs12"), Some(passphrase_file), None) if passphrase_file.is_absolute() => {
+                ClientFormat::Pkcs12 { passphrase_file }
+            }
+            (Some("kubernetes-secret"), None, namespace) => {
+                check_kubernetes_name("Secret name", &r.name).map_err(text)?;
+                ClientFormat::KubernetesSecret { namespace }
+            }
+            (format, _, _) => {
+                return Err(format!(
+                    "format {:?} with the fields given is not one rctl writes",
+                    format.unwrap_or("redis")
+                ));
+            }
+        };
         Ok(ClientOutput {
+            format,
             name: r.name,
             user: r.user,
             db_user: r.db_user,

@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::clients::output::ClientOutput;
-use crate::output::read::{PEM_LIMIT, read_regular};
-use crate::pki::bundle::{RedisBundle, key_file_matches};
+use crate::clients::output::{ClientFormat, ClientOutput};
 use crate::pki::ca::HostCa;
 use crate::pki::inspect::{CertReport, inspect_certificate};
 use crate::pki::rotation::Phase;
-use crate::servers::live::files::{Renewal, default_window, holds_exactly, time_left};
+use crate::servers::live::files::{Renewal, default_window, time_left};
 
 /// What a client output's files need.
 #[derive(Clone, Debug)]
@@ -32,40 +30,80 @@ impl ClientPlan {
     }
 }
 
-/// Looks at `client`'s files.
+/// Looks at `client`'s files (read back in its format).
 pub fn plan_client(
     client: &ClientOutput,
     ca: &HostCa,
     renew_within: Option<Duration>,
     now: OffsetDateTime,
 ) -> ClientPlan {
-    let [crt, key, cas] = RedisBundle::paths(&client.out);
-    let mut current = None;
-    let renew = match read_regular(&crt, PEM_LIMIT) {
-        Err(_) => Some(Renewal::Missing),
-        Ok(pem) => match inspect_certificate(&pem, Some(ca), now) {
-            Err(e) => Some(Renewal::Unusable(format!("{}: {e}", crt.display()))),
-            Ok(report) => {
-                let why = if !key.exists() {
-                    Some(Renewal::Missing)
-                } else if !key_file_matches(&String::from_utf8_lossy(&pem), &key) {
-                    Some(Renewal::Unusable(format!(
-                        "{} is not the key of its certificate",
-                        key.display()
-                    )))
+    let read = client
+        .bundle_format()
+        .map_err(|e| e.to_string())
+        .and_then(|format| format.read_back(&client.out));
+    let files = match read {
+        Ok(files) => files,
+        Err(why) => {
+            let missing = client.outputs().iter().any(|p| !p.exists());
+            return ClientPlan {
+                current: None,
+                renew: Some(if missing {
+                    Renewal::Missing
                 } else {
-                    renewal(ca, &report, renew_within)
-                };
-                current = Some(report);
-                why
-            }
-        },
+                    Renewal::Unusable(why)
+                }),
+                write_cas: false,
+            };
+        }
+    };
+    let trust_current = holds_exactly_pem(&files.ca_pem, ca);
+    let (report, renew) = match inspect_certificate(files.certificate_pem.as_bytes(), Some(ca), now)
+    {
+        Err(e) => (None, Some(Renewal::Unusable(e.to_string()))),
+        Ok(report) => {
+            let why = match &files.key_pem {
+                None => Some(Renewal::Missing),
+                Some(key) if !key_matches(&files.certificate_pem, key) => Some(Renewal::Unusable(
+                    "its key is not the key of its certificate".to_string(),
+                )),
+                // One file holds the key and the CA certificates: new trust is a new file.
+                Some(_) if !trust_current && client.format != ClientFormat::Redis => {
+                    Some(Renewal::Unusable(
+                        "its CA certificates are not the ones trusted now".to_string(),
+                    ))
+                }
+                Some(_) => renewal(ca, &report, renew_within),
+            };
+            (Some(report), why)
+        }
     };
     ClientPlan {
-        current,
+        current: report,
         renew,
-        write_cas: !holds_exactly(&cas, ca),
+        write_cas: client.format == ClientFormat::Redis && !trust_current,
     }
+}
+
+/// True when the PEM private key is the key of the PEM certificate.
+fn key_matches(certificate_pem: &str, key_pem: &str) -> bool {
+    crate::pki::bundle::key_pem_matches(certificate_pem, key_pem)
+}
+
+/// True when `pem` holds exactly the CA's trusted certificates.
+fn holds_exactly_pem(pem: &str, ca: &HostCa) -> bool {
+    use rustls_pki_types::pem::PemObject;
+    let want: std::collections::BTreeSet<&[u8]> =
+        ca.trusted().map(|k| k.certificate_der()).collect();
+    let mut total = 0;
+    let mut known = std::collections::BTreeSet::new();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+        let Ok(cert) = cert else { return false };
+        total += 1;
+        if let Some(k) = want.get(cert.as_ref()) {
+            known.insert(*k);
+        }
+    }
+    total == want.len() && known.len() == want.len()
 }
 
 fn renewal(ca: &HostCa, report: &CertReport, renew_within: Option<Duration>) -> Option<Renewal> {

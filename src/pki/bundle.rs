@@ -140,6 +140,28 @@ impl RedisBundle {
         Ok(paths)
     }
 
+    /// Writes the bundle at `prefix` in `format` (see [`BundleFormat`]): all its files or
+    /// none, owned by `owner` when given; returns them.
+    ///
+    /// [`BundleFormat`]: crate::BundleFormat
+    pub(crate) fn write_format(
+        &self,
+        prefix: &Path,
+        format: &crate::pki::formats::BundleFormat,
+        overwrite: bool,
+        owner: Option<(u32, u32)>,
+    ) -> Result<Vec<PathBuf>> {
+        if matches!(format, crate::pki::formats::BundleFormat::Redis) {
+            return self.write_owned(prefix, overwrite, owner);
+        }
+        let paths = format.paths(prefix, true);
+        let data = format.encode(self)?;
+        FileSet::new(&paths)
+            .with_owner(owner)
+            .write(&[(data.as_slice(), Visibility::Secret)], overwrite)?;
+        Ok(paths)
+    }
+
     /// Refuses, before any work, what [`write`](Self::write) would refuse: an existing output
     /// (without `overwrite`), a missing folder, a directory in the way. The debris of a write
     /// that was killed half-way does not count as existing.
@@ -188,14 +210,16 @@ impl RedisBundle {
 
 /// True when the PEM private key at `path` is the key of the PEM certificate.
 pub(crate) fn key_file_matches(certificate_pem: &str, path: &Path) -> bool {
-    use rustls_pki_types::pem::PemObject;
-    let Some(pem) = crate::output::read::read_regular(path, crate::output::read::PEM_LIMIT)
+    crate::output::read::read_regular(path, crate::output::read::PEM_LIMIT)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-    else {
-        return false;
-    };
-    let Ok(key) = rcgen::KeyPair::from_pem(&pem) else {
+        .is_some_and(|pem| key_pem_matches(certificate_pem, &pem))
+}
+
+/// True when the PEM private key is the key of the PEM certificate.
+pub(crate) fn key_pem_matches(certificate_pem: &str, pem: &str) -> bool {
+    use rustls_pki_types::pem::PemObject;
+    let Ok(key) = rcgen::KeyPair::from_pem(pem) else {
         return false;
     };
     let Ok(cert) = rustls_pki_types::CertificateDer::from_pem_slice(certificate_pem.as_bytes())

@@ -10,6 +10,7 @@
 pub(crate) mod bundle;
 pub(crate) mod ca;
 pub(crate) mod csr;
+pub(crate) mod formats;
 pub(crate) mod hosts;
 pub(crate) mod inspect;
 pub(crate) mod keys;

@@ -78,11 +78,13 @@ impl StateDir {
         let req = self.client_request(&self.client_login(client))?;
         let yaml = serde_norway::to_string(client).map_err(|e| Error::encode("client", e))?;
         let blob = format!("{CLIENTS_DIR}/{}.yaml", client.name);
+        let format = client.bundle_format()?;
         let output = Output {
             out: &client.out,
             overwrite,
             with_key: true,
             owner,
+            format: &format,
         };
         let also = Also {
             blobs: &[(&blob, yaml.as_bytes())],
@@ -162,11 +164,13 @@ impl StateDir {
                 .ok();
             }
             let req = self.client_request(&login)?;
+            let format = client.bundle_format()?;
             let output = Output {
                 out: &client.out,
                 overwrite: true,
                 with_key: true,
                 owner,
+                format: &format,
             };
             let (bundle, paths) = self.sign_and_write_with(
                 &output,

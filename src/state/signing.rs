@@ -6,6 +6,7 @@ use crate::accounts::roles::{check_access, ttl_cap};
 use crate::duration::Ttl;
 use crate::error::{Error, Result};
 use crate::pki::bundle::RedisBundle;
+use crate::pki::formats::BundleFormat;
 use crate::pki::keys::KeyAlgorithm;
 use crate::pki::leaf::{ClientCertRequest, leaf_ttl};
 use crate::pki::rotation::Phase;
@@ -29,6 +30,7 @@ pub(crate) struct Output<'a> {
     pub overwrite: bool,
     pub with_key: bool,
     pub owner: Option<(u32, u32)>,
+    pub format: &'a BundleFormat,
 }
 
 /// What is saved with a signed bundle, in the same change: blobs (name, content) and records.
@@ -172,6 +174,54 @@ impl StateDir {
         })
     }
 
+    /// [`issue_redis_server`](Self::issue_redis_server) in `format` (a PKCS#12 file, a
+    /// Kubernetes Secret, or the three files).
+    pub fn issue_server_as(
+        &mut self,
+        req: &ServerCertRequest,
+        out: &Path,
+        overwrite: bool,
+        format: &BundleFormat,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        let output = Output {
+            out,
+            overwrite,
+            with_key: true,
+            owner: None,
+            format,
+        };
+        self.sign_and_write_with(
+            &output,
+            None,
+            |ca, now| ca.sign_redis_server(req, now),
+            Also::default(),
+        )
+    }
+
+    /// [`issue_redis_client`](Self::issue_redis_client) in `format`.
+    pub fn issue_client_as(
+        &mut self,
+        login: &ClientLogin,
+        out: &Path,
+        overwrite: bool,
+        format: &BundleFormat,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        let req = self.client_request(login)?;
+        let output = Output {
+            out,
+            overwrite,
+            with_key: true,
+            owner: None,
+            format,
+        };
+        self.sign_and_write_with(
+            &output,
+            Some(&login.user),
+            |ca, now| ca.sign_redis_client(&req, now),
+            Also::default(),
+        )
+    }
+
     /// [`issue_redis_server`](Self::issue_redis_server) for a CSR: writes `PREFIX.crt` and
     /// `PREFIX.cas`. `ttl` is [`DEFAULT_CERT_TTL`](crate::DEFAULT_CERT_TTL) when `None`.
     pub fn issue_redis_csr(
@@ -203,6 +253,7 @@ impl StateDir {
             overwrite,
             with_key,
             owner,
+            format: &BundleFormat::Redis,
         };
         self.sign_and_write_with(&output, user, sign, Also::default())
     }
@@ -221,6 +272,7 @@ impl StateDir {
             overwrite,
             with_key,
             owner,
+            format,
         } = *output;
         // The outputs are checked for good under the output folder's lock, as the bundle is
         // written: a refusal there comes before anything is committed (the CA a load created
@@ -231,12 +283,7 @@ impl StateDir {
         // The files about to be written, as absolute paths: the audit record names them, and
         // it is appended before they are placed.
         let absolute = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
-        let [crt, key, cas] = RedisBundle::paths(&absolute);
-        let outputs: Vec<PathBuf> = if with_key {
-            vec![crt, key, cas]
-        } else {
-            vec![crt, cas]
-        };
+        let outputs = format.paths(&absolute, with_key);
         let mut events = also.events;
         events.push(AuditEvent::issued(bundle.issued(), user).with_outputs(&outputs));
         let mut placed = Vec::new();
@@ -246,7 +293,7 @@ impl StateDir {
             false,
             events,
             || {
-                placed = bundle.write_owned(out, overwrite, owner)?;
+                placed = bundle.write_format(out, format, overwrite, owner)?;
                 Ok(placed.clone())
             },
             also.blobs,
