@@ -107,7 +107,7 @@ pub(crate) struct DbLogoutArgs {
 #[derive(Subcommand, Debug)]
 pub(crate) enum ClientsCommand {
     /// Register an application's client bundle and issue it; redis sync keeps it renewed
-    Add(ClientsAddArgs),
+    Add(Box<ClientsAddArgs>),
     /// List the registered client outputs
     Ls(ClientsLsArgs),
     /// Forget a client output (its files stay)

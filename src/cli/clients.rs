@@ -18,7 +18,7 @@ pub(super) fn command_name(cmd: &ClientsCommand) -> &'static str {
 
 pub(super) fn clients(ctx: &Context, cmd: ClientsCommand) -> Result<()> {
     match cmd {
-        ClientsCommand::Add(args) => clients_add(ctx, args),
+        ClientsCommand::Add(args) => clients_add(ctx, *args),
         ClientsCommand::Ls(args) => clients_ls(ctx, args),
         ClientsCommand::Rm(args) => {
             with_state(ctx, |state| state.remove_client(&args.name))?;
