@@ -45,14 +45,26 @@ done
 for i in $(seq -w 1 "$SERVERS"); do
   until grep -q "Ready to accept" "data$i/redis.log" 2>/dev/null; do sleep 0.05; done
 done
-# Every server in line before timing.
+# Client outputs on the same state, and a person to log in.
+CLIENTS=${CLIENTS:-5}
+$RCTL users add app --roles=access --db-users=app > "$W/app.password"
+mkdir out
+clients=()
+for c in $(seq 1 "$CLIENTS"); do
+  $RCTL clients add "c$c" --user=app --db-user=app --out="out/c$c" --ttl=24h >/dev/null
+  clients+=("c$c")
+done
+# Every server and client output in line before timing.
 $RCTL redis sync --all >/dev/null
 
 first=s$(seq -w 1 "$SERVERS" | head -1)
 hyperfine -N --warmup 3 --runs "$RUNS" --export-markdown "$W/sync.md" \
   -n "sync 1 server, nothing due" "$RCTL redis sync $first" \
+  -n "sync 1 server + $CLIENTS client outputs, nothing due" "$RCTL redis sync $first ${clients[*]}" \
   -n "sync 1 server: renew + reload + verify" "$RCTL redis sync $first --renew-within=8760h" \
-  -n "sync $SERVERS servers, nothing due" "$RCTL redis sync --all" \
+  -n "sync $SERVERS servers + $CLIENTS client outputs (--all), nothing due" "$RCTL redis sync --all" \
   -n "sync $SERVERS servers: each renewed + reloaded + verified" "$RCTL redis sync --all --renew-within=8760h" \
-  -n "check $SERVERS servers" "$RCTL redis check --all"
+  -n "check $SERVERS servers" "$RCTL redis check --all" \
+  -n "db login (one person's certificate into a profile)" "$RCTL db login $first --user=app --profile=$W/profile" \
+  -n "auth sign --user (the same certificate, for comparison)" "$RCTL auth sign --user=app --db-user=app --out=$W/signed --overwrite"
 cat "$W/sync.md"

@@ -68,7 +68,8 @@ pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};
 pub use accounts::databases::{DatabaseAccess, DatabaseGrant, database_access};
 pub use accounts::names::validate_user_name;
 pub use accounts::names::{
-    ClientName, ClusterName, DbUserName, MAX_NAME_LEN, ServerName, UserName, validate_name,
+    ClientName, ClusterName, DbUserName, MAX_NAME_LEN, NodeName, ServerName, UserName,
+    validate_name,
 };
 pub use accounts::roles::{
     BUILTIN_ROLES, Metadata, Role, RoleConditions, RoleOptions, RoleSpec, check_access, ttl_cap,
@@ -94,5 +95,5 @@ pub use servers::registered::{FileOwner, RegisteredServer, ServerAddr};
 pub use state::audit::AuditEvent;
 pub use state::{
     AclFile, ClientLogin, DbLoginRequest, NewUser, Notice, PendingUser, StateDir, UserUpdate,
-    WrittenFiles, default_cluster_name, default_state_dir,
+    WrittenFiles, default_cluster_name, default_state_dir, this_node,
 };

@@ -195,13 +195,13 @@ impl Drop for EtcdCluster {
 }
 
 /// `rctl --state=… ARGS` in `dir` (no --state-dir).
-fn rctl(dir: &Path, state: &str, args: &[&str]) -> crate::util::Run {
+pub fn rctl(dir: &Path, state: &str, args: &[&str]) -> crate::util::Run {
     let mut cmd = rctl_command();
     cmd.arg(state).args(args).current_dir(dir);
     run(cmd, None)
 }
 
-fn passphrase(dir: &TestDir) -> String {
+pub fn passphrase(dir: &TestDir) -> String {
     passphrase_file(dir, "pass", "etcd sesame\n")
 }
 

@@ -13,6 +13,7 @@ mod db_flow;
 mod ecosystem;
 mod encrypted;
 mod etcd;
+mod fleet;
 mod formats;
 mod golden;
 mod layout;

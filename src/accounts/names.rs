@@ -170,6 +170,13 @@ name_type!(
 );
 
 name_type!(
+    /// A host of a fleet on shared state (`--node`): the machine that holds a registered
+    /// server's or client output's files; by default this machine's host name.
+    NodeName,
+    |s| validate_name("node", s)
+);
+
+name_type!(
     /// A registered client output's name (an application's bundle that sync keeps renewed).
     ClientName,
     |s| validate_name("client", s)

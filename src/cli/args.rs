@@ -150,7 +150,7 @@ pub(crate) enum RedisCommand {
     /// Register a Redis server: where it listens and where its certificate and users.acl live
     Add(RedisAddArgs),
     /// List registered Redis servers
-    Ls(FormatArgs),
+    Ls(super::client_args::NodeListArgs),
     /// Forget a registered Redis server (its files stay)
     Rm(RedisRmArgs),
     /// Bring registered servers in line: renew, trust bundle, users.acl, reload, verify
@@ -162,12 +162,15 @@ pub(crate) enum RedisCommand {
 /// Which registered servers: names, or `--all`.
 #[derive(Args, Debug)]
 pub(crate) struct ServerSelection {
-    /// Registered servers' names
-    #[arg(value_name = "NAME", conflicts_with = "all")]
+    /// Registered servers' (or client outputs') names
+    #[arg(value_name = "NAME", conflicts_with_all = ["all", "node"])]
     pub(crate) names: Vec<ServerName>,
-    /// Every registered server
-    #[arg(long)]
+    /// Every registered server and client output
+    #[arg(long, conflicts_with = "node")]
     pub(crate) all: bool,
+    /// Those a node holds [default on a shared (etcd) state: this host's name]
+    #[arg(long, value_name = "NODE")]
+    pub(crate) node: Option<rctl::NodeName>,
 }
 
 #[derive(Args, Debug)]
@@ -232,6 +235,9 @@ pub(crate) struct RedisAddArgs {
     /// What the server is, for db ls
     #[arg(long, value_name = "TEXT")]
     pub(crate) description: Option<String>,
+    /// The host that holds its files, on a fleet's shared state (its sync writes them)
+    #[arg(long, value_name = "NODE")]
+    pub(crate) node: Option<rctl::NodeName>,
 }
 
 #[derive(Args, Debug)]

@@ -145,6 +145,9 @@ pub(crate) struct ClientsAddArgs {
     pub(crate) overwrite: bool,
     #[command(flatten)]
     pub(crate) format_options: FormatOptions,
+    /// The host that holds its files; another host's is only registered, its sync issues it
+    #[arg(long, value_name = "NODE")]
+    pub(crate) node: Option<rctl::NodeName>,
 }
 
 /// What the pkcs12 and kubernetes-secret formats need.
@@ -160,9 +163,19 @@ pub(crate) struct FormatOptions {
 
 #[derive(Args, Debug)]
 pub(crate) struct ClientsLsArgs {
+    #[command(flatten)]
+    pub(crate) list: NodeListArgs,
+}
+
+/// A list of registrations, of one node or all.
+#[derive(Args, Debug)]
+pub(crate) struct NodeListArgs {
     /// Output format: text, json or yaml
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub(crate) format: output::Format,
+    /// Only those this node holds
+    #[arg(long, value_name = "NODE")]
+    pub(crate) node: Option<rctl::NodeName>,
 }
 
 #[derive(Args, Debug)]

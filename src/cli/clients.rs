@@ -67,6 +67,19 @@ fn clients_add(ctx: &Context, args: ClientsAddArgs) -> Result<()> {
     if let Some(command) = &args.exec {
         client = client.with_exec(command)?;
     }
+    if let Some(node) = args.node.clone() {
+        client = client.with_node(node);
+    }
+    // Another host's files are that host's to write: its sync issues them.
+    if args.node.is_some() && args.node != rctl::this_node() {
+        with_state(ctx, |state| state.register_client(&client))?;
+        outln!(
+            "Client {:?} registered for node {}: its 'rctl redis sync' there issues it.",
+            client.name.as_str(),
+            args.node.as_ref().map(|n| n.as_str()).unwrap_or_default()
+        )?;
+        return Ok(());
+    }
     let (bundle, files) = with_state(ctx, |state| state.add_client(&client, args.overwrite))?;
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     outln!(
@@ -89,10 +102,14 @@ struct ClientRow {
     not_after: Option<String>,
     exec: Option<String>,
     status: String,
+    node: Option<String>,
 }
 
 fn clients_ls(ctx: &Context, args: ClientsLsArgs) -> Result<()> {
-    let clients = with_state_read(ctx, |state| state.client_plans(None))?;
+    let mut clients = with_state_read(ctx, |state| state.client_plans(None))?;
+    if let Some(node) = &args.list.node {
+        clients.retain(|(c, _)| c.node.as_ref() == Some(node));
+    }
     let rows: Vec<ClientRow> = clients
         .iter()
         .map(|(c, plan)| ClientRow {
@@ -103,6 +120,7 @@ fn clients_ls(ctx: &Context, args: ClientsLsArgs) -> Result<()> {
             format: c.format.name(),
             not_after: rctl::RedisBundle::not_after_on_disk(&c.out).map(date),
             exec: c.exec.clone(),
+            node: c.node.as_ref().map(ToString::to_string),
             status: match (&plan.renew, plan.write_cas) {
                 (Some(why), _) => format!("renew: {why}"),
                 (None, true) => "trust bundle to rewrite".to_string(),
@@ -110,9 +128,9 @@ fn clients_ls(ctx: &Context, args: ClientsLsArgs) -> Result<()> {
             },
         })
         .collect();
-    let text = match args.format {
+    let text = match args.list.format {
         Format::Text => {
-            let rows: Vec<[String; 7]> = rows
+            let rows: Vec<[String; 8]> = rows
                 .iter()
                 .map(|r| {
                     [
@@ -123,6 +141,7 @@ fn clients_ls(ctx: &Context, args: ClientsLsArgs) -> Result<()> {
                         r.format.to_string(),
                         r.not_after.clone().unwrap_or_else(|| "-".to_string()),
                         r.status.clone(),
+                        r.node.clone().unwrap_or_else(|| "-".to_string()),
                     ]
                 })
                 .collect();
@@ -135,6 +154,7 @@ fn clients_ls(ctx: &Context, args: ClientsLsArgs) -> Result<()> {
                     "FORMAT",
                     "NOT AFTER",
                     "STATUS",
+                    "NODE",
                 ],
                 &rows,
             )

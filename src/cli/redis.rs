@@ -148,6 +148,9 @@ pub(super) fn redis_add(ctx: &Context, args: RedisAddArgs) -> Result<()> {
     if let Some(text) = &args.description {
         server = server.with_description(text)?;
     }
+    if let Some(node) = args.node {
+        server = server.with_node(node);
+    }
     with_state(ctx, |state| state.add_server(&server))?;
     outln!(
         "Server {:?} registered: {}, certificate {}.crt for {}.",
@@ -159,8 +162,11 @@ pub(super) fn redis_add(ctx: &Context, args: RedisAddArgs) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn redis_ls(ctx: &Context, args: FormatArgs) -> Result<()> {
-    let servers = with_state_read(ctx, |state| state.servers())?;
+pub(super) fn redis_ls(ctx: &Context, args: super::client_args::NodeListArgs) -> Result<()> {
+    let mut servers = with_state_read(ctx, |state| state.servers())?;
+    if let Some(node) = &args.node {
+        servers.retain(|s| s.node.as_ref() == Some(node));
+    }
     out!("{}", output::servers(&servers, args.format)?)?;
     Ok(())
 }
@@ -188,13 +194,16 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
         }
     };
     let mut printed = Ok(());
-    let report = fleet::sync_servers(open, &selection(&args.servers), &options, |server| {
+    let report = fleet::sync_servers(open, &selection(ctx, &args.servers)?, &options, |server| {
         if printed.is_ok() {
             printed = outln!("{}", sync_line(server, args.dry_run));
         }
     });
     let report = show_notices(report, |r| &r.notices)?;
     printed?;
+    if report.servers.is_empty() && report.clients.is_empty() {
+        errln!("note: nothing is registered for this node: no server, no client output");
+    }
     for client in &report.clients {
         outln!("{}", client_line(client, args.dry_run))?;
     }
@@ -254,7 +263,7 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
         .map_or(rctl::live::DEFAULT_DEADLINE, |t| t.as_std());
     let checked = fleet::check_servers(
         ctx.open_read_only()?,
-        &selection(&args.servers),
+        &selection(ctx, &args.servers)?,
         rctl::live::DEFAULT_TIMEOUT.min(deadline),
         deadline,
     );
@@ -280,12 +289,24 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
 }
 
 /// The servers a command names, or every one with `--all`.
-fn selection(selection: &ServerSelection) -> fleet::Selection {
+/// What a sync or check acts on: the names, `--all`, `--node`; with none of them, on a
+/// shared (etcd) state, this host's node.
+fn selection(ctx: &Context, selection: &ServerSelection) -> Result<fleet::Selection> {
     if selection.all {
-        fleet::Selection::All
-    } else {
-        fleet::Selection::Named(selection.names.clone())
+        return Ok(fleet::Selection::All);
     }
+    if let Some(node) = &selection.node {
+        return Ok(fleet::Selection::Node(node.clone()));
+    }
+    if selection.names.is_empty() && ctx.etcd.is_some() {
+        let node = rctl::this_node().ok_or_else(|| {
+            Error::InvalidArgument(
+                "this host's name cannot be a node name; pass --node=NODE".to_string(),
+            )
+        })?;
+        return Ok(fleet::Selection::Node(node));
+    }
+    Ok(fleet::Selection::Named(selection.names.clone()))
 }
 
 /// Prints the notices a fleet call gathered (also when some server failed), then gives its

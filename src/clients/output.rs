@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::names::{ClientName, DbUserName, UserName};
+use crate::accounts::names::{ClientName, DbUserName, NodeName, UserName};
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
 use crate::pki::bundle::RedisBundle;
@@ -35,6 +35,8 @@ pub struct ClientOutput {
     pub exec: Option<String>,
     /// How its bundle is written.
     pub format: ClientFormat,
+    /// The host that holds its files, on a fleet's shared state.
+    pub node: Option<NodeName>,
 }
 
 /// How a client output's bundle is written (see [`BundleFormat`]).
@@ -91,7 +93,14 @@ impl ClientOutput {
             owner: None,
             exec: None,
             format: ClientFormat::Redis,
+            node: None,
         })
+    }
+
+    /// Held by `node`.
+    pub fn with_node(mut self, node: NodeName) -> ClientOutput {
+        self.node = Some(node);
+        self
     }
 
     /// Written in `format`: a Kubernetes Secret takes the output's name, which must be a
@@ -196,6 +205,8 @@ struct ClientRecord {
     pkcs12_passphrase_file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<NodeName>,
 }
 
 impl From<ClientOutput> for ClientRecord {
@@ -213,6 +224,7 @@ impl From<ClientOutput> for ClientRecord {
             format,
             pkcs12_passphrase_file,
             namespace,
+            node: c.node,
             name: c.name,
             user: c.user,
             db_user: c.db_user,
@@ -253,6 +265,7 @@ impl TryFrom<ClientRecord> for ClientOutput {
         };
         Ok(ClientOutput {
             format,
+            node: r.node,
             name: r.name,
             user: r.user,
             db_user: r.db_user,

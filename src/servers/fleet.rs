@@ -40,6 +40,8 @@ pub enum Selection {
     All,
     /// These servers, in this order (an unknown name is refused).
     Named(Vec<ServerName>),
+    /// The servers and client outputs a node holds (none is not an error).
+    Node(crate::accounts::names::NodeName),
 }
 
 /// One server's part of a sync: the plan for its files, what writing them gave, and what the
@@ -346,13 +348,19 @@ pub fn check_servers(
 ) -> Result<(Vec<ServerCheck>, Vec<Notice>)> {
     let prepared = selected(&state, selection).and_then(|(servers, _)| {
         if servers.is_empty() {
-            return Err(Error::NoServerRegistered);
+            return match selection {
+                Selection::Node(_) => Ok((servers, None)),
+                _ => Err(Error::NoServerRegistered),
+            };
         }
-        Ok((servers, state.wanted()?))
+        Ok((servers, Some(state.wanted()?)))
     });
     let notices = state.take_notices();
     drop(state);
     let (servers, wanted) = prepared?;
+    let Some(wanted) = wanted else {
+        return Ok((Vec::new(), notices));
+    };
     let wanted = Arc::new(wanted);
     let mut findings: Vec<Vec<String>> = vec![Vec::new(); servers.len()];
     let jobs = servers.iter().cloned().map(Some).collect();
@@ -382,6 +390,12 @@ fn selected(
     let all_clients = state.clients()?;
     let (servers, clients) = match selection {
         Selection::All => (all_servers, all_clients),
+        Selection::Node(node) => {
+            let mine = |n: &Option<_>| n.as_ref() == Some(node);
+            let servers = all_servers.into_iter().filter(|s| mine(&s.node)).collect();
+            let clients = all_clients.into_iter().filter(|c| mine(&c.node)).collect();
+            return Ok((servers, clients));
+        }
         Selection::Named(names) if names.is_empty() => return Err(Error::NoServerSelected),
         Selection::Named(names) => {
             // `sync r1 r1 r1` is one sync of r1, not three at once.

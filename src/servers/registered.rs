@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::names::ServerName;
+use crate::accounts::names::{NodeName, ServerName};
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
 use crate::pki::hosts::Host;
@@ -180,6 +180,9 @@ pub struct RegisteredServer {
     pub labels: Labels,
     /// What it is, for people listing servers.
     pub description: Option<String>,
+    /// The host that holds its files, on a fleet's shared state; `None` for the one host that
+    /// holds every file (`redis sync --all`).
+    pub node: Option<NodeName>,
 }
 
 impl RegisteredServer {
@@ -197,7 +200,14 @@ impl RegisteredServer {
             owner: None,
             labels: Labels::default(),
             description: None,
+            node: None,
         })
+    }
+
+    /// Held by `node`.
+    pub fn with_node(mut self, node: NodeName) -> RegisteredServer {
+        self.node = Some(node);
+        self
     }
 
     /// With the names its certificate carries (at least one).
@@ -299,6 +309,8 @@ struct ServerRecord {
     labels: Labels,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node: Option<NodeName>,
 }
 
 impl From<RegisteredServer> for ServerRecord {
@@ -314,6 +326,7 @@ impl From<RegisteredServer> for ServerRecord {
             owner: s.owner.map(|o| o.to_string()),
             labels: s.labels,
             description: s.description,
+            node: s.node,
         }
     }
 }
@@ -351,6 +364,7 @@ impl TryFrom<ServerRecord> for RegisteredServer {
             owner: r.owner.map(|o| o.parse()).transpose().map_err(text)?,
             labels: r.labels,
             description: r.description,
+            node: r.node,
         })
     }
 }

@@ -49,33 +49,8 @@ impl StateDir {
         client: &ClientOutput,
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        let clients = self.clients()?;
-        if clients.iter().any(|c| c.name == client.name) {
-            return Err(Error::AlreadyExists {
-                what: "client",
-                name: client.name.to_string(),
-            });
-        }
-        let outputs = client.outputs();
-        let taken = self
-            .servers()?
-            .into_iter()
-            .map(|s| (format!("server {:?}", s.name.as_str()), s.outputs()))
-            .chain(
-                clients
-                    .iter()
-                    .map(|c| (format!("client {:?}", c.name.as_str()), c.outputs())),
-            );
-        for (owner, paths) in taken {
-            if let Some(path) = paths.iter().find(|p| outputs.contains(p)) {
-                return Err(Error::InvalidArgument(format!(
-                    "{} is already written for {owner}",
-                    path.display()
-                )));
-            }
-        }
+        let req = self.check_new_client(client)?;
         let owner = client.owner.as_ref().map(|o| o.resolve()).transpose()?;
-        let req = self.client_request(&self.client_login(client))?;
         let yaml = serde_norway::to_string(client).map_err(|e| Error::encode("client", e))?;
         let blob = format!("{CLIENTS_DIR}/{}.yaml", client.name);
         let format = client.bundle_format()?;
@@ -88,7 +63,9 @@ impl StateDir {
         };
         let also = Also {
             blobs: &[(&blob, yaml.as_bytes())],
-            events: vec![AuditEvent::about("client.add", &client.name).with_outputs(&outputs)],
+            events: vec![
+                AuditEvent::about("client.add", &client.name).with_outputs(&client.outputs()),
+            ],
         };
         self.sign_and_write_with(
             &output,
@@ -96,6 +73,57 @@ impl StateDir {
             |ca, now| ca.sign_redis_client(&req, now),
             also,
         )
+    }
+
+    /// Registers a client output held by another node, without issuing it (no CA key is
+    /// used): that node's sync issues its files. Checked as [`add_client`](Self::add_client)
+    /// checks, but for the files, which are that node's.
+    pub fn register_client(&mut self, client: &ClientOutput) -> Result<()> {
+        self.check_new_client(client)?;
+        let yaml = serde_norway::to_string(client).map_err(|e| Error::encode("client", e))?;
+        let event = AuditEvent::about("client.add", &client.name).with_outputs(&client.outputs());
+        self.audited(&[event], || {
+            self.store().write(
+                &format!("{CLIENTS_DIR}/{}.yaml", client.name),
+                yaml.as_bytes(),
+            )
+        })
+    }
+
+    /// The checks of a new client output; its certificate request.
+    fn check_new_client(
+        &self,
+        client: &ClientOutput,
+    ) -> Result<crate::pki::leaf::ClientCertRequest> {
+        let clients = self.clients()?;
+        if clients.iter().any(|c| c.name == client.name) {
+            return Err(Error::AlreadyExists {
+                what: "client",
+                name: client.name.to_string(),
+            });
+        }
+        let outputs = client.outputs();
+        // Files on one host: another node's files of the same path are its own.
+        let taken = self
+            .servers()?
+            .into_iter()
+            .filter(|s| s.node == client.node)
+            .map(|s| (format!("server {:?}", s.name.as_str()), s.outputs()))
+            .chain(
+                clients
+                    .iter()
+                    .filter(|c| c.node == client.node)
+                    .map(|c| (format!("client {:?}", c.name.as_str()), c.outputs())),
+            );
+        for (owner, paths) in taken {
+            if let Some(path) = paths.iter().find(|p| outputs.contains(p)) {
+                return Err(Error::InvalidArgument(format!(
+                    "{} is already written for {owner}",
+                    path.display()
+                )));
+            }
+        }
+        self.client_request(&self.client_login(client))
     }
 
     /// Forgets a client output (its files stay where they are).

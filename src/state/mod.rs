@@ -251,6 +251,19 @@ impl StateDir {
 
 /// The host name, made into a valid cluster name (`rctl` when there is none).
 pub fn default_cluster_name() -> crate::ClusterName {
+    host_name()
+        .parse()
+        .unwrap_or_else(|_| crate::ClusterName::fallback())
+}
+
+/// This machine as a node of a fleet: its host name, made a name (`None` when it has none
+/// that can be one).
+pub fn this_node() -> Option<crate::NodeName> {
+    host_name().parse().ok()
+}
+
+/// The host name with every character a name cannot hold made '-', at most a name's length.
+fn host_name() -> String {
     let raw = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .unwrap_or_default();
@@ -266,10 +279,8 @@ pub fn default_cluster_name() -> crate::ClusterName {
         })
         .take(crate::accounts::names::MAX_NAME_LEN)
         .collect();
-    let name = name.trim_start_matches('.');
     // Letters, digits, '.', '_' and '-' only, at most 64, not starting with '.': a name.
-    name.parse()
-        .unwrap_or_else(|_| crate::ClusterName::fallback())
+    name.trim_start_matches('.').to_string()
 }
 
 #[cfg(test)]

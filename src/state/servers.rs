@@ -57,14 +57,17 @@ impl StateDir {
                 ca.check_ttl(ttl, self.now())?;
             }
         }
-        if let Some(other) = servers.iter().find(|s| s.addr == server.addr) {
+        if let Some(other) = servers
+            .iter()
+            .find(|s| s.addr == server.addr && s.node == server.node)
+        {
             return Err(Error::InvalidArgument(format!(
                 "{} is server {:?}'s address already: two registrations of one server would flip it between their bundles",
                 server.addr, other.name
             )));
         }
         let outputs = server.outputs();
-        for other in &servers {
+        for other in servers.iter().filter(|s| s.node == server.node) {
             if let Some(path) = other.outputs().iter().find(|p| outputs.contains(p)) {
                 return Err(Error::InvalidArgument(format!(
                     "{} is already written for server {:?}",
