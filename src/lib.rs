@@ -80,6 +80,7 @@ pub use clients::profile::{DbLogin, Profile};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
 pub use output::atomic::{check_file_output, write_certificate_file};
+pub use output::owner::FileOwner;
 pub use pki::bundle::{CertKind, IssuedCert, RedisBundle};
 pub use pki::ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
 pub use pki::formats::{BundleFormat, check_kubernetes_name, read_passphrase_file};
@@ -91,9 +92,9 @@ pub use pki::rotation::{DEFAULT_GRACE_PERIOD, Duty, Mode, Phase, Rotation};
 pub use pki::sealed::Passphrase;
 pub use servers::labels::{LabelSelector, Labels};
 pub use servers::redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
-pub use servers::registered::{FileOwner, RegisteredServer, ServerAddr};
+pub use servers::registered::{RegisteredServer, ServerAddr};
 pub use state::audit::AuditEvent;
 pub use state::{
-    AclFile, ClientLogin, DbLoginRequest, NewUser, Notice, PendingUser, StateDir, UserUpdate,
-    WrittenFiles, default_cluster_name, default_state_dir, this_node,
+    AclFile, ClientLogin, DbLoginRequest, NewUser, Notice, PendingUser, Placement, StateDir,
+    UserUpdate, WrittenFiles, default_cluster_name, default_state_dir, this_node,
 };

@@ -123,3 +123,91 @@ fn each_node_syncs_only_its_own_servers_and_client_outputs() {
         );
     }
 }
+
+/// `--owner` on every command that writes what a server or client reads, from the first
+/// write: Debian's `redis` user reads what root wrote for it.
+#[test]
+fn files_have_their_owner_from_the_first_write() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = TestDir::new();
+    let stat = |name: &str| {
+        let meta = std::fs::metadata(dir.join(name)).unwrap();
+        (meta.uid(), meta.gid(), meta.mode() & 0o777)
+    };
+    let (nobody, nogroup) = (65534, 65534);
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--host=localhost",
+        "--out=srv",
+        "--owner=nobody:nogroup",
+    ])
+    .ok();
+    assert_eq!(stat("srv.key"), (nobody, nogroup, 0o600));
+    assert_eq!(stat("srv.crt"), (nobody, nogroup, 0o644));
+    assert_eq!(stat("srv.cas"), (nobody, nogroup, 0o644));
+    dir.write("pass", "pkcs12 pass\n");
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--format=pkcs12",
+        "--pkcs12-passphrase-file=pass",
+        "--host=localhost",
+        "--out=java",
+        "--owner=nobody",
+    ])
+    .ok();
+    assert_eq!(stat("java.p12"), (nobody, nogroup, 0o600));
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    dir.rctl(&["acl", "generate", "--out=users.acl", "--owner=0:nogroup"])
+        .ok();
+    assert_eq!(stat("users.acl"), (0, nogroup, 0o640));
+    dir.rctl(&["acl", "generate", "--out=only.acl", "--owner=nobody"])
+        .ok();
+    assert_eq!(stat("only.acl"), (nobody, nogroup, 0o600));
+    // A replaced file keeps its owner without --owner.
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--host=localhost",
+        "--out=srv",
+        "--overwrite",
+    ])
+    .ok();
+    assert_eq!(stat("srv.key"), (nobody, nogroup, 0o600));
+    // A person's login, written by an admin into their profile, is theirs.
+    dir.rctl(&[
+        "redis",
+        "add",
+        "r1",
+        "--addr=127.0.0.1:6390",
+        "--cert-prefix=r1",
+    ])
+    .ok();
+    let profile = format!("--profile={}", dir.join("profile").display());
+    dir.rctl(&[
+        "db",
+        "login",
+        "r1",
+        "--user=app",
+        "--owner=nobody:nogroup",
+        &profile,
+    ])
+    .ok();
+    assert_eq!(stat("profile"), (nobody, nogroup, 0o700));
+    assert_eq!(stat("profile/app"), (nobody, nogroup, 0o700));
+    assert_eq!(stat("profile/app/r1.key"), (nobody, nogroup, 0o600));
+    assert_eq!(stat("profile/app/r1.json"), (nobody, nogroup, 0o600));
+    // An owner that does not exist is refused before anything is signed.
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--host=localhost",
+        "--out=x",
+        "--owner=no-such-user",
+    ])
+    .refused("no user \"no-such-user\"");
+    assert!(!dir.join("x.crt").exists());
+}

@@ -11,6 +11,9 @@ pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
     if let Some(out) = &args.out {
         rctl::AclFile::check_output(out)?;
     }
+    if let Some(owner) = &args.owner {
+        owner.resolve()?;
+    }
     let file = with_state_read(ctx, |state| {
         if let Some(out) = &args.out {
             state.check_output_path(out)?;
@@ -38,7 +41,7 @@ pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
     }
     match &args.out {
         Some(out) => {
-            file.write(out)?;
+            file.write_owned(out, args.owner.as_ref())?;
             errln!("wrote {} ({} users)", out.display(), file.users);
         }
         None => out!("{}", file.text)?,

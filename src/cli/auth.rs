@@ -58,11 +58,24 @@ pub(super) fn bundle_format(
     }
 }
 
+/// Where `auth sign` puts the bundle: `format`, `--overwrite`, `--owner`.
+fn placement(args: &SignArgs, format: rctl::BundleFormat) -> rctl::Placement {
+    let mut placement = rctl::Placement::new(format);
+    placement.overwrite = args.overwrite;
+    placement.owner = args.owner.clone();
+    placement
+}
+
 pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
+    // An owner that does not resolve is refused before anything is signed.
+    if let Some(owner) = &args.owner {
+        owner.resolve()?;
+    }
     if args.format != SignFormat::Redis {
         return auth_sign_as(ctx, args);
     }
     rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, args.csr.is_none())?;
+    let placement = placement(&args, rctl::BundleFormat::Redis);
     if let Some(user) = args.user {
         let Some(db_user) = args.db_user else {
             return Err(Error::InvalidArgument(
@@ -76,11 +89,11 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
             );
         }
         let mut login = ClientLogin::new(user, db_user);
-        login.db_name = args.db_name;
+        login.db_name = args.db_name.clone();
         login.ttl = args.ttl;
         login.key_algorithm = args.key_algo;
         let (issued, cert_login) = with_state(ctx, |state| {
-            let (bundle, _) = state.issue_redis_client(&login, &args.out, args.overwrite)?;
+            let (bundle, _) = state.issue_client_as(&login, &args.out, &placement)?;
             Ok((bundle.issued().clone(), state.cert_login()?))
         })?;
         if cert_login {
@@ -105,7 +118,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         // The redis.conf lines must be printable before anything is signed or written.
         rctl::RedisTlsConfig::new(&args.out).render()?;
         let (bundle, written) = with_state(ctx, |state| {
-            state.issue_redis_csr(&pem, args.ttl, &args.out, args.overwrite)
+            state.issue_csr_as(&pem, args.ttl, &args.out, &placement)
         })?;
         // The key the CSR was made with, usually beside it: the redis.conf lines name it.
         let key = &rctl::RedisBundle::paths(&args.out)[1];
@@ -123,7 +136,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     rctl::RedisTlsConfig::new(&args.out).render()?;
     let written = with_state(ctx, |state| {
         state
-            .issue_redis_server(&req, &args.out, args.overwrite)
+            .issue_server_as(&req, &args.out, &placement)
             .map(|(_, written)| written)
     })?;
     out!(
@@ -150,6 +163,7 @@ fn auth_sign_as(ctx: &Context, args: SignArgs) -> Result<()> {
             .map(str::to_string)
             .ok_or_else(|| Error::InvalidArgument("--out names no file".to_string()))
     })?;
+    let placement = placement(&args, format.clone());
     let paths = format.paths(&args.out, true);
     rctl::check_file_output(&paths[0])?;
     if !args.overwrite && paths[0].exists() {
@@ -165,7 +179,7 @@ fn auth_sign_as(ctx: &Context, args: SignArgs) -> Result<()> {
         login.ttl = args.ttl;
         login.key_algorithm = args.key_algo;
         with_state(ctx, |state| {
-            state.issue_client_as(&login, &args.out, args.overwrite, &format)
+            state.issue_client_as(&login, &args.out, &placement)
         })?
     } else {
         let mut req =
@@ -173,7 +187,7 @@ fn auth_sign_as(ctx: &Context, args: SignArgs) -> Result<()> {
         req.key_algorithm = args.key_algo;
         req.ttl = args.ttl;
         with_state(ctx, |state| {
-            state.issue_server_as(&req, &args.out, args.overwrite, &format)
+            state.issue_server_as(&req, &args.out, &placement)
         })?
     };
     let (bundle, files) = written;

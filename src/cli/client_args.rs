@@ -55,6 +55,10 @@ pub(crate) struct DbLoginArgs {
     /// Certificate lifetime (Go duration), within the roles' max_session_ttl [default: 12h]
     #[arg(long, value_name = "DUR")]
     pub(crate) ttl: Option<Ttl>,
+    /// Owner of the login's folder and files (the person's OS account, when an admin logs
+    /// them in) [default: the writer]
+    #[arg(long, value_name = "USER[:GROUP]")]
+    pub(crate) owner: Option<rctl::FileOwner>,
     #[command(flatten)]
     pub(crate) profile: ProfileArgs,
 }

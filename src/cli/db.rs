@@ -90,6 +90,7 @@ fn db_login(ctx: &Context, args: DbLoginArgs) -> Result<()> {
     let mut req = DbLoginRequest::new(args.name, args.user);
     req.db_user = args.db_user;
     req.ttl = args.ttl;
+    req.owner = args.owner;
     let login = with_state(ctx, |state| state.db_login(&req, &profile))?;
     outln!(
         "Logged in to {:?} as Redis user {:?} until {}; connect with 'rctl db connect {} --user={}', or see 'rctl db config {} --user={}'.",

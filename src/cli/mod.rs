@@ -28,6 +28,7 @@ macro_rules! outln {
 mod acl;
 mod args;
 mod auth;
+mod auth_args;
 mod client_args;
 mod clients;
 mod db;
@@ -145,7 +146,7 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     match cli.command {
         Command::Auth(AuthCommand::Init(args)) => auth::auth_init(&ctx, args),
-        Command::Auth(AuthCommand::Sign(args)) => auth::auth_sign(&ctx, args),
+        Command::Auth(AuthCommand::Sign(args)) => auth::auth_sign(&ctx, *args),
         Command::Auth(AuthCommand::Export(args)) => auth::auth_export(&ctx, args),
         Command::Auth(AuthCommand::Rotate(args)) => auth::auth_rotate(&ctx, args),
         Command::Auth(AuthCommand::Encrypt) => auth::auth_encrypt(&ctx),

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::names::{ClientName, DbUserName, NodeName, UserName};
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
+use crate::output::owner::FileOwner;
 use crate::pki::bundle::RedisBundle;
 use crate::pki::formats::{BundleFormat, check_kubernetes_name};
-use crate::servers::registered::FileOwner;
 
 /// A registered client output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

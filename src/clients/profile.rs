@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::accounts::names::{ServerName, UserName};
 use crate::error::{Error, Result};
-use crate::output::atomic::{Visibility, write_atomic};
+use crate::output::atomic::Visibility;
 use crate::output::read::{PEM_LIMIT, read_regular};
 use crate::pki::bundle::RedisBundle;
 use crate::servers::registered::ServerAddr;
@@ -113,7 +113,8 @@ impl Profile {
 
     /// Makes the profile's folders (mode 0700) for `user`; refuses a path that is there but
     /// not a folder, or a folder that group or others can read.
-    pub fn prepare(&self, user: &UserName) -> Result<PathBuf> {
+    /// `owner` (uid, gid) is given the folders made.
+    pub fn prepare(&self, user: &UserName, owner: Option<(u32, u32)>) -> Result<PathBuf> {
         use std::os::unix::fs::{DirBuilderExt, MetadataExt};
         let dir = self.user_dir(user);
         for path in [&self.root, &dir] {
@@ -139,6 +140,10 @@ impl Profile {
                         .recursive(true)
                         .create(path)
                         .map_err(|e| Error::io(path, e))?;
+                    if let Some((uid, gid)) = owner {
+                        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                            .map_err(|e| Error::io(path, e))?;
+                    }
                 }
                 Err(e) => return Err(Error::io(path, e)),
             }
@@ -147,7 +152,8 @@ impl Profile {
     }
 
     /// Records a login whose bundle is at [`prefix`](Self::prefix) (mode 0600, atomically).
-    pub fn save(&self, login: &DbLogin) -> Result<()> {
+    /// `owner` (uid, gid) is given the record.
+    pub fn save(&self, login: &DbLogin, owner: Option<(u32, u32)>) -> Result<()> {
         let record = LoginRecord {
             user: login.user.clone(),
             server: login.server.clone(),
@@ -157,7 +163,7 @@ impl Profile {
         };
         let json = serde_json::to_vec_pretty(&record).map_err(|e| Error::encode("login", e))?;
         let path = self.record_path(&login.user, &login.server);
-        write_atomic(&path, &json, Visibility::Secret, true)
+        crate::output::atomic::write_atomic_owned(&path, &json, Visibility::Secret, true, owner)
     }
 
     /// `user`'s login to `server`.

@@ -21,6 +21,8 @@ pub enum Visibility {
     Secret,
     /// World-readable (0644): certificates written for a server.
     Public,
+    /// Owner and group (0640): a secret a server's group reads (users.acl given to a group).
+    GroupSecret,
 }
 
 impl Visibility {
@@ -28,6 +30,7 @@ impl Visibility {
         match self {
             Visibility::Secret => 0o600,
             Visibility::Public => 0o644,
+            Visibility::GroupSecret => 0o640,
         }
     }
 }
@@ -130,7 +133,7 @@ impl Kept {
             return None;
         }
         let mask = match visibility {
-            Visibility::Secret => 0o770,
+            Visibility::Secret | Visibility::GroupSecret => 0o770,
             Visibility::Public => 0o777,
         };
         Some(Kept {

@@ -5,7 +5,9 @@
 //!   owner and mode of the file it replaces; the output folder's checks.
 //! - [`fileset`]: several files in one folder replaced as one.
 //! - [`read`]: such a file read back: a regular file only, never past a limit.
+//! - [`owner`]: the owner given to such a file (`USER[:GROUP]`).
 
 pub(crate) mod atomic;
 pub(crate) mod fileset;
+pub(crate) mod owner;
 pub(crate) mod read;

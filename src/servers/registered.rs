@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::names::{NodeName, ServerName};
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
+use crate::output::owner::FileOwner;
 use crate::pki::hosts::Host;
 use crate::pki::keys::KeyAlgorithm;
 use crate::servers::labels::Labels;
@@ -82,76 +83,6 @@ impl fmt::Display for ServerAddr {
             Host::Ip(ip) if ip.is_ipv6() => write!(f, "[{ip}]:{}", self.port),
             host => write!(f, "{host}:{}", self.port),
         }
-    }
-}
-
-/// The owner and group given to the files rctl writes for a server: `USER:GROUP`, names or
-/// numeric ids, resolved when the files are written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileOwner {
-    /// The user: a name or a numeric id.
-    pub user: String,
-    /// The group: a name or a numeric id.
-    pub group: String,
-}
-
-impl FromStr for FileOwner {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<FileOwner> {
-        // POSIX portable user and group names (and what useradd takes): letters, digits,
-        // '.', '_', '-', not starting with '-', at most 32; or a number.
-        let valid = |part: &str| {
-            !part.is_empty()
-                && part.len() <= 32
-                && !part.starts_with('-')
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        };
-        match s.split_once(':') {
-            Some((user, group)) if valid(user) && valid(group) => Ok(FileOwner {
-                user: user.to_string(),
-                group: group.to_string(),
-            }),
-            _ => Err(Error::InvalidArgument(format!(
-                "invalid owner {:?}: want USER:GROUP (names or numeric ids)",
-                shorten(s)
-            ))),
-        }
-    }
-}
-
-impl FileOwner {
-    /// The numeric user and group ids, names looked up in the system's user database.
-    pub fn resolve(&self) -> Result<(u32, u32)> {
-        let uid = match self.user.parse::<u32>() {
-            Ok(id) => id,
-            Err(_) => nix::unistd::User::from_name(&self.user)
-                .ok()
-                .flatten()
-                .map(|u| u.uid.as_raw())
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!("no user {:?} on this system", self.user))
-                })?,
-        };
-        let gid = match self.group.parse::<u32>() {
-            Ok(id) => id,
-            Err(_) => nix::unistd::Group::from_name(&self.group)
-                .ok()
-                .flatten()
-                .map(|g| g.gid.as_raw())
-                .ok_or_else(|| {
-                    Error::InvalidArgument(format!("no group {:?} on this system", self.group))
-                })?,
-        };
-        Ok((uid, gid))
-    }
-}
-
-impl fmt::Display for FileOwner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.user, self.group)
     }
 }
 
@@ -396,13 +327,14 @@ mod tests {
     }
 
     #[test]
-    fn owners_are_user_colon_group() {
+    fn owners_are_user_or_user_colon_group() {
         let o: FileOwner = "redis:redis".parse().unwrap();
         assert_eq!(o.to_string(), "redis:redis");
         assert!("999:999".parse::<FileOwner>().is_ok());
-        for bad in [
-            "redis", ":redis", "redis:", "a:b:c", "-x:y", "a b:c", "r\n:x",
-        ] {
+        let o: FileOwner = "redis".parse().unwrap();
+        assert_eq!((o.user.as_str(), o.group), ("redis", None));
+        assert_eq!("0".parse::<FileOwner>().unwrap().resolve().unwrap(), (0, 0));
+        for bad in [":redis", "redis:", "a:b:c", "-x:y", "a b:c", "r\n:x"] {
             assert!(bad.parse::<FileOwner>().is_err(), "{bad:?}");
         }
     }

@@ -3,7 +3,7 @@
 use crate::accounts::admin::ADMIN_ACCOUNT;
 use crate::acl::{Renderer, Target};
 use crate::error::Result;
-use crate::output::atomic::{Visibility, write_atomic};
+use crate::output::atomic::Visibility;
 
 use super::StateDir;
 use super::users::USERS_FILE;
@@ -96,7 +96,22 @@ impl AclFile {
     /// it replaces (a key's bits never widened), so a server running as its own user still
     /// reads it.
     pub fn write(&self, path: &std::path::Path) -> Result<()> {
+        self.write_owned(path, None)
+    }
+
+    /// [`write`](Self::write), owned by `owner` when given: mode 0640 when it names a group
+    /// (the server's, which reads it), else 0600.
+    pub fn write_owned(
+        &self,
+        path: &std::path::Path,
+        owner: Option<&crate::FileOwner>,
+    ) -> Result<()> {
         Self::check_output(path)?;
-        write_atomic(path, self.text.as_bytes(), Visibility::Secret, true)
+        let ids = owner.map(|o| o.resolve()).transpose()?;
+        let visibility = match owner {
+            Some(o) if o.group.is_some() => Visibility::GroupSecret,
+            _ => Visibility::Secret,
+        };
+        crate::output::atomic::write_atomic_owned(path, self.text.as_bytes(), visibility, true, ids)
     }
 }

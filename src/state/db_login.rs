@@ -24,6 +24,9 @@ pub struct DbLoginRequest {
     pub db_user: Option<DbUserName>,
     /// Lifetime, within the roles' caps; rctl's default when `None`.
     pub ttl: Option<Ttl>,
+    /// The owner of the login's folder and files (the person's OS account); the writer's
+    /// when `None`.
+    pub owner: Option<crate::FileOwner>,
 }
 
 impl DbLoginRequest {
@@ -34,6 +37,7 @@ impl DbLoginRequest {
             user,
             db_user: None,
             ttl: None,
+            owner: None,
         }
     }
 }
@@ -111,9 +115,13 @@ impl StateDir {
         )?;
         let mut login = ClientLogin::new(req.user.clone(), db_user.clone());
         login.ttl = req.ttl;
-        profile.prepare(&req.user)?;
+        let owner = req.owner.as_ref().map(|o| o.resolve()).transpose()?;
+        profile.prepare(&req.user, owner)?;
         let prefix = profile.prefix(&req.user, &req.server);
-        let (bundle, _) = self.issue_redis_client(&login, &prefix, true)?;
+        let mut placement = super::signing::Placement::new(crate::BundleFormat::Redis);
+        placement.overwrite = true;
+        placement.owner = req.owner.clone();
+        let (bundle, _) = self.issue_client_as(&login, &prefix, &placement)?;
         let login = DbLogin {
             user: req.user.clone(),
             server: server.name.clone(),
@@ -122,7 +130,7 @@ impl StateDir {
             not_after: bundle.issued().not_after,
             prefix,
         };
-        profile.save(&login)?;
+        profile.save(&login, owner)?;
         Ok(login)
     }
 }

@@ -32,7 +32,7 @@ pub use acl::AclFile;
 pub use db_login::DbLoginRequest;
 pub use notice::Notice;
 pub use server_files::WrittenFiles;
-pub use signing::ClientLogin;
+pub use signing::{ClientLogin, Placement};
 pub(crate) use users::USERS_FILE;
 pub use users::{NewUser, PendingUser, UserUpdate};
 pub(crate) use users_file::user_line_name;

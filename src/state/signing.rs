@@ -33,6 +33,30 @@ pub(crate) struct Output<'a> {
     pub format: &'a BundleFormat,
 }
 
+/// How a signed bundle is placed: its format, whether it replaces files, their owner (else the
+/// owner of the files replaced, else the writer).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Placement {
+    /// Replace files already there.
+    pub overwrite: bool,
+    /// The format.
+    pub format: BundleFormat,
+    /// The files' owner.
+    pub owner: Option<crate::FileOwner>,
+}
+
+impl Placement {
+    /// `redis` format, new files only, the writer's (or the replaced files') owner.
+    pub fn new(format: BundleFormat) -> Placement {
+        Placement {
+            overwrite: false,
+            format,
+            owner: None,
+        }
+    }
+}
+
 /// What is saved with a signed bundle, in the same change: blobs (name, content) and records.
 #[derive(Default)]
 pub(crate) struct Also<'a> {
@@ -174,21 +198,21 @@ impl StateDir {
         })
     }
 
-    /// [`issue_redis_server`](Self::issue_redis_server) in `format` (a PKCS#12 file, a
-    /// Kubernetes Secret, or the three files).
+    /// [`issue_redis_server`](Self::issue_redis_server) placed as `placement` says: in its
+    /// format (a PKCS#12 file, a Kubernetes Secret, or the three files), with its owner.
     pub fn issue_server_as(
         &mut self,
         req: &ServerCertRequest,
         out: &Path,
-        overwrite: bool,
-        format: &BundleFormat,
+        placement: &Placement,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        let owner = placement.owner.as_ref().map(|o| o.resolve()).transpose()?;
         let output = Output {
             out,
-            overwrite,
+            overwrite: placement.overwrite,
             with_key: true,
-            owner: None,
-            format,
+            owner,
+            format: &placement.format,
         };
         self.sign_and_write_with(
             &output,
@@ -198,21 +222,21 @@ impl StateDir {
         )
     }
 
-    /// [`issue_redis_client`](Self::issue_redis_client) in `format`.
+    /// [`issue_redis_client`](Self::issue_redis_client) placed as `placement` says.
     pub fn issue_client_as(
         &mut self,
         login: &ClientLogin,
         out: &Path,
-        overwrite: bool,
-        format: &BundleFormat,
+        placement: &Placement,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
         let req = self.client_request(login)?;
+        let owner = placement.owner.as_ref().map(|o| o.resolve()).transpose()?;
         let output = Output {
             out,
-            overwrite,
+            overwrite: placement.overwrite,
             with_key: true,
-            owner: None,
-            format,
+            owner,
+            format: &placement.format,
         };
         self.sign_and_write_with(
             &output,
@@ -220,6 +244,21 @@ impl StateDir {
             |ca, now| ca.sign_redis_client(&req, now),
             Also::default(),
         )
+    }
+
+    /// [`issue_redis_csr`](Self::issue_redis_csr) with the files' owner (the format is
+    /// always `redis`: the key stays where the CSR was made).
+    pub fn issue_csr_as(
+        &mut self,
+        csr_pem: &str,
+        ttl: Option<crate::Ttl>,
+        out: &Path,
+        placement: &Placement,
+    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        let owner = placement.owner.as_ref().map(|o| o.resolve()).transpose()?;
+        self.sign_and_write(out, placement.overwrite, false, None, owner, |ca, now| {
+            ca.sign_redis_csr(csr_pem, ttl, now)
+        })
     }
 
     /// [`issue_redis_server`](Self::issue_redis_server) for a CSR: writes `PREFIX.crt` and
