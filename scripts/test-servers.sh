@@ -118,3 +118,14 @@ sid_wrapper valkey-cli-9.1 valkey-cli valkey-cli
 for t in valkey-9.1-tls redis-8.0-tls redis-8.0; do
   "$dest/$t" --version | grep -q 'v=' || { echo "$t does not run" >&2; exit 1; }
 done
+
+# Python libraries the tests use as clients (pure-Python wheels, unpacked; PYTHONPATH=$dest/python):
+# prometheus_client's parser reads the --metrics files.
+for spec in prometheus_client==0.26.0; do
+  name=${spec%%==*}
+  if [ ! -d "$dest/python/$name" ]; then
+    "$pip" download --quiet --no-deps --only-binary=:all: -d "$dest/wheels" "$spec" >/dev/null
+    python3 -m zipfile -e "$dest/wheels/${name}-${spec##*==}-py3-none-any.whl" "$dest/python"
+  fi
+done
+PYTHONPATH="$dest/python" python3 -c 'import prometheus_client.parser'

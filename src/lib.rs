@@ -61,7 +61,7 @@ mod servers;
 mod state;
 
 // The storage, etcd and live-server modules keep the paths callers already use.
-pub use servers::{fleet, live};
+pub use servers::{fleet, live, metrics};
 pub use state::{etcd, store, user_resource};
 
 pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};
@@ -79,7 +79,7 @@ pub use clients::output::{ClientFormat, ClientOutput};
 pub use clients::profile::{DbLogin, Profile};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
-pub use output::atomic::{check_file_output, write_certificate_file};
+pub use output::atomic::{check_file_output, write_public_file};
 pub use output::owner::FileOwner;
 pub use pki::bundle::{CertKind, IssuedCert, RedisBundle};
 pub use pki::ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};

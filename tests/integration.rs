@@ -19,6 +19,7 @@ mod golden;
 mod layout;
 mod library;
 mod live;
+mod metrics;
 mod reliability;
 mod robustness;
 mod rotation;

@@ -188,6 +188,9 @@ pub(crate) struct RedisSyncArgs {
     /// The most one server may take, all its exchanges together [default: 30s]
     #[arg(long, value_name = "DUR")]
     pub(crate) timeout: Option<Ttl>,
+    /// Write Prometheus metrics to FILE (atomically; node_exporter's textfile collector)
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    pub(crate) metrics: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -200,6 +203,9 @@ pub(crate) struct RedisCheckArgs {
     /// Output format: text, json or yaml
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub(crate) format: output::Format,
+    /// Write Prometheus metrics to FILE (atomically; node_exporter's textfile collector)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) metrics: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

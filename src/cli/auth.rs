@@ -226,7 +226,7 @@ pub(super) fn auth_export(ctx: &Context, args: ExportArgs) -> Result<()> {
     };
     match &args.out {
         Some(out) => {
-            rctl::write_certificate_file(out, &ca.trusted_pem())?;
+            rctl::write_public_file(out, &ca.trusted_pem())?;
             errln!("wrote {}", out.display());
         }
         None => out!("{}", ca.trusted_pem())?,

@@ -178,6 +178,9 @@ pub(super) fn redis_rm(ctx: &Context, args: RedisRmArgs) -> Result<()> {
 }
 
 pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
+    if let Some(path) = &args.metrics {
+        rctl::check_file_output(path)?;
+    }
     let mut options = rctl::live::SyncOptions::default();
     options.dry_run = args.dry_run;
     options.no_reload = args.no_reload;
@@ -201,6 +204,12 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     });
     let report = show_notices(report, |r| &r.notices)?;
     printed?;
+    if let Some(path) = &args.metrics {
+        let ca = with_state_read(ctx, |state| state.existing_host_ca())?;
+        let text =
+            rctl::metrics::sync_metrics(&report, ca.as_ref(), time::OffsetDateTime::now_utc())?;
+        rctl::write_public_file(path, &text)?;
+    }
     if report.servers.is_empty() && report.clients.is_empty() {
         errln!("note: nothing is registered for this node: no server, no client output");
     }
@@ -258,6 +267,9 @@ fn client_line(item: &rctl::fleet::ClientSync, dry_run: bool) -> String {
 }
 
 pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
+    if let Some(path) = &args.metrics {
+        rctl::check_file_output(path)?;
+    }
     let deadline = args
         .timeout
         .map_or(rctl::live::DEFAULT_DEADLINE, |t| t.as_std());
@@ -268,6 +280,12 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
         deadline,
     );
     let (checks, _) = show_notices(checked, |(_, notices)| notices)?;
+    if let Some(path) = &args.metrics {
+        let ca = with_state_read(ctx, |state| state.existing_host_ca())?;
+        let text =
+            rctl::metrics::check_metrics(&checks, ca.as_ref(), time::OffsetDateTime::now_utc())?;
+        rctl::write_public_file(path, &text)?;
+    }
     let reports: Vec<output::CheckReport> = checks
         .iter()
         .map(|c| output::CheckReport {
@@ -288,7 +306,6 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
     Ok(())
 }
 
-/// The servers a command names, or every one with `--all`.
 /// What a sync or check acts on: the names, `--all`, `--node`; with none of them, on a
 /// shared (etcd) state, this host's node.
 fn selection(ctx: &Context, selection: &ServerSelection) -> Result<fleet::Selection> {

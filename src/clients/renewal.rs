@@ -130,3 +130,15 @@ pub(crate) fn replaced_by_rotation(ca: &HostCa, report: &CertReport) -> bool {
         Phase::UpdateClients | Phase::UpdateServers | Phase::Rollback | Phase::Standby
     ) && report.signed_by.as_deref() != Some(ca.active().pin().as_str())
 }
+
+/// When the certificate `client`'s files hold expires; `None` when they cannot be read.
+pub fn not_after_on_disk(client: &ClientOutput) -> Option<OffsetDateTime> {
+    let files = client.bundle_format().ok()?.read_back(&client.out).ok()?;
+    let report = inspect_certificate(
+        files.certificate_pem.as_bytes(),
+        None,
+        OffsetDateTime::now_utc(),
+    )
+    .ok()?;
+    Some(report.not_after)
+}

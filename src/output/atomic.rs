@@ -205,9 +205,9 @@ pub fn write_atomic(
     write_atomic_owned(path, data, visibility, overwrite, None)
 }
 
-/// Writes a certificate or trust bundle at `path` atomically: mode 0644, or the owner and mode
+/// Writes a public file (a certificate, a trust bundle, metrics) at `path` atomically: mode 0644, or the owner and mode
 /// of the file it replaces. Refused for a folder, or a file in a folder that does not exist.
-pub fn write_certificate_file(path: &Path, pem: &str) -> Result<()> {
+pub fn write_public_file(path: &Path, pem: &str) -> Result<()> {
     check_file_output(path)?;
     write_atomic(path, pem.as_bytes(), Visibility::Public, true)
 }

@@ -6,9 +6,11 @@
 //! - [`redis_conf`]: the TLS block of redis.conf (and replication, cluster, certificate login).
 //! - [`live`]: talking to a running server.
 //! - [`fleet`]: `redis sync` and `redis check` over the registered servers.
+//! - [`metrics`]: what they found, in the Prometheus text format.
 
 pub mod fleet;
 pub(crate) mod labels;
 pub mod live;
+pub mod metrics;
 pub(crate) mod redis_conf;
 pub(crate) mod registered;
