@@ -219,9 +219,22 @@ fn attributes(path: &Path) -> (u32, u32, u32) {
 
 #[test]
 fn a_due_certificate_is_renewed_and_reloaded_without_dropping_a_connection() {
+    renewal_keeps_connections(Path::new("redis-server"), "7.0.");
+}
+
+/// The same against Redis 8.0.6 with TLS (Debian sid's, scripts/test-servers.sh).
+#[test]
+fn redis_8_0_renews_and_reloads_without_dropping_a_connection() {
+    renewal_keeps_connections(
+        &crate::acl_servers::servers_dir().join("redis-8.0-tls"),
+        "8.0.",
+    );
+}
+
+fn renewal_keeps_connections(program: &Path, version: &str) {
     let dir = TestDir::new();
     let client = add_client(&dir, "app");
-    let r = register_and_start(&dir, "primary", &["--ttl=1h"], "");
+    let r = register_and_start_program(&dir, program, "primary", &["--ttl=1h"], "");
     let port = r.server.port;
     // As a Redis package installs them: owned by the server's user.
     let outputs = [
@@ -239,6 +252,11 @@ fn a_due_certificate_is_renewed_and_reloaded_without_dropping_a_connection() {
     assert_eq!(old_serial, file_serial(&r.creds.file(".crt")));
     let mut held = connect(port, &client).unwrap();
     assert_eq!(ping(&mut held).unwrap(), "PONG");
+    let info: String = redis::cmd("INFO").arg("server").query(&mut held).unwrap();
+    assert!(
+        info.contains(&format!("redis_version:{version}")),
+        "not Redis {version}: {info}"
+    );
 
     // An hour left of an hour: not due by default (a third of its life), due within 2h.
     let out = dir.rctl(&["redis", "sync", "primary"]).ok();
@@ -322,12 +340,22 @@ fn a_due_certificate_is_renewed_and_reloaded_without_dropping_a_connection() {
 
 #[test]
 fn drifted_accounts_are_found_by_check_and_repaired_by_sync() {
+    drift_is_found_and_repaired(Path::new("redis-server"));
+}
+
+/// The same against Redis 8.0.6 with TLS.
+#[test]
+fn redis_8_0_drift_is_found_by_check_and_repaired_by_sync() {
+    drift_is_found_and_repaired(&crate::acl_servers::servers_dir().join("redis-8.0-tls"));
+}
+
+fn drift_is_found_and_repaired(program: &Path) {
     let dir = TestDir::new();
     let stays = add_client(&dir, "stays");
     let goes = add_client(&dir, "goes");
     dir.rctl(&["users", "add", "reader", "--roles=readonly"])
         .ok();
-    let r = register_and_start(&dir, "primary", &[], "");
+    let r = register_and_start_program(&dir, program, "primary", &[], "");
     let port = r.server.port;
     let mut held = connect(port, &stays).unwrap();
     assert_eq!(ping(&mut held).unwrap(), "PONG");
