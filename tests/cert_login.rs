@@ -109,3 +109,103 @@ fn a_server_certificate_logs_in_as_nobody_and_a_client_certificate_as_its_accoun
     let out = whoami(&server, &dir, "server");
     assert!(out.contains("NOAUTH"), "{out}");
 }
+
+/// The replication account's certificate login: a replica from `redis config --replica-of
+/// --repl-user --repl-cert-prefix` output links to its primary over TLS with no masterauth.
+#[test]
+fn a_replica_logs_in_to_its_primary_with_the_replication_certificate() {
+    let dir = TestDir::new();
+    dir.rctl(&["redis", "config", "--cert-login=on", "--cert-prefix=x"])
+        .refused("no certificate");
+    dir.rctl(&["auth", "sign", "--host=127.0.0.1", "--out=server"])
+        .ok();
+    dir.rctl(&["auth", "sign", "--host=127.0.0.1", "--out=replica"])
+        .ok();
+    dir.rctl(&[
+        "users",
+        "add",
+        "alice",
+        "--roles=access",
+        "--db-users=alice",
+    ])
+    .ok();
+    dir.rctl(&[
+        "users",
+        "add",
+        "repl",
+        "--roles=replication",
+        "--db-users=repl",
+        "--force",
+    ])
+    .ok();
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=repl",
+        "--db-user=repl",
+        "--out=repl",
+    ])
+    .ok();
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=alice",
+        "--db-user=alice",
+        "--out=alice",
+    ])
+    .ok();
+    let primary = valkey_with_cert_login(&dir);
+    let binary = servers_dir().join("valkey-9.1-tls");
+    let replica = RedisServer::try_start_program(&binary, super::util::free_port, |port| {
+        let conf = dir
+            .rctl(&[
+                "redis",
+                "config",
+                "--cert-prefix=replica",
+                "--acl=users.acl",
+                "--cert-login",
+                &format!("--port={port}"),
+                &format!("--replica-of=127.0.0.1:{}", primary.port),
+                "--repl-user=repl",
+                "--repl-cert-prefix=repl",
+            ])
+            .ok();
+        assert!(!conf.contains("masterauth"), "{conf}");
+        assert!(
+            conf.contains("tls-client-cert-file") && conf.contains("tls-replication yes"),
+            "{conf}"
+        );
+        conf
+    })
+    .unwrap_or_else(|log| panic!("the replica did not start; its log:\n{log}"));
+    let alice = Creds::new(dir.join("alice"));
+    let ask = |server: &RedisServer, command: &[&str]| {
+        server
+            .cli(&dir.join("server.cas"), Some(&alice), &[], command)
+            .all_output()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !ask(&replica, &["INFO", "replication"]).contains("master_link_status:up") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replica did not link: {}",
+            ask(&replica, &["INFO", "replication"])
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        ask(&primary, &["SET", "k", "from-the-primary"]).trim(),
+        "OK"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while ask(&replica, &["GET", "k"]).trim() != "from-the-primary" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write did not reach the replica"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The primary sees the replica logged in as repl (its replication client).
+    let clients = ask(&primary, &["CLIENT", "LIST", "TYPE", "replica"]);
+    assert!(clients.contains("user=repl"), "{clients}");
+}

@@ -31,11 +31,8 @@ pub(super) fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
         Some(v) => v == OnOff::On,
         None => with_state_read(ctx, |state| state.cert_login())?,
     };
-    if args.repl_user.is_some() && args.replica_of.is_none() && !args.cluster {
-        return Err(Error::InvalidArgument(
-            "--repl-user goes with --replica-of=HOST:PORT, or with --cluster (where replicas log in to the primaries the cluster gives them)".to_string(),
-        ));
-    }
+    // --repl-user without --replica-of: a primary (or a cluster node) that carries the
+    // replication login, so that once a failover makes it a replica it logs in at once.
     let replica_of = match (&args.replica_of, &args.repl_user) {
         (None, None) => None,
         (addr, _) => Some(replica_of(ctx, addr.as_deref(), &args, cert_login)?),
