@@ -120,8 +120,8 @@ for t in valkey-9.1-tls redis-8.0-tls redis-8.0; do
 done
 
 # Python libraries the tests use as clients (pure-Python wheels, unpacked; PYTHONPATH=$dest/python):
-# prometheus_client's parser reads the --metrics files.
-for spec in prometheus_client==0.26.0; do
+# prometheus_client's parser reads the --metrics files; redis-py's Sentinel client connects through sentinels.
+for spec in prometheus_client==0.26.0 redis==8.1.0; do
   name=${spec%%==*}
   if [ ! -d "$dest/python/$name" ]; then
     "$pip" download --quiet --no-deps --only-binary=:all: -d "$dest/wheels" "$spec" >/dev/null

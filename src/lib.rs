@@ -93,6 +93,7 @@ pub use pki::sealed::Passphrase;
 pub use servers::labels::{LabelSelector, Labels};
 pub use servers::redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
 pub use servers::registered::{RegisteredServer, ServerAddr};
+pub use servers::sentinel_conf::SentinelConfig;
 pub use state::audit::AuditEvent;
 pub use state::{
     AclFile, ClientLogin, DbLoginRequest, NewUser, Notice, PendingUser, Placement, StateDir,

@@ -23,6 +23,7 @@ mod metrics;
 mod reliability;
 mod robustness;
 mod rotation;
+mod sentinel;
 mod server_certs;
 mod servers;
 mod users_acl;

@@ -325,7 +325,10 @@ impl RedisServer {
             let deadline = Instant::now() + Duration::from_secs(15);
             while Instant::now() < deadline {
                 last_log = fs::read_to_string(&log).unwrap_or_default();
-                if last_log.contains("Ready to accept connections") {
+                // A sentinel says neither: it is up once it monitors its primary.
+                if last_log.contains("Ready to accept connections")
+                    || last_log.contains("+monitor master")
+                {
                     return Ok(server);
                 }
                 if let Ok(Some(_)) = server.child.try_wait() {

@@ -116,7 +116,14 @@ pub struct RoleConditions {
 }
 
 /// The roles that exist from the start and cannot be changed or removed.
-pub const BUILTIN_ROLES: [&str; 5] = ["access", "auditor", "editor", "readonly", "replication"];
+pub const BUILTIN_ROLES: [&str; 6] = [
+    "access",
+    "auditor",
+    "editor",
+    "readonly",
+    "replication",
+    "sentinel",
+];
 
 /// Teleport's role versions, which all read the same for what rctl uses.
 const ROLE_VERSIONS: [&str; 5] = ["v3", "v4", "v5", "v6", "v7"];
@@ -175,6 +182,26 @@ impl Role {
                 "replication",
                 "what a replica needs of its primary: PSYNC, REPLCONF, PING",
                 &["+psync", "+replconf", "+ping"],
+            ),
+            // The Redis Sentinel documentation's list, checked by a real failover.
+            builtin(
+                "sentinel",
+                "what Redis Sentinel needs on the servers it monitors",
+                &[
+                    "allchannels",
+                    "+multi",
+                    "+slaveof",
+                    "+ping",
+                    "+exec",
+                    "+subscribe",
+                    "+config|rewrite",
+                    "+role",
+                    "+publish",
+                    "+info",
+                    "+client|setname",
+                    "+client|kill",
+                    "+script|kill",
+                ],
             ),
         ];
         // Teleport's presets: they grant nothing for Redis (no db_users, no rules).

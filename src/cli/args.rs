@@ -243,6 +243,9 @@ pub(crate) struct RedisAddArgs {
     /// The host that holds its files, on a fleet's shared state (its sync writes them)
     #[arg(long, value_name = "NODE")]
     pub(crate) node: Option<rctl::NodeName>,
+    /// A Redis Sentinel: sync renews its bundle and says to restart it
+    #[arg(long, conflicts_with = "acl_file")]
+    pub(crate) sentinel: bool,
 }
 
 #[derive(Args, Debug)]
@@ -296,6 +299,8 @@ pub(crate) struct RedisConfigArgs {
     /// With certificate login: the replication account's client bundle prefix
     #[arg(long, value_name = "PREFIX", requires = "repl_user")]
     pub(crate) repl_cert_prefix: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) sentinel: super::client_args::SentinelArgs,
 }
 
 /// A setting turned on or off.

@@ -188,3 +188,27 @@ pub(crate) struct ClientsRmArgs {
     #[arg(value_name = "NAME")]
     pub(crate) name: rctl::ClientName,
 }
+
+/// `redis config --sentinel`: a sentinel.conf instead of a redis.conf block.
+#[derive(Args, Debug)]
+pub(crate) struct SentinelArgs {
+    /// Print a sentinel.conf over TLS (the account's password read from stdin)
+    #[arg(
+        long,
+        requires_all = ["master_name", "primary", "quorum", "sentinel_user"],
+        conflicts_with_all = ["cluster", "replica_of", "repl_user", "acl", "cert_login"]
+    )]
+    pub(crate) sentinel: bool,
+    /// The monitored primary's name in Sentinel
+    #[arg(long, value_name = "NAME", requires = "sentinel")]
+    pub(crate) master_name: Option<String>,
+    /// The monitored primary's address and TLS port
+    #[arg(long, value_name = "HOST:PORT", requires = "sentinel")]
+    pub(crate) primary: Option<String>,
+    /// How many sentinels must agree the primary is down
+    #[arg(long, value_name = "Q", requires = "sentinel")]
+    pub(crate) quorum: Option<u32>,
+    /// The account Sentinel logs in to the servers with (holding the sentinel role)
+    #[arg(long, value_name = "ACCOUNT", requires = "sentinel")]
+    pub(crate) sentinel_user: Option<UserName>,
+}

@@ -9,6 +9,9 @@ use super::{Context, with_state, with_state_read};
 
 pub(super) fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
     rctl::RedisBundle::check_outputs(&args.cert_prefix, true)?;
+    if args.sentinel.sentinel {
+        return sentinel_config(ctx, &args);
+    }
     let [crt, _, cas] = rctl::RedisBundle::paths(&args.cert_prefix);
     for (path, what) in [(&crt, "certificate"), (&cas, "CA bundle")] {
         if !path.is_file() {
@@ -53,6 +56,62 @@ pub(super) fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
     Ok(())
 }
 
+/// `HOST:PORT` of a flag, `[IPV6]:PORT` too.
+fn host_port(flag: &str, addr: &str) -> Result<(String, u16)> {
+    let bad =
+        || Error::InvalidArgument(format!("{flag} {:?} is not HOST:PORT", rctl_shorten(addr)));
+    let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+    rctl::Host::parse(host)?;
+    Ok((host.to_string(), port))
+}
+
+/// `redis config --sentinel`: the account must exist; its password comes on stdin.
+fn sentinel_config(ctx: &Context, args: &RedisConfigArgs) -> Result<()> {
+    let s = &args.sentinel;
+    let (Some(name), Some(primary), Some(quorum), Some(user)) =
+        (&s.master_name, &s.primary, s.quorum, &s.sentinel_user)
+    else {
+        return Err(Error::InvalidArgument(
+            "--sentinel needs --master-name, --primary, --quorum and --sentinel-user".to_string(),
+        ));
+    };
+    let primary = host_port("--primary", primary)?;
+    let [crt, _, cas] = rctl::RedisBundle::paths(&args.cert_prefix);
+    for path in [&crt, &cas] {
+        if !path.is_file() {
+            return Err(Error::InvalidArgument(format!(
+                "no {}; sign the sentinel's bundle with 'rctl auth sign --host=... --out={}'",
+                path.display(),
+                args.cert_prefix.display()
+            )));
+        }
+    }
+    if with_state_read(ctx, |state| state.user(user)).is_err() {
+        return Err(Error::InvalidArgument(format!(
+            "no account {user:?}: create it with 'rctl users add {user} --roles=sentinel'"
+        )));
+    }
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        return Err(Error::InvalidArgument(format!(
+            "give {user:?}'s password on standard input (a pipe or a file): rctl does not read it from a terminal, where it would be echoed"
+        )));
+    }
+    let config = rctl::SentinelConfig::new(
+        &args.cert_prefix,
+        args.port,
+        name,
+        primary,
+        quorum,
+        user,
+        read_password()?,
+    )?;
+    out!("{}", config.render()?)?;
+    Ok(())
+}
+
 /// `--replica-of=HOST:PORT` with its account and how it logs in.
 pub(super) fn replica_of(
     ctx: &Context,
@@ -60,22 +119,7 @@ pub(super) fn replica_of(
     args: &RedisConfigArgs,
     cert_login: bool,
 ) -> Result<rctl::ReplicaOf> {
-    let primary = match addr {
-        None => None,
-        Some(addr) => {
-            let bad = || {
-                Error::InvalidArgument(format!(
-                    "--replica-of {:?} is not HOST:PORT",
-                    rctl_shorten(addr)
-                ))
-            };
-            let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
-            rctl::Host::parse(host)?;
-            Some((host.to_string(), port))
-        }
-    };
+    let primary = addr.map(|a| host_port("--replica-of", a)).transpose()?;
     let user = args.repl_user.clone().ok_or_else(|| {
         Error::InvalidArgument(
             "--replica-of needs --repl-user=NAME, an account with the replication role".to_string(),
@@ -147,6 +191,9 @@ pub(super) fn redis_add(ctx: &Context, args: RedisAddArgs) -> Result<()> {
     }
     if let Some(node) = args.node {
         server = server.with_node(node);
+    }
+    if args.sentinel {
+        server = server.as_sentinel()?;
     }
     with_state(ctx, |state| state.add_server(&server))?;
     outln!(
@@ -375,6 +422,13 @@ fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
         }
     }
     match live {
+        None if item.server.sentinel => {
+            if plan.changes_bundle() {
+                done.push(format!(
+                    "{would}restart it to load the new files (Sentinel cannot reload TLS files: no CONFIG SET, and SENTINEL CONFIG SET takes no tls-* setting)"
+                ));
+            }
+        }
         None => {
             if !dry_run {
                 done.push("not reloaded (--no-reload)".to_string());

@@ -253,7 +253,8 @@ pub fn sync_servers(
     let jobs: Vec<Option<(RegisteredServer, bool)>> = items
         .iter()
         .map(|item| {
-            (item.written.is_ok() && !options.no_reload)
+            // A sentinel is not contacted: it loads TLS files only at start.
+            (item.written.is_ok() && !options.no_reload && !item.server.sentinel)
                 .then(|| (item.server.clone(), item.plan.changes_bundle()))
         })
         .collect();
@@ -319,7 +320,10 @@ fn server_versions(
         conn.server_version(&server.addr)
     };
     let mut versions = vec![None; servers.len()];
-    let jobs = servers.iter().cloned().map(Some).collect();
+    let jobs = servers
+        .iter()
+        .map(|s| (!s.sentinel).then(|| s.clone()))
+        .collect();
     on_each(jobs, ask, options.deadline, |i, outcome| {
         versions[i] = outcome.and_then(Result::ok).flatten();
     });
@@ -364,7 +368,12 @@ pub fn check_servers(
     let wanted = Arc::new(wanted);
     let mut findings: Vec<Vec<String>> = vec![Vec::new(); servers.len()];
     let jobs = servers.iter().cloned().map(Some).collect();
-    let check = move |server: RegisteredServer| Ok(live::check_server(&server, &wanted, timeout));
+    let check = move |server: RegisteredServer| {
+        if server.sentinel {
+            return Ok(sentinel_findings(&server, &wanted));
+        }
+        Ok(live::check_server(&server, &wanted, timeout))
+    };
     on_each(jobs, check, deadline, |i, outcome| {
         findings[i] = match outcome {
             Some(Ok(found)) => found,
@@ -378,6 +387,31 @@ pub fn check_servers(
         .map(|(server, findings)| ServerCheck { server, findings })
         .collect();
     Ok((checks, notices))
+}
+
+/// A sentinel's findings: its files only (what it serves is read at its start).
+fn sentinel_findings(server: &RegisteredServer, wanted: &live::Wanted) -> Vec<String> {
+    let plan = live::files::plan_files(
+        server,
+        &wanted.ca,
+        None,
+        None,
+        time::OffsetDateTime::now_utc(),
+    );
+    let mut found = Vec::new();
+    if let Some(why) = &plan.renew {
+        found.push(format!(
+            "{}: its certificate needs renewing ({why})",
+            server.addr
+        ));
+    }
+    if plan.write_cas {
+        found.push(format!(
+            "{}: its trust bundle does not hold exactly the trusted CA certificates",
+            server.addr
+        ));
+    }
+    found
 }
 
 /// The servers and client outputs a selection names (a name is a server's or a client

@@ -4,6 +4,7 @@
 //! - [`registered`]: a registered server (address, certificate prefix, users.acl path).
 //! - [`labels`]: a server's labels, and the roles' `db_labels` that select servers.
 //! - [`redis_conf`]: the TLS block of redis.conf (and replication, cluster, certificate login).
+//! - [`sentinel_conf`]: a Sentinel's sentinel.conf over TLS.
 //! - [`live`]: talking to a running server.
 //! - [`fleet`]: `redis sync` and `redis check` over the registered servers.
 //! - [`metrics`]: what they found, in the Prometheus text format.
@@ -14,3 +15,4 @@ pub mod live;
 pub mod metrics;
 pub(crate) mod redis_conf;
 pub(crate) mod registered;
+pub(crate) mod sentinel_conf;

@@ -139,7 +139,7 @@ impl RedisTlsConfig {
 
 /// A word as redis.conf reads it: refused when it holds white space, a quote, a backslash or a
 /// control character (names and rctl passwords never do).
-fn conf_word(text: &str) -> Result<&str> {
+pub(crate) fn conf_word(text: &str) -> Result<&str> {
     if text.is_empty()
         || text
             .chars()
@@ -154,7 +154,7 @@ fn conf_word(text: &str) -> Result<&str> {
 
 /// An absolute path as redis.conf reads it: quoted when it holds a space; refused when it holds
 /// what redis.conf cannot carry.
-fn conf_path(path: &Path) -> Result<String> {
+pub(crate) fn conf_path(path: &Path) -> Result<String> {
     let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
     let text = abs
         .to_str()

@@ -114,6 +114,9 @@ pub struct RegisteredServer {
     /// The host that holds its files, on a fleet's shared state; `None` for the one host that
     /// holds every file (`redis sync --all`).
     pub node: Option<NodeName>,
+    /// A Redis Sentinel: sync renews its bundle and says it must be restarted (Sentinel loads
+    /// TLS files only at start); nothing is asked of it live.
+    pub sentinel: bool,
 }
 
 impl RegisteredServer {
@@ -132,7 +135,19 @@ impl RegisteredServer {
             labels: Labels::default(),
             description: None,
             node: None,
+            sentinel: false,
         })
+    }
+
+    /// A Redis Sentinel (no users.acl: Sentinel's accounts are its own).
+    pub fn as_sentinel(mut self) -> Result<RegisteredServer> {
+        if self.acl_file.is_some() {
+            return Err(Error::InvalidArgument(
+                "a sentinel takes no users.acl: its accounts are its own".to_string(),
+            ));
+        }
+        self.sentinel = true;
+        Ok(self)
     }
 
     /// Held by `node`.
@@ -242,6 +257,8 @@ struct ServerRecord {
     description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     node: Option<NodeName>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    sentinel: bool,
 }
 
 impl From<RegisteredServer> for ServerRecord {
@@ -258,6 +275,7 @@ impl From<RegisteredServer> for ServerRecord {
             labels: s.labels,
             description: s.description,
             node: s.node,
+            sentinel: s.sentinel,
         }
     }
 }
@@ -284,6 +302,9 @@ impl TryFrom<ServerRecord> for RegisteredServer {
         if let Some(text) = &r.description {
             check_description(text)?;
         }
+        if r.sentinel && r.acl_file.is_some() {
+            return Err("a sentinel with a users.acl".to_string());
+        }
         Ok(RegisteredServer {
             name: r.name,
             addr: r.addr.parse().map_err(text)?,
@@ -296,6 +317,7 @@ impl TryFrom<ServerRecord> for RegisteredServer {
             labels: r.labels,
             description: r.description,
             node: r.node,
+            sentinel: r.sentinel,
         })
     }
 }
