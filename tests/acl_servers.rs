@@ -83,6 +83,11 @@ impl AclServer {
         server
     }
 
+    /// The server's port (loopback, no TLS).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// One command through redis-cli; its reply as text.
     pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli")

@@ -857,3 +857,51 @@ fn db_names_are_enforced_by_valkey_9_1() {
     let text = rctl::acl::render(&users, &roles, Target::Valkey90).unwrap();
     assert!(!text.contains("db="), "{text}");
 }
+
+/// What `ACL LOAD` does to logged-in connections, on every served target, is what the
+/// target's `acl_load_keeps` says (sync's account-by-account changes never rely on it).
+#[test]
+fn acl_load_keeps_the_connections_its_target_says() {
+    use rctl::acl::AclLoadKeeps;
+    use std::io::{Read, Write};
+    let before =
+        "user keep on >pw ~* +@all\nuser change on >pw ~* +@all\nuser gone on >pw ~* +@all\n";
+    let after = "user keep on >pw ~* +@all\nuser change on >pw ~* +@read\n";
+    let mut report = Vec::new();
+    for name in SERVED {
+        let mut server = AclServer::start(name);
+        assert!(server.refused_lines(before).is_empty());
+        let port = server.port();
+        let mut conns: Vec<(&str, std::net::TcpStream)> = ["keep", "change", "gone"]
+            .into_iter()
+            .map(|u| {
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                    .unwrap();
+                write!(s, "*3\r\n$4\r\nAUTH\r\n${}\r\n{u}\r\n$2\r\npw\r\n", u.len()).unwrap();
+                let mut buf = [0u8; 64];
+                let n = s.read(&mut buf).unwrap();
+                assert!(buf[..n].starts_with(b"+OK"), "{name}: AUTH {u}");
+                (u, s)
+            })
+            .collect();
+        assert!(server.refused_lines(after).is_empty());
+        let kept: Vec<&str> = conns
+            .iter_mut()
+            .filter_map(|(u, s)| {
+                let _ = s.write_all(b"*1\r\n$4\r\nPING\r\n");
+                let mut buf = [0u8; 16];
+                matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG")).then_some(*u)
+            })
+            .collect();
+        let want: &[&str] = match target(name).acl_load_keeps() {
+            AclLoadKeeps::Nothing => &[],
+            AclLoadKeeps::Unchanged => &["keep"],
+            AclLoadKeeps::Existing => &["keep", "change"],
+            _ => unreachable!(),
+        };
+        assert_eq!(kept, want, "{name}");
+        report.push(format!("{name}: ACL LOAD kept {kept:?}"));
+    }
+    eprintln!("{}", report.join("\n"));
+}

@@ -23,6 +23,7 @@ pub use db_rules::DatabaseNotes;
 pub use lint::{Finding, FindingKind, lint};
 pub use render::{Renderer, render};
 pub use rule::{AclRule, Word, redact};
+pub use target::AclLoadKeeps;
 pub use target::{Target, UnknownTarget};
 
 /// Checks a role's `redis_acl` for a target, as `rctl create -f` does.

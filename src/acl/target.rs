@@ -44,6 +44,25 @@ pub(crate) struct Features {
     /// Database rules `db=N[,N...]`, `alldbs`, `resetdbs`, in selectors too (Valkey 9.1; seen
     /// with `ACL SETUSER` on valkey-server 9.1.2, refused by 9.0.0).
     pub databases: bool,
+    /// Which logged-in connections `ACL LOAD` keeps.
+    pub acl_load_keeps: AclLoadKeeps,
+}
+
+/// Which connections a server's `ACL LOAD` keeps (measured on the servers, else read from
+/// `ACLLoadFromFile` at the tag). `redis sync` never needs it: it sets and deletes only the
+/// accounts that differ, in one `MULTI`, which on every version drops the connections of
+/// changed and deleted accounts only, so it keeps as many as `ACL LOAD` or more (Redis 7.4's
+/// `ACL LOAD` alone also keeps those of changed accounts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AclLoadKeeps {
+    /// None: every authenticated connection is closed (Redis 6.x to 7.2, Valkey 7.2).
+    Nothing,
+    /// Those of accounts the file leaves as they were (Redis 8.0+, Valkey 8.0+).
+    Unchanged,
+    /// Those of every account the file still has (Redis 7.4: only deleted accounts'
+    /// connections go, and Pub/Sub ones that lose channels).
+    Existing,
 }
 
 /// Redis 6.0's grammar: ACLs, no Pub/Sub channel rules, no selectors.
@@ -60,6 +79,7 @@ const REDIS_6_0: Features = Features {
     config_set_many: false,
     cert_login: false,
     databases: false,
+    acl_load_keeps: AclLoadKeeps::Nothing,
 };
 
 /// Redis 6.2: channel rules, new users with all channels, sanitize-payload.
@@ -127,21 +147,21 @@ targets! {
     /// Redis 7.2.
     Redis72 = "redis-7.2", REDIS_7_2;
     /// Redis 7.4 (hash field expiry commands).
-    Redis74 = "redis-7.4", REDIS_7_2;
+    Redis74 = "redis-7.4", Features { acl_load_keeps: AclLoadKeeps::Existing, ..REDIS_7_2 };
     /// Redis 8.0 (vector sets, `HGETDEL`/`HGETEX`/`HSETEX`).
-    Redis80 = "redis-8.0", REDIS_7_2;
+    Redis80 = "redis-8.0", Features { acl_load_keeps: AclLoadKeeps::Unchanged, ..REDIS_7_2 };
     /// Redis 8.2 (`XACKDEL`, `XDELEX`, `CLUSTER SLOT-STATS`).
-    Redis82 = "redis-8.2", REDIS_7_2;
+    Redis82 = "redis-8.2", Features { acl_load_keeps: AclLoadKeeps::Unchanged, ..REDIS_7_2 };
     /// Valkey 7.2 (forked from Redis 7.2.4).
     Valkey72 = "valkey-7.2", REDIS_7_2;
     /// Valkey 8.0.
-    Valkey80 = "valkey-8.0", Features { bare_percent: true, ..REDIS_7_2 };
+    Valkey80 = "valkey-8.0", Features { bare_percent: true, acl_load_keeps: AclLoadKeeps::Unchanged, ..REDIS_7_2 };
     /// Valkey 8.1.
-    Valkey81 = "valkey-8.1", REDIS_7_2;
+    Valkey81 = "valkey-8.1", Features { acl_load_keeps: AclLoadKeeps::Unchanged, ..REDIS_7_2 };
     /// Valkey 9.0.
-    Valkey90 = "valkey-9.0", Features { cert_login: true, ..REDIS_7_2 };
+    Valkey90 = "valkey-9.0", Features { cert_login: true, acl_load_keeps: AclLoadKeeps::Unchanged, ..REDIS_7_2 };
     /// Valkey 9.1 (database rules `db=`, `alldbs`, `resetdbs`).
-    Valkey91 = "valkey-9.1", Features { cert_login: true, databases: true, ..REDIS_7_2 };
+    Valkey91 = "valkey-9.1", Features { cert_login: true, databases: true, acl_load_keeps: AclLoadKeeps::Unchanged, ..REDIS_7_2 };
 }
 
 /// A row of the target table.
@@ -198,6 +218,11 @@ impl Target {
     /// Database rules `db=N[,N...]`, `alldbs`, `resetdbs` (Valkey 9.1+).
     pub fn has_databases(self) -> bool {
         self.features().databases
+    }
+
+    /// Which connections `ACL LOAD` keeps on this version (see [`AclLoadKeeps`]).
+    pub fn acl_load_keeps(self) -> AclLoadKeeps {
+        self.features().acl_load_keeps
     }
 
     pub(crate) fn features(self) -> Features {
