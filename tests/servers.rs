@@ -160,8 +160,8 @@ fn bad_registrations_are_refused_and_change_nothing() {
             "bad host",
         ),
         (
-            &["b", "--addr=a:1", "--cert-prefix=tls/b", "--owner=redis"],
-            "want USER:GROUP",
+            &["b", "--addr=a:1", "--cert-prefix=tls/b", "--owner=redis:"],
+            "want USER or USER:GROUP",
         ),
         (
             &["b", "--addr=a:1", "--cert-prefix=tls/b", "--ttl=soon"],

@@ -128,7 +128,7 @@ pub const BUILTIN_ROLES: [&str; 6] = [
 /// Teleport's role versions, which all read the same for what rctl uses.
 const ROLE_VERSIONS: [&str; 5] = ["v3", "v4", "v5", "v6", "v7"];
 
-const DB_USERS_VAR: &str = "{{internal.db_users}}";
+pub(crate) const DB_USERS_VAR: &str = "{{internal.db_users}}";
 pub(crate) const DB_NAMES_VAR: &str = "{{internal.db_names}}";
 
 impl Role {
@@ -146,81 +146,10 @@ impl Role {
     }
 
     /// The built-in roles: `access` (Teleport's preset: the user's own db_users and db_names,
-    /// all commands on all keys, 30h sessions) and `readonly` (read commands on all keys).
+    /// all commands on all keys, 30h sessions), `readonly`, `replication`, `sentinel`, and
+    /// Teleport's `editor` and `auditor` (nothing for Redis).
     pub fn builtins() -> Vec<Role> {
-        let builtin = |name: &str, description: &str, rules: &[&str]| {
-            let mut role = Role::new(
-                name,
-                RoleSpec {
-                    options: RoleOptions {
-                        max_session_ttl: Some(Ttl::from_hours(30)),
-                    },
-                    allow: RoleConditions {
-                        db_users: vec![DB_USERS_VAR.to_string()],
-                        db_names: vec![DB_NAMES_VAR.to_string()],
-                        db_labels: LabelSelector::everything(),
-                        redis_acl: rules.iter().map(ToString::to_string).collect(),
-                    },
-                    deny: RoleConditions::default(),
-                },
-            );
-            role.metadata.description = Some(format!("built-in: {description}"));
-            role
-        };
-        let mut roles = vec![
-            builtin(
-                "access",
-                "all commands on all keys and channels as the user's own db_users",
-                &["allcommands", "allkeys", "allchannels"],
-            ),
-            builtin(
-                "readonly",
-                "read commands on all keys",
-                &["~*", "resetchannels", "+@read", "+@connection"],
-            ),
-            builtin(
-                "replication",
-                "what a replica needs of its primary: PSYNC, REPLCONF, PING",
-                &["+psync", "+replconf", "+ping"],
-            ),
-            // The Redis Sentinel documentation's list, checked by a real failover.
-            builtin(
-                "sentinel",
-                "what Redis Sentinel needs on the servers it monitors",
-                &[
-                    "allchannels",
-                    "+multi",
-                    "+slaveof",
-                    "+ping",
-                    "+exec",
-                    "+subscribe",
-                    "+config|rewrite",
-                    "+role",
-                    "+publish",
-                    "+info",
-                    "+client|setname",
-                    "+client|kill",
-                    "+script|kill",
-                ],
-            ),
-        ];
-        // Teleport's presets: they grant nothing for Redis (no db_users, no rules).
-        for (name, description) in [
-            (
-                "editor",
-                "Teleport's preset for editing the cluster: nothing for Redis",
-            ),
-            (
-                "auditor",
-                "Teleport's preset for reading audit logs: nothing for Redis",
-            ),
-        ] {
-            let mut role = Role::new(name, RoleSpec::default());
-            role.metadata.description = Some(format!("built-in: {description}"));
-            roles.push(role);
-        }
-        roles.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
-        roles
+        super::builtin_roles::builtins()
     }
 
     /// True for the built-in roles (see [`BUILTIN_ROLES`]).
