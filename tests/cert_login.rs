@@ -209,3 +209,66 @@ fn a_replica_logs_in_to_its_primary_with_the_replication_certificate() {
     let clients = ask(&primary, &["CLIENT", "LIST", "TYPE", "replica"]);
     assert!(clients.contains("user=repl"), "{clients}");
 }
+
+/// What the accounts rules promise, against the server: no certificate for `default`, a
+/// readonly person cannot get one for another account, and a certificate whose account
+/// users.acl no longer has logs in as nobody.
+#[test]
+fn certificates_for_missing_or_foreign_accounts_log_in_as_nobody() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "sign", "--host=127.0.0.1", "--out=server"])
+        .ok();
+    dir.rctl(&[
+        "users",
+        "add",
+        "alice",
+        "--roles=access",
+        "--db-users=alice",
+    ])
+    .ok();
+    dir.rctl(&["users", "add", "bob", "--roles=readonly", "--db-users=bob"])
+        .ok();
+    dir.rctl(&["users", "add", "gone", "--roles=access", "--db-users=gone"])
+        .ok();
+    dir.rctl(&["redis", "target", "valkey-9.1"]).ok();
+    dir.rctl(&["redis", "config", "--cert-login", "--cert-prefix=server"])
+        .ok();
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=alice",
+        "--db-user=default",
+        "--out=d",
+    ])
+    .refused("\"default\" is Redis's own user");
+    dir.rctl(&["auth", "sign", "--user=bob", "--db-user=alice", "--out=b"])
+        .refused("allows db user \"alice\"");
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=gone",
+        "--db-user=gone",
+        "--out=gone",
+    ])
+    .ok();
+    dir.rctl(&["auth", "sign", "--user=bob", "--db-user=bob", "--out=bob"])
+        .ok();
+    // gone leaves: the next users.acl has no such account.
+    dir.rctl(&["users", "rm", "gone"]).ok();
+    let server = valkey_with_cert_login(&dir);
+    let out = whoami(&server, &dir, "gone");
+    assert!(!out.contains("gone") || out.contains("NOAUTH"), "{out}");
+    assert!(out.contains("NOAUTH") || out.contains("ERR"), "{out}");
+    // bob's own certificate: bob, and only what readonly allows.
+    // (readonly has no ACL WHOAMI: the refusal names the account it is logged in as.)
+    let me = whoami(&server, &dir, "bob");
+    assert!(me.contains("User bob has no permissions"), "{me}");
+    let creds = Creds::new(dir.join("bob"));
+    let set = server.cli(
+        &dir.join("server.cas"),
+        Some(&creds),
+        &[],
+        &["SET", "k", "v"],
+    );
+    assert!(set.all_output().contains("NOPERM"), "{}", set.all_output());
+}
