@@ -262,11 +262,46 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
 
 pub(super) fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
     // A read-only open: a state that does not exist reads as one without a CA.
-    let ca = with_state_read(ctx, |state| state.existing_host_ca())?;
+    let (ca, clients) = with_state_read(ctx, |state| {
+        let ca = state.existing_host_ca()?;
+        let clients = if ca.is_some() {
+            state.client_plans(None)?
+        } else {
+            Vec::new()
+        };
+        Ok((ca, clients))
+    })?;
     out!(
         "{}",
         output::status(ca.as_ref(), &ctx.state_dir, args.format)?
     )?;
+    // What the client outputs need, and what it would hold up (text only: the JSON is stable).
+    if args.format == output::Format::Text && !clients.is_empty() {
+        let due: Vec<String> = clients
+            .iter()
+            .filter_map(|(c, plan)| plan.renew.as_ref().map(|why| format!("{} ({why})", c.name)))
+            .collect();
+        if due.is_empty() {
+            outln!("Client outputs: {}, all in line.", clients.len())?;
+        } else {
+            let rotating = ca.as_ref().is_some_and(|ca| {
+                matches!(
+                    ca.rotation().phase,
+                    Phase::UpdateClients | Phase::UpdateServers
+                )
+            });
+            let blocks = if rotating {
+                "; the next rotation phase is refused until 'rctl redis sync' renews them"
+            } else {
+                "; 'rctl redis sync' renews them"
+            };
+            outln!(
+                "Client outputs: {}, due: {}{blocks}.",
+                clients.len(),
+                due.join(", ")
+            )?;
+        }
+    }
     Ok(())
 }
 
