@@ -347,3 +347,37 @@ fn an_automatic_rotation_with_a_sync_timer_keeps_every_client_output_working() {
     assert_eq!(cas.matches("BEGIN CERTIFICATE").count(), 1);
     crate::util::openssl(&dir, &["verify", "-CAfile", "out/app.cas", "out/app.crt"]);
 }
+
+#[test]
+fn auth_export_out_writes_the_trust_bundle_atomically() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let stdout = dir.rctl(&["auth", "export"]).ok();
+    let run = dir.rctl(&["auth", "export", "--out=client.cas"]);
+    assert_eq!(run.ok(), "");
+    assert_eq!(dir.read("client.cas"), stdout);
+    assert_eq!(
+        std::fs::metadata(dir.join("client.cas"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o644
+    );
+    // During a rotation it holds both keys, and replacing it keeps what was there whole.
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=init"])
+        .ok();
+    dir.rctl(&["auth", "export", "--type=db-client", "--out=client.cas"])
+        .ok();
+    assert_eq!(
+        dir.read("client.cas").matches("BEGIN CERTIFICATE").count(),
+        2
+    );
+    let before = crate::util::snapshot(dir.path());
+    dir.rctl(&["auth", "export", "--out=missing/client.cas"])
+        .refused("missing");
+    dir.rctl(&["auth", "export", "--out=."])
+        .refused("is a directory");
+    assert!(crate::util::snapshot(dir.path()) == before);
+}
