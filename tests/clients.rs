@@ -201,8 +201,17 @@ fn connection_loop(
     })
 }
 
-#[test]
-fn a_rotation_driven_by_rotate_and_sync_keeps_every_client_output_working() {
+/// A state with a registered redis-server and a client output `app1` (`out/app`) on it, and
+/// the connection loop running against that server with the output's files.
+struct UnderLoad {
+    dir: TestDir,
+    _server: crate::live::Registered,
+    creds: Creds,
+    stop: Arc<AtomicBool>,
+    load: std::thread::JoinHandle<(u64, Vec<String>)>,
+}
+
+fn rotation_under_load() -> UnderLoad {
     let dir = TestDir::new();
     dir.rctl(&["auth", "init"]).ok();
     let password = password_from(
@@ -229,6 +238,24 @@ fn a_rotation_driven_by_rotate_and_sync_keeps_every_client_output_working() {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let load = connection_loop(server.server.port, client, stop.clone());
+    UnderLoad {
+        dir,
+        _server: server,
+        creds,
+        stop,
+        load,
+    }
+}
+
+#[test]
+fn a_rotation_driven_by_rotate_and_sync_keeps_every_client_output_working() {
+    let UnderLoad {
+        dir,
+        _server,
+        creds,
+        stop,
+        load,
+    } = rotation_under_load();
     let issued = serial(&dir, "out/app.crt");
     let mut renewed_in = None;
     for phase in ["init", "update_clients", "update_servers", "standby"] {
@@ -277,32 +304,13 @@ fn a_rotation_driven_by_rotate_and_sync_keeps_every_client_output_working() {
 
 #[test]
 fn an_automatic_rotation_with_a_sync_timer_keeps_every_client_output_working() {
-    let dir = TestDir::new();
-    dir.rctl(&["auth", "init"]).ok();
-    let password = password_from(
-        &dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
-            .ok(),
-    );
-    let server = register_labelled(&dir, Path::new("redis-server"), "r1", &[], &[], "");
-    std::fs::create_dir(dir.join("out")).unwrap();
-    dir.rctl(&[
-        "clients",
-        "add",
-        "app1",
-        "--user=app",
-        "--db-user=app",
-        "--out=out/app",
-        "--ttl=1h",
-    ])
-    .ok();
-    let creds = Creds::new(dir.join("out/app"));
-    let client = Client {
-        creds: creds.clone(),
-        user: "app".to_string(),
-        password,
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = connection_loop(server.server.port, client, stop.clone());
+    let UnderLoad {
+        dir,
+        _server,
+        creds,
+        stop,
+        load,
+    } = rotation_under_load();
     // Three phases of 2 s each; a timer syncs every 250 ms (a systemd timer, compressed).
     dir.rctl(&["auth", "rotate", "--grace-period=6s"]).ok();
     let phase = || {

@@ -10,7 +10,6 @@ use crate::accounts::names::{ClientName, DbUserName, NodeName, UserName};
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
 use crate::output::owner::FileOwner;
-use crate::pki::bundle::RedisBundle;
 use crate::pki::formats::{BundleFormat, check_kubernetes_name};
 
 /// A registered client output.
@@ -162,16 +161,7 @@ impl ClientOutput {
 
     /// The files written for it.
     pub fn outputs(&self) -> Vec<PathBuf> {
-        let with = |ext: &str| {
-            let mut s = self.out.as_os_str().to_owned();
-            s.push(ext);
-            PathBuf::from(s)
-        };
-        match &self.format {
-            ClientFormat::Redis => RedisBundle::paths(&self.out).into(),
-            ClientFormat::Pkcs12 { .. } => vec![with(".p12")],
-            ClientFormat::KubernetesSecret { .. } => vec![with(".yaml")],
-        }
+        crate::pki::formats::format_paths(self.format.name(), &self.out, true)
     }
 }
 

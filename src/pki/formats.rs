@@ -76,6 +76,28 @@ struct SecretData {
     ca_crt: String,
 }
 
+/// The files a format named `name` (`redis`, `pkcs12`, `kubernetes-secret`) writes at
+/// `prefix`: the three PEM files (without the key for a CSR's), else its one file.
+pub(crate) fn format_paths(name: &str, prefix: &Path, with_key: bool) -> Vec<PathBuf> {
+    let with = |ext: &str| {
+        let mut s = prefix.as_os_str().to_owned();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    match name {
+        "pkcs12" => vec![with(".p12")],
+        "kubernetes-secret" => vec![with(".yaml")],
+        _ => {
+            let [crt, key, cas] = RedisBundle::paths(prefix);
+            if with_key {
+                vec![crt, key, cas]
+            } else {
+                vec![crt, cas]
+            }
+        }
+    }
+}
+
 /// A PKCS#12 passphrase from a file: its first line (a regular file, at most 4 KiB, UTF-8,
 /// not empty). Never echoed in an error.
 pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
@@ -125,23 +147,7 @@ impl BundleFormat {
 
     /// The files written at `prefix` (with the key, or without it for a CSR's `redis` files).
     pub fn paths(&self, prefix: &Path, with_key: bool) -> Vec<PathBuf> {
-        let with = |ext: &str| {
-            let mut s = prefix.as_os_str().to_owned();
-            s.push(ext);
-            PathBuf::from(s)
-        };
-        match self {
-            BundleFormat::Redis => {
-                let [crt, key, cas] = RedisBundle::paths(prefix);
-                if with_key {
-                    vec![crt, key, cas]
-                } else {
-                    vec![crt, cas]
-                }
-            }
-            BundleFormat::Pkcs12 { .. } => vec![with(".p12")],
-            BundleFormat::KubernetesSecret { .. } => vec![with(".yaml")],
-        }
+        format_paths(self.name(), prefix, with_key)
     }
 
     /// The one file of a one-file format, encoded.

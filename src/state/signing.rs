@@ -64,6 +64,19 @@ pub(crate) struct Also<'a> {
     pub events: Vec<AuditEvent>,
 }
 
+impl<'a> Output<'a> {
+    /// A bundle with its key at `out`, placed as `placement` says (its owner resolved now).
+    fn placed(out: &'a Path, placement: &'a Placement) -> Result<Output<'a>> {
+        Ok(Output {
+            out,
+            overwrite: placement.overwrite,
+            with_key: true,
+            owner: placement.owner.as_ref().map(|o| o.resolve()).transpose()?,
+            format: &placement.format,
+        })
+    }
+}
+
 /// A person's request for a client certificate (`tsh db login` without Teleport).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -206,14 +219,7 @@ impl StateDir {
         out: &Path,
         placement: &Placement,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        let owner = placement.owner.as_ref().map(|o| o.resolve()).transpose()?;
-        let output = Output {
-            out,
-            overwrite: placement.overwrite,
-            with_key: true,
-            owner,
-            format: &placement.format,
-        };
+        let output = Output::placed(out, placement)?;
         self.sign_and_write_with(
             &output,
             None,
@@ -230,14 +236,7 @@ impl StateDir {
         placement: &Placement,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
         let req = self.client_request(login)?;
-        let owner = placement.owner.as_ref().map(|o| o.resolve()).transpose()?;
-        let output = Output {
-            out,
-            overwrite: placement.overwrite,
-            with_key: true,
-            owner,
-            format: &placement.format,
-        };
+        let output = Output::placed(out, placement)?;
         self.sign_and_write_with(
             &output,
             Some(&login.user),
