@@ -304,6 +304,35 @@ pub enum Error {
         reply: String,
     },
 
+    /// Signing requests were asked of a state that carries none (a directory: there, the
+    /// command that needs a certificate signs it with the CA key).
+    #[error(
+        "signing requests need a shared (etcd) state; on a directory state the CA key signs directly"
+    )]
+    NoRequestQueue,
+
+    /// A certificate is due and this host has no CA key: its signing request was not answered
+    /// in time. The files in place are kept.
+    #[error("its certificate is due ({why}) and signing request {id} was not answered within {}; the current files are left in place", crate::duration::format_std(*waited))]
+    SigningPending {
+        /// Why the certificate is due.
+        why: String,
+        /// The request.
+        id: String,
+        /// How long this host waited.
+        waited: std::time::Duration,
+    },
+
+    /// The signer refused a signing request, or answered with a certificate this host cannot
+    /// use.
+    #[error("signing request {id}: {reason}")]
+    SigningRefused {
+        /// The request.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+
     /// A shared state store (etcd) could not be reached or refused a change.
     #[error("{0}")]
     Store(String),

@@ -95,7 +95,7 @@ fn client_outputs_are_issued_renewed_with_their_hook_and_listed() {
     .ok();
     let before = serial(&dir, "out/app2.crt");
     let run = dir.rctl(&["redis", "sync", "app2", "--renew-within=24h"]);
-    let stdout = run.failed("1 of 0 server(s) and 1 client output(s) not in line");
+    let stdout = run.failed("1 of 1 (0 server(s), 1 client output(s)) not in line");
     assert!(
         stdout.contains(
             "the hook of client \"app2\" failed: exit status: 3: boom (the files are renewed)"
@@ -171,7 +171,7 @@ fn client_outputs_are_issued_renewed_with_their_hook_and_listed() {
 
 /// New TLS connections about every 50 ms with the client bundle as it is on disk, against a
 /// server registered on the same state, until `stop`: (connections, failures).
-fn connection_loop(
+pub(crate) fn connection_loop(
     port: u16,
     client: Client,
     stop: Arc<AtomicBool>,

@@ -21,6 +21,7 @@ mod library;
 mod live;
 mod metrics;
 mod reliability;
+mod requests;
 mod robustness;
 mod rotation;
 mod sentinel;

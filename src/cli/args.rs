@@ -188,6 +188,10 @@ pub(crate) struct RedisSyncArgs {
     /// The most one server may take, all its exchanges together [default: 30s]
     #[arg(long, value_name = "DUR")]
     pub(crate) timeout: Option<Ttl>,
+    /// Without the CA key (no passphrase): how long to wait for the signer to answer this
+    /// node's signing requests
+    #[arg(long, value_name = "DUR", default_value = "60s")]
+    pub(crate) wait: Ttl,
     /// Write Prometheus metrics to FILE (atomically; node_exporter's textfile collector)
     #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
     pub(crate) metrics: Option<PathBuf>,

@@ -20,6 +20,15 @@ pub(crate) enum AuthCommand {
     Encrypt,
     /// Keep the host CA keys in clear again (asks for the passphrase)
     Decrypt,
+    /// Sign the nodes' pending signing requests that match their registrations (etcd state)
+    SignRequests(SignRequestsArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SignRequestsArgs {
+    /// Keep running: sign each request as it arrives (an etcd watch), until stopped
+    #[arg(long)]
+    pub(crate) watch: bool,
 }
 
 #[derive(Args, Debug)]

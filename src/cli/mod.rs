@@ -36,6 +36,7 @@ pub mod error;
 mod io;
 mod output;
 mod redis;
+mod requests;
 mod resources;
 mod users;
 
@@ -151,6 +152,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Auth(AuthCommand::Rotate(args)) => auth::auth_rotate(&ctx, args),
         Command::Auth(AuthCommand::Encrypt) => auth::auth_encrypt(&ctx),
         Command::Auth(AuthCommand::Decrypt) => auth::auth_decrypt(&ctx),
+        Command::Auth(AuthCommand::SignRequests(args)) => requests::auth_sign_requests(&ctx, args),
         Command::Status(args) => auth::status(&ctx, args),
         Command::Certs(CertsCommand::Inspect(args)) => auth::certs_inspect(&ctx, args),
         Command::Redis(RedisCommand::Config(args)) => redis::redis_config(&ctx, args),
@@ -184,6 +186,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Auth(AuthCommand::Rotate(_)) => "auth rotate",
         Command::Auth(AuthCommand::Encrypt) => "auth encrypt",
         Command::Auth(AuthCommand::Decrypt) => "auth decrypt",
+        Command::Auth(AuthCommand::SignRequests(_)) => "auth sign-requests",
         Command::Status(_) => "status",
         Command::Certs(_) => "certs inspect",
         Command::Redis(RedisCommand::Config(_)) => "redis config",

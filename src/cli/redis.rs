@@ -229,6 +229,7 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     options.dry_run = args.dry_run;
     options.no_reload = args.no_reload;
     options.renew_within = args.renew_within.map(|t| t.as_std());
+    options.wait = args.wait.as_std();
     if let Some(deadline) = args.timeout {
         options.deadline = deadline.as_std();
         options.timeout = options.timeout.min(options.deadline);
@@ -262,15 +263,17 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     }
     let failed = report.failed();
     if failed > 0 {
-        let clients = if report.clients.is_empty() {
-            String::new()
+        let of = if report.clients.is_empty() {
+            format!("{} server(s)", report.servers.len())
         } else {
-            format!(" and {} client output(s)", report.clients.len())
+            format!(
+                "{} ({} server(s), {} client output(s))",
+                report.servers.len() + report.clients.len(),
+                report.servers.len(),
+                report.clients.len()
+            )
         };
-        return Err(Error::Server(format!(
-            "{failed} of {} server(s){clients} not in line",
-            report.servers.len()
-        )));
+        return Err(Error::Server(format!("{failed} of {of} not in line")));
     }
     Ok(())
 }

@@ -28,6 +28,25 @@ fn bad(reason: impl std::fmt::Display) -> Error {
 
 /// Parses a PEM CSR, verifies its signature, and takes its key and SANs.
 pub(crate) fn parse_csr(pem: &str) -> Result<CsrRequest> {
+    let (request, _) = parse_any_csr(pem)?;
+    if request.hosts.is_empty() {
+        return Err(bad(
+            "it has no subject alternative names; add the Redis host names and addresses (openssl req -addext subjectAltName=...)",
+        ));
+    }
+    Ok(request)
+}
+
+/// The subject of a CSR: its common name and organizational unit, when it has them.
+#[derive(Debug, Default)]
+pub(crate) struct CsrSubject {
+    pub common_name: Option<String>,
+    pub unit: Option<String>,
+}
+
+/// [`parse_csr`] for a CSR that may name no host (a client's, a proof of possession), with
+/// its subject.
+pub(crate) fn parse_any_csr(pem: &str) -> Result<(CsrRequest, CsrSubject)> {
     use rustls_pki_types::pem::PemObject;
     let der = rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(pem.as_bytes())
         .map_err(|e| match e {
@@ -62,18 +81,47 @@ pub(crate) fn parse_csr(pem: &str) -> Result<CsrRequest> {
             }
         }
     }
-    if hosts.is_empty() {
-        return Err(bad(
-            "it has no subject alternative names; add the Redis host names and addresses (openssl req -addext subjectAltName=...)",
-        ));
-    }
     let algorithm = &info.subject_pki.algorithm.algorithm;
     let rsa = *algorithm == x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION;
-    Ok(CsrRequest {
+    let text = |attr: Option<&x509_parser::x509::AttributeTypeAndValue>| {
+        attr.and_then(|a| a.as_str().ok()).map(str::to_string)
+    };
+    let subject = CsrSubject {
+        common_name: text(info.subject.iter_common_name().next()),
+        unit: text(info.subject.iter_organizational_unit().next()),
+    };
+    let request = CsrRequest {
         spki_der: info.subject_pki.raw.to_vec(),
         rsa,
         hosts,
-    })
+    };
+    Ok((request, subject))
+}
+
+/// A CSR (PEM) signed by `key`, for `hosts` (none for a client or a proof), with a subject of
+/// `common_name` and `unit` when given: what a node sends the signer.
+pub(crate) fn make_csr(
+    key: &rcgen::KeyPair,
+    hosts: &[Host],
+    common_name: Option<&str>,
+    unit: Option<&str>,
+) -> Result<String> {
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    if let Some(cn) = common_name {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+    }
+    if let Some(ou) = unit {
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationalUnitName, ou);
+    }
+    if !hosts.is_empty() {
+        params.subject_alt_names = crate::pki::leaf::server_names(hosts)?.1;
+    }
+    Ok(params.serialize_request(key)?.pem()?)
 }
 
 /// Refuses, by name, a key rctl does not sign (before the signature check, whose error would

@@ -100,6 +100,23 @@ pub(crate) fn server_names(hosts: &[Host]) -> Result<(DistinguishedName, Vec<San
     Ok((dn, sans))
 }
 
+/// A person's client certificate subject: the account as CN, the rctl user as OU, the cluster
+/// as O.
+fn client_subject(req: &ClientCertRequest, cluster_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, req.db_user.as_str());
+    dn.push(DnType::OrganizationalUnitName, req.user.as_str());
+    dn.push(DnType::OrganizationName, cluster_name);
+    dn
+}
+
+/// A public key to sign, from its DER SubjectPublicKeyInfo.
+fn public_key(spki_der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
+    rcgen::SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| {
+        Error::InvalidArgument(format!("the request's public key is not supported: {e}"))
+    })
+}
+
 pub(crate) fn dn_label(ty: &DnType) -> &'static str {
     match ty {
         DnType::CommonName => "CN",
@@ -181,21 +198,55 @@ impl HostCa {
     ) -> Result<RedisBundle> {
         let ttl = leaf_ttl(ttl, None)?;
         let request = crate::pki::csr::parse_csr(csr_pem)?;
-        let (dn, sans) = server_names(&request.hosts)?;
-        let spki = rcgen::SubjectPublicKeyInfo::from_der(&request.spki_der).map_err(|e| {
-            Error::InvalidArgument(format!("the CSR's public key is not supported: {e}"))
-        })?;
+        self.sign_server_for_key(&request.hosts, &request.spki_der, request.rsa, ttl, now)
+    }
+
+    /// Signs a Redis server certificate for `hosts` and a public key (DER
+    /// SubjectPublicKeyInfo) whose private key stays on its host.
+    pub(crate) fn sign_server_for_key(
+        &self,
+        hosts: &[Host],
+        spki_der: &[u8],
+        rsa: bool,
+        ttl: Ttl,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let (dn, sans) = server_names(hosts)?;
+        let spki = public_key(spki_der)?;
         let (pem, mut issued) = self.sign_leaf(
             self.active(),
             &spki,
-            request.rsa,
+            rsa,
             dn,
             sans,
             CertKind::Server,
             ttl,
             now,
         )?;
-        issued.sans = request.hosts.iter().map(ToString::to_string).collect();
+        issued.sans = hosts.iter().map(ToString::to_string).collect();
+        self.bundle(pem, None, issued)
+    }
+
+    /// Signs a client certificate as [`sign_redis_client`](Self::sign_redis_client) does, for
+    /// a public key (DER SubjectPublicKeyInfo) whose private key stays on its host.
+    pub(crate) fn sign_client_for_key(
+        &self,
+        req: &ClientCertRequest,
+        spki_der: &[u8],
+        rsa: bool,
+        now: OffsetDateTime,
+    ) -> Result<RedisBundle> {
+        let spki = public_key(spki_der)?;
+        let (pem, issued) = self.sign_leaf(
+            self.active(),
+            &spki,
+            rsa,
+            client_subject(req, self.cluster_name()),
+            Vec::new(),
+            CertKind::Client,
+            leaf_ttl(req.ttl, None)?,
+            now,
+        )?;
         self.bundle(pem, None, issued)
     }
 
@@ -205,10 +256,7 @@ impl HostCa {
         req: &ClientCertRequest,
         now: OffsetDateTime,
     ) -> Result<RedisBundle> {
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, req.db_user.as_str());
-        dn.push(DnType::OrganizationalUnitName, req.user.as_str());
-        dn.push(DnType::OrganizationName, self.cluster_name());
+        let dn = client_subject(req, self.cluster_name());
         let key = PrivateKey::generate(req.key_algorithm.unwrap_or(self.active().algorithm()))?;
         let rsa = key.algorithm().is_rsa();
         let (pem, issued) = self.sign_leaf(

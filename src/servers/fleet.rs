@@ -27,6 +27,7 @@ use crate::accounts::names::ServerName;
 use crate::clients::output::ClientOutput;
 use crate::clients::renewal::ClientPlan;
 use crate::error::{Error, Result};
+use crate::requests::RequestFor;
 pub use crate::servers::live::SyncOptions;
 use crate::servers::live::{self, FilePlan, LiveSync};
 use crate::servers::registered::RegisteredServer;
@@ -134,7 +135,7 @@ pub fn sync_servers(
     mut on_server: impl FnMut(&ServerSync),
 ) -> Result<SyncReport> {
     // 1. What is to be synced, with the state closed again before any server is contacted.
-    let (servers, clients, wanted, mut notices, locks) = {
+    let (servers, clients, wanted, client_ca, mut notices, locks, queue) = {
         let mut state = open()?;
         let read = selected(&state, selection).and_then(|(servers, clients)| {
             let wanted = if servers.is_empty() {
@@ -142,12 +143,32 @@ pub fn sync_servers(
             } else {
                 Some(state.wanted()?)
             };
-            Ok((servers, clients, wanted))
+            // Client outputs alone still need the CA, to judge their files.
+            let client_ca = if wanted.is_none() && !clients.is_empty() {
+                Some(state.sync_ca()?)
+            } else {
+                None
+            };
+            Ok((servers, clients, wanted, client_ca))
         });
         let notices = state.take_notices();
-        let (servers, clients, wanted) = read?;
-        (servers, clients, wanted, notices, state.server_locks()?)
+        let (servers, clients, wanted, client_ca) = read?;
+        // Without the CA key (a node without the passphrase), certificates come through
+        // signing requests, where the state carries them.
+        let locked = wanted
+            .as_ref()
+            .map(|w| &w.ca)
+            .or(client_ca.as_ref())
+            .is_some_and(crate::HostCa::is_locked);
+        let queue = if locked && !options.dry_run {
+            state.request_queue().ok()
+        } else {
+            None
+        };
+        let locks = state.server_locks()?;
+        (servers, clients, wanted, client_ca, notices, locks, queue)
     };
+    let wanted = wanted.map(Arc::new);
     // Each server's lock, held from before the state is read for its files until its live
     // part is done: a second sync of it waits, then reads the newest state, and the last one
     // to finish has applied the newest state. Taken in name order, so that two syncs of
@@ -160,7 +181,7 @@ pub fn sync_servers(
         // A client's lock: '=' is in no name, so it is no server's.
         names.extend(clients.iter().map(|c| format!("client={}", c.name)));
         names.sort_unstable();
-        let wait = options.deadline + Duration::from_secs(30);
+        let wait = options.deadline + options.wait + Duration::from_secs(30);
         names
             .into_iter()
             .map(|name| locks.lock(&name, wait))
@@ -168,16 +189,32 @@ pub fn sync_servers(
     };
     // 2. What each server runs; unknown (unreachable, say) when it does not answer, and then
     //    step 4 says why.
-    let versions = match wanted {
+    let versions = match &wanted {
         Some(wanted) if !options.no_reload => server_versions(&servers, wanted, options),
         _ => vec![None; servers.len()],
+    };
+    // 2½. On a node without the CA key: a signing request for each certificate due, answered
+    //     by the signer (the new keys are made here and never leave).
+    let mut signed = match (
+        &queue,
+        wanted.as_ref().map(|w| &w.ca).or(client_ca.as_ref()),
+    ) {
+        (Some(queue), Some(ca)) => request_due(
+            queue.as_ref(),
+            &servers,
+            &clients,
+            wanted.as_deref(),
+            ca,
+            options,
+        ),
+        _ => crate::requests::round::Signed::new(),
     };
     // 3. The files, from the state as it is now.
     let names: Vec<ServerName> = servers.iter().map(|s| s.name.clone()).collect();
     let client_names: Vec<_> = clients.iter().map(|c| c.name.clone()).collect();
     let mut state = open()?;
     let prepared = state.retrying(|state| {
-        let clients = sync_clients(state, &client_names, options)?;
+        let clients = sync_clients(state, &client_names, options, &mut signed)?;
         if names.is_empty() {
             return Ok((None, Vec::new(), clients));
         }
@@ -202,10 +239,14 @@ pub fn sync_servers(
                     for path in server.outputs() {
                         crate::output::atomic::remove_stale_temps_beside(&[path]);
                     }
-                    if plan.is_empty() {
-                        Ok(WrittenFiles::default())
-                    } else {
-                        state.write_server_files(&server, &plan, &wanted)
+                    let requested = signed.remove(&RequestFor::Server(server.name.clone()));
+                    match requested {
+                        _ if plan.is_empty() => Ok(WrittenFiles::default()),
+                        Some(Err(e)) if plan.renew.is_some() => Err(e),
+                        Some(Ok(bundle)) if plan.renew.is_some() => {
+                            state.write_server_files(&server, &plan, &wanted, Some(bundle))
+                        }
+                        _ => state.write_server_files(&server, &plan, &wanted, None),
                     }
                 };
                 ServerSync {
@@ -248,7 +289,6 @@ pub fn sync_servers(
         });
     };
     // 4. The servers.
-    let wanted = Arc::new(wanted);
     // A server whose files could not be written is not contacted.
     let jobs: Vec<Option<(RegisteredServer, bool)>> = items
         .iter()
@@ -278,11 +318,12 @@ fn sync_clients(
     state: &mut StateDir,
     names: &[crate::accounts::names::ClientName],
     options: &SyncOptions,
+    signed: &mut crate::requests::round::Signed,
 ) -> Result<Vec<ClientSync>> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let ca = state.host_ca()?;
+    let ca = state.sync_ca()?;
     let now = state.now();
     let all = state.clients()?;
     let mut out = Vec::with_capacity(names.len());
@@ -294,7 +335,13 @@ fn sync_clients(
             for path in client.outputs() {
                 crate::output::atomic::remove_stale_temps_beside(&[path]);
             }
-            state.write_client_files(&client, &plan, &ca)
+            match signed.remove(&RequestFor::Client(client.name.clone())) {
+                Some(Err(e)) if plan.renew.is_some() => Err(e),
+                Some(Ok(bundle)) if plan.renew.is_some() => {
+                    state.write_client_files(&client, &plan, &ca, Some(bundle))
+                }
+                _ => state.write_client_files(&client, &plan, &ca, None),
+            }
         };
         out.push(ClientSync {
             client,
@@ -310,13 +357,13 @@ fn sync_clients(
 /// be learnt.
 fn server_versions(
     servers: &[RegisteredServer],
-    wanted: live::Wanted,
+    wanted: &Arc<live::Wanted>,
     options: &SyncOptions,
 ) -> Vec<Option<live::ServerVersion>> {
-    let wanted = Arc::new(wanted);
+    let wanted = Arc::clone(wanted);
     let timeout = options.timeout;
     let ask = move |server: RegisteredServer| {
-        let mut conn = live::Live::connect(&server.addr, &wanted.login, timeout)?;
+        let mut conn = live::Live::connect(&server.addr, &wanted.login_for(&server), timeout)?;
         conn.server_version(&server.addr)
     };
     let mut versions = vec![None; servers.len()];
@@ -328,6 +375,35 @@ fn server_versions(
         versions[i] = outcome.and_then(Result::ok).flatten();
     });
     versions
+}
+
+/// The signing requests of a node without the CA key: one for each selected server and client
+/// output whose certificate is due (see [`crate::requests::round`]).
+fn request_due(
+    queue: &dyn crate::state::queue::RequestQueue,
+    servers: &[RegisteredServer],
+    clients: &[ClientOutput],
+    wanted: Option<&live::Wanted>,
+    ca: &crate::HostCa,
+    options: &SyncOptions,
+) -> crate::requests::round::Signed {
+    let now = time::OffsetDateTime::now_utc();
+    let due_servers = servers
+        .iter()
+        .filter_map(|server| {
+            let acl = wanted.map(|w| w.acl_text.as_str());
+            let plan = live::files::plan_files(server, ca, acl, options.renew_within, now);
+            plan.renew.map(|why| (server, why.to_string()))
+        })
+        .collect();
+    let due_clients = clients
+        .iter()
+        .filter_map(|client| {
+            let plan = crate::clients::renewal::plan_client(client, ca, options.renew_within, now);
+            plan.renew.map(|why| (client, why.to_string()))
+        })
+        .collect();
+    crate::requests::round::request_renewals(queue, due_servers, due_clients, ca, options.wait, now)
 }
 
 /// What `redis check` found on one server: one line each, empty when it is in line.

@@ -5,37 +5,49 @@ use super::{CA_FILE, Notice, StateDir, ca_file, default_cluster_name};
 use crate::error::{Error, Result};
 use crate::pki::ca::{CaOptions, HostCa};
 use crate::pki::rotation::Phase;
+use crate::requests::RequestFor;
 use crate::state::audit::AuditEvent;
 
 impl StateDir {
     /// The registered servers whose certificate file the active key did not sign (missing,
     /// unreadable, or signed by the outgoing key).
     fn servers_behind(&self, ca: &HostCa) -> Result<Vec<String>> {
-        let prefixes = self
-            .servers()?
-            .into_iter()
-            .map(|s| (s.name.to_string(), s.cert_prefix));
-        Ok(self.behind(ca, prefixes))
+        let prefixes = self.servers()?.into_iter().map(|s| {
+            let subject = RequestFor::Server(s.name.clone());
+            (subject, s.node, s.cert_prefix)
+        });
+        self.behind(ca, prefixes)
     }
 
     /// The registered client outputs whose certificate file is not signed by the active key.
     fn clients_behind(&self, ca: &HostCa) -> Result<Vec<String>> {
-        let prefixes = self
-            .clients()?
-            .into_iter()
-            .map(|c| (c.name.to_string(), c.out));
-        Ok(self.behind(ca, prefixes))
+        let prefixes = self.clients()?.into_iter().map(|c| {
+            let subject = RequestFor::Client(c.name.clone());
+            (subject, c.node, c.out)
+        });
+        self.behind(ca, prefixes)
     }
 
-    /// The names whose bundle (`PREFIX.crt`) is not signed by the CA's active key.
+    /// The names whose bundle is not signed by the CA's active key: read from `PREFIX.crt`
+    /// where the files are this host's, from the record of what was installed where they are
+    /// another node's (which this host cannot read).
     fn behind(
         &self,
         ca: &HostCa,
-        prefixes: impl Iterator<Item = (String, std::path::PathBuf)>,
-    ) -> Vec<String> {
+        prefixes: impl Iterator<Item = (RequestFor, Option<crate::NodeName>, std::path::PathBuf)>,
+    ) -> Result<Vec<String>> {
         let active = ca.active().pin();
+        let here = super::this_node();
         let mut behind = Vec::new();
-        for (name, prefix) in prefixes {
+        for (subject, node, prefix) in prefixes {
+            let name = subject.name().to_string();
+            if node.is_some() && node != here {
+                let signed_by = self.issued(&subject)?.map(|i| i.signed_by);
+                if signed_by.as_deref() != Some(active.as_str()) {
+                    behind.push(name);
+                }
+                continue;
+            }
             let [crt, _, _] = crate::pki::bundle::RedisBundle::paths(&prefix);
             let signed_by = crate::output::read::read_regular(&crt, crate::output::read::PEM_LIMIT)
                 .ok()
@@ -47,7 +59,7 @@ impl StateDir {
                 behind.push(name);
             }
         }
-        behind
+        Ok(behind)
     }
 
     /// [`load_ca`](Self::load_ca) with every key decrypted, for an operation that signs.
@@ -83,6 +95,16 @@ impl StateDir {
         let (ca, pending) = self.load_ca()?;
         self.commit_ca(&ca, pending, false, Vec::new(), || Ok(()))?;
         Ok(ca)
+    }
+
+    /// The host CA as saved, no due phase applied.
+    pub(crate) fn saved_ca(&self) -> Result<HostCa> {
+        self.load(CA_FILE, ca_file::decode)?.ok_or_else(|| {
+            Error::Store(format!(
+                "{}: no host CA",
+                self.store.locate(CA_FILE).display()
+            ))
+        })
     }
 
     /// Loads the CA, or makes one in memory on an empty state, and applies due rotation

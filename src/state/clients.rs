@@ -66,6 +66,7 @@ impl StateDir {
             events: vec![
                 AuditEvent::about("client.add", &client.name).with_outputs(&client.outputs()),
             ],
+            issued_for: Some(crate::requests::RequestFor::Client(client.name.clone())),
         };
         self.sign_and_write_with(
             &output,
@@ -159,7 +160,7 @@ impl StateDir {
             .collect())
     }
 
-    fn client_login(&self, client: &ClientOutput) -> ClientLogin {
+    pub(super) fn client_login(&self, client: &ClientOutput) -> ClientLogin {
         let mut login = ClientLogin::new(client.user.clone(), client.db_user.clone());
         login.ttl = client.ttl;
         login
@@ -172,13 +173,26 @@ impl StateDir {
         client: &ClientOutput,
         plan: &ClientPlan,
         ca: &HostCa,
+        presigned: Option<RedisBundle>,
     ) -> Result<WrittenFiles> {
         for path in client.outputs() {
             crate::output::atomic::check_replaceable(&path)?;
         }
         let owner = client.owner.as_ref().map(|o| o.resolve()).transpose()?;
         let mut written = WrittenFiles::default();
-        if plan.renew.is_some() {
+        if let (Some(_), Some(bundle)) = (&plan.renew, &presigned) {
+            let format = client.bundle_format()?;
+            let output = Output {
+                out: &client.out,
+                overwrite: true,
+                with_key: true,
+                owner,
+                format: &format,
+            };
+            let subject = crate::requests::RequestFor::Client(client.name.clone());
+            written.paths = self.place_signed(&output, bundle, &subject, ca)?;
+            written.serial = Some(bundle.issued().serial.clone());
+        } else if plan.renew.is_some() {
             let mut login = self.client_login(client);
             // The registered lifetime, else the one of the certificate it replaces.
             if login.ttl.is_none()
@@ -204,7 +218,10 @@ impl StateDir {
                 &output,
                 Some(&client.user),
                 |ca, now| ca.sign_redis_client(&req, now),
-                Also::default(),
+                Also {
+                    issued_for: Some(crate::requests::RequestFor::Client(client.name.clone())),
+                    ..Also::default()
+                },
             )?;
             written.serial = Some(bundle.issued().serial.clone());
             written.paths = paths;

@@ -8,10 +8,13 @@ use crate::accounts::names::ServerName;
 use crate::error::{Error, Result};
 use crate::output::atomic::{Visibility, write_atomic_owned};
 use crate::pki::bundle::RedisBundle;
+use crate::pki::formats::BundleFormat;
 use crate::pki::leaf::ServerCertRequest;
+use crate::requests::RequestFor;
 use crate::servers::live::{FilePlan, Wanted, files};
 use crate::servers::registered::RegisteredServer;
 use crate::state::audit::AuditEvent;
+use crate::state::signing::{Also, Output};
 
 use super::StateDir;
 
@@ -52,6 +55,15 @@ impl StateDir {
             .collect()
     }
 
+    /// The host CA for a sync, due phases applied and saved; on a node without the passphrase,
+    /// which cannot save a due rotation phase, the CA as saved (the signer applies the phase).
+    pub(crate) fn sync_ca(&mut self) -> Result<crate::HostCa> {
+        match self.host_ca() {
+            Err(Error::CaPassphraseMissing { .. }) => self.saved_ca(),
+            other => other,
+        }
+    }
+
     /// What the state wants of every registered server, for talking to them once the state is
     /// closed. Refused until a server is registered (rctl has no account before). On a state
     /// open for writing, due rotation phases are saved first.
@@ -59,10 +71,16 @@ impl StateDir {
         let Some(password) = self.admin_password()? else {
             return Err(Error::NoServerRegistered);
         };
-        let mut ca = self.host_ca()?;
-        // rctl's own client certificates are signed with every trusted key.
+        let mut ca = self.sync_ca()?;
+        // rctl's own client certificates are signed with every trusted key. Without the
+        // passphrase (a node whose certificates the signer signs), rctl logs in with each
+        // server's own certificate instead.
         if ca.is_locked() {
-            ca.unlock(&self.passphrase()?)?;
+            match self.passphrase() {
+                Ok(passphrase) => ca.unlock(&passphrase)?,
+                Err(Error::CaPassphraseMissing { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         let target = self.target_or_default(None)?;
         let acl_text = self.render_acl(Some(target))?;
@@ -93,6 +111,7 @@ impl StateDir {
         server: &RegisteredServer,
         plan: &FilePlan,
         wanted: &Wanted,
+        presigned: Option<RedisBundle>,
     ) -> Result<WrittenFiles> {
         // Checked again at every write: the registration may be older than what is there now.
         for path in server.outputs() {
@@ -100,7 +119,18 @@ impl StateDir {
         }
         let owner = server.owner.as_ref().map(|o| o.resolve()).transpose()?;
         let mut written = WrittenFiles::default();
-        if plan.renew.is_some() {
+        let output = Output {
+            out: &server.cert_prefix,
+            overwrite: true,
+            with_key: true,
+            owner,
+            format: &BundleFormat::Redis,
+        };
+        if let (Some(_), Some(bundle)) = (&plan.renew, &presigned) {
+            let subject = RequestFor::Server(server.name.clone());
+            written.paths = self.place_signed(&output, bundle, &subject, &wanted.ca)?;
+            written.serial = Some(bundle.issued().serial.clone());
+        } else if plan.renew.is_some() {
             let mut req = ServerCertRequest::new(server.hosts.clone());
             // The registered lifetime, else the one of the certificate it replaces (what the
             // operator signed it with), else `auth sign`'s default.
@@ -119,10 +149,16 @@ impl StateDir {
             if let Some(algorithm) = server.key_algorithm {
                 req = req.with_key_algorithm(algorithm);
             }
-            let (bundle, paths) =
-                self.sign_and_write(&server.cert_prefix, true, true, None, owner, |ca, now| {
-                    ca.sign_redis_server(&req, now)
-                })?;
+            let also = Also {
+                issued_for: Some(RequestFor::Server(server.name.clone())),
+                ..Also::default()
+            };
+            let (bundle, paths) = self.sign_and_write_with(
+                &output,
+                None,
+                |ca, now| ca.sign_redis_server(&req, now),
+                also,
+            )?;
             written.serial = Some(bundle.issued().serial.clone());
             written.paths.extend(paths);
         }

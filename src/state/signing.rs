@@ -62,6 +62,9 @@ impl Placement {
 pub(crate) struct Also<'a> {
     pub blobs: &'a [(&'a str, &'a [u8])],
     pub events: Vec<AuditEvent>,
+    /// The registration the certificate is for: what was issued is recorded for it (the key
+    /// a renewal through a signing request must prove).
+    pub issued_for: Option<crate::requests::RequestFor>,
 }
 
 impl<'a> Output<'a> {
@@ -324,6 +327,24 @@ impl StateDir {
         let outputs = format.paths(&absolute, with_key);
         let mut events = also.events;
         events.push(AuditEvent::issued(bundle.issued(), user).with_outputs(&outputs));
+        let mut blobs: Vec<(String, Vec<u8>)> = also
+            .blobs
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.to_vec()))
+            .collect();
+        if let Some(subject) = &also.issued_for {
+            let issued = crate::requests::Issued::of(bundle.certificate_pem(), &ca)?;
+            let record =
+                serde_norway::to_string(&issued).map_err(|e| Error::encode("issued", e))?;
+            blobs.push((
+                crate::requests::Issued::blob_name(subject),
+                record.into_bytes(),
+            ));
+        }
+        let blobs: Vec<(&str, &[u8])> = blobs
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
         let mut placed = Vec::new();
         let written = self.commit_ca_with(
             &ca,
@@ -334,7 +355,7 @@ impl StateDir {
                 placed = bundle.write_format(out, format, overwrite, owner)?;
                 Ok(placed.clone())
             },
-            also.blobs,
+            &blobs,
         );
         let written = match written {
             Ok(written) => written,
@@ -355,6 +376,40 @@ impl StateDir {
         };
         self.note_signer(&ca, reissue_in);
         Ok((bundle, written))
+    }
+
+    /// Writes a bundle the signer signed for this node's request (its key made here) at
+    /// `output`, recorded as installed for `about` (no CA key is used).
+    pub(crate) fn place_signed(
+        &mut self,
+        output: &Output<'_>,
+        bundle: &RedisBundle,
+        subject: &crate::requests::RequestFor,
+        ca: &HostCa,
+    ) -> Result<Vec<PathBuf>> {
+        let Output {
+            out,
+            overwrite,
+            owner,
+            format,
+            ..
+        } = *output;
+        self.check_output_path(out)?;
+        let absolute = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
+        let mut event = AuditEvent::issued(bundle.issued(), Some(&subject.to_string()))
+            .with_outputs(&format.paths(&absolute, true));
+        event.action = "cert.install".to_string();
+        // What is installed here is what a renewal must prove it holds.
+        let issued = crate::requests::Issued::of(bundle.certificate_pem(), ca)?;
+        let record = serde_norway::to_string(&issued).map_err(|e| Error::encode("issued", e))?;
+        self.audited(&[event], || {
+            let placed = bundle.write_format(out, format, overwrite, owner)?;
+            self.store.write(
+                &crate::requests::Issued::blob_name(subject),
+                record.as_bytes(),
+            )?;
+            Ok(placed)
+        })
     }
 
     /// Tells of a certificate signed in phase `init`, by the key the rotation drops.

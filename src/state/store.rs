@@ -121,6 +121,10 @@ pub trait Store {
     fn server_locks(&self) -> Result<Box<dyn ServerLocks>> {
         Ok(Box::new(NoLocks))
     }
+    /// Where signing requests go (a shared store only: on a directory, sync signs itself).
+    fn request_queue(&self) -> Result<Box<dyn crate::state::queue::RequestQueue>> {
+        Err(Error::NoRequestQueue)
+    }
     /// True when a CA key may only be kept encrypted here (a shared store such as etcd).
     fn requires_encrypted_keys(&self) -> bool {
         false

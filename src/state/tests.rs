@@ -244,7 +244,9 @@ fn server_files_of_a_change_that_is_not_saved_are_put_back() {
     let server = state.registered_servers(&[]).unwrap().remove(0);
     let wanted = state.wanted().unwrap();
     let plan = state.plan_server_files(&server, &wanted, None);
-    state.write_server_files(&server, &plan, &wanted).unwrap();
+    state
+        .write_server_files(&server, &plan, &wanted, None)
+        .unwrap();
     let acl = dir.path().join("r1.acl");
     let before = std::fs::read(&acl).unwrap();
     // A new user: users.acl differs, and the change's commit fails.
@@ -253,14 +255,20 @@ fn server_files_of_a_change_that_is_not_saved_are_put_back() {
     let plan = state.plan_server_files(&server, &wanted, None);
     assert!(plan.write_acl);
     *store.conflicts.lock().unwrap() = true;
-    assert!(state.write_server_files(&server, &plan, &wanted).is_err());
+    assert!(
+        state
+            .write_server_files(&server, &plan, &wanted, None)
+            .is_err()
+    );
     assert_eq!(
         std::fs::read(&acl).unwrap(),
         before,
         "users.acl was left rewritten"
     );
     *store.conflicts.lock().unwrap() = false;
-    state.write_server_files(&server, &plan, &wanted).unwrap();
+    state
+        .write_server_files(&server, &plan, &wanted, None)
+        .unwrap();
     assert_ne!(std::fs::read(&acl).unwrap(), before);
 }
 

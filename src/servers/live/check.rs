@@ -40,7 +40,7 @@ pub fn check_server(server: &RegisteredServer, wanted: &Wanted, timeout: Duratio
             plan.current.as_ref(),
         )),
     }
-    match Live::connect(&server.addr, &wanted.login, timeout) {
+    match Live::connect(&server.addr, &wanted.login_for(server), timeout) {
         Err(e) => findings.push(e.to_string()),
         Ok(mut live) => {
             if let Err(e) = live_findings(server, wanted, &mut live, &mut findings) {

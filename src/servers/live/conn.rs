@@ -15,6 +15,7 @@ use crate::servers::registered::ServerAddr;
 /// What rctl logs in with: its account's password and a client certificate per trusted CA key
 /// (the signing key's first), so that a server still trusting only the other key of a rotation
 /// lets rctl in to be brought in line.
+#[derive(Clone)]
 pub struct AdminLogin {
     pub(crate) password: Password,
     /// (certificate PEM, key PEM), the signing key's first.
@@ -50,7 +51,11 @@ impl Live {
                 }
             }
         }
-        Err(first.unwrap_or_else(|| Error::Server(format!("{addr}: no CA key to sign with"))))
+        Err(first.unwrap_or_else(|| {
+            Error::Server(format!(
+                "{addr}: no client certificate to log in with: the CA key is locked (no passphrase) and the server's own certificate files do not read"
+            ))
+        }))
     }
 
     fn connect_as(

@@ -92,10 +92,13 @@ impl Wanted {
         now: OffsetDateTime,
     ) -> Result<Wanted> {
         let ttl = crate::duration::Ttl::from_std(ADMIN_CERT_TTL)?;
-        let identities = ca
-            .trusted()
-            .map(|key| ca.sign_admin_client(key, ttl, now))
-            .collect::<Result<Vec<_>>>()?;
+        let identities = if ca.is_locked() {
+            Vec::new()
+        } else {
+            ca.trusted()
+                .map(|key| ca.sign_admin_client(key, ttl, now))
+                .collect::<Result<Vec<_>>>()?
+        };
         let login = AdminLogin {
             password,
             identities,
@@ -108,6 +111,34 @@ impl Wanted {
             target,
             login,
             now,
+        })
+    }
+}
+
+impl Wanted {
+    /// How rctl logs in to `server`: with its own client certificates, signed in memory; or,
+    /// where the CA key is locked (a node without the passphrase), with the server's own
+    /// certificate and key from its files. A server certificate is also a client certificate
+    /// (replication uses it), and it names no account, so it logs nobody in by itself: the
+    /// password does.
+    pub fn login_for(&self, server: &RegisteredServer) -> std::borrow::Cow<'_, AdminLogin> {
+        if !self.login.identities.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.login);
+        }
+        let [crt, key, _] = RedisBundle::paths(&server.cert_prefix);
+        let read = |p: &std::path::Path| {
+            crate::output::read::read_regular(p, crate::output::read::PEM_LIMIT)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+        };
+        let identities = match (read(&crt), read(&key)) {
+            (Some(crt), Some(key)) => vec![(crt, zeroize::Zeroizing::new(key))],
+            _ => Vec::new(),
+        };
+        std::borrow::Cow::Owned(AdminLogin {
+            password: self.login.password.clone(),
+            identities,
+            trusted_pem: self.login.trusted_pem.clone(),
         })
     }
 }

@@ -29,6 +29,9 @@ pub struct SyncOptions {
     pub deadline: Duration,
     /// Renew a certificate with less than this left; `None` for the last third of its life.
     pub renew_within: Option<Duration>,
+    /// On a node without the CA key: how long to wait for the signer to answer its signing
+    /// requests.
+    pub wait: Duration,
 }
 
 impl Default for SyncOptions {
@@ -39,6 +42,7 @@ impl Default for SyncOptions {
             timeout: super::DEFAULT_TIMEOUT,
             deadline: super::DEFAULT_DEADLINE,
             renew_within: None,
+            wait: crate::requests::DEFAULT_WAIT,
         }
     }
 }
@@ -88,7 +92,7 @@ pub fn sync_live(
             server.cert_prefix.display()
         )));
     }
-    let mut live = Live::connect(addr, &wanted.login, timeout)?;
+    let mut live = Live::connect(addr, &wanted.login_for(server), timeout)?;
     let file_serial = file_serial(server, wanted);
     let reload = files_changed
         || !other_tls_files(&mut live, server)?.is_empty()

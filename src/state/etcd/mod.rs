@@ -32,12 +32,13 @@ use std::time::Duration;
 
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
-    LeaseClient, PutOptions, TlsOptions, Txn, TxnOp,
+    LeaseClient, PutOptions, TlsOptions, Txn, TxnOp, WatchClient,
 };
 
 use crate::error::{Error, Result};
 use crate::state::store::{Layout, ServerLocks, Store};
 
+mod queue;
 mod read;
 mod txn;
 mod url;
@@ -60,8 +61,10 @@ pub struct EtcdStore {
     runtime: std::sync::Arc<tokio::runtime::Runtime>,
     /// With room for a page of keys in an answer.
     kv: KvClient,
-    /// For the leases of server locks.
+    /// For the leases of server locks and signing requests.
     lease: LeaseClient,
+    /// For the signing-request queue's waits.
+    watch: WatchClient,
     prefix: String,
     location: String,
     read_only: bool,
@@ -147,6 +150,7 @@ impl EtcdStore {
                     .kv_client()
                     .max_decoding_message_size(64 * 1024 * 1024),
                 lease: client.lease_client(),
+                watch: client.watch_client(),
                 runtime: std::sync::Arc::new(runtime),
                 prefix: url.prefix.clone(),
                 location: location.clone(),
@@ -174,6 +178,17 @@ impl EtcdStore {
 }
 
 impl Store for EtcdStore {
+    fn request_queue(&self) -> Result<Box<dyn crate::state::queue::RequestQueue>> {
+        Ok(Box::new(queue::EtcdQueue {
+            runtime: std::sync::Arc::clone(&self.runtime),
+            kv: self.kv.clone(),
+            lease: self.lease.clone(),
+            watch: self.watch.clone(),
+            prefix: self.prefix.clone(),
+            location: self.location.clone(),
+        }))
+    }
+
     fn server_locks(&self) -> Result<Box<dyn ServerLocks>> {
         Ok(Box::new(EtcdLocks {
             runtime: std::sync::Arc::clone(&self.runtime),

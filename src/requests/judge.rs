@@ -1,0 +1,112 @@
+//! The signer's checks of a request, before any registration is looked at for what to sign:
+//! its age, its CSR, and the proof of possession a renewal needs.
+
+use time::OffsetDateTime;
+
+use crate::error::{Error, Result};
+use crate::pki::csr::CsrRequest;
+use crate::pki::hosts::Host;
+
+use super::record::{Issued, SigningRequest};
+
+/// The SHA-256 of a CSR's DER (hex): what a proof of possession names.
+pub fn csr_digest(csr_pem: &str) -> Result<String> {
+    use rustls_pki_types::pem::PemObject;
+    use sha2::Digest;
+    let der = rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
+        .map_err(|e| Error::InvalidArgument(format!("invalid CSR: {e}")))?;
+    Ok(hex::encode(sha2::Sha256::digest(der.as_ref())))
+}
+
+/// Checks `request` against what is on record and the registration's names (`hosts`, a
+/// server's; `None` for a client output, whose CSR names none): made within
+/// [`super::MAX_AGE`], its CSR signed by its key, its names exactly the registration's, and,
+/// while the certificate on record is live, a proof made with that certificate's key. Gives
+/// the key to sign, or why not.
+pub(crate) fn check_request(
+    request: &SigningRequest,
+    on_record: Option<&Issued>,
+    hosts: Option<&[Host]>,
+    now: OffsetDateTime,
+) -> std::result::Result<CsrRequest, String> {
+    let age = now - request.created;
+    if age > super::MAX_AGE {
+        return Err(format!(
+            "made at {}, more than {} ago (a replay of an old request?)",
+            rfc3339(request.created),
+            crate::duration::format_std(super::MAX_AGE)
+        ));
+    }
+    if age < -time::Duration::minutes(5) {
+        return Err(format!(
+            "made at {}, in the future",
+            rfc3339(request.created)
+        ));
+    }
+    let (csr, _) = crate::pki::csr::parse_any_csr(&request.csr).map_err(|e| e.to_string())?;
+    let set = |hosts: &[Host]| {
+        let mut names: Vec<String> = hosts.iter().map(ToString::to_string).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    };
+    match hosts {
+        Some(registered) if set(registered) != set(&csr.hosts) => {
+            return Err(format!(
+                "its CSR names {}, not the registered {}",
+                shown(&set(&csr.hosts)),
+                shown(&set(registered))
+            ));
+        }
+        None if !csr.hosts.is_empty() => {
+            return Err("a client output's CSR names no host".to_string());
+        }
+        _ => {}
+    }
+    let key_pin = crate::pki::keys::spki_pin(&csr.spki_der);
+    let Some(issued) = on_record.filter(|i| i.not_after > now) else {
+        // A first issue, or a certificate that lapsed: nothing to prove.
+        return Ok(csr);
+    };
+    if key_pin == issued.key_pin {
+        return Err(
+            "its key is the key of the certificate on record; a renewal needs a new key"
+                .to_string(),
+        );
+    }
+    let Some(proof) = &request.proof else {
+        return Err(format!(
+            "no proof of possession: the certificate on record (serial {}) is valid until {}, and only the holder of its key may renew it",
+            issued.serial,
+            rfc3339(issued.not_after)
+        ));
+    };
+    let (proved, subject) = crate::pki::csr::parse_any_csr(proof)
+        .map_err(|e| format!("its proof of possession: {e}"))?;
+    if crate::pki::keys::spki_pin(&proved.spki_der) != issued.key_pin {
+        return Err(format!(
+            "its proof of possession is made with another key than the certificate on record's (serial {})",
+            issued.serial
+        ));
+    }
+    let digest = csr_digest(&request.csr).map_err(|e| e.to_string())?;
+    if subject.common_name.as_deref() != Some(request.id.as_str())
+        || subject.unit.as_deref() != Some(digest.as_str())
+    {
+        return Err("its proof of possession is for another request".to_string());
+    }
+    Ok(csr)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+fn shown(names: &[String]) -> String {
+    if names.is_empty() {
+        "nothing".to_string()
+    } else {
+        names.join(",")
+    }
+}

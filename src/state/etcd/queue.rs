@@ -1,0 +1,258 @@
+//! The signing-request queue on etcd: `P q/ID` a request, `P s/ID` its answer, each under a
+//! lease of its own so that an abandoned one disappears. Answering is one transaction: the
+//! request is deleted (only if unchanged since it was read) as the answer is put, so a
+//! request is answered once. Both sides wait with watches, not by polling.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{
+    Compare, CompareOp, EventType, GetOptions, KvClient, LeaseClient, PutOptions, Txn, TxnOp,
+    WatchClient, WatchOptions,
+};
+
+use super::unreachable_error;
+use crate::error::{Error, Result};
+use crate::state::queue::{MAX_RECORD, Queued, RequestQueue};
+
+/// The queue of an etcd state.
+pub(super) struct EtcdQueue {
+    pub(super) runtime: std::sync::Arc<tokio::runtime::Runtime>,
+    pub(super) kv: KvClient,
+    pub(super) lease: LeaseClient,
+    pub(super) watch: WatchClient,
+    pub(super) prefix: String,
+    pub(super) location: String,
+}
+
+/// Leases are whole seconds, at least one.
+fn lease_seconds(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX)
+}
+
+fn bounded(value: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    if value.len() > MAX_RECORD {
+        return Err(format!(
+            "{} bytes, more than the {MAX_RECORD} a request or answer may hold",
+            value.len()
+        ));
+    }
+    Ok(value.to_vec())
+}
+
+impl EtcdQueue {
+    fn key(&self, space: &str, id: &str) -> Vec<u8> {
+        format!("{}{space}/{id}", self.prefix).into_bytes()
+    }
+
+    fn fail(&self) -> impl Fn(etcd_client::Error) -> Error + '_ {
+        |e| unreachable_error(&self.location, &e)
+    }
+
+    /// The id of a key of `space`, if it is one.
+    fn id_of(&self, space: &str, key: &[u8]) -> Option<String> {
+        let start = format!("{}{space}/", self.prefix);
+        let key = std::str::from_utf8(key).ok()?;
+        key.strip_prefix(&start).map(str::to_string)
+    }
+}
+
+impl RequestQueue for EtcdQueue {
+    fn submit(&self, id: &str, request: &[u8], ttl: Duration) -> Result<()> {
+        let (mut kv, mut lease) = (self.kv.clone(), self.lease.clone());
+        let key = self.key("q", id);
+        let taken = self.runtime.block_on(async move {
+            let id = lease.grant(lease_seconds(ttl), None).await?.id();
+            let put = Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(
+                    key,
+                    request.to_vec(),
+                    Some(PutOptions::new().with_lease(id)),
+                )]);
+            Ok::<_, etcd_client::Error>(kv.txn(put).await?.succeeded())
+        });
+        if !taken.map_err(self.fail())? {
+            return Err(Error::Store(format!(
+                "{}: a signing request {id} exists already",
+                self.location
+            )));
+        }
+        Ok(())
+    }
+
+    fn answers(
+        &self,
+        ids: &[String],
+        wait: Duration,
+    ) -> Result<BTreeMap<String, std::result::Result<Vec<u8>, String>>> {
+        let mut found = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(found);
+        }
+        let start = self.key("s", "");
+        let (mut kv, mut watch) = (self.kv.clone(), self.watch.clone());
+        let end = super::txn::range_end(&start);
+        let wanted: Vec<String> = ids.to_vec();
+        let outcome = self.runtime.block_on(async {
+            // What is answered already, then every answer put after that read.
+            let read = kv
+                .get(
+                    start.clone(),
+                    Some(GetOptions::new().with_range(end.clone())),
+                )
+                .await?;
+            let revision = read.header().map_or(0, |h| h.revision());
+            for item in read.kvs() {
+                if let Some(id) = self.id_of("s", item.key())
+                    && wanted.contains(&id)
+                {
+                    found.insert(id, bounded(item.value()));
+                }
+            }
+            if found.len() == wanted.len() {
+                return Ok(());
+            }
+            let options = WatchOptions::new()
+                .with_range(end)
+                .with_start_revision(revision + 1);
+            let mut stream = watch.watch(start, Some(options)).await?;
+            let waiting = async {
+                while let Some(message) = stream.message().await? {
+                    for event in message.events() {
+                        let Some(item) = event.kv() else { continue };
+                        if event.event_type() != EventType::Put {
+                            continue;
+                        }
+                        if let Some(id) = self.id_of("s", item.key())
+                            && wanted.contains(&id)
+                        {
+                            found.insert(id, bounded(item.value()));
+                        }
+                    }
+                    if found.len() == wanted.len() {
+                        break;
+                    }
+                }
+                Ok::<_, etcd_client::Error>(())
+            };
+            match tokio::time::timeout(wait, waiting).await {
+                Ok(done) => done,
+                Err(_) => Ok(()),
+            }
+        });
+        outcome.map_err(self.fail())?;
+        Ok(found)
+    }
+
+    fn pending(&self) -> Result<(Vec<Queued>, i64)> {
+        let start = self.key("q", "");
+        let mut kv = self.kv.clone();
+        let options = GetOptions::new().with_range(super::txn::range_end(&start));
+        let read = self
+            .runtime
+            .block_on(kv.get(start, Some(options)))
+            .map_err(self.fail())?;
+        let revision = read.header().map_or(0, |h| h.revision());
+        let mut queued = Vec::new();
+        for item in read.kvs() {
+            let Some(id) = self.id_of("q", item.key()) else {
+                continue;
+            };
+            queued.push(Queued {
+                location: format!("{}q/{id}", self.location_prefix()),
+                id,
+                value: bounded(item.value()),
+                revision: item.mod_revision(),
+            });
+        }
+        Ok((queued, revision))
+    }
+
+    fn answer(&self, id: &str, revision: i64, answer: &[u8], ttl: Duration) -> Result<bool> {
+        let (mut kv, mut lease) = (self.kv.clone(), self.lease.clone());
+        let request = self.key("q", id);
+        let key = self.key("s", id);
+        let done = self.runtime.block_on(async move {
+            let lease_id = lease.grant(lease_seconds(ttl), None).await?.id();
+            let txn = Txn::new()
+                .when([Compare::mod_revision(
+                    request.clone(),
+                    CompareOp::Equal,
+                    revision,
+                )])
+                .and_then([
+                    TxnOp::delete(request, None),
+                    TxnOp::put(
+                        key,
+                        answer.to_vec(),
+                        Some(PutOptions::new().with_lease(lease_id)),
+                    ),
+                ]);
+            let succeeded = kv.txn(txn).await?.succeeded();
+            if !succeeded {
+                let _ = lease.revoke(lease_id).await;
+            }
+            Ok::<_, etcd_client::Error>(succeeded)
+        });
+        done.map_err(self.fail())
+    }
+
+    fn withdraw(&self, id: &str) -> Result<()> {
+        let mut kv = self.kv.clone();
+        let key = self.key("q", id);
+        self.runtime
+            .block_on(kv.delete(key, None))
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    fn answered(&self, id: &str) -> Result<bool> {
+        let mut kv = self.kv.clone();
+        let key = self.key("s", id);
+        let read = self
+            .runtime
+            .block_on(kv.get(key, Some(GetOptions::new().with_count_only())))
+            .map_err(self.fail())?;
+        Ok(read.count() > 0)
+    }
+
+    fn wait_for_requests(&self, revision: i64, wait: Duration) -> Result<()> {
+        let start = self.key("q", "");
+        let mut watch = self.watch.clone();
+        let outcome = self.runtime.block_on(async {
+            let options = WatchOptions::new()
+                .with_range(super::txn::range_end(&start))
+                .with_start_revision(revision + 1);
+            let mut stream = watch.watch(start, Some(options)).await?;
+            let waiting = async {
+                while let Some(message) = stream.message().await? {
+                    if message
+                        .events()
+                        .iter()
+                        .any(|e| e.event_type() == EventType::Put)
+                    {
+                        break;
+                    }
+                }
+                Ok::<_, etcd_client::Error>(())
+            };
+            match tokio::time::timeout(wait, waiting).await {
+                Ok(done) => done,
+                Err(_) => Ok(()),
+            }
+        });
+        outcome.map_err(self.fail())
+    }
+}
+
+impl EtcdQueue {
+    /// `etcd://HOST:PORT/PREFIX/`, the start of every key's location in messages.
+    fn location_prefix(&self) -> String {
+        let mut location = self.location.clone();
+        if !location.ends_with('/') {
+            location.push('/');
+        }
+        location
+    }
+}

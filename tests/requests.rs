@@ -1,0 +1,492 @@
+//! Signing requests through a shared (etcd) state: nodes without the CA passphrase get their
+//! certificates from a signer (`auth sign-requests --watch`), their keys never leave them, and
+//! the signer refuses what does not match a registration.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::etcd::{EtcdCluster, passphrase, rctl};
+use crate::util::{Creds, TestDir, free_port, password_from, rctl_command};
+
+/// `auth sign-requests --watch` running until dropped, its output kept.
+struct Signer {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Signer {
+    fn start(dir: &TestDir, state: &str, pass: &str) -> Signer {
+        let log = dir.join("signer.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = rctl_command()
+            .arg(state)
+            .args(["auth", "sign-requests", "--watch", pass])
+            .current_dir(dir.path())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        Signer { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Signer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An admin host with the passphrase, a node host without it, one etcd state: user `app`,
+/// server `r1` and client output `c1` registered for node `node-a` (files in the node's
+/// folder).
+struct Fleet {
+    etcd: EtcdCluster,
+    state: String,
+    admin: TestDir,
+    node: TestDir,
+    pass: String,
+    app_password: String,
+    port: u16,
+}
+
+fn fleet(prefix: &str) -> Fleet {
+    let etcd = EtcdCluster::start();
+    let state = etcd.state(None, prefix);
+    let (admin, node) = (TestDir::new(), TestDir::new());
+    let pass = passphrase(&admin);
+    rctl(admin.path(), &state, &["auth", "init", &pass]).ok();
+    let app_password = password_from(
+        &rctl(
+            admin.path(),
+            &state,
+            &["users", "add", "app", "--roles=access", "--db-users=app"],
+        )
+        .ok(),
+    );
+    let port = free_port();
+    rctl(
+        admin.path(),
+        &state,
+        &[
+            "redis",
+            "add",
+            "r1",
+            &format!("--addr=127.0.0.1:{port}"),
+            &format!("--cert-prefix={}", node.join("r1").display()),
+            &format!("--acl-file={}", node.join("r1.acl").display()),
+            "--node=node-a",
+        ],
+    )
+    .ok();
+    rctl(
+        admin.path(),
+        &state,
+        &[
+            "clients",
+            "add",
+            "c1",
+            "--user=app",
+            "--db-user=app",
+            &format!("--out={}", node.join("c1").display()),
+            "--node=node-a",
+            "--ttl=1h",
+        ],
+    )
+    .ok();
+    Fleet {
+        etcd,
+        state,
+        admin,
+        node,
+        pass,
+        app_password,
+        port,
+    }
+}
+
+impl Fleet {
+    /// The node's sync: no passphrase, its own servers and client outputs.
+    fn node_sync(&self, extra: &[&str]) -> crate::util::Run {
+        let mut args = vec!["redis", "sync", "--node=node-a"];
+        args.extend(extra);
+        rctl(self.node.path(), &self.state, &args)
+    }
+
+    fn prefix(&self) -> String {
+        self.state.rsplit('/').next().unwrap().to_string()
+    }
+}
+
+fn serial(dir: &Path, file: &str) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["x509", "-noout", "-serial", "-in"])
+        .arg(dir.join(file));
+    crate::util::run(cmd, None).ok()
+}
+
+#[test]
+fn a_node_without_the_passphrase_gets_its_certificates_from_the_signer() {
+    let f = fleet("req1");
+    let signer = Signer::start(&f.admin, &f.state, &f.pass);
+    let synced = f.node_sync(&["--no-reload"]).ok();
+    assert!(
+        synced.starts_with("r1: renewed the certificate (no certificate); signed serial"),
+        "{synced}"
+    );
+    assert!(
+        synced
+            .lines()
+            .any(|l| l.starts_with("client c1: renewed the certificate")),
+        "{synced}"
+    );
+    for name in ["r1", "c1"] {
+        let verified = crate::util::openssl(
+            &f.node,
+            &[
+                "verify",
+                "-CAfile",
+                &format!("{name}.cas"),
+                &format!("{name}.crt"),
+            ],
+        );
+        assert!(verified.contains(": OK"), "{verified}");
+    }
+    assert!(f.node.join("r1.acl").exists());
+    // The keys were made on the node and never left it: not in etcd, not in the audit log.
+    let dump = f.etcd.dump(&f.prefix());
+    assert!(!dump.contains("BEGIN PRIVATE KEY"), "a clear key in etcd");
+    for key in ["r1.key", "c1.key"] {
+        let pem = f.node.read(key);
+        let body = pem.lines().nth(1).unwrap();
+        assert!(!dump.contains(body), "{key} in etcd");
+    }
+    assert!(dump.contains("\"cert.install\""), "no install audited");
+    // A renewal proves the key on record, through the watch; nothing left in the queue.
+    let before = serial(f.node.path(), "r1.crt");
+    let old_key = f.node.read("r1.key");
+    let started = Instant::now();
+    let renewed = f.node_sync(&["--no-reload", "--renew-within=9000h"]).ok();
+    let took = started.elapsed();
+    assert!(
+        renewed.starts_with("r1: renewed the certificate (due"),
+        "{renewed}"
+    );
+    assert_ne!(serial(f.node.path(), "r1.crt"), before);
+    assert_ne!(f.node.read("r1.key"), old_key);
+    eprintln!("a renewal through the signer's watch, end to end: {took:?}");
+    assert_eq!(f.etcd.count(&format!("{}/q/", f.prefix())), 0);
+    // Nothing due: in line, exit 0, the signer not needed.
+    drop(signer);
+    let run = f.node_sync(&["--no-reload"]);
+    assert!(run.ok().starts_with("r1: not reloaded"), "{}", run.stdout());
+    // Due, and no signer: the files stay, the request is named and taken back.
+    let before = crate::util::snapshot(f.node.path());
+    let run = f.node_sync(&["--no-reload", "--renew-within=9000h", "--wait=1s"]);
+    let out = run.failed("not in line");
+    assert!(
+        out.lines().any(|l| l.starts_with("r1: ")
+            && l.contains("signing request")
+            && l.contains("was not answered within 1s; the current files are left in place")),
+        "{out}"
+    );
+    assert!(crate::util::snapshot(f.node.path()) == before);
+    assert_eq!(f.etcd.count(&format!("{}/q/", f.prefix())), 0);
+}
+
+/// Requests made by hand with the library, each wrong in one way, all refused, and the one
+/// right request signed.
+#[test]
+fn the_signer_refuses_every_request_that_does_not_match_its_registration() {
+    use rctl::requests::node::NodeRequest;
+    use rctl::requests::{RequestFor, SigningRequest};
+    let f = fleet("req2");
+    // r1's first certificate through the signer, so that renewals need a proof.
+    {
+        let _signer = Signer::start(&f.admin, &f.state, &f.pass);
+        f.node_sync(&["--no-reload"]).ok();
+    }
+    let url = f.state.strip_prefix("--state=").unwrap();
+    let url = rctl::etcd::EtcdUrl::parse(url).unwrap().unwrap();
+    let state = rctl::StateDir::open_etcd(&url, &rctl::etcd::EtcdTls::default(), false).unwrap();
+    let queue = state.request_queue().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let node: rctl::NodeName = "node-a".parse().unwrap();
+    let r1 = RequestFor::Server("r1".parse().unwrap());
+    let hosts = rctl::parse_host_list("127.0.0.1").unwrap();
+    let current = f.node.read("r1.key");
+    let algo = rctl::KeyAlgorithm::EcdsaP256;
+    let make =
+        |subject: RequestFor, node: &rctl::NodeName, hosts: &[rctl::Host], key: Option<&str>| {
+            NodeRequest::new(subject, node, algo, hosts, key, now).unwrap()
+        };
+    let other_key = rctl::PrivateKey::generate(algo).unwrap().to_pem().unwrap();
+    let mut cases: Vec<(&str, SigningRequest)> = vec![
+        (
+            "no server \"ghost\" is registered",
+            make(
+                RequestFor::Server("ghost".parse().unwrap()),
+                &node,
+                &hosts,
+                None,
+            )
+            .request,
+        ),
+        (
+            "its CSR names evil.example, not the registered 127.0.0.1",
+            make(
+                r1.clone(),
+                &node,
+                &rctl::parse_host_list("evil.example").unwrap(),
+                Some(&current),
+            )
+            .request,
+        ),
+        (
+            "is held by node node-a, not by node node-b",
+            make(
+                r1.clone(),
+                &"node-b".parse().unwrap(),
+                &hosts,
+                Some(&current),
+            )
+            .request,
+        ),
+        (
+            "no proof of possession",
+            make(r1.clone(), &node, &hosts, None).request,
+        ),
+        (
+            "its proof of possession is made with another key",
+            make(r1.clone(), &node, &hosts, Some(&other_key)).request,
+        ),
+    ];
+    let mut stale = make(r1.clone(), &node, &hosts, Some(&current)).request;
+    stale.created = now - time::Duration::hours(1);
+    cases.push(("more than 15m", stale));
+    // A proof for another request: the proof of a good one, moved to a new id.
+    let mut moved = make(r1.clone(), &node, &hosts, Some(&current)).request;
+    moved.id = SigningRequest::new_id();
+    cases.push(("its proof of possession is for another request", moved));
+    for (_, request) in &cases {
+        queue
+            .submit(
+                &request.id,
+                &request.to_json().unwrap(),
+                Duration::from_secs(60),
+            )
+            .unwrap();
+    }
+    queue
+        .submit("corrupt1", b"not json", Duration::from_secs(60))
+        .unwrap();
+    let good = make(r1.clone(), &node, &hosts, Some(&current));
+    let good_json = good.request.to_json().unwrap();
+    queue
+        .submit(&good.request.id, &good_json, Duration::from_secs(60))
+        .unwrap();
+    let run = rctl(
+        f.admin.path(),
+        &f.state,
+        &["auth", "sign-requests", &f.pass],
+    );
+    let out = run.failed(&format!(
+        "{} of {} signing request(s) refused",
+        cases.len() + 1,
+        cases.len() + 2
+    ));
+    for (want, request) in &cases {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("refused {}:", request.id)))
+            .unwrap_or_else(|| panic!("no line for {want}: {out}"));
+        assert!(line.contains(want), "want {want:?}: {line}");
+    }
+    assert!(
+        out.lines().any(
+            |l| l.starts_with("refused corrupt1: an unreadable request: ")
+                && l.contains("q/corrupt1 is corrupt")
+        ),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!(
+            "signed {}: server \"r1\" from node node-a",
+            good.request.id
+        ))),
+        "{out}"
+    );
+    // The same request again, once answered: a replay.
+    queue
+        .submit(&good.request.id, &good_json, Duration::from_secs(60))
+        .unwrap();
+    let run = rctl(
+        f.admin.path(),
+        &f.state,
+        &["auth", "sign-requests", &f.pass],
+    );
+    let out = run.failed("1 of 1 signing request(s) refused");
+    assert!(
+        out.contains("its id was answered before: a replayed request"),
+        "{out}"
+    );
+    // Every refusal is audited.
+    let dump = f.etcd.dump(&f.prefix());
+    assert!(
+        dump.matches("\"request.refuse\"").count() >= cases.len() + 2,
+        "{dump}"
+    );
+}
+
+/// The four phases of a rotation driven by the signer, each followed by the node's own sync:
+/// new connections from a client output on the node never fail.
+#[test]
+fn a_rotation_through_signing_requests_keeps_new_connections_working() {
+    let f = fleet("req3");
+    let signer = Signer::start(&f.admin, &f.state, &f.pass);
+    f.node_sync(&["--no-reload"]).ok();
+    let creds = Creds::new(f.node.join("r1"));
+    let server = crate::util::RedisServer::try_start_program(
+        Path::new("redis-server"),
+        || f.port,
+        |port| {
+            format!(
+                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+                 tls-ca-cert-file {}\ntls-auth-clients yes\naclfile {}\n",
+                creds.file(".crt").display(),
+                creds.file(".key").display(),
+                creds.file(".cas").display(),
+                f.node.join("r1.acl").display(),
+            )
+        },
+    )
+    .unwrap_or_else(|log| panic!("redis-server did not start:\n{log}"));
+    f.node_sync(&[]).ok();
+    let client = crate::live::Client {
+        creds: Creds::new(f.node.join("c1")),
+        user: "app".to_string(),
+        password: f.app_password.clone(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = crate::clients::connection_loop(server.port, client, stop.clone());
+    for phase in ["init", "update_clients", "update_servers", "standby"] {
+        rctl(
+            f.admin.path(),
+            &f.state,
+            &[
+                "auth",
+                "rotate",
+                "--manual",
+                &format!("--phase={phase}"),
+                &f.pass,
+            ],
+        )
+        .ok();
+        let synced = f.node_sync(&[]).ok();
+        assert!(synced.contains("r1: "), "{phase}: {synced}");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (connections, failures) = load.join().unwrap();
+    assert!(connections > 20, "{connections}");
+    assert!(
+        failures.is_empty(),
+        "{} of {connections} new connections failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    eprintln!("rotation through requests: {connections} new connections, none failed");
+    let cas = f.node.read("c1.cas");
+    assert_eq!(cas.matches("BEGIN CERTIFICATE").count(), 1);
+    for name in ["r1", "c1"] {
+        crate::util::openssl(
+            &f.node,
+            &[
+                "verify",
+                "-CAfile",
+                &format!("{name}.cas"),
+                &format!("{name}.crt"),
+            ],
+        );
+    }
+    rctl(
+        f.node.path(),
+        &f.state,
+        &["redis", "check", "--node=node-a"],
+    )
+    .ok();
+    assert!(signer.log().contains("signed "), "{}", signer.log());
+}
+
+/// An etcd member killed while admins add users and the node syncs: nothing reported done is
+/// lost, and every sync reported done left files that verify.
+#[test]
+fn a_member_killed_during_syncs_and_adds_loses_nothing_reported_done() {
+    let mut f = fleet("req4");
+    let _signer = Signer::start(&f.admin, &f.state, &f.pass);
+    f.node_sync(&["--no-reload"]).ok();
+    let mut added = Vec::new();
+    let mut synced = 0;
+    let mut killed = None;
+    for i in 0..12 {
+        if i == 3 {
+            let leader = f.etcd.leader();
+            f.etcd.kill(leader);
+            killed = Some(leader);
+        }
+        if i == 8
+            && let Some(m) = killed.take()
+        {
+            f.etcd.restart(m);
+        }
+        let add = crate::util::run(
+            {
+                let mut cmd = rctl_command();
+                cmd.arg(&f.state)
+                    .args([
+                        "users",
+                        "add",
+                        &format!("p{i}"),
+                        "--roles=access",
+                        "--password-stdin",
+                    ])
+                    .current_dir(f.admin.path());
+                cmd
+            },
+            Some("a-long-enough-password\n"),
+        );
+        if add.output.status.success() {
+            added.push(format!("p{i}"));
+        }
+        let sync = f.node_sync(&["--no-reload", "--renew-within=9000h", "--wait=10s"]);
+        if sync.output.status.success() {
+            synced += 1;
+            crate::util::openssl(&f.node, &["verify", "-CAfile", "r1.cas", "r1.crt"]);
+        }
+    }
+    assert!(added.len() >= 6, "only {} adds went through", added.len());
+    assert!(synced >= 6, "only {synced} syncs went through");
+    let listed = rctl(f.admin.path(), &f.state, &["users", "ls"]).ok();
+    for name in &added {
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(name)),
+            "{name} reported added, missing: {listed}"
+        );
+    }
+    // The last sync reported done is what is on disk: its key is its certificate's.
+    crate::util::openssl(&f.node, &["verify", "-CAfile", "r1.cas", "r1.crt"]);
+    eprintln!(
+        "member killed: {} adds and {synced} syncs reported done, none lost",
+        added.len()
+    );
+}
