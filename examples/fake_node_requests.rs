@@ -1,0 +1,42 @@
+//! What `bench/requests.sh` times the signer against: the signing requests of many nodes at
+//! once, faked from one process. For each registered server held by a node, a new key and a
+//! CSR for its names, put into the state's queue as that node's `redis sync` would (first
+//! issues: no proof of possession; only servers whose name starts with NAME, when given).
+//!
+//!     fake_node_requests etcd://HOST:PORT/PREFIX [NAME]
+
+use std::time::Duration;
+
+use rctl::requests::RequestFor;
+use rctl::requests::node::NodeRequest;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::args()
+        .nth(1)
+        .ok_or("usage: fake_node_requests etcd://HOST:PORT/PREFIX")?;
+    let url = rctl::etcd::EtcdUrl::parse(&url).ok_or("not an etcd:// URL")??;
+    let state = rctl::StateDir::open_etcd(&url, &rctl::etcd::EtcdTls::default(), true)?;
+    let queue = state.request_queue()?;
+    let only = std::env::args().nth(2).unwrap_or_default();
+    let now = time::OffsetDateTime::now_utc();
+    let mut made = 0;
+    for server in state.servers()? {
+        let Some(node) = &server.node else { continue };
+        if !server.name.starts_with(only.as_str()) {
+            continue;
+        }
+        let request = NodeRequest::new(
+            RequestFor::Server(server.name.clone()),
+            node,
+            rctl::KeyAlgorithm::EcdsaP256,
+            &server.hosts,
+            None,
+            now,
+        )?;
+        let id = request.request.id.clone();
+        queue.submit(&id, &request.request.to_json()?, Duration::from_secs(120))?;
+        made += 1;
+    }
+    eprintln!("{made} requests queued");
+    Ok(())
+}
