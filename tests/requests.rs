@@ -161,11 +161,45 @@ fn a_node_without_the_passphrase_gets_its_certificates_from_the_signer() {
         assert!(verified.contains(": OK"), "{verified}");
     }
     assert!(f.node.join("r1.acl").exists());
+    // A second node, registered from the admin's host: its files only by its own sync, and
+    // node-a's sync leaves them alone.
+    let node_b = TestDir::new();
+    rctl(
+        f.admin.path(),
+        &f.state,
+        &[
+            "redis",
+            "add",
+            "r2",
+            &format!("--addr=127.0.0.1:{}", free_port()),
+            &format!("--cert-prefix={}", node_b.join("r2").display()),
+            "--node=node-b",
+        ],
+    )
+    .ok();
+    let again = f.node_sync(&["--no-reload"]).ok();
+    assert!(!again.contains("r2"), "{again}");
+    assert!(!node_b.join("r2.crt").exists());
+    let b = rctl(
+        node_b.path(),
+        &f.state,
+        &["redis", "sync", "--node=node-b", "--no-reload"],
+    )
+    .ok();
+    assert!(
+        b.starts_with("r2: renewed the certificate (no certificate)"),
+        "{b}"
+    );
+    assert!(node_b.join("r2.key").exists() && !f.node.join("r2.key").exists());
     // The keys were made on the node and never left it: not in etcd, not in the audit log.
     let dump = f.etcd.dump(&f.prefix());
     assert!(!dump.contains("BEGIN PRIVATE KEY"), "a clear key in etcd");
-    for key in ["r1.key", "c1.key"] {
-        let pem = f.node.read(key);
+    for (dir, key) in [
+        (&f.node, "r1.key"),
+        (&f.node, "c1.key"),
+        (&node_b, "r2.key"),
+    ] {
+        let pem = dir.read(key);
         let body = pem.lines().nth(1).unwrap();
         assert!(!dump.contains(body), "{key} in etcd");
     }

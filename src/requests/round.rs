@@ -132,6 +132,40 @@ pub(crate) fn request_renewals(
         .collect()
 }
 
+/// The signing requests of a node without the CA key: one for each selected server and client
+/// output whose certificate is due (see [`request_renewals`]).
+pub(crate) fn request_due(
+    queue: &dyn crate::state::queue::RequestQueue,
+    servers: &[RegisteredServer],
+    clients: &[ClientOutput],
+    acl_text: Option<&str>,
+    ca: &HostCa,
+    options: &crate::servers::live::SyncOptions,
+) -> Signed {
+    let now = time::OffsetDateTime::now_utc();
+    let due_servers = servers
+        .iter()
+        .filter_map(|server| {
+            let plan = crate::servers::live::files::plan_files(
+                server,
+                ca,
+                acl_text,
+                options.renew_within,
+                now,
+            );
+            plan.renew.map(|why| (server, why.to_string()))
+        })
+        .collect();
+    let due_clients = clients
+        .iter()
+        .filter_map(|client| {
+            let plan = crate::clients::renewal::plan_client(client, ca, options.renew_within, now);
+            plan.renew.map(|why| (client, why.to_string()))
+        })
+        .collect();
+    request_renewals(queue, due_servers, due_clients, ca, options.wait, now)
+}
+
 /// A key file's PEM, if it is a regular file that reads.
 fn read_key(path: &std::path::Path) -> Option<zeroize::Zeroizing<String>> {
     let data = crate::output::read::read_regular(path, crate::output::read::PEM_LIMIT).ok()?;

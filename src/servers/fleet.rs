@@ -199,14 +199,17 @@ pub fn sync_servers(
         &queue,
         wanted.as_ref().map(|w| &w.ca).or(client_ca.as_ref()),
     ) {
-        (Some(queue), Some(ca)) => request_due(
-            queue.as_ref(),
-            &servers,
-            &clients,
-            wanted.as_deref(),
-            ca,
-            options,
-        ),
+        (Some(queue), Some(ca)) => {
+            let acl = wanted.as_ref().map(|w| w.acl_text.as_str());
+            crate::requests::round::request_due(
+                queue.as_ref(),
+                &servers,
+                &clients,
+                acl,
+                ca,
+                options,
+            )
+        }
         _ => crate::requests::round::Signed::new(),
     };
     // 3. The files, from the state as it is now.
@@ -375,35 +378,6 @@ fn server_versions(
         versions[i] = outcome.and_then(Result::ok).flatten();
     });
     versions
-}
-
-/// The signing requests of a node without the CA key: one for each selected server and client
-/// output whose certificate is due (see [`crate::requests::round`]).
-fn request_due(
-    queue: &dyn crate::state::queue::RequestQueue,
-    servers: &[RegisteredServer],
-    clients: &[ClientOutput],
-    wanted: Option<&live::Wanted>,
-    ca: &crate::HostCa,
-    options: &SyncOptions,
-) -> crate::requests::round::Signed {
-    let now = time::OffsetDateTime::now_utc();
-    let due_servers = servers
-        .iter()
-        .filter_map(|server| {
-            let acl = wanted.map(|w| w.acl_text.as_str());
-            let plan = live::files::plan_files(server, ca, acl, options.renew_within, now);
-            plan.renew.map(|why| (server, why.to_string()))
-        })
-        .collect();
-    let due_clients = clients
-        .iter()
-        .filter_map(|client| {
-            let plan = crate::clients::renewal::plan_client(client, ca, options.renew_within, now);
-            plan.renew.map(|why| (client, why.to_string()))
-        })
-        .collect();
-    crate::requests::round::request_renewals(queue, due_servers, due_clients, ca, options.wait, now)
 }
 
 /// What `redis check` found on one server: one line each, empty when it is in line.
