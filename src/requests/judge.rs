@@ -110,3 +110,80 @@ fn shown(names: &[String]) -> String {
         names.join(",")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::hosts::parse_host_list;
+    use crate::pki::keys::{KeyAlgorithm, PrivateKey};
+    use crate::requests::node::NodeRequest;
+    use crate::requests::record::RequestFor;
+
+    fn request(key: Option<&str>, hosts: &str) -> SigningRequest {
+        let now = OffsetDateTime::now_utc();
+        NodeRequest::new(
+            RequestFor::Server("r1".parse().unwrap()),
+            &"n1".parse().unwrap(),
+            KeyAlgorithm::EcdsaP256,
+            &parse_host_list(hosts).unwrap(),
+            key,
+            now,
+        )
+        .unwrap()
+        .request
+    }
+
+    fn on_record(key: &PrivateKey, left: time::Duration) -> Issued {
+        let now = OffsetDateTime::now_utc();
+        Issued {
+            serial: "01".to_string(),
+            key_pin: crate::pki::keys::spki_pin(&key.public_key_der()),
+            signed_by: String::new(),
+            not_before: now - time::Duration::hours(1),
+            not_after: now + left,
+        }
+    }
+
+    #[test]
+    fn a_first_issue_needs_the_registered_names_and_no_proof() {
+        let hosts = parse_host_list("127.0.0.1,redis-1").unwrap();
+        let now = OffsetDateTime::now_utc();
+        let fresh = request(None, "redis-1,127.0.0.1");
+        assert!(check_request(&fresh, None, Some(&hosts), now).is_ok());
+        let other = request(None, "redis-2");
+        let why = check_request(&other, None, Some(&hosts), now).unwrap_err();
+        assert!(why.starts_with("its CSR names redis-2, not the registered"), "{why}");
+        let mut stale = request(None, "redis-1,127.0.0.1");
+        stale.created = now - time::Duration::minutes(16);
+        let why = check_request(&stale, None, Some(&hosts), now).unwrap_err();
+        assert!(why.contains("more than 15m"), "{why}");
+        // A client output's CSR names no host.
+        assert!(check_request(&fresh, None, None, now).is_err());
+    }
+
+    #[test]
+    fn a_renewal_of_a_live_certificate_proves_its_key() {
+        let hosts = parse_host_list("127.0.0.1").unwrap();
+        let now = OffsetDateTime::now_utc();
+        let current = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let pem = current.to_pem().unwrap();
+        let live = on_record(&current, time::Duration::hours(1));
+        let proved = request(Some(&pem), "127.0.0.1");
+        assert!(check_request(&proved, Some(&live), Some(&hosts), now).is_ok());
+        let unproved = request(None, "127.0.0.1");
+        let why = check_request(&unproved, Some(&live), Some(&hosts), now).unwrap_err();
+        assert!(why.starts_with("no proof of possession"), "{why}");
+        let stranger = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let wrong = request(Some(&stranger.to_pem().unwrap()), "127.0.0.1");
+        let why = check_request(&wrong, Some(&live), Some(&hosts), now).unwrap_err();
+        assert!(why.contains("another key"), "{why}");
+        // A proof bound to another request does not carry over.
+        let mut moved = request(Some(&pem), "127.0.0.1");
+        moved.csr = request(None, "127.0.0.1").csr;
+        let why = check_request(&moved, Some(&live), Some(&hosts), now).unwrap_err();
+        assert_eq!(why, "its proof of possession is for another request");
+        // A lapsed certificate is no anchor: nothing to prove.
+        let lapsed = on_record(&current, -time::Duration::minutes(1));
+        assert!(check_request(&unproved, Some(&lapsed), Some(&hosts), now).is_ok());
+    }
+}
