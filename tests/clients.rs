@@ -247,6 +247,24 @@ fn rotation_under_load() -> UnderLoad {
     }
 }
 
+/// Stops the connection loop and asserts that none of its new connections failed (more than
+/// 20 made); gives how many were made.
+pub(crate) fn no_failed_connections(
+    stop: &AtomicBool,
+    load: std::thread::JoinHandle<(u64, Vec<String>)>,
+) -> u64 {
+    stop.store(true, Ordering::Relaxed);
+    let (connections, failures) = load.join().unwrap();
+    assert!(connections > 20, "{connections}");
+    assert!(
+        failures.is_empty(),
+        "{} of {connections} new connections failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    connections
+}
+
 #[test]
 fn a_rotation_driven_by_rotate_and_sync_keeps_every_client_output_working() {
     let UnderLoad {
@@ -283,15 +301,7 @@ fn a_rotation_driven_by_rotate_and_sync_keeps_every_client_output_working() {
         }
         std::thread::sleep(Duration::from_millis(400));
     }
-    stop.store(true, Ordering::Relaxed);
-    let (connections, failures) = load.join().unwrap();
-    assert!(connections > 20, "{connections}");
-    assert!(
-        failures.is_empty(),
-        "{} of {connections} new connections failed: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    let connections = no_failed_connections(&stop, load);
     eprintln!("rotation: {connections} new connections from a client output, none failed");
     assert_eq!(renewed_in, Some("update_clients"));
     // After standby: one CA trusted, and the client's certificate is from the new key.

@@ -152,7 +152,10 @@ mod tests {
         assert!(check_request(&fresh, None, Some(&hosts), now).is_ok());
         let other = request(None, "redis-2");
         let why = check_request(&other, None, Some(&hosts), now).unwrap_err();
-        assert!(why.starts_with("its CSR names redis-2, not the registered"), "{why}");
+        assert!(
+            why.starts_with("its CSR names redis-2, not the registered"),
+            "{why}"
+        );
         let mut stale = request(None, "redis-1,127.0.0.1");
         stale.created = now - time::Duration::minutes(16);
         let why = check_request(&stale, None, Some(&hosts), now).unwrap_err();

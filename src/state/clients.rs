@@ -135,8 +135,12 @@ impl StateDir {
                 name: name.to_string(),
             });
         }
+        // As for a server: its install record goes with it.
+        let issued =
+            crate::requests::Issued::blob_name(&crate::requests::RequestFor::Client(name.clone()));
         self.audited(&[AuditEvent::about("client.delete", name)], || {
-            self.store().remove(&format!("{CLIENTS_DIR}/{name}.yaml"))
+            self.store().remove(&format!("{CLIENTS_DIR}/{name}.yaml"))?;
+            self.store().remove(&issued)
         })
     }
 
@@ -180,16 +184,20 @@ impl StateDir {
         }
         let owner = client.owner.as_ref().map(|o| o.resolve()).transpose()?;
         let mut written = WrittenFiles::default();
+        let subject = crate::requests::RequestFor::Client(client.name.clone());
+        let format = if plan.renew.is_some() {
+            client.bundle_format()?
+        } else {
+            crate::pki::formats::BundleFormat::Redis
+        };
+        let output = Output {
+            out: &client.out,
+            overwrite: true,
+            with_key: true,
+            owner,
+            format: &format,
+        };
         if let (Some(_), Some(bundle)) = (&plan.renew, &presigned) {
-            let format = client.bundle_format()?;
-            let output = Output {
-                out: &client.out,
-                overwrite: true,
-                with_key: true,
-                owner,
-                format: &format,
-            };
-            let subject = crate::requests::RequestFor::Client(client.name.clone());
             written.paths = self.place_signed(&output, bundle, &subject, ca)?;
             written.serial = Some(bundle.issued().serial.clone());
         } else if plan.renew.is_some() {
@@ -206,20 +214,12 @@ impl StateDir {
                 .ok();
             }
             let req = self.client_request(&login)?;
-            let format = client.bundle_format()?;
-            let output = Output {
-                out: &client.out,
-                overwrite: true,
-                with_key: true,
-                owner,
-                format: &format,
-            };
             let (bundle, paths) = self.sign_and_write_with(
                 &output,
                 Some(&client.user),
                 |ca, now| ca.sign_redis_client(&req, now),
                 Also {
-                    issued_for: Some(crate::requests::RequestFor::Client(client.name.clone())),
+                    issued_for: Some(subject),
                     ..Also::default()
                 },
             )?;

@@ -133,8 +133,13 @@ impl StateDir {
                 name: name.to_string(),
             });
         }
+        // What was installed for it goes too: registered again (a node that lost its key,
+        // say), its first certificate needs no proof of a key nobody holds.
+        let issued =
+            crate::requests::Issued::blob_name(&crate::requests::RequestFor::Server(name.clone()));
         self.audited(&[AuditEvent::about("server.delete", name)], || {
-            self.store().remove(&format!("{SERVERS_DIR}/{name}.yaml"))
+            self.store().remove(&format!("{SERVERS_DIR}/{name}.yaml"))?;
+            self.store().remove(&issued)
         })
     }
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::output::atomic::{TMP_MARK, libc_o_nofollow, sync_parent};
 pub use crate::output::atomic::{Visibility, check_output_folder, write_atomic};
+pub use crate::state::queue::{MAX_RECORD, Queued, RequestQueue};
 
 /// Which of the state's blobs are lists of records. A store that keeps each record under a key
 /// of its own (etcd) needs to know them; a directory keeps every blob as one file.
