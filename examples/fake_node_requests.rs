@@ -31,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rctl::KeyAlgorithm::EcdsaP256,
             &server.hosts,
             None,
+            false,
             now,
         )?;
         let id = request.request.id.clone();

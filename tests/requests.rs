@@ -204,6 +204,36 @@ fn a_node_without_the_passphrase_gets_its_certificates_from_the_signer() {
         assert!(!dump.contains(body), "{key} in etcd");
     }
     assert!(dump.contains("\"cert.install\""), "no install audited");
+    // rctl-admin's password: sealed in etcd, its copy sealed to node-a by the signer and kept
+    // beside each of node-a's server keys (0600), in clear nowhere in etcd.
+    let copy = f.node.read("r1.admin");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(f.node.join("r1.admin"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        copy.len() >= 32 && !dump.contains(copy.trim()),
+        "a clear admin password in etcd"
+    );
+    assert!(dump.contains("BEGIN RCTL ENCRYPTED SECRET"), "{dump}");
+    // An earlier rctl's clear password is sealed by the next signer pass.
+    let key = format!("/{}/k/rctl_admin.password", f.prefix());
+    let mut put = Command::new("etcdctl");
+    put.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", f.etcd.clients.join(",")))
+        .args(["put", &key, copy.trim()]);
+    crate::util::run(put, None).ok();
+    assert!(f.etcd.dump(&f.prefix()).contains(copy.trim()));
+    rctl(
+        f.admin.path(),
+        &f.state,
+        &["auth", "sign-requests", &f.pass],
+    )
+    .ok();
+    let dump = f.etcd.dump(&f.prefix());
+    assert!(!dump.contains(copy.trim()) && dump.contains("BEGIN RCTL ENCRYPTED SECRET"));
     // A renewal proves the key on record, through the watch; nothing left in the queue.
     let before = serial(f.node.path(), "r1.crt");
     let old_key = f.node.read("r1.key");
@@ -218,6 +248,13 @@ fn a_node_without_the_passphrase_gets_its_certificates_from_the_signer() {
     assert_ne!(f.node.read("r1.key"), old_key);
     eprintln!("a renewal through the signer's watch, end to end: {took:?}");
     assert_eq!(f.etcd.count(&format!("{}/q/", f.prefix())), 0);
+    // A node without its copy (one from before sealed passwords): its sync asks for it, with
+    // a proved request for one of its servers, though nothing is due.
+    std::fs::remove_file(f.node.join("r1.admin")).unwrap();
+    let serial_now = serial(f.node.path(), "r1.crt");
+    f.node_sync(&["--no-reload"]).ok();
+    assert_eq!(f.node.read("r1.admin"), copy);
+    assert_eq!(serial(f.node.path(), "r1.crt"), serial_now);
     // Nothing due: in line, exit 0, the signer not needed.
     drop(signer);
     let run = f.node_sync(&["--no-reload"]);
@@ -260,7 +297,7 @@ fn the_signer_refuses_every_request_that_does_not_match_its_registration() {
     let algo = rctl::KeyAlgorithm::EcdsaP256;
     let make =
         |subject: RequestFor, node: &rctl::NodeName, hosts: &[rctl::Host], key: Option<&str>| {
-            NodeRequest::new(subject, node, algo, hosts, key, now).unwrap()
+            NodeRequest::new(subject, node, algo, hosts, key, false, now).unwrap()
         };
     let other_key = rctl::PrivateKey::generate(algo).unwrap().to_pem().unwrap();
     let mut cases: Vec<(&str, SigningRequest)> = vec![

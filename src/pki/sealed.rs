@@ -104,6 +104,65 @@ pub fn unseal(sealed_pem: &str, passphrase: &Passphrase) -> Result<Zeroizing<Str
     )))
 }
 
+/// The PEM label of a secret other than a key (rctl-admin's password) sealed as a key is.
+pub const SECRET_LABEL: &str = "RCTL ENCRYPTED SECRET";
+
+/// Encrypts `secret` as [`seal`] encrypts a key (PBES2: scrypt, AES-256-CBC), into a PEM block
+/// labelled [`SECRET_LABEL`].
+pub fn seal_secret(secret: &[u8], passphrase: &Passphrase) -> Result<String> {
+    let crypto = |what: &str, e: &dyn fmt::Display| Error::Crypto(format!("{what}: {e}"));
+    let mut salt = [0u8; 16];
+    let mut iv = [0u8; 16];
+    {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        rng.fill_bytes(&mut salt);
+        rng.fill_bytes(&mut iv);
+    }
+    let params = pkcs8::pkcs5::scrypt::Params::new(SCRYPT_LOG_N, 8, 1)
+        .map_err(|e| crypto("scrypt parameters", &e))?;
+    let pbes2 = pkcs8::pkcs5::pbes2::Parameters::generate_scrypt_aes256cbc(params, &salt, iv)
+        .map_err(|e| crypto("PBES2 parameters", &e))?;
+    let data = pbes2
+        .encrypt(passphrase.bytes(), secret)
+        .map_err(|e| crypto("encrypting the secret", &e))?;
+    let info = pkcs8::EncryptedPrivateKeyInfoRef {
+        encryption_algorithm: pbes2.into(),
+        encrypted_data: pkcs8::der::asn1::OctetStringRef::new(&data)
+            .map_err(|e| crypto("encoding the secret", &e))?,
+    };
+    let der = pkcs8::der::Encode::to_der(&info).map_err(|e| crypto("encoding the secret", &e))?;
+    let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
+    Ok(pem::encode_config(
+        &pem::Pem::new(SECRET_LABEL, der),
+        config,
+    ))
+}
+
+/// Decrypts what [`seal_secret`] made. A wrong passphrase is [`Error::CaPassphraseWrong`].
+pub fn unseal_secret(sealed_pem: &str, passphrase: &Passphrase) -> Result<Zeroizing<Vec<u8>>> {
+    let (label, der) = pkcs8::der::pem::decode_vec(sealed_pem.as_bytes())
+        .map_err(|e| Error::Crypto(format!("the encrypted secret is not PEM: {e}")))?;
+    if label != SECRET_LABEL {
+        return Err(Error::Crypto(format!(
+            "the encrypted secret is a {label:?} PEM block, not {SECRET_LABEL:?}"
+        )));
+    }
+    let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
+        .map_err(|e| Error::Crypto(format!("the encrypted secret does not parse: {e}")))?;
+    let clear = info
+        .encryption_algorithm
+        .decrypt(passphrase.bytes(), info.encrypted_data.as_bytes())
+        .map_err(|_| Error::CaPassphraseWrong)?;
+    Ok(Zeroizing::new(clear))
+}
+
+/// True when `pem` is a secret sealed by [`seal_secret`].
+pub fn is_sealed_secret(pem: &str) -> bool {
+    pem.trim_start()
+        .starts_with(&format!("-----BEGIN {SECRET_LABEL}-----"))
+}
+
 /// True when `pem` is an encrypted key.
 pub fn is_sealed(pem: &str) -> bool {
     pem.trim_start()
@@ -130,6 +189,17 @@ mod tests {
                 Err(Error::CaPassphraseWrong)
             ));
         }
+        let secret = seal_secret(b"rctl-admin's password", &pass).unwrap();
+        assert!(is_sealed_secret(&secret) && !secret.contains("password"));
+        assert_eq!(
+            &*unseal_secret(&secret, &pass).unwrap(),
+            b"rctl-admin's password"
+        );
+        let wrong = Passphrase::new("correct horse battery").unwrap();
+        assert!(matches!(
+            unseal_secret(&secret, &wrong),
+            Err(Error::CaPassphraseWrong)
+        ));
         assert!(Passphrase::new("\n").is_err());
         assert_eq!(format!("{pass:?}"), "Passphrase(<redacted>)");
     }

@@ -9,13 +9,20 @@ use crate::pki::hosts::Host;
 
 use super::record::{Issued, SigningRequest};
 
-/// The SHA-256 of a CSR's DER (hex): what a proof of possession names.
-pub fn csr_digest(csr_pem: &str) -> Result<String> {
+/// What a proof of possession names (hex): the SHA-256 of the CSR's DER, followed by the login
+/// key when the request carries one.
+pub fn csr_digest(csr_pem: &str, login_key: Option<&str>) -> Result<String> {
     use rustls_pki_types::pem::PemObject;
     use sha2::Digest;
     let der = rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
         .map_err(|e| Error::InvalidArgument(format!("invalid CSR: {e}")))?;
-    Ok(hex::encode(sha2::Sha256::digest(der.as_ref())))
+    let mut digest = sha2::Sha256::new();
+    digest.update(der.as_ref());
+    if let Some(key) = login_key {
+        digest.update(b"\nlogin-key:");
+        digest.update(key.as_bytes());
+    }
+    Ok(hex::encode(digest.finalize()))
 }
 
 /// Checks `request` against what is on record and the registration's names (`hosts`, a
@@ -89,7 +96,8 @@ pub(crate) fn check_request(
             issued.serial
         ));
     }
-    let digest = csr_digest(&request.csr).map_err(|e| e.to_string())?;
+    let digest =
+        csr_digest(&request.csr, request.login_key.as_deref()).map_err(|e| e.to_string())?;
     if subject.common_name.as_deref() != Some(request.id.as_str())
         || subject.unit.as_deref() != Some(digest.as_str())
     {
@@ -127,6 +135,7 @@ mod tests {
             KeyAlgorithm::EcdsaP256,
             &parse_host_list(hosts).unwrap(),
             key,
+            false,
             now,
         )
         .unwrap()
@@ -184,6 +193,11 @@ mod tests {
         let mut moved = request(Some(&pem), "127.0.0.1");
         moved.csr = request(None, "127.0.0.1").csr;
         let why = check_request(&moved, Some(&live), Some(&hosts), now).unwrap_err();
+        assert_eq!(why, "its proof of possession is for another request");
+        // So does a login key put into a request after its proof was made.
+        let mut swapped = request(Some(&pem), "127.0.0.1");
+        swapped.login_key = Some("AAAA".to_string());
+        let why = check_request(&swapped, Some(&live), Some(&hosts), now).unwrap_err();
         assert_eq!(why, "its proof of possession is for another request");
         // A lapsed certificate is no anchor: nothing to prove.
         let lapsed = on_record(&current, -time::Duration::minutes(1));

@@ -23,6 +23,7 @@ pub mod judge;
 pub mod node;
 pub mod record;
 pub(crate) mod round;
+pub mod sealed_box;
 
 pub use record::{Answer, Issued, RequestFor, SigningRequest};
 

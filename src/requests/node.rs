@@ -23,6 +23,8 @@ pub struct NodeRequest {
     key: PrivateKey,
     /// A server's names: what the certificate must name.
     hosts: Vec<Host>,
+    /// The one-time key that opens rctl-admin's password in the answer, when it was asked.
+    opening: Option<super::sealed_box::OpeningKey>,
 }
 
 impl std::fmt::Debug for NodeRequest {
@@ -37,25 +39,33 @@ impl std::fmt::Debug for NodeRequest {
 impl NodeRequest {
     /// A request for `subject`: a fresh `algorithm` key, a CSR naming `hosts` (a server's; none
     /// for a client output), and, when the registration's current key is given (PKCS#8 PEM),
-    /// the proof that this node holds it.
+    /// the proof that this node holds it. With `login`, it also asks for rctl-admin's password
+    /// (sealed to a one-time key of this request's).
     pub fn new(
         subject: RequestFor,
         node: &NodeName,
         algorithm: KeyAlgorithm,
         hosts: &[Host],
         current_key: Option<&str>,
+        login: bool,
         now: OffsetDateTime,
     ) -> Result<NodeRequest> {
         let key = PrivateKey::generate(algorithm)?;
         let csr = crate::pki::csr::make_csr(key.pair(), hosts, None, None)?;
         let id = SigningRequest::new_id();
+        let opening = login
+            .then(super::sealed_box::OpeningKey::generate)
+            .transpose()?;
+        let login_key = opening
+            .as_ref()
+            .map(super::sealed_box::OpeningKey::public_b64);
         let proof = match current_key {
             None => None,
             Some(pem) => {
                 let current = rcgen::KeyPair::from_pem(pem).map_err(|e| {
                     Error::Crypto(format!("the current key cannot sign a proof: {e}"))
                 })?;
-                let digest = super::judge::csr_digest(&csr)?;
+                let digest = super::judge::csr_digest(&csr, login_key.as_deref())?;
                 Some(crate::pki::csr::make_csr(
                     &current,
                     &[],
@@ -72,24 +82,36 @@ impl NodeRequest {
                 csr,
                 proof,
                 created: now,
+                login_key,
             },
             key,
             hosts: hosts.to_vec(),
+            opening,
         })
     }
 
     /// The signer's answer made a bundle: the certificate must be signed by one of `ca`'s
     /// trusted keys, be for this request's key, be valid now, and name a server's hosts
     /// exactly. A refusal is [`Error::SigningRefused`].
-    pub fn accept(self, answer: Answer, ca: &HostCa, now: OffsetDateTime) -> Result<RedisBundle> {
+    /// With the bundle, rctl-admin's password when the request asked for it and the answer
+    /// carries it.
+    pub fn accept(
+        self,
+        answer: Answer,
+        ca: &HostCa,
+        now: OffsetDateTime,
+    ) -> Result<(RedisBundle, Option<crate::Password>)> {
         let id = self.request.id.clone();
         let refused = |reason: String| Error::SigningRefused {
             id: id.clone(),
             reason,
         };
-        let certificate = match answer {
+        let (certificate, sealed) = match answer {
             Answer::Refused { reason } => return Err(refused(format!("refused: {reason}"))),
-            Answer::Signed { certificate } => certificate,
+            Answer::Signed {
+                certificate,
+                admin_password,
+            } => (certificate, admin_password),
         };
         let report =
             crate::pki::inspect::inspect_certificate(certificate.as_bytes(), Some(ca), now)
@@ -133,11 +155,21 @@ impl NodeRequest {
             not_before: report.not_before,
             not_after: report.not_after,
         };
-        Ok(RedisBundle::new(
+        let password = match (self.opening, sealed) {
+            (Some(opening), Some(sealed)) => {
+                let clear = opening.open(&sealed)?;
+                let text = String::from_utf8(clear.to_vec())
+                    .map_err(|_| refused("the password answered is not UTF-8".to_string()))?;
+                Some(crate::Password::from_input(text)?)
+            }
+            _ => None,
+        };
+        let bundle = RedisBundle::new(
             certificate,
             Some(Zeroizing::new(key_pem.to_string())),
             ca.trusted_pem(),
             issued,
-        ))
+        );
+        Ok((bundle, password))
     }
 }

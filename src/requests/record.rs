@@ -61,6 +61,10 @@ pub struct SigningRequest {
     /// When it was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
+    /// A one-time X25519 public key (base64): the node asks for rctl-admin's password, sealed
+    /// to this key, with the certificate. Covered by the proof (its digest names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_key: Option<String>,
 }
 
 impl SigningRequest {
@@ -98,6 +102,9 @@ pub enum Answer {
     Signed {
         /// The certificate.
         certificate: String,
+        /// rctl-admin's password sealed to the request's login key, when it asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        admin_password: Option<String>,
     },
     /// Refused, with why.
     Refused {

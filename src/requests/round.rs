@@ -28,16 +28,20 @@ pub(crate) type Signed = BTreeMap<RequestFor, Result<RedisBundle>>;
 /// The servers and client outputs whose renewal is due (with why), held by a node: a request
 /// for each, made with a new key and a proof made with the current one, put into `queue`, and
 /// answered within `wait`; each answer checked against `ca` ([`NodeRequest::accept`]).
+/// With `login`, the first server's request also asks for rctl-admin's password; the password
+/// answered comes back beside the outcomes.
 pub(crate) fn request_renewals(
     queue: &dyn RequestQueue,
     servers: Vec<(&RegisteredServer, String)>,
     clients: Vec<(&ClientOutput, String)>,
     ca: &HostCa,
     wait: Duration,
+    login: bool,
     now: OffsetDateTime,
-) -> Signed {
+) -> (Signed, Option<crate::Password>) {
     let algorithm = ca.active().algorithm();
     let mut due: BTreeMap<RequestFor, Due> = BTreeMap::new();
+    let mut ask_login = login;
     for (server, why) in servers {
         let Some(node) = &server.node else { continue };
         let [_, key, _] = RedisBundle::paths(&server.cert_prefix);
@@ -48,6 +52,7 @@ pub(crate) fn request_renewals(
             server.key_algorithm.unwrap_or(algorithm),
             &server.hosts,
             current.as_deref().map(String::as_str),
+            std::mem::take(&mut ask_login),
             now,
         );
         due.insert(
@@ -68,6 +73,7 @@ pub(crate) fn request_renewals(
             algorithm,
             &[],
             current.as_deref().map(String::as_str),
+            false,
             now,
         );
         due.insert(
@@ -99,7 +105,9 @@ pub(crate) fn request_renewals(
             let _ = queue.withdraw(id);
         }
     }
-    due.into_iter()
+    let mut password = None;
+    let signed = due
+        .into_iter()
         .map(|(subject, item)| {
             let outcome = item.request.and_then(|request| {
                 let id = request.request.id.clone();
@@ -123,27 +131,42 @@ pub(crate) fn request_renewals(
                                 id: id.clone(),
                                 reason,
                             })?;
-                        request.accept(answer, ca, OffsetDateTime::now_utc())
+                        let (bundle, login) =
+                            request.accept(answer, ca, OffsetDateTime::now_utc())?;
+                        password = password.take().or(login);
+                        Ok(bundle)
                     }
                 }
             });
             (subject, outcome)
         })
-        .collect()
+        .collect();
+    (signed, password)
 }
 
 /// The signing requests of a node without the CA key: one for each selected server and client
-/// output whose certificate is due (see [`request_renewals`]).
+/// output whose certificate is due (see [`request_renewals`]). When the node has no copy of
+/// rctl-admin's password (`password_hash` is the state's), one server's request also asks for
+/// it (that server's certificate renewed for the purpose when none is due), and the copy is
+/// written beside each selected server's key (`PREFIX.admin`, mode 0600).
 pub(crate) fn request_due(
     queue: &dyn crate::state::queue::RequestQueue,
     servers: &[RegisteredServer],
     clients: &[ClientOutput],
     acl_text: Option<&str>,
+    password_hash: Option<&crate::PasswordHash>,
     ca: &HostCa,
     options: &crate::servers::live::SyncOptions,
 ) -> Signed {
+    use crate::servers::live::{node_password, node_password_path};
     let now = time::OffsetDateTime::now_utc();
-    let due_servers = servers
+    let mine: Vec<&RegisteredServer> = servers
+        .iter()
+        .filter(|s| s.node.is_some() && !s.sentinel)
+        .collect();
+    let known =
+        password_hash.and_then(|hash| mine.iter().find_map(|server| node_password(server, hash)));
+    let mut due_servers: Vec<(&RegisteredServer, String)> = servers
         .iter()
         .filter_map(|server| {
             let plan = crate::servers::live::files::plan_files(
@@ -163,7 +186,41 @@ pub(crate) fn request_due(
             plan.renew.map(|why| (client, why.to_string()))
         })
         .collect();
-    request_renewals(queue, due_servers, due_clients, ca, options.wait, now)
+    let login = password_hash.is_some() && known.is_none() && !mine.is_empty();
+    if login && !due_servers.iter().any(|(s, _)| s.node.is_some()) {
+        due_servers.insert(
+            0,
+            (
+                mine[0],
+                "this node has no copy of rctl-admin's password".to_string(),
+            ),
+        );
+    }
+    let (signed, answered) = request_renewals(
+        queue,
+        due_servers,
+        due_clients,
+        ca,
+        options.wait,
+        login,
+        now,
+    );
+    // The copy beside each of this node's servers' keys: a server added later finds it there.
+    if let Some(password) = answered.or(known) {
+        for server in &mine {
+            let path = node_password_path(server);
+            if password_hash.is_some_and(|hash| node_password(server, hash).is_none()) {
+                let _ = crate::output::atomic::write_atomic_owned(
+                    &path,
+                    password.expose().as_bytes(),
+                    crate::output::atomic::Visibility::Secret,
+                    true,
+                    None,
+                );
+            }
+        }
+    }
+    signed
 }
 
 /// A key file's PEM, if it is a regular file that reads.

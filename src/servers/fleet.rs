@@ -201,11 +201,17 @@ pub fn sync_servers(
     ) {
         (Some(queue), Some(ca)) => {
             let acl = wanted.as_ref().map(|w| w.acl_text.as_str());
+            // Asked for only where this node has no password of its own to log in with.
+            let hash = wanted
+                .as_ref()
+                .filter(|w| w.login.password.is_none())
+                .map(|w| &w.login.password_hash);
             crate::requests::round::request_due(
                 queue.as_ref(),
                 &servers,
                 &clients,
                 acl,
+                hash,
                 ca,
                 options,
             )

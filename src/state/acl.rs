@@ -55,7 +55,7 @@ impl StateDir {
 impl StateDir {
     /// rctl's own account as a user of the users.acl renderer, once a server is registered.
     fn admin_user(&self) -> Result<Option<crate::User>> {
-        let Some(password) = self.admin_password()? else {
+        let Some(hash) = self.admin_password_hash()? else {
             return Ok(None);
         };
         let at = time::OffsetDateTime::UNIX_EPOCH;
@@ -64,7 +64,7 @@ impl StateDir {
             roles: vec![ADMIN_ACCOUNT.to_string()],
             db_users: Vec::new(),
             db_names: Vec::new(),
-            password_sha256: password.hash(),
+            password_sha256: hash,
             created: at,
             updated: at,
         }))

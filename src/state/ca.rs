@@ -82,7 +82,19 @@ impl StateDir {
             return Err(Error::CaExists(self.store.locate("")));
         }
         let ca = HostCa::generate(options, self.now())?;
-        self.audited(&[AuditEvent::about("ca.create", ca.cluster_name())], || {
+        let mut events = vec![AuditEvent::about("ca.create", ca.cluster_name())];
+        // On a shared state rctl's own account comes with the CA, sealed under its passphrase,
+        // so that registering a server for another host later needs no passphrase.
+        let admin = if self.store.requires_encrypted_keys() && !self.has_admin_account()? {
+            events.push(AuditEvent::about("user.create", crate::ADMIN_ACCOUNT));
+            self.admin_records(&crate::Password::generate())?
+        } else {
+            Vec::new()
+        };
+        self.audited(&events, || {
+            for (name, data) in &admin {
+                self.store.write(name, data)?;
+            }
             self.save_ca(&ca)
         })?;
         Ok(ca)

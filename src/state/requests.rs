@@ -72,6 +72,8 @@ impl StateDir {
     /// request answered. Nothing is answered when that change fails.
     pub fn sign_requests(&mut self) -> Result<SignedRequests> {
         let queue = self.request_queue()?;
+        // A password an earlier rctl kept in clear in etcd is sealed by the first signer.
+        self.seal_admin_password()?;
         let (pending, revision) = queue.pending()?;
         let mut done = SignedRequests {
             outcomes: Vec::new(),
@@ -141,8 +143,30 @@ impl StateDir {
                     request.id, request.subject, request.node
                 );
                 events.push(event);
+                // rctl-admin's password, to a node that asked with a request as good as this
+                // one: its names, its node, and its proof of the key on record.
+                let admin_password = match &request.login_key {
+                    None => None,
+                    Some(key) => match self.admin_password()? {
+                        Some(password) => Some(crate::requests::sealed_box::seal_to(
+                            key,
+                            password.expose().as_bytes(),
+                        )?),
+                        None => None,
+                    },
+                };
+                if admin_password.is_some() {
+                    events.push(AuditEvent::about(
+                        "user.login_sealed",
+                        &format!(
+                            "rctl-admin for node {} (request {})",
+                            request.node, request.id
+                        ),
+                    ));
+                }
                 let answer = Answer::Signed {
                     certificate: bundle.certificate_pem().to_string(),
+                    admin_password,
                 };
                 answers.push((queued, Some(request), answer));
             }
@@ -168,7 +192,7 @@ impl StateDir {
             let delivered =
                 queue.answer(&queued.id, queued.revision, &answer.to_json()?, ANSWER_TTL)?;
             let outcome = match &answer {
-                Answer::Signed { certificate } => Ok(serial_of(certificate)),
+                Answer::Signed { certificate, .. } => Ok(serial_of(certificate)),
                 Answer::Refused { reason } => Err(reason.clone()),
             };
             done.outcomes.push(RequestOutcome {

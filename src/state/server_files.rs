@@ -68,13 +68,14 @@ impl StateDir {
     /// closed. Refused until a server is registered (rctl has no account before). On a state
     /// open for writing, due rotation phases are saved first.
     pub fn wanted(&mut self) -> Result<Wanted> {
-        let Some(password) = self.admin_password()? else {
+        if !self.has_admin_account()? {
             return Err(Error::NoServerRegistered);
-        };
+        }
         let mut ca = self.sync_ca()?;
         // rctl's own client certificates are signed with every trusted key. Without the
         // passphrase (a node whose certificates the signer signs), rctl logs in with each
-        // server's own certificate instead.
+        // server's own certificate instead, and with the copy of rctl-admin's password the
+        // signer sealed to this node (see `Wanted::login_for`).
         if ca.is_locked() {
             match self.passphrase() {
                 Ok(passphrase) => ca.unlock(&passphrase)?,
@@ -82,9 +83,20 @@ impl StateDir {
                 Err(e) => return Err(e),
             }
         }
+        let password = match self.admin_password() {
+            Err(Error::CaPassphraseMissing { .. }) => None,
+            other => other?,
+        };
+        if password.is_some() {
+            // A password an earlier rctl kept in clear in etcd is sealed now.
+            self.seal_admin_password()?;
+        }
+        let hash = self
+            .admin_password_hash()?
+            .ok_or(Error::NoServerRegistered)?;
         let target = self.target_or_default(None)?;
         let acl_text = self.render_acl(Some(target))?;
-        Wanted::new(ca, acl_text, target, password, self.now())
+        Wanted::new(ca, acl_text, target, password, hash, self.now())
     }
 
     /// What `server`'s files need (see [`files::plan_files`]).

@@ -12,6 +12,8 @@ use super::StateDir;
 const SERVERS_DIR: &str = "servers";
 /// The password of rctl's own account (mode 0600, as every state file).
 const ADMIN_FILE: &str = "rctl_admin.password";
+/// Beside a sealed password: its SHA-256, what users.acl needs.
+const ADMIN_HASH_FILE: &str = "rctl_admin.sha256";
 
 impl StateDir {
     /// Every registered server, sorted by name.
@@ -92,18 +94,16 @@ impl StateDir {
         }
         let yaml = serde_norway::to_string(server).map_err(|e| Error::encode("server", e))?;
         let mut events = vec![AuditEvent::about("server.add", &server.name).with_outputs(&outputs)];
-        // rctl's own account comes with the first server, and stays.
-        let new_admin = match self.admin_password()? {
-            Some(_) => None,
-            None => {
-                events.push(AuditEvent::about("user.create", ADMIN_ACCOUNT));
-                Some(Password::generate())
-            }
+        // rctl's own account comes with the first server (on etcd, with the CA), and stays.
+        let new_admin = if self.has_admin_account()? {
+            None
+        } else {
+            events.push(AuditEvent::about("user.create", ADMIN_ACCOUNT));
+            Some(self.admin_records(&Password::generate())?)
         };
         self.audited(&events, || {
-            if let Some(password) = &new_admin {
-                self.store()
-                    .write(ADMIN_FILE, password.expose().as_bytes())?;
+            for (name, data) in new_admin.iter().flatten() {
+                self.store().write(name, data)?;
             }
             let written = self.store().write(
                 &format!("{SERVERS_DIR}/{}.yaml", server.name),
@@ -111,18 +111,98 @@ impl StateDir {
             );
             if written.is_err() && new_admin.is_some() {
                 let _ = self.store().remove(ADMIN_FILE);
+                let _ = self.store().remove(ADMIN_HASH_FILE);
             }
             written
         })
     }
 
-    /// The password of rctl's own account, `rctl-admin`, once a server has been registered:
-    /// what rctl logs in with on registered servers. Never printed.
+    /// True once rctl's own account exists (with the first registered server; on etcd, with
+    /// the CA).
+    pub fn has_admin_account(&self) -> Result<bool> {
+        Ok(self.store().read(ADMIN_FILE)?.is_some())
+    }
+
+    /// The password of rctl's own account, `rctl-admin`, once it exists: what rctl logs in
+    /// with on registered servers. Never printed. On a shared (etcd) state it is kept sealed
+    /// under the CA passphrase, and reading it asks for the passphrase.
     pub fn admin_password(&self) -> Result<Option<Password>> {
-        self.load(ADMIN_FILE, |data| {
+        let Some(data) = self.store().read(ADMIN_FILE)?.map(zeroize::Zeroizing::new) else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(&data)
+            .map_err(|_| self.corrupt(ADMIN_FILE, "not UTF-8".to_string()))?;
+        let clear = if crate::pki::sealed::is_sealed_secret(text) {
+            let clear = crate::pki::sealed::unseal_secret(text, &self.passphrase()?)?;
+            String::from_utf8(clear.to_vec())
+                .map_err(|_| self.corrupt(ADMIN_FILE, "not UTF-8".to_string()))?
+        } else {
+            text.to_string()
+        };
+        Password::from_input(clear)
+            .map(Some)
+            .map_err(|e| self.corrupt(ADMIN_FILE, e.to_string()))
+    }
+
+    /// The SHA-256 of rctl-admin's password (what users.acl holds), read without the
+    /// passphrase.
+    pub fn admin_password_hash(&self) -> Result<Option<crate::PasswordHash>> {
+        if let Some(hash) = self.load(ADMIN_HASH_FILE, |data| {
             let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
-            Password::from_input(text.to_string()).map_err(|e| e.to_string())
-        })
+            crate::PasswordHash::try_from(text.trim().to_string())
+        })? {
+            return Ok(Some(hash));
+        }
+        Ok(self.admin_password()?.map(|p| p.hash()))
+    }
+
+    /// What keeps `password` in this store: in clear in a directory (mode 0600, in a 0700
+    /// directory); sealed under the CA passphrase beside its hash in a shared store.
+    pub(crate) fn admin_records(
+        &self,
+        password: &Password,
+    ) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        if !self.store().requires_encrypted_keys() {
+            return Ok(vec![(ADMIN_FILE, password.expose().as_bytes().to_vec())]);
+        }
+        let sealed =
+            crate::pki::sealed::seal_secret(password.expose().as_bytes(), &self.passphrase()?)?;
+        Ok(vec![
+            (ADMIN_FILE, sealed.into_bytes()),
+            (
+                ADMIN_HASH_FILE,
+                format!("{}\n", password.hash().as_hex()).into_bytes(),
+            ),
+        ])
+    }
+
+    /// On a shared store, seals a password an earlier rctl kept there in clear (when the
+    /// passphrase is at hand; nothing otherwise). True when it did.
+    pub(crate) fn seal_admin_password(&mut self) -> Result<bool> {
+        if !self.store().requires_encrypted_keys() || self.store().is_read_only() {
+            return Ok(false);
+        }
+        let Some(data) = self.store().read(ADMIN_FILE)?.map(zeroize::Zeroizing::new) else {
+            return Ok(false);
+        };
+        if crate::pki::sealed::is_sealed_secret(&String::from_utf8_lossy(&data)) {
+            return Ok(false);
+        }
+        let Some(password) = self.admin_password()? else {
+            return Ok(false);
+        };
+        let records = match self.admin_records(&password) {
+            Err(Error::CaPassphraseMissing { .. }) => return Ok(false),
+            other => other?,
+        };
+        let event = AuditEvent::about("user.seal", ADMIN_ACCOUNT);
+        self.audited(&[event], || {
+            for (name, data) in &records {
+                self.store().write(name, data)?;
+            }
+            Ok(())
+        })?;
+        Ok(true)
     }
 
     /// Forgets a registered server (its files stay where they are).

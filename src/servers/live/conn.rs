@@ -17,7 +17,10 @@ use crate::servers::registered::ServerAddr;
 /// lets rctl in to be brought in line.
 #[derive(Clone)]
 pub struct AdminLogin {
-    pub(crate) password: Password,
+    /// `None` on a node that has no copy of it yet.
+    pub(crate) password: Option<Password>,
+    /// What users.acl holds for it.
+    pub(crate) password_hash: crate::accounts::users::PasswordHash,
     /// (certificate PEM, key PEM), the signing key's first.
     pub(crate) identities: Vec<(String, Zeroizing<String>)>,
     /// Every trusted CA certificate (PEM): what a server's certificate must chain to.
@@ -42,6 +45,11 @@ impl Live {
     /// turn; the first failure is the one reported.
     pub fn connect(addr: &ServerAddr, login: &AdminLogin, timeout: Duration) -> Result<Live> {
         super::install_provider();
+        if login.password.is_none() {
+            return Err(Error::Server(format!(
+                "{addr}: this node has no copy of rctl-admin's password yet (the signer seals one to it with its next answer)"
+            )));
+        }
         let mut first = None;
         for (cert, key) in &login.identities {
             match Self::connect_as(addr, login, cert, key, timeout) {
@@ -77,7 +85,7 @@ impl Live {
         .set_redis_settings(
             RedisConnectionInfo::default()
                 .set_username(ADMIN_ACCOUNT)
-                .set_password(login.password.expose())
+                .set_password(login.password.as_ref().map_or("", |p| p.expose()))
                 .set_skip_set_lib_name(),
         );
         let certificates = redis::TlsCertificates {

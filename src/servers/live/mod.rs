@@ -88,7 +88,8 @@ impl Wanted {
         ca: HostCa,
         acl_text: String,
         target: Target,
-        password: crate::accounts::users::Password,
+        password: Option<crate::accounts::users::Password>,
+        password_hash: crate::accounts::users::PasswordHash,
         now: OffsetDateTime,
     ) -> Result<Wanted> {
         let ttl = crate::duration::Ttl::from_std(ADMIN_CERT_TTL)?;
@@ -101,6 +102,7 @@ impl Wanted {
         };
         let login = AdminLogin {
             password,
+            password_hash,
             identities,
             trusted_pem: ca.trusted_pem(),
         };
@@ -122,7 +124,7 @@ impl Wanted {
     /// (replication uses it), and it names no account, so it logs nobody in by itself: the
     /// password does.
     pub fn login_for(&self, server: &RegisteredServer) -> std::borrow::Cow<'_, AdminLogin> {
-        if !self.login.identities.is_empty() {
+        if !self.login.identities.is_empty() && self.login.password.is_some() {
             return std::borrow::Cow::Borrowed(&self.login);
         }
         let [crt, key, _] = RedisBundle::paths(&server.cert_prefix);
@@ -131,16 +133,47 @@ impl Wanted {
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
         };
-        let identities = match (read(&crt), read(&key)) {
-            (Some(crt), Some(key)) => vec![(crt, zeroize::Zeroizing::new(key))],
-            _ => Vec::new(),
+        let identities = if self.login.identities.is_empty() {
+            match (read(&crt), read(&key)) {
+                (Some(crt), Some(key)) => vec![(crt, zeroize::Zeroizing::new(key))],
+                _ => Vec::new(),
+            }
+        } else {
+            self.login.identities.clone()
         };
+        let password = self
+            .login
+            .password
+            .clone()
+            .or_else(|| node_password(server, &self.login.password_hash));
         std::borrow::Cow::Owned(AdminLogin {
-            password: self.login.password.clone(),
+            password,
+            password_hash: self.login.password_hash.clone(),
             identities,
             trusted_pem: self.login.trusted_pem.clone(),
         })
     }
+}
+
+/// Where a node keeps the copy of rctl-admin's password the signer sealed to it: beside the
+/// server's key, `PREFIX.admin` (mode 0600, the writer's).
+pub fn node_password_path(server: &RegisteredServer) -> std::path::PathBuf {
+    let mut path = server.cert_prefix.clone().into_os_string();
+    path.push(".admin");
+    path.into()
+}
+
+/// The node's copy of rctl-admin's password for `server`, when it is the password the state
+/// holds now (its hash is `hash`).
+pub fn node_password(
+    server: &RegisteredServer,
+    hash: &crate::accounts::users::PasswordHash,
+) -> Option<crate::accounts::users::Password> {
+    let data = crate::output::read::read_regular(&node_password_path(server), 1024).ok()?;
+    let data = zeroize::Zeroizing::new(data);
+    let text = std::str::from_utf8(&data).ok()?.trim_end_matches('\n');
+    let password = crate::accounts::users::Password::from_input(text.to_string()).ok()?;
+    (password.hash() == *hash).then_some(password)
 }
 
 /// What the certificate `server` presents says (expiry, names, signer), against the state.
