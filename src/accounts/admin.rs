@@ -1,6 +1,8 @@
 //! rctl's own Redis account, `rctl-admin`: what rctl logs in as to reload and read a registered
-//! server. Created with the first registered server and always in users.acl from then on; its
-//! password is generated, kept in the state (mode 0600) and never printed.
+//! server. Created with the first registered server (on a shared state, with the CA) and always
+//! in users.acl from then on; its password is generated and never printed, kept in the state
+//! (mode 0600 in a directory; sealed under the CA passphrase in etcd, where a node gets its own
+//! copy through a signing request).
 //!
 //! It may run only the commands rctl uses: `CONFIG GET|SET` (reload the certificate files),
 //! `ACL SETUSER|DELUSER|LIST|WHOAMI` (apply users that changed), `PING`, `INFO`, and `MULTI`
