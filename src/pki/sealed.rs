@@ -53,14 +53,10 @@ impl fmt::Debug for Passphrase {
     }
 }
 
-/// Encrypts a PKCS#8 `PRIVATE KEY` PEM into an `ENCRYPTED PRIVATE KEY` PEM.
-pub fn seal(private_key_pem: &str, passphrase: &Passphrase) -> Result<String> {
+/// Fresh PBES2 parameters: scrypt (cost [`SCRYPT_LOG_N`]) with a random salt, AES-256-CBC
+/// with a random IV.
+fn pbes2_parameters() -> Result<pkcs8::pkcs5::pbes2::Parameters> {
     let crypto = |what: &str, e: &dyn fmt::Display| Error::Crypto(format!("{what}: {e}"));
-    let (_, der) = pkcs8::der::pem::decode_vec(private_key_pem.as_bytes())
-        .map_err(|e| crypto("the key to encrypt is not PEM", &e))?;
-    let der = Zeroizing::new(der);
-    let info = pkcs8::PrivateKeyInfoRef::from_der(&der)
-        .map_err(|e| crypto("the key to encrypt is not PKCS#8", &e))?;
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
     {
@@ -71,8 +67,19 @@ pub fn seal(private_key_pem: &str, passphrase: &Passphrase) -> Result<String> {
     }
     let params = pkcs8::pkcs5::scrypt::Params::new(SCRYPT_LOG_N, 8, 1)
         .map_err(|e| crypto("scrypt parameters", &e))?;
-    let pbes2 = pkcs8::pkcs5::pbes2::Parameters::generate_scrypt_aes256cbc(params, &salt, iv)
-        .map_err(|e| crypto("PBES2 parameters", &e))?;
+    pkcs8::pkcs5::pbes2::Parameters::generate_scrypt_aes256cbc(params, &salt, iv)
+        .map_err(|e| crypto("PBES2 parameters", &e))
+}
+
+/// Encrypts a PKCS#8 `PRIVATE KEY` PEM into an `ENCRYPTED PRIVATE KEY` PEM.
+pub fn seal(private_key_pem: &str, passphrase: &Passphrase) -> Result<String> {
+    let crypto = |what: &str, e: &dyn fmt::Display| Error::Crypto(format!("{what}: {e}"));
+    let (_, der) = pkcs8::der::pem::decode_vec(private_key_pem.as_bytes())
+        .map_err(|e| crypto("the key to encrypt is not PEM", &e))?;
+    let der = Zeroizing::new(der);
+    let info = pkcs8::PrivateKeyInfoRef::from_der(&der)
+        .map_err(|e| crypto("the key to encrypt is not PKCS#8", &e))?;
+    let pbes2 = pbes2_parameters()?;
     let sealed = info
         .encrypt_with_params(pbes2, passphrase.bytes())
         .map_err(|e| crypto("encrypting the key", &e))?;
@@ -111,18 +118,7 @@ pub const SECRET_LABEL: &str = "RCTL ENCRYPTED SECRET";
 /// labelled [`SECRET_LABEL`].
 pub fn seal_secret(secret: &[u8], passphrase: &Passphrase) -> Result<String> {
     let crypto = |what: &str, e: &dyn fmt::Display| Error::Crypto(format!("{what}: {e}"));
-    let mut salt = [0u8; 16];
-    let mut iv = [0u8; 16];
-    {
-        use rand::Rng;
-        let mut rng = rand::rng();
-        rng.fill_bytes(&mut salt);
-        rng.fill_bytes(&mut iv);
-    }
-    let params = pkcs8::pkcs5::scrypt::Params::new(SCRYPT_LOG_N, 8, 1)
-        .map_err(|e| crypto("scrypt parameters", &e))?;
-    let pbes2 = pkcs8::pkcs5::pbes2::Parameters::generate_scrypt_aes256cbc(params, &salt, iv)
-        .map_err(|e| crypto("PBES2 parameters", &e))?;
+    let pbes2 = pbes2_parameters()?;
     let data = pbes2
         .encrypt(passphrase.bytes(), secret)
         .map_err(|e| crypto("encrypting the secret", &e))?;
