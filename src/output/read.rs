@@ -33,6 +33,13 @@ pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     read_capped(file, limit)
 }
 
+/// [`read_regular`] of a UTF-8 text file (a PEM file, a password), wiped from memory when
+/// dropped; `None` when it cannot be read or is not UTF-8.
+pub fn read_text(path: &Path, limit: u64) -> Option<zeroize::Zeroizing<String>> {
+    let data = read_regular(path, limit).ok()?;
+    String::from_utf8(data).ok().map(zeroize::Zeroizing::new)
+}
+
 fn read_capped(file: File, limit: u64) -> io::Result<Vec<u8>> {
     let mut data = Vec::new();
     // The size a file reports says nothing for certain: stop reading at the limit.

@@ -210,9 +210,7 @@ impl RedisBundle {
 
 /// True when the PEM private key at `path` is the key of the PEM certificate.
 pub(crate) fn key_file_matches(certificate_pem: &str, path: &Path) -> bool {
-    crate::output::read::read_regular(path, crate::output::read::PEM_LIMIT)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
+    crate::output::read::read_text(path, crate::output::read::PEM_LIMIT)
         .is_some_and(|pem| key_pem_matches(certificate_pem, &pem))
 }
 

@@ -45,7 +45,7 @@ pub(crate) fn request_renewals(
     for (server, why) in servers {
         let Some(node) = &server.node else { continue };
         let [_, key, _] = RedisBundle::paths(&server.cert_prefix);
-        let current = read_key(&key);
+        let current = crate::output::read::read_text(&key, crate::output::read::PEM_LIMIT);
         let request = NodeRequest::new(
             RequestFor::Server(server.name.clone()),
             node,
@@ -221,10 +221,4 @@ pub(crate) fn request_due(
         }
     }
     signed
-}
-
-/// A key file's PEM, if it is a regular file that reads.
-fn read_key(path: &std::path::Path) -> Option<zeroize::Zeroizing<String>> {
-    let data = crate::output::read::read_regular(path, crate::output::read::PEM_LIMIT).ok()?;
-    String::from_utf8(data).ok().map(zeroize::Zeroizing::new)
 }

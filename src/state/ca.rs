@@ -40,23 +40,19 @@ impl StateDir {
         let here = super::this_node();
         let mut behind = Vec::new();
         for (subject, node, prefix) in prefixes {
-            let name = subject.name().to_string();
-            if node.is_some() && node != here {
-                let signed_by = self.issued(&subject)?.map(|i| i.signed_by);
-                if signed_by.as_deref() != Some(active.as_str()) {
-                    behind.push(name);
-                }
-                continue;
-            }
-            let [crt, _, _] = crate::pki::bundle::RedisBundle::paths(&prefix);
-            let signed_by = crate::output::read::read_regular(&crt, crate::output::read::PEM_LIMIT)
-                .ok()
-                .and_then(|pem| {
-                    crate::pki::inspect::inspect_certificate(&pem, Some(ca), self.now()).ok()
-                })
-                .and_then(|report| report.signed_by);
+            let signed_by = if node.is_some() && node != here {
+                self.issued(&subject)?.map(|i| i.signed_by)
+            } else {
+                let [crt, _, _] = crate::pki::bundle::RedisBundle::paths(&prefix);
+                crate::output::read::read_regular(&crt, crate::output::read::PEM_LIMIT)
+                    .ok()
+                    .and_then(|pem| {
+                        crate::pki::inspect::inspect_certificate(&pem, Some(ca), self.now()).ok()
+                    })
+                    .and_then(|report| report.signed_by)
+            };
             if signed_by.as_deref() != Some(active.as_str()) {
-                behind.push(name);
+                behind.push(subject.name().to_string());
             }
         }
         Ok(behind)

@@ -128,14 +128,11 @@ impl Wanted {
             return std::borrow::Cow::Borrowed(&self.login);
         }
         let [crt, key, _] = RedisBundle::paths(&server.cert_prefix);
-        let read = |p: &std::path::Path| {
-            crate::output::read::read_regular(p, crate::output::read::PEM_LIMIT)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-        };
+        let read =
+            |p: &std::path::Path| crate::output::read::read_text(p, crate::output::read::PEM_LIMIT);
         let identities = if self.login.identities.is_empty() {
             match (read(&crt), read(&key)) {
-                (Some(crt), Some(key)) => vec![(crt, zeroize::Zeroizing::new(key))],
+                (Some(crt), Some(key)) => vec![(crt.to_string(), key)],
                 _ => Vec::new(),
             }
         } else {
@@ -169,9 +166,8 @@ pub fn node_password(
     server: &RegisteredServer,
     hash: &crate::accounts::users::PasswordHash,
 ) -> Option<crate::accounts::users::Password> {
-    let data = crate::output::read::read_regular(&node_password_path(server), 1024).ok()?;
-    let data = zeroize::Zeroizing::new(data);
-    let text = std::str::from_utf8(&data).ok()?.trim_end_matches('\n');
+    let data = crate::output::read::read_text(&node_password_path(server), 1024)?;
+    let text = data.trim_end_matches('\n');
     let password = crate::accounts::users::Password::from_input(text.to_string()).ok()?;
     (password.hash() == *hash).then_some(password)
 }
