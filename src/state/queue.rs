@@ -42,8 +42,8 @@ pub trait RequestQueue: Send + Sync {
     fn answer(&self, id: &str, revision: i64, answer: &[u8], ttl: Duration) -> Result<bool>;
     /// Takes back request `id`, answered or not (its node stopped waiting).
     fn withdraw(&self, id: &str) -> Result<()>;
-    /// True when `id` has an answer still kept (a request seen again is a replay).
-    fn answered(&self, id: &str) -> Result<bool>;
+    /// The ids whose answer is still kept (a request seen again is a replay), in one read.
+    fn answered(&self) -> Result<std::collections::BTreeSet<String>>;
     /// Returns once a request is put after `revision`, or after `wait`.
     fn wait_for_requests(&self, revision: i64, wait: Duration) -> Result<()>;
 }

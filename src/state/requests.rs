@@ -48,6 +48,13 @@ struct Accepted {
     user: Option<String>,
 }
 
+/// What every request of one pass is judged against.
+struct Known {
+    answered: std::collections::BTreeSet<String>,
+    servers: Vec<crate::RegisteredServer>,
+    clients: Vec<crate::ClientOutput>,
+}
+
 enum Signing {
     Server { hosts: Vec<Host>, ttl: crate::Ttl },
     Client(crate::pki::leaf::ClientCertRequest),
@@ -82,6 +89,12 @@ impl StateDir {
         if pending.is_empty() {
             return Ok(done);
         }
+        // Read once for every request: the answers kept, the registrations.
+        let known = Known {
+            answered: queue.answered()?,
+            servers: self.servers()?,
+            clients: self.clients()?,
+        };
         let mut accepted = Vec::new();
         let mut refused: Vec<(Queued, Option<SigningRequest>, String)> = Vec::new();
         for queued in pending {
@@ -94,7 +107,7 @@ impl StateDir {
                     let why = format!("{} is corrupt: {why}", queued.location);
                     refused.push((queued, None, why));
                 }
-                Ok(request) => match self.judge(&request, queue.as_ref()) {
+                Ok(request) => match self.judge(&request, &known) {
                     Ok((what, user)) => accepted.push(Accepted {
                         queued,
                         request,
@@ -106,7 +119,9 @@ impl StateDir {
             }
         }
         let mut events = Vec::new();
-        let mut answers: Vec<(Queued, Option<SigningRequest>, Answer)> = Vec::new();
+        // Each answer with its outcome: the serial signed, or why not.
+        type Outcome = std::result::Result<String, String>;
+        let mut answers: Vec<(Queued, Option<SigningRequest>, Answer, Outcome)> = Vec::new();
         let signer = if accepted.is_empty() {
             None
         } else {
@@ -168,7 +183,8 @@ impl StateDir {
                     certificate: bundle.certificate_pem().to_string(),
                     admin_password,
                 };
-                answers.push((queued, Some(request), answer));
+                let serial = bundle.issued().serial.clone();
+                answers.push((queued, Some(request), answer, Ok(serial)));
             }
         }
         for (queued, request, reason) in refused {
@@ -177,7 +193,10 @@ impl StateDir {
                 None => format!("{}: {reason}", queued.id),
             };
             events.push(AuditEvent::about("request.refuse", &about));
-            answers.push((queued, request, Answer::Refused { reason }));
+            let answer = Answer::Refused {
+                reason: reason.clone(),
+            };
+            answers.push((queued, request, answer, Err(reason)));
         }
         // What was issued is recorded by the node that installs it (the key a renewal must
         // prove is the one on that node): a certificate its node never received (it stopped
@@ -188,13 +207,9 @@ impl StateDir {
             }
             None => self.audited(&events, || Ok(()))?,
         }
-        for (queued, request, answer) in answers {
+        for (queued, request, answer, outcome) in answers {
             let delivered =
                 queue.answer(&queued.id, queued.revision, &answer.to_json()?, ANSWER_TTL)?;
-            let outcome = match &answer {
-                Answer::Signed { certificate, .. } => Ok(serial_of(certificate)),
-                Answer::Refused { reason } => Err(reason.clone()),
-            };
             done.outcomes.push(RequestOutcome {
                 id: queued.id,
                 node: request.as_ref().map(|r| r.node.clone()),
@@ -210,10 +225,10 @@ impl StateDir {
     fn judge(
         &self,
         request: &SigningRequest,
-        queue: &dyn RequestQueue,
+        known: &Known,
     ) -> std::result::Result<(Signing, Option<String>), String> {
         let text = |e: crate::Error| e.to_string();
-        if queue.answered(&request.id).map_err(text)? {
+        if known.answered.contains(&request.id) {
             return Err("its id was answered before: a replayed request".to_string());
         }
         let on_record = self.issued(&request.subject).map_err(text)?;
@@ -231,10 +246,9 @@ impl StateDir {
         };
         match &request.subject {
             RequestFor::Server(name) => {
-                let server = self
-                    .servers()
-                    .map_err(text)?
-                    .into_iter()
+                let server = known
+                    .servers
+                    .iter()
                     .find(|s| &s.name == name)
                     .ok_or_else(|| format!("no server {name:?} is registered"))?;
                 from_node(&server.node)?;
@@ -245,22 +259,21 @@ impl StateDir {
                 let ttl = crate::pki::leaf::leaf_ttl(ttl, None).map_err(text)?;
                 Ok((
                     Signing::Server {
-                        hosts: server.hosts,
+                        hosts: server.hosts.clone(),
                         ttl,
                     },
                     None,
                 ))
             }
             RequestFor::Client(name) => {
-                let client = self
-                    .clients()
-                    .map_err(text)?
-                    .into_iter()
+                let client = known
+                    .clients
+                    .iter()
                     .find(|c| &c.name == name)
                     .ok_or_else(|| format!("no client output {name:?} is registered"))?;
                 from_node(&client.node)?;
                 check_request(request, on_record.as_ref(), None, now)?;
-                let mut login = self.client_login(&client);
+                let mut login = self.client_login(client);
                 if login.ttl.is_none() {
                     login.ttl = on_record.as_ref().and_then(Issued::lifetime);
                 }
@@ -270,15 +283,4 @@ impl StateDir {
             }
         }
     }
-}
-
-/// A certificate's serial (hex), for the outcome; empty when it does not read.
-fn serial_of(certificate_pem: &str) -> String {
-    crate::pki::inspect::inspect_certificate(
-        certificate_pem.as_bytes(),
-        None,
-        time::OffsetDateTime::now_utc(),
-    )
-    .map(|r| r.serial)
-    .unwrap_or_default()
 }

@@ -207,14 +207,21 @@ impl RequestQueue for EtcdQueue {
         Ok(())
     }
 
-    fn answered(&self, id: &str) -> Result<bool> {
+    fn answered(&self) -> Result<std::collections::BTreeSet<String>> {
         let mut kv = self.kv.clone();
-        let key = self.key("s", id);
+        let start = self.key("s", "");
+        let options = GetOptions::new()
+            .with_range(super::txn::range_end(&start))
+            .with_keys_only();
         let read = self
             .runtime
-            .block_on(kv.get(key, Some(GetOptions::new().with_count_only())))
+            .block_on(kv.get(start, Some(options)))
             .map_err(self.fail())?;
-        Ok(read.count() > 0)
+        Ok(read
+            .kvs()
+            .iter()
+            .filter_map(|item| self.id_of("s", item.key()))
+            .collect())
     }
 
     fn wait_for_requests(&self, revision: i64, wait: Duration) -> Result<()> {
