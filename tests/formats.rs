@@ -82,48 +82,17 @@ fn pkcs12_and_kubernetes_secrets_are_read_by_openssl_and_used_by_redis() {
         text.contains("PBES2, PBKDF2, AES-256-CBC") && text.contains("MAC: sha256"),
         "{text}"
     );
-    openssl(
-        &dir,
-        &[
-            "pkcs12",
-            "-in",
-            "app.p12",
-            "-passin",
-            "file:pass",
-            "-nokeys",
-            "-clcerts",
-            "-out",
-            "client.crt",
-        ],
-    );
-    openssl(
-        &dir,
-        &[
-            "pkcs12",
-            "-in",
-            "app.p12",
-            "-passin",
-            "file:pass",
-            "-nocerts",
-            "-noenc",
-            "-out",
-            "client.key",
-        ],
-    );
-    openssl(
-        &dir,
-        &[
-            "pkcs12",
-            "-in",
-            "app.p12",
-            "-passin",
-            "file:pass",
-            "-nokeys",
-            "-cacerts",
-            "-out",
-            "client.cas",
-        ],
-    );
+    // The leaf, the key and the CA certificates out of the PKCS#12, as a Java or .NET client
+    // would take them.
+    let extract = |flags: &[&str], out: &str| {
+        let mut args = vec!["pkcs12", "-in", "app.p12", "-passin", "file:pass"];
+        args.extend(flags);
+        args.extend(["-out", out]);
+        openssl(&dir, &args);
+    };
+    extract(&["-nokeys", "-clcerts"], "client.crt");
+    extract(&["-nocerts", "-noenc"], "client.key");
+    extract(&["-nokeys", "-cacerts"], "client.cas");
     openssl(&dir, &["verify", "-CAfile", "client.cas", "client.crt"]);
     let blocks = |text: String| {
         text.split("-----BEGIN")
