@@ -255,6 +255,24 @@ fn a_node_without_the_passphrase_gets_its_certificates_from_the_signer() {
     f.node_sync(&["--no-reload"]).ok();
     assert_eq!(f.node.read("r1.admin"), copy);
     assert_eq!(serial(f.node.path(), "r1.crt"), serial_now);
+    // A node that lost the key of its live certificate cannot prove it: refused, said on the
+    // server's line, exit 1, nothing written.
+    let key = f.node.read("r1.key");
+    std::fs::remove_file(f.node.join("r1.key")).unwrap();
+    let before = crate::util::snapshot(f.node.path());
+    let out = f.node_sync(&["--no-reload"]).failed("not in line");
+    assert!(
+        out.lines().any(|l| l.starts_with("r1: ")
+            && l.contains("refused: no proof of possession: the certificate on record")),
+        "{out}"
+    );
+    assert!(crate::util::snapshot(f.node.path()) == before);
+    f.node.write("r1.key", &key);
+    std::fs::set_permissions(
+        f.node.join("r1.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     // Nothing due: in line, exit 0, the signer not needed.
     drop(signer);
     let run = f.node_sync(&["--no-reload"]);
@@ -584,4 +602,14 @@ fn a_member_killed_during_syncs_and_adds_loses_nothing_reported_done() {
         "member killed: {} adds and {synced} syncs reported done, none lost",
         added.len()
     );
+}
+
+#[test]
+fn signing_requests_need_a_shared_state() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let before = crate::util::snapshot(dir.path());
+    let run = dir.rctl(&["auth", "sign-requests"]);
+    run.failed("signing requests need a shared (etcd) state");
+    assert!(crate::util::snapshot(dir.path()) == before);
 }
