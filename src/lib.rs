@@ -80,7 +80,7 @@ pub use clients::output::{ClientFormat, ClientOutput};
 pub use clients::profile::{DbLogin, Profile};
 pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
-pub use output::atomic::{check_file_output, write_public_file};
+pub use output::atomic::{check_file_output, check_outside_state, write_public_file};
 pub use output::owner::FileOwner;
 pub use pki::bundle::{CertKind, IssuedCert, RedisBundle};
 pub use pki::ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};

@@ -399,3 +399,163 @@ fn auth_export_out_writes_the_trust_bundle_atomically() {
         .refused("is a directory");
     assert!(crate::util::snapshot(dir.path()) == before);
 }
+
+/// A hook's view of one run: every variable whose name starts with `RCTL_` or that could
+/// carry a secret, one `NAME=VALUE` a line.
+const ENV_HOOK: &str =
+    "env | grep -E '^(RCTL_|ETCDCTL_|CREDENTIALS_DIRECTORY)' | sort > \"$RCTL_CLIENT.env\"";
+
+#[test]
+fn hooks_name_the_files_of_their_format_and_never_see_rctls_secrets() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    std::fs::create_dir(dir.join("out")).unwrap();
+    dir.write("pass", "a passphrase for the test\n");
+    let exec = format!("--exec={ENV_HOOK}");
+    for (name, format) in [
+        ("app1", "--format=redis"),
+        ("app2", "--format=pkcs12"),
+        ("app3", "--format=kubernetes-secret"),
+    ] {
+        let out = format!("--out=out/{name}");
+        dir.rctl(&[
+            "clients",
+            "add",
+            name,
+            "--user=app",
+            "--db-user=app",
+            &out,
+            format,
+            "--pkcs12-passphrase-file=pass",
+            &exec,
+        ])
+        .ok();
+    }
+    // The secrets a sync's own environment may carry (a systemd unit's credentials, etcd's).
+    let mut cmd = crate::util::rctl_command();
+    cmd.arg("--state-dir")
+        .arg(dir.state())
+        .args(["redis", "sync", "--all", "--renew-within=48h"])
+        .current_dir(dir.path())
+        .env("CREDENTIALS_DIRECTORY", dir.join("creds"))
+        .env("ETCDCTL_PASSWORD", "etcd-secret")
+        .env("RCTL_ETCD_PASSWORD_FILE", dir.join("etcd-pass"))
+        .env("RCTL_STATE_DIR", dir.state());
+    let synced = crate::util::run(cmd, None).ok();
+    assert_eq!(synced.matches("ran its hook").count(), 3, "{synced}");
+    let env = |name: &str| -> Vec<String> {
+        dir.read(&format!("{name}.env"))
+            .lines()
+            .map(|l| l.split('=').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        env("app1"),
+        [
+            "RCTL_CA",
+            "RCTL_CERT",
+            "RCTL_CLIENT",
+            "RCTL_FORMAT",
+            "RCTL_KEY"
+        ]
+    );
+    assert_eq!(env("app2"), ["RCTL_CLIENT", "RCTL_FORMAT", "RCTL_P12"]);
+    assert_eq!(env("app3"), ["RCTL_CLIENT", "RCTL_FORMAT", "RCTL_SECRET"]);
+    // Each variable names a file the format wrote.
+    for name in ["app1", "app2", "app3"] {
+        for line in dir.read(&format!("{name}.env")).lines() {
+            let (var, value) = line.split_once('=').unwrap();
+            if var == "RCTL_CLIENT" || var == "RCTL_FORMAT" {
+                continue;
+            }
+            assert!(Path::new(value).is_file(), "{name}: {line}");
+        }
+    }
+    assert!(dir.read("app2.env").contains("RCTL_FORMAT=pkcs12"));
+    assert!(dir.read("app2.env").contains("out/app2.p12"));
+    assert!(dir.read("app3.env").contains("out/app3.yaml"));
+}
+
+#[test]
+fn a_hook_past_the_deadline_is_killed_with_everything_it_started() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    dir.rctl(&[
+        "clients",
+        "add",
+        "app1",
+        "--user=app",
+        "--db-user=app",
+        "--out=app1",
+        "--exec=sleep 300 & echo $! > bg.pid; wait",
+    ])
+    .ok();
+    let run = dir.rctl(&[
+        "redis",
+        "sync",
+        "app1",
+        "--renew-within=48h",
+        "--timeout=2s",
+    ]);
+    let stdout = run.failed("not in line");
+    assert!(stdout.contains("killed"), "{stdout}");
+    let pid = dir.read("bg.pid").trim().to_string();
+    // The background child went with the hook's process group.
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Gone, or a zombie waiting for its reaper (init), never still sleeping.
+    assert!(
+        state.is_empty() || state.split_whitespace().nth(2) == Some("Z"),
+        "the hook's child {pid} survived: {state}"
+    );
+}
+
+#[test]
+fn redis_check_takes_client_outputs_by_name_and_under_all() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    dir.write("pass", "a passphrase for the test\n");
+    dir.rctl(&[
+        "clients",
+        "add",
+        "app1",
+        "--user=app",
+        "--db-user=app",
+        "--out=app1",
+        "--format=pkcs12",
+        "--pkcs12-passphrase-file=pass",
+    ])
+    .ok();
+    // A client output alone, by name and under --all: its file read in its format.
+    assert_eq!(
+        dir.rctl(&["redis", "check", "app1"]).ok(),
+        "client app1: ok\n"
+    );
+    assert_eq!(
+        dir.rctl(&["redis", "check", "--all"]).ok(),
+        "client app1: ok\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&dir.rctl(&["redis", "check", "app1", "--format=json"]).ok()).unwrap();
+    assert_eq!(json[0]["client"], "app1");
+    assert_eq!(json[0]["findings"], serde_json::json!([]));
+    // Its file gone: a finding, exit 1.
+    std::fs::remove_file(dir.join("app1.p12")).unwrap();
+    let run = dir.rctl(&["redis", "check", "app1"]);
+    let stdout = run.failed("1 problem(s) on 1 of 1 (0 server(s), 1 client output(s))");
+    assert!(
+        stdout.starts_with("client app1: its certificate needs renewing"),
+        "{stdout}"
+    );
+    // An unknown name is refused.
+    dir.rctl(&["redis", "check", "nope"]).refused("nope");
+}

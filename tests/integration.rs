@@ -9,6 +9,7 @@ mod acl_targets;
 mod bad_input;
 mod cert_login;
 mod clients;
+mod consumers;
 mod db_flow;
 mod ecosystem;
 mod encrypted;

@@ -167,6 +167,11 @@ pub struct Files {
 }
 
 impl Files {
+    /// The three PEM files' contents, as a format other than `redis` holds them.
+    pub fn from_pems(crt: Vec<u8>, key: Vec<u8>, cas: Vec<u8>) -> Files {
+        Files { crt, key, cas }
+    }
+
     pub fn read(creds: &Creds) -> Files {
         let read = |ext: &str| std::fs::read(creds.file(ext)).unwrap();
         Files {

@@ -134,3 +134,132 @@ fn sync_and_check_write_prometheus_metrics_that_parse() {
         Some(0.0)
     );
 }
+
+/// `promtool ARGS` in `dir`, asserted to succeed; its output.
+fn promtool(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool (Debian's prometheus package; .ci/run installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?}: {text}");
+    text
+}
+
+#[test]
+fn the_example_alert_rules_pass_promtool_and_their_tests() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/prometheus");
+    let checked = promtool(&examples, &["check", "rules", "rctl-alerts.yml"]);
+    assert!(checked.contains("SUCCESS: 6 rules found"), "{checked}");
+    let tested = promtool(&examples, &["test", "rules", "rctl-alerts.test.yml"]);
+    assert!(tested.contains("SUCCESS"), "{tested}");
+}
+
+#[test]
+fn sync_and_check_metrics_share_a_textfile_folder_and_pass_promtool() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    let _server = register_labelled(&dir, Path::new("redis-server"), "r1", &[], &[], "");
+    dir.rctl(&[
+        "clients",
+        "add",
+        "app1",
+        "--user=app",
+        "--db-user=app",
+        "--out=app1",
+    ])
+    .ok();
+    std::fs::create_dir(dir.join("textfile")).unwrap();
+    dir.rctl(&["redis", "sync", "--all", "--metrics=textfile/sync.prom"])
+        .ok();
+    dir.rctl(&["redis", "check", "--all", "--metrics=textfile/check.prom"])
+        .ok();
+    // node_exporter refuses a series (name and labels) that two files of its folder hold.
+    let series = |file: &str| -> std::collections::BTreeSet<String> {
+        parse(&dir.join(file))
+            .into_iter()
+            .map(|(name, labels, _)| format!("{name}{labels:?}"))
+            .collect()
+    };
+    let (sync, check) = (series("textfile/sync.prom"), series("textfile/check.prom"));
+    assert!(
+        sync.is_disjoint(&check),
+        "{:?}",
+        sync.intersection(&check).collect::<Vec<_>>()
+    );
+    // The check's file covers the client output too; the sync's has its renewal point.
+    let check_samples = parse(&dir.join("textfile/check.prom"));
+    assert_eq!(
+        value(&check_samples, "rctl_check_ok", ("client", "app1")),
+        Some(1.0)
+    );
+    let samples = parse(&dir.join("textfile/sync.prom"));
+    let renew_at = value(
+        &samples,
+        "rctl_certificate_renew_at_seconds",
+        ("client", "app1"),
+    );
+    let expires = value(
+        &samples,
+        "rctl_certificate_not_after_seconds",
+        ("client", "app1"),
+    );
+    let (renew_at, expires) = (renew_at.unwrap(), expires.unwrap());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
+    // A third of its life before its expiry (the default lifetime is far from a minute).
+    assert!(renew_at > now && renew_at < expires, "{renew_at} {expires}");
+    assert!(((expires - renew_at) - (expires - now) / 3.0).abs() < 120.0);
+    for file in ["textfile/sync.prom", "textfile/check.prom"] {
+        let mut cmd = std::process::Command::new("promtool");
+        cmd.args(["check", "metrics"])
+            .stdin(std::fs::File::open(dir.join(file)).unwrap());
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics {file}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_missing_metrics_folder_is_a_warning_and_a_metrics_file_in_the_state_is_refused() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    let _server = register_labelled(&dir, Path::new("redis-server"), "r1", &[], &[], "");
+    // The folder is not there: the sync still brings the server in line.
+    std::fs::remove_file(dir.join("tls/r1.crt")).unwrap();
+    let run = dir.rctl(&["redis", "sync", "--all", "--metrics=gone/sync.prom"]);
+    let out = run.ok();
+    assert!(out.contains("renewed the certificate"), "{out}");
+    let stderr = run.stderr();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("warning: no metrics written:") && l.contains("gone")),
+        "{stderr}"
+    );
+    assert!(!dir.join("gone").exists());
+    // Inside the state (directly, and through a link to it): refused, nothing changed.
+    std::os::unix::fs::symlink(dir.state(), dir.join("link")).unwrap();
+    let before = crate::util::snapshot(&dir.state());
+    for path in ["state/users.jsonl", "link/host_ca.yaml", "state/new.prom"] {
+        for command in ["sync", "check"] {
+            let metrics = format!("--metrics={path}");
+            let run = dir.rctl(&["redis", command, "--all", &metrics]);
+            assert_eq!(run.output.status.code(), Some(2), "{}", run.stderr());
+            run.refused("inside the state directory");
+        }
+    }
+    assert_eq!(crate::util::snapshot(&dir.state()), before);
+}

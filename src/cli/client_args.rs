@@ -138,7 +138,7 @@ pub(crate) struct ClientsAddArgs {
     /// Owner of the files written for it [default: the owner of the files replaced]
     #[arg(long, value_name = "USER:GROUP")]
     pub(crate) owner: Option<rctl::FileOwner>,
-    /// Run after each renewal with sh -c (RCTL_CERT, RCTL_KEY, RCTL_CA, RCTL_CLIENT set)
+    /// Run after each renewal with sh -c (RCTL_CLIENT, RCTL_FORMAT and the files: RCTL_CERT, RCTL_KEY, RCTL_CA; RCTL_P12; or RCTL_SECRET)
     #[arg(long, value_name = "CMD")]
     pub(crate) exec: Option<String>,
     /// Bundle format: redis, pkcs12 or kubernetes-secret

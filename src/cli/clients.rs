@@ -118,7 +118,7 @@ fn clients_ls(ctx: &Context, args: ClientsLsArgs) -> Result<()> {
             db_user: c.db_user.to_string(),
             path: c.out.display().to_string(),
             format: c.format.name(),
-            not_after: rctl::RedisBundle::not_after_on_disk(&c.out).map(date),
+            not_after: rctl::clients::renewal::on_disk(c).map(|r| date(r.not_after)),
             exec: c.exec.clone(),
             node: c.node.as_ref().map(ToString::to_string),
             status: match (&plan.renew, plan.write_cas) {

@@ -237,6 +237,14 @@ impl Context {
         Ok(self.prepare(state))
     }
 
+    /// Refuses an output file inside a directory state.
+    fn outside_state(&self, path: &std::path::Path) -> Result<()> {
+        match self.etcd {
+            Some(_) => Ok(()),
+            None => rctl::check_outside_state(path, &self.state_dir),
+        }
+    }
+
     /// Opens the state for reading only.
     fn open_read_only(&self) -> Result<StateDir> {
         let state = match &self.etcd {

@@ -486,11 +486,17 @@ pub fn audit(events: &[rctl::AuditEvent], format: Format) -> rctl::Result<String
     }
 }
 
-/// One server's findings in `redis check`.
+/// One server's or client output's findings in `redis check`.
 #[derive(serde::Serialize)]
 pub struct CheckReport {
-    pub server: String,
-    pub addr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
     pub findings: Vec<String>,
 }
 
@@ -502,11 +508,18 @@ pub fn check(reports: &[CheckReport], format: Format) -> rctl::Result<String> {
         Format::Text => {
             let mut s = String::new();
             for r in reports {
+                let name = match (&r.server, &r.client) {
+                    (Some(server), _) => escape_control(server),
+                    (None, client) => format!(
+                        "client {}",
+                        escape_control(client.as_deref().unwrap_or_default())
+                    ),
+                };
                 if r.findings.is_empty() {
-                    let _ = writeln!(s, "{}: ok", r.server);
+                    let _ = writeln!(s, "{name}: ok");
                 }
                 for f in &r.findings {
-                    let _ = writeln!(s, "{}: {}", r.server, one_line(f));
+                    let _ = writeln!(s, "{name}: {}", one_line(f));
                 }
             }
             Ok(s)

@@ -1,6 +1,7 @@
 //! `redis config`, `redis target`, `redis add|ls|rm`.
 
 use rctl::{Error, Result, fleet};
+use std::path::Path;
 
 use super::args::*;
 use super::io::*;
@@ -222,9 +223,11 @@ pub(super) fn redis_rm(ctx: &Context, args: RedisRmArgs) -> Result<()> {
 }
 
 pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
-    if let Some(path) = &args.metrics {
-        rctl::check_file_output(path)?;
-    }
+    let metrics = args
+        .metrics
+        .as_deref()
+        .and_then(|p| metrics_file(ctx, p))
+        .transpose()?;
     let mut options = rctl::live::SyncOptions::default();
     options.dry_run = args.dry_run;
     options.no_reload = args.no_reload;
@@ -249,11 +252,11 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     });
     let report = show_notices(report, |r| &r.notices)?;
     printed?;
-    if let Some(path) = &args.metrics {
+    if let Some(path) = metrics {
         let ca = with_state_read(ctx, |state| state.existing_host_ca())?;
-        let text =
-            rctl::metrics::sync_metrics(&report, ca.as_ref(), time::OffsetDateTime::now_utc())?;
-        rctl::write_public_file(path, &text)?;
+        let now = time::OffsetDateTime::now_utc();
+        let text = rctl::metrics::sync_metrics(&report, ca.as_ref(), now, options.renew_within)?;
+        write_metrics(path, &text);
     }
     if report.servers.is_empty() && report.clients.is_empty() {
         errln!("note: nothing is registered for this node: no server, no client output");
@@ -314,9 +317,11 @@ fn client_line(item: &rctl::fleet::ClientSync, dry_run: bool) -> String {
 }
 
 pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
-    if let Some(path) = &args.metrics {
-        rctl::check_file_output(path)?;
-    }
+    let metrics = args
+        .metrics
+        .as_deref()
+        .and_then(|p| metrics_file(ctx, p))
+        .transpose()?;
     let deadline = args
         .timeout
         .map_or(rctl::live::DEFAULT_DEADLINE, |t| t.as_std());
@@ -326,31 +331,67 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
         rctl::live::DEFAULT_TIMEOUT.min(deadline),
         deadline,
     );
-    let (checks, _) = show_notices(checked, |(_, notices)| notices)?;
-    if let Some(path) = &args.metrics {
-        let ca = with_state_read(ctx, |state| state.existing_host_ca())?;
-        let text =
-            rctl::metrics::check_metrics(&checks, ca.as_ref(), time::OffsetDateTime::now_utc())?;
-        rctl::write_public_file(path, &text)?;
+    let check = show_notices(checked, |c| &c.notices)?;
+    if let Some(path) = metrics {
+        let text = rctl::metrics::check_metrics(&check, time::OffsetDateTime::now_utc())?;
+        write_metrics(path, &text);
     }
-    let reports: Vec<output::CheckReport> = checks
-        .iter()
-        .map(|c| output::CheckReport {
-            server: c.server.name.to_string(),
-            addr: c.server.addr.to_string(),
-            findings: c.findings.clone(),
-        })
-        .collect();
+    let servers = check.servers.iter().map(|c| output::CheckReport {
+        server: Some(c.server.name.to_string()),
+        addr: Some(c.server.addr.to_string()),
+        client: None,
+        out: None,
+        findings: c.findings.clone(),
+    });
+    let clients = check.clients.iter().map(|c| output::CheckReport {
+        server: None,
+        addr: None,
+        client: Some(c.client.name.to_string()),
+        out: Some(c.client.out.display().to_string()),
+        findings: c.findings.clone(),
+    });
+    let reports: Vec<output::CheckReport> = servers.chain(clients).collect();
     out!("{}", output::check(&reports, args.format)?)?;
-    let problems: usize = reports.iter().map(|r| r.findings.len()).sum();
+    let problems = check.problems();
     if problems > 0 {
-        let servers = reports.iter().filter(|r| !r.findings.is_empty()).count();
+        let behind = reports.iter().filter(|r| !r.findings.is_empty()).count();
+        let of = if check.clients.is_empty() {
+            format!("{} server(s)", reports.len())
+        } else {
+            format!(
+                "{} ({} server(s), {} client output(s))",
+                reports.len(),
+                check.servers.len(),
+                check.clients.len()
+            )
+        };
         return Err(Error::Server(format!(
-            "{problems} problem(s) on {servers} of {} server(s)",
-            reports.len()
+            "{problems} problem(s) on {behind} of {of}"
         )));
     }
     Ok(())
+}
+
+/// A `--metrics` file: refused inside the state; a folder that does not exist is a warning on
+/// that file (`None`: no metrics this run), never a reason to leave the servers alone.
+fn metrics_file<'a>(ctx: &Context, path: &'a Path) -> Option<Result<&'a Path>> {
+    if let Err(e) = ctx.outside_state(path) {
+        return Some(Err(e));
+    }
+    match rctl::check_file_output(path) {
+        Ok(()) => Some(Ok(path)),
+        Err(e) => {
+            errln!("warning: no metrics written: {}", super::error::message(&e));
+            None
+        }
+    }
+}
+
+/// Writes the metrics; a failure is a warning (the run's own outcome stands).
+fn write_metrics(path: &Path, text: &str) {
+    if let Err(e) = rctl::write_public_file(path, text) {
+        errln!("warning: no metrics written: {}", super::error::message(&e));
+    }
 }
 
 /// What a sync or check acts on: the names, `--all`, `--node`; with none of them, on a

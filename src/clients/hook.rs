@@ -5,33 +5,58 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::clients::output::ClientOutput;
+use std::path::PathBuf;
+
+use crate::clients::output::{ClientFormat, ClientOutput};
 use crate::error::{Error, Result, shorten};
-use crate::pki::bundle::RedisBundle;
 
 /// How much of a hook's stderr a failure quotes.
 const STDERR_LIMIT: u64 = 4096;
 
-/// Runs `client`'s hook, if it has one: `RCTL_CLIENT` (its name), `RCTL_CERT`, `RCTL_KEY`,
-/// `RCTL_CA` (the files) in its environment, stdin closed, stdout discarded. Fails when it
-/// exits non-zero (quoting the first line of its stderr) or runs past `deadline` (then it is
-/// killed).
+/// The variables that name the files `client`'s format wrote: `RCTL_CERT`, `RCTL_KEY` and
+/// `RCTL_CA` for `redis`, `RCTL_P12` for `pkcs12`, `RCTL_SECRET` for `kubernetes-secret`.
+pub fn hook_files(client: &ClientOutput) -> Vec<(&'static str, PathBuf)> {
+    let written = client.outputs();
+    let names: &[&'static str] = match client.format {
+        ClientFormat::Redis => &["RCTL_CERT", "RCTL_KEY", "RCTL_CA"],
+        ClientFormat::Pkcs12 { .. } => &["RCTL_P12"],
+        ClientFormat::KubernetesSecret { .. } => &["RCTL_SECRET"],
+    };
+    names.iter().copied().zip(written).collect()
+}
+
+/// True for a variable of rctl's own that may carry a secret or a way to one (a passphrase
+/// file, systemd's credentials, etcd's credentials): a hook never inherits those.
+fn withheld(name: &str) -> bool {
+    name.starts_with("RCTL_") || name.starts_with("ETCDCTL_") || name == "CREDENTIALS_DIRECTORY"
+}
+
+/// Runs `client`'s hook, if it has one: `RCTL_CLIENT` (its name), `RCTL_FORMAT` and the
+/// variables of [`hook_files`] in its environment (rctl's own variables withheld), stdin
+/// closed, stdout discarded, in a process group of its own. Fails when it exits non-zero
+/// (quoting the first line of its stderr) or runs past `deadline` (then its whole process
+/// group is killed).
 pub fn run_hook(client: &ClientOutput, deadline: Duration) -> Result<()> {
+    use std::os::unix::process::CommandExt;
     let Some(command) = &client.exec else {
         return Ok(());
     };
-    let [crt, key, cas] = RedisBundle::paths(&client.out);
     let failed = |why: String| Error::Hook {
         client: client.name.to_string(),
         reason: why,
     };
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(command);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(withheld) {
+            cmd.env_remove(name);
+        }
+    }
+    let mut child = cmd
         .env("RCTL_CLIENT", client.name.as_str())
-        .env("RCTL_CERT", &crt)
-        .env("RCTL_KEY", &key)
-        .env("RCTL_CA", &cas)
+        .env("RCTL_FORMAT", client.format.name())
+        .envs(hook_files(client))
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -50,6 +75,9 @@ pub fn run_hook(client: &ClientOutput, deadline: Duration) -> Result<()> {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= end => {
+                // The group's id is the shell's: whatever it started dies with it.
+                let group = nix::unistd::Pid::from_raw(child.id() as i32);
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(failed(format!(

@@ -10,7 +10,7 @@ use crate::accounts::names::{ClientName, DbUserName, NodeName, UserName};
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
 use crate::output::owner::FileOwner;
-use crate::pki::formats::{BundleFormat, check_kubernetes_name};
+use crate::pki::formats::{BundleFormat, ReadBack, check_kubernetes_name};
 
 /// A registered client output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,8 +29,9 @@ pub struct ClientOutput {
     pub ttl: Option<Ttl>,
     /// Who owns its files; the owner of the files replaced (else the writer) when `None`.
     pub owner: Option<FileOwner>,
-    /// A command run with `sh -c` after its files are written (the paths in `RCTL_CERT`,
-    /// `RCTL_KEY`, `RCTL_CA`, its name in `RCTL_CLIENT`).
+    /// A command run with `sh -c` after its files are written (its name in `RCTL_CLIENT`, the
+    /// files its format wrote in the variables [`hook_files`](crate::clients::hook::hook_files)
+    /// names).
     pub exec: Option<String>,
     /// How its bundle is written.
     pub format: ClientFormat,
@@ -157,6 +158,14 @@ impl ClientOutput {
         check_exec(command).map_err(Error::InvalidArgument)?;
         self.exec = Some(command.to_string());
         Ok(self)
+    }
+
+    /// What its files hold, read back in its format (one reader per format, for sync, the
+    /// rotation guard and requests alike); why not, when they cannot be read.
+    pub(crate) fn read_back(&self) -> std::result::Result<ReadBack, String> {
+        self.bundle_format()
+            .map_err(|e| e.to_string())?
+            .read_back(&self.out)
     }
 
     /// The files written for it.

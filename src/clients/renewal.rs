@@ -37,11 +37,7 @@ pub fn plan_client(
     renew_within: Option<Duration>,
     now: OffsetDateTime,
 ) -> ClientPlan {
-    let read = client
-        .bundle_format()
-        .map_err(|e| e.to_string())
-        .and_then(|format| format.read_back(&client.out));
-    let files = match read {
+    let files = match client.read_back() {
         Ok(files) => files,
         Err(why) => {
             let missing = client.outputs().iter().any(|p| !p.exists());
@@ -131,14 +127,13 @@ pub(crate) fn replaced_by_rotation(ca: &HostCa, report: &CertReport) -> bool {
     ) && report.signed_by.as_deref() != Some(ca.active().pin().as_str())
 }
 
-/// When the certificate `client`'s files hold expires; `None` when they cannot be read.
-pub fn not_after_on_disk(client: &ClientOutput) -> Option<OffsetDateTime> {
-    let files = client.bundle_format().ok()?.read_back(&client.out).ok()?;
-    let report = inspect_certificate(
+/// The certificate `client`'s files hold, read in its format; `None` when they cannot be read.
+pub fn on_disk(client: &ClientOutput) -> Option<CertReport> {
+    let files = client.read_back().ok()?;
+    inspect_certificate(
         files.certificate_pem.as_bytes(),
         None,
         OffsetDateTime::now_utc(),
     )
-    .ok()?;
-    Some(report.not_after)
+    .ok()
 }

@@ -224,6 +224,43 @@ pub fn check_file_output(path: &Path) -> Result<()> {
     check_output_folder(path)
 }
 
+/// Refuses an output inside the state directory `state`: rctl's own files are written by the
+/// state alone, never over by an output (`--metrics=STATE/users.jsonl` would erase every
+/// user). Both are resolved through their existing folders, so a link to the state is seen.
+pub fn check_outside_state(path: &Path, state: &Path) -> Result<()> {
+    let resolve = |p: &Path| -> Option<std::path::PathBuf> {
+        let abs = std::path::absolute(p).ok()?;
+        // The deepest folder that exists, resolved, with the rest of the path after it.
+        let mut existing = abs.as_path();
+        let mut rest = Vec::new();
+        loop {
+            if let Ok(real) = existing.canonicalize() {
+                return Some(
+                    rest.iter()
+                        .rev()
+                        .fold(real, |acc: std::path::PathBuf, part| acc.join(part)),
+                );
+            }
+            rest.push(existing.file_name()?.to_owned());
+            existing = existing.parent()?;
+        }
+    };
+    let (Some(file), Some(state_dir)) = (resolve(path), resolve(state)) else {
+        return Ok(());
+    };
+    if file.starts_with(&state_dir) {
+        return Err(crate::Error::OutputRefused {
+            path: path.to_path_buf(),
+            message: format!(
+                "{} is inside the state directory {}; rctl writes its outputs elsewhere",
+                path.display(),
+                state.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// [`write_atomic`], giving the file `owner` (uid, gid) when given.
 pub(crate) fn write_atomic_owned(
     path: &Path,

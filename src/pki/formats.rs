@@ -265,8 +265,10 @@ impl BundleFormat {
     }
 }
 
-/// `PREFIX.p12`: the key with its chain (the leaf, then every trusted CA certificate, active
-/// first), under `passphrase`.
+/// `PREFIX.p12`: the key with its certificate, and every trusted CA certificate (active first)
+/// as a trusted-certificate entry, as `keytool -importcert` writes them: Java takes the same
+/// file as its keystore and its truststore, and OpenSSL's `-cacerts` lists exactly the CAs.
+/// All under `passphrase`.
 fn pkcs12(bundle: &RedisBundle, key_pem: &str, passphrase: &str) -> Result<Vec<u8>> {
     use rustls_pki_types::pem::PemObject;
     let bad = |e: String| Error::Encode {
@@ -277,18 +279,26 @@ fn pkcs12(bundle: &RedisBundle, key_pem: &str, passphrase: &str) -> Result<Vec<u
         .map_err(|e| bad(e.to_string()))?;
     let key = p12_keystore::PrivateKey::from_der(key_der.secret_pkcs8_der())
         .map_err(|e| bad(e.to_string()))?;
-    let mut certs = Vec::new();
-    let pems = format!("{}{}", bundle.certificate_pem(), bundle.ca_pem());
-    for der in rustls_pki_types::CertificateDer::pem_slice_iter(pems.as_bytes()) {
-        let der = der.map_err(|e| bad(e.to_string()))?;
-        certs.push(
-            p12_keystore::Certificate::from_der(der.as_ref()).map_err(|e| bad(e.to_string()))?,
-        );
-    }
+    let certificates = |pems: &str| {
+        rustls_pki_types::CertificateDer::pem_slice_iter(pems.as_bytes())
+            .map(|der| {
+                let der = der.map_err(|e| bad(e.to_string()))?;
+                p12_keystore::Certificate::from_der(der.as_ref()).map_err(|e| bad(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    let leaf = certificates(bundle.certificate_pem())?;
     let local_key_id = bundle.issued().serial.as_bytes().to_vec();
-    let chain = p12_keystore::PrivateKeyChain::new(local_key_id, key, certs);
+    let chain = p12_keystore::PrivateKeyChain::new(local_key_id, key, leaf);
     let mut store = p12_keystore::KeyStore::new();
     store.add_entry("rctl", p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
+    // Aliases sort as the CAs come (the store is ordered by alias): active key first.
+    for (i, ca) in certificates(bundle.ca_pem())?.into_iter().enumerate() {
+        store.add_entry(
+            &format!("rctl-ca-{i:02}"),
+            p12_keystore::KeyStoreEntry::Certificate(ca),
+        );
+    }
     store
         .writer(passphrase)
         .write()

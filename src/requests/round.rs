@@ -62,11 +62,7 @@ pub(crate) fn request_renewals(
     }
     for (client, why) in clients {
         let Some(node) = &client.node else { continue };
-        let current = client
-            .bundle_format()
-            .ok()
-            .and_then(|f| f.read_back(&client.out).ok())
-            .and_then(|files| files.key_pem);
+        let current = client.read_back().ok().and_then(|files| files.key_pem);
         let request = NodeRequest::new(
             RequestFor::Client(client.name.clone()),
             node,

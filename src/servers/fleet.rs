@@ -396,32 +396,93 @@ pub struct ServerCheck {
     pub findings: Vec<String>,
 }
 
-/// Checks the selected servers against the state, all at once, changing nothing: their
-/// files, the certificate each serves, its TLS settings and its accounts
-/// ([`live::check_server`]). `state` is closed before any server is contacted.
-/// `timeout` bounds each connection and answer, `deadline` the whole of one server.
+/// What `redis check` found on one client output: one line each, empty when it is in line.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ClientCheck {
+    /// The client output.
+    pub client: ClientOutput,
+    /// Each problem, one line each.
+    pub findings: Vec<String>,
+}
+
+/// What a whole check found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FleetCheck {
+    /// Each server's findings, in the order selected.
+    pub servers: Vec<ServerCheck>,
+    /// Each client output's findings, in the order selected.
+    pub clients: Vec<ClientCheck>,
+    /// What the state noticed while it was read.
+    pub notices: Vec<Notice>,
+}
+
+impl FleetCheck {
+    /// How many problems were found in all.
+    pub fn problems(&self) -> usize {
+        let servers = self.servers.iter().map(|c| c.findings.len());
+        let clients = self.clients.iter().map(|c| c.findings.len());
+        servers.chain(clients).sum()
+    }
+}
+
+/// Checks the selected servers and client outputs against the state, all at once, changing
+/// nothing: a server's files, the certificate it serves, its TLS settings and its accounts
+/// ([`live::check_server`]); a client output's files, read in its format, as a sync would
+/// judge them. `state` is closed before any server is contacted. `timeout` bounds each
+/// connection and answer, `deadline` the whole of one server.
 pub fn check_servers(
     mut state: StateDir,
     selection: &Selection,
     timeout: Duration,
     deadline: Duration,
-) -> Result<(Vec<ServerCheck>, Vec<Notice>)> {
-    let prepared = selected(&state, selection).and_then(|(servers, _)| {
-        if servers.is_empty() {
-            return match selection {
-                Selection::Node(_) => Ok((servers, None)),
-                _ => Err(Error::NoServerRegistered),
-            };
-        }
-        Ok((servers, Some(state.wanted()?)))
+) -> Result<FleetCheck> {
+    let prepared = selected(&state, selection).and_then(|(servers, clients)| {
+        let wanted = if servers.is_empty() {
+            None
+        } else {
+            Some(state.wanted()?)
+        };
+        // Client outputs alone still need the CA, to judge their files.
+        let ca = match &wanted {
+            None if !clients.is_empty() => Some(state.sync_ca()?),
+            _ => None,
+        };
+        Ok((servers, clients, wanted, ca))
     });
     let notices = state.take_notices();
+    let now = state.now();
     drop(state);
-    let (servers, wanted) = prepared?;
-    let Some(wanted) = wanted else {
-        return Ok((Vec::new(), notices));
+    let (servers, clients, wanted, ca) = prepared?;
+    let clients = match wanted.as_ref().map(|w| &w.ca).or(ca.as_ref()) {
+        Some(ca) => clients
+            .into_iter()
+            .map(|client| {
+                let findings = client_findings(&client, ca, now);
+                ClientCheck { client, findings }
+            })
+            .collect(),
+        None => Vec::new(),
     };
-    let wanted = Arc::new(wanted);
+    let servers = match wanted {
+        Some(wanted) => check_live(servers, Arc::new(wanted), timeout, deadline),
+        None => Vec::new(),
+    };
+    Ok(FleetCheck {
+        servers,
+        clients,
+        notices,
+    })
+}
+
+/// Each server checked at once, within `deadline`.
+fn check_live(
+    servers: Vec<RegisteredServer>,
+    wanted: Arc<live::Wanted>,
+    timeout: Duration,
+    deadline: Duration,
+) -> Vec<ServerCheck> {
     let mut findings: Vec<Vec<String>> = vec![Vec::new(); servers.len()];
     let jobs = servers.iter().cloned().map(Some).collect();
     let check = move |server: RegisteredServer| {
@@ -437,12 +498,29 @@ pub fn check_servers(
             None => Vec::new(),
         };
     });
-    let checks = servers
+    servers
         .into_iter()
         .zip(findings)
         .map(|(server, findings)| ServerCheck { server, findings })
-        .collect();
-    Ok((checks, notices))
+        .collect()
+}
+
+/// A client output's findings: what a sync would write for it, and why.
+fn client_findings(
+    client: &ClientOutput,
+    ca: &crate::HostCa,
+    now: time::OffsetDateTime,
+) -> Vec<String> {
+    let plan = crate::clients::renewal::plan_client(client, ca, None, now);
+    let mut found = Vec::new();
+    if let Some(why) = &plan.renew {
+        found.push(format!("its certificate needs renewing ({why})"));
+    }
+    if plan.write_cas {
+        found
+            .push("its trust bundle does not hold exactly the trusted CA certificates".to_string());
+    }
+    found
 }
 
 /// A sentinel's findings: its files only (what it serves is read at its start).

@@ -4,6 +4,8 @@
 use super::{CA_FILE, Notice, StateDir, ca_file, default_cluster_name};
 use crate::error::{Error, Result};
 use crate::pki::ca::{CaOptions, HostCa};
+use crate::pki::formats::{BundleFormat, ReadBack};
+use crate::pki::inspect::inspect_certificate;
 use crate::pki::rotation::Phase;
 use crate::requests::RequestFor;
 use crate::state::audit::AuditEvent;
@@ -14,42 +16,47 @@ impl StateDir {
     fn servers_behind(&self, ca: &HostCa) -> Result<Vec<String>> {
         let prefixes = self.servers()?.into_iter().map(|s| {
             let subject = RequestFor::Server(s.name.clone());
-            (subject, s.node, s.cert_prefix)
+            let prefix = s.cert_prefix;
+            let read = move || BundleFormat::Redis.read_back(&prefix);
+            (subject, s.node, read)
         });
         self.behind(ca, prefixes)
     }
 
-    /// The registered client outputs whose certificate file is not signed by the active key.
+    /// The registered client outputs whose certificate, read in their format, is not signed
+    /// by the active key.
     fn clients_behind(&self, ca: &HostCa) -> Result<Vec<String>> {
         let prefixes = self.clients()?.into_iter().map(|c| {
             let subject = RequestFor::Client(c.name.clone());
-            (subject, c.node, c.out)
+            let node = c.node.clone();
+            (subject, node, move || c.read_back())
         });
         self.behind(ca, prefixes)
     }
 
-    /// The names whose bundle is not signed by the CA's active key: read from `PREFIX.crt`
-    /// where the files are this host's, from the record of what was installed where they are
+    /// The names whose bundle is not signed by the CA's active key: read back from their files
+    /// where they are this host's, from the record of what was installed where they are
     /// another node's (which this host cannot read).
-    fn behind(
+    fn behind<R>(
         &self,
         ca: &HostCa,
-        prefixes: impl Iterator<Item = (RequestFor, Option<crate::NodeName>, std::path::PathBuf)>,
-    ) -> Result<Vec<String>> {
+        files: impl Iterator<Item = (RequestFor, Option<crate::NodeName>, R)>,
+    ) -> Result<Vec<String>>
+    where
+        R: FnOnce() -> std::result::Result<ReadBack, String>,
+    {
         let active = ca.active().pin();
         let here = super::this_node();
         let mut behind = Vec::new();
-        for (subject, node, prefix) in prefixes {
+        for (subject, node, read) in files {
             let signed_by = if node.is_some() && node != here {
                 self.issued(&subject)?.map(|i| i.signed_by)
             } else {
-                let [crt, _, _] = crate::pki::bundle::RedisBundle::paths(&prefix);
-                crate::output::read::read_regular(&crt, crate::output::read::PEM_LIMIT)
-                    .ok()
-                    .and_then(|pem| {
-                        crate::pki::inspect::inspect_certificate(&pem, Some(ca), self.now()).ok()
-                    })
-                    .and_then(|report| report.signed_by)
+                read().ok().and_then(|files| {
+                    inspect_certificate(files.certificate_pem.as_bytes(), Some(ca), self.now())
+                        .ok()
+                        .and_then(|report| report.signed_by)
+                })
             };
             if signed_by.as_deref() != Some(active.as_str()) {
                 behind.push(subject.name().to_string());

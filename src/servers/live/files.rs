@@ -104,6 +104,13 @@ pub fn default_window(cert: &CertReport) -> Duration {
     Duration::from_secs(life / 3)
 }
 
+/// When a certificate falls due: its expiry less the renewal window (`renew_within`, else
+/// [`default_window`]). The one renewal policy of servers, client outputs and the metrics.
+pub fn renewal_point(cert: &CertReport, renew_within: Option<Duration>) -> OffsetDateTime {
+    let within = renew_within.unwrap_or_else(|| default_window(cert));
+    cert.not_after - within
+}
+
 /// Looks at `server`'s files: `acl_text` is the state's users.acl (for a server with an
 /// `acl_file`).
 pub fn plan_files(
