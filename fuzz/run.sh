@@ -13,6 +13,10 @@ SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 
+# The lock file is part of the source: refuse to resolve anew (cargo fuzz has no --locked of
+# its own; with a complete, current lock file its build changes nothing). It was made from the
+# crate's own Cargo.lock, so both build the same versions.
+cargo metadata --locked --format-version 1 >/dev/null
 cargo fuzz build -s none
 for target in duration hosts acl_rule acl_lint role_yaml; do
   mkdir -p "corpus/$target"
