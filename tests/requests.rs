@@ -613,3 +613,120 @@ fn signing_requests_need_a_shared_state() {
     run.failed("signing requests need a shared (etcd) state");
     assert!(crate::util::snapshot(dir.path()) == before);
 }
+
+/// A flood of junk, and a request whose login key does not parse, each refused alone, named by
+/// its key: the pass goes on past etcd's 128 operations per transaction, the honest request
+/// in the same queue is signed, and a watching signer answers a node behind the flood.
+#[test]
+fn the_signer_refuses_a_flood_of_junk_alone_and_still_answers_the_honest() {
+    use rctl::requests::RequestFor;
+    use rctl::requests::node::NodeRequest;
+    let f = fleet("req5");
+    {
+        let _signer = Signer::start(&f.admin, &f.state, &f.pass);
+        f.node_sync(&["--no-reload"]).ok();
+    }
+    // r2 on the node, never issued: its first request needs no proof of possession.
+    rctl(
+        f.admin.path(),
+        &f.state,
+        &[
+            "redis",
+            "add",
+            "r2",
+            &format!("--addr=127.0.0.1:{}", free_port()),
+            &format!("--cert-prefix={}", f.node.join("r2").display()),
+            "--node=node-a",
+        ],
+    )
+    .ok();
+    let url = f.state.strip_prefix("--state=").unwrap();
+    let url = rctl::etcd::EtcdUrl::parse(url).unwrap().unwrap();
+    let state = rctl::StateDir::open_etcd(&url, &rctl::etcd::EtcdTls::default(), false).unwrap();
+    let queue = state.request_queue().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let node: rctl::NodeName = "node-a".parse().unwrap();
+    let hosts = rctl::parse_host_list("127.0.0.1").unwrap();
+    let algo = rctl::KeyAlgorithm::EcdsaP256;
+    let ttl = Duration::from_secs(300);
+    // First in the queue: a login key that is no key.
+    let r2 = RequestFor::Server("r2".parse().unwrap());
+    let mut bad_key = NodeRequest::new(r2, &node, algo, &hosts, None, true, now)
+        .unwrap()
+        .request;
+    bad_key.login_key = Some("!!!".to_string());
+    queue
+        .submit(&bad_key.id, &bad_key.to_json().unwrap(), ttl)
+        .unwrap();
+    // Then junk, far more than one etcd transaction compares, with a control character in
+    // one id, then an honest renewal of r1 with its proof.
+    let junk = 1000;
+    for i in 0..junk {
+        queue
+            .submit(&format!("junk{i:05}"), b"{\"not\": \"a request\"}", ttl)
+            .unwrap();
+    }
+    queue.submit("evil\x1b[2Jid", b"junk", ttl).unwrap();
+    let r1 = RequestFor::Server("r1".parse().unwrap());
+    let current = f.node.read("r1.key");
+    let good = NodeRequest::new(r1, &node, algo, &hosts, Some(&current), false, now).unwrap();
+    queue
+        .submit(&good.request.id, &good.request.to_json().unwrap(), ttl)
+        .unwrap();
+    let started = Instant::now();
+    let run = rctl(
+        f.admin.path(),
+        &f.state,
+        &["auth", "sign-requests", &f.pass],
+    );
+    let took = started.elapsed();
+    let out = run.failed(&format!(
+        "{} of {} signing request(s) refused",
+        junk + 2,
+        junk + 3
+    ));
+    let bad_line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("refused {}:", bad_key.id)))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(bad_line.contains("its login key"), "{bad_line}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("refused junk00999: ") && l.contains("q/junk00999 is corrupt")),
+        "{}",
+        &out[out.len().saturating_sub(2000)..]
+    );
+    // The control characters are shown, not obeyed.
+    assert!(!out.contains('\x1b'), "a raw ESC was printed");
+    assert!(out.contains("evil\\u{1b}[2Jid"), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with(&format!(
+            "signed {}: server \"r1\" from node node-a",
+            good.request.id
+        ))),
+        "{out}"
+    );
+    // Oldest first: the line of the first request put comes first.
+    assert!(
+        out.starts_with(&format!("refused {}:", bad_key.id)),
+        "{out}"
+    );
+    eprintln!("one pass over {} requests: {took:?}", junk + 3);
+    // Behind another flood, a node's renewal through a watching signer.
+    for i in 0..300 {
+        queue.submit(&format!("more{i:05}"), b"junk", ttl).unwrap();
+    }
+    let signer = Signer::start(&f.admin, &f.state, &f.pass);
+    let synced = f.node_sync(&["--no-reload", "--renew-within=10000h"]);
+    let synced = synced.ok();
+    assert!(
+        synced.contains("r1: renewed the certificate"),
+        "{synced}\n{}",
+        signer.log()
+    );
+    assert!(
+        signer.log().contains("refused more00299"),
+        "{}",
+        signer.log()
+    );
+}

@@ -76,7 +76,9 @@ pub fn target_hint(target: rctl::acl::Target) -> String {
 /// One line, whatever the error: scripts read the first line of stderr, and an error may quote
 /// input of any size (clap's too).
 pub fn one_line(text: String) -> String {
-    let mut line = text.replace('\n', " ");
+    // What a state, a server or a request holds is printed, never obeyed: a line break is a
+    // space, every other control character (ESC, CR, ...) is shown escaped.
+    let mut line = super::output::escape_control(&text.replace('\n', " "));
     if line.len() > 1000 {
         let mut end = 1000;
         while !line.is_char_boundary(end) {

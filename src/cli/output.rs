@@ -455,18 +455,18 @@ pub fn audit(events: &[rctl::AuditEvent], format: Format) -> rctl::Result<String
                     s,
                     "{}  {}  {}  {}",
                     date(e.time),
-                    e.os_user,
-                    e.command,
-                    e.action
+                    escape_control(&e.os_user),
+                    escape_control(&e.command),
+                    escape_control(&e.action)
                 );
                 if let Some(t) = e.target.as_deref().filter(|t| !t.is_empty()) {
-                    let _ = write!(s, "  {t}");
+                    let _ = write!(s, "  {}", escape_control(t));
                 }
                 if let Some(serial) = &e.serial {
                     let _ = write!(s, "  serial={serial}");
                 }
                 if let Some(subject) = &e.subject {
-                    let _ = write!(s, "  subject=\"{subject}\"");
+                    let _ = write!(s, "  subject=\"{}\"", escape_control(subject));
                 }
                 if !e.sans.is_empty() {
                     let _ = write!(s, "  sans={}", e.sans.join(","));

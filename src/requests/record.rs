@@ -82,6 +82,13 @@ impl SigningRequest {
 
     /// A request read back from the queue: JSON, and the id its key names.
     pub fn from_json(data: &[u8], key_id: &str) -> std::result::Result<SigningRequest, String> {
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        if key_id.is_empty() || key_id.len() > 128 || !key_id.bytes().all(plain) {
+            return Err(
+                "its id is not 1 to 128 letters, digits, '-' or '_' (as rctl makes them)"
+                    .to_string(),
+            );
+        }
         let request: SigningRequest =
             serde_json::from_slice(data).map_err(|e| format!("not a signing request: {e}"))?;
         if request.id != key_id {

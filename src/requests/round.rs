@@ -201,6 +201,9 @@ pub(crate) fn request_due(
         login,
         now,
     );
+    // A password answered is kept only if it is the one the state holds the hash of: a
+    // planted answer cannot make this node log in with a password of someone else's choosing.
+    let answered = answered.filter(|p| password_hash.is_some_and(|hash| p.hash() == *hash));
     // The copy beside each of this node's servers' keys: a server added later finds it there.
     if let Some(password) = answered.or(known) {
         for server in &mine {

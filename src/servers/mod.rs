@@ -6,9 +6,11 @@
 //! - [`redis_conf`]: the TLS block of redis.conf (and replication, cluster, certificate login).
 //! - [`sentinel_conf`]: a Sentinel's sentinel.conf over TLS.
 //! - [`live`]: talking to a running server.
-//! - [`fleet`]: `redis sync` and `redis check` over the registered servers.
+//! - [`fleet`]: `redis sync` over the registered servers and client outputs.
+//! - `check`: `redis check` over them (its items re-exported by [`fleet`]).
 //! - [`metrics`]: what they found, in the Prometheus text format.
 
+pub(crate) mod check;
 pub mod fleet;
 pub(crate) mod labels;
 pub mod live;

@@ -35,11 +35,14 @@ pub trait RequestQueue: Send + Sync {
         ids: &[String],
         wait: Duration,
     ) -> Result<BTreeMap<String, std::result::Result<Vec<u8>, String>>>;
-    /// Every waiting request, and the revision they were read at.
-    fn pending(&self) -> Result<(Vec<Queued>, i64)>;
-    /// Answers request `id`: in one step, deletes it if it is still at `revision` and keeps
-    /// `answer` for `ttl`. False (nothing done) when it is gone or changed.
-    fn answer(&self, id: &str, revision: i64, answer: &[u8], ttl: Duration) -> Result<bool>;
+    /// The `max` oldest waiting requests (by when they were put), and the revision they were
+    /// read at. Each is read on its own, so that no size of the queue or of its records
+    /// makes a read too large.
+    fn pending(&self, max: usize) -> Result<(Vec<Queued>, i64)>;
+    /// Answers requests: for each `(id, revision, answer)`, in one step, deletes the request if
+    /// it is still at `revision` and keeps `answer` for `ttl`. For each, false (nothing done)
+    /// when it was gone or changed.
+    fn answer(&self, answers: &[(String, i64, Vec<u8>)], ttl: Duration) -> Result<Vec<bool>>;
     /// Takes back request `id`, answered or not (its node stopped waiting).
     fn withdraw(&self, id: &str) -> Result<()>;
     /// The ids whose answer is still kept (a request seen again is a replay), in one read.

@@ -37,6 +37,52 @@ pub struct SignedRequests {
     pub outcomes: Vec<RequestOutcome>,
     /// The queue's revision when it was read: a watch for more starts after it.
     pub revision: i64,
+    /// True when requests were left for the next call (it took [`MAX_PAGES`] full pages).
+    pub more: bool,
+}
+
+/// The most requests one page takes: its audit records and its transaction's comparisons (one
+/// record on issue per request) stay well within etcd's limits.
+pub const PAGE: usize = 64;
+
+/// The most pages one [`StateDir::sign_requests`] takes (a watching signer comes back at once).
+pub const MAX_PAGES: usize = 64;
+
+/// A request refused before signing: what it was (if it could be read), and why.
+type Refused = (Queued, Option<SigningRequest>, String);
+
+/// A request's answer, ready to be delivered, with what the signer says of it.
+struct Answered {
+    queued: Queued,
+    request: Option<SigningRequest>,
+    answer: Answer,
+    outcome: std::result::Result<String, String>,
+}
+
+impl Answered {
+    fn new(
+        queued: Queued,
+        request: Option<SigningRequest>,
+        answer: Answer,
+        outcome: std::result::Result<String, String>,
+    ) -> Answered {
+        Answered {
+            queued,
+            request,
+            answer,
+            outcome,
+        }
+    }
+
+    fn outcome(self, delivered: bool) -> RequestOutcome {
+        RequestOutcome {
+            id: self.queued.id,
+            node: self.request.as_ref().map(|r| r.node.clone()),
+            subject: self.request.map(|r| r.subject),
+            outcome: self.outcome,
+            delivered,
+        }
+    }
 }
 
 /// A request that passed every check: what to sign.
@@ -74,117 +120,77 @@ impl StateDir {
     }
 
     /// Signs every pending request that matches its registration exactly and refuses every
-    /// other (see [`crate::requests`]). Signed and refused alike are audited; the certificates
-    /// and the records of what was issued are saved in one change, and only then is each
-    /// request answered. Nothing is answered when that change fails.
+    /// other (see [`crate::requests`]), oldest first, in pages of [`PAGE`] requests: each
+    /// page's certificates and audit records (signed and refused alike) are saved in one
+    /// change, and only then is each of its requests answered; nothing of a page is answered
+    /// when its change fails. A request that cannot be read or judged is refused alone, named
+    /// by its key. One call takes at most [`MAX_PAGES`] pages; what is left waits for the next.
     pub fn sign_requests(&mut self) -> Result<SignedRequests> {
         let queue = self.request_queue()?;
         // A password an earlier rctl kept in clear in etcd is sealed by the first signer.
         self.seal_admin_password()?;
-        let (pending, revision) = queue.pending()?;
-        let mut done = SignedRequests {
-            outcomes: Vec::new(),
-            revision,
-        };
-        if pending.is_empty() {
-            return Ok(done);
+        let mut done = SignedRequests::default();
+        for _ in 0..MAX_PAGES {
+            let (page, revision) = queue.pending(PAGE)?;
+            done.revision = revision;
+            let full = page.len() == PAGE;
+            done.more = full;
+            if page.is_empty() {
+                break;
+            }
+            let answers = self.sign_page(queue.as_ref(), page)?;
+            let payloads = answers
+                .iter()
+                .map(|a| Ok((a.queued.id.clone(), a.queued.revision, a.answer.to_json()?)))
+                .collect::<Result<Vec<_>>>()?;
+            let delivered = queue.answer(&payloads, ANSWER_TTL)?;
+            for (answer, delivered) in answers.into_iter().zip(delivered) {
+                done.outcomes.push(answer.outcome(delivered));
+            }
+            if !full {
+                break;
+            }
         }
-        // Read once for every request: the answers kept, the registrations.
+        Ok(done)
+    }
+
+    /// One page: every request judged, the accepted signed, all audited in one change.
+    fn sign_page(&mut self, queue: &dyn RequestQueue, page: Vec<Queued>) -> Result<Vec<Answered>> {
+        // Read once for the page: the answers kept, the registrations.
         let known = Known {
             answered: queue.answered()?,
             servers: self.servers()?,
             clients: self.clients()?,
         };
-        let mut accepted = Vec::new();
-        let mut refused: Vec<(Queued, Option<SigningRequest>, String)> = Vec::new();
-        for queued in pending {
-            let request = queued
-                .value
-                .clone()
-                .and_then(|data| SigningRequest::from_json(&data, &queued.id));
-            match request {
-                Err(why) => {
-                    let why = format!("{} is corrupt: {why}", queued.location);
-                    refused.push((queued, None, why));
-                }
-                Ok(request) => match self.judge(&request, &known) {
-                    Ok((what, user)) => accepted.push(Accepted {
-                        queued,
-                        request,
-                        what,
-                        user,
-                    }),
-                    Err(why) => refused.push((queued, Some(request), why)),
-                },
-            }
-        }
+        // Answered and reported in the queue's order (oldest first), signed or not.
+        let order: std::collections::HashMap<String, usize> = page
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (q.id.clone(), i))
+            .collect();
+        let (accepted, mut refused) = self.judge_page(page, &known);
         let mut events = Vec::new();
-        // Each answer with its outcome: the serial signed, or why not.
-        type Outcome = std::result::Result<String, String>;
-        let mut answers: Vec<(Queued, Option<SigningRequest>, Answer, Outcome)> = Vec::new();
+        let mut answers = Vec::new();
         let signer = if accepted.is_empty() {
             None
         } else {
             Some(self.load_ca_unlocked()?)
         };
         if let Some((ca, _)) = &signer {
-            let now = self.now();
+            let admin_password = self.admin_password()?;
             for item in accepted {
-                let Accepted {
-                    queued,
-                    request,
-                    what,
-                    user,
-                } = item;
-                let signed =
-                    crate::pki::csr::parse_any_csr(&request.csr).and_then(|(csr, _)| match &what {
-                        Signing::Server { hosts, ttl } => {
-                            ca.sign_server_for_key(hosts, &csr.spki_der, csr.rsa, *ttl, now)
-                        }
-                        Signing::Client(req) => {
-                            ca.sign_client_for_key(req, &csr.spki_der, csr.rsa, now)
-                        }
-                    });
-                let bundle = match signed {
-                    Ok(bundle) => bundle,
-                    Err(e) => {
-                        refused.push((queued, Some(request), e.to_string()));
-                        continue;
+                match self.sign_one(ca, &item, admin_password.as_ref()) {
+                    Ok((answer, serial, mut audit)) => {
+                        events.append(&mut audit);
+                        answers.push(Answered::new(
+                            item.queued,
+                            Some(item.request),
+                            answer,
+                            Ok(serial),
+                        ));
                     }
-                };
-                let mut event = AuditEvent::issued(bundle.issued(), user.as_deref());
-                event.command = format!(
-                    "request {} for {} from node {}",
-                    request.id, request.subject, request.node
-                );
-                events.push(event);
-                // rctl-admin's password, to a node that asked with a request as good as this
-                // one: its names, its node, and its proof of the key on record.
-                let admin_password = match &request.login_key {
-                    None => None,
-                    Some(key) => match self.admin_password()? {
-                        Some(password) => Some(crate::requests::sealed_box::seal_to(
-                            key,
-                            password.expose().as_bytes(),
-                        )?),
-                        None => None,
-                    },
-                };
-                if admin_password.is_some() {
-                    events.push(AuditEvent::about(
-                        "user.login_sealed",
-                        &format!(
-                            "rctl-admin for node {} (request {})",
-                            request.node, request.id
-                        ),
-                    ));
+                    Err(why) => refused.push((item.queued, Some(item.request), why)),
                 }
-                let answer = Answer::Signed {
-                    certificate: bundle.certificate_pem().to_string(),
-                    admin_password,
-                };
-                let serial = bundle.issued().serial.clone();
-                answers.push((queued, Some(request), answer, Ok(serial)));
             }
         }
         for (queued, request, reason) in refused {
@@ -196,29 +202,94 @@ impl StateDir {
             let answer = Answer::Refused {
                 reason: reason.clone(),
             };
-            answers.push((queued, request, answer, Err(reason)));
+            answers.push(Answered::new(queued, request, answer, Err(reason)));
         }
         // What was issued is recorded by the node that installs it (the key a renewal must
         // prove is the one on that node): a certificate its node never received (it stopped
         // waiting) is no anchor.
         match signer {
-            Some((ca, pending)) => {
-                self.commit_ca(&ca, pending, false, events, || Ok(()))?;
-            }
+            Some((ca, pending)) => self.commit_ca(&ca, pending, false, events, || Ok(()))?,
             None => self.audited(&events, || Ok(()))?,
         }
-        for (queued, request, answer, outcome) in answers {
-            let delivered =
-                queue.answer(&queued.id, queued.revision, &answer.to_json()?, ANSWER_TTL)?;
-            done.outcomes.push(RequestOutcome {
-                id: queued.id,
-                node: request.as_ref().map(|r| r.node.clone()),
-                subject: request.map(|r| r.subject),
-                outcome,
-                delivered,
-            });
+        answers.sort_by_key(|a| order.get(&a.queued.id).copied());
+        Ok(answers)
+    }
+
+    /// Each request of a page read and judged: the accepted, and the refused with why.
+    fn judge_page(&self, page: Vec<Queued>, known: &Known) -> (Vec<Accepted>, Vec<Refused>) {
+        let mut accepted = Vec::new();
+        let mut refused = Vec::new();
+        for queued in page {
+            let request = queued
+                .value
+                .clone()
+                .and_then(|data| SigningRequest::from_json(&data, &queued.id));
+            match request {
+                Err(why) => {
+                    let why = format!("{} is corrupt: {why}", queued.location);
+                    refused.push((queued, None, why));
+                }
+                Ok(request) => match self.judge(&request, known) {
+                    Ok((what, user)) => accepted.push(Accepted {
+                        queued,
+                        request,
+                        what,
+                        user,
+                    }),
+                    Err(why) => refused.push((queued, Some(request), why)),
+                },
+            }
         }
-        Ok(done)
+        (accepted, refused)
+    }
+
+    /// Signs one accepted request: its answer, the serial, its audit records; or why not (a
+    /// CSR or a login key that does not parse refuses this request alone).
+    fn sign_one(
+        &self,
+        ca: &crate::HostCa,
+        item: &Accepted,
+        admin_password: Option<&crate::Password>,
+    ) -> std::result::Result<(Answer, String, Vec<AuditEvent>), String> {
+        let (request, now) = (&item.request, self.now());
+        let text = |e: crate::Error| e.to_string();
+        let (csr, _) = crate::pki::csr::parse_any_csr(&request.csr).map_err(text)?;
+        let bundle = match &item.what {
+            Signing::Server { hosts, ttl } => {
+                ca.sign_server_for_key(hosts, &csr.spki_der, csr.rsa, *ttl, now)
+            }
+            Signing::Client(req) => ca.sign_client_for_key(req, &csr.spki_der, csr.rsa, now),
+        }
+        .map_err(text)?;
+        // rctl-admin's password, to a node that asked with a request as good as this one: its
+        // names, its node, and its proof of the key on record.
+        let sealed = match (&request.login_key, admin_password) {
+            (Some(key), Some(password)) => Some(
+                crate::requests::sealed_box::seal_to(key, password.expose().as_bytes())
+                    .map_err(|e| format!("its login key: {e}"))?,
+            ),
+            _ => None,
+        };
+        let mut event = AuditEvent::issued(bundle.issued(), item.user.as_deref());
+        event.command = format!(
+            "request {} for {} from node {}",
+            request.id, request.subject, request.node
+        );
+        let mut events = vec![event];
+        if sealed.is_some() {
+            events.push(AuditEvent::about(
+                "user.login_sealed",
+                &format!(
+                    "rctl-admin for node {} (request {})",
+                    request.node, request.id
+                ),
+            ));
+        }
+        let answer = Answer::Signed {
+            certificate: bundle.certificate_pem().to_string(),
+            admin_password: sealed,
+        };
+        Ok((answer, bundle.issued().serial.clone(), events))
     }
 
     /// A request against its registration: what to sign, or why not.

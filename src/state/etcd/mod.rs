@@ -56,6 +56,10 @@ const PAGE: i64 = 4096;
 /// when asked for.
 const PREFETCH: i64 = 1024;
 
+/// The most further pages of [`PREFETCH`] keys a snapshot reads of each space (64 Ki keys):
+/// past that, keys not prefetched are read one at a time.
+const PREFETCH_PAGES: usize = 64;
+
 /// A state kept in etcd: reads at one revision, changes buffered until [`Store::commit`].
 pub struct EtcdStore {
     runtime: std::sync::Arc<tokio::runtime::Runtime>,

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use etcd_client::{
-    Compare, CompareOp, EventType, GetOptions, KvClient, LeaseClient, PutOptions, Txn, TxnOp,
-    WatchClient, WatchOptions,
+    Compare, CompareOp, EventType, GetOptions, KvClient, LeaseClient, PutOptions, SortOrder,
+    SortTarget, Txn, TxnOp, WatchClient, WatchOptions,
 };
 
 use super::unreachable_error;
@@ -90,73 +90,83 @@ impl RequestQueue for EtcdQueue {
         if ids.is_empty() {
             return Ok(found);
         }
-        let start = self.key("s", "");
-        let (mut kv, mut watch) = (self.kv.clone(), self.watch.clone());
-        let end = super::txn::range_end(&start);
-        let wanted: Vec<String> = ids.to_vec();
+        // Each answer on its own key: a node reads and watches its own, never every answer
+        // kept (a fleet's renewals would make that megabytes per node).
         let outcome = self.runtime.block_on(async {
-            // What is answered already, then every answer put after that read.
-            let read = kv
-                .get(
-                    start.clone(),
-                    Some(GetOptions::new().with_range(end.clone())),
-                )
-                .await?;
-            let revision = read.header().map_or(0, |h| h.revision());
-            for item in read.kvs() {
-                if let Some(id) = self.id_of("s", item.key())
-                    && wanted.contains(&id)
-                {
-                    found.insert(id, bounded(item.value()));
-                }
-            }
-            if found.len() == wanted.len() {
-                return Ok(());
-            }
-            let options = WatchOptions::new()
-                .with_range(end)
-                .with_start_revision(revision + 1);
-            let mut stream = watch.watch(start, Some(options)).await?;
-            let waiting = async {
-                while let Some(message) = stream.message().await? {
-                    for event in message.events() {
-                        let Some(item) = event.kv() else { continue };
-                        if event.event_type() != EventType::Put {
-                            continue;
-                        }
-                        if let Some(id) = self.id_of("s", item.key())
-                            && wanted.contains(&id)
-                        {
-                            found.insert(id, bounded(item.value()));
+            let mut tasks = tokio::task::JoinSet::new();
+            for id in ids {
+                let (key, id) = (self.key("s", id), id.clone());
+                let (mut kv, mut watch) = (self.kv.clone(), self.watch.clone());
+                tasks.spawn(async move {
+                    let read = kv.get(key.clone(), None).await?;
+                    if let Some(item) = read.kvs().first() {
+                        return Ok(Some((id, bounded(item.value()))));
+                    }
+                    let revision = read.header().map_or(0, |h| h.revision());
+                    let options = WatchOptions::new().with_start_revision(revision + 1);
+                    let mut stream = watch.watch(key, Some(options)).await?;
+                    while let Some(message) = stream.message().await? {
+                        let put = message
+                            .events()
+                            .iter()
+                            .filter(|e| e.event_type() == EventType::Put)
+                            .find_map(|e| e.kv());
+                        if let Some(item) = put {
+                            return Ok(Some((id, bounded(item.value()))));
                         }
                     }
-                    if found.len() == wanted.len() {
-                        break;
+                    Ok::<_, etcd_client::Error>(None)
+                });
+            }
+            let waiting = async {
+                while let Some(joined) = tasks.join_next().await {
+                    if let Ok(answer) = joined
+                        && let Some((id, value)) = answer?
+                    {
+                        found.insert(id, value);
                     }
                 }
                 Ok::<_, etcd_client::Error>(())
             };
-            match tokio::time::timeout(wait, waiting).await {
+            let done = match tokio::time::timeout(wait, waiting).await {
                 Ok(done) => done,
                 Err(_) => Ok(()),
-            }
+            };
+            tasks.abort_all();
+            done
         });
         outcome.map_err(self.fail())?;
         Ok(found)
     }
 
-    fn pending(&self) -> Result<(Vec<Queued>, i64)> {
+    fn pending(&self, max: usize) -> Result<(Vec<Queued>, i64)> {
         let start = self.key("q", "");
         let mut kv = self.kv.clone();
-        let options = GetOptions::new().with_range(super::txn::range_end(&start));
+        // The oldest first, keys only: the page's size does not depend on what values hold.
+        let options = GetOptions::new()
+            .with_range(super::txn::range_end(&start))
+            .with_sort(SortTarget::Create, SortOrder::Ascend)
+            .with_limit(i64::try_from(max).unwrap_or(i64::MAX))
+            .with_keys_only();
         let read = self
             .runtime
             .block_on(kv.get(start, Some(options)))
             .map_err(self.fail())?;
         let revision = read.header().map_or(0, |h| h.revision());
-        let mut queued = Vec::new();
-        for item in read.kvs() {
-            let Some(id) = self.id_of("q", item.key()) else {
+        let keys: Vec<Vec<u8>> = read.kvs().iter().map(|item| item.key().to_vec()).collect();
+        let mut queued = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(id) = self.id_of("q", &key) else {
+                continue;
+            };
+            // One record per read: etcd keeps none over its request limit (1.5 MiB), well
+            // within what one answer may carry.
+            let options = GetOptions::new().with_revision(revision);
+            let value = self
+                .runtime
+                .block_on(kv.get(key, Some(options)))
+                .map_err(self.fail())?;
+            let Some(item) = value.kvs().first() else {
                 continue;
             };
             queued.push(Queued {
@@ -169,31 +179,37 @@ impl RequestQueue for EtcdQueue {
         Ok((queued, revision))
     }
 
-    fn answer(&self, id: &str, revision: i64, answer: &[u8], ttl: Duration) -> Result<bool> {
+    fn answer(&self, answers: &[(String, i64, Vec<u8>)], ttl: Duration) -> Result<Vec<bool>> {
+        if answers.is_empty() {
+            return Ok(Vec::new());
+        }
         let (mut kv, mut lease) = (self.kv.clone(), self.lease.clone());
-        let request = self.key("q", id);
-        let key = self.key("s", id);
         let done = self.runtime.block_on(async move {
+            // One lease for the page's answers: they end together.
             let lease_id = lease.grant(lease_seconds(ttl), None).await?.id();
-            let txn = Txn::new()
-                .when([Compare::mod_revision(
-                    request.clone(),
-                    CompareOp::Equal,
-                    revision,
-                )])
-                .and_then([
-                    TxnOp::delete(request, None),
-                    TxnOp::put(
-                        key,
-                        answer.to_vec(),
-                        Some(PutOptions::new().with_lease(lease_id)),
-                    ),
-                ]);
-            let succeeded = kv.txn(txn).await?.succeeded();
-            if !succeeded {
+            let mut delivered = Vec::with_capacity(answers.len());
+            for (id, revision, answer) in answers {
+                let request = self.key("q", id);
+                let txn = Txn::new()
+                    .when([Compare::mod_revision(
+                        request.clone(),
+                        CompareOp::Equal,
+                        *revision,
+                    )])
+                    .and_then([
+                        TxnOp::delete(request, None),
+                        TxnOp::put(
+                            self.key("s", id),
+                            answer.clone(),
+                            Some(PutOptions::new().with_lease(lease_id)),
+                        ),
+                    ]);
+                delivered.push(kv.txn(txn).await?.succeeded());
+            }
+            if !delivered.contains(&true) {
                 let _ = lease.revoke(lease_id).await;
             }
-            Ok::<_, etcd_client::Error>(succeeded)
+            Ok::<_, etcd_client::Error>(delivered)
         });
         done.map_err(self.fail())
     }

@@ -39,17 +39,60 @@ impl EtcdStore {
         if let Some(etcd_client::TxnOpResponse::Get(earlier)) = answers.get(spaces.len()) {
             snapshot.earlier_layout = earlier.count() > 0;
         }
-        for answer in &answers[..spaces.len().min(answers.len())] {
+        for (start, answer) in spaces.iter().zip(answers) {
             if let etcd_client::TxnOpResponse::Get(get) = answer {
-                snapshot.complete &= !get.more();
                 for kv in get.kvs() {
                     snapshot
                         .small
                         .insert(kv.key().to_vec(), (kv.value().to_vec(), kv.mod_revision()));
                 }
+                // The rest of a large state at the same revision, a page at a time: a few
+                // range reads instead of one read per key later.
+                if let Some(last) = get.kvs().last().filter(|_| get.more()) {
+                    let complete = self.prefetch_rest(&mut snapshot, start, last.key())?;
+                    snapshot.complete &= complete;
+                }
             }
         }
         Ok(snapshot)
+    }
+
+    /// The keys after `last` of the space starting at `start`, at the snapshot's revision, in
+    /// pages of [`PREFETCH`], at most [`PREFETCH_PAGES`] of them; false when more are left.
+    fn prefetch_rest(
+        &self,
+        snapshot: &mut Snapshot,
+        start: &[u8],
+        last: &[u8],
+    ) -> std::result::Result<bool, etcd_client::Error> {
+        let end = range_end(start);
+        let mut from = last.to_vec();
+        from.push(0);
+        for _ in 0..PREFETCH_PAGES {
+            let options = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(PREFETCH)
+                .with_revision(snapshot.revision)
+                .with_serializable();
+            let mut kv = self.kv.clone();
+            let key = from.clone();
+            let response = self
+                .runtime
+                .block_on(async move { kv.get(key, Some(options)).await })?;
+            for kv in response.kvs() {
+                snapshot
+                    .small
+                    .insert(kv.key().to_vec(), (kv.value().to_vec(), kv.mod_revision()));
+            }
+            match response.kvs().last() {
+                Some(last) if response.more() => {
+                    from = last.key().to_vec();
+                    from.push(0);
+                }
+                _ => return Ok(true),
+            }
+        }
+        Ok(false)
     }
 
     /// A prefix of the first etcd layout is refused, not read as empty (where `auth init`

@@ -54,8 +54,52 @@ impl Tx {
     }
 
     /// The transaction's comparisons: every key read is as it was, and every range read whole
-    /// has no key changed after the read and no key deleted.
+    /// has no key changed after the read and no key deleted. When the keys read one at a time
+    /// are more than one etcd transaction may compare, the folders they are in are compared
+    /// whole instead (no key in them changed or deleted since the snapshot): stricter, never
+    /// looser, and as many comparisons as folders, whatever the state's size.
     pub(super) fn comparisons(&self, prefix: &str) -> Vec<Compare> {
+        let exact = self.exact_comparisons(prefix);
+        if exact.len() <= MAX_TXN_OPS {
+            return exact;
+        }
+        self.folder_comparisons(prefix)
+    }
+
+    /// Each range read, and each folder a key read one at a time is in, unchanged since the
+    /// snapshot (its keys, and its deletion marker).
+    fn folder_comparisons(&self, prefix: &str) -> Vec<Compare> {
+        let revision = self.snapshot.as_ref().map_or(0, |s| s.revision);
+        let mut folders: std::collections::BTreeSet<Vec<u8>> = self
+            .keys
+            .keys()
+            .filter(|key| !self.covered(key))
+            .map(|key| {
+                let cut = key
+                    .iter()
+                    .rposition(|b| *b == b'/')
+                    .map_or(key.len(), |i| i + 1);
+                key[..cut].to_vec()
+            })
+            .collect();
+        folders.extend(self.ranges.keys().cloned());
+        let unchanged = |key: Vec<u8>, end: Option<Vec<u8>>| {
+            let compare = Compare::mod_revision(key, CompareOp::Less, revision + 1);
+            match end {
+                Some(end) => compare.with_range(end),
+                None => compare,
+            }
+        };
+        let mut compares = Vec::new();
+        for folder in folders {
+            compares.push(unchanged(marker(prefix, &folder), None));
+            let end = range_end(&folder);
+            compares.push(unchanged(folder, Some(end)));
+        }
+        compares
+    }
+
+    fn exact_comparisons(&self, prefix: &str) -> Vec<Compare> {
         let mut compares = Vec::new();
         let revision = self.snapshot.as_ref().map_or(0, |s| s.revision);
         for (start, (end, deleted)) in &self.ranges {
@@ -200,6 +244,34 @@ mod tests {
         assert!(!tx.covered(b"/p/k/settings.yaml"));
         assert!(!tx.covered(b"/p/k/roles"));
         assert!(!tx.covered(b"/p/u/alice"));
+    }
+
+    #[test]
+    fn keys_past_what_one_transaction_compares_are_compared_by_their_folders() {
+        let mut tx = Tx {
+            snapshot: Some(Snapshot {
+                revision: 7,
+                small: BTreeMap::new(),
+                complete: true,
+                earlier_layout: false,
+            }),
+            ..Tx::default()
+        };
+        for i in 0..100 {
+            tx.keys
+                .insert(format!("/p/k/issued/s{i}.server.yaml").into_bytes(), 3);
+        }
+        // Within the limit: one comparison per key.
+        assert_eq!(tx.comparisons("/p/").len(), 100);
+        for i in 0..300 {
+            tx.keys
+                .insert(format!("/p/k/servers/s{i}.yaml").into_bytes(), 0);
+        }
+        tx.keys.insert(b"/p/k/settings.yaml".to_vec(), 5);
+        // Past it: each folder (its keys and its deletion marker), whatever the count.
+        let compares = tx.comparisons("/p/");
+        assert_eq!(compares.len(), 6, "three folders, two comparisons each");
+        assert!(compares.len() <= MAX_TXN_OPS);
     }
 
     #[test]
