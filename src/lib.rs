@@ -82,6 +82,7 @@ pub use duration::{Ttl, format_std, parse_duration};
 pub use error::{Error, Result};
 pub use output::atomic::{check_file_output, check_outside_state, write_public_file};
 pub use output::owner::FileOwner;
+pub use output::read::read_regular;
 pub use pki::bundle::{CertKind, IssuedCert, RedisBundle};
 pub use pki::ca::{CaKey, CaOptions, DEFAULT_CA_TTL, HostCa};
 pub use pki::formats::{BundleFormat, check_kubernetes_name, read_passphrase_file};

@@ -828,6 +828,24 @@ fn a_corrupt_record_is_an_error_naming_its_key() {
             .args(["del", key]);
         run(cmd, None).ok();
     }
+    // 200,000 levels of nesting in a registration: refused before it is parsed, named by key.
+    let mut cmd = Command::new("etcdctl");
+    cmd.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", etcd.clients.join(",")))
+        .args(["put", "/rctl/bad/k/servers/deep.yaml"]);
+    run(cmd, Some(&"[".repeat(200_000))).ok();
+    let ls = rctl(dir.path(), &state, &["redis", "ls"]);
+    ls.failed("is nested deeper than rctl reads");
+    assert!(
+        ls.stderr().contains("/servers/deep.yaml"),
+        "{}",
+        ls.stderr()
+    );
+    let mut cmd = Command::new("etcdctl");
+    cmd.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", etcd.clients.join(",")))
+        .args(["del", "/rctl/bad/k/servers/deep.yaml"]);
+    run(cmd, None).ok();
     // `users add` reads only the key of the user it adds (10 users or 100,000 cost the same):
     // that key, corrupt, is named too, instead of "already exists".
     put("/rctl/bad/u/cu", "not json");

@@ -204,12 +204,27 @@ fn reads_stop_at_their_limit_whatever_size_is_reported() {
     );
     run.refused("larger than");
     let start = std::time::Instant::now();
-    for args in [
-        vec!["acl", "check", "/dev/zero"],
-        vec!["certs", "inspect", "/dev/zero"],
-        vec!["auth", "sign", "--csr=/dev/zero", "--out=z"],
-    ] {
-        dir.rctl(&args).refused("larger than");
+    // A device that never ends, and a FIFO with no writer (which would block an open): not
+    // regular files, refused at once.
+    let fifo = dir.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for input in ["/dev/zero", fifo.to_str().unwrap()] {
+        for args in [
+            vec!["acl", "check", input],
+            vec!["certs", "inspect", input],
+            vec!["create", "-f", input],
+        ] {
+            dir.rctl(&args).refused("is not a regular file");
+        }
+        let csr = format!("--csr={input}");
+        dir.rctl(&["auth", "sign", &csr, "--out=z"])
+            .refused("is not a regular file");
     }
     assert!(start.elapsed().as_secs() < 60);
 }
@@ -545,4 +560,24 @@ fn two_state_directories_overwriting_one_prefix_never_mix_key_and_certificate() 
             "round {round}: the certificate and the key are from different runs"
         );
     }
+}
+
+#[test]
+fn yaml_nested_past_what_rctl_reads_is_refused_before_it_is_parsed() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let before = state_hash(&dir);
+    for (name, deep) in [
+        ("flow.yaml", "[".repeat(200_000)),
+        (
+            "block.yaml",
+            format!("kind: role\nspec:\n{}x\n", "- ".repeat(200_000)),
+        ),
+    ] {
+        dir.write(name, &deep);
+        let run = dir.rctl(&["create", "-f", name]);
+        run.refused("nested deeper than rctl reads");
+        assert_eq!(run.output.status.code(), Some(2));
+    }
+    assert_eq!(state_hash(&dir), before);
 }

@@ -177,7 +177,7 @@ impl Role {
             reason,
         };
         let mut value: serde_norway::Value =
-            serde_norway::from_str(text).map_err(|e| bad(one_line(&e.to_string())))?;
+            crate::output::yaml::from_str(text).map_err(|e| bad(one_line(&e)))?;
         let ignored = strip_teleport_fields(&mut value);
         let role: Role =
             serde_norway::from_value(value).map_err(|e| bad(one_line(&e.to_string())))?;

@@ -87,28 +87,25 @@ pub(super) fn optional_list(flag: &str, value: Option<String>) -> Result<Option<
 
 /// Reads a UTF-8 text file of at most `limit` bytes, with errors that name it.
 pub(super) fn read_text_file(path: &Path, limit: u64) -> Result<String> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
-    if meta.is_dir() {
-        return Err(Error::InvalidArgument(format!(
-            "{} is a directory, not a file",
-            path.display()
-        )));
+    // Standard input by its name; anything else must be a regular file, opened without
+    // waiting (a FIFO with no writer would hold rctl forever).
+    if path.as_os_str() == "-" || path == Path::new("/dev/stdin") {
+        return read_stdin("the input", limit);
     }
-    let too_large =
-        || Error::InvalidArgument(format!("{} is larger than {limit} bytes", path.display()));
-    if meta.len() > limit {
-        return Err(too_large());
-    }
-    // The size a pipe or /dev/zero reports says nothing: stop reading at the limit.
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large());
-    }
+    let bytes = rctl::read_regular(path, limit).map_err(|e| {
+        let text = e.to_string();
+        Error::InvalidArgument(match e.kind() {
+            std::io::ErrorKind::InvalidInput if path.is_dir() => {
+                format!("{} is a directory, not a file", path.display())
+            }
+            std::io::ErrorKind::InvalidInput if text == "not a regular file" => format!(
+                "{} is not a regular file (give a file, or - for standard input)",
+                path.display()
+            ),
+            std::io::ErrorKind::InvalidInput => format!("{} is {text}", path.display()),
+            _ => format!("{}: {text}", path.display()),
+        })
+    })?;
     String::from_utf8(bytes)
         .map_err(|_| Error::InvalidArgument(format!("{} is not UTF-8 text", path.display())))
 }

@@ -28,9 +28,7 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     // A role is small: its file keeps the limit of one; a file of users may be large.
     let role_limit =
         || Error::InvalidArgument(format!("{source} is larger than {STDIN_LIMIT} bytes"));
-    let first = text.split("\n---").next().unwrap_or_default();
-    let looks_like_users = serde_norway::from_str::<serde_norway::Value>(first)
-        .is_ok_and(|d| rctl::user_resource::document_kind(&d) == Some("user"));
+    let looks_like_users = rctl::user_resource::first_kind(&text).as_deref() == Some("user");
     if text.len() as u64 > STDIN_LIMIT && !looks_like_users {
         return Err(role_limit());
     }

@@ -6,8 +6,10 @@
 //! - [`fileset`]: several files in one folder replaced as one.
 //! - [`read`]: such a file read back: a regular file only, never past a limit.
 //! - [`owner`]: the owner given to such a file (`USER[:GROUP]`).
+//! - [`yaml`]: YAML from outside, its nesting bounded before it is parsed.
 
 pub(crate) mod atomic;
 pub(crate) mod fileset;
 pub(crate) mod owner;
 pub(crate) mod read;
+pub(crate) mod yaml;

@@ -246,7 +246,7 @@ impl BundleFormat {
             }
             BundleFormat::KubernetesSecret { .. } => {
                 let path = &self.paths(prefix, true)[0];
-                let secret: Secret = serde_norway::from_slice(&read(path)?)
+                let secret: Secret = crate::output::yaml::from_slice(&read(path)?)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 let decode = |field: &str, s: &str| {
                     base64::engine::general_purpose::STANDARD

@@ -93,7 +93,7 @@ pub(crate) fn encode(ca: &HostCa, passphrase: Option<&Passphrase>) -> Result<Zer
 
 /// The CA from `host_ca.yaml`. The error is a reason; the caller adds the file name.
 pub(crate) fn decode(data: &[u8]) -> std::result::Result<HostCa, String> {
-    let file: CaFile = serde_norway::from_slice(data).map_err(|e| e.to_string())?;
+    let file: CaFile = crate::output::yaml::from_slice(data)?;
     if file.version != CA_FILE_VERSION {
         return Err(format!(
             "version {} is not supported by this rctl (it reads version {CA_FILE_VERSION})",

@@ -28,8 +28,7 @@ impl StateDir {
             };
             let name = format!("{CLIENTS_DIR}/{file}");
             clients.extend(self.load(&name, |data| {
-                let client: ClientOutput =
-                    serde_norway::from_slice(data).map_err(|e| e.to_string())?;
+                let client: ClientOutput = crate::output::yaml::from_slice(data)?;
                 if client.name.as_str() != stem {
                     return Err(format!("holds client {:?}, not {stem:?}", client.name));
                 }

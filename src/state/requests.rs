@@ -110,7 +110,7 @@ impl StateDir {
     /// What was issued last for `subject`, if it is on record.
     pub fn issued(&self, subject: &RequestFor) -> Result<Option<Issued>> {
         self.load(&Issued::blob_name(subject), |data| {
-            serde_norway::from_slice(data).map_err(|e| e.to_string())
+            crate::output::yaml::from_slice(data)
         })
     }
 

@@ -25,8 +25,7 @@ impl StateDir {
             };
             let name = format!("{SERVERS_DIR}/{file}");
             servers.extend(self.load(&name, |data| {
-                let server: RegisteredServer =
-                    serde_norway::from_slice(data).map_err(|e| e.to_string())?;
+                let server: RegisteredServer = crate::output::yaml::from_slice(data)?;
                 if server.name.as_str() != stem {
                     return Err(format!("holds server {:?}, not {stem:?}", server.name));
                 }

@@ -25,9 +25,7 @@ struct Settings {
 impl StateDir {
     fn settings(&self) -> Result<Settings> {
         Ok(self
-            .load(SETTINGS_FILE, |data| {
-                serde_norway::from_slice(data).map_err(|e| e.to_string())
-            })?
+            .load(SETTINGS_FILE, |data| crate::output::yaml::from_slice(data))?
             .unwrap_or_default())
     }
 

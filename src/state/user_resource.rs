@@ -72,6 +72,14 @@ struct Spec {
     traits: BTreeMap<String, Vec<String>>,
 }
 
+/// The kind of the first YAML document of `text` (`kind:`), for a file that may hold roles or
+/// users; `None` when it does not read (its nesting checked first).
+pub fn first_kind(text: &str) -> Option<String> {
+    let first = text.split("\n---").next().unwrap_or_default();
+    let value: serde_norway::Value = crate::output::yaml::from_str(first).ok()?;
+    document_kind(&value).map(str::to_string)
+}
+
 /// The kind of a YAML document (`kind:`), for a file that may hold roles or users.
 pub fn document_kind(value: &serde_norway::Value) -> Option<&str> {
     value.get("kind")?.as_str()
@@ -79,6 +87,12 @@ pub fn document_kind(value: &serde_norway::Value) -> Option<&str> {
 
 /// The YAML documents of `text` (separated by `---`), each parsed on its own.
 pub fn documents(text: &str, source: &str) -> Result<Vec<serde_norway::Value>> {
+    crate::output::yaml::check_nesting(text.as_bytes()).map_err(|reason| {
+        Error::InvalidResource {
+            source_name: source.to_string(),
+            reason,
+        }
+    })?;
     serde_norway::Deserializer::from_str(text)
         .enumerate()
         .map(|(i, doc)| {
