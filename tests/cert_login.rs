@@ -1,20 +1,40 @@
-//! Certificate login live, on Debian sid's Valkey 9.1.2 built with TLS
-//! (`target/test-servers/valkey-9.1-tls`, from `scripts/test-servers.sh`): the server logs a
+//! Certificate login live, on Debian sid's Valkey 9.1.2 and Debian experimental's Redis 8.6.3,
+//! both built with TLS (`target/test-servers/valkey-9.1-tls` and `redis-8.6-tls`, from
+//! `scripts/test-servers.sh`), every test on each: the server logs a
 //! client in as its certificate's CN, so what rctl signs decides who may log in without a
 //! password.
 
 use super::acl_servers::servers_dir;
 use super::util::{Creds, RedisServer, TestDir, password_from};
 
-/// A Valkey 9.1 with TLS from `redis config --cert-login` output and the state's users.acl.
-fn valkey_with_cert_login(dir: &TestDir) -> RedisServer {
-    let binary = servers_dir().join("valkey-9.1-tls");
+/// A server that logs in by certificate: its binary under target/test-servers, its target.
+#[derive(Clone, Copy)]
+struct CertLogin {
+    binary: &'static str,
+    target: &'static str,
+}
+
+/// Every server that logs in by certificate and runs here.
+const CERT_LOGIN: [CertLogin; 2] = [
+    CertLogin {
+        binary: "valkey-9.1-tls",
+        target: "valkey-9.1",
+    },
+    CertLogin {
+        binary: "redis-8.6-tls",
+        target: "redis-8.6",
+    },
+];
+
+/// The server with TLS from `redis config --cert-login` output and the state's users.acl.
+fn with_cert_login(dir: &TestDir, on: CertLogin) -> RedisServer {
+    let binary = servers_dir().join(on.binary);
     assert!(
         binary.exists(),
         "no {}: run scripts/test-servers.sh",
         binary.display()
     );
-    dir.rctl(&["redis", "target", "valkey-9.1"]).ok();
+    dir.rctl(&["redis", "target", on.target]).ok();
     dir.rctl(&["acl", "generate", "--out=users.acl"]).ok();
     RedisServer::try_start_program(&binary, super::util::free_port, |port| {
         dir.rctl(&[
@@ -27,7 +47,7 @@ fn valkey_with_cert_login(dir: &TestDir) -> RedisServer {
         ])
         .ok()
     })
-    .unwrap_or_else(|log| panic!("valkey-server 9.1 did not start; its log:\n{log}"))
+    .unwrap_or_else(|log| panic!("{} did not start; its log:\n{log}", on.binary))
 }
 
 /// `ACL WHOAMI` over TLS with `client`'s certificate and no password.
@@ -45,6 +65,14 @@ fn whoami(server: &RedisServer, dir: &TestDir, client: &str) -> String {
 
 #[test]
 fn a_server_certificate_logs_in_as_nobody_and_a_client_certificate_as_its_account() {
+    for on in CERT_LOGIN {
+        a_server_certificate_logs_in_as_nobody_and_a_client_certificate_as_its_account_on(on);
+    }
+}
+
+fn a_server_certificate_logs_in_as_nobody_and_a_client_certificate_as_its_account_on(
+    on: CertLogin,
+) {
     let dir = TestDir::new();
     dir.rctl(&["auth", "sign", "--host=127.0.0.1", "--out=server"])
         .ok();
@@ -93,7 +121,7 @@ fn a_server_certificate_logs_in_as_nobody_and_a_client_certificate_as_its_accoun
         "--out=alice",
     ])
     .ok();
-    let server = valkey_with_cert_login(&dir);
+    let server = with_cert_login(&dir, on);
 
     // The control: alice's client certificate is a password-free login as alice.
     let own = whoami(&server, &dir, "alice");
@@ -114,6 +142,12 @@ fn a_server_certificate_logs_in_as_nobody_and_a_client_certificate_as_its_accoun
 /// --repl-user --repl-cert-prefix` output links to its primary over TLS with no masterauth.
 #[test]
 fn a_replica_logs_in_to_its_primary_with_the_replication_certificate() {
+    for on in CERT_LOGIN {
+        a_replica_logs_in_to_its_primary_with_the_replication_certificate_on(on);
+    }
+}
+
+fn a_replica_logs_in_to_its_primary_with_the_replication_certificate_on(on: CertLogin) {
     let dir = TestDir::new();
     dir.rctl(&["redis", "config", "--cert-login=on", "--cert-prefix=x"])
         .refused("no certificate");
@@ -154,8 +188,8 @@ fn a_replica_logs_in_to_its_primary_with_the_replication_certificate() {
         "--out=alice",
     ])
     .ok();
-    let primary = valkey_with_cert_login(&dir);
-    let binary = servers_dir().join("valkey-9.1-tls");
+    let primary = with_cert_login(&dir, on);
+    let binary = servers_dir().join(on.binary);
     let replica = RedisServer::try_start_program(&binary, super::util::free_port, |port| {
         let conf = dir
             .rctl(&[
@@ -215,6 +249,12 @@ fn a_replica_logs_in_to_its_primary_with_the_replication_certificate() {
 /// users.acl no longer has logs in as nobody.
 #[test]
 fn certificates_for_missing_or_foreign_accounts_log_in_as_nobody() {
+    for on in CERT_LOGIN {
+        certificates_for_missing_or_foreign_accounts_log_in_as_nobody_on(on);
+    }
+}
+
+fn certificates_for_missing_or_foreign_accounts_log_in_as_nobody_on(on: CertLogin) {
     let dir = TestDir::new();
     dir.rctl(&["auth", "sign", "--host=127.0.0.1", "--out=server"])
         .ok();
@@ -230,7 +270,7 @@ fn certificates_for_missing_or_foreign_accounts_log_in_as_nobody() {
         .ok();
     dir.rctl(&["users", "add", "gone", "--roles=access", "--db-users=gone"])
         .ok();
-    dir.rctl(&["redis", "target", "valkey-9.1"]).ok();
+    dir.rctl(&["redis", "target", on.target]).ok();
     dir.rctl(&["redis", "config", "--cert-login", "--cert-prefix=server"])
         .ok();
     dir.rctl(&[
@@ -255,7 +295,7 @@ fn certificates_for_missing_or_foreign_accounts_log_in_as_nobody() {
         .ok();
     // gone leaves: the next users.acl has no such account.
     dir.rctl(&["users", "rm", "gone"]).ok();
-    let server = valkey_with_cert_login(&dir);
+    let server = with_cert_login(&dir, on);
     let out = whoami(&server, &dir, "gone");
     assert!(!out.contains("gone") || out.contains("NOAUTH"), "{out}");
     assert!(out.contains("NOAUTH") || out.contains("ERR"), "{out}");
@@ -271,4 +311,65 @@ fn certificates_for_missing_or_foreign_accounts_log_in_as_nobody() {
         &["SET", "k", "v"],
     );
     assert!(set.all_output().contains("NOPERM"), "{}", set.all_output());
+}
+
+/// Certificate login switched on by hand on a server whose state says off: anyone holding a
+/// certificate for an account logs in as it without a password. Check reports it; sync sets it
+/// back, and the certificate logs in as nobody again.
+#[test]
+fn check_reports_and_sync_sets_back_certificate_login_changed_by_hand() {
+    for on in CERT_LOGIN {
+        check_reports_and_sync_sets_back_certificate_login_changed_by_hand_on(on);
+    }
+}
+
+fn check_reports_and_sync_sets_back_certificate_login_changed_by_hand_on(on: CertLogin) {
+    let dir = TestDir::new();
+    dir.rctl(&["redis", "target", on.target]).ok();
+    dir.rctl(&[
+        "users",
+        "add",
+        "alice",
+        "--roles=access",
+        "--db-users=alice",
+    ])
+    .ok();
+    let binary = servers_dir().join(on.binary);
+    let r = super::live::register_and_start_program(&dir, &binary, "r1", &[], "");
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=alice",
+        "--db-user=alice",
+        "--out=alice",
+    ])
+    .ok();
+    assert_eq!(dir.rctl(&["redis", "check", "r1"]).ok(), "r1: ok\n");
+    let alice = Creds::new(dir.join("alice"));
+    let whoami = || {
+        r.server
+            .cli(&r.creds.file(".cas"), Some(&alice), &[], &["ACL", "WHOAMI"])
+            .all_output()
+    };
+    assert!(whoami().contains("NOAUTH"), "{}: {}", on.target, whoami());
+    // Switched on by hand, as rctl-admin.
+    let admin = std::fs::read_to_string(dir.state().join("rctl_admin.password")).unwrap();
+    let set = r.server.cli(
+        &r.creds.file(".cas"),
+        Some(&r.creds),
+        &["--user", "rctl-admin", "--pass", admin.trim()],
+        &["CONFIG", "SET", "tls-auth-clients-user", "CN"],
+    );
+    assert_eq!(set.stdout().trim(), "OK", "{}", set.all_output());
+    assert_eq!(whoami().trim(), "alice", "{}", on.target);
+    let check = dir.rctl(&["redis", "check", "r1"]);
+    let report = check.failed("1 problem(s) on 1 of 1 server(s)");
+    assert!(
+        report.contains("tls-auth-clients-user is CN, not the state's off"),
+        "{}: {report}",
+        on.target
+    );
+    dir.rctl(&["redis", "sync", "r1"]).ok();
+    assert_eq!(dir.rctl(&["redis", "check", "r1"]).ok(), "r1: ok\n");
+    assert!(whoami().contains("NOAUTH"), "{}: {}", on.target, whoami());
 }

@@ -1017,3 +1017,61 @@ fn a_killed_migration_is_never_taken_for_a_state() {
         "no kill landed mid-copy: the test saw nothing"
     );
 }
+
+/// The leader SIGKILLed between two reads and between two writes: the second of each succeeds
+/// against the two members left, riding out the election (it used to fail at once with
+/// `etcdserver: leader changed`).
+#[test]
+fn a_read_and_a_write_right_after_the_leader_dies_both_succeed() {
+    let mut etcd = EtcdCluster::start();
+    let dir = TestDir::new();
+    let state = etcd.state(None, "rctl/election");
+    rctl(
+        dir.path(),
+        &state,
+        &["users", "add", "alice", "--roles=readonly"],
+    )
+    .ok();
+    // Between two reads.
+    let listed = rctl(dir.path(), &state, &["users", "ls"]).ok();
+    assert!(listed.contains("alice"), "{listed}");
+    // Through one surviving member only, as a host configured with its nearest member is.
+    let survivor =
+        |etcd: &EtcdCluster, leader: usize| etcd.state(Some((leader + 1) % 3), "rctl/election");
+    let leader = etcd.leader();
+    let through = survivor(&etcd, leader);
+    etcd.kill(leader);
+    let listed = rctl(dir.path(), &through, &["users", "ls"]).ok();
+    assert!(listed.contains("alice"), "{listed}");
+    etcd.restart(leader);
+    // Between two writes.
+    rctl(
+        dir.path(),
+        &state,
+        &["users", "add", "bob", "--roles=readonly"],
+    )
+    .ok();
+    let leader = etcd.leader();
+    let through = survivor(&etcd, leader);
+    etcd.kill(leader);
+    rctl(
+        dir.path(),
+        &through,
+        &["users", "add", "carol", "--roles=readonly"],
+    )
+    .ok();
+    let listed = rctl(dir.path(), &state, &["users", "ls"]).ok();
+    for user in ["alice", "bob", "carol"] {
+        assert!(listed.contains(user), "{listed}");
+    }
+    // carol was added once: one audit record of her creation.
+    let audit = rctl(dir.path(), &state, &["audit", "ls"]).ok();
+    assert_eq!(
+        audit
+            .lines()
+            .filter(|l| l.contains("user.create") && l.contains("carol"))
+            .count(),
+        1,
+        "{audit}"
+    );
+}

@@ -23,7 +23,7 @@ fn register_and_start(dir: &TestDir, name: &str, sign_args: &[&str], extra: &str
     register_and_start_program(dir, Path::new("redis-server"), name, sign_args, extra)
 }
 
-fn register_and_start_program(
+pub(crate) fn register_and_start_program(
     dir: &TestDir,
     program: &Path,
     name: &str,

@@ -361,3 +361,23 @@ fn no_person_can_hold_or_get_a_certificate_for_the_admin_account() {
     dir.rctl(&["acl", "generate"])
         .refused("reserved for rctl's own account");
 }
+
+#[test]
+fn a_server_ttl_is_checked_before_any_ca_exists() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.join("tls")).unwrap();
+    let add = |ttl: &str| {
+        dir.rctl(&[
+            "redis",
+            "add",
+            "r1",
+            "--addr=127.0.0.1:6390",
+            "--cert-prefix=tls/r1",
+            &format!("--ttl={ttl}"),
+        ])
+    };
+    // No CA yet: no host CA `auth init` makes by default would sign it.
+    add("87601h").refused("would outlive the host CA");
+    assert!(!dir.state().join("servers").exists());
+    add("2190h").ok();
+}

@@ -152,6 +152,8 @@ targets! {
     Redis80 = "redis-8.0", Features { acl_load_keeps: AclLoadKeeps::Unchanged, ..REDIS_7_2 };
     /// Redis 8.2 (`XACKDEL`, `XDELEX`, `CLUSTER SLOT-STATS`).
     Redis82 = "redis-8.2", Features { acl_load_keeps: AclLoadKeeps::Unchanged, ..REDIS_7_2 };
+    /// Redis 8.6: logs clients in by their certificate's CN (`tls-auth-clients-user CN`).
+    Redis86 = "redis-8.6", Features { cert_login: true, acl_load_keeps: AclLoadKeeps::Unchanged, ..REDIS_7_2 };
     /// Valkey 7.2 (forked from Redis 7.2.4).
     Valkey72 = "valkey-7.2", REDIS_7_2;
     /// Valkey 8.0.

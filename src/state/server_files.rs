@@ -96,7 +96,9 @@ impl StateDir {
             .ok_or(Error::NoServerRegistered)?;
         let target = self.target_or_default(None)?;
         let acl_text = self.render_acl(Some(target))?;
-        Wanted::new(ca, acl_text, target, password, hash, self.now())
+        let mut wanted = Wanted::new(ca, acl_text, target, password, hash, self.now())?;
+        wanted.cert_login = self.cert_login()?;
+        Ok(wanted)
     }
 
     /// What `server`'s files need (see [`files::plan_files`]).

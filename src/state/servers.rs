@@ -56,6 +56,16 @@ impl StateDir {
             if self.has_ca()? {
                 let (ca, _) = self.load_ca()?;
                 ca.check_ttl(ttl, self.now())?;
+            } else if ttl > crate::pki::ca::DEFAULT_CA_TTL {
+                // No CA yet: none the default `auth init` makes would sign it.
+                return Err(Error::TtlOutlivesCa {
+                    ttl: ttl.to_string(),
+                    ca_not_after: format!(
+                        "{} (a host CA of the default lifetime {}, made now)",
+                        (self.now() + crate::pki::ca::DEFAULT_CA_TTL.as_time()).date(),
+                        crate::pki::ca::DEFAULT_CA_TTL
+                    ),
+                });
             }
         }
         if let Some(other) = servers

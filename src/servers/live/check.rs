@@ -130,6 +130,11 @@ fn live_findings(
             path.display()
         ));
     }
+    if let Some((have, want)) = super::reload::cert_login_drift(live, server, wanted.cert_login)? {
+        findings.push(format!(
+            "tls-auth-clients-user is {have}, not the state's {want} (rctl redis config --cert-login sets the state's)"
+        ));
+    }
     // Rules too, as the server reads them: an account given `+@all ~* &*` by hand is drift.
     let (_, drift) = super::probe::account_drift(live, server, wanted)?;
     findings.extend(drift.iter().map(ToString::to_string));

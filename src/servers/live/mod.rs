@@ -76,6 +76,8 @@ pub struct Wanted {
     pub accounts: BTreeMap<String, Account>,
     /// The Redis version it is written for.
     pub target: Target,
+    /// Whether servers log clients in by their certificate (`tls-auth-clients-user CN`).
+    pub cert_login: bool,
     /// How rctl logs in.
     pub login: AdminLogin,
     /// When this was taken.
@@ -111,6 +113,7 @@ impl Wanted {
             ca,
             acl_text,
             target,
+            cert_login: false,
             login,
             now,
         })

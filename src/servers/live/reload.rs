@@ -73,3 +73,40 @@ pub(super) fn reload_tls(live: &mut Live, server: &RegisteredServer, target: Tar
         Ok(())
     }
 }
+
+/// What [`cert_login_drift`] says a server has when it has no such setting.
+pub(super) const NO_SETTING: &str = "(no such setting)";
+
+/// The setting that logs clients in by their certificate's CN (Valkey 9.0+, Redis 8.6+).
+const CERT_LOGIN_SETTING: &str = "tls-auth-clients-user";
+
+/// `tls-auth-clients-user` as the server has it and as the state wants it, when they differ:
+/// a server switched to certificate login by hand lets anyone with a certificate for an
+/// account in, password or not; one switched off refuses the logins rctl issues. `None` when
+/// they agree, or when the server has no such setting and the state wants none.
+pub(super) fn cert_login_drift(
+    live: &mut Live,
+    server: &RegisteredServer,
+    cert_login: bool,
+) -> Result<Option<(String, &'static str)>> {
+    let want = if cert_login { "CN" } else { "off" };
+    let have = live.config_get(CERT_LOGIN_SETTING, &server.addr)?;
+    Ok(match have {
+        Some(have) if have.eq_ignore_ascii_case(want) => None,
+        None if !cert_login => None,
+        Some(have) => Some((have, want)),
+        None => Some((NO_SETTING.to_string(), want)),
+    })
+}
+
+/// Sets `tls-auth-clients-user` back to what the state says.
+pub(super) fn set_cert_login(live: &mut Live, server: &RegisteredServer, want: &str) -> Result<()> {
+    let _: () = live.query(
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(CERT_LOGIN_SETTING)
+            .arg(want),
+        &server.addr,
+    )?;
+    Ok(())
+}

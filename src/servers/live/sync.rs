@@ -110,6 +110,14 @@ pub fn sync_live(
     if reload {
         reload_tls(&mut live, server, wanted.target)?;
     }
+    // Certificate login as the state says, where the server has the setting (check reports a
+    // server without it while the state wants it on).
+    if let Some((have, want)) =
+        super::reload::cert_login_drift(&mut live, server, wanted.cert_login)?
+        && have != super::reload::NO_SETTING
+    {
+        super::reload::set_cert_login(&mut live, server, want)?;
+    }
     let (canonical, drift) = probe::account_drift(&mut live, server, wanted)?;
     apply_accounts(&mut live, server, wanted, &drift)?;
     outcome.accounts = drift;

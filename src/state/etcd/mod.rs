@@ -21,7 +21,9 @@
 //! on the new state. A killed rctl leaves nothing behind: its changes were never sent.
 //!
 //! rctl talks to one member, the first of the given ones (from a random start) that answers;
-//! etcd forwards its writes to the leader. The async client runs on a runtime started here, so
+//! etcd forwards its writes to the leader. An election (a member killed) is ridden out: calls
+//! are retried with backoff for a while (see `retry`), reads always, writes only where a retry
+//! cannot apply a change twice. The async client runs on a runtime started here, so
 //! the local path starts none.
 
 use std::collections::BTreeMap;
@@ -40,6 +42,7 @@ use crate::state::store::{Layout, ServerLocks, Store};
 
 mod queue;
 mod read;
+mod retry;
 mod txn;
 mod url;
 
@@ -139,13 +142,25 @@ impl EtcdStore {
             rand::rng().random_range(0..endpoints.len())
         };
         let mut failure = None;
-        for i in 0..endpoints.len() {
-            let endpoint = &endpoints[(first + i) % endpoints.len()];
+        let mut backoff = retry::Backoff::new();
+        // Every member in turn; again after a pause while the failures are transient (an
+        // election answers `no leader` everywhere for a moment).
+        let order = (0..).map(|i| (first + i) % endpoints.len());
+        for (tried, i) in order.enumerate() {
+            if tried > 0 && tried % endpoints.len() == 0 {
+                let transient = matches!(&failure, Some((_, f)) if *f != retry::Failure::Final);
+                if !transient || !backoff.wait() {
+                    break;
+                }
+            }
+            let endpoint = &endpoints[i];
             let connected = runtime.block_on(Client::connect([endpoint], Some(options.clone())));
             let client = match connected {
                 Ok(client) => client,
                 Err(e) => {
-                    failure = Some(unreachable_error(&location, &e));
+                    // A member that does not take connections is not waited for: the next is
+                    // tried, and only an election (a member that answers) is waited out.
+                    failure = Some((unreachable_error(&location, &e), retry::Failure::Final));
                     continue;
                 }
             };
@@ -169,7 +184,15 @@ impl EtcdStore {
                     return Ok(store);
                 }
                 Err(e) => {
-                    failure = Some(unreachable_error(&location, &e));
+                    // A member that answered (an election's `no leader`) is asked again after
+                    // a pause; one that cannot be reached is left for the next.
+                    let answered = matches!(e, etcd_client::Error::GRpcStatus(_));
+                    let kind = if answered {
+                        retry::failure(&e)
+                    } else {
+                        retry::Failure::Final
+                    };
+                    failure = Some((unreachable_error(&location, &e), kind));
                     let EtcdStore { runtime: back, .. } = store;
                     runtime = std::sync::Arc::try_unwrap(back).map_err(|_| {
                         Error::Store(format!("{location}: the etcd client is still in use"))
@@ -177,7 +200,10 @@ impl EtcdStore {
                 }
             }
         }
-        Err(failure.unwrap_or_else(|| Error::Store(format!("{location}: no member given"))))
+        Err(failure.map_or_else(
+            || Error::Store(format!("{location}: no member given")),
+            |(e, _)| e,
+        ))
     }
 }
 
@@ -388,13 +414,31 @@ impl Store for EtcdStore {
             )));
         }
         let mut guard = Some(compares);
-        for batch in batches(tx.into_operations(&self.prefix)) {
+        for (batch, witness) in batches(tx.into_operations(&self.prefix)) {
+            let compares = guard.take();
+            let first = compares.is_some();
             let txn = Txn::new()
-                .when(guard.take().unwrap_or_default())
+                .when(compares.unwrap_or_default())
                 .and_then(batch);
-            let mut kv = self.kv.clone();
-            let done = self.run(async move { kv.txn(txn).await })?;
-            if !done.succeeded() {
+            // Later batches only put and delete fixed values: applying one twice changes
+            // nothing. The guarded first one is retried only when etcd said it was not applied;
+            // when that is unknown, its witness (a key only this commit puts) tells.
+            let kv = self.kv.clone();
+            let sent = retry::retried(&self.runtime, !first, || {
+                let (mut kv, txn) = (kv.clone(), txn.clone());
+                async move { kv.txn(txn).await.map(|r| r.succeeded()) }
+            });
+            let succeeded = match sent {
+                Ok(succeeded) => succeeded,
+                Err(e) if first && retry::failure(&e) == retry::Failure::Unknown => match witness {
+                    Some(key) => self
+                        .applied(&key)
+                        .ok_or_else(|| unreachable_error(&self.location, &e))?,
+                    None => return Err(unreachable_error(&self.location, &e)),
+                },
+                Err(e) => return Err(unreachable_error(&self.location, &e)),
+            };
+            if !succeeded {
                 return Err(Error::Conflict(self.location.clone()));
             }
         }
@@ -403,6 +447,20 @@ impl Store for EtcdStore {
 
     fn rollback(&self) {
         *self.tx() = Tx::default();
+    }
+}
+
+impl EtcdStore {
+    /// Whether a commit whose answer was lost was applied: its witness key is there (read
+    /// linearizably, retried through an election). `None` when that cannot be learnt.
+    fn applied(&self, witness: &[u8]) -> Option<bool> {
+        let kv = self.kv.clone();
+        let options = GetOptions::new().with_count_only();
+        retry::retried(&self.runtime, true, || {
+            let (mut kv, key, options) = (kv.clone(), witness.to_vec(), options.clone());
+            async move { kv.get(key, Some(options)).await.map(|r| r.count() > 0) }
+        })
+        .ok()
     }
 }
 

@@ -141,17 +141,18 @@ impl RequestQueue for EtcdQueue {
 
     fn pending(&self, max: usize) -> Result<(Vec<Queued>, i64)> {
         let start = self.key("q", "");
-        let mut kv = self.kv.clone();
+        let kv = self.kv.clone();
         // The oldest first, keys only: the page's size does not depend on what values hold.
         let options = GetOptions::new()
             .with_range(super::txn::range_end(&start))
             .with_sort(SortTarget::Create, SortOrder::Ascend)
             .with_limit(i64::try_from(max).unwrap_or(i64::MAX))
             .with_keys_only();
-        let read = self
-            .runtime
-            .block_on(kv.get(start, Some(options)))
-            .map_err(self.fail())?;
+        let read = super::retry::retried(&self.runtime, true, || {
+            let (mut kv, start, options) = (kv.clone(), start.clone(), options.clone());
+            async move { kv.get(start, Some(options)).await }
+        })
+        .map_err(self.fail())?;
         let revision = read.header().map_or(0, |h| h.revision());
         let keys: Vec<Vec<u8>> = read.kvs().iter().map(|item| item.key().to_vec()).collect();
         let mut queued = Vec::with_capacity(keys.len());
@@ -162,10 +163,11 @@ impl RequestQueue for EtcdQueue {
             // One record per read: etcd keeps none over its request limit (1.5 MiB), well
             // within what one answer may carry.
             let options = GetOptions::new().with_revision(revision);
-            let value = self
-                .runtime
-                .block_on(kv.get(key, Some(options)))
-                .map_err(self.fail())?;
+            let value = super::retry::retried(&self.runtime, true, || {
+                let (mut kv, key, options) = (kv.clone(), key.clone(), options.clone());
+                async move { kv.get(key, Some(options)).await }
+            })
+            .map_err(self.fail())?;
             let Some(item) = value.kvs().first() else {
                 continue;
             };
@@ -224,15 +226,16 @@ impl RequestQueue for EtcdQueue {
     }
 
     fn answered(&self) -> Result<std::collections::BTreeSet<String>> {
-        let mut kv = self.kv.clone();
+        let kv = self.kv.clone();
         let start = self.key("s", "");
         let options = GetOptions::new()
             .with_range(super::txn::range_end(&start))
             .with_keys_only();
-        let read = self
-            .runtime
-            .block_on(kv.get(start, Some(options)))
-            .map_err(self.fail())?;
+        let read = super::retry::retried(&self.runtime, true, || {
+            let (mut kv, start, options) = (kv.clone(), start.clone(), options.clone());
+            async move { kv.get(start, Some(options)).await }
+        })
+        .map_err(self.fail())?;
         Ok(read
             .kvs()
             .iter()

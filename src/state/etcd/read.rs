@@ -25,10 +25,11 @@ impl EtcdStore {
             .with_range(range_end(&earlier))
             .with_count_only();
         reads.push(TxnOp::get(earlier, Some(options)));
-        let mut kv = self.kv.clone();
-        let response = self
-            .runtime
-            .block_on(async move { kv.txn(Txn::new().and_then(reads)).await })?;
+        let kv = self.kv.clone();
+        let response = super::retry::retried(&self.runtime, true, || {
+            let (mut kv, reads) = (kv.clone(), reads.clone());
+            async move { kv.txn(Txn::new().and_then(reads)).await }
+        })?;
         let mut snapshot = Snapshot {
             revision: response.header().map_or(0, |h| h.revision()),
             small: BTreeMap::new(),
@@ -74,11 +75,11 @@ impl EtcdStore {
                 .with_limit(PREFETCH)
                 .with_revision(snapshot.revision)
                 .with_serializable();
-            let mut kv = self.kv.clone();
-            let key = from.clone();
-            let response = self
-                .runtime
-                .block_on(async move { kv.get(key, Some(options)).await })?;
+            let kv = self.kv.clone();
+            let response = super::retry::retried(&self.runtime, true, || {
+                let (mut kv, key, options) = (kv.clone(), from.clone(), options.clone());
+                async move { kv.get(key, Some(options)).await }
+            })?;
             for kv in response.kvs() {
                 snapshot
                     .small
@@ -139,12 +140,13 @@ impl EtcdStore {
         marker(&self.prefix, start)
     }
 
-    pub(super) fn run<T>(
-        &self,
-        f: impl std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
-    ) -> Result<T> {
-        self.runtime
-            .block_on(f)
+    /// A read, retried through an election (see [`super::retry`]).
+    pub(super) fn read_retried<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        super::retry::retried(&self.runtime, true, call)
             .map_err(|e| unreachable_error(&self.location, &e))
     }
 
@@ -158,8 +160,11 @@ impl EtcdStore {
     ) -> Result<etcd_client::GetResponse> {
         let revision = self.snapshot(tx)?.revision;
         let options = options.with_revision(revision).with_serializable();
-        let mut kv = self.kv.clone();
-        self.run(async move { kv.get(key, Some(options)).await })
+        let kv = self.kv.clone();
+        self.read_retried(|| {
+            let (mut kv, key, options) = (kv.clone(), key.clone(), options.clone());
+            async move { kv.get(key, Some(options)).await }
+        })
     }
 
     /// One key as the snapshot has it, and its revision of last change (0: absent).

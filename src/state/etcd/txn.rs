@@ -126,25 +126,25 @@ impl Tx {
     }
 
     /// The transaction's changes as etcd operations, with their sizes.
-    pub(super) fn into_operations(self, prefix: &str) -> Vec<(TxnOp, usize)> {
+    pub(super) fn into_operations(self, prefix: &str) -> Vec<Op> {
         let mut ops = Vec::new();
         let mut markers = std::collections::BTreeSet::new();
         for (key, change) in self.writes {
             match change {
                 Some(value) => {
                     let size = key.len() + value.len();
-                    ops.push((TxnOp::put(key, value, None), size));
+                    ops.push(Op::new(TxnOp::put(key, value, None), size));
                 }
                 None => {
                     markers.extend(markers_of(prefix, &key));
                     let size = key.len();
-                    ops.push((TxnOp::delete(key, None), size));
+                    ops.push(Op::new(TxnOp::delete(key, None), size));
                 }
             }
         }
         for marker in markers {
             let size = marker.len();
-            ops.push((TxnOp::put(marker, Vec::new(), None), size));
+            ops.push(Op::new(TxnOp::put(marker, Vec::new(), None), size));
         }
         // Time first, so the log reads in order; then a random tag and the place in this
         // commit, so records of two hosts at the same instant never share a key.
@@ -156,7 +156,11 @@ impl Tx {
         for (i, record) in self.records.into_iter().enumerate() {
             let key = format!("{prefix}a/{stamp:020}-{tag:08x}-{i:08}").into_bytes();
             let size = key.len() + record.len();
-            ops.push((TxnOp::put(key, record, None), size));
+            ops.push(Op {
+                op: TxnOp::put(key.clone(), record, None),
+                size,
+                witness: Some(key),
+            });
         }
         ops
     }
@@ -191,19 +195,42 @@ fn markers_of(prefix: &str, key: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// Transactions of at most [`MAX_TXN_OPS`] operations and [`MAX_TXN_BYTES`] bytes.
-pub(super) fn batches(ops: Vec<(TxnOp, usize)>) -> Vec<Vec<TxnOp>> {
-    let mut batches: Vec<Vec<TxnOp>> = Vec::new();
+/// One operation of a commit: its size, and its key when it puts an audit record (a key no
+/// other commit writes: its presence tells whether a transaction whose answer was lost was
+/// applied).
+pub(super) struct Op {
+    pub(super) op: TxnOp,
+    pub(super) size: usize,
+    pub(super) witness: Option<Vec<u8>>,
+}
+
+impl Op {
+    fn new(op: TxnOp, size: usize) -> Op {
+        Op {
+            op,
+            size,
+            witness: None,
+        }
+    }
+}
+
+/// Transactions of at most [`MAX_TXN_OPS`] operations and [`MAX_TXN_BYTES`] bytes, each with
+/// its witness, if it holds one.
+pub(super) fn batches(ops: Vec<Op>) -> Vec<(Vec<TxnOp>, Option<Vec<u8>>)> {
+    let mut batches: Vec<(Vec<TxnOp>, Option<Vec<u8>>)> = Vec::new();
     let mut bytes = 0;
-    for (op, size) in ops {
+    for Op { op, size, witness } in ops {
         match batches.last_mut() {
-            Some(batch) if batch.len() < MAX_TXN_OPS && bytes + size <= MAX_TXN_BYTES => {
+            Some((batch, w)) if batch.len() < MAX_TXN_OPS && bytes + size <= MAX_TXN_BYTES => {
                 bytes += size;
                 batch.push(op);
+                if w.is_none() {
+                    *w = witness;
+                }
             }
             _ => {
                 bytes = size;
-                batches.push(vec![op]);
+                batches.push((vec![op], witness));
             }
         }
     }
@@ -276,16 +303,19 @@ mod tests {
 
     #[test]
     fn changes_go_in_transactions_etcd_accepts() {
-        let put = |n: usize| (TxnOp::put(vec![b'k'; 8], vec![0u8; n], None), 8 + n);
+        let put = |n: usize| Op::new(TxnOp::put(vec![b'k'; 8], vec![0u8; n], None), 8 + n);
         // Many small changes: at most 128 a transaction.
         let sizes: Vec<usize> = batches((0..300).map(|_| put(10)).collect())
             .iter()
-            .map(Vec::len)
+            .map(|(batch, _)| batch.len())
             .collect();
         assert_eq!(sizes, [128, 128, 44]);
         // Large ones: at most 1 MiB a transaction.
         let big = batches((0..5).map(|_| put(400 * 1024)).collect());
-        assert_eq!(big.iter().map(Vec::len).collect::<Vec<_>>(), [2, 2, 1]);
+        assert_eq!(
+            big.iter().map(|(b, _)| b.len()).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
         assert!(batches(Vec::new()).is_empty());
     }
 }
