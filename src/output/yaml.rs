@@ -32,9 +32,9 @@ pub(crate) fn check_nesting(data: &[u8]) -> Result<(), String> {
         }
         if let Some(q) = quote {
             // '' inside single quotes, \" inside double quotes: not the end.
-            if b == q && q == b'\'' && data.get(i) == Some(&b'\'') {
-                i += 1;
-            } else if b == b'\\' && q == b'"' {
+            let doubled = b == q && q == b'\'' && data.get(i) == Some(&b'\'');
+            let escaped = b == b'\\' && q == b'"';
+            if doubled || escaped {
                 i += 1;
             } else if b == q {
                 quote = None;

@@ -25,7 +25,7 @@ struct Settings {
 impl StateDir {
     fn settings(&self) -> Result<Settings> {
         Ok(self
-            .load(SETTINGS_FILE, |data| crate::output::yaml::from_slice(data))?
+            .load(SETTINGS_FILE, crate::output::yaml::from_slice)?
             .unwrap_or_default())
     }
 
