@@ -1312,3 +1312,29 @@ fn a_second_sync_of_a_server_waits_for_the_first_and_applies_the_newest_state() 
     assert_eq!(dir.rctl(&["redis", "check", "r1"]).ok(), "r1: ok\n");
     drop(r);
 }
+
+/// A sync and a check (renewing, reloading, checking accounts) leave no error in the server's
+/// log: each connection rctl opens, the one that only reads the served certificate included,
+/// finishes its handshake and closes cleanly.
+#[test]
+fn sync_and_check_leave_no_error_in_the_servers_log() {
+    for program in [
+        Path::new("redis-server").to_path_buf(),
+        crate::acl_servers::servers_dir().join("redis-8.6-tls"),
+        crate::acl_servers::servers_dir().join("valkey-9.1-tls"),
+    ] {
+        let dir = TestDir::new();
+        add_client(&dir, "app");
+        let r = register_and_start_program(&dir, &program, "r1", &[], "");
+        dir.rctl(&["redis", "sync", "r1", "--renew-within=100000h"])
+            .ok();
+        dir.rctl(&["redis", "check", "r1"]).ok();
+        dir.rctl(&["redis", "sync", "r1"]).ok();
+        let log = r.server.log();
+        let errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("Error accepting") || l.contains("alert"))
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", program.display());
+    }
+}

@@ -40,7 +40,7 @@ pub use accounts::{Account, Drift};
 pub use check::check_server;
 pub use conn::{AdminLogin, Live};
 pub use files::{FilePlan, Renewal};
-pub use served::served_certificate;
+pub use served::{served_certificate, served_certificate_as};
 pub use sync::{LiveSync, SyncOptions, sync_live};
 pub use version::ServerVersion;
 
@@ -177,7 +177,7 @@ pub fn node_password(
 
 /// What the certificate `server` presents says (expiry, names, signer), against the state.
 pub fn served(server: &RegisteredServer, wanted: &Wanted, timeout: Duration) -> Result<CertReport> {
-    let der = served_certificate(&server.addr, timeout)?;
+    let der = served_certificate_as(&server.addr, &wanted.login_for(server), timeout)?;
     inspect_der(&der, Some(&wanted.ca), wanted.now)
 }
 
