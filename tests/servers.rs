@@ -381,3 +381,53 @@ fn a_server_ttl_is_checked_before_any_ca_exists() {
     assert!(!dir.state().join("servers").exists());
     add("2190h").ok();
 }
+
+#[test]
+fn redis_config_of_a_registered_server_takes_its_registration() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    std::fs::create_dir(dir.join("tls")).unwrap();
+    dir.rctl(&[
+        "redis",
+        "add",
+        "r1",
+        "--addr=127.0.0.1:6390",
+        "--cert-prefix=tls/r1",
+        "--acl-file=tls/r1.acl",
+    ])
+    .ok();
+    // Its files are not written yet: said, with what writes them.
+    dir.rctl(&["redis", "config", "r1"])
+        .refused("'rctl redis sync r1' writes it");
+    dir.rctl(&["redis", "sync", "r1", "--no-reload"]).ok();
+    let by_name = dir.rctl(&["redis", "config", "r1"]).ok();
+    let prefix = dir.join("tls/r1");
+    let by_flags = dir
+        .rctl(&[
+            "redis",
+            "config",
+            &format!("--cert-prefix={}", prefix.display()),
+            &format!("--acl={}", dir.join("tls/r1.acl").display()),
+            "--port=6390",
+        ])
+        .ok();
+    assert_eq!(by_name, by_flags);
+    assert!(by_name.contains("tls-port 6390"), "{by_name}");
+    assert!(
+        by_name.contains(&format!("tls-cert-file {}.crt", prefix.display())),
+        "{by_name}"
+    );
+    assert!(by_name.contains("aclfile "), "{by_name}");
+    // Another port, asked for, wins; an unknown name and a name with a prefix are refused.
+    assert!(
+        dir.rctl(&["redis", "config", "r1", "--port=7000"])
+            .ok()
+            .contains("tls-port 7000")
+    );
+    dir.rctl(&["redis", "config", "nope"]).refused("nope");
+    let both = dir.rctl(&["redis", "config", "r1", "--cert-prefix=x"]);
+    both.refused("cannot be used with");
+    assert_eq!(both.output.status.code(), Some(2));
+    let neither = dir.rctl(&["redis", "config"]);
+    assert_eq!(neither.output.status.code(), Some(2));
+}

@@ -274,15 +274,19 @@ pub(crate) struct RedisTargetArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct RedisConfigArgs {
+    /// A registered server: its certificate prefix, users.acl and port come from its
+    /// registration
+    #[arg(value_name = "NAME", conflicts_with_all = ["cert_prefix", "acl", "sentinel"], required_unless_present = "cert_prefix")]
+    pub(crate) name: Option<ServerName>,
     /// The bundle prefix given to 'auth sign --out'
     #[arg(long, value_name = "PREFIX")]
-    pub(crate) cert_prefix: PathBuf,
+    pub(crate) cert_prefix: Option<PathBuf>,
     /// The users.acl to load (aclfile)
     #[arg(long, value_name = "FILE")]
     pub(crate) acl: Option<PathBuf>,
-    /// TLS port
-    #[arg(long, value_name = "N", default_value_t = 6379, value_parser = clap::value_parser!(u16).range(1..))]
-    pub(crate) port: u16,
+    /// TLS port [default: 6379, or the registered server's]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) port: Option<u16>,
     /// Enable cluster mode with TLS on the cluster bus
     #[arg(long)]
     pub(crate) cluster: bool,

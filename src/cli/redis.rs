@@ -8,18 +8,49 @@ use super::io::*;
 use super::output;
 use super::{Context, with_state, with_state_read};
 
-pub(super) fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
-    rctl::RedisBundle::check_outputs(&args.cert_prefix, true)?;
+pub(super) fn redis_config(ctx: &Context, mut args: RedisConfigArgs) -> Result<()> {
+    // A registered server's block: its paths and port from its registration, not retyped.
+    let registered = match &args.name {
+        Some(name) => {
+            let server = with_state_read(ctx, |state| {
+                state.registered_servers(std::slice::from_ref(name))
+            })?
+            .pop()
+            .ok_or_else(|| Error::NotFound {
+                what: "server",
+                name: name.to_string(),
+            })?;
+            if server.sentinel {
+                return Err(Error::InvalidArgument(format!(
+                    "server {name:?} is a sentinel: 'rctl redis config --sentinel --cert-prefix={}' with its monitor settings prints its sentinel.conf",
+                    server.cert_prefix.display()
+                )));
+            }
+            args.cert_prefix = Some(server.cert_prefix.clone());
+            args.acl = server.acl_file.clone();
+            args.port = args.port.or(Some(server.addr.port()));
+            Some(server)
+        }
+        None => None,
+    };
+    let cert_prefix = args.cert_prefix.clone().unwrap_or_default();
+    rctl::RedisBundle::check_outputs(&cert_prefix, true)?;
     if args.sentinel.sentinel {
-        return sentinel_config(ctx, &args);
+        return sentinel_config(ctx, &args, &cert_prefix);
     }
-    let [crt, _, cas] = rctl::RedisBundle::paths(&args.cert_prefix);
+    let [crt, _, cas] = rctl::RedisBundle::paths(&cert_prefix);
     for (path, what) in [(&crt, "certificate"), (&cas, "CA bundle")] {
         if !path.is_file() {
+            let how = match &registered {
+                Some(server) => format!("'rctl redis sync {}' writes it", server.name),
+                None => format!(
+                    "sign one with 'rctl auth sign --out={}'",
+                    cert_prefix.display()
+                ),
+            };
             return Err(Error::InvalidArgument(format!(
-                "no {what} at {}; sign one with 'rctl auth sign --out={}'",
-                path.display(),
-                args.cert_prefix.display()
+                "no {what} at {}; {how}",
+                path.display()
             )));
         }
     }
@@ -41,9 +72,9 @@ pub(super) fn redis_config(ctx: &Context, args: RedisConfigArgs) -> Result<()> {
         (None, None) => None,
         (addr, _) => Some(replica_of(ctx, addr.as_deref(), &args, cert_login)?),
     };
-    let mut config = rctl::RedisTlsConfig::new(args.cert_prefix);
+    let mut config = rctl::RedisTlsConfig::new(cert_prefix);
     config.aclfile = args.acl;
-    config.port = args.port;
+    config.port = args.port.unwrap_or(6379);
     config.cluster = args.cluster;
     config.replication = args.replication;
     config.cert_login = cert_login;
@@ -69,7 +100,7 @@ fn host_port(flag: &str, addr: &str) -> Result<(String, u16)> {
 }
 
 /// `redis config --sentinel`: the account must exist; its password comes on stdin.
-fn sentinel_config(ctx: &Context, args: &RedisConfigArgs) -> Result<()> {
+fn sentinel_config(ctx: &Context, args: &RedisConfigArgs, cert_prefix: &Path) -> Result<()> {
     let s = &args.sentinel;
     let (Some(name), Some(primary), Some(quorum), Some(user)) =
         (&s.master_name, &s.primary, s.quorum, &s.sentinel_user)
@@ -79,13 +110,13 @@ fn sentinel_config(ctx: &Context, args: &RedisConfigArgs) -> Result<()> {
         ));
     };
     let primary = host_port("--primary", primary)?;
-    let [crt, _, cas] = rctl::RedisBundle::paths(&args.cert_prefix);
+    let [crt, _, cas] = rctl::RedisBundle::paths(cert_prefix);
     for path in [&crt, &cas] {
         if !path.is_file() {
             return Err(Error::InvalidArgument(format!(
                 "no {}; sign the sentinel's bundle with 'rctl auth sign --host=... --out={}'",
                 path.display(),
-                args.cert_prefix.display()
+                cert_prefix.display()
             )));
         }
     }
@@ -101,8 +132,8 @@ fn sentinel_config(ctx: &Context, args: &RedisConfigArgs) -> Result<()> {
         )));
     }
     let config = rctl::SentinelConfig::new(
-        &args.cert_prefix,
-        args.port,
+        cert_prefix,
+        args.port.unwrap_or(6379),
         name,
         primary,
         quorum,
