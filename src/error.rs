@@ -213,6 +213,15 @@ pub enum Error {
         servers: Vec<String>,
     },
 
+    /// A rotation would enter `standby` while registered servers (reachable from here) still
+    /// serve a certificate the outgoing key signed: their files are renewed but the server did
+    /// not load them (a failed reload), and at `standby` no client would trust them.
+    #[error("registered server(s) {} still serve a certificate the outgoing key signed (their files are renewed; the server did not load them); at standby no client would trust them", servers.join(", "))]
+    ServersNotReloaded {
+        /// Their names.
+        servers: Vec<String>,
+    },
+
     /// A rotation would leave `update_clients` (or enter `standby`) while registered client
     /// outputs still hold certificates the outgoing key signed.
     #[error("client output(s) {} still hold a certificate the outgoing key signed (sync renews them from update_clients on); at standby nothing would trust it", clients.join(", "))]

@@ -451,3 +451,44 @@ fn standby_waits_for_every_registered_server_to_be_renewed() {
     dir.rctl(&["auth", "rotate", "--manual", "--phase=standby", "--force"])
         .ok();
 }
+
+/// A server whose files were renewed in update_servers but that did not load them (its reload
+/// failed, here: a sync with --no-reload) still serves the outgoing key's certificate: standby
+/// is refused, changing nothing, until a sync reloads it.
+#[test]
+fn standby_waits_for_every_reachable_server_to_serve_the_new_certificate() {
+    let dir = TestDir::new();
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    let _r1 = crate::live::register_labelled(
+        &dir,
+        std::path::Path::new("redis-server"),
+        "r1",
+        &[],
+        &[],
+        "",
+    );
+    for phase in ["init", "update_clients", "update_servers"] {
+        dir.rctl(&["auth", "rotate", "--manual", &format!("--phase={phase}")])
+            .ok();
+        let sync: &[&str] = if phase == "update_servers" {
+            &["redis", "sync", "r1", "--no-reload"]
+        } else {
+            &["redis", "sync", "r1"]
+        };
+        dir.rctl(sync).ok();
+    }
+    let before = crate::util::snapshot(&dir.state());
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=standby"])
+        .failed("registered server(s) r1 still serve a certificate the outgoing key signed");
+    assert!(
+        crate::util::snapshot(&dir.state()) == before,
+        "refused means unchanged"
+    );
+    let synced = dir.rctl(&["redis", "sync", "r1"]).ok();
+    assert!(synced.contains("reloaded"), "{synced}");
+    dir.rctl(&["auth", "rotate", "--manual", "--phase=standby"])
+        .ok();
+    dir.rctl(&["redis", "sync", "r1"]).ok();
+    assert_eq!(dir.rctl(&["redis", "check", "r1"]).ok(), "r1: ok\n");
+}

@@ -245,16 +245,19 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
         (None, true) => Some(Phase::Init),
         (None, false) => None,
     };
-    let (ca, servers) = with_state(ctx, |state| {
-        let ca = match phase {
-            Some(phase) => state.rotate_checked(phase, args.force)?,
-            None => {
-                let grace = args.grace_period.unwrap_or(rctl::DEFAULT_GRACE_PERIOD);
-                state.start_auto_rotation(grace)?
-            }
-        };
-        Ok((ca, state.servers()?.len()))
-    })?;
+    let ca = match phase {
+        Some(phase) => rctl::fleet::rotate(
+            || ctx.open(),
+            phase,
+            args.force,
+            rctl::live::DEFAULT_TIMEOUT,
+        )?,
+        None => with_state(ctx, |state| {
+            let grace = args.grace_period.unwrap_or(rctl::DEFAULT_GRACE_PERIOD);
+            state.start_auto_rotation(grace)
+        })?,
+    };
+    let servers = with_state_read(ctx, |state| state.servers())?.len();
     outln!("Host CA: {}", ca.rotation().describe())?;
     out!("{}", output::rotation_steps(ca.rotation(), servers))?;
     Ok(())

@@ -27,6 +27,9 @@ pub fn message(e: &Error) -> String {
         Error::ServersNotRenewed { .. } | Error::ClientsNotRenewed { .. } => {
             ": run 'rctl redis sync --all' and see what fails, or pass --force".to_string()
         }
+        Error::ServersNotReloaded { .. } => {
+            ": run 'rctl redis sync' for them (or restart them), or pass --force".to_string()
+        }
         Error::UnfinishedMigration { .. } => {
             "; run the same 'rctl state migrate --to=...' from the source again, which starts it over"
                 .to_string()

@@ -493,3 +493,62 @@ pub(crate) fn on_each<I: Send + 'static, T: Send + 'static>(
         }
     }
 }
+
+/// Moves a manual rotation to `phase` ([`StateDir::rotate_checked`]), and before `standby`
+/// (unless `force`) also asks each registered server this host reaches which certificate it
+/// serves: one that still serves a certificate the outgoing key signed (its files renewed, a
+/// reload that failed) refuses the move with [`Error::ServersNotReloaded`], since from
+/// `standby` on no client trusts it. A server that does not answer within `timeout` is judged
+/// by its files alone, as before.
+pub fn rotate(
+    open: impl Fn() -> Result<StateDir>,
+    phase: crate::Phase,
+    force: bool,
+    timeout: Duration,
+) -> Result<crate::HostCa> {
+    if phase == crate::Phase::Standby && !force {
+        let (servers, ca) = {
+            let mut state = open()?;
+            let ca = state.existing_host_ca()?;
+            (state.servers()?, ca)
+        };
+        if let Some(ca) = ca.filter(|ca| ca.rotation().phase == crate::Phase::UpdateServers) {
+            let stale = servers_serving_outgoing(&servers, &ca, timeout);
+            if !stale.is_empty() {
+                return Err(Error::ServersNotReloaded { servers: stale });
+            }
+        }
+    }
+    open()?.rotate_checked(phase, force)
+}
+
+/// The servers of this host (or of none) that answer with a certificate not signed by `ca`'s
+/// active key, asked all at once.
+fn servers_serving_outgoing(
+    servers: &[RegisteredServer],
+    ca: &crate::HostCa,
+    timeout: Duration,
+) -> Vec<String> {
+    let here = crate::state::this_node();
+    let active = ca.active().pin();
+    let jobs = servers
+        .iter()
+        .map(|s| (!s.sentinel && (s.node.is_none() || s.node == here)).then(|| s.clone()))
+        .collect();
+    let mut signers = vec![None; servers.len()];
+    let ask = move |server: RegisteredServer| live::served_certificate(&server.addr, timeout);
+    on_each(jobs, ask, timeout + Duration::from_secs(1), |i, outcome| {
+        signers[i] = outcome.and_then(Result::ok);
+    });
+    let mut stale = Vec::new();
+    for (server, der) in servers.iter().zip(signers) {
+        let Some(der) = der else { continue };
+        let report =
+            crate::pki::inspect::inspect_der(&der, Some(ca), time::OffsetDateTime::now_utc());
+        let signed_by = report.ok().and_then(|r| r.signed_by);
+        if signed_by.as_deref() != Some(active.as_str()) {
+            stale.push(server.name.to_string());
+        }
+    }
+    stale
+}
