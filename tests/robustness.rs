@@ -581,3 +581,67 @@ fn yaml_nested_past_what_rctl_reads_is_refused_before_it_is_parsed() {
     }
     assert_eq!(state_hash(&dir), before);
 }
+
+/// A user who owns an output folder's parent swaps the folder for a link to another folder
+/// (here `victim/`) again and again while rctl, as root, writes into it: every write lands in
+/// the folder itself or is refused, never in the victim folder (the writes go through one
+/// handle on the folder, opened without following a link in its place).
+#[test]
+fn a_folder_swapped_for_a_link_mid_write_redirects_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    let (parent, victim) = (dir.join("home"), dir.join("victim"));
+    fs::create_dir_all(parent.join("out")).unwrap();
+    fs::create_dir(&victim).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let swapper = {
+        let (parent, victim, stop) = (parent.clone(), victim.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let (out, real) = (parent.join("out"), parent.join("real"));
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if fs::rename(&out, &real).is_ok() {
+                    let _ = std::os::unix::fs::symlink(&victim, &out);
+                    std::thread::yield_now();
+                    let _ = fs::remove_file(&out);
+                    let _ = fs::rename(&real, &out);
+                    swaps += 1;
+                    // The real folder most of the time, as an attacker waiting for a write.
+                    std::thread::sleep(std::time::Duration::from_micros(500));
+                }
+            }
+            swaps
+        })
+    };
+    let out = format!("--out={}", parent.join("out/app").display());
+    let (mut written, mut refused) = (0, 0);
+    for _ in 0..300 {
+        let run = dir.rctl(&["auth", "sign", "--host=app.example", &out, "--overwrite"]);
+        if run.output.status.success() {
+            written += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    let misplaced: Vec<_> = fs::read_dir(&victim)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    eprintln!(
+        "swap race: {written} written, {refused} refused, {swaps} swaps, {} misplaced",
+        misplaced.len()
+    );
+    assert!(
+        misplaced.is_empty(),
+        "files written through the link: {misplaced:?}"
+    );
+    assert!(
+        swaps > 100 && written > 0,
+        "{swaps} swaps, {written} written"
+    );
+}

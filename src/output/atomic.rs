@@ -269,13 +269,105 @@ pub(crate) fn write_atomic_owned(
     overwrite: bool,
     owner: Option<(u32, u32)>,
 ) -> Result<()> {
-    remove_stale_temps_beside(std::slice::from_ref(&path.to_path_buf()));
-    let tmp = write_temp(path, data, visibility, owner)?;
-    if let Err(e) = place(&tmp, path, overwrite) {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
+    let folder = Anchor::of_file(path)?;
+    let at = folder.at(path);
+    let written = (|| {
+        remove_stale_temps_beside(std::slice::from_ref(&at));
+        let tmp = write_temp(&at, data, visibility, owner)?;
+        if let Err(e) = place(&tmp, &at, overwrite) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        folder.sync()
+    })();
+    written.map_err(|e| folder.reword(e))
+}
+
+/// A folder opened once, without following a link in its place, for every step of a write
+/// into it: the temp file, the rename and the fsync all go through this handle (as
+/// `/proc/self/fd/N/NAME`), so that a folder swapped for a link while rctl writes (by a user
+/// who owns the folder above it) redirects nothing, and a link in the folder's place is refused.
+pub(crate) struct Anchor {
+    dir: File,
+    /// The folder as given, for messages.
+    shown: PathBuf,
+    /// `/proc/self/fd/N`.
+    handle: PathBuf,
+}
+
+impl Anchor {
+    /// The folder of the file at `path`.
+    pub(crate) fn of_file(path: &Path) -> Result<Anchor> {
+        let shown = parent_dir(path).to_path_buf();
+        let dir = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(&shown)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => Error::OutputRefused {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "{} is a symbolic link; rctl writes into a folder itself, never through a link in its place",
+                        shown.display()
+                    ),
+                },
+                _ => Error::io(&shown, e),
+            })?;
+        use std::os::fd::AsRawFd;
+        let handle = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+        if !handle.is_dir() {
+            // No /proc: the folder's own path, as before.
+            return Ok(Anchor {
+                handle: shown.clone(),
+                dir,
+                shown,
+            });
+        }
+        Ok(Anchor { dir, shown, handle })
     }
-    sync_parent(path)
+
+    /// `path`'s file, reached through the handle.
+    pub(crate) fn at(&self, path: &Path) -> PathBuf {
+        match path.file_name() {
+            Some(name) => self.handle.join(name),
+            None => self.handle.clone(),
+        }
+    }
+
+    /// Takes the folder's lock (one writer per output folder at a time).
+    pub(crate) fn lock(&self) -> Result<()> {
+        self.dir.lock().map_err(|e| Error::io(&self.shown, e))
+    }
+
+    /// fsyncs the folder, so that its renames survive a crash.
+    pub(crate) fn sync(&self) -> Result<()> {
+        self.dir.sync_all().map_err(|e| Error::io(&self.shown, e))
+    }
+
+    /// `e` naming the folder as given, not its handle.
+    pub(crate) fn reword(&self, e: Error) -> Error {
+        if self.handle == self.shown {
+            return e;
+        }
+        let fix = |p: PathBuf| match p.strip_prefix(&self.handle) {
+            Ok(rest) => self.shown.join(rest),
+            Err(_) => p,
+        };
+        let handle = self.handle.display().to_string();
+        let shown = self.shown.display().to_string();
+        match e {
+            Error::Io { path, source } => Error::Io {
+                path: fix(path),
+                source,
+            },
+            Error::OutputExists(path) => Error::OutputExists(fix(path)),
+            Error::OutputRefused { path, message } => Error::OutputRefused {
+                path: fix(path),
+                message: message.replace(&handle, &shown),
+            },
+            other => other,
+        }
+    }
 }
 
 /// Puts a synced temp file in place: `rename` with `overwrite`, else a rename that refuses an

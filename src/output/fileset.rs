@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::output::atomic::{
-    Visibility, create_temp_beside, parent_dir, place, remove_stale_temps_beside, sync_parent,
+    Anchor, Visibility, create_temp_beside, parent_dir, place, remove_stale_temps_beside,
     write_temp_unsynced,
 };
 
@@ -58,7 +58,10 @@ impl<'a> FileSet<'a> {
     pub fn check_and_probe(&self, overwrite: bool) -> Result<()> {
         self.check(overwrite)?;
         if let Some(first) = self.paths.first() {
-            let (probe, file) = create_temp_beside(first, 0o600)?;
+            // Through one handle on the folder, as the write: the probe never lands elsewhere.
+            let folder = Anchor::of_file(first)?;
+            let (probe, file) =
+                create_temp_beside(&folder.at(first), 0o600).map_err(|e| folder.reword(e))?;
             drop(file);
             let _ = fs::remove_file(probe);
         }
@@ -107,13 +110,35 @@ impl<'a> FileSet<'a> {
         Ok(())
     }
 
-    /// Writes `contents[i]` to `paths[i]`, all or none.
+    /// Writes `contents[i]` to `paths[i]`, all or none, every step through one handle on their
+    /// folder (see [`Anchor`]): a folder swapped for a link mid-write redirects nothing.
     pub fn write(&self, contents: &[(&[u8], Visibility)], overwrite: bool) -> Result<()> {
+        let first = self
+            .paths
+            .first()
+            .map_or(Path::new("output"), PathBuf::as_path);
+        let folder = Anchor::of_file(first)?;
+        let paths: Vec<PathBuf> = self.paths.iter().map(|p| folder.at(p)).collect();
+        let anchored = FileSet {
+            paths: &paths,
+            marker: folder.at(&self.marker),
+            owner: self.owner,
+        };
         // One writer per output folder at a time (other rctl processes, other state
         // directories): two sets placed at once could mix a certificate with another's key.
-        let folder_path = parent_dir(self.paths.first().map_or(Path::new("."), PathBuf::as_path));
-        let folder_lock = fs::File::open(folder_path).map_err(|e| Error::io(folder_path, e))?;
-        folder_lock.lock().map_err(|e| Error::io(folder_path, e))?;
+        folder.lock()?;
+        anchored
+            .write_anchored(contents, overwrite, &folder)
+            .map_err(|e| folder.reword(e))
+    }
+
+    /// [`write`](Self::write) of a set whose paths go through `folder`'s handle.
+    fn write_anchored(
+        &self,
+        contents: &[(&[u8], Visibility)],
+        overwrite: bool,
+        folder: &Anchor,
+    ) -> Result<()> {
         self.check(overwrite)?;
         if self.is_incomplete() {
             for path in self.paths {
@@ -143,10 +168,7 @@ impl<'a> FileSet<'a> {
         }
         // Removing the marker and the renames reach the disk in one directory sync.
         remove_if_exists(&self.marker)?;
-        match self.paths.first() {
-            Some(first) => sync_parent(first),
-            None => Ok(()),
-        }
+        folder.sync()
     }
 
     /// Temp files with the contents, all synced (the first fsync commits the others' data too,

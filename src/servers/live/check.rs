@@ -132,7 +132,7 @@ fn live_findings(
     }
     if let Some((have, want)) = super::reload::cert_login_drift(live, server, wanted.cert_login)? {
         findings.push(format!(
-            "tls-auth-clients-user is {have}, not the state's {want} (rctl redis config --cert-login sets the state's)"
+            "tls-auth-clients-user is {have}, not the state's {want}"
         ));
     }
     // Rules too, as the server reads them: an account given `+@all ~* &*` by hand is drift.
