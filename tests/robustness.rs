@@ -645,3 +645,40 @@ fn a_folder_swapped_for_a_link_mid_write_redirects_nothing() {
         "{swaps} swaps, {written} written"
     );
 }
+
+/// Every file rctl writes for someone else is refused inside the state directory (directly or
+/// through a link to it), before anything is done: `--out=STATE/users` would otherwise replace
+/// the state's own files.
+#[test]
+fn outputs_inside_the_state_directory_are_refused() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
+        .ok();
+    symlink(dir.state(), dir.join("link")).unwrap();
+    let before = snapshot(&dir.state());
+    for args in [
+        vec!["auth", "sign", "--host=a.example", "--out=state/users"],
+        vec!["auth", "sign", "--host=a.example", "--out=link/host_ca"],
+        vec!["acl", "generate", "--out=state/users.jsonl"],
+        vec![
+            "clients",
+            "add",
+            "c1",
+            "--user=app",
+            "--db-user=app",
+            "--out=link/c1",
+        ],
+        vec![
+            "db",
+            "login",
+            "--user=app",
+            "--db-user=app",
+            "--profile=state/p",
+            "r1",
+        ],
+    ] {
+        dir.rctl(&args).refused("inside the state directory");
+    }
+    assert_eq!(snapshot(&dir.state()), before);
+}

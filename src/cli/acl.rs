@@ -9,6 +9,7 @@ use super::{Context, with_state_read};
 pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
     // Checked before the state is opened: a refusal changes nothing.
     if let Some(out) = &args.out {
+        ctx.outside_state(out)?;
         rctl::AclFile::check_output(out)?;
     }
     if let Some(owner) = &args.owner {

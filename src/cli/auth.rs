@@ -71,6 +71,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     if let Some(owner) = &args.owner {
         owner.resolve()?;
     }
+    ctx.outside_state(&args.out)?;
     if args.format != SignFormat::Redis {
         return auth_sign_as(ctx, args);
     }

@@ -29,6 +29,7 @@ pub(super) fn clients(ctx: &Context, cmd: ClientsCommand) -> Result<()> {
 }
 
 fn clients_add(ctx: &Context, args: ClientsAddArgs) -> Result<()> {
+    ctx.outside_state(&args.out)?;
     let format = match args.format {
         SignFormat::Redis => {
             rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, true)?;

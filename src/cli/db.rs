@@ -87,6 +87,7 @@ fn db_ls(ctx: &Context, args: DbLsArgs) -> Result<()> {
 
 fn db_login(ctx: &Context, args: DbLoginArgs) -> Result<()> {
     let profile = profile(&args.profile)?;
+    ctx.outside_state(profile.root())?;
     let mut req = DbLoginRequest::new(args.name, args.user);
     req.db_user = args.db_user;
     req.ttl = args.ttl;
