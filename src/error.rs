@@ -213,6 +213,15 @@ pub enum Error {
         servers: Vec<String>,
     },
 
+    /// A rotation would leave `init` while registered servers' trust bundles do not hold the
+    /// new CA key yet: a client certificate the new key signs (from `update_clients` on) would
+    /// be refused by them.
+    #[error("registered server(s) {} do not trust the new CA key yet (their trust bundle was not written in init); from update_clients on they would refuse clients the new key signs", servers.join(", "))]
+    ServersNotTrusting {
+        /// Their names.
+        servers: Vec<String>,
+    },
+
     /// A rotation would enter `standby` while registered servers (reachable from here) still
     /// serve a certificate the outgoing key signed: their files are renewed but the server did
     /// not load them (a failed reload), and at `standby` no client would trust them.

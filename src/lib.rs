@@ -98,7 +98,7 @@ pub use servers::registered::{RegisteredServer, ServerAddr};
 pub use servers::sentinel_conf::SentinelConfig;
 pub use state::audit::AuditEvent;
 pub use state::{
-    AclFile, ClientLogin, DbLoginRequest, NewUser, Notice, PendingUser, Placement, RequestOutcome,
-    SignedRequests, StateDir, UserUpdate, WrittenFiles, default_cluster_name, default_state_dir,
-    this_node,
+    AclFile, ClientLogin, DbLoginRequest, NewUser, Notice, PendingUser, Placement, Progress,
+    RequestOutcome, SignedRequests, StateDir, UserUpdate, WrittenFiles, default_cluster_name,
+    default_state_dir, this_node,
 };

@@ -179,10 +179,11 @@ pub(crate) fn connection_loop(
     std::thread::spawn(move || {
         let (mut done, mut failures) = (0u64, Vec::new());
         while !stop.load(Ordering::Relaxed) {
-            // The three files as one snapshot: read until two reads agree, as a client that
-            // reloads its files should (sync replaces them one rename at a time).
+            // The three files as one snapshot: read until two reads 10 ms apart agree, as a
+            // client that reloads its files should (sync replaces them one rename at a time).
             let mut files = Files::read(&client.creds);
             loop {
+                std::thread::sleep(Duration::from_millis(10));
                 let again = Files::read(&client.creds);
                 if again == files {
                     break;

@@ -803,7 +803,7 @@ fn a_full_rotation_under_load_is_rotate_and_sync_at_each_phase() {
             .rctl(&["auth", "rotate", "--manual", &format!("--phase={phase}")])
             .ok();
         assert!(
-            out.contains("'rctl redis sync --all' does their part"),
+            out.contains("'rctl redis sync --all' on this host does their part"),
             "{out}"
         );
         let synced = dir.rctl(&["redis", "sync", "--all"]).ok();

@@ -511,8 +511,38 @@ fn a_rotation_through_signing_requests_keeps_new_connections_working() {
             ],
         )
         .ok();
+        // The admin's host cannot read the node's files: its status tells from the node's
+        // install records whether the node has applied the phase, before and after its sync.
+        let applied = || -> Vec<(String, bool)> {
+            let status = rctl(f.admin.path(), &f.state, &["status", "--format=json"]).ok();
+            let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+            status["rotation_progress"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    assert_eq!(p["node"], "node-a", "{p}");
+                    (
+                        p["name"].as_str().unwrap().to_string(),
+                        p["applied"] == true,
+                    )
+                })
+                .collect()
+        };
+        if phase != "standby" {
+            assert!(
+                applied().iter().any(|(_, done)| !done),
+                "{phase}: {:?}",
+                applied()
+            );
+        }
         let synced = f.node_sync(&[]).ok();
         assert!(synced.contains("r1: "), "{phase}: {synced}");
+        assert!(
+            applied().iter().all(|(_, done)| *done),
+            "{phase}: {:?}",
+            applied()
+        );
         std::thread::sleep(Duration::from_millis(400));
     }
     let connections = crate::clients::no_failed_connections(&stop, load);

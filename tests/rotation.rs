@@ -428,6 +428,10 @@ fn standby_waits_for_every_registered_server_to_be_renewed() {
     for phase in ["init", "update_clients", "update_servers"] {
         dir.rctl(&["auth", "rotate", "--manual", &format!("--phase={phase}")])
             .ok();
+        if phase == "init" {
+            // Their trust bundles take the new key (update_clients waits for that).
+            dir.rctl(&["redis", "sync", "--all", "--no-reload"]).ok();
+        }
     }
     // r1 renewed under the new key; r2's sync "failed" (not run).
     dir.rctl(&["redis", "sync", "r1", "--no-reload"]).ok();
@@ -441,11 +445,36 @@ fn standby_waits_for_every_registered_server_to_be_renewed() {
     dir.rctl(&["redis", "sync", "r2", "--no-reload"]).ok();
     dir.rctl(&["auth", "rotate", "--manual", "--phase=standby"])
         .ok();
-    // --force goes ahead regardless, as the operator says.
+    // Leaving init waits for every server's trust bundle to hold the new key: a client the new
+    // key signs would be refused by the others.
     dir.rctl(&["auth", "rotate", "--manual", "--phase=init"])
         .ok();
+    dir.rctl(&["redis", "sync", "r1", "--no-reload"]).ok();
+    let before = crate::util::snapshot(&dir.state());
     dir.rctl(&["auth", "rotate", "--manual", "--phase=update_clients"])
-        .ok();
+        .failed("registered server(s) r2 do not trust the new CA key yet");
+    assert!(crate::util::snapshot(&dir.state()) == before);
+    let status: serde_json::Value =
+        serde_json::from_str(&dir.rctl(&["status", "--format=json"]).ok()).unwrap();
+    let applied = |name: &str| {
+        status["rotation_progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["applied"].clone())
+    };
+    assert_eq!(applied("r1"), Some(serde_json::json!(true)), "{status}");
+    assert_eq!(applied("r2"), Some(serde_json::json!(false)), "{status}");
+    // --force goes ahead regardless, as the operator says.
+    dir.rctl(&[
+        "auth",
+        "rotate",
+        "--manual",
+        "--phase=update_clients",
+        "--force",
+    ])
+    .ok();
     dir.rctl(&["auth", "rotate", "--manual", "--phase=update_servers"])
         .ok();
     dir.rctl(&["auth", "rotate", "--manual", "--phase=standby", "--force"])

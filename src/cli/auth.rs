@@ -258,26 +258,37 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
             state.start_auto_rotation(grace)
         })?,
     };
-    let servers = with_state_read(ctx, |state| state.servers())?.len();
+    let registered = with_state_read(ctx, |state| {
+        let (servers, clients) = (state.servers()?, state.clients()?);
+        let nodes: std::collections::BTreeSet<_> = servers
+            .iter()
+            .filter_map(|s| s.node.clone())
+            .chain(clients.iter().filter_map(|c| c.node.clone()))
+            .collect();
+        Ok(output::Registered {
+            servers: servers.len(),
+            clients: clients.len(),
+            nodes: nodes.len(),
+        })
+    })?;
     outln!("Host CA: {}", ca.rotation().describe())?;
-    out!("{}", output::rotation_steps(ca.rotation(), servers))?;
+    out!("{}", output::rotation_steps(ca.rotation(), &registered))?;
     Ok(())
 }
 
 pub(super) fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
     // A read-only open: a state that does not exist reads as one without a CA.
-    let (ca, clients) = with_state_read(ctx, |state| {
+    let (ca, clients, progress) = with_state_read(ctx, |state| {
         let ca = state.existing_host_ca()?;
-        let clients = if ca.is_some() {
-            state.client_plans(None)?
-        } else {
-            Vec::new()
+        let (clients, progress) = match &ca {
+            Some(ca) => (state.client_plans(None)?, state.rotation_progress(ca)?),
+            None => (Vec::new(), Vec::new()),
         };
-        Ok((ca, clients))
+        Ok((ca, clients, progress))
     })?;
     out!(
         "{}",
-        output::status(ca.as_ref(), &ctx.state_dir, args.format)?
+        output::status(ca.as_ref(), &ctx.state_dir, args.format, &progress)?
     )?;
     // What the client outputs need, and what it would hold up (text only: the JSON is stable).
     if args.format == output::Format::Text && !clients.is_empty() {

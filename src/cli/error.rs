@@ -27,6 +27,10 @@ pub fn message(e: &Error) -> String {
         Error::ServersNotRenewed { .. } | Error::ClientsNotRenewed { .. } => {
             ": run 'rctl redis sync --all' and see what fails, or pass --force".to_string()
         }
+        Error::ServersNotTrusting { .. } => {
+            ": run 'rctl redis sync' on their hosts (on a fleet, each node's timer does), or pass --force"
+                .to_string()
+        }
         Error::ServersNotReloaded { .. } => {
             ": run 'rctl redis sync' for them (or restart them), or pass --force".to_string()
         }

@@ -47,6 +47,18 @@ struct StatusView {
     state_dir: String,
     cluster_name: Option<String>,
     host_ca: Option<CaView>,
+    /// Each registered server and client output against the current phase.
+    rotation_progress: Vec<ProgressView>,
+}
+
+#[derive(serde::Serialize)]
+struct ProgressView {
+    kind: &'static str,
+    name: String,
+    node: Option<String>,
+    signed_by: Option<String>,
+    trusts: Vec<String>,
+    applied: bool,
 }
 
 #[derive(serde::Serialize)]
@@ -76,10 +88,27 @@ struct KeyView {
     active: bool,
 }
 
-/// `rctl status`.
-pub fn status(ca: Option<&HostCa>, state_dir: &Path, format: Format) -> rctl::Result<String> {
+/// `rctl status`: the host CA, and during a rotation which node's servers and client outputs
+/// have applied its phase (`progress`).
+pub fn status(
+    ca: Option<&HostCa>,
+    state_dir: &Path,
+    format: Format,
+    progress: &[rctl::Progress],
+) -> rctl::Result<String> {
     if format != Format::Text {
         let view = StatusView {
+            rotation_progress: progress
+                .iter()
+                .map(|p| ProgressView {
+                    kind: p.subject.kind(),
+                    name: p.subject.name().to_string(),
+                    node: p.node.as_ref().map(ToString::to_string),
+                    signed_by: p.signed_by.clone(),
+                    trusts: p.trusts.clone(),
+                    applied: p.applied,
+                })
+                .collect(),
             state_dir: state_dir.display().to_string(),
             cluster_name: ca.map(|c| c.cluster_name().to_string()),
             host_ca: ca.map(|ca| {
@@ -141,6 +170,36 @@ pub fn status(ca: Option<&HostCa>, state_dir: &Path, format: Format) -> rctl::Re
     let pins: Vec<String> = ca.trusted().map(|k| k.pin().to_string()).collect();
     // As `tctl status` prints them: one line that scripts read with awk.
     let _ = writeln!(s, "CA pins: {}", pins.join(" "));
+    if ca.rotation().in_progress() && !progress.is_empty() {
+        let _ = writeln!(s, "Phase {} applied, by node:", ca.rotation().phase);
+        let mut nodes: std::collections::BTreeMap<String, (usize, Vec<String>)> =
+            std::collections::BTreeMap::new();
+        for p in progress {
+            let node = p
+                .node
+                .as_ref()
+                .map_or("(this host)".to_string(), |n| escape_control(n.as_str()));
+            let entry = nodes.entry(node).or_default();
+            if p.applied {
+                entry.0 += 1;
+            } else {
+                entry.1.push(format!(
+                    "{} {}",
+                    p.subject.kind(),
+                    escape_control(p.subject.name())
+                ));
+            }
+        }
+        for (node, (done, behind)) in nodes {
+            let all = done + behind.len();
+            let rest = if behind.is_empty() {
+                String::new()
+            } else {
+                format!("; not yet: {}", behind.join(", "))
+            };
+            let _ = writeln!(s, "  {node}: {done} of {all}{rest}");
+        }
+    }
     Ok(s)
 }
 
@@ -415,15 +474,32 @@ fn duty(duty: rctl::Duty) -> &'static str {
 }
 
 /// After `auth rotate`: what the phase the CA is now in needs, and how it moves on.
-pub fn rotation_steps(rotation: &rctl::Rotation, servers: usize) -> String {
+pub fn rotation_steps(rotation: &rctl::Rotation, registered: &Registered) -> String {
     let phase = rotation.phase;
     let mut s = format!("Now: {}.\n", duty(phase.duty()));
-    if servers > 0 {
-        let _ = writeln!(
-            s,
-            "Registered servers ({servers}): 'rctl redis sync --all' does their part (trust bundles, certificates, reload); clients' files are yours."
-        );
+    let Registered {
+        servers,
+        clients,
+        nodes,
+    } = *registered;
+    if servers + clients > 0 {
+        let what = format!("Registered: {servers} server(s), {clients} client output(s)");
+        if nodes > 0 {
+            let _ = writeln!(
+                s,
+                "{what} on {nodes} node(s): each node's 'rctl redis sync' (its timer) does its part (trust bundles, certificates through the signer, reload, hooks); 'rctl status' shows which nodes have applied this phase, and the next phase waits for them."
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "{what}: 'rctl redis sync --all' on this host does their part (trust bundles, certificates, reload, hooks); the next phase waits for it."
+            );
+        }
     }
+    let _ = writeln!(
+        s,
+        "Bundles signed with 'rctl auth sign' and not registered ('rctl clients add') are yours to sign again."
+    );
     if !rotation.in_progress() {
         return s;
     }
@@ -441,6 +517,14 @@ pub fn rotation_steps(rotation: &rctl::Rotation, servers: usize) -> String {
         }
     }
     s
+}
+
+/// What a rotation's guidance speaks of: registered servers and client outputs, and how many
+/// nodes hold them (0: this host alone).
+pub struct Registered {
+    pub servers: usize,
+    pub clients: usize,
+    pub nodes: usize,
 }
 
 /// `audit ls`.

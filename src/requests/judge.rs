@@ -150,6 +150,7 @@ mod tests {
             signed_by: String::new(),
             not_before: now - time::Duration::hours(1),
             not_after: now + left,
+            trusts: Vec::new(),
         }
     }
 

@@ -149,6 +149,11 @@ pub struct Issued {
     /// End of validity.
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
+    /// The pins of the CA keys its trust bundle holds, as last written (empty in a record of
+    /// an earlier rctl): how far a rotation reached a node's files, which the admin's host
+    /// cannot read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusts: Vec<String>,
 }
 
 impl Issued {
@@ -179,6 +184,8 @@ impl Issued {
             signed_by,
             not_before: time(cert.validity().not_before),
             not_after: time(cert.validity().not_after),
+            // Every bundle is written with the CA's trusted certificates.
+            trusts: ca.trusted().map(crate::pki::ca::CaKey::pin).collect(),
         })
     }
 

@@ -302,6 +302,19 @@ impl StateDir {
                 return Err(Error::ClientsNotRenewed { clients: behind });
             }
         }
+        if (from, phase) == (Phase::Init, Phase::UpdateClients) && !force {
+            let untrusting: Vec<String> = self
+                .rotation_progress(&ca)?
+                .into_iter()
+                .filter(|p| matches!(p.subject, RequestFor::Server(_)) && !p.applied)
+                .map(|p| p.subject.name().to_string())
+                .collect();
+            if !untrusting.is_empty() {
+                return Err(Error::ServersNotTrusting {
+                    servers: untrusting,
+                });
+            }
+        }
         if phase == Phase::Standby && from == Phase::UpdateServers && !force {
             let behind = self.servers_behind(&ca)?;
             if !behind.is_empty() {

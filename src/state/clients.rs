@@ -228,6 +228,7 @@ impl StateDir {
             let [_, _, cas] = RedisBundle::paths(&client.out);
             let event = AuditEvent::about("client.sync", &client.name)
                 .with_outputs(std::slice::from_ref(&cas));
+            let subject = crate::requests::RequestFor::Client(client.name.clone());
             self.audited(&[event], || {
                 write_atomic_owned(
                     &cas,
@@ -235,7 +236,8 @@ impl StateDir {
                     Visibility::Public,
                     true,
                     owner,
-                )
+                )?;
+                self.record_trust(&subject, ca)
             })?;
             written.paths.push(cas);
         }

@@ -200,10 +200,16 @@ impl StateDir {
             .map(|p| crate::output::read::read_regular(p, crate::output::read::ACL_LIMIT).ok())
             .collect();
         let event = AuditEvent::about("server.sync", &server.name).with_outputs(&paths);
+        let subject = RequestFor::Server(server.name.clone());
+        let trust_written = plan.write_cas && plan.renew.is_none();
         let saved = self.audited(&[event], || {
             files.iter().try_for_each(|(path, data, visibility)| {
                 write_atomic_owned(path, data, *visibility, true, owner)
-            })
+            })?;
+            if trust_written {
+                self.record_trust(&subject, &wanted.ca)?;
+            }
+            Ok(())
         });
         if let Err(e) = saved {
             for ((path, _, visibility), old) in files.iter().zip(&before) {
