@@ -3,13 +3,16 @@
 # signer (`auth sign-requests`, one pass) answering 100 nodes' requests at once (faked by
 # examples/fake_node_requests.rs before each run); a node's `redis sync` renewing its
 # certificate through a signer in --watch mode, end to end; the same node's sync with nothing
-# due. Prints hyperfine's table.
+# due; and, behind a flood of JUNK requests that are no requests (put just before), the same
+# node's renewal through the watching signer: every junk request is refused one by one, oldest
+# first, and the honest one answered in the same run. Prints hyperfine's tables.
 #
-#   bash bench/requests.sh        (RUNS=10, NODES=100 by default)
+#   bash bench/requests.sh        (RUNS=10, NODES=100, JUNK=10000 by default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-10}
 NODES=${NODES:-100}
+JUNK=${JUNK:-10000}
 
 source bench/lib.sh
 install_missing hyperfine:hyperfine etcd:etcd-server protoc:protobuf-compiler
@@ -45,9 +48,13 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-markdown node.md \
   -n "node sync, nothing due" "$RCTL $S redis sync --node=n1 --no-reload" \
   -n "node sync, renewed through the watching signer" \
   "$RCTL $S redis sync --node=n1 --no-reload --renew-within=100000h" >/dev/null
+hyperfine -N --runs 1 --export-markdown flood.md --prepare "$FAKE $URL --junk $JUNK" \
+  -n "node sync behind $JUNK junk requests, renewed through the watching signer" \
+  "$RCTL $S redis sync --node=n1 --no-reload --renew-within=100000h --wait=300s" >/dev/null
+echo "signer: $(grep -c '^refused junk-' signer.log) junk requests refused, $(grep -c '^signed ' signer.log) signed"
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 hyperfine -N --runs "$RUNS" --export-markdown signer.md \
   --prepare "$FAKE $URL f" \
   -n "auth sign-requests: $NODES nodes' requests" \
   "$RCTL $S --ca-passphrase-file=pass auth sign-requests" >/dev/null
-cat node.md signer.md
+cat node.md flood.md signer.md

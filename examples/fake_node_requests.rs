@@ -4,6 +4,10 @@
 //! issues: no proof of possession; only servers whose name starts with NAME, when given).
 //!
 //!     fake_node_requests etcd://HOST:PORT/PREFIX [NAME]
+//!     fake_node_requests etcd://HOST:PORT/PREFIX --junk N
+//!
+//! With `--junk N`: N requests that are no requests at all (a flood a hostile etcd writer could
+//! put), which the signer must refuse one by one without stopping for anyone else.
 
 use std::time::Duration;
 
@@ -18,6 +22,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let state = rctl::StateDir::open_etcd(&url, &rctl::etcd::EtcdTls::default(), true)?;
     let queue = state.request_queue()?;
     let only = std::env::args().nth(2).unwrap_or_default();
+    if only == "--junk" {
+        let n: usize = std::env::args().nth(3).ok_or("--junk N")?.parse()?;
+        let tag = rctl::requests::SigningRequest::new_id();
+        for i in 0..n {
+            let id = format!("junk-{tag}-{i:06}");
+            queue.submit(&id, b"{\"not\": \"a request\"}", Duration::from_secs(600))?;
+        }
+        eprintln!("{n} junk requests queued");
+        return Ok(());
+    }
     let now = time::OffsetDateTime::now_utc();
     let mut made = 0;
     for server in state.servers()? {
