@@ -699,9 +699,15 @@ fn the_signer_refuses_a_flood_of_junk_alone_and_still_answers_the_honest() {
     queue.submit("evil\x1b[2Jid", b"junk", ttl).unwrap();
     let r1 = RequestFor::Server("r1".parse().unwrap());
     let current = f.node.read("r1.key");
-    let good = NodeRequest::new(r1, &node, algo, &hosts, Some(&current), false, now).unwrap();
+    let good =
+        NodeRequest::new(r1.clone(), &node, algo, &hosts, Some(&current), false, now).unwrap();
     queue
         .submit(&good.request.id, &good.request.to_json().unwrap(), ttl)
+        .unwrap();
+    // A second one for the same name in the same pass: one signature per registration.
+    let twice = NodeRequest::new(r1, &node, algo, &hosts, Some(&current), false, now).unwrap();
+    queue
+        .submit(&twice.request.id, &twice.request.to_json().unwrap(), ttl)
         .unwrap();
     let started = Instant::now();
     let run = rctl(
@@ -712,9 +718,17 @@ fn the_signer_refuses_a_flood_of_junk_alone_and_still_answers_the_honest() {
     let took = started.elapsed();
     let out = run.failed(&format!(
         "{} of {} signing request(s) refused",
-        junk + 2,
-        junk + 3
+        junk + 3,
+        junk + 4
     ));
+    let twice_line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("refused {}:", twice.request.id)))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        twice_line.contains("another request for server \"r1\" was judged in this pass"),
+        "{twice_line}"
+    );
     let bad_line = out
         .lines()
         .find(|l| l.starts_with(&format!("refused {}:", bad_key.id)))

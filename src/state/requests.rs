@@ -48,6 +48,41 @@ pub const PAGE: usize = 64;
 /// The most pages one [`StateDir::sign_requests`] takes (a watching signer comes back at once).
 pub const MAX_PAGES: usize = 64;
 
+/// The most requests of one node signed in one call: a node asks for its own registrations,
+/// one request each.
+pub const PER_NODE: usize = 64;
+
+/// What one call has signed so far, against which each request is also judged: one request per
+/// registration and at most [`PER_NODE`] per node (a flood of requests from one node, or for
+/// one name, costs one signature each, and no more).
+#[derive(Default)]
+struct Budget {
+    subjects: std::collections::BTreeSet<RequestFor>,
+    per_node: std::collections::BTreeMap<NodeName, usize>,
+}
+
+impl Budget {
+    /// Takes `request`'s place in the budget, or says why there is none.
+    fn take(&mut self, request: &SigningRequest) -> std::result::Result<(), String> {
+        if self.subjects.contains(&request.subject) {
+            return Err(format!(
+                "another request for {} was judged in this pass (one per registration)",
+                request.subject
+            ));
+        }
+        let count = self.per_node.entry(request.node.clone()).or_default();
+        if *count >= PER_NODE {
+            return Err(format!(
+                "node {} has more than {PER_NODE} requests in this pass",
+                request.node
+            ));
+        }
+        *count += 1;
+        self.subjects.insert(request.subject.clone());
+        Ok(())
+    }
+}
+
 /// A request refused before signing: what it was (if it could be read), and why.
 type Refused = (Queued, Option<SigningRequest>, String);
 
@@ -130,6 +165,7 @@ impl StateDir {
         // A password an earlier rctl kept in clear in etcd is sealed by the first signer.
         self.seal_admin_password()?;
         let mut done = SignedRequests::default();
+        let mut budget = Budget::default();
         for _ in 0..MAX_PAGES {
             let (page, revision) = queue.pending(PAGE)?;
             done.revision = revision;
@@ -138,7 +174,7 @@ impl StateDir {
             if page.is_empty() {
                 break;
             }
-            let answers = self.sign_page(queue.as_ref(), page)?;
+            let answers = self.sign_page(queue.as_ref(), page, &mut budget)?;
             let payloads = answers
                 .iter()
                 .map(|a| Ok((a.queued.id.clone(), a.queued.revision, a.answer.to_json()?)))
@@ -155,7 +191,12 @@ impl StateDir {
     }
 
     /// One page: every request judged, the accepted signed, all audited in one change.
-    fn sign_page(&mut self, queue: &dyn RequestQueue, page: Vec<Queued>) -> Result<Vec<Answered>> {
+    fn sign_page(
+        &mut self,
+        queue: &dyn RequestQueue,
+        page: Vec<Queued>,
+        budget: &mut Budget,
+    ) -> Result<Vec<Answered>> {
         // Read once for the page: the answers kept, the registrations.
         let known = Known {
             answered: queue.answered()?,
@@ -168,7 +209,7 @@ impl StateDir {
             .enumerate()
             .map(|(i, q)| (q.id.clone(), i))
             .collect();
-        let (accepted, mut refused) = self.judge_page(page, &known);
+        let (accepted, mut refused) = self.judge_page(page, &known, budget);
         let mut events = Vec::new();
         let mut answers = Vec::new();
         let signer = if accepted.is_empty() {
@@ -216,7 +257,12 @@ impl StateDir {
     }
 
     /// Each request of a page read and judged: the accepted, and the refused with why.
-    fn judge_page(&self, page: Vec<Queued>, known: &Known) -> (Vec<Accepted>, Vec<Refused>) {
+    fn judge_page(
+        &self,
+        page: Vec<Queued>,
+        known: &Known,
+        budget: &mut Budget,
+    ) -> (Vec<Accepted>, Vec<Refused>) {
         let mut accepted = Vec::new();
         let mut refused = Vec::new();
         for queued in page {
@@ -229,7 +275,12 @@ impl StateDir {
                     let why = format!("{} is corrupt: {why}", queued.location);
                     refused.push((queued, None, why));
                 }
-                Ok(request) => match self.judge(&request, known) {
+                // Judged first: only a request that would be signed takes a place, so requests
+                // that fail their checks cannot crowd out the honest one for the same name.
+                Ok(request) => match self
+                    .judge(&request, known)
+                    .and_then(|signing| budget.take(&request).map(|()| signing))
+                {
                     Ok((what, user)) => accepted.push(Accepted {
                         queued,
                         request,
