@@ -81,70 +81,54 @@ for t in redis-6.2 redis-7.0 valkey-8.0 valkey-8.1 valkey-9.0 valkey-9.1; do
   "$dest/$t" --version >/dev/null
 done
 
-# Debian sid's servers with TLS. The source is this machine's own Debian source with the suite
-# set to sid, in a private apt configuration; the packages and libraries are cached.
+# Debian sid's servers with TLS, and experimental's Redis 8.6. The source is this machine's own
+# Debian source with the suite set to sid (or experimental), in a private apt configuration;
+# the packages and libraries are cached.
+fetch_suite() { # SUITE DIR PACKAGE...: the packages of SUITE unpacked under DIR/root
+  local suite=$1 dir=$2
+  shift 2
+  rm -rf "$dir"
+  mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/debs" "$dir/root"
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    sed -e "s/^Suites:.*/Suites: $suite/" /etc/apt/sources.list.d/debian.sources |
+      awk -v s="Suites: $suite" 'BEGIN{RS="";ORS="\n\n"} index($0, s) && !/security/' \
+      > "$dir/apt/$suite.sources"
+  else
+    grep -E '^deb .* bookworm ' /etc/apt/sources.list | head -1 |
+      sed -e "s/ bookworm / $suite /" > "$dir/apt/$suite.list"
+  fi
+  local apt=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$dir/apt"
+    -o "Dir::State::Lists=$dir/apt/lists" -o "Dir::Cache=$dir/apt/cache"
+    -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  apt-get -qq "${apt[@]}" update
+  (cd "$dir/debs" && apt-get -qq "${apt[@]}" download "$@" >/dev/null)
+  for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root"; done
+}
 sid=$PWD/$dest/sid
 if [ ! -x "$sid/root/usr/bin/valkey-check-rdb" ] || [ ! -x "$sid/root/usr/bin/redis-check-rdb" ]; then
-  rm -rf "$sid"
-  mkdir -p "$sid/apt/lists/partial" "$sid/apt/cache/archives/partial" "$sid/debs" "$sid/root"
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    sed -e 's/^Suites:.*/Suites: sid/' /etc/apt/sources.list.d/debian.sources |
-      awk 'BEGIN{RS="";ORS="\n\n"} /Suites: sid/ && !/security/' > "$sid/apt/sid.sources"
-  else
-    grep -E '^deb .* bookworm ' /etc/apt/sources.list | head -1 |
-      sed -e 's/ bookworm / sid /' > "$sid/apt/sid.list"
-  fi
-  apt_sid=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$sid/apt"
-    -o "Dir::State::Lists=$sid/apt/lists" -o "Dir::Cache=$sid/apt/cache"
-    -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-  apt-get -qq "${apt_sid[@]}" update
-  (cd "$sid/debs" && apt-get -qq "${apt_sid[@]}" download \
+  fetch_suite sid "$sid" \
     valkey-server valkey-tools redis-server redis-tools libc6 libssl3t64 libjemalloc2 liblzf1 \
     libatomic1 libsystemd0 libcap2 libzstd1 liblz4-1 liblzma5 libgcrypt20 libgpg-error0 \
-    libstdc++6 libgcc-s1 >/dev/null)
-  for deb in "$sid"/debs/*.deb; do dpkg -x "$deb" "$sid/root"; done
+    libstdc++6 libgcc-s1
 fi
-sid_wrapper() { # NAME ARGV0 BINARY
-  cat > "$dest/$1" <<EOT
-#!/bin/sh
-# Debian sid's $2, run through sid's own loader and libraries (scripts/test-servers.sh).
-lib=$sid/root/usr/lib/x86_64-linux-gnu
-exec "\$lib/ld-linux-x86-64.so.2" --library-path "\$lib" --argv0 $2 $sid/root/usr/bin/$3 "\$@"
-EOT
-  chmod +x "$dest/$1"
-}
-# Debian experimental's redis 8.6, the same way: its own packages only (its libraries are
-# sid's, above).
+# Experimental's own packages only: its libraries are sid's.
 exp=$PWD/$dest/experimental
 if [ ! -x "$exp/root/usr/bin/redis-check-rdb" ]; then
-  rm -rf "$exp"
-  mkdir -p "$exp/apt/lists/partial" "$exp/apt/cache/archives/partial" "$exp/debs" "$exp/root"
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    sed -e 's/^Suites:.*/Suites: experimental/' /etc/apt/sources.list.d/debian.sources |
-      awk 'BEGIN{RS="";ORS="\n\n"} /Suites: experimental/ && !/security/' > "$exp/apt/experimental.sources"
-  else
-    grep -E '^deb .* bookworm ' /etc/apt/sources.list | head -1 |
-      sed -e 's/ bookworm / experimental /' > "$exp/apt/experimental.list"
-  fi
-  apt_exp=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$exp/apt"
-    -o "Dir::State::Lists=$exp/apt/lists" -o "Dir::Cache=$exp/apt/cache"
-    -o Dir::State::Status=/dev/null -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-  apt-get -qq "${apt_exp[@]}" update
-  (cd "$exp/debs" && apt-get -qq "${apt_exp[@]}" download redis-server redis-tools >/dev/null)
-  for deb in "$exp"/debs/*.deb; do dpkg -x "$deb" "$exp/root"; done
+  fetch_suite experimental "$exp" redis-server redis-tools
 fi
-exp_wrapper() { # NAME ARGV0 BINARY
-  cat > "$dest/$1" <<EOT
+suite_wrapper() { # ROOT SUITE NAME ARGV0 BINARY
+  cat > "$dest/$3" <<EOT
 #!/bin/sh
-# Debian experimental's $2, run through sid's loader and libraries (scripts/test-servers.sh).
+# Debian $2's $4, run through sid's own loader and libraries (scripts/test-servers.sh).
 lib=$sid/root/usr/lib/x86_64-linux-gnu
-exec "\$lib/ld-linux-x86-64.so.2" --library-path "\$lib" --argv0 $2 $exp/root/usr/bin/$3 "\$@"
+exec "\$lib/ld-linux-x86-64.so.2" --library-path "\$lib" --argv0 $4 $1/root/usr/bin/$5 "\$@"
 EOT
-  chmod +x "$dest/$1"
+  chmod +x "$dest/$3"
 }
-exp_wrapper redis-8.6 redis-server redis-check-rdb
-exp_wrapper redis-8.6-tls redis-server redis-check-rdb
-exp_wrapper redis-cli-8.6 redis-cli redis-cli
+sid_wrapper() { suite_wrapper "$sid" sid "$@"; }
+suite_wrapper "$exp" experimental redis-8.6 redis-server redis-check-rdb
+suite_wrapper "$exp" experimental redis-8.6-tls redis-server redis-check-rdb
+suite_wrapper "$exp" experimental redis-cli-8.6 redis-cli redis-cli
 
 sid_wrapper valkey-9.1-tls valkey-server valkey-check-rdb
 sid_wrapper redis-8.0-tls redis-server redis-check-rdb
