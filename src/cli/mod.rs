@@ -38,6 +38,7 @@ mod output;
 mod redis;
 mod requests;
 mod resources;
+mod status_view;
 mod users;
 
 pub use args::Cli;
