@@ -37,7 +37,7 @@ pub struct SignedRequests {
     pub outcomes: Vec<RequestOutcome>,
     /// The queue's revision when it was read: a watch for more starts after it.
     pub revision: i64,
-    /// True when requests were left for the next call (it took [`MAX_PAGES`] full pages).
+    /// True when requests were left for the next call (it took `MAX_PAGES` (64) full pages).
     pub more: bool,
 }
 
@@ -53,7 +53,7 @@ pub const MAX_PAGES: usize = 64;
 pub const PER_NODE: usize = 64;
 
 /// What one call has signed so far, against which each request is also judged: one request per
-/// registration and at most [`PER_NODE`] per node (a flood of requests from one node, or for
+/// registration and at most `PER_NODE` (64) per node (a flood of requests from one node, or for
 /// one name, costs one signature each, and no more).
 #[derive(Default)]
 struct Budget {
@@ -155,11 +155,11 @@ impl StateDir {
     }
 
     /// Signs every pending request that matches its registration exactly and refuses every
-    /// other (see [`crate::requests`]), oldest first, in pages of [`PAGE`] requests: each
+    /// other (see [`crate::requests`]), oldest first, in pages of `PAGE` (64) requests: each
     /// page's certificates and audit records (signed and refused alike) are saved in one
     /// change, and only then is each of its requests answered; nothing of a page is answered
     /// when its change fails. A request that cannot be read or judged is refused alone, named
-    /// by its key. One call takes at most [`MAX_PAGES`] pages; what is left waits for the next.
+    /// by its key. One call takes at most `MAX_PAGES` (64) pages; what is left waits for the next.
     pub fn sign_requests(&mut self) -> Result<SignedRequests> {
         let queue = self.request_queue()?;
         // A password an earlier rctl kept in clear in etcd is sealed by the first signer.
