@@ -595,6 +595,9 @@ fn a_folder_swapped_for_a_link_mid_write_redirects_nothing() {
     let (parent, victim) = (dir.join("home"), dir.join("victim"));
     fs::create_dir_all(parent.join("out")).unwrap();
     fs::create_dir(&victim).unwrap();
+    // The attacker, nobody (65534), owns the folder above the output folder and its links.
+    const NOBODY: u32 = 65534;
+    std::os::unix::fs::chown(&parent, Some(NOBODY), Some(NOBODY)).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let swapper = {
         let (parent, victim, stop) = (parent.clone(), victim.clone(), stop.clone());
@@ -604,6 +607,7 @@ fn a_folder_swapped_for_a_link_mid_write_redirects_nothing() {
             while !stop.load(Ordering::Relaxed) {
                 if fs::rename(&out, &real).is_ok() {
                     let _ = std::os::unix::fs::symlink(&victim, &out);
+                    let _ = std::os::unix::fs::lchown(&out, Some(NOBODY), Some(NOBODY));
                     std::thread::yield_now();
                     let _ = fs::remove_file(&out);
                     let _ = fs::rename(&real, &out);
@@ -681,4 +685,24 @@ fn outputs_inside_the_state_directory_are_refused() {
         dir.rctl(&args).refused("inside the state directory");
     }
     assert_eq!(snapshot(&dir.state()), before);
+}
+
+/// A state directory that is a link its own user made (to another disk, say) is written through;
+/// the same link owned by another user is refused.
+#[test]
+fn a_link_of_rctls_own_user_is_followed_and_another_users_refused() {
+    let dir = TestDir::new();
+    fs::create_dir(dir.join("real")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir.join("real"), fs::Permissions::from_mode(0o700)).unwrap();
+    symlink(dir.join("real"), dir.join("state")).unwrap();
+    dir.rctl(&["users", "add", "alice", "--roles=readonly"])
+        .ok();
+    assert!(dir.join("real/users.jsonl").exists());
+    fs::create_dir(dir.join("out")).unwrap();
+    symlink(dir.join("out"), dir.join("theirs")).unwrap();
+    std::os::unix::fs::lchown(dir.join("theirs"), Some(65534), Some(65534)).unwrap();
+    dir.rctl(&["auth", "sign", "--host=a.example", "--out=theirs/a"])
+        .refused("is a symbolic link another user owns");
+    assert!(fs::read_dir(dir.join("out")).unwrap().next().is_none());
 }

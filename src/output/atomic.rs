@@ -261,6 +261,16 @@ pub fn check_outside_state(path: &Path, state: &Path) -> Result<()> {
     Ok(())
 }
 
+/// True when the link at `link` and the folder holding it belong to root or to this process's
+/// user: nobody else could have put it there, or swap it.
+fn trusted_link(link: &Path) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    let ours = |uid: u32| uid == 0 || uid == me;
+    let link_owner = fs::symlink_metadata(link).map(|m| m.uid());
+    let folder_owner = fs::metadata(parent_dir(link)).map(|m| m.uid());
+    matches!((link_owner, folder_owner), (Ok(l), Ok(f)) if ours(l) && ours(f))
+}
+
 /// [`write_atomic`], giving the file `owner` (uid, gid) when given.
 pub(crate) fn write_atomic_owned(
     path: &Path,
@@ -283,10 +293,12 @@ pub(crate) fn write_atomic_owned(
     written.map_err(|e| folder.reword(e))
 }
 
-/// A folder opened once, without following a link in its place, for every step of a write
-/// into it: the temp file, the rename and the fsync all go through this handle (as
-/// `/proc/self/fd/N/NAME`), so that a folder swapped for a link while rctl writes (by a user
-/// who owns the folder above it) redirects nothing, and a link in the folder's place is refused.
+/// A folder opened once, for every step of a write into it: the temp file, the rename and the
+/// fsync all go through this handle (as `/proc/self/fd/N/NAME`), so that a folder swapped for a
+/// link while rctl writes (by a user who owns the folder above it) redirects nothing. A link in
+/// the folder's place is followed only when it and the folder holding it belong to root or to
+/// rctl's own user (a state directory or `/etc/redis` linked elsewhere by their owner); another
+/// user's link is refused.
 pub(crate) struct Anchor {
     dir: File,
     /// The folder as given, for messages.
@@ -299,20 +311,33 @@ impl Anchor {
     /// The folder of the file at `path`.
     pub(crate) fn of_file(path: &Path) -> Result<Anchor> {
         let shown = parent_dir(path).to_path_buf();
-        let dir = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
-            .open(&shown)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => Error::OutputRefused {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "{} is a symbolic link; rctl writes into a folder itself, never through a link in its place",
-                        shown.display()
-                    ),
-                },
-                _ => Error::io(&shown, e),
-            })?;
+        let open = |flags: i32| {
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | flags)
+                .open(&shown)
+        };
+        // A link in the folder's place: ELOOP, or ENOTDIR (Linux checks O_DIRECTORY first).
+        let is_link = || fs::symlink_metadata(&shown).is_ok_and(|m| m.file_type().is_symlink());
+        let dir = match open(libc::O_NOFOLLOW) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::ELOOP)
+                    || (e.raw_os_error() == Some(libc::ENOTDIR) && is_link()) =>
+            {
+                if !trusted_link(&shown) {
+                    return Err(Error::OutputRefused {
+                        path: path.to_path_buf(),
+                        message: format!(
+                            "{} is a symbolic link another user owns, or in a folder another user owns; rctl does not write through it",
+                            shown.display()
+                        ),
+                    });
+                }
+                open(0)
+            }
+            other => other,
+        }
+        .map_err(|e| Error::io(&shown, e))?;
         use std::os::fd::AsRawFd;
         let handle = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
         if !handle.is_dir() {
