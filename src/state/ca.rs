@@ -4,65 +4,36 @@
 use super::{CA_FILE, Notice, StateDir, ca_file, default_cluster_name};
 use crate::error::{Error, Result};
 use crate::pki::ca::{CaOptions, HostCa};
-use crate::pki::formats::{BundleFormat, ReadBack};
-use crate::pki::inspect::inspect_certificate;
 use crate::pki::rotation::Phase;
 use crate::requests::RequestFor;
 use crate::state::audit::AuditEvent;
 
 impl StateDir {
-    /// The registered servers whose certificate file the active key did not sign (missing,
+    /// The registered servers whose certificate the active key did not sign (missing,
     /// unreadable, or signed by the outgoing key).
     fn servers_behind(&self, ca: &HostCa) -> Result<Vec<String>> {
-        let prefixes = self.servers()?.into_iter().map(|s| {
-            let subject = RequestFor::Server(s.name.clone());
-            let prefix = s.cert_prefix;
-            let read = move || BundleFormat::Redis.read_back(&prefix);
-            (subject, s.node, read)
-        });
-        self.behind(ca, prefixes)
+        self.not_signed_by_active(ca, true)
     }
 
     /// The registered client outputs whose certificate, read in their format, is not signed
     /// by the active key.
     fn clients_behind(&self, ca: &HostCa) -> Result<Vec<String>> {
-        let prefixes = self.clients()?.into_iter().map(|c| {
-            let subject = RequestFor::Client(c.name.clone());
-            let node = c.node.clone();
-            (subject, node, move || c.read_back())
-        });
-        self.behind(ca, prefixes)
+        self.not_signed_by_active(ca, false)
     }
 
-    /// The names whose bundle is not signed by the CA's active key: read back from their files
+    /// The servers (`servers`) or client outputs whose certificate the active key did not
+    /// sign, as [`rotation_progress`](Self::rotation_progress) reads them: from their files
     /// where they are this host's, from the record of what was installed where they are
     /// another node's (which this host cannot read).
-    fn behind<R>(
-        &self,
-        ca: &HostCa,
-        files: impl Iterator<Item = (RequestFor, Option<crate::NodeName>, R)>,
-    ) -> Result<Vec<String>>
-    where
-        R: FnOnce() -> std::result::Result<ReadBack, String>,
-    {
+    fn not_signed_by_active(&self, ca: &HostCa, servers: bool) -> Result<Vec<String>> {
         let active = ca.active().pin();
-        let here = super::this_node();
-        let mut behind = Vec::new();
-        for (subject, node, read) in files {
-            let signed_by = if node.is_some() && node != here {
-                self.issued(&subject)?.map(|i| i.signed_by)
-            } else {
-                read().ok().and_then(|files| {
-                    inspect_certificate(files.certificate_pem.as_bytes(), Some(ca), self.now())
-                        .ok()
-                        .and_then(|report| report.signed_by)
-                })
-            };
-            if signed_by.as_deref() != Some(active.as_str()) {
-                behind.push(subject.name().to_string());
-            }
-        }
-        Ok(behind)
+        Ok(self
+            .rotation_progress(ca)?
+            .into_iter()
+            .filter(|p| matches!(p.subject, RequestFor::Server(_)) == servers)
+            .filter(|p| p.signed_by.as_deref() != Some(active.as_str()))
+            .map(|p| p.subject.name().to_string())
+            .collect())
     }
 
     /// [`load_ca`](Self::load_ca) with every key decrypted, for an operation that signs.
