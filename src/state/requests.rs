@@ -59,9 +59,20 @@ pub const PER_NODE: usize = 64;
 struct Budget {
     subjects: std::collections::BTreeSet<RequestFor>,
     per_node: std::collections::BTreeMap<NodeName, usize>,
+    /// The ids whose answer is kept (a request seen again is a replay): read once per call,
+    /// and each id answered in it added.
+    answered: std::collections::BTreeSet<String>,
 }
 
 impl Budget {
+    /// Refuses a request whose id was answered before.
+    fn replayed(&self, request: &SigningRequest) -> std::result::Result<(), String> {
+        if self.answered.contains(&request.id) {
+            return Err("its id was answered before: a replayed request".to_string());
+        }
+        Ok(())
+    }
+
     /// Takes `request`'s place in the budget, or says why there is none.
     fn take(&mut self, request: &SigningRequest) -> std::result::Result<(), String> {
         if self.subjects.contains(&request.subject) {
@@ -131,7 +142,6 @@ struct Accepted {
 
 /// What every request of one pass is judged against.
 struct Known {
-    answered: std::collections::BTreeSet<String>,
     servers: Vec<crate::RegisteredServer>,
     clients: Vec<crate::ClientOutput>,
 }
@@ -165,7 +175,10 @@ impl StateDir {
         // A password an earlier rctl kept in clear in etcd is sealed by the first signer.
         self.seal_admin_password()?;
         let mut done = SignedRequests::default();
-        let mut budget = Budget::default();
+        let mut budget = Budget {
+            answered: queue.answered()?,
+            ..Budget::default()
+        };
         for _ in 0..MAX_PAGES {
             let (page, revision) = queue.pending(PAGE)?;
             done.revision = revision;
@@ -174,12 +187,15 @@ impl StateDir {
             if page.is_empty() {
                 break;
             }
-            let answers = self.sign_page(queue.as_ref(), page, &mut budget)?;
+            let answers = self.sign_page(page, &mut budget)?;
             let payloads = answers
                 .iter()
                 .map(|a| Ok((a.queued.id.clone(), a.queued.revision, a.answer.to_json()?)))
                 .collect::<Result<Vec<_>>>()?;
             let delivered = queue.answer(&payloads, ANSWER_TTL)?;
+            budget
+                .answered
+                .extend(payloads.into_iter().map(|(id, _, _)| id));
             for (answer, delivered) in answers.into_iter().zip(delivered) {
                 done.outcomes.push(answer.outcome(delivered));
             }
@@ -191,15 +207,9 @@ impl StateDir {
     }
 
     /// One page: every request judged, the accepted signed, all audited in one change.
-    fn sign_page(
-        &mut self,
-        queue: &dyn RequestQueue,
-        page: Vec<Queued>,
-        budget: &mut Budget,
-    ) -> Result<Vec<Answered>> {
-        // Read once for the page: the answers kept, the registrations.
+    fn sign_page(&mut self, page: Vec<Queued>, budget: &mut Budget) -> Result<Vec<Answered>> {
+        // Read once for the page: the registrations (the answers kept are read once a call).
         let known = Known {
-            answered: queue.answered()?,
             servers: self.servers()?,
             clients: self.clients()?,
         };
@@ -277,8 +287,9 @@ impl StateDir {
                 }
                 // Judged first: only a request that would be signed takes a place, so requests
                 // that fail their checks cannot crowd out the honest one for the same name.
-                Ok(request) => match self
-                    .judge(&request, known)
+                Ok(request) => match budget
+                    .replayed(&request)
+                    .and_then(|()| self.judge(&request, known))
                     .and_then(|signing| budget.take(&request).map(|()| signing))
                 {
                     Ok((what, user)) => accepted.push(Accepted {
@@ -350,9 +361,6 @@ impl StateDir {
         known: &Known,
     ) -> std::result::Result<(Signing, Option<String>), String> {
         let text = |e: crate::Error| e.to_string();
-        if known.answered.contains(&request.id) {
-            return Err("its id was answered before: a replayed request".to_string());
-        }
         let on_record = self.issued(&request.subject).map_err(text)?;
         let now = self.now();
         let from_node = |held_by: &Option<NodeName>| match held_by {
