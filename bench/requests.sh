@@ -48,10 +48,16 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-markdown node.md \
   -n "node sync, nothing due" "$RCTL $S redis sync --node=n1 --no-reload" \
   -n "node sync, renewed through the watching signer" \
   "$RCTL $S redis sync --node=n1 --no-reload --renew-within=100000h" >/dev/null
-hyperfine -N --runs 1 --export-markdown flood.md --prepare "$FAKE $URL --junk $JUNK" \
-  -n "node sync behind $JUNK junk requests, renewed through the watching signer" \
-  "$RCTL $S redis sync --node=n1 --no-reload --renew-within=100000h --wait=300s" >/dev/null
-echo "signer: $(grep -c '^refused junk-' signer.log) junk requests refused, $(grep -c '^signed ' signer.log) signed"
+kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+# The flood put while no signer runs, then a signer started just before the node's sync: the
+# node's request is the newest, answered after every junk request (oldest first).
+$FAKE "$URL" --junk "$JUNK"
+$RCTL $S --ca-passphrase-file=pass auth sign-requests --watch >flood.log 2>&1 &
+pids+=($!)
+hyperfine -N --runs 1 --export-markdown flood.md \
+  -n "node sync behind $JUNK junk requests, renewed through a signer started with them queued" \
+  "$RCTL $S redis sync --node=n1 --no-reload --renew-within=100000h --wait=600s" >/dev/null
+echo "signer: $(grep -c '^refused junk-' flood.log) junk requests refused, $(grep -c '^signed ' flood.log) signed"
 kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
 hyperfine -N --runs "$RUNS" --export-markdown signer.md \
   --prepare "$FAKE $URL f" \

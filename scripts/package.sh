@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds rctl's Debian package and proves it with its consumers:
-#   1. cargo-deb (installed from crates.io under target/tools when missing) packs the release
+#   1. cargo-deb (installed from crates.io when missing, as fuzz/run.sh installs cargo-fuzz) packs the release
 #      build, the man pages and shell completions rendered by that build, the systemd units and
 #      the example configurations (Cargo.toml's [package.metadata.deb]);
 #   2. dpkg installs it on this machine; /usr/bin/rctl --version must answer;
@@ -11,10 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools=$PWD/target/tools
-if [ ! -x "$tools/bin/cargo-deb" ]; then
-  cargo install --locked --quiet --root "$tools" cargo-deb --version 3.8.0
-fi
+command -v cargo-deb >/dev/null || cargo install --locked --quiet cargo-deb --version 3.8.0
 
 cargo build --release --locked
 assets=target/assets
@@ -37,7 +34,7 @@ done
 "$bin" completion zsh > "$assets/completions/_rctl"
 "$bin" completion fish > "$assets/completions/rctl.fish"
 
-"$tools/bin/cargo-deb" --no-build --no-strip --quiet >/dev/null
+cargo deb --no-build --no-strip --quiet >/dev/null
 deb=$(ls -t target/debian/rctl_*.deb | head -1)
 echo "package: $deb, $(stat -c %s "$deb") bytes, $(ls "$assets/man" | wc -l) man pages"
 

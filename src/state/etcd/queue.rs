@@ -15,6 +15,10 @@ use super::unreachable_error;
 use crate::error::{Error, Result};
 use crate::state::queue::{MAX_RECORD, Queued, RequestQueue};
 
+/// The most requests read with their values at once (32 x etcd's 1.5 MiB value limit stays
+/// under the client's 64 MiB message limit).
+const VALUE_PAGE: usize = 32;
+
 /// The queue of an etcd state.
 pub(super) struct EtcdQueue {
     pub(super) runtime: std::sync::Arc<tokio::runtime::Runtime>,
@@ -141,44 +145,47 @@ impl RequestQueue for EtcdQueue {
 
     fn pending(&self, max: usize) -> Result<(Vec<Queued>, i64)> {
         let start = self.key("q", "");
+        let end = super::txn::range_end(&start);
         let kv = self.kv.clone();
-        // The oldest first, keys only: the page's size does not depend on what values hold.
-        let options = GetOptions::new()
-            .with_range(super::txn::range_end(&start))
-            .with_sort(SortTarget::Create, SortOrder::Ascend)
-            .with_limit(i64::try_from(max).unwrap_or(i64::MAX))
-            .with_keys_only();
-        let read = super::retry::retried(&self.runtime, true, || {
-            let (mut kv, start, options) = (kv.clone(), start.clone(), options.clone());
-            async move { kv.get(start, Some(options)).await }
-        })
-        .map_err(self.fail())?;
-        let revision = read.header().map_or(0, |h| h.revision());
-        let keys: Vec<Vec<u8>> = read.kvs().iter().map(|item| item.key().to_vec()).collect();
-        let mut queued = Vec::with_capacity(keys.len());
-        for key in keys {
-            let Some(id) = self.id_of("q", &key) else {
-                continue;
-            };
-            // One record per read: etcd keeps none over its request limit (1.5 MiB), well
-            // within what one answer may carry.
-            let options = GetOptions::new().with_revision(revision);
-            let value = super::retry::retried(&self.runtime, true, || {
-                let (mut kv, key, options) = (kv.clone(), key.clone(), options.clone());
-                async move { kv.get(key, Some(options)).await }
+        let mut queued: Vec<Queued> = Vec::new();
+        let mut revision = None;
+        let mut after = 0;
+        // The oldest first (by when each was put), values and all, in reads of at most
+        // VALUE_PAGE records: etcd keeps no value over 1.5 MiB, so no read is larger than the
+        // client takes (64 MiB), whatever the queue holds. All at the first read's revision.
+        while queued.len() < max {
+            let limit = VALUE_PAGE.min(max - queued.len());
+            let mut options = GetOptions::new()
+                .with_range(end.clone())
+                .with_sort(SortTarget::Create, SortOrder::Ascend)
+                .with_limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                .with_min_create_revision(after + 1);
+            if let Some(revision) = revision {
+                options = options.with_revision(revision);
+            }
+            let read = super::retry::retried(&self.runtime, true, || {
+                let (mut kv, start, options) = (kv.clone(), start.clone(), options.clone());
+                async move { kv.get(start, Some(options)).await }
             })
             .map_err(self.fail())?;
-            let Some(item) = value.kvs().first() else {
-                continue;
-            };
-            queued.push(Queued {
-                location: format!("{}q/{id}", self.location_prefix()),
-                id,
-                value: bounded(item.value()),
-                revision: item.mod_revision(),
-            });
+            revision.get_or_insert(read.header().map_or(0, |h| h.revision()));
+            for item in read.kvs() {
+                after = after.max(item.create_revision());
+                let Some(id) = self.id_of("q", item.key()) else {
+                    continue;
+                };
+                queued.push(Queued {
+                    location: format!("{}q/{id}", self.location_prefix()),
+                    id,
+                    value: bounded(item.value()),
+                    revision: item.mod_revision(),
+                });
+            }
+            if read.kvs().len() < limit {
+                break;
+            }
         }
-        Ok((queued, revision))
+        Ok((queued, revision.unwrap_or(0)))
     }
 
     fn answer(&self, answers: &[(String, i64, Vec<u8>)], ttl: Duration) -> Result<Vec<bool>> {
