@@ -63,18 +63,26 @@ impl EtcdQueue {
 
 impl RequestQueue for EtcdQueue {
     fn submit(&self, id: &str, request: &[u8], ttl: Duration) -> Result<()> {
-        let (mut kv, mut lease) = (self.kv.clone(), self.lease.clone());
+        let (kv, lease) = (self.kv.clone(), self.lease.clone());
         let key = self.key("q", id);
-        let taken = self.runtime.block_on(async move {
-            let id = lease.grant(lease_seconds(ttl), None).await?.id();
-            let put = Txn::new()
-                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(
-                    key,
-                    request.to_vec(),
-                    Some(PutOptions::new().with_lease(id)),
-                )]);
-            Ok::<_, etcd_client::Error>(kv.txn(put).await?.succeeded())
+        // A lease granted twice costs nothing (the spare one ends by itself): retried through an
+        // election. The put only where etcd said it was not applied (a second try of one
+        // that was would find its own request and say it exists).
+        let lease_id = super::retry::retried(&self.runtime, true, || {
+            let mut lease = lease.clone();
+            async move { lease.grant(lease_seconds(ttl), None).await.map(|l| l.id()) }
+        })
+        .map_err(self.fail())?;
+        let put = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                key,
+                request.to_vec(),
+                Some(PutOptions::new().with_lease(lease_id)),
+            )]);
+        let taken = super::retry::retried(&self.runtime, false, || {
+            let (mut kv, put) = (kv.clone(), put.clone());
+            async move { kv.txn(put).await.map(|r| r.succeeded()) }
         });
         if !taken.map_err(self.fail())? {
             return Err(Error::Store(format!(
