@@ -51,8 +51,8 @@ fn not_after(dir: &TestDir, file: &str) -> f64 {
     t.unix_timestamp() as f64
 }
 
-#[test]
-fn sync_and_check_write_prometheus_metrics_that_parse() {
+/// A state with user `app`, a live registered server `r1` and a client output `app1`.
+fn with_server_and_client() -> (TestDir, crate::live::Registered) {
     let dir = TestDir::new();
     dir.rctl(&["auth", "init"]).ok();
     dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
@@ -67,6 +67,12 @@ fn sync_and_check_write_prometheus_metrics_that_parse() {
         "--out=app1",
     ])
     .ok();
+    (dir, server)
+}
+
+#[test]
+fn sync_and_check_write_prometheus_metrics_that_parse() {
+    let (dir, server) = with_server_and_client();
     dir.rctl(&["redis", "sync", "--all", "--metrics=sync.prom"])
         .ok();
     let text = dir.read("sync.prom");
@@ -162,20 +168,7 @@ fn the_example_alert_rules_pass_promtool_and_their_tests() {
 
 #[test]
 fn sync_and_check_metrics_share_a_textfile_folder_and_pass_promtool() {
-    let dir = TestDir::new();
-    dir.rctl(&["auth", "init"]).ok();
-    dir.rctl(&["users", "add", "app", "--roles=access", "--db-users=app"])
-        .ok();
-    let _server = register_labelled(&dir, Path::new("redis-server"), "r1", &[], &[], "");
-    dir.rctl(&[
-        "clients",
-        "add",
-        "app1",
-        "--user=app",
-        "--db-user=app",
-        "--out=app1",
-    ])
-    .ok();
+    let (dir, _server) = with_server_and_client();
     std::fs::create_dir(dir.join("textfile")).unwrap();
     dir.rctl(&["redis", "sync", "--all", "--metrics=textfile/sync.prom"])
         .ok();
