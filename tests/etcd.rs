@@ -183,6 +183,32 @@ impl EtcdCluster {
             .unwrap_or(0)
     }
 
+    /// Member `i`'s counters of what its clients asked: range reads (one per `get`, and one per
+    /// read in a transaction), transactions, and bytes sent to clients, from its `/metrics`.
+    pub fn served(&self, i: usize) -> Served {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(&self.clients[i]).unwrap();
+        write!(
+            conn,
+            "GET /metrics HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.clients[i]
+        )
+        .unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        let sum = |starts: &str, has: &str| -> f64 {
+            text.lines()
+                .filter(|l| l.starts_with(starts) && l.contains(has))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        };
+        Served {
+            ranges: sum("etcd_debugging_mvcc_range_total", "") as u64,
+            txns: sum("grpc_server_handled_total", "grpc_method=\"Txn\"") as u64,
+            sent: sum("etcd_network_client_grpc_sent_bytes_total", "") as u64,
+        }
+    }
+
     /// `etcdctl get --prefix /PREFIX/`: every key and value.
     pub fn dump(&self, prefix: &str) -> String {
         let mut cmd = Command::new("etcdctl");
@@ -207,6 +233,25 @@ impl Drop for EtcdCluster {
         for m in &mut self.members {
             let _ = m.kill();
             let _ = m.wait();
+        }
+    }
+}
+
+/// What a member served its clients (see [`EtcdCluster::served`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Served {
+    pub ranges: u64,
+    pub txns: u64,
+    pub sent: u64,
+}
+
+impl std::ops::Sub for Served {
+    type Output = Served;
+    fn sub(self, before: Served) -> Served {
+        Served {
+            ranges: self.ranges - before.ranges,
+            txns: self.txns - before.txns,
+            sent: self.sent - before.sent,
         }
     }
 }

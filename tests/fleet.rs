@@ -219,3 +219,87 @@ fn files_have_their_owner_from_the_first_write() {
     .refused("no user \"no-such-user\"");
     assert!(!dir.join("x.crt").exists());
 }
+
+/// A node's sync reads its own registrations, each alone: what it asks of etcd (range reads,
+/// transactions, bytes) is the same with 2 other servers registered as with 122, and an index
+/// entry naming another node's server gives it nothing.
+#[test]
+fn a_node_sync_asks_etcd_the_same_whatever_the_size_of_the_fleet() {
+    let etcd = EtcdCluster::start();
+    // One member, whose counters then see every request.
+    let state = etcd.state(Some(0), "scale");
+    let (admin, node_a) = (TestDir::new(), TestDir::new());
+    let pass = passphrase(&admin);
+    rctl(admin.path(), &state, &["auth", "init", &pass]).ok();
+    let register = |name: &str, node: &str, port: u16| {
+        rctl(
+            admin.path(),
+            &state,
+            &[
+                "redis",
+                "add",
+                name,
+                &format!("--addr=127.0.0.1:{port}"),
+                &format!("--cert-prefix={}", node_a.join(name).display()),
+                &format!("--node={node}"),
+            ],
+        )
+        .ok();
+    };
+    register("mine", "node-a", 7000);
+    register("rb", "node-b", 7001);
+    register("rc", "node-c", 7002);
+    let sync = || {
+        let before = etcd.served(0);
+        let run = rctl(
+            node_a.path(),
+            &state,
+            &["redis", "sync", "--node=node-a", "--no-reload", &pass],
+        );
+        let out = run.ok();
+        (etcd.served(0) - before, out)
+    };
+    let (_, first) = sync();
+    assert!(first.starts_with("mine: renewed"), "{first}");
+    let (small, again) = sync();
+    assert_eq!(again.trim(), "mine: not reloaded (--no-reload)");
+    for i in 0..120 {
+        register(&format!("other{i}"), &format!("node-{i}"), 8000 + i);
+    }
+    let (large, again) = sync();
+    assert_eq!(again.trim(), "mine: not reloaded (--no-reload)");
+    assert_eq!((large.ranges, large.txns), (small.ranges, small.txns));
+    // 120 registrations of about 200 bytes each would be 24 KB more.
+    assert!(
+        large.sent < small.sent + 2_000,
+        "{small:?} with 2 other servers, {large:?} with 122"
+    );
+
+    // An index entry for another node's server (an etcd writer's forgery) is passed over.
+    let key = "/scale/k/nodes/node-a.yaml";
+    etcdctl(&etcd, &["put", key, "servers:\n- mine\n- rb\n"]);
+    let (_, out) = sync();
+    assert!(!out.contains("rb"), "{out}");
+    assert!(!node_a.join("rb.crt").exists());
+
+    // A state made before the index (none of it there): the node finds its server all the
+    // same, and the next registration builds the index for every node.
+    etcdctl(&etcd, &["del", "--prefix", "/scale/k/nodes"]);
+    assert_eq!(etcd.count("scale/k/nodes"), 0);
+    let (_, out) = sync();
+    assert_eq!(out.trim(), "mine: not reloaded (--no-reload)");
+    register("late", "node-late", 9000);
+    // node-a, node-b, node-c, node-0..119, node-late, and the mark.
+    assert_eq!(etcd.count("scale/k/nodes/"), 124);
+    assert_eq!(etcd.count("scale/k/nodes.yaml"), 1);
+    rctl(admin.path(), &state, &["redis", "rm", "rb"]).ok();
+    assert_eq!(etcd.count("scale/k/nodes/node-b.yaml"), 0);
+}
+
+fn etcdctl(etcd: &EtcdCluster, args: &[&str]) {
+    let mut cmd = std::process::Command::new("etcdctl");
+    cmd.env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={}", etcd.clients.join(",")))
+        .args(args);
+    crate::util::run(cmd, None).ok();
+}

@@ -336,9 +336,14 @@ fn sync_clients(
     }
     let ca = state.sync_ca()?;
     let now = state.now();
-    let all = state.clients()?;
     let mut out = Vec::with_capacity(names.len());
-    for client in all.into_iter().filter(|c| names.contains(&c.name)) {
+    // Each read alone, in name order; one removed since is passed over.
+    let mut names = names.to_vec();
+    names.sort();
+    for name in &names {
+        let Some(client) = state.client(name)? else {
+            continue;
+        };
         let plan = crate::clients::renewal::plan_client(&client, &ca, options.renew_within, now);
         let written = if options.dry_run || plan.is_empty() {
             Ok(WrittenFiles::default())
@@ -394,31 +399,26 @@ pub(crate) fn selected(
     state: &StateDir,
     selection: &Selection,
 ) -> Result<(Vec<RegisteredServer>, Vec<ClientOutput>)> {
-    let all_servers = state.servers()?;
-    let all_clients = state.clients()?;
     let (servers, clients) = match selection {
-        Selection::All => (all_servers, all_clients),
-        Selection::Node(node) => {
-            let mine = |n: &Option<_>| n.as_ref() == Some(node);
-            let servers = all_servers.into_iter().filter(|s| mine(&s.node)).collect();
-            let clients = all_clients.into_iter().filter(|c| mine(&c.node)).collect();
-            return Ok((servers, clients));
-        }
+        Selection::All => (state.servers()?, state.clients()?),
+        // Its own registrations, each read alone: not the whole fleet's.
+        Selection::Node(node) => return state.registrations_of(node),
         Selection::Named(names) if names.is_empty() => return Err(Error::NoServerSelected),
         Selection::Named(names) => {
             // `sync r1 r1 r1` is one sync of r1, not three at once.
             let (mut servers, mut clients) = (Vec::new(), Vec::new());
             for name in names {
-                if let Some(s) = all_servers.iter().find(|s| &s.name == name) {
-                    if !servers.contains(s) {
-                        servers.push(s.clone());
+                let client = || match name.as_str().parse() {
+                    Ok(name) => state.client(&name),
+                    Err(_) => Ok(None),
+                };
+                if let Some(s) = state.find_server(name)? {
+                    if !servers.contains(&s) {
+                        servers.push(s);
                     }
-                } else if let Some(c) = all_clients
-                    .iter()
-                    .find(|c| c.name.as_str() == name.as_str())
-                {
-                    if !clients.contains(c) {
-                        clients.push(c.clone());
+                } else if let Some(c) = client()? {
+                    if !clients.contains(&c) {
+                        clients.push(c);
                     }
                 } else {
                     return Err(Error::NotFound {

@@ -13,6 +13,7 @@ use crate::pki::ca::HostCa;
 use crate::state::audit::AuditEvent;
 
 use super::StateDir;
+use super::node_index::Indexed;
 use super::server_files::WrittenFiles;
 use super::signing::{Also, ClientLogin, Output};
 
@@ -23,20 +24,27 @@ impl StateDir {
     pub fn clients(&self) -> Result<Vec<ClientOutput>> {
         let mut clients = Vec::new();
         for file in self.store().list(CLIENTS_DIR)? {
-            let Some(stem) = file.strip_suffix(".yaml") else {
-                continue;
-            };
-            let name = format!("{CLIENTS_DIR}/{file}");
-            clients.extend(self.load(&name, |data| {
-                let client: ClientOutput = crate::output::yaml::from_slice(data)?;
-                if client.name.as_str() != stem {
-                    return Err(format!("holds client {:?}, not {stem:?}", client.name));
-                }
-                Ok(client)
-            })?);
+            if let Some(stem) = file.strip_suffix(".yaml") {
+                clients.extend(self.load_client(stem)?);
+            }
         }
         clients.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(clients)
+    }
+
+    /// One registered client output, read alone (`None`: not registered).
+    pub(crate) fn client(&self, name: &ClientName) -> Result<Option<ClientOutput>> {
+        self.load_client(name.as_str())
+    }
+
+    fn load_client(&self, stem: &str) -> Result<Option<ClientOutput>> {
+        self.load(&format!("{CLIENTS_DIR}/{stem}.yaml"), |data| {
+            let client: ClientOutput = crate::output::yaml::from_slice(data)?;
+            if client.name.as_str() != stem {
+                return Err(format!("holds client {:?}, not {stem:?}", client.name));
+            }
+            Ok(client)
+        })
     }
 
     /// Registers a client output and issues its first bundle, in one change: checked first (a
@@ -60,8 +68,17 @@ impl StateDir {
             owner,
             format: &format,
         };
+        let indexed = Indexed::Client(&client.name);
+        let index = self.index_changes(client.node.as_ref(), indexed, true)?;
+        // Adding only writes index blobs, never removes one.
+        let mut blobs = vec![(blob.as_str(), yaml.as_bytes())];
+        blobs.extend(
+            index
+                .iter()
+                .filter_map(|(n, d)| Some((n.as_str(), d.as_deref()?))),
+        );
         let also = Also {
-            blobs: &[(&blob, yaml.as_bytes())],
+            blobs: &blobs,
             events: vec![
                 AuditEvent::about("client.add", &client.name).with_outputs(&client.outputs()),
             ],
@@ -83,6 +100,8 @@ impl StateDir {
         let yaml = serde_norway::to_string(client).map_err(|e| Error::encode("client", e))?;
         let event = AuditEvent::about("client.add", &client.name).with_outputs(&client.outputs());
         self.audited(&[event], || {
+            let indexed = Indexed::Client(&client.name);
+            self.index_registration(client.node.as_ref(), indexed, true)?;
             self.store().write(
                 &format!("{CLIENTS_DIR}/{}.yaml", client.name),
                 yaml.as_bytes(),
@@ -128,18 +147,19 @@ impl StateDir {
 
     /// Forgets a client output (its files stay where they are).
     pub fn remove_client(&mut self, name: &ClientName) -> Result<()> {
-        if !self.clients()?.iter().any(|c| &c.name == name) {
+        let Some(client) = self.client(name)? else {
             return Err(Error::NotFound {
                 what: "client",
                 name: name.to_string(),
             });
-        }
+        };
         // As for a server: its install record goes with it.
         let issued =
             crate::requests::Issued::blob_name(&crate::requests::RequestFor::Client(name.clone()));
         self.audited(&[AuditEvent::about("client.delete", name)], || {
             self.store().remove(&format!("{CLIENTS_DIR}/{name}.yaml"))?;
-            self.store().remove(&issued)
+            self.store().remove(&issued)?;
+            self.index_registration(client.node.as_ref(), Indexed::Client(name), false)
         })
     }
 

@@ -55,13 +55,10 @@ impl StateDir {
 
     /// The registered server named `name`.
     pub fn server(&self, name: &ServerName) -> Result<RegisteredServer> {
-        self.servers()?
-            .into_iter()
-            .find(|s| &s.name == name)
-            .ok_or_else(|| Error::NotFound {
-                what: "server",
-                name: name.to_string(),
-            })
+        self.find_server(name)?.ok_or_else(|| Error::NotFound {
+            what: "server",
+            name: name.to_string(),
+        })
     }
 
     /// Logs `req.user` in to `req.server`: checks the server's labels and the account against

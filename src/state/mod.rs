@@ -14,6 +14,7 @@ mod clients;
 mod db_login;
 pub mod etcd;
 mod migrate;
+mod node_index;
 mod notice;
 mod progress;
 pub mod queue;
@@ -112,6 +113,7 @@ impl StateDir {
         keyed: USERS_FILE,
         line_key: user_line_name,
         appended: AUDIT_FILE,
+        per_registration: &["clients", "issued", "nodes", "servers"],
     };
 
     /// Opens (creating when missing) and locks the state directory at `path`.

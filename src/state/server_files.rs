@@ -37,20 +37,16 @@ impl StateDir {
     /// The registered servers `names` (every one when empty), in the order given; an unknown
     /// name is refused.
     pub fn registered_servers(&self, names: &[ServerName]) -> Result<Vec<RegisteredServer>> {
-        let all = self.servers()?;
         if names.is_empty() {
-            return Ok(all);
+            return self.servers();
         }
         names
             .iter()
             .map(|name| {
-                all.iter()
-                    .find(|s| &s.name == name)
-                    .cloned()
-                    .ok_or_else(|| Error::NotFound {
-                        what: "server",
-                        name: name.to_string(),
-                    })
+                self.find_server(name)?.ok_or_else(|| Error::NotFound {
+                    what: "server",
+                    name: name.to_string(),
+                })
             })
             .collect()
     }

@@ -8,6 +8,7 @@ use crate::servers::registered::RegisteredServer;
 use crate::state::audit::AuditEvent;
 
 use super::StateDir;
+use super::node_index::Indexed;
 
 const SERVERS_DIR: &str = "servers";
 /// The password of rctl's own account (mode 0600, as every state file).
@@ -20,20 +21,27 @@ impl StateDir {
     pub fn servers(&self) -> Result<Vec<RegisteredServer>> {
         let mut servers = Vec::new();
         for file in self.store().list(SERVERS_DIR)? {
-            let Some(stem) = file.strip_suffix(".yaml") else {
-                continue;
-            };
-            let name = format!("{SERVERS_DIR}/{file}");
-            servers.extend(self.load(&name, |data| {
-                let server: RegisteredServer = crate::output::yaml::from_slice(data)?;
-                if server.name.as_str() != stem {
-                    return Err(format!("holds server {:?}, not {stem:?}", server.name));
-                }
-                Ok(server)
-            })?);
+            if let Some(stem) = file.strip_suffix(".yaml") {
+                servers.extend(self.load_server(stem)?);
+            }
         }
         servers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(servers)
+    }
+
+    /// One registered server, read alone (`None`: not registered).
+    pub(crate) fn find_server(&self, name: &crate::ServerName) -> Result<Option<RegisteredServer>> {
+        self.load_server(name.as_str())
+    }
+
+    fn load_server(&self, stem: &str) -> Result<Option<RegisteredServer>> {
+        self.load(&format!("{SERVERS_DIR}/{stem}.yaml"), |data| {
+            let server: RegisteredServer = crate::output::yaml::from_slice(data)?;
+            if server.name.as_str() != stem {
+                return Err(format!("holds server {:?}, not {stem:?}", server.name));
+            }
+            Ok(server)
+        })
     }
 
     /// Registers a server. Refused when one of that name exists, when another server writes
@@ -114,6 +122,8 @@ impl StateDir {
             for (name, data) in new_admin.iter().flatten() {
                 self.store().write(name, data)?;
             }
+            let indexed = Indexed::Server(&server.name);
+            self.index_registration(server.node.as_ref(), indexed, true)?;
             let written = self.store().write(
                 &format!("{SERVERS_DIR}/{}.yaml", server.name),
                 yaml.as_bytes(),
@@ -216,19 +226,20 @@ impl StateDir {
 
     /// Forgets a registered server (its files stay where they are).
     pub fn remove_server(&mut self, name: &crate::ServerName) -> Result<()> {
-        if !self.servers()?.iter().any(|s| &s.name == name) {
+        let Some(server) = self.find_server(name)? else {
             return Err(Error::NotFound {
                 what: "server",
                 name: name.to_string(),
             });
-        }
+        };
         // What was installed for it goes too: registered again (a node that lost its key,
         // say), its first certificate needs no proof of a key nobody holds.
         let issued =
             crate::requests::Issued::blob_name(&crate::requests::RequestFor::Server(name.clone()));
         self.audited(&[AuditEvent::about("server.delete", name)], || {
             self.store().remove(&format!("{SERVERS_DIR}/{name}.yaml"))?;
-            self.store().remove(&issued)
+            self.store().remove(&issued)?;
+            self.index_registration(server.node.as_ref(), Indexed::Server(name), false)
         })
     }
 }

@@ -26,6 +26,10 @@ pub struct Layout {
     pub line_key: fn(&[u8]) -> std::result::Result<String, String>,
     /// The blob whose lines are records appended in time order (the audit log).
     pub appended: &'static str,
+    /// Folders of one blob per registration, as many as the fleet has: a store that reads
+    /// ahead (etcd's snapshot) leaves them to be read when asked for, so that a command that
+    /// needs a few of them does not read them all.
+    pub per_registration: &'static [&'static str],
 }
 
 /// Locks on registered servers: two syncs of one server run one after the other, the second

@@ -8,12 +8,12 @@ impl EtcdStore {
     /// marker at it. Linearizable, so a command sees everything done before it started, through
     /// any member: a script's `users add` then `users update` through two members works.
     pub(super) fn take_snapshot(&self) -> std::result::Result<Snapshot, etcd_client::Error> {
-        let spaces = [self.key("k", ""), self.key("d", "")];
+        let spaces = self.eager_ranges();
         let mut reads: Vec<TxnOp> = spaces
             .iter()
-            .map(|start| {
+            .map(|(start, end)| {
                 let options = GetOptions::new()
-                    .with_range(range_end(start))
+                    .with_range(end.clone())
                     .with_limit(PREFETCH);
                 TxnOp::get(start.clone(), Some(options))
             })
@@ -32,15 +32,14 @@ impl EtcdStore {
         })?;
         let mut snapshot = Snapshot {
             revision: response.header().map_or(0, |h| h.revision()),
-            small: BTreeMap::new(),
             complete: true,
-            earlier_layout: false,
+            ..Snapshot::default()
         };
         let answers = response.op_responses();
         if let Some(etcd_client::TxnOpResponse::Get(earlier)) = answers.get(spaces.len()) {
             snapshot.earlier_layout = earlier.count() > 0;
         }
-        for (start, answer) in spaces.iter().zip(answers) {
+        for ((_, end), answer) in spaces.iter().zip(answers) {
             if let etcd_client::TxnOpResponse::Get(get) = answer {
                 for kv in get.kvs() {
                     snapshot
@@ -50,7 +49,7 @@ impl EtcdStore {
                 // The rest of a large state at the same revision, a page at a time: a few
                 // range reads instead of one read per key later.
                 if let Some(last) = get.kvs().last().filter(|_| get.more()) {
-                    let complete = self.prefetch_rest(&mut snapshot, start, last.key())?;
+                    let complete = self.prefetch_rest(&mut snapshot, end, last.key())?;
                     snapshot.complete &= complete;
                 }
             }
@@ -58,15 +57,56 @@ impl EtcdStore {
         Ok(snapshot)
     }
 
-    /// The keys after `last` of the space starting at `start`, at the snapshot's revision, in
+    /// What a snapshot reads ahead, as ranges (start, end): the blobs but the per-registration
+    /// folders, and the deletion markers. Its size does not grow with the fleet.
+    fn eager_ranges(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let blobs = self.key("k", "");
+        let mut ranges = Vec::new();
+        let mut from = blobs.clone();
+        for folder in self.lazy_folders() {
+            ranges.push((from, folder.clone()));
+            from = range_end(&folder);
+        }
+        ranges.push((from, range_end(&blobs)));
+        let markers = self.key("d", "");
+        let end = range_end(&markers);
+        ranges.push((markers, end));
+        ranges
+    }
+
+    /// The keys that start the per-registration folders (`P k/servers/`, …), sorted.
+    fn lazy_folders(&self) -> Vec<Vec<u8>> {
+        let mut folders: Vec<Vec<u8>> = self
+            .layout
+            .per_registration
+            .iter()
+            .map(|f| self.key("k", &format!("{f}/")))
+            .collect();
+        folders.sort();
+        folders
+    }
+
+    /// Whether `key` (or every key starting with it) is in a per-registration folder.
+    fn is_lazy(&self, key: &[u8]) -> bool {
+        self.lazy_folders().iter().any(|f| key.starts_with(f))
+    }
+
+    /// Whether a range starting with `start` holds keys of a per-registration folder.
+    fn reaches_lazy(&self, start: &[u8]) -> bool {
+        self.lazy_folders()
+            .iter()
+            .any(|f| f.starts_with(start) || start.starts_with(f))
+    }
+
+    /// The keys after `last` up to `end`, at the snapshot's revision, in
     /// pages of [`PREFETCH`], at most [`PREFETCH_PAGES`] of them; false when more are left.
     fn prefetch_rest(
         &self,
         snapshot: &mut Snapshot,
-        start: &[u8],
+        end: &[u8],
         last: &[u8],
     ) -> std::result::Result<bool, etcd_client::Error> {
-        let end = range_end(start);
+        let end = end.to_vec();
         let mut from = last.to_vec();
         from.push(0);
         for _ in 0..PREFETCH_PAGES {
@@ -169,17 +209,30 @@ impl EtcdStore {
 
     /// One key as the snapshot has it, and its revision of last change (0: absent).
     pub(super) fn get_key(&self, tx: &mut Tx, key: &[u8]) -> Result<Option<Versioned>> {
-        // Blobs and markers: the snapshot has them all, unless there were too many.
+        let lazy = self.is_lazy(key);
+        // Blobs and markers: the snapshot has them all, unless there were too many; a
+        // registration once it was read.
         let small = key.starts_with(&self.key("k", "")) || key.starts_with(&self.key("d", ""));
         let snapshot = self.snapshot(tx)?;
-        if small && (snapshot.complete || snapshot.small.contains_key(key)) {
+        if lazy {
+            if let Some(found) = snapshot.fetched.get(key) {
+                return Ok(found.clone());
+            }
+            if snapshot.fetched_whole(key) {
+                return Ok(None);
+            }
+        } else if small && (snapshot.complete || snapshot.small.contains_key(key)) {
             return Ok(snapshot.small.get(key).cloned());
         }
         let response = self.get(tx, key.to_vec(), GetOptions::new())?;
-        Ok(response
+        let found = response
             .kvs()
             .first()
-            .map(|kv| (kv.value().to_vec(), kv.mod_revision())))
+            .map(|kv| (kv.value().to_vec(), kv.mod_revision()));
+        if lazy && let Some(snapshot) = tx.snapshot.as_mut() {
+            snapshot.fetched.insert(key.to_vec(), found.clone());
+        }
+        Ok(found)
     }
 
     /// One key, as this transaction sees it; remembered for the commit's comparison.
@@ -210,8 +263,20 @@ impl EtcdStore {
             tx.ranges.insert(start.to_vec(), (end.clone(), changed));
         }
         let mut found = Vec::new();
+        let reaches_lazy = self.reaches_lazy(start);
         let snapshot = self.snapshot(tx)?;
-        if snapshot.complete && start.starts_with(&self.key("k", "")) {
+        if reaches_lazy {
+            // Values too, kept: a listing of registrations is followed by reading each.
+            let mut versioned = Vec::new();
+            self.fetch_range(tx, start, &end, false, &mut versioned)?;
+            if let Some(snapshot) = tx.snapshot.as_mut() {
+                snapshot.fetched_ranges.insert(start.to_vec(), end.clone());
+                for (key, value) in &versioned {
+                    snapshot.fetched.insert(key.clone(), Some(value.clone()));
+                }
+            }
+            found.extend(versioned.into_iter().map(|(key, (value, _))| (key, value)));
+        } else if snapshot.complete && start.starts_with(&self.key("k", "")) {
             found.extend(
                 snapshot
                     .small
@@ -219,7 +284,9 @@ impl EtcdStore {
                     .map(|(key, (value, _))| (key.clone(), value.clone())),
             );
         } else {
-            self.fetch_range(tx, start, &end, keys_only, &mut found)?;
+            let mut versioned = Vec::new();
+            self.fetch_range(tx, start, &end, keys_only, &mut versioned)?;
+            found.extend(versioned.into_iter().map(|(key, (value, _))| (key, value)));
         }
         let mut changes = tx.writes.range(start.to_vec()..end).peekable();
         if changes.peek().is_none() {
@@ -235,14 +302,15 @@ impl EtcdStore {
         Ok(merged.into_iter().collect())
     }
 
-    /// Every key from `start` to `end` at the snapshot, a page at a time.
+    /// Every key from `start` to `end` at the snapshot, a page at a time, with the revision of
+    /// its last change.
     pub(super) fn fetch_range(
         &self,
         tx: &mut Tx,
         start: &[u8],
         end: &[u8],
         keys_only: bool,
-        found: &mut Vec<(Vec<u8>, Vec<u8>)>,
+        found: &mut Vec<(Vec<u8>, Versioned)>,
     ) -> Result<()> {
         let mut from = start.to_vec();
         loop {
@@ -255,7 +323,7 @@ impl EtcdStore {
                 response
                     .kvs()
                     .iter()
-                    .map(|kv| (kv.key().to_vec(), kv.value().to_vec())),
+                    .map(|kv| (kv.key().to_vec(), (kv.value().to_vec(), kv.mod_revision()))),
             );
             match response.kvs().last() {
                 Some(last) if response.more() => {

@@ -30,6 +30,7 @@ pub(super) struct Tx {
 pub(super) type Versioned = (Vec<u8>, i64);
 
 /// The revision a transaction reads at, and the blobs and deletion markers as they were then.
+#[derive(Default)]
 pub(super) struct Snapshot {
     pub(super) revision: i64,
     /// `k/…` and `d/…` keys.
@@ -39,6 +40,22 @@ pub(super) struct Snapshot {
     pub(super) complete: bool,
     /// The prefix holds keys of rctl's first etcd layout (`m/NAME` pointers).
     pub(super) earlier_layout: bool,
+    /// Keys of the per-registration folders read so far at the snapshot's revision (`None`:
+    /// absent), which the first request leaves out.
+    pub(super) fetched: BTreeMap<Vec<u8>, Option<Versioned>>,
+    /// Ranges of those folders read whole, by their start: a key of one is in `fetched` or
+    /// absent.
+    pub(super) fetched_ranges: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Snapshot {
+    /// Whether a range read whole holds `key`'s place.
+    pub(super) fn fetched_whole(&self, key: &[u8]) -> bool {
+        self.fetched_ranges
+            .range(..=key.to_vec())
+            .next_back()
+            .is_some_and(|(start, end)| key.starts_with(start) && key < end.as_slice())
+    }
 }
 
 impl Tx {
@@ -280,7 +297,7 @@ mod tests {
                 revision: 7,
                 small: BTreeMap::new(),
                 complete: true,
-                earlier_layout: false,
+                ..Snapshot::default()
             }),
             ..Tx::default()
         };
