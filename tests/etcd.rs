@@ -209,6 +209,15 @@ impl EtcdCluster {
         }
     }
 
+    /// `etcdctl ARGS` against every member; its output.
+    pub fn etcdctl(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("etcdctl");
+        cmd.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.clients.join(",")))
+            .args(args);
+        run(cmd, None).ok()
+    }
+
     /// `etcdctl get --prefix /PREFIX/`: every key and value.
     pub fn dump(&self, prefix: &str) -> String {
         let mut cmd = Command::new("etcdctl");
@@ -1136,4 +1145,76 @@ fn a_read_and_a_write_right_after_the_leader_dies_both_succeed() {
         1,
         "{audit}"
     );
+}
+
+/// The audit log on etcd keeps 90 days: a change that adds records removes older ones (a few
+/// at a time), and `audit ls` shows every record kept.
+#[test]
+fn audit_records_past_their_retention_are_trimmed_by_later_changes() {
+    let etcd = EtcdCluster::start();
+    let dir = TestDir::new();
+    let state = etcd.state(None, "kept");
+    rctl(
+        dir.path(),
+        &state,
+        &["users", "add", "bob", "--roles=readonly"],
+    )
+    .ok();
+    let day = 86_400_000_000_000i128;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    let record = |days: i128, n: u32| {
+        let at = now - days * day;
+        let key = format!("/kept/a/{at:020}-0000beef-{n:08}");
+        let then = time::OffsetDateTime::from_unix_timestamp_nanos(at)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let value = format!(
+            "{{\"time\":\"{then}\",\"os_user\":\"uid:0\",\"command\":\"test\",\"action\":\"old.{days}\",\"target\":\"t\"}}\n"
+        );
+        etcd.etcdctl(&["put", &key, &value]);
+    };
+    for n in 0..40 {
+        record(400, n);
+    }
+    record(91, 0);
+    record(89, 0);
+    let listed = rctl(dir.path(), &state, &["audit", "ls"]).ok();
+    assert!(
+        listed.contains("old.400") && listed.contains("old.89"),
+        "{listed}"
+    );
+    let count = |action: &str| {
+        etcd.dump("kept/a")
+            .lines()
+            .filter(|l| l.contains(&format!("\"action\":\"{action}\"")))
+            .count()
+    };
+    // Each change removes at most 32 expired records: two changes, all 41 gone.
+    rctl(
+        dir.path(),
+        &state,
+        &["users", "add", "carol", "--roles=readonly"],
+    )
+    .ok();
+    assert_eq!(count("old.400"), 8);
+    rctl(
+        dir.path(),
+        &state,
+        &["users", "add", "dave", "--roles=readonly"],
+    )
+    .ok();
+    assert_eq!(
+        (count("old.400"), count("old.91"), count("old.89")),
+        (0, 0, 1)
+    );
+    let listed = rctl(dir.path(), &state, &["audit", "ls"]).ok();
+    assert!(
+        listed.contains("old.89") && listed.contains("bob") && listed.contains("dave"),
+        "{listed}"
+    );
+    // A read-only command trims nothing.
+    record(400, 99);
+    rctl(dir.path(), &state, &["users", "ls"]).ok();
+    assert_eq!(count("old.400"), 1);
 }

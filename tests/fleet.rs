@@ -277,14 +277,14 @@ fn a_node_sync_asks_etcd_the_same_whatever_the_size_of_the_fleet() {
 
     // An index entry for another node's server (an etcd writer's forgery) is passed over.
     let key = "/scale/k/nodes/node-a.yaml";
-    etcdctl(&etcd, &["put", key, "servers:\n- mine\n- rb\n"]);
+    etcd.etcdctl(&["put", key, "servers:\n- mine\n- rb\n"]);
     let (_, out) = sync();
     assert!(!out.contains("rb"), "{out}");
     assert!(!node_a.join("rb.crt").exists());
 
     // A state made before the index (none of it there): the node finds its server all the
     // same, and the next registration builds the index for every node.
-    etcdctl(&etcd, &["del", "--prefix", "/scale/k/nodes"]);
+    etcd.etcdctl(&["del", "--prefix", "/scale/k/nodes"]);
     assert_eq!(etcd.count("scale/k/nodes"), 0);
     let (_, out) = sync();
     assert_eq!(out.trim(), "mine: not reloaded (--no-reload)");
@@ -294,12 +294,4 @@ fn a_node_sync_asks_etcd_the_same_whatever_the_size_of_the_fleet() {
     assert_eq!(etcd.count("scale/k/nodes.yaml"), 1);
     rctl(admin.path(), &state, &["redis", "rm", "rb"]).ok();
     assert_eq!(etcd.count("scale/k/nodes/node-b.yaml"), 0);
-}
-
-fn etcdctl(etcd: &EtcdCluster, args: &[&str]) {
-    let mut cmd = std::process::Command::new("etcdctl");
-    cmd.env("ETCDCTL_API", "3")
-        .arg(format!("--endpoints={}", etcd.clients.join(",")))
-        .args(args);
-    crate::util::run(cmd, None).ok();
 }

@@ -52,6 +52,12 @@ pub use url::{EtcdTls, EtcdUrl};
 /// The largest blob kept under one key (etcd refuses a request over 1.5 MiB).
 pub const MAX_VALUE: usize = 1024 * 1024;
 
+/// How long an audit record is kept on etcd (the commits that add records remove older ones).
+pub const AUDIT_RETENTION: time::Duration = time::Duration::days(90);
+
+/// The most expired audit records one commit removes.
+const AUDIT_TRIM: i64 = 32;
+
 /// Keys read per request of a range (users of a few hundred bytes: about 1 MiB).
 const PAGE: i64 = 4096;
 
@@ -401,11 +407,14 @@ impl Store for EtcdStore {
     /// One transaction, applied only if nothing this one read has changed since; a change
     /// larger than one etcd transaction (a migration) goes in several, the first one guarded.
     fn commit(&self) -> Result<()> {
-        let tx = std::mem::take(&mut *self.tx());
+        let mut tx = std::mem::take(&mut *self.tx());
         if tx.is_empty() {
             return Ok(());
         }
         self.refuse_if_read_only()?;
+        if !tx.records.is_empty() {
+            self.trim_audit(&mut tx)?;
+        }
         let compares = tx.comparisons(&self.prefix);
         if compares.len() > MAX_TXN_OPS {
             return Err(Error::Store(format!(
@@ -451,6 +460,29 @@ impl Store for EtcdStore {
 }
 
 impl EtcdStore {
+    /// Deletes, in a commit that adds audit records, up to [`AUDIT_TRIM`] records older than
+    /// [`AUDIT_RETENTION`]: each change trims more than it adds, so the log on etcd holds the
+    /// records of the retention period and no more. `audit ls` shows them all.
+    fn trim_audit(&self, tx: &mut Tx) -> Result<()> {
+        let cutoff = time::OffsetDateTime::now_utc() - AUDIT_RETENTION;
+        let start = self.key("a", "");
+        let end = self.key("a", &format!("{:020}", cutoff.unix_timestamp_nanos()));
+        let options = GetOptions::new()
+            .with_range(end)
+            .with_limit(AUDIT_TRIM)
+            .with_keys_only()
+            .with_serializable();
+        let kv = self.kv.clone();
+        let old = self.read_retried(|| {
+            let (mut kv, key, options) = (kv.clone(), start.clone(), options.clone());
+            async move { kv.get(key, Some(options)).await }
+        })?;
+        for kv in old.kvs() {
+            tx.writes.insert(kv.key().to_vec(), None);
+        }
+        Ok(())
+    }
+
     /// Whether a commit whose answer was lost was applied: its witness key is there (read
     /// linearizably, retried through an election). `None` when that cannot be learnt.
     fn applied(&self, witness: &[u8]) -> Option<bool> {
