@@ -464,31 +464,38 @@ fn debris_of_killed_runs_is_removed_by_the_next_run_in_that_folder() {
     let dir = TestDir::new();
     dir.rctl(&["auth", "init"]).ok();
     fs::create_dir(dir.join("out")).unwrap();
-    let stale = [
-        dir.write("out/.srv.key.rctl-tmp-0123456789ab", "PRIVATE KEY"),
-        dir.write("out/.users.acl.rctl-tmp-ba9876543210", "user a on #hash"),
-    ];
-    for f in &stale {
+    let old = |f: &std::path::Path| {
         let ok = Command::new("touch")
             .args(["-d", "2 minutes ago"])
             .arg(f)
             .status()
             .unwrap();
         assert!(ok.success());
-    }
-    dir.rctl(&["auth", "sign", "--host=a", "--out=out/other"])
+    };
+    // A bundle's writer holds its folder's lock: each file's temp has one name, and the next
+    // write of that bundle removes what a killed one left (without listing the folder, so
+    // its cost does not grow with the files beside it).
+    let bundle = [
+        dir.write("out/.srv.key.rctl-tmp-set", "PRIVATE KEY"),
+        dir.write("out/.srv.crt.rctl-tmp-set", "CERTIFICATE"),
+    ];
+    dir.rctl(&["auth", "sign", "--host=a", "--out=out/srv"])
         .ok();
+    for f in &bundle {
+        assert!(!f.exists(), "{} survived", f.display());
+    }
+    assert!(dir.join("out/srv.key").exists());
+    // A single file's writer (no lock) removes every temp a killed run left in its folder more
+    // than a minute ago, whatever output it was for.
+    let stale = [
+        dir.write("out/.other.key.rctl-tmp-0123456789ab", "PRIVATE KEY"),
+        dir.write("out/.users.acl.rctl-tmp-ba9876543210", "user a on #hash"),
+    ];
+    stale.iter().for_each(|f| old(f));
+    dir.rctl(&["acl", "generate", "--out=out/users.acl"]).ok();
     for f in &stale {
         assert!(!f.exists(), "{} survived", f.display());
     }
-    let again = dir.write("out/.users.acl.rctl-tmp-aaaaaaaaaaaa", "x");
-    Command::new("touch")
-        .args(["-d", "2 minutes ago"])
-        .arg(&again)
-        .status()
-        .unwrap();
-    dir.rctl(&["acl", "generate", "--out=out/users.acl"]).ok();
-    assert!(!again.exists());
 }
 
 #[test]

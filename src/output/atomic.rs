@@ -66,6 +66,30 @@ pub(crate) fn create_temp_beside(path: &Path, mode: u32) -> Result<(PathBuf, Fil
     }
 }
 
+/// The temp file of `path` for a writer that holds its folder's lock
+/// ([`Anchor::lock`]): one fixed name (`.NAME.rctl-tmp-set`), so no listing of the folder is
+/// needed to find what a killed writer left. One left there is removed first: under the lock,
+/// nobody else is writing it.
+pub(crate) fn create_locked_temp(path: &Path, mode: u32) -> Result<(PathBuf, File)> {
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = parent_dir(path).join(format!(".{base}{TMP_MARK}set"));
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(Error::io(path, e)),
+        _ => {}
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc_o_nofollow())
+        .open(&tmp)
+        .map_err(|e| Error::io(path, e))?;
+    Ok((tmp, file))
+}
+
 /// Writes `data` to a fresh temp file beside `path` and fsyncs it. The caller renames or links it.
 pub(crate) fn write_temp(
     path: &Path,
@@ -91,7 +115,19 @@ pub(crate) fn write_temp_unsynced(
     visibility: Visibility,
     owner: Option<(u32, u32)>,
 ) -> Result<(PathBuf, File)> {
-    let (tmp, mut file) = create_temp_beside(path, visibility.mode())?;
+    let temp = create_temp_beside(path, visibility.mode())?;
+    fill_temp(temp, path, data, visibility, owner)
+}
+
+/// Writes `data` into the temp file `tmp` of `path`, with the owner and mode
+/// [`write_temp_unsynced`] gives; removed on failure.
+pub(crate) fn fill_temp(
+    (tmp, mut file): (PathBuf, File),
+    path: &Path,
+    data: &[u8],
+    visibility: Visibility,
+    owner: Option<(u32, u32)>,
+) -> Result<(PathBuf, File)> {
     let kept = match (Kept::of(path, visibility), owner) {
         (kept, None) => kept,
         (kept, Some((uid, gid))) => Some(Kept {

@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::output::atomic::{
-    Anchor, Visibility, create_temp_beside, parent_dir, place, remove_stale_temps_beside,
-    write_temp_unsynced,
+    Anchor, Visibility, create_locked_temp, create_temp_beside, fill_temp, parent_dir, place,
 };
 
 /// A set of files in one folder that are written together.
@@ -148,7 +147,6 @@ impl<'a> FileSet<'a> {
         // Whatever stands in the marker's place (debris, or a link planted in a shared folder)
         // is removed, not followed; the marker is then created new, never opened through a link.
         remove_if_exists(&self.marker)?;
-        remove_stale_temps_beside(self.paths);
         let temps = self.write_temps(contents)?;
         if let Err(e) = create_marker(&self.marker) {
             temps.iter().for_each(|t| drop(fs::remove_file(t)));
@@ -181,7 +179,9 @@ impl<'a> FileSet<'a> {
             .iter()
             .zip(contents)
             .try_for_each(|(path, (data, vis))| {
-                let (tmp, file) = write_temp_unsynced(path, data, *vis, self.owner)?;
+                // The folder is locked: each file's temp has one name, found without a listing.
+                let temp = create_locked_temp(path, vis.mode())?;
+                let (tmp, file) = fill_temp(temp, path, data, *vis, self.owner)?;
                 temps.push(tmp);
                 files.push((path, file));
                 Ok(())
