@@ -53,12 +53,16 @@ done
 $RCTL $S --ca-passphrase-file=pass auth sign-requests --watch >signer.log 2>&1 &
 pids+=($!)
 
-# sync_all LABEL: every node's sync, PAR at a time; prints the seconds taken, counts failures.
+# sync_all LABEL: every node's sync, PAR at a time (--no-reload for the nodes with no real
+# server behind them, and for all at the first, before the servers start); prints the seconds
+# taken, counts failures.
 sync_all() {
   local start end
   start=$(date +%s.%N)
   seq 1 "$N" | xargs -P "$PAR" -I{} sh -c \
-    "$RCTL $S redis sync --node=n{} --wait=600s >/dev/null 2>>errors.log || echo n{} >>failed.$1"
+    "reload=; [ {} -gt $REAL ] || [ $1 = first ] && reload=--no-reload
+     out=\$($RCTL $S redis sync --node=n{} --wait=600s \$reload 2>&1) ||
+       { echo \"\$out\" >>errors.log; echo n{} >>failed.$1; }"
   end=$(date +%s.%N)
   python3 -c "print(round($end - $start, 1))"
 }
@@ -92,6 +96,10 @@ ranges0=$(metric etcd_debugging_mvcc_range_total) cpu0=$(cpu)
 idle=$(sync_all idle)
 ranges1=$(metric etcd_debugging_mvcc_range_total) cpu1=$(cpu)
 tick=$(getconf CLK_TCK)
+if [ "$(failures)" -gt 0 ]; then
+  echo "the most frequent errors:" >&2
+  sed -E 's/[0-9]+/N/g' errors.log | sort | uniq -c | sort -rn | head -8 >&2
+fi
 python3 - "$N" "$idle" "$ranges0" "$ranges1" "$cpu0" "$cpu1" "$tick" "$(failures)" "${phase_times[@]}" <<'PY'
 import sys
 n, idle = int(sys.argv[1]), float(sys.argv[2])

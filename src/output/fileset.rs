@@ -11,9 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::output::atomic::{
-    Anchor, Visibility, create_locked_temp, create_temp_beside, fill_temp, parent_dir, place,
-};
+use crate::output::atomic::{Anchor, Visibility, create_locked_temp, fill_temp, parent_dir, place};
 
 /// A set of files in one folder that are written together.
 pub struct FileSet<'a> {
@@ -57,12 +55,20 @@ impl<'a> FileSet<'a> {
     pub fn check_and_probe(&self, overwrite: bool) -> Result<()> {
         self.check(overwrite)?;
         if let Some(first) = self.paths.first() {
-            // Through one handle on the folder, as the write: the probe never lands elsewhere.
+            // Through one handle on the folder, as the write; asked of the kernel (write and
+            // search permission as this process, a read-only mount) rather than tried with a
+            // file: creating and removing one cost a journal entry in every write.
             let folder = Anchor::of_file(first)?;
-            let (probe, file) =
-                create_temp_beside(&folder.at(first), 0o600).map_err(|e| folder.reword(e))?;
-            drop(file);
-            let _ = fs::remove_file(probe);
+            let at = folder.at(first);
+            let handle = parent_dir(&at);
+            let mode = nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK;
+            nix::unistd::faccessat(
+                nix::fcntl::AT_FDCWD,
+                handle,
+                mode,
+                nix::fcntl::AtFlags::AT_EACCESS,
+            )
+            .map_err(|e| folder.reword(Error::io(first, std::io::Error::from(e))))?;
         }
         Ok(())
     }
