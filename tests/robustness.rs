@@ -713,3 +713,66 @@ fn a_link_of_rctls_own_user_is_followed_and_another_users_refused() {
         .refused("is a symbolic link another user owns");
     assert!(fs::read_dir(dir.join("out")).unwrap().next().is_none());
 }
+
+/// `users add` asks an index of names beside users.jsonl instead of reading it; the index is a
+/// cache, rebuilt whenever users.jsonl is not what it describes, so no name gets in twice; and
+/// `users ls --format=json`, written as it is read, lists by name as the text listing does.
+#[test]
+fn the_index_of_user_names_never_lets_a_name_in_twice() {
+    let dir = TestDir::new();
+    for name in ["mia", "bob", "zoe"] {
+        dir.rctl_stdin(
+            &["users", "add", name, "--roles=access", "--password-stdin"],
+            "a-long-password-1\n",
+        )
+        .ok();
+    }
+    let index = dir.state().join(".users.jsonl.keys");
+    assert!(index.exists());
+    dir.rctl(&["users", "add", "bob", "--roles=access"])
+        .refused("already exists");
+    // A user added by hand (a copy of mia's line, renamed): the index no longer describes the
+    // file, is built again, and knows her.
+    let users = dir.state().join("users.jsonl");
+    let text = fs::read_to_string(&users).unwrap();
+    let mia = text.lines().find(|l| l.contains("\"mia\"")).unwrap();
+    fs::write(
+        &users,
+        format!("{text}{}\n", mia.replace("\"mia\"", "\"ann\"")),
+    )
+    .unwrap();
+    dir.rctl(&["users", "add", "ann", "--roles=access"])
+        .refused("already exists");
+    // An index cut short, or a link in its place, is no index.
+    fs::write(&index, b"RCTLKEY1").unwrap();
+    dir.rctl(&["users", "add", "zoe", "--roles=access"])
+        .refused("already exists");
+    fs::remove_file(&index).unwrap();
+    std::os::unix::fs::symlink("/dev/null", &index).unwrap();
+    dir.rctl(&["users", "add", "mia", "--roles=access"])
+        .refused("already exists");
+    // A name twice in the file (by hand): no index for it; the full check names the problem.
+    fs::remove_file(&index).unwrap();
+    let text = fs::read_to_string(&users).unwrap();
+    fs::write(&users, format!("{text}{mia}\n")).unwrap();
+    dir.rctl(&["users", "add", "kim", "--roles=access"])
+        .refused("appears twice");
+    fs::write(&users, &text).unwrap();
+    let json = dir.rctl(&["users", "ls", "--format=json"]).ok();
+    let listed: Vec<String> = serde_json::from_str::<serde_json::Value>(&json)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, ["ann", "bob", "mia", "zoe"]);
+    let yaml = dir.rctl(&["users", "ls", "--format=yaml"]).ok();
+    assert_eq!(yaml.matches("name:").count(), 4, "{yaml}");
+    let mut text_order: Vec<&str> = yaml
+        .lines()
+        .filter_map(|l| l.strip_prefix("- name: "))
+        .collect();
+    text_order.dedup();
+    assert_eq!(text_order, ["ann", "bob", "mia", "zoe"]);
+}

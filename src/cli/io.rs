@@ -14,6 +14,44 @@ pub(super) fn emit(text: &str) -> Result<()> {
     }
 }
 
+/// Stdout written in pieces through one buffer (a long listing): a closed pipe ends the output
+/// quietly, as [`emit`] does.
+pub(super) struct StreamOut {
+    out: std::io::BufWriter<std::io::StdoutLock<'static>>,
+    closed: bool,
+}
+
+impl StreamOut {
+    pub(super) fn new() -> StreamOut {
+        StreamOut {
+            out: std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock()),
+            closed: false,
+        }
+    }
+
+    pub(super) fn write(&mut self, text: &str) -> Result<()> {
+        use std::io::Write;
+        if self.closed {
+            return Ok(());
+        }
+        match self.out.write_all(text.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other.map_err(stdout_error),
+        }
+    }
+
+    pub(super) fn finish(mut self) -> Result<()> {
+        use std::io::Write;
+        match self.out.flush() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(stdout_error(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Writes what must be seen (a password shown once) and flushes it: a closed stdout, a broken
 /// pipe or a full disk is an error, and the caller then saves nothing.
 pub(super) fn emit_secret(text: &str) -> Result<()> {

@@ -141,19 +141,54 @@ struct UserView<'a> {
     updated: String,
 }
 
-/// `users ls` / `get users`.
-pub fn users(users: &[rctl::User], format: Format) -> rctl::Result<String> {
-    let views: Vec<UserView<'_>> = users
-        .iter()
-        .map(|u| UserView {
+impl<'a> UserView<'a> {
+    fn of(u: &'a rctl::User) -> UserView<'a> {
+        UserView {
             name: &u.name,
             roles: &u.roles,
             db_users: &u.db_users,
             db_names: &u.db_names,
             created: date(u.created),
             updated: date(u.updated),
-        })
-        .collect();
+        }
+    }
+}
+
+/// `users ls --format=json` a user at a time, as `serde_json`'s pretty printer writes the
+/// whole list: `[`, each user indented by two spaces, `]`.
+pub struct UserJsonStream {
+    users: usize,
+}
+
+impl UserJsonStream {
+    pub fn new() -> UserJsonStream {
+        UserJsonStream { users: 0 }
+    }
+
+    /// The text for the next user.
+    pub fn user(&mut self, user: &rctl::User) -> rctl::Result<String> {
+        let one = serialize(&UserView::of(user), true)?;
+        let mut text = String::from(if self.users == 0 { "[\n" } else { ",\n" });
+        for (i, line) in one.trim_end().lines().enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str("  ");
+            text.push_str(line);
+        }
+        self.users += 1;
+        Ok(text)
+    }
+
+    /// The text that ends the list.
+    pub fn end(&self) -> &'static str {
+        if self.users == 0 { "[]\n" } else { "\n]\n" }
+    }
+}
+
+/// `users ls` / `get users`.
+pub fn users(users: &[rctl::User], format: Format) -> rctl::Result<String> {
+    let views: Vec<UserView<'_>> = users.iter().map(UserView::of).collect();
     if format != Format::Text {
         return serialize(&views, format == Format::Json);
     }

@@ -75,6 +75,16 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
                 );
             }
         }
+        UsersCommand::Ls(args) if args.format == output::Format::Json => {
+            // Written as read: 1,000,000 users in the memory of one.
+            let mut stream = output::UserJsonStream::new();
+            let mut out = super::io::StreamOut::new();
+            with_state_read(ctx, |state| {
+                state.each_user(&mut |user| out.write(&stream.user(user)?))
+            })?;
+            out.write(stream.end())?;
+            out.finish()?;
+        }
         UsersCommand::Ls(args) => {
             let users = with_state_read(ctx, |state| state.users())?;
             out!("{}", output::users(&users, args.format)?)?;

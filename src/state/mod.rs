@@ -13,6 +13,7 @@ pub(crate) mod ca_file;
 mod clients;
 mod db_login;
 pub mod etcd;
+mod line_index;
 mod migrate;
 mod node_index;
 mod notice;
@@ -123,7 +124,7 @@ impl StateDir {
 
     /// [`open`](Self::open) with options (such as accepting loose permissions).
     pub fn open_with(path: impl AsRef<Path>, options: &DirOptions) -> Result<StateDir> {
-        let store = DirStore::open(path.as_ref(), options)?;
+        let store = DirStore::open(path.as_ref(), options)?.with_layout(Self::LAYOUT);
         store.check_secret_file(CA_FILE, options)?;
         migrate::refuse_unfinished(&store)?;
         Ok(Self::with_store(Box::new(store)))
@@ -133,7 +134,7 @@ impl StateDir {
     /// change refused), for commands that only look: it works on a read-only mount and beside
     /// other readers. Due rotation phases are applied in memory and noticed, not saved.
     pub fn open_read_only(path: impl AsRef<Path>, options: &DirOptions) -> Result<StateDir> {
-        let store = DirStore::open_read_only(path.as_ref(), options)?;
+        let store = DirStore::open_read_only(path.as_ref(), options)?.with_layout(Self::LAYOUT);
         store.check_secret_file(CA_FILE, options)?;
         migrate::refuse_unfinished(&store)?;
         Ok(Self::with_store(Box::new(store)))

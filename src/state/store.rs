@@ -141,6 +141,12 @@ pub trait Store {
         let _ = (name, key);
         None
     }
+    /// Whether a line of the keyed blob `name` holds `key`, when the store can tell without
+    /// reading the blob (a directory's index of keys); `None` when the caller must read it.
+    fn has_line(&self, name: &str, key: &str) -> Option<Result<bool>> {
+        let _ = (name, key);
+        None
+    }
     /// Makes the changes since the last commit one step for every other reader. A store that
     /// writes through under a lock (a directory) has nothing left to do. A store that buffers
     /// them (etcd) applies them only if nothing it read has changed since, and otherwise
@@ -168,6 +174,9 @@ pub struct DirStore {
     // a read-only store whose lock file cannot be opened (a read-only mount: no writer either).
     _lock: Option<File>,
     read_only: bool,
+    /// Which blob is keyed by line, kept with an index of its keys (see
+    /// [`line_index`](super::line_index)).
+    layout: Option<Layout>,
 }
 
 const LOCK_FILE: &str = ".lock";
@@ -209,6 +218,7 @@ impl DirStore {
             root: root.to_path_buf(),
             _lock: Some(lock),
             read_only: false,
+            layout: None,
         };
         store.remove_stale_temp_files(root)?;
         Ok(store)
@@ -248,7 +258,20 @@ impl DirStore {
             root: root.to_path_buf(),
             _lock: lock,
             read_only: true,
+            layout: None,
         })
+    }
+
+    /// Names the blob whose lines are keyed (`users.jsonl`): it gets an index of its keys, so
+    /// that adding a line does not read the blob.
+    pub fn with_layout(mut self, layout: Layout) -> DirStore {
+        self.layout = Some(layout);
+        self
+    }
+
+    /// The layout, when `name` is its keyed blob.
+    fn keyed(&self, name: &str) -> Option<Layout> {
+        self.layout.filter(|l| l.keyed == name)
     }
 
     fn refuse_if_read_only(&self) -> Result<()> {
@@ -350,6 +373,15 @@ impl Store for DirStore {
                 .create(parent)
                 .map_err(|e| Error::io(parent, e))?;
         }
+        if self.keyed(name).is_some() {
+            // Its index describes the blob replaced: built again when next needed.
+            let index = super::line_index::index_path(&path);
+            if let Err(e) = fs::remove_file(&index)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                return Err(Error::io(index, e));
+            }
+        }
         write_atomic(&path, data, Visibility::Secret, true)
     }
 
@@ -366,7 +398,9 @@ impl Store for DirStore {
             .custom_flags(libc_o_nofollow())
             .open(&path)
             .map_err(|e| Error::io(&path, e))?;
-        let before = file.metadata().map_err(|e| Error::io(&path, e))?.len();
+        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        let before = meta.len();
+        let stamp = (meta.len(), meta.mtime(), meta.mtime_nsec());
         // A record cut short by an earlier crash would swallow this one: start on a new line.
         let torn = before > 0 && !ends_with_newline(&mut file, before);
         let written = (if torn { file.write_all(b"\n") } else { Ok(()) })
@@ -377,6 +411,11 @@ impl Store for DirStore {
             let _ = file.set_len(before);
             let _ = file.sync_data();
             return Err(Error::io(&path, e));
+        }
+        if let Some(layout) = self.keyed(name) {
+            // A cache: an index not brought up to date describes the blob before, and is built
+            // again when next needed.
+            let _ = super::line_index::note_append(&path, stamp, data, layout.line_key);
         }
         Ok(before)
     }
@@ -434,6 +473,21 @@ impl Store for DirStore {
 
     fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    fn has_line(&self, name: &str, key: &str) -> Option<Result<bool>> {
+        let layout = self.keyed(name)?;
+        let path = match self.path_of(name) {
+            Ok(path) => path,
+            Err(e) => return Some(Err(e)),
+        };
+        use super::line_index::{Lookup, lookup};
+        match lookup(&path, key, layout.line_key, !self.read_only) {
+            Ok(Lookup::Present) => Some(Ok(true)),
+            Ok(Lookup::Absent) => Some(Ok(false)),
+            Ok(Lookup::Unknown) => None,
+            Err(e) => Some(Err(Error::io(path, e))),
+        }
     }
 }
 

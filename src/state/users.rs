@@ -179,6 +179,54 @@ impl StateDir {
         Ok(users)
     }
 
+    /// Hands each user to `f` by name, as [`users`](Self::users) lists them, holding few at a
+    /// time: a listing of 1,000,000 users in little memory. The state keeps its users sorted
+    /// but for those added since it was last rewritten, which are held and merged in; the
+    /// rest is read twice, not held. The whole state is checked first (every line, no name
+    /// twice), so `f` sees nothing of a state `users` refuses.
+    pub fn each_user(&self, f: &mut dyn FnMut(&User) -> Result<()>) -> Result<()> {
+        // 1. Every line checked, the names seen, and the users from the first one out of
+        //    order on (the tail) kept.
+        let mut names = std::collections::HashSet::new();
+        let mut twice = None;
+        let mut sorted_run = 0usize;
+        let mut last: Option<String> = None;
+        let mut tail: Vec<User> = Vec::new();
+        self.for_each_user(&mut |user| {
+            if !names.insert(user.name.clone()) && twice.is_none() {
+                twice = Some(user.name.clone());
+            }
+            let in_order = tail.is_empty() && last.as_ref().is_none_or(|l| user.name > *l);
+            if in_order {
+                sorted_run += 1;
+                last = Some(user.name.clone());
+            } else {
+                tail.push(user);
+            }
+            Ok(())
+        })?;
+        if let Some(name) = twice {
+            let reason = format!("user {name:?} appears twice");
+            return Err(self.corrupt(USERS_FILE, reason));
+        }
+        drop(names);
+        tail.sort_by(|a, b| a.name.cmp(&b.name));
+        // 2. The sorted run read again, the tail merged in.
+        let mut tail = tail.into_iter().peekable();
+        let mut read = 0usize;
+        self.for_each_user(&mut |user| {
+            if read == sorted_run {
+                return Ok(());
+            }
+            read += 1;
+            while let Some(earlier) = tail.next_if(|t| t.name < user.name) {
+                f(&earlier)?;
+            }
+            f(&user)
+        })?;
+        tail.try_for_each(|user| f(&user))
+    }
+
     /// Calls `f` with each user in file order, reading the file in pieces.
     pub(crate) fn for_each_user(&self, f: &mut dyn FnMut(User) -> Result<()>) -> Result<()> {
         let Some(mut reader) = self.store().open(USERS_FILE)? else {
@@ -221,16 +269,18 @@ impl StateDir {
             what: "user",
             name: new.name.to_string(),
         };
-        // A store that keeps each user apart (etcd) looks up the one; else only the names are
-        // read, and one line is appended: adding a user costs the same with 10 users or
-        // 100,000. A file that does not end cleanly is rewritten whole instead.
-        let clean_end = match self.store().read_line(USERS_FILE, new.name.as_str()) {
-            Some(line) => {
-                if line?.is_some() {
-                    return Err(exists());
-                }
-                true
-            }
+        // A store that keeps each user apart (etcd) looks up the one, a directory asks its
+        // index of names; else only the names are read. One line is appended: adding a user
+        // costs the same with 10 users or 1,000,000. A file that does not end cleanly is
+        // rewritten whole instead.
+        let name = new.name.as_str();
+        let held = match self.store().read_line(USERS_FILE, name) {
+            Some(line) => Some(line?.is_some()),
+            None => self.store().has_line(USERS_FILE, name).transpose()?,
+        };
+        let clean_end = match held {
+            Some(true) => return Err(exists()),
+            Some(false) => true,
             None => {
                 let data = self.store().read(USERS_FILE)?.unwrap_or_default();
                 let (names, clean_end) =

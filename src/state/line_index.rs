@@ -1,0 +1,377 @@
+//! Which keys the lines of a keyed blob hold (one user a line of `users.jsonl`), kept beside it
+//! in a directory store (`.users.jsonl.keys`), so that adding a line checks its key is new
+//! without reading the blob: `users add` costs the same with 1,000 users or 1,000,000.
+//!
+//! The index is a cache, never the truth. Its header names the blob's length and modification
+//! time it describes; when the blob is not that (changed by hand, rewritten, or an index update
+//! lost in a crash), the index is built again from the blob. A key it holds may be a hash
+//! collision, so a hit is confirmed by reading the blob; a miss is certain. A blob it cannot
+//! index (a line without a key, a key twice, a last line cut short) gets none: the caller reads
+//! the blob, as without an index, and reports what is wrong.
+//!
+//! Written by hand: it is an open-addressing table of 64-bit key hashes in one file, read with
+//! a few `pread`s. An embedded database (redb, sled) would do it with a second storage format
+//! and a crate larger than this module for one lookup.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"RCTLKEY1";
+/// Magic, blob length, blob mtime (seconds, nanoseconds), slots, keys.
+const HEADER: u64 = 48;
+const SLOT: u64 = 8;
+/// Slots at most half full.
+const MIN_SLOTS: u64 = 1024;
+
+/// What the index says of a key.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// No line holds it.
+    Absent,
+    /// A line holds it (confirmed in the blob).
+    Present,
+    /// No index could be had: read the blob.
+    Unknown,
+}
+
+/// The index file of `blob`.
+pub(crate) fn index_path(blob: &Path) -> PathBuf {
+    let name = blob
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    blob.with_file_name(format!(".{name}.keys"))
+}
+
+/// The blob's length and modification time, as the header keeps them.
+fn stamp(meta: &fs::Metadata) -> (u64, i64, i64) {
+    (meta.len(), meta.mtime(), meta.mtime_nsec())
+}
+
+/// The slot value of a key: 64 bits of its SHA-256, never 0 (an empty slot).
+fn hash(key: &[u8]) -> u64 {
+    let digest = ring::digest::digest(&ring::digest::SHA256, key);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_ref()[..8]);
+    u64::from_le_bytes(first) | 1
+}
+
+/// Whether a line of `blob` holds `key`. `line_key` reads the key of a line. `writable`: an
+/// index built here is saved for the next call.
+pub(crate) fn lookup(
+    blob: &Path,
+    key: &str,
+    line_key: fn(&[u8]) -> Result<String, String>,
+    writable: bool,
+) -> io::Result<Lookup> {
+    let meta = match fs::metadata(blob) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Absent),
+        Err(e) => return Err(e),
+    };
+    let wanted = hash(key.as_bytes());
+    let found = match Index::open(blob, stamp(&meta))? {
+        Some(index) => index.contains(wanted)?,
+        None => {
+            let data = fs::read(blob)?;
+            let Some(table) = Table::build(&data, line_key) else {
+                return Ok(Lookup::Unknown);
+            };
+            if writable {
+                // A cache: failing to save it costs the next call a build, nothing else.
+                let _ = table.save(&index_path(blob), stamp(&meta));
+            }
+            table.contains(wanted)
+        }
+    };
+    if !found {
+        return Ok(Lookup::Absent);
+    }
+    // A hit may be another key with the same 64 bits: the blob tells.
+    let data = fs::read(blob)?;
+    let held = data
+        .split(|b| *b == b'\n')
+        .any(|line| line_key(line).is_ok_and(|k| k == key));
+    Ok(if held {
+        Lookup::Present
+    } else {
+        Lookup::Absent
+    })
+}
+
+/// After `data` (whole lines) was appended to `blob`, whose stamp was `before`: the keys are
+/// added to an index that described the blob before the append, and the index then describes it
+/// after. Any other index is left to be built again.
+pub(crate) fn note_append(
+    blob: &Path,
+    before: (u64, i64, i64),
+    data: &[u8],
+    line_key: fn(&[u8]) -> Result<String, String>,
+) -> io::Result<()> {
+    let Some(mut index) = Index::open(blob, before)? else {
+        return Ok(());
+    };
+    let mut keys = Vec::new();
+    for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        match line_key(line) {
+            Ok(key) => keys.push(hash(key.as_bytes())),
+            // Nothing to index it by: the index no longer describes the blob.
+            Err(_) => return index.forget(),
+        }
+    }
+    if (index.keys + keys.len() as u64) * 2 > index.slots {
+        // Full: built again, larger, at the next lookup.
+        return index.forget();
+    }
+    for key in keys {
+        index.insert(key)?;
+    }
+    // The slots reach the disk before the header says they describe the blob: a crash leaves
+    // an index for the old blob (built again), never one that misses a key.
+    index.file.sync_data()?;
+    let after = stamp(&fs::metadata(blob)?);
+    index.write_header(after)
+}
+
+/// The stamp of `blob` now (`None`: no blob yet, so no index).
+#[cfg(test)]
+fn stamp_of(blob: &Path) -> Option<(u64, i64, i64)> {
+    fs::metadata(blob).ok().map(|m| stamp(&m))
+}
+
+/// An index file that describes the blob as it is.
+struct Index {
+    file: File,
+    slots: u64,
+    keys: u64,
+    path: PathBuf,
+}
+
+impl Index {
+    /// The index of `blob`, if there is one for the blob with this stamp.
+    fn open(blob: &Path, current: (u64, i64, i64)) -> io::Result<Option<Index>> {
+        let path = index_path(blob);
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            // A link or anything else in its place is no index.
+            Err(_) => return Ok(None),
+        };
+        let meta = file.metadata()?;
+        let mut header = [0u8; HEADER as usize];
+        if !meta.is_file() || file.read_exact_at(&mut header, 0).is_err() {
+            return Ok(None);
+        }
+        let word = |i: usize| u64::from_le_bytes(header[i..i + 8].try_into().expect("8 bytes"));
+        let described = (word(8), word(16) as i64, word(24) as i64);
+        let (slots, keys) = (word(32), word(40));
+        let sound = &header[..8] == MAGIC
+            && described == current
+            && slots.is_power_of_two()
+            && meta.len() == HEADER + slots * SLOT;
+        Ok(sound.then_some(Index {
+            file,
+            slots,
+            keys,
+            path,
+        }))
+    }
+
+    fn contains(&self, wanted: u64) -> io::Result<bool> {
+        let mut at = wanted & (self.slots - 1);
+        loop {
+            let mut slot = [0u8; 8];
+            self.file.read_exact_at(&mut slot, HEADER + at * SLOT)?;
+            match u64::from_le_bytes(slot) {
+                0 => return Ok(false),
+                h if h == wanted => return Ok(true),
+                _ => at = (at + 1) & (self.slots - 1),
+            }
+        }
+    }
+
+    fn insert(&mut self, key: u64) -> io::Result<()> {
+        let mut at = key & (self.slots - 1);
+        loop {
+            let mut slot = [0u8; 8];
+            self.file.read_exact_at(&mut slot, HEADER + at * SLOT)?;
+            match u64::from_le_bytes(slot) {
+                0 => {
+                    self.file
+                        .write_all_at(&key.to_le_bytes(), HEADER + at * SLOT)?;
+                    self.keys += 1;
+                    return Ok(());
+                }
+                // A key added again (its line appended twice): counted once.
+                h if h == key => return Ok(()),
+                _ => at = (at + 1) & (self.slots - 1),
+            }
+        }
+    }
+
+    fn write_header(&self, described: (u64, i64, i64)) -> io::Result<()> {
+        self.file
+            .write_all_at(&header(described, self.slots, self.keys), 0)
+    }
+
+    /// Removes the index: the next lookup builds it again.
+    fn forget(self) -> io::Result<()> {
+        drop(self.file);
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn header(described: (u64, i64, i64), slots: u64, keys: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER as usize);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&described.0.to_le_bytes());
+    out.extend_from_slice(&(described.1 as u64).to_le_bytes());
+    out.extend_from_slice(&(described.2 as u64).to_le_bytes());
+    out.extend_from_slice(&slots.to_le_bytes());
+    out.extend_from_slice(&keys.to_le_bytes());
+    out
+}
+
+/// A table built in memory from a blob.
+struct Table {
+    slots: Vec<u64>,
+    keys: u64,
+}
+
+impl Table {
+    /// `None` when the blob cannot be indexed: a line without a key, a key twice, or a last
+    /// line without its newline (an append cut short, which the caller mends).
+    fn build(data: &[u8], line_key: fn(&[u8]) -> Result<String, String>) -> Option<Table> {
+        if data.last().is_some_and(|b| *b != b'\n') {
+            return None;
+        }
+        let lines = data.split(|b| *b == b'\n').filter(|l| !l.is_empty());
+        let count = lines.clone().count() as u64;
+        let size = (count * 2).next_power_of_two().max(MIN_SLOTS);
+        let mut table = Table {
+            slots: vec![0; size as usize],
+            keys: 0,
+        };
+        for line in lines {
+            let key = hash(line_key(line).ok()?.as_bytes());
+            let mask = size - 1;
+            let mut at = key & mask;
+            loop {
+                match table.slots[at as usize] {
+                    0 => {
+                        table.slots[at as usize] = key;
+                        table.keys += 1;
+                        break;
+                    }
+                    // The same 64 bits twice: a key twice (or a collision), left to the caller.
+                    h if h == key => return None,
+                    _ => at = (at + 1) & mask,
+                }
+            }
+        }
+        Some(table)
+    }
+
+    fn contains(&self, wanted: u64) -> bool {
+        let mask = self.slots.len() as u64 - 1;
+        let mut at = wanted & mask;
+        loop {
+            match self.slots[at as usize] {
+                0 => return false,
+                h if h == wanted => return true,
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    /// Written beside the blob through a temp file and a rename (mode 0600, as the state's
+    /// files): a reader sees the old index or the new one.
+    fn save(&self, path: &Path, described: (u64, i64, i64)) -> crate::error::Result<()> {
+        let mut bytes = header(described, self.slots.len() as u64, self.keys);
+        bytes.reserve(self.slots.len() * 8);
+        for slot in &self.slots {
+            bytes.extend_from_slice(&slot.to_le_bytes());
+        }
+        crate::output::atomic::write_atomic(
+            path,
+            &bytes,
+            crate::output::atomic::Visibility::Secret,
+            true,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(line: &[u8]) -> Result<String, String> {
+        let text = std::str::from_utf8(line).map_err(|e| e.to_string())?;
+        text.split(' ')
+            .next()
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| "no key".to_string())
+    }
+
+    #[test]
+    fn lookups_follow_appends_and_rebuild_after_other_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("users.jsonl");
+        assert_eq!(lookup(&blob, "a", key, true).unwrap(), Lookup::Absent);
+        fs::write(&blob, "a 1\nb 2\n").unwrap();
+        assert_eq!(lookup(&blob, "a", key, true).unwrap(), Lookup::Present);
+        assert_eq!(lookup(&blob, "c", key, true).unwrap(), Lookup::Absent);
+        assert!(index_path(&blob).exists());
+        // An append through note_append keeps the index.
+        let before = stamp_of(&blob).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&blob).unwrap();
+        std::io::Write::write_all(&mut file, b"c 3\n").unwrap();
+        note_append(&blob, before, b"c 3\n", key).unwrap();
+        let index = Index::open(&blob, stamp_of(&blob).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(index.keys, 3);
+        assert_eq!(lookup(&blob, "c", key, true).unwrap(), Lookup::Present);
+        // A change the index did not see: built again.
+        fs::write(&blob, "b 2\n").unwrap();
+        assert_eq!(lookup(&blob, "a", key, true).unwrap(), Lookup::Absent);
+        assert_eq!(lookup(&blob, "c", key, true).unwrap(), Lookup::Absent);
+        // What cannot be indexed is left to the caller.
+        fs::write(&blob, "b 2\nb 3\n").unwrap();
+        assert_eq!(lookup(&blob, "x", key, true).unwrap(), Lookup::Unknown);
+        fs::write(&blob, "b 2\nc 3").unwrap();
+        assert_eq!(lookup(&blob, "x", key, true).unwrap(), Lookup::Unknown);
+        fs::write(&blob, "b 2\n\n").unwrap();
+        assert_eq!(lookup(&blob, "b", key, true).unwrap(), Lookup::Present);
+    }
+
+    #[test]
+    fn a_full_index_is_dropped_and_built_larger() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("u");
+        let lines: String = (0..512).map(|i| format!("k{i} x\n")).collect();
+        fs::write(&blob, &lines).unwrap();
+        assert_eq!(lookup(&blob, "k1", key, true).unwrap(), Lookup::Present);
+        let before = stamp_of(&blob).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&blob).unwrap();
+        std::io::Write::write_all(&mut file, b"k512 x\n").unwrap();
+        note_append(&blob, before, b"k512 x\n", key).unwrap();
+        assert!(!index_path(&blob).exists());
+        assert_eq!(lookup(&blob, "k512", key, true).unwrap(), Lookup::Present);
+        let index = Index::open(&blob, stamp_of(&blob).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!((index.slots, index.keys), (2048, 513));
+    }
+}
