@@ -32,19 +32,20 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     if text.len() as u64 > STDIN_LIMIT && !looks_like_users {
         return Err(role_limit());
     }
+    if looks_like_users {
+        let (new, ignored) = rctl::user_resource::user_documents(&text, &source)?;
+        drop(text);
+        return create_users(ctx, &args, new, ignored, &source);
+    }
     let docs = rctl::user_resource::documents(&text, &source)?;
-    let users = docs
+    if docs
         .iter()
-        .filter(|d| rctl::user_resource::document_kind(d) == Some("user"))
-        .count();
-    if users > 0 {
-        if users != docs.len() {
-            return Err(Error::InvalidResource {
-                source_name: source,
-                reason: "it mixes users with other kinds: give users and roles in files of their own (roles first)".to_string(),
-            });
-        }
-        return create_users(ctx, &args, docs, &source);
+        .any(|d| rctl::user_resource::document_kind(d) == Some("user"))
+    {
+        return Err(Error::InvalidResource {
+            source_name: source,
+            reason: rctl::user_resource::MIXED_KINDS.to_string(),
+        });
     }
     let (role, ignored) = Role::from_teleport_yaml(&text, &source)?;
     let replaced = with_state(ctx, |state| {
@@ -66,25 +67,22 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
 fn create_users(
     ctx: &Context,
     args: &CreateArgs,
-    docs: Vec<serde_norway::Value>,
+    users: Vec<rctl::NewUser>,
+    ignored: Vec<String>,
     source: &str,
 ) -> Result<()> {
     if args.target.is_some() {
         return Err(Error::InvalidArgument("--target is for roles".to_string()));
     }
-    let mut new = Vec::with_capacity(docs.len());
-    let mut ignored = std::collections::BTreeSet::new();
-    for (i, doc) in docs.into_iter().enumerate() {
-        let (user, left_out) =
-            rctl::user_resource::user_from_document(doc, &format!("{source}, document {}", i + 1))?;
-        ignored.extend(left_out);
+    let mut new = Vec::with_capacity(users.len());
+    for user in users {
         super::users::refuse_replication(&user.roles, args.force)?;
         // Made here, so that a rerun after an etcd conflict saves the passwords shown.
         new.push(user.with_password(rctl::Password::generate()));
     }
     let mut shown = false;
     let saved = with_state(ctx, |state| {
-        let pending = state.prepare_users(new.clone())?;
+        let pending = state.prepare_users(new.iter().cloned())?;
         if !shown {
             let mut text =
                 String::from("Redis passwords, shown once (rctl keeps only their SHA-256):\n");
@@ -99,7 +97,6 @@ fn create_users(
         Ok(state.save(pending)?.len())
     })?;
     if !ignored.is_empty() {
-        let ignored: Vec<String> = ignored.into_iter().collect();
         errln!(
             "note: {source}: ignored Teleport fields rctl does not use: {}",
             ignored.join(", ")

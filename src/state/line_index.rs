@@ -58,81 +58,111 @@ fn hash(key: &[u8]) -> u64 {
     u64::from_le_bytes(first) | 1
 }
 
-/// Whether a line of `blob` holds `key`. `line_key` reads the key of a line. `writable`: an
-/// index built here is saved for the next call.
+/// An index built in memory by a [`lookup`] (none was on disk for the blob as it is), for
+/// [`note_append`] to save once the blob changes: a lookup alone writes nothing, so a refused
+/// command leaves the state as it was.
+pub(crate) struct Built {
+    described: (u64, i64, i64),
+    table: Table,
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Built({} keys)", self.table.keys)
+    }
+}
+
+/// Whether a line of `blob` holds `key`. `line_key` reads the key of a line. Builds the index
+/// in memory when there is none for the blob as it is (returned, for [`note_append`]).
 pub(crate) fn lookup(
     blob: &Path,
     key: &str,
     line_key: fn(&[u8]) -> Result<String, String>,
-    writable: bool,
-) -> io::Result<Lookup> {
+) -> io::Result<(Lookup, Option<Built>)> {
     let meta = match fs::metadata(blob) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Lookup::Absent),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Lookup::Absent, None)),
         Err(e) => return Err(e),
     };
     let wanted = hash(key.as_bytes());
-    let found = match Index::open(blob, stamp(&meta))? {
-        Some(index) => index.contains(wanted)?,
+    let (found, built) = match Index::open(blob, stamp(&meta))? {
+        Some(index) => (index.contains(wanted)?, None),
         None => {
             let data = fs::read(blob)?;
             let Some(table) = Table::build(&data, line_key) else {
-                return Ok(Lookup::Unknown);
+                return Ok((Lookup::Unknown, None));
             };
-            if writable {
-                // A cache: failing to save it costs the next call a build, nothing else.
-                let _ = table.save(&index_path(blob), stamp(&meta));
-            }
-            table.contains(wanted)
+            let found = table.contains(wanted);
+            let built = Built {
+                described: stamp(&meta),
+                table,
+            };
+            (found, Some(built))
         }
     };
     if !found {
-        return Ok(Lookup::Absent);
+        return Ok((Lookup::Absent, built));
     }
     // A hit may be another key with the same 64 bits: the blob tells.
     let data = fs::read(blob)?;
     let held = data
         .split(|b| *b == b'\n')
         .any(|line| line_key(line).is_ok_and(|k| k == key));
-    Ok(if held {
+    let lookup = if held {
         Lookup::Present
     } else {
         Lookup::Absent
-    })
+    };
+    Ok((lookup, built))
 }
 
 /// After `data` (whole lines) was appended to `blob`, whose stamp was `before`: the keys are
-/// added to an index that described the blob before the append, and the index then describes it
-/// after. Any other index is left to be built again.
+/// added to the index that described the blob before the append (on disk, or `built` by the
+/// lookup before it), which then describes it after. Any other index is left to be built again.
 pub(crate) fn note_append(
     blob: &Path,
     before: (u64, i64, i64),
     data: &[u8],
     line_key: fn(&[u8]) -> Result<String, String>,
+    built: Option<Built>,
 ) -> io::Result<()> {
-    let Some(mut index) = Index::open(blob, before)? else {
-        return Ok(());
-    };
     let mut keys = Vec::new();
     for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         match line_key(line) {
             Ok(key) => keys.push(hash(key.as_bytes())),
-            // Nothing to index it by: the index no longer describes the blob.
-            Err(_) => return index.forget(),
+            // Nothing to index it by: the index no longer describes the blob (its stamp).
+            Err(_) => return Ok(()),
         }
     }
-    if (index.keys + keys.len() as u64) * 2 > index.slots {
-        // Full: built again, larger, at the next lookup.
-        return index.forget();
+    if let Some(mut index) = Index::open(blob, before)? {
+        if (index.keys + keys.len() as u64) * 2 > index.slots {
+            // Full: built again, larger, at the next lookup.
+            return index.forget();
+        }
+        for key in keys {
+            index.insert(key)?;
+        }
+        // The slots reach the disk before the header says they describe the blob: a crash
+        // leaves an index for the old blob (built again), never one that misses a key.
+        index.file.sync_data()?;
+        let after = stamp(&fs::metadata(blob)?);
+        return index.write_header(after);
     }
-    for key in keys {
-        index.insert(key)?;
+    match built {
+        Some(Built {
+            described,
+            mut table,
+        }) if described == before => {
+            for key in keys {
+                table.insert(key);
+            }
+            let after = stamp(&fs::metadata(blob)?);
+            table
+                .save(&index_path(blob), after)
+                .map_err(io::Error::other)
+        }
+        _ => Ok(()),
     }
-    // The slots reach the disk before the header says they describe the blob: a crash leaves
-    // an index for the old blob (built again), never one that misses a key.
-    index.file.sync_data()?;
-    let after = stamp(&fs::metadata(blob)?);
-    index.write_header(after)
 }
 
 /// The stamp of `blob` now (`None`: no blob yet, so no index).
@@ -282,6 +312,35 @@ impl Table {
         Some(table)
     }
 
+    /// Adds a key, doubling the slots first when they would be over half full.
+    fn insert(&mut self, key: u64) {
+        if (self.keys + 1) * 2 > self.slots.len() as u64 {
+            let old = std::mem::take(&mut self.slots);
+            self.slots = vec![0; old.len() * 2];
+            self.keys = 0;
+            for key in old.into_iter().filter(|k| *k != 0) {
+                self.place(key);
+            }
+        }
+        self.place(key);
+    }
+
+    fn place(&mut self, key: u64) {
+        let mask = self.slots.len() as u64 - 1;
+        let mut at = key & mask;
+        loop {
+            match self.slots[at as usize] {
+                0 => {
+                    self.slots[at as usize] = key;
+                    self.keys += 1;
+                    return;
+                }
+                h if h == key => return,
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
     fn contains(&self, wanted: u64) -> bool {
         let mask = self.slots.len() as u64 - 1;
         let mut at = wanted & mask;
@@ -324,54 +383,77 @@ mod tests {
             .ok_or_else(|| "no key".to_string())
     }
 
+    /// Appends `line` as the store does: a lookup first, then the append, then the index.
+    fn add(blob: &Path, line: &str) -> Lookup {
+        let name = key(line.trim_end().as_bytes()).unwrap();
+        let (found, built) = lookup(blob, &name, key).unwrap();
+        let before = stamp_of(blob).unwrap_or((0, 0, 0));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(blob)
+            .unwrap();
+        std::io::Write::write_all(&mut file, line.as_bytes()).unwrap();
+        note_append(blob, before, line.as_bytes(), key, built).unwrap();
+        found
+    }
+
     #[test]
     fn lookups_follow_appends_and_rebuild_after_other_changes() {
         let dir = tempfile::tempdir().unwrap();
         let blob = dir.path().join("users.jsonl");
-        assert_eq!(lookup(&blob, "a", key, true).unwrap(), Lookup::Absent);
+        assert_eq!(lookup(&blob, "a", key).unwrap().0, Lookup::Absent);
         fs::write(&blob, "a 1\nb 2\n").unwrap();
-        assert_eq!(lookup(&blob, "a", key, true).unwrap(), Lookup::Present);
-        assert_eq!(lookup(&blob, "c", key, true).unwrap(), Lookup::Absent);
-        assert!(index_path(&blob).exists());
-        // An append through note_append keeps the index.
-        let before = stamp_of(&blob).unwrap();
-        let mut file = OpenOptions::new().append(true).open(&blob).unwrap();
-        std::io::Write::write_all(&mut file, b"c 3\n").unwrap();
-        note_append(&blob, before, b"c 3\n", key).unwrap();
+        assert_eq!(lookup(&blob, "a", key).unwrap().0, Lookup::Present);
+        assert_eq!(lookup(&blob, "c", key).unwrap().0, Lookup::Absent);
+        // A lookup alone writes nothing; the append after it saves the index it built.
+        assert!(!index_path(&blob).exists());
+        assert_eq!(add(&blob, "c 3\n"), Lookup::Absent);
         let index = Index::open(&blob, stamp_of(&blob).unwrap())
             .unwrap()
             .unwrap();
         assert_eq!(index.keys, 3);
-        assert_eq!(lookup(&blob, "c", key, true).unwrap(), Lookup::Present);
+        // Later appends update it in place.
+        assert_eq!(add(&blob, "d 4\n"), Lookup::Absent);
+        let index = Index::open(&blob, stamp_of(&blob).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(index.keys, 4);
+        assert_eq!(lookup(&blob, "d", key).unwrap().0, Lookup::Present);
+        assert!(lookup(&blob, "d", key).unwrap().1.is_none());
         // A change the index did not see: built again.
         fs::write(&blob, "b 2\n").unwrap();
-        assert_eq!(lookup(&blob, "a", key, true).unwrap(), Lookup::Absent);
-        assert_eq!(lookup(&blob, "c", key, true).unwrap(), Lookup::Absent);
+        assert_eq!(lookup(&blob, "a", key).unwrap().0, Lookup::Absent);
+        assert_eq!(lookup(&blob, "c", key).unwrap().0, Lookup::Absent);
+        assert_eq!(lookup(&blob, "b", key).unwrap().0, Lookup::Present);
         // What cannot be indexed is left to the caller.
         fs::write(&blob, "b 2\nb 3\n").unwrap();
-        assert_eq!(lookup(&blob, "x", key, true).unwrap(), Lookup::Unknown);
+        assert_eq!(lookup(&blob, "x", key).unwrap().0, Lookup::Unknown);
         fs::write(&blob, "b 2\nc 3").unwrap();
-        assert_eq!(lookup(&blob, "x", key, true).unwrap(), Lookup::Unknown);
+        assert_eq!(lookup(&blob, "x", key).unwrap().0, Lookup::Unknown);
         fs::write(&blob, "b 2\n\n").unwrap();
-        assert_eq!(lookup(&blob, "b", key, true).unwrap(), Lookup::Present);
+        assert_eq!(lookup(&blob, "b", key).unwrap().0, Lookup::Present);
     }
 
     #[test]
     fn a_full_index_is_dropped_and_built_larger() {
         let dir = tempfile::tempdir().unwrap();
         let blob = dir.path().join("u");
-        let lines: String = (0..512).map(|i| format!("k{i} x\n")).collect();
+        let lines: String = (0..511).map(|i| format!("k{i} x\n")).collect();
         fs::write(&blob, &lines).unwrap();
-        assert_eq!(lookup(&blob, "k1", key, true).unwrap(), Lookup::Present);
-        let before = stamp_of(&blob).unwrap();
-        let mut file = OpenOptions::new().append(true).open(&blob).unwrap();
-        std::io::Write::write_all(&mut file, b"k512 x\n").unwrap();
-        note_append(&blob, before, b"k512 x\n", key).unwrap();
-        assert!(!index_path(&blob).exists());
-        assert_eq!(lookup(&blob, "k512", key, true).unwrap(), Lookup::Present);
+        assert_eq!(add(&blob, "k511 x\n"), Lookup::Absent);
         let index = Index::open(&blob, stamp_of(&blob).unwrap())
             .unwrap()
             .unwrap();
-        assert_eq!((index.slots, index.keys), (2048, 513));
+        assert_eq!((index.slots, index.keys), (1024, 512));
+        // One more than half: dropped, built larger by the next lookup, saved by its append.
+        assert_eq!(add(&blob, "k512 x\n"), Lookup::Absent);
+        assert!(!index_path(&blob).exists());
+        assert_eq!(add(&blob, "k513 x\n"), Lookup::Absent);
+        let index = Index::open(&blob, stamp_of(&blob).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!((index.slots, index.keys), (2048, 514));
+        assert_eq!(lookup(&blob, "k512", key).unwrap().0, Lookup::Present);
     }
 }

@@ -177,6 +177,8 @@ pub struct DirStore {
     /// Which blob is keyed by line, kept with an index of its keys (see
     /// [`line_index`](super::line_index)).
     layout: Option<Layout>,
+    /// An index a lookup built in memory, saved by the append that follows it.
+    built: std::sync::Mutex<Option<super::line_index::Built>>,
 }
 
 const LOCK_FILE: &str = ".lock";
@@ -219,6 +221,7 @@ impl DirStore {
             _lock: Some(lock),
             read_only: false,
             layout: None,
+            built: Default::default(),
         };
         store.remove_stale_temp_files(root)?;
         Ok(store)
@@ -259,6 +262,7 @@ impl DirStore {
             _lock: lock,
             read_only: true,
             layout: None,
+            built: Default::default(),
         })
     }
 
@@ -415,7 +419,8 @@ impl Store for DirStore {
         if let Some(layout) = self.keyed(name) {
             // A cache: an index not brought up to date describes the blob before, and is built
             // again when next needed.
-            let _ = super::line_index::note_append(&path, stamp, data, layout.line_key);
+            let built = self.built.lock().ok().and_then(|mut b| b.take());
+            let _ = super::line_index::note_append(&path, stamp, data, layout.line_key, built);
         }
         Ok(before)
     }
@@ -482,11 +487,17 @@ impl Store for DirStore {
             Err(e) => return Some(Err(e)),
         };
         use super::line_index::{Lookup, lookup};
-        match lookup(&path, key, layout.line_key, !self.read_only) {
-            Ok(Lookup::Present) => Some(Ok(true)),
-            Ok(Lookup::Absent) => Some(Ok(false)),
-            Ok(Lookup::Unknown) => None,
-            Err(e) => Some(Err(Error::io(path, e))),
+        let (found, built) = match lookup(&path, key, layout.line_key) {
+            Ok(answer) => answer,
+            Err(e) => return Some(Err(Error::io(path, e))),
+        };
+        if let (Some(built), Ok(mut slot)) = (built, self.built.lock()) {
+            *slot = Some(built);
+        }
+        match found {
+            Lookup::Present => Some(Ok(true)),
+            Lookup::Absent => Some(Ok(false)),
+            Lookup::Unknown => None,
         }
     }
 }

@@ -107,6 +107,44 @@ pub fn documents(text: &str, source: &str) -> Result<Vec<serde_norway::Value>> {
         .collect()
 }
 
+/// The user documents of `text` as the users they add, each parsed and converted on its own
+/// (a file of 1,000,000 users is never held as parsed documents), and the Teleport fields left
+/// out. Refused when a document is not a user: users and roles come in files of their own.
+pub fn user_documents(text: &str, source: &str) -> Result<(Vec<NewUser>, Vec<String>)> {
+    crate::output::yaml::check_nesting(text.as_bytes()).map_err(|reason| {
+        Error::InvalidResource {
+            source_name: source.to_string(),
+            reason,
+        }
+    })?;
+    let mut users = Vec::new();
+    let mut ignored = std::collections::BTreeSet::new();
+    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
+        let name = match i {
+            0 => source.to_string(),
+            _ => format!("{source}, document {}", i + 1),
+        };
+        let value = serde_norway::Value::deserialize(doc).map_err(|e| Error::InvalidResource {
+            source_name: name.clone(),
+            reason: e.to_string().replace('\n', " "),
+        })?;
+        if document_kind(&value) != Some("user") {
+            return Err(Error::InvalidResource {
+                source_name: source.to_string(),
+                reason: MIXED_KINDS.to_string(),
+            });
+        }
+        let (user, left_out) = user_from_document(value, &format!("{source}, document {}", i + 1))?;
+        ignored.extend(left_out);
+        users.push(user);
+    }
+    Ok((users, ignored.into_iter().collect()))
+}
+
+/// Why a file of users with another kind among them is refused.
+pub const MIXED_KINDS: &str =
+    "it mixes users with other kinds: give users and roles in files of their own (roles first)";
+
 /// A user document as the user it adds (with a password to generate), and the paths of the
 /// Teleport fields it left out.
 pub fn user_from_document(

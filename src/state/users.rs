@@ -337,30 +337,67 @@ impl StateDir {
     /// [`add_users`](Self::add_users) checked and ready to [`save`](Self::save), with the
     /// generated passwords to show first (see [`prepare_user`](Self::prepare_user)). Refused
     /// when a name is taken or given twice, a role is missing, or there is no user at all.
-    pub fn prepare_users(&mut self, new: Vec<NewUser>) -> Result<PendingUser> {
-        if new.is_empty() {
-            return Err(Error::InvalidArgument("no user to add".to_string()));
-        }
+    /// The users are taken one at a time; the new lines are appended, sorted among themselves,
+    /// to a file that ends cleanly (the users there are read for their names only), so adding
+    /// many users holds them and their lines, not every user of the state.
+    pub fn prepare_users(&mut self, new: impl IntoIterator<Item = NewUser>) -> Result<PendingUser> {
         let roles = self.roles()?;
-        let mut users = self.users()?;
         let now = self.record_time();
-        let mut added = Vec::with_capacity(new.len());
+        let mut added = Vec::new();
         for n in new {
             check_roles_exist(&roles, &n.roles)?;
             added.push(n.into_user(now)?);
         }
-        users.extend(added.iter().map(|(u, _)| u.clone()));
-        users.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(w) = users.windows(2).find(|w| w[0].name == w[1].name) {
-            return Err(Error::AlreadyExists {
-                what: "user",
-                name: w[0].name.clone(),
-            });
+        if added.is_empty() {
+            return Err(Error::InvalidArgument("no user to add".to_string()));
         }
+        let mut order: Vec<usize> = (0..added.len()).collect();
+        order.sort_by(|a, b| added[*a].0.name.cmp(&added[*b].0.name));
+        let taken = |name: &str| Error::AlreadyExists {
+            what: "user",
+            name: name.to_string(),
+        };
+        if let Some(w) = order
+            .windows(2)
+            .find(|w| added[w[0]].0.name == added[w[1]].0.name)
+        {
+            return Err(taken(&added[w[0]].0.name));
+        }
+        let clean_end = {
+            let data = self.store().read(USERS_FILE)?.unwrap_or_default();
+            let (names, clean_end) =
+                scan_user_names(&data).map_err(|reason| self.corrupt(USERS_FILE, reason))?;
+            let mut existing = std::collections::HashSet::with_capacity(names.len());
+            for name in &names {
+                if !existing.insert(name.as_ref()) {
+                    let reason = format!("user {name:?} appears twice");
+                    return Err(self.corrupt(USERS_FILE, reason));
+                }
+            }
+            if let Some((user, _)) = added
+                .iter()
+                .find(|(u, _)| existing.contains(u.name.as_str()))
+            {
+                return Err(taken(&user.name));
+            }
+            clean_end
+        };
+        let write = if clean_end {
+            let mut lines = Vec::new();
+            for i in &order {
+                lines.extend_from_slice(&render_user_line(&added[*i].0)?);
+            }
+            UsersWrite::Append(lines)
+        } else {
+            let mut users = self.users()?;
+            users.extend(added.iter().map(|(u, _)| u.clone()));
+            users.sort_by(|a, b| a.name.cmp(&b.name));
+            UsersWrite::Rewrite(users)
+        };
         Ok(PendingUser {
             users: added,
             event: "user.create",
-            write: UsersWrite::Rewrite(users),
+            write,
         })
     }
 
