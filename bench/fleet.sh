@@ -95,6 +95,12 @@ cpu() { awk '{print $14 + $15}' "/proc/$etcd_pid/stat"; }
 ranges0=$(metric etcd_debugging_mvcc_range_total) cpu0=$(cpu)
 idle=$(sync_all idle)
 ranges1=$(metric etcd_debugging_mvcc_range_total) cpu1=$(cpu)
+# One node's sync with nothing due, by itself (the last node: no real server behind it).
+install_missing hyperfine:hyperfine
+hyperfine -N --warmup 2 --runs 20 --export-json one.json \
+  "$RCTL $S redis sync --node=n$N --no-reload" >/dev/null 2>&1
+one=$(python3 -c 'import json; print(round(json.load(open("one.json"))["results"][0]["median"] * 1000, 1))')
+echo "one node's sync with nothing due, $N servers registered: $one ms (median of 20)"
 tick=$(getconf CLK_TCK)
 if [ "$(failures)" -gt 0 ]; then
   echo "the most frequent errors:" >&2

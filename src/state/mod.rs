@@ -12,6 +12,7 @@ mod ca;
 pub(crate) mod ca_file;
 mod clients;
 mod db_login;
+mod dir_store;
 pub mod etcd;
 mod line_index;
 mod migrate;
