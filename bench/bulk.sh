@@ -37,7 +37,7 @@ PY
   timed "create$n" sh -c "$RCTL --state-dir state$n create -f users$n.yaml >passwords$n"
   rm "users$n.yaml" "passwords$n"
   # The first add after a bulk create builds the index of names; the runs time the adds after.
-  "$RCTL" --state-dir "state$n" users add warm --roles=access >/dev/null
+  "$RCTL" --state-dir "state$n" users add warm --roles=access >warm.password
   # Each run adds a user of its own (a removal would rewrite the file and its index).
   hyperfine -N --output=pipe --runs 1 --parameter-scan i 1 "$RUNS" \
     --export-json "results/add$n.json" \

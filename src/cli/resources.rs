@@ -33,9 +33,7 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
         return Err(role_limit());
     }
     if looks_like_users {
-        let (new, ignored) = rctl::user_resource::user_documents(&text, &source)?;
-        drop(text);
-        return create_users(ctx, &args, new, ignored, &source);
+        return create_users(ctx, &args, &text, &source);
     }
     let docs = rctl::user_resource::documents(&text, &source)?;
     if docs
@@ -63,33 +61,43 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
 }
 
 /// `create -f` of Teleport user documents: every user checked, then their generated passwords
-/// shown (once), then all of them saved in one change.
-fn create_users(
-    ctx: &Context,
-    args: &CreateArgs,
-    users: Vec<rctl::NewUser>,
-    ignored: Vec<String>,
-    source: &str,
-) -> Result<()> {
+/// shown (once), then all of them saved in one change. The documents are read twice (checked,
+/// then converted as the state takes them), never held as users beside the state's copy.
+fn create_users(ctx: &Context, args: &CreateArgs, text: &str, source: &str) -> Result<()> {
     if args.target.is_some() {
         return Err(Error::InvalidArgument("--target is for roles".to_string()));
     }
-    let mut new = Vec::with_capacity(users.len());
-    for user in users {
+    // Made here, so that a rerun after an etcd conflict saves the passwords shown.
+    let mut passwords = Vec::new();
+    let mut ignored = std::collections::BTreeSet::new();
+    for user in rctl::user_resource::user_documents(text, source)? {
+        let (user, left_out) = user?;
         super::users::refuse_replication(&user.roles, args.force)?;
-        // Made here, so that a rerun after an etcd conflict saves the passwords shown.
-        new.push(user.with_password(rctl::Password::generate()));
+        ignored.extend(left_out);
+        passwords.push(rctl::Password::generate());
     }
     let mut shown = false;
     let saved = with_state(ctx, |state| {
-        let pending = state.prepare_users(new.iter().cloned())?;
+        let mut failure = None;
+        let users = rctl::user_resource::user_documents(text, source)?
+            .zip(&passwords)
+            .map_while(|(user, password)| match user {
+                Ok((user, _)) => Some(user.with_password(password.clone())),
+                Err(e) => {
+                    failure = Some(e);
+                    None
+                }
+            });
+        let pending = state.prepare_users(users);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let pending = pending?;
         if !shown {
             let mut text =
                 String::from("Redis passwords, shown once (rctl keeps only their SHA-256):\n");
-            for ((user, _), new) in pending.users().iter().zip(&new) {
-                if let Some(password) = &new.password {
-                    text.push_str(&format!("{}\t{}\n", user.name, password.expose()));
-                }
+            for ((user, _), password) in pending.users().iter().zip(&passwords) {
+                text.push_str(&format!("{}\t{}\n", user.name, password.expose()));
             }
             emit_secret(&text)?;
             shown = true;
@@ -97,6 +105,7 @@ fn create_users(
         Ok(state.save(pending)?.len())
     })?;
     if !ignored.is_empty() {
+        let ignored: Vec<String> = ignored.into_iter().collect();
         errln!(
             "note: {source}: ignored Teleport fields rctl does not use: {}",
             ignored.join(", ")

@@ -10,9 +10,9 @@ impl StateDir {
     /// Records `events` in the audit log, then makes `change`, then commits the store; if the
     /// change fails, the records are taken back. So the log says only what happened, and a
     /// command that fails (a full disk, or [`Error::Conflict`] on etcd) changes nothing.
-    pub(crate) fn audited<T>(
+    pub(crate) fn audited<T, E: std::borrow::Borrow<AuditEvent>>(
         &self,
-        events: &[AuditEvent],
+        events: impl IntoIterator<Item = E>,
         change: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
         match self.audited_uncommitted(events, change) {
@@ -25,17 +25,18 @@ impl StateDir {
         }
     }
 
-    fn audited_uncommitted<T>(
+    fn audited_uncommitted<T, E: std::borrow::Borrow<AuditEvent>>(
         &self,
-        events: &[AuditEvent],
+        events: impl IntoIterator<Item = E>,
         change: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
         // Every record of the change in one append: one write and one sync of the log, not one
         // per record (10,000 users added at once synced it 10,001 times).
         let (time, os_user) = (self.now(), crate::state::audit::os_user());
         let mut lines = Vec::new();
+        // Rendered one at a time: a bulk change of 1,000,000 users never holds its events.
         for event in events {
-            let mut event = event.clone();
+            let mut event = event.borrow().clone();
             event.time = time;
             event.os_user = os_user.clone();
             event.command = self.command.clone();
@@ -48,6 +49,7 @@ impl StateDir {
         } else {
             Some(self.store.append(AUDIT_FILE, &lines)?)
         };
+        drop(lines);
         change().inspect_err(|_| self.take_back_audit(mark))
     }
 

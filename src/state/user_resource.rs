@@ -107,38 +107,52 @@ pub fn documents(text: &str, source: &str) -> Result<Vec<serde_norway::Value>> {
         .collect()
 }
 
-/// The user documents of `text` as the users they add, each parsed and converted on its own
-/// (a file of 1,000,000 users is never held as parsed documents), and the Teleport fields left
-/// out. Refused when a document is not a user: users and roles come in files of their own.
-pub fn user_documents(text: &str, source: &str) -> Result<(Vec<NewUser>, Vec<String>)> {
+/// The user documents of `text` as the users they add, each with the Teleport fields it left
+/// out, parsed and converted one at a time as they are asked for (a file of 1,000,000 users is
+/// never held as parsed documents). A document that is not a user is refused: users and roles
+/// come in files of their own.
+pub fn user_documents<'a>(text: &'a str, source: &str) -> Result<UserDocuments<'a>> {
     crate::output::yaml::check_nesting(text.as_bytes()).map_err(|reason| {
         Error::InvalidResource {
             source_name: source.to_string(),
             reason,
         }
     })?;
-    let mut users = Vec::new();
-    let mut ignored = std::collections::BTreeSet::new();
-    for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let name = match i {
-            0 => source.to_string(),
-            _ => format!("{source}, document {}", i + 1),
-        };
+    Ok(UserDocuments {
+        docs: serde_norway::Deserializer::from_str(text).enumerate(),
+        source: source.to_string(),
+    })
+}
+
+/// See [`user_documents`].
+pub struct UserDocuments<'a> {
+    docs: std::iter::Enumerate<serde_norway::Deserializer<'a>>,
+    source: String,
+}
+
+impl Iterator for UserDocuments<'_> {
+    type Item = Result<(NewUser, Vec<String>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (i, doc) = self.docs.next()?;
+        let source = &self.source;
         let value = serde_norway::Value::deserialize(doc).map_err(|e| Error::InvalidResource {
-            source_name: name.clone(),
+            source_name: match i {
+                0 => source.to_string(),
+                _ => format!("{source}, document {}", i + 1),
+            },
             reason: e.to_string().replace('\n', " "),
-        })?;
-        if document_kind(&value) != Some("user") {
-            return Err(Error::InvalidResource {
-                source_name: source.to_string(),
-                reason: MIXED_KINDS.to_string(),
-            });
-        }
-        let (user, left_out) = user_from_document(value, &format!("{source}, document {}", i + 1))?;
-        ignored.extend(left_out);
-        users.push(user);
+        });
+        Some(value.and_then(|value| {
+            if document_kind(&value) != Some("user") {
+                return Err(Error::InvalidResource {
+                    source_name: source.to_string(),
+                    reason: MIXED_KINDS.to_string(),
+                });
+            }
+            user_from_document(value, &format!("{source}, document {}", i + 1))
+        }))
     }
-    Ok((users, ignored.into_iter().collect()))
 }
 
 /// Why a file of users with another kind among them is refused.

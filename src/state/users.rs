@@ -135,6 +135,8 @@ impl PendingUser {
 #[derive(Debug)]
 enum UsersWrite {
     Append(Vec<u8>),
+    /// The change's users appended in this order (indices into its users), rendered when saved.
+    AppendInOrder(Vec<usize>),
     Rewrite(Vec<User>),
 }
 
@@ -316,12 +318,16 @@ impl StateDir {
             event,
             write,
         } = pending;
-        let events: Vec<AuditEvent> = users
-            .iter()
-            .map(|(u, _)| AuditEvent::about(event, &u.name))
-            .collect();
-        self.audited(&events, || match &write {
+        let events = users.iter().map(|(u, _)| AuditEvent::about(event, &u.name));
+        self.audited(events, || match &write {
             UsersWrite::Append(line) => self.store().append(USERS_FILE, line).map(drop),
+            UsersWrite::AppendInOrder(order) => {
+                let mut lines = Vec::new();
+                for i in order {
+                    lines.extend_from_slice(&render_user_line(&users[*i].0)?);
+                }
+                self.store().append(USERS_FILE, &lines).map(drop)
+            }
             UsersWrite::Rewrite(all) => self.save_users(all),
         })?;
         Ok(users)
@@ -383,11 +389,7 @@ impl StateDir {
             clean_end
         };
         let write = if clean_end {
-            let mut lines = Vec::new();
-            for i in &order {
-                lines.extend_from_slice(&render_user_line(&added[*i].0)?);
-            }
-            UsersWrite::Append(lines)
+            UsersWrite::AppendInOrder(order)
         } else {
             let mut users = self.users()?;
             users.extend(added.iter().map(|(u, _)| u.clone()));
