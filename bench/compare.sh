@@ -40,6 +40,11 @@ hf rctl --prepare 'rm -f server.crt server.key server.cas' \
   "$RCTL --state-dir rctl-state auth sign --format=redis --host=localhost,127.0.0.1 --out=server --ttl=2190h"
 # The floor: bare rcgen + ring, the same three files with the same fsyncs (examples/sign_floor.rs).
 hf floor --prepare 'rm -f f.crt f.key f.cas' "$FLOOR floor-ca sign f"
+# The same signing into a folder that already holds 10,000 files: its cost must not grow.
+mkdir crowded
+(cd crowded && seq 1 10000 | xargs touch)
+hf rctl_crowded --prepare 'rm -f crowded/server.crt crowded/server.key crowded/server.cas' \
+  "$RCTL --state-dir rctl-state auth sign --format=redis --host=localhost,127.0.0.1 --out=crowded/server --ttl=2190h"
 hf mkcert_ecdsa "env CAROOT=$W/mkcert-ca mkcert -ecdsa -cert-file m.crt -key-file m.key localhost 127.0.0.1"
 hf mkcert_rsa "env CAROOT=$W/mkcert-ca mkcert -cert-file m.crt -key-file m.key localhost 127.0.0.1"
 hf openssl "sh -c 'openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout o.key -subj /CN=localhost -out o.csr 2>/dev/null && openssl x509 -req -in o.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 91 -extfile ext.cnf -out o.crt 2>/dev/null'"
@@ -60,6 +65,7 @@ print(f"{'command':<58} {'median':>10} {'vs rctl':>9}")
 rows = [
     ("rctl auth sign --format=redis (ecdsa-p256)", "rctl"),
     ("the floor: bare rcgen + ring, same files and fsyncs", "floor"),
+    ("rctl auth sign into a folder of 10,000 files", "rctl_crowded"),
     ("mkcert -ecdsa localhost 127.0.0.1", "mkcert_ecdsa"),
     ("mkcert localhost 127.0.0.1 (RSA 2048)", "mkcert_rsa"),
     ("openssl req -newkey ec + openssl x509 -req (via sh)", "openssl"),

@@ -191,9 +191,12 @@ pub fn sync_servers(
     };
     // 2. What each server runs; unknown (unreachable, say) when it does not answer, and then
     //    step 4 says why.
-    let versions = match &wanted {
+    let (versions, mut connections) = match &wanted {
         Some(wanted) if !options.no_reload => server_versions(&servers, wanted, options),
-        _ => vec![None; servers.len()],
+        _ => (
+            vec![None; servers.len()],
+            servers.iter().map(|_| None).collect(),
+        ),
     };
     // 2½. On a node without the CA key: a signing request for each certificate due, answered
     //     by the signer (the new keys are made here and never leave).
@@ -301,17 +304,19 @@ pub fn sync_servers(
     };
     // 4. The servers.
     // A server whose files could not be written is not contacted.
-    let jobs: Vec<Option<(RegisteredServer, bool)>> = items
+    let jobs: Vec<Option<Contact>> = items
         .iter()
-        .map(|item| {
+        .zip(connections.iter_mut())
+        .map(|(item, open)| {
             // A sentinel is not contacted: it loads TLS files only at start.
             (item.written.is_ok() && !options.no_reload && !item.server.sentinel)
-                .then(|| (item.server.clone(), item.plan.changes_bundle()))
+                .then(|| (item.server.clone(), item.plan.changes_bundle(), open.take()))
         })
         .collect();
     let options_copy = *options;
-    let contact = move |(server, files_changed): (RegisteredServer, bool)| {
-        live::sync_live(&server, &wanted, files_changed, options_copy)
+    // On the connection step 2 opened, when it still answers.
+    let contact = move |(server, files_changed, open): Contact| {
+        live::sync_live_on(&server, &wanted, files_changed, options_copy, open)
     };
     on_each(jobs, contact, options.deadline, |i, outcome| {
         items[i].live = outcome;
@@ -369,28 +374,37 @@ fn sync_clients(
     Ok(out)
 }
 
-/// What each server runs, asked of all at once within the deadline; `None` where it could not
-/// be learnt.
+/// A server to contact in step 4: whether its bundle changed, and the connection step 2 left
+/// open to it.
+type Contact = (RegisteredServer, bool, Option<live::Live>);
+
+/// What each server runs, asked of all at once within the deadline (`None` where it could not
+/// be learnt), and the connection each was asked on, kept for step 4.
 fn server_versions(
     servers: &[RegisteredServer],
     wanted: &Arc<live::Wanted>,
     options: &SyncOptions,
-) -> Vec<Option<live::ServerVersion>> {
+) -> (Vec<Option<live::ServerVersion>>, Vec<Option<live::Live>>) {
     let wanted = Arc::clone(wanted);
     let timeout = options.timeout;
     let ask = move |server: RegisteredServer| {
         let mut conn = live::Live::connect(&server.addr, &wanted.login_for(&server), timeout)?;
-        conn.server_version(&server.addr)
+        let version = conn.server_version(&server.addr)?;
+        Ok((version, conn))
     };
     let mut versions = vec![None; servers.len()];
+    let mut open: Vec<Option<live::Live>> = servers.iter().map(|_| None).collect();
     let jobs = servers
         .iter()
         .map(|s| (!s.sentinel).then(|| s.clone()))
         .collect();
     on_each(jobs, ask, options.deadline, |i, outcome| {
-        versions[i] = outcome.and_then(Result::ok).flatten();
+        if let Some(Ok((version, conn))) = outcome {
+            versions[i] = version;
+            open[i] = Some(conn);
+        }
     });
-    versions
+    (versions, open)
 }
 
 /// The servers and client outputs a selection names (a name is a server's or a client

@@ -111,6 +111,12 @@ impl Live {
         Ok(live)
     }
 
+    /// Whether the connection still answers (`PING`).
+    pub(crate) fn ping(&mut self, addr: &ServerAddr) -> Result<()> {
+        let _: String = self.query(&redis::cmd("PING"), addr)?;
+        Ok(())
+    }
+
     /// Runs one command.
     pub(crate) fn query<T: redis::FromRedisValue>(
         &mut self,

@@ -41,6 +41,7 @@ pub use check::check_server;
 pub use conn::{AdminLogin, Live};
 pub use files::{FilePlan, Renewal};
 pub use served::{served_certificate, served_certificate_as};
+pub(crate) use sync::sync_live_on;
 pub use sync::{LiveSync, SyncOptions, sync_live};
 pub use version::ServerVersion;
 
