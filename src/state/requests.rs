@@ -213,6 +213,13 @@ impl StateDir {
             servers: self.servers()?,
             clients: self.clients()?,
         };
+        // The records of what was issued for the page's registrations, in one round trip.
+        let records: Vec<String> = page
+            .iter()
+            .filter_map(|q| SigningRequest::from_json(q.value.as_ref().ok()?, &q.id).ok())
+            .map(|request| Issued::blob_name(&request.subject))
+            .collect();
+        self.store().prefetch(&records)?;
         // Answered and reported in the queue's order (oldest first), signed or not.
         let order: std::collections::HashMap<String, usize> = page
             .iter()

@@ -96,6 +96,13 @@ pub trait Store {
         let _ = (name, key);
         None
     }
+    /// Reads these blobs ahead in as few requests as the store can, for a command about to read
+    /// each of them (a store that reads ahead nothing does nothing). Nothing is remembered as
+    /// read until it is read.
+    fn prefetch(&self, names: &[String]) -> Result<()> {
+        let _ = names;
+        Ok(())
+    }
     /// Whether a line of the keyed blob `name` holds `key`, when the store can tell without
     /// reading the blob (a directory's index of keys); `None` when the caller must read it.
     fn has_line(&self, name: &str, key: &str) -> Option<Result<bool>> {

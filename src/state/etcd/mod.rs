@@ -250,6 +250,16 @@ impl Store for EtcdStore {
             .map(|data| Box::new(io::Cursor::new(data)) as Box<dyn io::BufRead>))
     }
 
+    fn prefetch(&self, names: &[String]) -> Result<()> {
+        let mut tx = self.tx();
+        let keys: Vec<Vec<u8>> = names
+            .iter()
+            .filter(|n| self.layout.kind(n) == Kind::Blob)
+            .map(|n| self.key("k", n))
+            .collect();
+        self.fetch_keys(&mut tx, keys)
+    }
+
     fn read_line(&self, name: &str, key: &str) -> Option<Result<Option<Vec<u8>>>> {
         (self.layout.kind(name) == Kind::Users).then(|| {
             let key = self.key("u", key);

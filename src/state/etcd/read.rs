@@ -190,6 +190,45 @@ impl EtcdStore {
             .map_err(|e| unreachable_error(&self.location, &e))
     }
 
+    /// The per-registration keys among `keys` not read yet, read at the snapshot's revision in
+    /// one transaction per [`MAX_TXN_OPS`] of them and kept for the reads that follow (a page
+    /// of signing requests reads its registrations' records in one round trip, not one each).
+    pub(super) fn fetch_keys(&self, tx: &mut Tx, keys: Vec<Vec<u8>>) -> Result<()> {
+        let revision = self.snapshot(tx)?.revision;
+        let snapshot = tx.snapshot.as_ref().expect("taken above");
+        let mut wanted: Vec<Vec<u8>> = keys
+            .into_iter()
+            .filter(|k| self.is_lazy(k))
+            .filter(|k| !snapshot.fetched.contains_key(k) && !snapshot.fetched_whole(k))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        for chunk in wanted.chunks(MAX_TXN_OPS) {
+            let reads: Vec<TxnOp> = chunk
+                .iter()
+                .map(|k| TxnOp::get(k.clone(), Some(GetOptions::new().with_revision(revision))))
+                .collect();
+            let kv = self.kv.clone();
+            let response = self.read_retried(|| {
+                let (mut kv, reads) = (kv.clone(), reads.clone());
+                async move { kv.txn(Txn::new().and_then(reads)).await }
+            })?;
+            let Some(snapshot) = tx.snapshot.as_mut() else {
+                break;
+            };
+            for (key, answer) in chunk.iter().zip(response.op_responses()) {
+                if let etcd_client::TxnOpResponse::Get(get) = answer {
+                    let found = get
+                        .kvs()
+                        .first()
+                        .map(|kv| (kv.value().to_vec(), kv.mod_revision()));
+                    snapshot.fetched.insert(key.clone(), found);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A read at the snapshot's revision, from the member that took it (which has applied
     /// that revision, so the read needs no round to the others).
     pub(super) fn get(
