@@ -19,6 +19,11 @@ use super::signing::{Also, ClientLogin, Output};
 
 const CLIENTS_DIR: &str = "clients";
 
+/// The blob of the client output registered as `name`.
+pub(crate) fn client_blob(name: &str) -> String {
+    format!("{CLIENTS_DIR}/{name}.yaml")
+}
+
 impl StateDir {
     /// Every registered client output, sorted by name.
     pub fn clients(&self) -> Result<Vec<ClientOutput>> {
@@ -38,7 +43,7 @@ impl StateDir {
     }
 
     fn load_client(&self, stem: &str) -> Result<Option<ClientOutput>> {
-        self.load(&format!("{CLIENTS_DIR}/{stem}.yaml"), |data| {
+        self.load(&client_blob(stem), |data| {
             let client: ClientOutput = crate::output::yaml::from_slice(data)?;
             if client.name.as_str() != stem {
                 return Err(format!("holds client {:?}, not {stem:?}", client.name));

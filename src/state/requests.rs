@@ -141,6 +141,7 @@ struct Accepted {
 }
 
 /// What every request of one pass is judged against.
+#[derive(Default)]
 struct Known {
     servers: Vec<crate::RegisteredServer>,
     clients: Vec<crate::ClientOutput>,
@@ -209,17 +210,29 @@ impl StateDir {
     /// One page: every request judged, the accepted signed, all audited in one change.
     fn sign_page(&mut self, page: Vec<Queued>, budget: &mut Budget) -> Result<Vec<Answered>> {
         // Read once for the page: the registrations (the answers kept are read once a call).
-        let known = Known {
-            servers: self.servers()?,
-            clients: self.clients()?,
-        };
-        // The records of what was issued for the page's registrations, in one round trip.
-        let records: Vec<String> = page
+        // The page's registrations and the records of what was issued for them, read ahead in
+        // one round trip (not the whole fleet's registrations for each page).
+        let subjects: Vec<RequestFor> = page
             .iter()
             .filter_map(|q| SigningRequest::from_json(q.value.as_ref().ok()?, &q.id).ok())
-            .map(|request| Issued::blob_name(&request.subject))
+            .map(|request| request.subject)
             .collect();
-        self.store().prefetch(&records)?;
+        let mut blobs = Vec::new();
+        for subject in &subjects {
+            blobs.push(Issued::blob_name(subject));
+            blobs.push(match subject {
+                RequestFor::Server(name) => super::servers::server_blob(name.as_str()),
+                RequestFor::Client(name) => super::clients::client_blob(name.as_str()),
+            });
+        }
+        self.store().prefetch(&blobs)?;
+        let mut known = Known::default();
+        for subject in &subjects {
+            match subject {
+                RequestFor::Server(name) => known.servers.extend(self.find_server(name)?),
+                RequestFor::Client(name) => known.clients.extend(self.client(name)?),
+            }
+        }
         // Answered and reported in the queue's order (oldest first), signed or not.
         let order: std::collections::HashMap<String, usize> = page
             .iter()

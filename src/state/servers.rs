@@ -16,6 +16,11 @@ const ADMIN_FILE: &str = "rctl_admin.password";
 /// Beside a sealed password: its SHA-256, what users.acl needs.
 const ADMIN_HASH_FILE: &str = "rctl_admin.sha256";
 
+/// The blob of the server registered as `name`.
+pub(crate) fn server_blob(name: &str) -> String {
+    format!("{SERVERS_DIR}/{name}.yaml")
+}
+
 impl StateDir {
     /// Every registered server, sorted by name.
     pub fn servers(&self) -> Result<Vec<RegisteredServer>> {
@@ -35,7 +40,7 @@ impl StateDir {
     }
 
     fn load_server(&self, stem: &str) -> Result<Option<RegisteredServer>> {
-        self.load(&format!("{SERVERS_DIR}/{stem}.yaml"), |data| {
+        self.load(&server_blob(stem), |data| {
             let server: RegisteredServer = crate::output::yaml::from_slice(data)?;
             if server.name.as_str() != stem {
                 return Err(format!("holds server {:?}, not {stem:?}", server.name));
