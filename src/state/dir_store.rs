@@ -276,7 +276,8 @@ impl Store for DirStore {
                 .map_err(|e| Error::io(parent, e))?;
         }
         if self.keyed(name).is_some() {
-            // Its index describes the blob replaced: built again when next needed.
+            // Its index describes the blob replaced: gone first, so that no crash leaves it
+            // beside the new blob (its stamp would tell, but never trusted twice).
             let index = super::line_index::index_path(&path);
             if let Err(e) = fs::remove_file(&index)
                 && e.kind() != io::ErrorKind::NotFound
@@ -284,7 +285,12 @@ impl Store for DirStore {
                 return Err(Error::io(index, e));
             }
         }
-        write_atomic(&path, data, Visibility::Secret, true)
+        write_atomic(&path, data, Visibility::Secret, true)?;
+        if let Some(layout) = self.keyed(name) {
+            // A cache: one not saved is built by the next lookup.
+            let _ = super::line_index::note_rewrite(&path, data, layout.line_key);
+        }
+        Ok(())
     }
 
     fn append(&self, name: &str, data: &[u8]) -> Result<u64> {

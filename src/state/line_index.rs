@@ -165,6 +165,27 @@ pub(crate) fn note_append(
     }
 }
 
+/// After `blob` was replaced by `data`: its index built from `data` and saved, so that the
+/// next lookup after a rewrite (a user removed) does not build it; none when `data` cannot be
+/// indexed.
+pub(crate) fn note_rewrite(
+    blob: &Path,
+    data: &[u8],
+    line_key: fn(&[u8]) -> Result<String, String>,
+) -> io::Result<()> {
+    let path = index_path(blob);
+    match Table::build(data, line_key) {
+        Some(table) => {
+            let described = stamp(&fs::metadata(blob)?);
+            table.save(&path, described).map_err(io::Error::other)
+        }
+        None => match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        },
+    }
+}
+
 /// The stamp of `blob` now (`None`: no blob yet, so no index).
 #[cfg(test)]
 fn stamp_of(blob: &Path) -> Option<(u64, i64, i64)> {
@@ -421,6 +442,13 @@ mod tests {
         assert_eq!(index.keys, 4);
         assert_eq!(lookup(&blob, "d", key).unwrap().0, Lookup::Present);
         assert!(lookup(&blob, "d", key).unwrap().1.is_none());
+        // A rewrite through note_rewrite leaves an index of the new file.
+        fs::write(&blob, "b 2\ne 5\n").unwrap();
+        note_rewrite(&blob, b"b 2\ne 5\n", key).unwrap();
+        let index = Index::open(&blob, stamp_of(&blob).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(index.keys, 2);
         // A change the index did not see: built again.
         fs::write(&blob, "b 2\n").unwrap();
         assert_eq!(lookup(&blob, "a", key).unwrap().0, Lookup::Absent);
