@@ -315,19 +315,9 @@ impl Table {
         };
         for line in lines {
             let key = hash(line_key(line).ok()?.as_bytes());
-            let mask = size - 1;
-            let mut at = key & mask;
-            loop {
-                match table.slots[at as usize] {
-                    0 => {
-                        table.slots[at as usize] = key;
-                        table.keys += 1;
-                        break;
-                    }
-                    // The same 64 bits twice: a key twice (or a collision), left to the caller.
-                    h if h == key => return None,
-                    _ => at = (at + 1) & mask,
-                }
+            // The same 64 bits twice: a key twice (or a collision), left to the caller.
+            if !table.place(key) {
+                return None;
             }
         }
         Some(table)
@@ -343,10 +333,12 @@ impl Table {
                 self.place(key);
             }
         }
+        // A key added again (its line appended twice) is counted once.
         self.place(key);
     }
 
-    fn place(&mut self, key: u64) {
+    /// Puts a key in its slot; false when it was there already.
+    fn place(&mut self, key: u64) -> bool {
         let mask = self.slots.len() as u64 - 1;
         let mut at = key & mask;
         loop {
@@ -354,9 +346,9 @@ impl Table {
                 0 => {
                     self.slots[at as usize] = key;
                     self.keys += 1;
-                    return;
+                    return true;
                 }
-                h if h == key => return,
+                h if h == key => return false,
                 _ => at = (at + 1) & mask,
             }
         }

@@ -107,11 +107,12 @@ impl StateDir {
             Default::default()
         };
         if let Some(node) = node {
-            if !all.contains_key(node) {
-                let index = self.node_index(node)?;
-                all.insert(node.clone(), (index, false));
-            }
-            let (index, changed) = all.get_mut(node).expect("inserted above");
+            let (index, changed) = match all.entry(node.clone()) {
+                std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert((self.node_index(node)?, false))
+                }
+            };
             let (set, name) = match what {
                 Indexed::Server(name) => (&mut index.servers, name.to_string()),
                 Indexed::Client(name) => (&mut index.clients, name.to_string()),

@@ -194,8 +194,8 @@ impl EtcdStore {
     /// one transaction per [`MAX_TXN_OPS`] of them and kept for the reads that follow (a page
     /// of signing requests reads its registrations' records in one round trip, not one each).
     pub(super) fn fetch_keys(&self, tx: &mut Tx, keys: Vec<Vec<u8>>) -> Result<()> {
-        let revision = self.snapshot(tx)?.revision;
-        let snapshot = tx.snapshot.as_ref().expect("taken above");
+        let snapshot = self.snapshot(tx)?;
+        let revision = snapshot.revision;
         let mut wanted: Vec<Vec<u8>> = keys
             .into_iter()
             .filter(|k| self.is_lazy(k))
