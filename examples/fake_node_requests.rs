@@ -18,8 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .ok_or("usage: fake_node_requests etcd://HOST:PORT/PREFIX")?;
-    let url = rctl::etcd::EtcdUrl::parse(&url).ok_or("not an etcd:// URL")??;
-    let state = rctl::StateDir::open_etcd(&url, &rctl::etcd::EtcdTls::default(), true)?;
+    let url = rctl::storage::etcd::EtcdUrl::parse(&url).ok_or("not an etcd:// URL")??;
+    let state = rctl::StateDir::open_etcd(&url, &rctl::storage::etcd::EtcdTls::default(), true)?;
     let queue = state.request_queue()?;
     let only = std::env::args().nth(2).unwrap_or_default();
     if only == "--junk" {

@@ -4,6 +4,7 @@
 //! each with an optional fraction and a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), at most
 //! 2^63-1 nanoseconds in total. rctl refuses what a lifetime cannot be: zero and negative values.
 
+pub use crate::error::format_std;
 use std::fmt;
 use std::str::FromStr;
 
@@ -191,46 +192,6 @@ impl fmt::Debug for Ttl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Ttl({self})")
     }
-}
-
-/// Go's `Duration.String()` for a non-negative duration.
-pub fn format_std(d: std::time::Duration) -> String {
-    let total = d.as_nanos();
-    if total == 0 {
-        return "0s".to_string();
-    }
-    if total < 1_000_000_000 {
-        let (div, unit) = if total < 1_000 {
-            (1, "ns")
-        } else if total < 1_000_000 {
-            (1_000, "µs")
-        } else {
-            (1_000_000, "ms")
-        };
-        return format!("{}{unit}", frac(total, div));
-    }
-    let hours = total / 3_600_000_000_000;
-    let minutes = (total / 60_000_000_000) % 60;
-    let secs = frac(total % 60_000_000_000, 1_000_000_000);
-    if hours > 0 {
-        format!("{hours}h{minutes}m{secs}s")
-    } else if minutes > 0 {
-        format!("{minutes}m{secs}s")
-    } else {
-        format!("{secs}s")
-    }
-}
-
-/// `value / div` with the fraction's trailing zeros removed: `1500, 1000` gives `1.5`.
-fn frac(value: u128, div: u128) -> String {
-    let whole = value / div;
-    let rem = value % div;
-    if rem == 0 {
-        return whole.to_string();
-    }
-    let width = div.ilog10() as usize;
-    let digits = format!("{rem:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
 }
 
 fn invalid(input: &str, reason: &str) -> Error {

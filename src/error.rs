@@ -170,23 +170,9 @@ pub enum Error {
         /// What was refused, and why.
         message: String,
         /// The first other Redis or Valkey version that has the command or category the
-        /// refused rule names, where one does.
-        exists_in: Option<crate::acl::Target>,
-    },
-
-    /// A users.acl was checked and has problems (the linter's verdict, not bad input).
-    #[error(
-        "{source_name}: {} problem(s) for {target}, the first: {}",
-        findings.len(),
-        findings.first().map(ToString::to_string).unwrap_or_default()
-    )]
-    AclProblems {
-        /// The file checked.
-        source_name: String,
-        /// The version it was checked for.
-        target: crate::acl::Target,
-        /// Each problem: its line, the rule and why (see [`crate::acl::Finding`]).
-        findings: Vec<crate::acl::Finding>,
+        /// refused rule names, where one does: its name as users.acl targets are written
+        /// (`valkey-8.1`), which `acl::Target` parses.
+        exists_in: Option<&'static str>,
     },
 
     /// A resource file (YAML role) could not be read.
@@ -331,7 +317,7 @@ pub enum Error {
 
     /// A certificate is due and this host has no CA key: its signing request was not answered
     /// in time. The files in place are kept.
-    #[error("its certificate is due ({why}) and signing request {id} was not answered within {}; the current files are left in place", crate::duration::format_std(*waited))]
+    #[error("its certificate is due ({why}) and signing request {id} was not answered within {}; the current files are left in place", format_std(*waited))]
     SigningPending {
         /// Why the certificate is due.
         why: String,
@@ -363,7 +349,7 @@ pub enum Error {
     Conflict(String),
 
     /// Another rctl has been syncing this server for longer than this one would wait.
-    #[error("another sync of server {name:?} still runs after {}", crate::duration::format_std(*waited))]
+    #[error("another sync of server {name:?} still runs after {}", format_std(*waited))]
     ServerBusy {
         /// The server.
         name: String,
@@ -372,7 +358,7 @@ pub enum Error {
     },
 
     /// A live server was not done within the deadline given for it.
-    #[error("no answer within {}: given up", crate::duration::format_std(*deadline))]
+    #[error("no answer within {}: given up", format_std(*deadline))]
     ServerTimeout {
         /// The deadline.
         deadline: std::time::Duration,
@@ -424,4 +410,46 @@ pub(crate) fn shorten(s: &str) -> String {
         let head: String = s.chars().take(MAX).collect();
         format!("{head}... ({} bytes)", s.len())
     }
+}
+
+/// Go's `Duration.String()` for a non-negative duration: how every message and output of rctl
+/// writes a span of time. It lives on the lowest floor, with the errors that print spans;
+/// `duration` re-exports it beside the parser.
+pub fn format_std(d: std::time::Duration) -> String {
+    let total = d.as_nanos();
+    if total == 0 {
+        return "0s".to_string();
+    }
+    if total < 1_000_000_000 {
+        let (div, unit) = if total < 1_000 {
+            (1, "ns")
+        } else if total < 1_000_000 {
+            (1_000, "µs")
+        } else {
+            (1_000_000, "ms")
+        };
+        return format!("{}{unit}", frac(total, div));
+    }
+    let hours = total / 3_600_000_000_000;
+    let minutes = (total / 60_000_000_000) % 60;
+    let secs = frac(total % 60_000_000_000, 1_000_000_000);
+    if hours > 0 {
+        format!("{hours}h{minutes}m{secs}s")
+    } else if minutes > 0 {
+        format!("{minutes}m{secs}s")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// `value / div` with the fraction's trailing zeros removed: `1500, 1000` gives `1.5`.
+fn frac(value: u128, div: u128) -> String {
+    let whole = value / div;
+    let rem = value % div;
+    if rem == 0 {
+        return whole.to_string();
+    }
+    let width = div.ilog10() as usize;
+    let digits = format!("{rem:0width$}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
 }

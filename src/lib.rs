@@ -39,14 +39,16 @@
 //! # Ok(()) }
 //! ```
 //!
-//! One concept, one module: the CA, its keys and what it signs ([`HostCa`], `ca.rs`); rotation,
-//! its phases and their key moves ([`Phase`], [`Rotation`], `rotation.rs`); the leaf
-//! certificate and the Redis bundle ([`RedisBundle`], `sign.rs`); users and roles ([`User`],
-//! [`Role`], [`check_access`]); Redis ACL rules and users.acl for each Redis and Valkey version
-//! ([`acl`], [`acl::Target`]); storage ([`store`]: the [`store::Store`] trait and its directory
-//! backend); and the state that ties them together ([`StateDir`], one file per operation group,
-//! with the file formats beside it). Go durations ([`Ttl`]) and host lists ([`parse_host_list`])
-//! are what the command line passes in. The library never prints and never exits.
+//! The library is built in floors, each a folder that imports only from those below it
+//! (`ARCHITECTURE.md` has the table and the three main paths; a test holds them): [`Error`]
+//! at the bottom, then Go durations ([`Ttl`]), safe file output, [`storage`] (the
+//! [`storage::Store`] trait, its directory and etcd backends, the request queue), the access
+//! rules ([`User`], [`Role`], [`check_access`], [`Labels`]), the PKI ([`HostCa`], [`Phase`],
+//! [`RedisBundle`]), signing [`requests`], Redis ACLs per version ([`acl`], [`acl::Target`]),
+//! [`servers`] and [`clients`], the [`state`] ([`StateDir`]) that ties them together, and at
+//! the top the [`fleet`]: `redis sync` and `redis check` over every registered server. Host
+//! lists ([`parse_host_list`]) and durations are what the command line passes in. The library
+//! never prints and never exits.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -55,18 +57,19 @@ pub mod acl;
 pub mod clients;
 mod duration;
 mod error;
+pub mod fleet;
 mod output;
 mod pki;
 pub mod requests;
-mod servers;
-mod state;
+pub mod servers;
+pub mod state;
+pub mod storage;
 
 // The storage, etcd and live-server modules keep the paths callers already use.
-pub use servers::{fleet, live, metrics};
-pub use state::{etcd, store, user_resource};
 
 pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};
 pub use accounts::databases::{DatabaseAccess, DatabaseGrant, database_access};
+pub use accounts::labels::{LabelSelector, Labels};
 pub use accounts::names::validate_user_name;
 pub use accounts::names::{
     ClientName, ClusterName, DbUserName, MAX_NAME_LEN, NodeName, ServerName, UserName,
@@ -92,7 +95,6 @@ pub use pki::keys::{KeyAlgorithm, PrivateKey, spki_pin};
 pub use pki::leaf::{ClientCertRequest, DEFAULT_CERT_TTL, ServerCertRequest, leaf_ttl};
 pub use pki::rotation::{DEFAULT_GRACE_PERIOD, Duty, Mode, Phase, Rotation};
 pub use pki::sealed::Passphrase;
-pub use servers::labels::{LabelSelector, Labels};
 pub use servers::redis_conf::{RedisTlsConfig, ReplicaAuth, ReplicaOf};
 pub use servers::registered::{RegisteredServer, ServerAddr};
 pub use servers::sentinel_conf::SentinelConfig;

@@ -15,6 +15,7 @@ mod ecosystem;
 mod encrypted;
 mod etcd;
 mod fleet;
+mod floors;
 mod formats;
 mod golden;
 mod layout;

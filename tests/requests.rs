@@ -304,8 +304,9 @@ fn the_signer_refuses_every_request_that_does_not_match_its_registration() {
         f.node_sync(&["--no-reload"]).ok();
     }
     let url = f.state.strip_prefix("--state=").unwrap();
-    let url = rctl::etcd::EtcdUrl::parse(url).unwrap().unwrap();
-    let state = rctl::StateDir::open_etcd(&url, &rctl::etcd::EtcdTls::default(), false).unwrap();
+    let url = rctl::storage::etcd::EtcdUrl::parse(url).unwrap().unwrap();
+    let state =
+        rctl::StateDir::open_etcd(&url, &rctl::storage::etcd::EtcdTls::default(), false).unwrap();
     let queue = state.request_queue().unwrap();
     let now = time::OffsetDateTime::now_utc();
     let node: rctl::NodeName = "node-a".parse().unwrap();
@@ -671,8 +672,9 @@ fn the_signer_refuses_a_flood_of_junk_alone_and_still_answers_the_honest() {
     )
     .ok();
     let url = f.state.strip_prefix("--state=").unwrap();
-    let url = rctl::etcd::EtcdUrl::parse(url).unwrap().unwrap();
-    let state = rctl::StateDir::open_etcd(&url, &rctl::etcd::EtcdTls::default(), false).unwrap();
+    let url = rctl::storage::etcd::EtcdUrl::parse(url).unwrap().unwrap();
+    let state =
+        rctl::StateDir::open_etcd(&url, &rctl::storage::etcd::EtcdTls::default(), false).unwrap();
     let queue = state.request_queue().unwrap();
     let now = time::OffsetDateTime::now_utc();
     let node: rctl::NodeName = "node-a".parse().unwrap();

@@ -2,8 +2,8 @@
 //! Teleport's presets `editor` and `auditor`, which grant nothing for Redis.
 
 use super::roles::{DB_NAMES_VAR, DB_USERS_VAR, Role, RoleConditions, RoleOptions, RoleSpec};
+use crate::accounts::labels::LabelSelector;
 use crate::duration::Ttl;
-use crate::servers::labels::LabelSelector;
 
 /// The built-in roles, sorted by name.
 pub(crate) fn builtins() -> Vec<Role> {

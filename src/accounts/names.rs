@@ -106,7 +106,7 @@ macro_rules! name_type {
     };
 }
 
-/// rctl's own Redis account on every registered server (its rules: [`crate::ADMIN_RULES`]): a
+/// rctl's own Redis account on every registered server (its rules: [`crate::accounts::admin::ADMIN_RULES`]): a
 /// reserved name, which no rctl user may take.
 pub const ADMIN_ACCOUNT: &str = "rctl-admin";
 

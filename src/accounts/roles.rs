@@ -1,7 +1,7 @@
 //! Teleport-style roles (a subset of `kind: role`, `version: v5`) and the access checks of
 //! `tsh db login`: deny first, then one role whose matchers all allow.
 
-use crate::servers::labels::LabelSelector;
+use crate::accounts::labels::LabelSelector;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::names::validate_name;

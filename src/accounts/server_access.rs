@@ -9,8 +9,8 @@
 
 use super::roles::{Role, allows_db_user, check_access};
 use super::users::User;
+use crate::accounts::labels::Labels;
 use crate::error::{Error, Result};
-use crate::servers::labels::Labels;
 
 /// Whether `user` holding `roles` reaches a server labelled `labels` at all.
 pub fn reaches(roles: &[&Role], labels: &Labels) -> bool {

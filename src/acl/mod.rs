@@ -27,6 +27,6 @@ pub use target::AclLoadKeeps;
 pub use target::{Target, UnknownTarget};
 
 /// Checks a role's `redis_acl` for a target, as `rctl create -f` does.
-pub fn check_role(role: &crate::Role, target: Target) -> crate::Result<()> {
+pub fn check_role(role: &crate::accounts::roles::Role, target: Target) -> crate::error::Result<()> {
     render::check_role(role, target).map(|_| ())
 }

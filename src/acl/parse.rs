@@ -17,7 +17,7 @@ impl AclRule {
     /// `(~app:* +get)`). Rules whose acceptance depends on earlier rules (a pattern after
     /// `allkeys`, `<password` for a password the user lacks) are checked by the users.acl
     /// linter and the role checks, which follow a whole line.
-    pub fn parse(token: &str, target: Target) -> crate::Result<AclRule> {
+    pub fn parse(token: &str, target: Target) -> crate::error::Result<AclRule> {
         parse_user_rule(token, target).map_err(|reason| rule_error(token, target, &reason))
     }
 
@@ -469,8 +469,8 @@ mod tests {
         assert!(e.to_string().contains("not in valkey-9.0"), "{e}");
         assert!(matches!(
             e,
-            crate::Error::InvalidAcl {
-                exists_in: Some(Target::Valkey91),
+            crate::error::Error::InvalidAcl {
+                exists_in: Some("valkey-9.1"),
                 ..
             }
         ));

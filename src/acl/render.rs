@@ -56,7 +56,7 @@ fn refuse(role: &str, target: Target, token: &str, refusal: &Refusal) -> Error {
             shorten(role),
             shorten(&redact(token))
         ),
-        exists_in: refusal.exists_in,
+        exists_in: refusal.exists_in.map(Target::name),
     }
 }
 

@@ -151,13 +151,13 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-pub(crate) fn rule_error(token: &str, target: Target, refusal: &Refusal) -> crate::Error {
-    crate::Error::InvalidAcl {
+pub(crate) fn rule_error(token: &str, target: Target, refusal: &Refusal) -> crate::error::Error {
+    crate::error::Error::InvalidAcl {
         message: format!(
             "invalid ACL rule {:?} for {target}: {refusal}",
             shorten(&redact(token))
         ),
-        exists_in: refusal.exists_in,
+        exists_in: refusal.exists_in.map(Target::name),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `acl generate`, `acl check`.
 
-use rctl::{Error, Result};
+use crate::cli::error::Result;
 
 use super::args::*;
 use super::io::*;
@@ -66,11 +66,11 @@ pub(super) fn acl_check(ctx: &Context, args: AclCheckArgs) -> Result<()> {
     for f in &findings {
         let hint = f
             .exists_in
-            .map(super::error::target_hint)
+            .map(|t| super::error::target_hint(t.name()))
             .unwrap_or_default();
         outln!("{}: {f}{hint}", args.file.display())?;
     }
-    Err(Error::AclProblems {
+    Err(crate::cli::error::CliError::AclProblems {
         source_name: args.file.display().to_string(),
         target,
         findings,

@@ -1,7 +1,8 @@
 //! `auth init|sign|export|rotate`, `status`, `certs inspect`.
 
+use crate::cli::error::Result;
 use rctl::{
-    CaOptions, ClientLogin, Error, Phase, Result, ServerCertRequest, parse_host_list, validate_name,
+    CaOptions, ClientLogin, Error, Phase, ServerCertRequest, parse_host_list, validate_name,
 };
 
 use super::args::*;
@@ -36,7 +37,7 @@ pub(super) fn bundle_format(
         SignFormat::Redis => Ok(rctl::BundleFormat::Redis),
         SignFormat::Pkcs12 => {
             let Some(file) = &options.pkcs12_passphrase_file else {
-                return Err(Error::InvalidArgument(
+                return Err(crate::cli::error::usage(
                     "--format=pkcs12 needs --pkcs12-passphrase-file=FILE".to_string(),
                 ));
             };
@@ -79,7 +80,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     let placement = placement(&args, rctl::BundleFormat::Redis);
     if let Some(user) = args.user {
         let Some(db_user) = args.db_user else {
-            return Err(Error::InvalidArgument(
+            return Err(crate::cli::error::usage(
                 "--user needs --db-user=ACCOUNT".to_string(),
             ));
         };
@@ -151,7 +152,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
 /// and the CA certificates.
 fn auth_sign_as(ctx: &Context, args: SignArgs) -> Result<()> {
     if args.csr.is_some() {
-        return Err(Error::InvalidArgument(
+        return Err(crate::cli::error::usage(
             "a CSR's certificate is written as --format=redis: the key stays where the CSR was made"
                 .to_string(),
         ));
@@ -162,17 +163,17 @@ fn auth_sign_as(ctx: &Context, args: SignArgs) -> Result<()> {
             .file_name()
             .and_then(|n| n.to_str())
             .map(str::to_string)
-            .ok_or_else(|| Error::InvalidArgument("--out names no file".to_string()))
+            .ok_or_else(|| crate::cli::error::usage("--out names no file".to_string()))
     })?;
     let placement = placement(&args, format.clone());
     let paths = format.paths(&args.out, true);
     rctl::check_file_output(&paths[0])?;
     if !args.overwrite && paths[0].exists() {
-        return Err(Error::OutputExists(paths[0].clone()));
+        return Err(Error::OutputExists(paths[0].clone()).into());
     }
     let written = if let Some(user) = args.user {
         let Some(db_user) = args.db_user else {
-            return Err(Error::InvalidArgument(
+            return Err(crate::cli::error::usage(
                 "--user needs --db-user=ACCOUNT".to_string(),
             ));
         };
@@ -251,7 +252,7 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
             || ctx.open(),
             phase,
             args.force,
-            rctl::live::DEFAULT_TIMEOUT,
+            rctl::servers::live::DEFAULT_TIMEOUT,
         )?,
         None => with_state(ctx, |state| {
             let grace = args.grace_period.unwrap_or(rctl::DEFAULT_GRACE_PERIOD);
@@ -337,17 +338,20 @@ pub(super) fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
         rctl::CertStatus::Expired => Err(Error::AccessDenied(format!(
             "{file} expired {}",
             output::date(report.not_after)
-        ))),
+        ))
+        .into()),
         rctl::CertStatus::NotYetValid => Err(Error::AccessDenied(format!(
             "{file} is not valid before {} (now {})",
             output::date(report.not_before),
             output::date(now)
-        ))),
+        ))
+        .into()),
         rctl::CertStatus::Foreign => Err(Error::AccessDenied(format!(
             "{file} was not signed by any key this host CA trusts"
-        ))),
+        ))
+        .into()),
         // A status this rctl does not know how to describe: not valid, whatever it is.
-        _ => Err(Error::AccessDenied(format!("{file} is not valid"))),
+        _ => Err(Error::AccessDenied(format!("{file} is not valid")).into()),
     }
 }
 

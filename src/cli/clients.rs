@@ -1,6 +1,7 @@
 //! `clients add`, `clients ls`, `clients rm`: applications' bundles that `redis sync` renews.
 
-use rctl::{ClientOutput, Result};
+use crate::cli::error::Result;
+use rctl::ClientOutput;
 use serde::Serialize;
 
 use super::args::SignFormat;
@@ -41,7 +42,7 @@ fn clients_add(ctx: &Context, args: ClientsAddArgs) -> Result<()> {
                 .pkcs12_passphrase_file
                 .clone()
                 .ok_or_else(|| {
-                    rctl::Error::InvalidArgument(
+                    crate::cli::error::usage(
                         "--format=pkcs12 needs --pkcs12-passphrase-file=FILE".to_string(),
                     )
                 })?,
@@ -56,7 +57,7 @@ fn clients_add(ctx: &Context, args: ClientsAddArgs) -> Result<()> {
         let path = &client.outputs()[0];
         rctl::check_file_output(path)?;
         if !args.overwrite && path.exists() {
-            return Err(rctl::Error::OutputExists(path.clone()));
+            return Err(rctl::Error::OutputExists(path.clone()).into());
         }
     }
     if let Some(ttl) = args.ttl {

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use rctl::{DbLogin, DbLoginRequest, Error, Profile, Result};
+use crate::cli::error::Result;
+use rctl::{DbLogin, DbLoginRequest, Profile};
 use serde::Serialize;
 
 use super::client_args::*;
@@ -35,7 +36,7 @@ fn profile(args: &ProfileArgs) -> Result<Profile> {
         Some(dir) => Ok(Profile::new(dir)),
         None => match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
             Some(home) => Ok(Profile::new(PathBuf::from(home).join(".rctl"))),
-            None => Err(Error::InvalidArgument(
+            None => Err(crate::cli::error::usage(
                 "no profile folder: set --profile, RCTL_PROFILE or HOME".to_string(),
             )),
         },
@@ -222,7 +223,7 @@ fn db_connect(ctx: &Context, args: DbConnectArgs) -> Result<()> {
     let cli = match &args.cli {
         Some(path) => path.clone(),
         None => on_path(&["redis-cli", "valkey-cli"]).ok_or_else(|| {
-            Error::InvalidArgument(
+            crate::cli::error::usage(
                 "neither redis-cli nor valkey-cli is on PATH; install redis-tools or pass --cli=PATH"
                     .to_string(),
             )
@@ -239,7 +240,7 @@ fn db_connect(ctx: &Context, args: DbConnectArgs) -> Result<()> {
     }
     command.args(&args.args);
     let e = command.exec();
-    Err(Error::InvalidArgument(format!(
+    Err(crate::cli::error::usage(format!(
         "cannot run {}: {e}",
         cli.display()
     )))

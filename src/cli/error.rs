@@ -7,8 +7,59 @@ use std::process::ExitCode;
 
 use rctl::Error;
 
+/// What a command failed with: the library's error, or what only the command line knows (its
+/// flags' combinations, and the verdict of `acl check`), as rage keeps its own error beside
+/// its library's.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The library refused or failed.
+    #[error(transparent)]
+    Lib(#[from] Error),
+    /// The command line is wrong: a flag's value, or flags that do not go together.
+    #[error("{0}")]
+    Usage(String),
+    /// `acl check` found problems in a users.acl (each printed on stdout before).
+    #[error(
+        "{source_name}: {} problem(s) for {target}, the first: {}",
+        findings.len(),
+        findings.first().map(ToString::to_string).unwrap_or_default()
+    )]
+    AclProblems {
+        /// The file checked.
+        source_name: String,
+        /// The version it was checked for.
+        target: rctl::acl::Target,
+        /// Each problem: its line, the rule and why.
+        findings: Vec<rctl::acl::Finding>,
+    },
+}
+
+/// What every command of the binary returns.
+pub type Result<T> = std::result::Result<T, CliError>;
+
+/// A refusal of the command line itself (exit 2).
+pub fn usage(text: impl Into<String>) -> CliError {
+    CliError::Usage(text.into())
+}
+
 /// The one line printed for `e` (without the `error: ` prefix), at most about 1,000 bytes.
-pub fn message(e: &Error) -> String {
+pub fn message(e: &CliError) -> String {
+    match e {
+        CliError::Lib(e) => lib_message(e),
+        CliError::Usage(text) => one_line(text.clone()),
+        CliError::AclProblems { findings, .. } => {
+            let hint = findings
+                .first()
+                .and_then(|f| f.exists_in)
+                .map(|t| target_hint(t.name()))
+                .unwrap_or_default();
+            one_line(format!("{e}{hint}"))
+        }
+    }
+}
+
+/// [`message`] of a library error: its text, and what to type next where the CLI knows.
+pub fn lib_message(e: &Error) -> String {
     let hint = match e {
         Error::CaExists(_) => " (rotate it with 'rctl auth rotate')".to_string(),
         Error::OutputExists(_) => "; pass --overwrite to replace it".to_string(),
@@ -45,12 +96,7 @@ pub fn message(e: &Error) -> String {
         Error::InvalidAcl {
             exists_in: Some(other),
             ..
-        } => target_hint(*other),
-        Error::AclProblems { findings, .. } => findings
-            .first()
-            .and_then(|f| f.exists_in)
-            .map(target_hint)
-            .unwrap_or_default(),
+        } => target_hint(other),
         Error::LoginMissing { user, server } | Error::LoginExpired { user, server, .. } => {
             format!("; log in with 'rctl db login {server} --user={user}'")
         }
@@ -76,7 +122,7 @@ pub fn message(e: &Error) -> String {
 }
 
 /// What to type to write users.acl for `target`, the version that has a refused command.
-pub fn target_hint(target: rctl::acl::Target) -> String {
+pub fn target_hint(target: &str) -> String {
     format!(": `rctl redis target {target}`")
 }
 
@@ -99,7 +145,12 @@ pub fn one_line(text: String) -> String {
 }
 
 /// The exit code for `e`.
-pub fn exit_code(e: &Error) -> ExitCode {
+pub fn exit_code(e: &CliError) -> ExitCode {
+    let e = match e {
+        CliError::Usage(_) => return ExitCode::from(2),
+        CliError::AclProblems { .. } => return ExitCode::from(1),
+        CliError::Lib(e) => e,
+    };
     let usage = matches!(
         e,
         Error::InvalidDuration { .. }

@@ -2,14 +2,15 @@
 
 use std::path::Path;
 
-use rctl::{Error, Password, Result, parse_list};
+use crate::cli::error::Result;
+use rctl::{Error, Password, parse_list};
 
 /// Writes to stdout. A closed pipe (`rctl users ls | head -1`) ends output quietly; any other
 /// write error is an error.
 pub(super) fn emit(text: &str) -> Result<()> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(stdout_error(e)),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(stdout_error(e).into()),
         _ => Ok(()),
     }
 }
@@ -29,7 +30,8 @@ impl StreamOut {
         }
     }
 
-    pub(super) fn write(&mut self, text: &str) -> Result<()> {
+    /// Fails with the library's error: it runs inside the library's walk over the state.
+    pub(super) fn write(&mut self, text: &str) -> rctl::Result<()> {
         use std::io::Write;
         if self.closed {
             return Ok(());
@@ -46,7 +48,7 @@ impl StreamOut {
     pub(super) fn finish(mut self) -> Result<()> {
         use std::io::Write;
         match self.out.flush() {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(stdout_error(e)),
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(stdout_error(e).into()),
             _ => Ok(()),
         }
     }
@@ -54,7 +56,10 @@ impl StreamOut {
 
 /// Writes what must be seen (a password shown once) and flushes it: a closed stdout, a broken
 /// pipe or a full disk is an error, and the caller then saves nothing.
-pub(super) fn emit_secret(text: &str) -> Result<()> {
+///
+/// It runs inside the library's step that saves (nothing is saved unless it was shown), so it
+/// fails with the library's error.
+pub(super) fn emit_secret(text: &str) -> rctl::Result<()> {
     use std::io::Write;
     use std::os::fd::AsFd;
     use std::os::unix::fs::FileTypeExt;
@@ -96,19 +101,19 @@ pub(super) fn read_stdin(what: &str, limit: u64) -> Result<String> {
     std::io::stdin()
         .take(limit + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Error::InvalidArgument(format!("cannot read {what} from stdin: {e}")))?;
+        .map_err(|e| crate::cli::error::usage(format!("cannot read {what} from stdin: {e}")))?;
     if bytes.len() as u64 > limit {
-        return Err(Error::InvalidArgument(format!(
+        return Err(crate::cli::error::usage(format!(
             "{what} on stdin is longer than {limit} bytes"
         )));
     }
     String::from_utf8(bytes)
-        .map_err(|_| Error::InvalidArgument(format!("{what} on stdin is not UTF-8")))
+        .map_err(|_| crate::cli::error::usage(format!("{what} on stdin is not UTF-8")))
 }
 
 /// Reads a password from stdin (one trailing newline stripped).
 pub(super) fn read_password() -> Result<Password> {
-    Password::from_input(read_stdin("the password", 4096)?)
+    Ok(Password::from_input(read_stdin("the password", 4096)?)?)
 }
 
 /// A flag given repeatedly, each value possibly comma-separated (tctl takes both).
@@ -132,7 +137,7 @@ pub(super) fn read_text_file(path: &Path, limit: u64) -> Result<String> {
     }
     let bytes = rctl::read_regular(path, limit).map_err(|e| {
         let text = e.to_string();
-        Error::InvalidArgument(match e.kind() {
+        crate::cli::error::usage(match e.kind() {
             std::io::ErrorKind::InvalidInput if path.is_dir() => {
                 format!("{} is a directory, not a file", path.display())
             }
@@ -145,7 +150,7 @@ pub(super) fn read_text_file(path: &Path, limit: u64) -> Result<String> {
         })
     })?;
     String::from_utf8(bytes)
-        .map_err(|_| Error::InvalidArgument(format!("{} is not UTF-8 text", path.display())))
+        .map_err(|_| crate::cli::error::usage(format!("{} is not UTF-8 text", path.display())))
 }
 
 pub(super) fn rctl_shorten(s: &str) -> String {
@@ -154,7 +159,7 @@ pub(super) fn rctl_shorten(s: &str) -> String {
 
 /// A comma-separated list given to `flag`: its errors name the flag.
 pub(super) fn list(flag: &str, input: &str) -> Result<Vec<String>> {
-    parse_list(input).map_err(|e| Error::InvalidArgument(format!("{flag}: {e}")))
+    parse_list(input).map_err(|e| crate::cli::error::usage(format!("{flag}: {e}")))
 }
 
 /// The CA passphrase: from `file` (at most 1 KiB, not readable by group or others unless the
@@ -162,12 +167,14 @@ pub(super) fn list(flag: &str, input: &str) -> Result<Vec<String>> {
 /// pipe: a passphrase on standard input would be the password's input.
 pub(crate) fn read_passphrase(
     file: Option<&std::path::Path>,
-    options: &rctl::store::DirOptions,
+    options: &rctl::storage::DirOptions,
     confirm: bool,
 ) -> rctl::Result<rctl::Passphrase> {
     if let Some(path) = file {
-        rctl::store::check_private_file(path, options)?;
-        let text = read_text_file(path, 1024)?;
+        rctl::storage::check_private_file(path, options)?;
+        // A passphrase file that cannot be read is the command line's mistake, said as such.
+        let text = read_text_file(path, 1024)
+            .map_err(|e| rctl::Error::InvalidArgument(crate::cli::error::message(&e)))?;
         return rctl::Passphrase::new(text);
     }
     // Asked only of a person at a terminal: a script (standard input not a terminal) is told
@@ -190,9 +197,7 @@ pub(crate) fn read_passphrase(
     if confirm {
         let again = zeroize::Zeroizing::new(ask("The same passphrase again: ")?);
         if *again != *first {
-            return Err(rctl::Error::CaPassphrase(
-                "the two passphrases differ".to_string(),
-            ));
+            return Err(rctl::Error::CaPassphrase("the two passphrases differ".to_string()));
         }
     }
     rctl::Passphrase::new(first.to_string())

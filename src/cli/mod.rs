@@ -5,8 +5,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use rctl::store::DirOptions;
-use rctl::{Error, Result, StateDir};
+use crate::cli::error::Result;
+use rctl::StateDir;
+use rctl::storage::DirOptions;
 
 macro_rules! out {
     ($($arg:tt)*) => { crate::cli::io::emit(&format!($($arg)*)) };
@@ -100,35 +101,35 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
 pub fn run(cli: Cli) -> Result<()> {
     match (&cli.etcd_cacert, &cli.etcd_cert, &cli.etcd_key) {
         (None, Some(_), _) | (None, _, Some(_)) => {
-            return Err(Error::InvalidArgument(
+            return Err(crate::cli::error::usage(
                 "--etcd-cert and --etcd-key need --etcd-cacert: without it rctl would talk to etcd in clear".to_string(),
             ));
         }
         (Some(_), Some(_), None) | (Some(_), None, Some(_)) => {
-            return Err(Error::InvalidArgument(
+            return Err(crate::cli::error::usage(
                 "--etcd-cert and --etcd-key go together".to_string(),
             ));
         }
         _ => {}
     }
-    let etcd_tls = rctl::etcd::EtcdTls {
+    let etcd_tls = rctl::storage::etcd::EtcdTls {
         ca: cli.etcd_cacert.clone(),
         cert: cli.etcd_cert.clone(),
         key: cli.etcd_key.clone(),
     };
     let etcd = match cli.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(text) => match rctl::etcd::EtcdUrl::parse(text) {
+        Some(text) => match rctl::storage::etcd::EtcdUrl::parse(text) {
             Some(url) => Some(url?),
             None => {
-                return Err(Error::InvalidArgument(
+                return Err(crate::cli::error::usage(
                     "--state takes etcd://HOST:PORT[,HOST:PORT...]/PREFIX; a local state is --state-dir=DIR".to_string(),
                 ));
             }
         },
     };
     if etcd.is_some() && cli.state_dir.is_some() {
-        return Err(Error::InvalidArgument(
+        return Err(crate::cli::error::usage(
             "give --state (etcd) or --state-dir (a local directory), not both".to_string(),
         ));
     }
@@ -221,16 +222,16 @@ struct Context {
     /// The state's location (a directory, or the etcd URL for messages).
     state_dir: PathBuf,
     /// The etcd state, when `--state=etcd://…` is given.
-    etcd: Option<rctl::etcd::EtcdUrl>,
+    etcd: Option<rctl::storage::etcd::EtcdUrl>,
     /// TLS to etcd, for `--state` or `state migrate --to`.
-    etcd_tls: rctl::etcd::EtcdTls,
+    etcd_tls: rctl::storage::etcd::EtcdTls,
     options: DirOptions,
     passphrase_file: Option<PathBuf>,
 }
 
 impl Context {
     /// Opens the state. Every argument has been checked by now: a refusal changes nothing.
-    fn open(&self) -> Result<StateDir> {
+    fn open(&self) -> rctl::Result<StateDir> {
         let state = match &self.etcd {
             Some(url) => StateDir::open_etcd(url, &self.etcd_tls, false)?,
             None => StateDir::open_with(&self.state_dir, &self.options)?,
@@ -242,12 +243,12 @@ impl Context {
     fn outside_state(&self, path: &std::path::Path) -> Result<()> {
         match self.etcd {
             Some(_) => Ok(()),
-            None => rctl::check_outside_state(path, &self.state_dir),
+            None => Ok(rctl::check_outside_state(path, &self.state_dir)?),
         }
     }
 
     /// Opens the state for reading only.
-    fn open_read_only(&self) -> Result<StateDir> {
+    fn open_read_only(&self) -> rctl::Result<StateDir> {
         let state = match &self.etcd {
             Some(url) => StateDir::open_etcd(url, &self.etcd_tls, true)?,
             None => StateDir::open_read_only(&self.state_dir, &self.options)?,
@@ -277,23 +278,26 @@ impl Context {
 /// rotation advanced), also when `f` failed.
 /// On a shared state (etcd), `f` runs again on the new state when another rctl changed what it
 /// read before it could save ([`rctl::Error::Conflict`]).
-fn with_state<T>(ctx: &Context, mut f: impl FnMut(&mut StateDir) -> Result<T>) -> Result<T> {
+fn with_state<T>(ctx: &Context, mut f: impl FnMut(&mut StateDir) -> rctl::Result<T>) -> Result<T> {
     let state = ctx.open()?;
     run_on(state, |state| state.retrying(&mut f))
 }
 
 /// [`with_state`] for commands that only look: a shared lock, nothing created or changed, so
 /// they work beside each other and on a read-only mount.
-fn with_state_read<T>(ctx: &Context, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {
+fn with_state_read<T>(
+    ctx: &Context,
+    f: impl FnOnce(&mut StateDir) -> rctl::Result<T>,
+) -> Result<T> {
     run_on(ctx.open_read_only()?, f)
 }
 
-fn run_on<T>(mut state: StateDir, f: impl FnOnce(&mut StateDir) -> Result<T>) -> Result<T> {
+fn run_on<T>(mut state: StateDir, f: impl FnOnce(&mut StateDir) -> rctl::Result<T>) -> Result<T> {
     let result = f(&mut state);
     for notice in state.take_notices() {
         errln!("{notice}");
     }
-    result
+    Ok(result?)
 }
 
 /// Completion and man pages are made in memory, then written as any output is: a closed pipe
@@ -314,7 +318,7 @@ fn man(args: ManArgs) -> Result<()> {
     for word in &args.command {
         let Some(sub) = page.find_subcommand(word).cloned() else {
             let known: Vec<&str> = page.get_subcommands().map(|c| c.get_name()).collect();
-            return Err(Error::InvalidArgument(format!(
+            return Err(crate::cli::error::usage(format!(
                 "{} has no command {:?}; it has: {}",
                 page.get_display_name().unwrap_or("rctl"),
                 io::rctl_shorten(word),
@@ -326,7 +330,7 @@ fn man(args: ManArgs) -> Result<()> {
     let mut roff = Vec::new();
     clap_mangen::Man::new(page)
         .render(&mut roff)
-        .map_err(|e| Error::InvalidArgument(format!("cannot make the man page: {e}")))?;
+        .map_err(|e| crate::cli::error::usage(format!("cannot make the man page: {e}")))?;
     out!("{}", String::from_utf8_lossy(&roff))
 }
 
@@ -341,16 +345,16 @@ fn audit_ls(ctx: &Context, args: AuditLsArgs) -> Result<()> {
 
 fn state_migrate(ctx: &Context, args: MigrateArgs) -> Result<()> {
     // The target is checked before the state is opened.
-    let to_etcd = rctl::etcd::EtcdUrl::parse(&args.to).transpose()?;
+    let to_etcd = rctl::storage::etcd::EtcdUrl::parse(&args.to).transpose()?;
     let (copied, to) = with_state(ctx, |state| {
-        let target: Box<dyn rctl::store::Store> = match &to_etcd {
-            Some(url) => Box::new(rctl::etcd::EtcdStore::open(
+        let target: Box<dyn rctl::storage::Store> = match &to_etcd {
+            Some(url) => Box::new(rctl::storage::etcd::EtcdStore::open(
                 url,
                 &ctx.etcd_tls,
                 StateDir::LAYOUT,
                 false,
             )?),
-            None => Box::new(rctl::store::DirStore::open(
+            None => Box::new(rctl::storage::DirStore::open(
                 std::path::Path::new(&args.to),
                 &ctx.options,
             )?),

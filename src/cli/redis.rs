@@ -1,6 +1,7 @@
 //! `redis config`, `redis target`, `redis add|ls|rm`.
 
-use rctl::{Error, Result, fleet};
+use crate::cli::error::Result;
+use rctl::{Error, fleet};
 use std::path::Path;
 
 use super::args::*;
@@ -21,7 +22,7 @@ pub(super) fn redis_config(ctx: &Context, mut args: RedisConfigArgs) -> Result<(
                 name: name.to_string(),
             })?;
             if server.sentinel {
-                return Err(Error::InvalidArgument(format!(
+                return Err(crate::cli::error::usage(format!(
                     "server {name:?} is a sentinel: 'rctl redis config --sentinel --cert-prefix={}' with its monitor settings prints its sentinel.conf",
                     server.cert_prefix.display()
                 )));
@@ -48,7 +49,7 @@ pub(super) fn redis_config(ctx: &Context, mut args: RedisConfigArgs) -> Result<(
                     cert_prefix.display()
                 ),
             };
-            return Err(Error::InvalidArgument(format!(
+            return Err(crate::cli::error::usage(format!(
                 "no {what} at {}; {how}",
                 path.display()
             )));
@@ -57,7 +58,7 @@ pub(super) fn redis_config(ctx: &Context, mut args: RedisConfigArgs) -> Result<(
     if let Some(acl) = &args.acl
         && !acl.is_file()
     {
-        return Err(Error::InvalidArgument(format!(
+        return Err(crate::cli::error::usage(format!(
             "no users.acl at {}",
             acl.display()
         )));
@@ -91,7 +92,7 @@ pub(super) fn redis_config(ctx: &Context, mut args: RedisConfigArgs) -> Result<(
 /// `HOST:PORT` of a flag, `[IPV6]:PORT` too.
 fn host_port(flag: &str, addr: &str) -> Result<(String, u16)> {
     let bad =
-        || Error::InvalidArgument(format!("{flag} {:?} is not HOST:PORT", rctl_shorten(addr)));
+        || crate::cli::error::usage(format!("{flag} {:?} is not HOST:PORT", rctl_shorten(addr)));
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
@@ -105,7 +106,7 @@ fn sentinel_config(ctx: &Context, args: &RedisConfigArgs, cert_prefix: &Path) ->
     let (Some(name), Some(primary), Some(quorum), Some(user)) =
         (&s.master_name, &s.primary, s.quorum, &s.sentinel_user)
     else {
-        return Err(Error::InvalidArgument(
+        return Err(crate::cli::error::usage(
             "--sentinel needs --master-name, --primary, --quorum and --sentinel-user".to_string(),
         ));
     };
@@ -113,7 +114,7 @@ fn sentinel_config(ctx: &Context, args: &RedisConfigArgs, cert_prefix: &Path) ->
     let [crt, _, cas] = rctl::RedisBundle::paths(cert_prefix);
     for path in [&crt, &cas] {
         if !path.is_file() {
-            return Err(Error::InvalidArgument(format!(
+            return Err(crate::cli::error::usage(format!(
                 "no {}; sign the sentinel's bundle with 'rctl auth sign --host=... --out={}'",
                 path.display(),
                 cert_prefix.display()
@@ -121,13 +122,13 @@ fn sentinel_config(ctx: &Context, args: &RedisConfigArgs, cert_prefix: &Path) ->
         }
     }
     if with_state_read(ctx, |state| state.user(user)).is_err() {
-        return Err(Error::InvalidArgument(format!(
+        return Err(crate::cli::error::usage(format!(
             "no account {user:?}: create it with 'rctl users add {user} --roles=sentinel'"
         )));
     }
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() {
-        return Err(Error::InvalidArgument(format!(
+        return Err(crate::cli::error::usage(format!(
             "give {user:?}'s password on standard input (a pipe or a file): rctl does not read it from a terminal, where it would be echoed"
         )));
     }
@@ -153,24 +154,24 @@ pub(super) fn replica_of(
 ) -> Result<rctl::ReplicaOf> {
     let primary = addr.map(|a| host_port("--replica-of", a)).transpose()?;
     let user = args.repl_user.clone().ok_or_else(|| {
-        Error::InvalidArgument(
+        crate::cli::error::usage(
             "--replica-of needs --repl-user=NAME, an account with the replication role".to_string(),
         )
     })?;
     if with_state_read(ctx, |state| state.user(&user)).is_err() {
-        return Err(Error::InvalidArgument(format!(
+        return Err(crate::cli::error::usage(format!(
             "no account {user:?}: create it with 'rctl users add {user} --roles=replication'"
         )));
     }
     let auth = if cert_login {
         let prefix = args.repl_cert_prefix.clone().ok_or_else(|| {
-            Error::InvalidArgument(format!(
+            crate::cli::error::usage(format!(
                 "with certificate login the replica logs in with a certificate for {user:?}: give --repl-cert-prefix=PREFIX (from 'rctl auth sign --user=... --db-user={user} --out=PREFIX')"
             ))
         })?;
         for path in &rctl::RedisBundle::paths(&prefix)[..2] {
             if !path.is_file() {
-                return Err(Error::InvalidArgument(format!(
+                return Err(crate::cli::error::usage(format!(
                     "no {} for the replication account",
                     path.display()
                 )));
@@ -180,7 +181,7 @@ pub(super) fn replica_of(
     } else {
         use std::io::IsTerminal;
         if std::io::stdin().is_terminal() {
-            return Err(Error::InvalidArgument(format!(
+            return Err(crate::cli::error::usage(format!(
                 "give {user:?}'s password on standard input (a pipe or a file): rctl does not read it from a terminal, where it would be echoed"
             )));
         }
@@ -259,7 +260,7 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
         .as_deref()
         .and_then(|p| metrics_file(ctx, p))
         .transpose()?;
-    let mut options = rctl::live::SyncOptions::default();
+    let mut options = rctl::servers::live::SyncOptions::default();
     options.dry_run = args.dry_run;
     options.no_reload = args.no_reload;
     options.renew_within = args.renew_within.map(|t| t.as_std());
@@ -286,7 +287,8 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     if let Some(path) = metrics {
         let ca = with_state_read(ctx, |state| state.existing_host_ca())?;
         let now = time::OffsetDateTime::now_utc();
-        let text = rctl::metrics::sync_metrics(&report, ca.as_ref(), now, options.renew_within)?;
+        let text =
+            rctl::fleet::metrics::sync_metrics(&report, ca.as_ref(), now, options.renew_within)?;
         write_metrics(path, &text);
     }
     if report.servers.is_empty() && report.clients.is_empty() {
@@ -307,7 +309,7 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
                 report.clients.len()
             )
         };
-        return Err(Error::Server(format!("{failed} of {of} not in line")));
+        return Err(Error::Server(format!("{failed} of {of} not in line")).into());
     }
     Ok(())
 }
@@ -331,13 +333,13 @@ fn client_line(item: &rctl::fleet::ClientSync, dry_run: bool) -> String {
                 done.push(format!("signed serial {serial}"));
             }
         }
-        Err(e) => done.push(format!("FAILED: {}", super::error::message(e))),
+        Err(e) => done.push(format!("FAILED: {}", super::error::lib_message(e))),
     }
     match &item.hook {
         Some(Ok(())) => done.push("ran its hook".to_string()),
         Some(Err(e)) => done.push(format!(
             "FAILED: {} (the files are renewed)",
-            super::error::message(e)
+            super::error::lib_message(e)
         )),
         None => {}
     }
@@ -355,16 +357,16 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
         .transpose()?;
     let deadline = args
         .timeout
-        .map_or(rctl::live::DEFAULT_DEADLINE, |t| t.as_std());
+        .map_or(rctl::servers::live::DEFAULT_DEADLINE, |t| t.as_std());
     let checked = fleet::check_servers(
         ctx.open_read_only()?,
         &selection(ctx, &args.servers)?,
-        rctl::live::DEFAULT_TIMEOUT.min(deadline),
+        rctl::servers::live::DEFAULT_TIMEOUT.min(deadline),
         deadline,
     );
     let check = show_notices(checked, |c| &c.notices)?;
     if let Some(path) = metrics {
-        let text = rctl::metrics::check_metrics(&check, time::OffsetDateTime::now_utc())?;
+        let text = rctl::fleet::metrics::check_metrics(&check, time::OffsetDateTime::now_utc())?;
         write_metrics(path, &text);
     }
     let servers = check.servers.iter().map(|c| output::CheckReport {
@@ -396,9 +398,7 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
                 check.clients.len()
             )
         };
-        return Err(Error::Server(format!(
-            "{problems} problem(s) on {behind} of {of}"
-        )));
+        return Err(Error::Server(format!("{problems} problem(s) on {behind} of {of}")).into());
     }
     Ok(())
 }
@@ -412,7 +412,10 @@ fn metrics_file<'a>(ctx: &Context, path: &'a Path) -> Option<Result<&'a Path>> {
     match rctl::check_file_output(path) {
         Ok(()) => Some(Ok(path)),
         Err(e) => {
-            errln!("warning: no metrics written: {}", super::error::message(&e));
+            errln!(
+                "warning: no metrics written: {}",
+                super::error::lib_message(&e)
+            );
             None
         }
     }
@@ -421,7 +424,10 @@ fn metrics_file<'a>(ctx: &Context, path: &'a Path) -> Option<Result<&'a Path>> {
 /// Writes the metrics; a failure is a warning (the run's own outcome stands).
 fn write_metrics(path: &Path, text: &str) {
     if let Err(e) = rctl::write_public_file(path, text) {
-        errln!("warning: no metrics written: {}", super::error::message(&e));
+        errln!(
+            "warning: no metrics written: {}",
+            super::error::lib_message(&e)
+        );
     }
 }
 
@@ -436,7 +442,7 @@ fn selection(ctx: &Context, selection: &ServerSelection) -> Result<fleet::Select
     }
     if selection.names.is_empty() && ctx.etcd.is_some() {
         let node = rctl::this_node().ok_or_else(|| {
-            Error::InvalidArgument(
+            crate::cli::error::usage(
                 "this host's name cannot be a node name; pass --node=NODE".to_string(),
             )
         })?;
@@ -447,13 +453,16 @@ fn selection(ctx: &Context, selection: &ServerSelection) -> Result<fleet::Select
 
 /// Prints the notices a fleet call gathered (also when some server failed), then gives its
 /// outcome.
-fn show_notices<T>(result: Result<T>, notices: impl Fn(&T) -> &Vec<rctl::Notice>) -> Result<T> {
+fn show_notices<T>(
+    result: rctl::Result<T>,
+    notices: impl Fn(&T) -> &Vec<rctl::Notice>,
+) -> Result<T> {
     if let Ok(value) = &result {
         for notice in notices(value) {
             errln!("{notice}");
         }
     }
-    result
+    Ok(result?)
 }
 
 /// `redis sync`: one line for a server.
@@ -481,7 +490,7 @@ fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
             }
         }
         Err(e) => {
-            done.push(format!("FAILED: {}", super::error::message(e)));
+            done.push(format!("FAILED: {}", super::error::lib_message(e)));
             return line(item, &done);
         }
     }
@@ -510,7 +519,7 @@ fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
             }
         }
         Some(Err(e)) => {
-            done.push(format!("FAILED: {}", super::error::message(e)));
+            done.push(format!("FAILED: {}", super::error::lib_message(e)));
         }
         Some(Ok(live)) => {
             if live.reloaded {
@@ -542,10 +551,10 @@ fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
 }
 
 /// The accounts a sync sets (or deletes), each named once.
-fn accounts(drift: &[rctl::live::Drift], deleted: bool) -> Vec<&str> {
+fn accounts(drift: &[rctl::servers::live::Drift], deleted: bool) -> Vec<&str> {
     let mut names: Vec<&str> = drift
         .iter()
-        .filter(|d| matches!(d, rctl::live::Drift::Extra(n) if n != "default") == deleted)
+        .filter(|d| matches!(d, rctl::servers::live::Drift::Extra(n) if n != "default") == deleted)
         .map(|d| d.account())
         .collect();
     names.dedup();

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use rctl::{Error, Result};
+use crate::cli::error::Result;
+use rctl::Error;
 
 use super::auth_args::SignRequestsArgs;
 use super::{Context, with_state, with_state_read};
@@ -19,7 +20,8 @@ pub(super) fn auth_sign_requests(ctx: &Context, args: SignRequestsArgs) -> Resul
             return Err(Error::AccessDenied(format!(
                 "{refused} of {} signing request(s) refused",
                 done.outcomes.len()
-            )));
+            ))
+            .into());
         }
         if done.outcomes.is_empty() {
             errln!("note: no signing request is pending");
@@ -55,7 +57,7 @@ pub(super) fn auth_sign_requests(ctx: &Context, args: SignRequestsArgs) -> Resul
         };
         if let Err(e) = waited {
             if revision.is_some() {
-                errln!("error: {}", super::error::message(&e));
+                errln!("error: {}", super::error::lib_message(&e));
             }
             queue = None;
             std::thread::sleep(Duration::from_secs(1));

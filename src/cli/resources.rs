@@ -1,6 +1,7 @@
 //! tctl's resource commands: `create -f` (roles, users), `get`, `rm`.
 
-use rctl::{Error, Result, Role, validate_name};
+use crate::cli::error::Result;
+use rctl::{Error, Role, validate_name};
 
 use super::args::*;
 use super::io::*;
@@ -27,23 +28,24 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     };
     // A role is small: its file keeps the limit of one; a file of users may be large.
     let role_limit =
-        || Error::InvalidArgument(format!("{source} is larger than {STDIN_LIMIT} bytes"));
-    let looks_like_users = rctl::user_resource::first_kind(&text).as_deref() == Some("user");
+        || crate::cli::error::usage(format!("{source} is larger than {STDIN_LIMIT} bytes"));
+    let looks_like_users = rctl::state::user_resource::first_kind(&text).as_deref() == Some("user");
     if text.len() as u64 > STDIN_LIMIT && !looks_like_users {
         return Err(role_limit());
     }
     if looks_like_users {
         return create_users(ctx, &args, &text, &source);
     }
-    let docs = rctl::user_resource::documents(&text, &source)?;
+    let docs = rctl::state::user_resource::documents(&text, &source)?;
     if docs
         .iter()
-        .any(|d| rctl::user_resource::document_kind(d) == Some("user"))
+        .any(|d| rctl::state::user_resource::document_kind(d) == Some("user"))
     {
         return Err(Error::InvalidResource {
             source_name: source,
-            reason: rctl::user_resource::MIXED_KINDS.to_string(),
-        });
+            reason: rctl::state::user_resource::MIXED_KINDS.to_string(),
+        }
+        .into());
     }
     let (role, ignored) = Role::from_teleport_yaml(&text, &source)?;
     let replaced = with_state(ctx, |state| {
@@ -65,12 +67,14 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
 /// then converted as the state takes them), never held as users beside the state's copy.
 fn create_users(ctx: &Context, args: &CreateArgs, text: &str, source: &str) -> Result<()> {
     if args.target.is_some() {
-        return Err(Error::InvalidArgument("--target is for roles".to_string()));
+        return Err(crate::cli::error::usage(
+            "--target is for roles".to_string(),
+        ));
     }
     // Made here, so that a rerun after an etcd conflict saves the passwords shown.
     let mut passwords = Vec::new();
     let mut ignored = std::collections::BTreeSet::new();
-    for user in rctl::user_resource::user_documents(text, source)? {
+    for user in rctl::state::user_resource::user_documents(text, source)? {
         let (user, left_out) = user?;
         super::users::refuse_replication(&user.roles, args.force)?;
         ignored.extend(left_out);
@@ -79,7 +83,7 @@ fn create_users(ctx: &Context, args: &CreateArgs, text: &str, source: &str) -> R
     let mut shown = false;
     let saved = with_state(ctx, |state| {
         let mut failure = None;
-        let users = rctl::user_resource::user_documents(text, source)?
+        let users = rctl::state::user_resource::user_documents(text, source)?
             .zip(&passwords)
             .map_while(|(user, password)| match user {
                 Ok((user, _)) => Some(user.with_password(password.clone())),
@@ -128,14 +132,14 @@ pub(super) fn parse_resource(
         "roles" | "role" => "role",
         "users" | "user" => "user",
         other => {
-            return Err(Error::InvalidArgument(format!(
+            return Err(crate::cli::error::usage(format!(
                 "unknown resource kind {:?}; rctl has roles and users",
                 rctl_shorten(other)
             )));
         }
     };
     if inline.is_some() && name.is_some() {
-        return Err(Error::InvalidArgument(
+        return Err(crate::cli::error::usage(
             "give the name once: roles/NAME or roles NAME".to_string(),
         ));
     }
@@ -173,12 +177,12 @@ pub(super) fn get(ctx: &Context, args: GetArgs) -> Result<()> {
 pub(super) fn rm(ctx: &Context, args: RmArgs) -> Result<()> {
     let (kind, name) = parse_resource(&args.resource, None)?;
     let Some(name) = name else {
-        return Err(Error::InvalidArgument(
+        return Err(crate::cli::error::usage(
             "name the resource: rctl rm roles/NAME".to_string(),
         ));
     };
     if kind != "role" {
-        return Err(Error::InvalidArgument(
+        return Err(crate::cli::error::usage(
             "remove users with 'rctl users rm NAME'".to_string(),
         ));
     }

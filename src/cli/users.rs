@@ -1,6 +1,7 @@
 //! `users ...`.
 
-use rctl::{Error, NewUser, Password, Result, UserUpdate};
+use crate::cli::error::Result;
+use rctl::{NewUser, Password, UserUpdate};
 
 use super::args::*;
 use super::io::*;
@@ -13,7 +14,7 @@ fn show_generated(
     shown: &mut Option<Password>,
     user: &str,
     generated: Option<&Password>,
-) -> Result<()> {
+) -> rctl::Result<()> {
     if let Some(p) = generated {
         emit_secret(&output::password_once(user, p))?;
         *shown = Some(p.clone());
@@ -25,7 +26,7 @@ fn show_generated(
 /// dataset): given to a person only when asked for.
 pub(super) fn refuse_replication(roles: &[String], force: bool) -> Result<()> {
     if !force && roles.iter().any(|r| r == "replication") {
-        return Err(Error::InvalidArgument(
+        return Err(crate::cli::error::usage(
             "the replication role reads every key (a replica's PSYNC copies the whole dataset), so it is for a replica's account: pass --force to give it".to_string(),
         ));
     }
@@ -98,7 +99,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             update.db_users = optional_list("--set-db-users", args.set_db_users)?;
             update.db_names = optional_list("--set-db-names", args.set_db_names)?;
             if update.roles.is_none() && update.db_users.is_none() && update.db_names.is_none() {
-                return Err(Error::InvalidArgument(
+                return Err(crate::cli::error::usage(
                     "nothing to update: give --set-roles, --set-db-users or --set-db-names"
                         .to_string(),
                 ));

@@ -9,8 +9,7 @@ use time::OffsetDateTime;
 use crate::clients::output::{ClientFormat, ClientOutput};
 use crate::pki::ca::HostCa;
 use crate::pki::inspect::{CertReport, inspect_certificate};
-use crate::pki::rotation::Phase;
-use crate::servers::live::files::{Renewal, default_window, time_left};
+use crate::pki::renewal::{Holder, Renewal, due, holds_exactly_pem};
 
 /// What a client output's files need.
 #[derive(Clone, Debug)]
@@ -52,7 +51,7 @@ pub fn plan_client(
             };
         }
     };
-    let trust_current = holds_exactly_pem(&files.ca_pem, ca);
+    let trust_current = holds_exactly_pem(files.ca_pem.as_bytes(), ca);
     let (report, renew) = match inspect_certificate(files.certificate_pem.as_bytes(), Some(ca), now)
     {
         Err(e) => (None, Some(Renewal::Unusable(e.to_string()))),
@@ -68,7 +67,7 @@ pub fn plan_client(
                         "its CA certificates are not the ones trusted now".to_string(),
                     ))
                 }
-                Some(_) => renewal(ca, &report, renew_within),
+                Some(_) => due(ca, &report, renew_within, Holder::Client),
             };
             (Some(report), why)
         }
@@ -83,48 +82,6 @@ pub fn plan_client(
 /// True when the PEM private key is the key of the PEM certificate.
 fn key_matches(certificate_pem: &str, key_pem: &str) -> bool {
     crate::pki::bundle::key_pem_matches(certificate_pem, key_pem)
-}
-
-/// True when `pem` holds exactly the CA's trusted certificates.
-fn holds_exactly_pem(pem: &str, ca: &HostCa) -> bool {
-    use rustls_pki_types::pem::PemObject;
-    let want: std::collections::BTreeSet<&[u8]> =
-        ca.trusted().map(|k| k.certificate_der()).collect();
-    let mut total = 0;
-    let mut known = std::collections::BTreeSet::new();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        let Ok(cert) = cert else { return false };
-        total += 1;
-        if let Some(k) = want.get(cert.as_ref()) {
-            known.insert(*k);
-        }
-    }
-    total == want.len() && known.len() == want.len()
-}
-
-fn renewal(ca: &HostCa, report: &CertReport, renew_within: Option<Duration>) -> Option<Renewal> {
-    let within = renew_within.unwrap_or_else(|| default_window(report));
-    let left = time_left(report);
-    if left < within || report.seconds_left <= 0 {
-        return Some(Renewal::Due { left, within });
-    }
-    if report.signed_by.is_none() {
-        return Some(Renewal::Untrusted);
-    }
-    if replaced_by_rotation(ca, report) {
-        return Some(Renewal::Rotation(ca.rotation().phase));
-    }
-    None
-}
-
-/// True when a client certificate was signed by a key other than the one that signs now, in a
-/// phase that replaces client certificates: from `update_clients` on (the new key signs),
-/// `rollback` (the old key signs again), and `standby` (one key is trusted).
-pub(crate) fn replaced_by_rotation(ca: &HostCa, report: &CertReport) -> bool {
-    matches!(
-        ca.rotation().phase,
-        Phase::UpdateClients | Phase::UpdateServers | Phase::Rollback | Phase::Standby
-    ) && report.signed_by.as_deref() != Some(ca.active().pin().as_str())
 }
 
 /// The certificate `client`'s files hold, read in its format; `None` when they cannot be read.

@@ -252,7 +252,7 @@ pub fn write_public_file(path: &Path, pem: &str) -> Result<()> {
 /// folder that does not exist.
 pub fn check_file_output(path: &Path) -> Result<()> {
     if path.is_dir() {
-        return Err(crate::Error::OutputRefused {
+        return Err(crate::error::Error::OutputRefused {
             path: path.to_path_buf(),
             message: format!("{} is a directory, not a file", path.display()),
         });
@@ -285,7 +285,7 @@ pub fn check_outside_state(path: &Path, state: &Path) -> Result<()> {
         return Ok(());
     };
     if file.starts_with(&state_dir) {
-        return Err(crate::Error::OutputRefused {
+        return Err(crate::error::Error::OutputRefused {
             path: path.to_path_buf(),
             message: format!(
                 "{} is inside the state directory {}; rctl writes its outputs elsewhere",

@@ -143,7 +143,7 @@ impl RedisBundle {
     /// Writes the bundle at `prefix` in `format` (see [`BundleFormat`]): all its files or
     /// none, owned by `owner` when given; returns them.
     ///
-    /// [`BundleFormat`]: crate::BundleFormat
+    /// [`BundleFormat`]: crate::pki::formats::BundleFormat
     pub(crate) fn write_format(
         &self,
         prefix: &Path,

@@ -15,5 +15,6 @@ pub(crate) mod hosts;
 pub(crate) mod inspect;
 pub(crate) mod keys;
 pub(crate) mod leaf;
+pub(crate) mod renewal;
 pub(crate) mod rotation;
 pub(crate) mod sealed;

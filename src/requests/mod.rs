@@ -22,7 +22,6 @@
 pub mod judge;
 pub mod node;
 pub mod record;
-pub(crate) mod round;
 pub mod sealed_box;
 
 pub use record::{Answer, Issued, RequestFor, SigningRequest};

@@ -100,7 +100,7 @@ impl NodeRequest {
         answer: Answer,
         ca: &HostCa,
         now: OffsetDateTime,
-    ) -> Result<(RedisBundle, Option<crate::Password>)> {
+    ) -> Result<(RedisBundle, Option<crate::accounts::users::Password>)> {
         let id = self.request.id.clone();
         let refused = |reason: String| Error::SigningRefused {
             id: id.clone(),
@@ -160,7 +160,7 @@ impl NodeRequest {
                 let clear = opening.open(&sealed)?;
                 let text = String::from_utf8(clear.to_vec())
                     .map_err(|_| refused("the password answered is not UTF-8".to_string()))?;
-                Some(crate::Password::from_input(text)?)
+                Some(crate::accounts::users::Password::from_input(text)?)
             }
             _ => None,
         };

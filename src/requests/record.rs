@@ -139,7 +139,7 @@ impl Answer {
 pub struct Issued {
     /// Serial number, lowercase hex.
     pub serial: String,
-    /// The pin of the certificate's public key (`sha256:…`, see [`crate::spki_pin`]).
+    /// The pin of the certificate's public key (`sha256:…`, see [`crate::pki::keys::spki_pin`]).
     pub key_pin: String,
     /// The pin of the CA key that signed it.
     pub signed_by: String,

@@ -70,7 +70,7 @@ impl ReplicaOf {
 #[non_exhaustive]
 pub enum ReplicaAuth {
     /// `masteruser` and `masterauth` with the account's password.
-    Password(crate::Password),
+    Password(crate::accounts::users::Password),
     /// With certificate login: a client certificate for the account (`PREFIX.crt`,
     /// `PREFIX.key`), as `tls-client-cert-file` and `tls-client-key-file`.
     Certificate(PathBuf),
@@ -198,7 +198,9 @@ mod tests {
         config.replica_of = Some(ReplicaOf {
             primary: Some(("10.0.0.5".into(), 6379)),
             user: "replicator".into(),
-            auth: ReplicaAuth::Password(crate::Password::from_input("s3cret".into()).unwrap()),
+            auth: ReplicaAuth::Password(
+                crate::accounts::users::Password::from_input("s3cret".into()).unwrap(),
+            ),
         });
         let text = config.render().unwrap();
         assert!(text.ends_with(

@@ -7,13 +7,13 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::labels::Labels;
 use crate::accounts::names::{NodeName, ServerName};
 use crate::duration::Ttl;
 use crate::error::{Error, Result, shorten};
 use crate::output::owner::FileOwner;
 use crate::pki::hosts::Host;
 use crate::pki::keys::KeyAlgorithm;
-use crate::servers::labels::Labels;
 
 /// Where a server listens: `HOST:PORT`, `[IPV6]:PORT`.
 ///

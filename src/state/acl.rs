@@ -54,12 +54,12 @@ impl StateDir {
 
 impl StateDir {
     /// rctl's own account as a user of the users.acl renderer, once a server is registered.
-    fn admin_user(&self) -> Result<Option<crate::User>> {
+    fn admin_user(&self) -> Result<Option<crate::accounts::users::User>> {
         let Some(hash) = self.admin_password_hash()? else {
             return Ok(None);
         };
         let at = time::OffsetDateTime::UNIX_EPOCH;
-        Ok(Some(crate::User {
+        Ok(Some(crate::accounts::users::User {
             name: ADMIN_ACCOUNT.to_string(),
             roles: vec![ADMIN_ACCOUNT.to_string()],
             db_users: Vec::new(),
@@ -104,7 +104,7 @@ impl AclFile {
     pub fn write_owned(
         &self,
         path: &std::path::Path,
-        owner: Option<&crate::FileOwner>,
+        owner: Option<&crate::output::owner::FileOwner>,
     ) -> Result<()> {
         Self::check_output(path)?;
         let ids = owner.map(|o| o.resolve()).transpose()?;

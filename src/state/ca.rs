@@ -60,8 +60,11 @@ impl StateDir {
         // On a shared state rctl's own account comes with the CA, sealed under its passphrase,
         // so that registering a server for another host later needs no passphrase.
         let admin = if self.store.requires_encrypted_keys() && !self.has_admin_account()? {
-            events.push(AuditEvent::about("user.create", crate::ADMIN_ACCOUNT));
-            self.admin_records(&crate::Password::generate())?
+            events.push(AuditEvent::about(
+                "user.create",
+                crate::accounts::admin::ADMIN_ACCOUNT,
+            ));
+            self.admin_records(&crate::accounts::users::Password::generate())?
         } else {
             Vec::new()
         };

@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn state_file_round_trips() {
         let mut ca = ca();
-        ca.rotate(crate::Phase::Init, now()).unwrap();
+        ca.rotate(crate::pki::rotation::Phase::Init, now()).unwrap();
         let yaml = encode(&ca, None).unwrap();
         let again = decode(yaml.as_bytes()).unwrap();
         assert_eq!(pins(&again), pins(&ca));
@@ -174,7 +174,9 @@ mod tests {
         assert!(!needs_passphrase(&again));
         assert_eq!(*encode(&again, None).unwrap(), *yaml);
         // A rotation's new key is sealed with the passphrase, the old one kept as it was.
-        again.rotate(crate::Phase::Init, now()).unwrap();
+        again
+            .rotate(crate::pki::rotation::Phase::Init, now())
+            .unwrap();
         assert!(needs_passphrase(&again));
         let rotated = encode(&again, Some(&pass)).unwrap();
         assert_eq!(rotated.matches("BEGIN ENCRYPTED PRIVATE KEY").count(), 2);
@@ -200,7 +202,7 @@ mod tests {
 
     fn ca_with_init() -> HostCa {
         let mut ca = ca();
-        ca.rotate(crate::Phase::Init, now()).unwrap();
+        ca.rotate(crate::pki::rotation::Phase::Init, now()).unwrap();
         ca
     }
 }

@@ -26,7 +26,7 @@ pub struct DbLoginRequest {
     pub ttl: Option<Ttl>,
     /// The owner of the login's folder and files (the person's OS account); the writer's
     /// when `None`.
-    pub owner: Option<crate::FileOwner>,
+    pub owner: Option<crate::output::owner::FileOwner>,
 }
 
 impl DbLoginRequest {
@@ -115,7 +115,8 @@ impl StateDir {
         let owner = req.owner.as_ref().map(|o| o.resolve()).transpose()?;
         profile.prepare(&req.user, owner)?;
         let prefix = profile.prefix(&req.user, &req.server);
-        let mut placement = super::signing::Placement::new(crate::BundleFormat::Redis);
+        let mut placement =
+            super::signing::Placement::new(crate::pki::formats::BundleFormat::Redis);
         placement.overwrite = true;
         placement.owner = req.owner.clone();
         let (bundle, _) = self.issue_client_as(&login, &prefix, &placement)?;

@@ -2,7 +2,7 @@
 //! or etcd into a directory as a backup).
 
 use crate::error::{Error, Result};
-use crate::state::store::Store;
+use crate::storage::Store;
 
 use super::StateDir;
 

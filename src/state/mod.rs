@@ -12,21 +12,16 @@ mod ca;
 pub(crate) mod ca_file;
 mod clients;
 mod db_login;
-mod dir_store;
-pub mod etcd;
-mod line_index;
 mod migrate;
 mod node_index;
 mod notice;
 mod progress;
-pub mod queue;
 mod requests;
 mod roles;
 mod server_files;
 mod servers;
 mod settings;
 mod signing;
-pub mod store;
 mod transaction;
 pub mod user_resource;
 mod users;
@@ -50,7 +45,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::pki::sealed::Passphrase;
 use crate::state::audit::AuditEvent;
-use crate::state::store::{DirOptions, DirStore, Store};
+use crate::storage::{DirOptions, DirStore, Store};
 
 pub(crate) const CA_FILE: &str = "host_ca.yaml";
 pub(crate) const AUDIT_FILE: &str = "audit.jsonl";
@@ -111,7 +106,7 @@ pub fn default_state_dir() -> Result<PathBuf> {
 impl StateDir {
     /// The state's blobs that are lists of records: users (one a line, keyed by name) and the
     /// audit log, for a store that keeps each record under a key of its own.
-    pub const LAYOUT: crate::state::store::Layout = crate::state::store::Layout {
+    pub const LAYOUT: crate::storage::Layout = crate::storage::Layout {
         keyed: USERS_FILE,
         line_key: user_line_name,
         appended: AUDIT_FILE,
@@ -141,14 +136,14 @@ impl StateDir {
         Ok(Self::with_store(Box::new(store)))
     }
 
-    /// Opens a state kept in etcd (nothing is locked: see [`crate::state::etcd`]); `read_only`
+    /// Opens a state kept in etcd (nothing is locked: see [`crate::storage::etcd`]); `read_only`
     /// refuses every change.
     pub fn open_etcd(
-        url: &crate::state::etcd::EtcdUrl,
-        tls: &crate::state::etcd::EtcdTls,
+        url: &crate::storage::etcd::EtcdUrl,
+        tls: &crate::storage::etcd::EtcdTls,
         read_only: bool,
     ) -> Result<StateDir> {
-        let store = crate::state::etcd::EtcdStore::open(url, tls, Self::LAYOUT, read_only)?;
+        let store = crate::storage::etcd::EtcdStore::open(url, tls, Self::LAYOUT, read_only)?;
         migrate::refuse_unfinished(&store)?;
         Ok(Self::with_store(Box::new(store)))
     }
@@ -259,15 +254,15 @@ impl StateDir {
 }
 
 /// The host name, made into a valid cluster name (`rctl` when there is none).
-pub fn default_cluster_name() -> crate::ClusterName {
+pub fn default_cluster_name() -> crate::accounts::names::ClusterName {
     host_name()
         .parse()
-        .unwrap_or_else(|_| crate::ClusterName::fallback())
+        .unwrap_or_else(|_| crate::accounts::names::ClusterName::fallback())
 }
 
 /// This machine as a node of a fleet: its host name, made a name (`None` when it has none
 /// that can be one).
-pub fn this_node() -> Option<crate::NodeName> {
+pub fn this_node() -> Option<crate::accounts::names::NodeName> {
     host_name().parse().ok()
 }
 

@@ -17,7 +17,7 @@ pub struct Progress {
     /// The server or client output.
     pub subject: RequestFor,
     /// The node holding its files (`None`: the host that registered it).
-    pub node: Option<crate::NodeName>,
+    pub node: Option<crate::accounts::names::NodeName>,
     /// The pin of the CA key that signed its certificate, if known.
     pub signed_by: Option<String>,
     /// The pins of the CA keys its trust bundle holds (empty when unknown).

@@ -8,7 +8,7 @@ use crate::pki::hosts::Host;
 use crate::requests::judge::check_request;
 use crate::requests::{ANSWER_TTL, Answer, Issued, RequestFor, SigningRequest};
 use crate::state::audit::AuditEvent;
-use crate::state::queue::{Queued, RequestQueue};
+use crate::storage::queue::{Queued, RequestQueue};
 
 use super::StateDir;
 
@@ -143,12 +143,15 @@ struct Accepted {
 /// What every request of one pass is judged against.
 #[derive(Default)]
 struct Known {
-    servers: Vec<crate::RegisteredServer>,
-    clients: Vec<crate::ClientOutput>,
+    servers: Vec<crate::servers::registered::RegisteredServer>,
+    clients: Vec<crate::clients::output::ClientOutput>,
 }
 
 enum Signing {
-    Server { hosts: Vec<Host>, ttl: crate::Ttl },
+    Server {
+        hosts: Vec<Host>,
+        ttl: crate::duration::Ttl,
+    },
     Client(crate::pki::leaf::ClientCertRequest),
 }
 
@@ -329,12 +332,12 @@ impl StateDir {
     /// CSR or a login key that does not parse refuses this request alone).
     fn sign_one(
         &self,
-        ca: &crate::HostCa,
+        ca: &crate::pki::ca::HostCa,
         item: &Accepted,
-        admin_password: Option<&crate::Password>,
+        admin_password: Option<&crate::accounts::users::Password>,
     ) -> std::result::Result<(Answer, String, Vec<AuditEvent>), String> {
         let (request, now) = (&item.request, self.now());
-        let text = |e: crate::Error| e.to_string();
+        let text = |e: crate::error::Error| e.to_string();
         let (csr, _) = crate::pki::csr::parse_any_csr(&request.csr).map_err(text)?;
         let bundle = match &item.what {
             Signing::Server { hosts, ttl } => {
@@ -380,7 +383,7 @@ impl StateDir {
         request: &SigningRequest,
         known: &Known,
     ) -> std::result::Result<(Signing, Option<String>), String> {
-        let text = |e: crate::Error| e.to_string();
+        let text = |e: crate::error::Error| e.to_string();
         let on_record = self.issued(&request.subject).map_err(text)?;
         let now = self.now();
         let from_node = |held_by: &Option<NodeName>| match held_by {

@@ -29,8 +29,8 @@ pub struct WrittenFiles {
 
 impl StateDir {
     /// The locks on this state's registered servers, usable once the state is closed (see
-    /// [`crate::store::ServerLocks`]).
-    pub fn server_locks(&self) -> Result<Box<dyn crate::state::store::ServerLocks>> {
+    /// [`crate::storage::ServerLocks`]).
+    pub fn server_locks(&self) -> Result<Box<dyn crate::storage::ServerLocks>> {
         self.store().server_locks()
     }
 
@@ -53,7 +53,7 @@ impl StateDir {
 
     /// The host CA for a sync, due phases applied and saved; on a node without the passphrase,
     /// which cannot save a due rotation phase, the CA as saved (the signer applies the phase).
-    pub(crate) fn sync_ca(&mut self) -> Result<crate::HostCa> {
+    pub(crate) fn sync_ca(&mut self) -> Result<crate::pki::ca::HostCa> {
         match self.host_ca() {
             Err(Error::CaPassphraseMissing { .. }) => self.saved_ca(),
             other => other,

@@ -35,7 +35,10 @@ impl StateDir {
     }
 
     /// One registered server, read alone (`None`: not registered).
-    pub(crate) fn find_server(&self, name: &crate::ServerName) -> Result<Option<RegisteredServer>> {
+    pub(crate) fn find_server(
+        &self,
+        name: &crate::accounts::names::ServerName,
+    ) -> Result<Option<RegisteredServer>> {
         self.load_server(name.as_str())
     }
 
@@ -170,10 +173,10 @@ impl StateDir {
 
     /// The SHA-256 of rctl-admin's password (what users.acl holds), read without the
     /// passphrase.
-    pub fn admin_password_hash(&self) -> Result<Option<crate::PasswordHash>> {
+    pub fn admin_password_hash(&self) -> Result<Option<crate::accounts::users::PasswordHash>> {
         if let Some(hash) = self.load(ADMIN_HASH_FILE, |data| {
             let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
-            crate::PasswordHash::try_from(text.trim().to_string())
+            crate::accounts::users::PasswordHash::try_from(text.trim().to_string())
         })? {
             return Ok(Some(hash));
         }
@@ -230,7 +233,7 @@ impl StateDir {
     }
 
     /// Forgets a registered server (its files stay where they are).
-    pub fn remove_server(&mut self, name: &crate::ServerName) -> Result<()> {
+    pub fn remove_server(&mut self, name: &crate::accounts::names::ServerName) -> Result<()> {
         let Some(server) = self.find_server(name)? else {
             return Err(Error::NotFound {
                 what: "server",

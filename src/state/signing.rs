@@ -43,7 +43,7 @@ pub struct Placement {
     /// The format.
     pub format: BundleFormat,
     /// The files' owner.
-    pub owner: Option<crate::FileOwner>,
+    pub owner: Option<crate::output::owner::FileOwner>,
 }
 
 impl Placement {
@@ -91,7 +91,7 @@ pub struct ClientLogin {
     /// The database name: accepted as tctl takes it, not used (Redis has no per-database
     /// ACL, and Teleport does not enforce `db_names` for Redis).
     pub db_name: Option<String>,
-    /// Lifetime; [`DEFAULT_CERT_TTL`](crate::DEFAULT_CERT_TTL), or the roles' cap if smaller,
+    /// Lifetime; [`DEFAULT_CERT_TTL`](crate::pki::leaf::DEFAULT_CERT_TTL), or the roles' cap if smaller,
     /// when `None`.
     pub ttl: Option<Ttl>,
     /// Key algorithm; the CA's when `None`.
@@ -253,7 +253,7 @@ impl StateDir {
     pub fn issue_csr_as(
         &mut self,
         csr_pem: &str,
-        ttl: Option<crate::Ttl>,
+        ttl: Option<crate::duration::Ttl>,
         out: &Path,
         placement: &Placement,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
@@ -264,11 +264,11 @@ impl StateDir {
     }
 
     /// [`issue_redis_server`](Self::issue_redis_server) for a CSR: writes `PREFIX.crt` and
-    /// `PREFIX.cas`. `ttl` is [`DEFAULT_CERT_TTL`](crate::DEFAULT_CERT_TTL) when `None`.
+    /// `PREFIX.cas`. `ttl` is [`DEFAULT_CERT_TTL`](crate::pki::leaf::DEFAULT_CERT_TTL) when `None`.
     pub fn issue_redis_csr(
         &mut self,
         csr_pem: &str,
-        ttl: Option<crate::Ttl>,
+        ttl: Option<crate::duration::Ttl>,
         out: &Path,
         overwrite: bool,
     ) -> Result<(RedisBundle, Vec<PathBuf>)> {
@@ -447,7 +447,7 @@ impl StateDir {
     pub fn sign_redis_csr(
         &mut self,
         csr_pem: &str,
-        ttl: Option<crate::Ttl>,
+        ttl: Option<crate::duration::Ttl>,
     ) -> Result<RedisBundle> {
         let (ca, pending) = self.load_ca_unlocked()?;
         let bundle = ca.sign_redis_csr(csr_pem, ttl, self.now())?;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use crate::accounts::users::Password;
 use crate::acl::Target;
 use crate::error::{Error, Result};
-use crate::state::store::{DirOptions, DirStore, Store};
+use crate::storage::{DirOptions, DirStore, Store};
 
 use super::{NewUser, StateDir};
 

@@ -3,7 +3,7 @@
 //! 1. here, the phases: the allowed transitions, what each phase asks of the operator
 //!    ([`Duty`]), and the schedule of an automatic rotation;
 //! 2. [`moves`]: what entering each phase does to the keyring
-//!    ([`HostCa::rotate`](crate::HostCa::rotate), [`HostCa::advance_due`](crate::HostCa::advance_due));
+//!    ([`HostCa::rotate`](crate::pki::ca::HostCa::rotate), [`HostCa::advance_due`](crate::pki::ca::HostCa::advance_due));
 //! 3. `tests`: the transition table against Teleport's, and the keys each phase trusts.
 
 mod moves;

@@ -37,14 +37,14 @@ impl HostCa {
     ) -> Result<Advanced> {
         if grace_period.subsec_nanos() != 0 {
             return Err(Error::InvalidDuration {
-                input: crate::format_std(grace_period),
+                input: crate::duration::format_std(grace_period),
                 reason: "a grace period counts whole seconds (999ms would rotate at once)"
                     .to_string(),
             });
         }
         if grace_period.as_secs() > Rotation::MAX_GRACE_PERIOD_SECS {
             return Err(Error::InvalidDuration {
-                input: crate::format_std(grace_period),
+                input: crate::duration::format_std(grace_period),
                 reason: "a grace period is at most 10 years".to_string(),
             });
         }

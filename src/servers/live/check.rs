@@ -75,8 +75,8 @@ fn served_findings(
             r.serial
         )),
     }
-    let left = files::time_left(r);
-    if r.status == CertStatus::Valid && left < files::default_window(r) {
+    let left = crate::pki::renewal::time_left(r);
+    if r.status == CertStatus::Valid && left < crate::pki::renewal::default_window(r) {
         findings.push(format!(
             "serves a certificate due for renewal: {} left",
             crate::duration::format_std(left)
@@ -96,7 +96,13 @@ fn served_findings(
             sorted(server.hosts.iter().map(ToString::to_string).collect())
         ));
     }
-    if r.signed_by.is_some() && files::replaced_by_rotation(&wanted.ca, r) {
+    if r.signed_by.is_some()
+        && crate::pki::renewal::replaced_by_rotation(
+            &wanted.ca,
+            r,
+            crate::pki::renewal::Holder::Server,
+        )
+    {
         findings.push(format!(
             "serves a certificate signed by the key rotation phase {} replaces",
             wanted.ca.rotation().phase

@@ -2,75 +2,17 @@
 //! its trust bundle (`.cas`) rewritten, its users.acl rewritten.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::duration::format_std;
 use crate::output::read::{ACL_LIMIT, PEM_LIMIT, read_regular};
 use crate::pki::bundle::{RedisBundle, key_file_matches};
 use crate::pki::ca::HostCa;
 use crate::pki::inspect::{CertReport, inspect_certificate};
-use crate::pki::rotation::Phase;
+use crate::pki::renewal::{Holder, Renewal, due, holds_exactly};
 use crate::servers::registered::RegisteredServer;
-
-/// Why a server's certificate is signed again.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Renewal {
-    /// `PREFIX.crt` or `PREFIX.key` is missing.
-    Missing,
-    /// `PREFIX.crt` does not parse, or `PREFIX.key` is not its key.
-    Unusable(String),
-    /// Less than the renewal window is left (or it has expired).
-    Due {
-        /// What is left (zero once expired).
-        left: Duration,
-        /// The window.
-        within: Duration,
-    },
-    /// It names other hosts than the registration.
-    Hosts,
-    /// Its key is of another algorithm than the registration's.
-    KeyAlgorithm {
-        /// The certificate's.
-        have: String,
-        /// The registration's (else the CA's).
-        want: String,
-    },
-    /// It was signed by a CA key this state does not trust.
-    Untrusted,
-    /// It was signed by the key the rotation phase replaces.
-    Rotation(Phase),
-}
-
-impl fmt::Display for Renewal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Renewal::Missing => write!(f, "no certificate"),
-            Renewal::Unusable(why) => write!(f, "{why}"),
-            Renewal::Due { left, within } if left.is_zero() => {
-                write!(f, "expired (renewed within {})", format_std(*within))
-            }
-            Renewal::Due { left, within } => write!(
-                f,
-                "due: {} left, renewed within {}",
-                format_std(*left),
-                format_std(*within)
-            ),
-            Renewal::Hosts => write!(f, "its hosts changed"),
-            Renewal::KeyAlgorithm { have, want } => {
-                write!(f, "its key is {have}, the registration asks for {want}")
-            }
-            Renewal::Untrusted => write!(f, "signed by a CA key this state does not trust"),
-            Renewal::Rotation(phase) => {
-                write!(f, "signed by the key rotation phase {phase} replaces")
-            }
-        }
-    }
-}
 
 /// What the files of a server need.
 #[derive(Clone, Debug)]
@@ -96,19 +38,6 @@ impl FilePlan {
     pub fn changes_bundle(&self) -> bool {
         self.renew.is_some() || self.write_cas
     }
-}
-
-/// The renewal window for a certificate when none is given: a third of its lifetime.
-pub fn default_window(cert: &CertReport) -> Duration {
-    let life = (cert.not_after - cert.not_before).whole_seconds().max(0) as u64;
-    Duration::from_secs(life / 3)
-}
-
-/// When a certificate falls due: its expiry less the renewal window (`renew_within`, else
-/// [`default_window`]). The one renewal policy of servers, client outputs and the metrics.
-pub fn renewal_point(cert: &CertReport, renew_within: Option<Duration>) -> OffsetDateTime {
-    let within = renew_within.unwrap_or_else(|| default_window(cert));
-    cert.not_after - within
 }
 
 /// Looks at `server`'s files: `acl_text` is the state's users.acl (for a server with an
@@ -165,10 +94,8 @@ fn renewal(
             key.display()
         )));
     }
-    let within = renew_within.unwrap_or_else(|| default_window(report));
-    let left = time_left(report);
-    if left < within || report.seconds_left <= 0 {
-        return Some(Renewal::Due { left, within });
+    if let due @ Some(Renewal::Due { .. }) = due(ca, report, renew_within, Holder::Server) {
+        return due;
     }
     if !names_hosts(report, &server.hosts) {
         return Some(Renewal::Hosts);
@@ -184,18 +111,7 @@ fn renewal(
             want,
         });
     }
-    if report.signed_by.is_none() {
-        return Some(Renewal::Untrusted);
-    }
-    if replaced_by_rotation(ca, report) {
-        return Some(Renewal::Rotation(ca.rotation().phase));
-    }
-    None
-}
-
-/// What is left of a certificate's life (zero once expired).
-pub(crate) fn time_left(report: &CertReport) -> Duration {
-    Duration::from_secs(u64::try_from(report.seconds_left).unwrap_or(0))
+    due(ca, report, renew_within, Holder::Server)
 }
 
 /// True when the certificate names exactly the hosts (in any order).
@@ -206,40 +122,6 @@ pub(crate) fn names_hosts(report: &CertReport, hosts: &[crate::pki::hosts::Host]
     have == want
 }
 
-/// True when a server certificate was signed by a key other than the one that signs now, in a
-/// rotation phase that replaces such certificates (`update_servers`, `rollback`, and
-/// `standby`, which trusts one key).
-pub(crate) fn replaced_by_rotation(ca: &HostCa, report: &CertReport) -> bool {
-    matches!(
-        ca.rotation().phase,
-        Phase::UpdateServers | Phase::Rollback | Phase::Standby
-    ) && report.signed_by.as_deref() != Some(ca.active().pin().as_str())
-}
-
-/// True when the PEM file at `path` holds the CA's trusted certificates and no other.
-pub(crate) fn holds_exactly(path: &Path, ca: &HostCa) -> bool {
-    let n = ca.trusted().count();
-    trust_file_counts(path, ca) == Some((n, n))
-}
-
-/// The certificates in the PEM file at `path`: how many, and how many distinct ones of them
-/// this state trusts. `None` when it cannot be read.
-pub(crate) fn trust_file_counts(path: &Path, ca: &HostCa) -> Option<(usize, usize)> {
-    use rustls_pki_types::pem::PemObject;
-    let data = read_regular(path, PEM_LIMIT).ok()?;
-    let want: BTreeSet<&[u8]> = ca.trusted().map(|k| k.certificate_der()).collect();
-    let mut total = 0;
-    let mut known = BTreeSet::new();
-    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&data) {
-        let cert = cert.ok()?;
-        total += 1;
-        if let Some(k) = want.get(cert.as_ref()) {
-            known.insert(*k);
-        }
-    }
-    Some((total, known.len()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +129,7 @@ mod tests {
     use crate::pki::hosts::parse_host_list;
     use crate::pki::keys::KeyAlgorithm;
     use crate::pki::leaf::ServerCertRequest;
+    use crate::pki::rotation::Phase;
 
     /// A server registered at `dir/server`, with a bundle signed now for `hosts` and `ttl`.
     fn signed(dir: &Path, ca: &HostCa, hosts: &str, ttl: &str) -> RegisteredServer {
@@ -266,7 +149,7 @@ mod tests {
     }
 
     fn renewal(server: &RegisteredServer, ca: &HostCa, within: Option<&str>) -> Option<Renewal> {
-        let within = within.map(|w| w.parse::<crate::Ttl>().unwrap().as_std());
+        let within = within.map(|w| w.parse::<crate::duration::Ttl>().unwrap().as_std());
         plan_files(server, ca, None, within, now()).renew
     }
 

@@ -36,10 +36,11 @@ use crate::pki::ca::HostCa;
 use crate::pki::inspect::{CertReport, inspect_der};
 use crate::servers::registered::RegisteredServer;
 
+pub use crate::pki::renewal::Renewal;
 pub use accounts::{Account, Drift};
 pub use check::check_server;
 pub use conn::{AdminLogin, Live};
-pub use files::{FilePlan, Renewal};
+pub use files::FilePlan;
 pub use served::{served_certificate, served_certificate_as};
 pub(crate) use sync::sync_live_on;
 pub use sync::{LiveSync, SyncOptions, sync_live};

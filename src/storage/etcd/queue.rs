@@ -13,7 +13,7 @@ use etcd_client::{
 
 use super::unreachable_error;
 use crate::error::{Error, Result};
-use crate::state::queue::{MAX_RECORD, Queued, RequestQueue};
+use crate::storage::queue::{MAX_RECORD, Queued, RequestQueue};
 
 /// The most requests read with their values at once (32 x etcd's 1.5 MiB value limit stays
 /// under the client's 64 MiB message limit).

@@ -38,7 +38,7 @@ use etcd_client::{
 };
 
 use crate::error::{Error, Result};
-use crate::state::store::{Layout, ServerLocks, Store};
+use crate::storage::{Layout, ServerLocks, Store};
 
 mod queue;
 mod read;
@@ -214,7 +214,7 @@ impl EtcdStore {
 }
 
 impl Store for EtcdStore {
-    fn request_queue(&self) -> Result<Box<dyn crate::state::queue::RequestQueue>> {
+    fn request_queue(&self) -> Result<Box<dyn crate::storage::queue::RequestQueue>> {
         Ok(Box::new(queue::EtcdQueue {
             runtime: std::sync::Arc::clone(&self.runtime),
             kv: self.kv.clone(),

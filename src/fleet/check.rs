@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::clients::output::ClientOutput;
 use crate::error::Result;
-use crate::servers::fleet::{Selection, on_each, selected};
+use crate::fleet::{Selection, on_each, selected};
 use crate::servers::live;
 use crate::servers::registered::RegisteredServer;
 use crate::state::{Notice, StateDir};
@@ -134,7 +134,7 @@ fn check_live(
 /// A client output's findings: what a sync would write for it, and why.
 fn client_findings(
     client: &ClientOutput,
-    ca: &crate::HostCa,
+    ca: &crate::pki::ca::HostCa,
     now: time::OffsetDateTime,
 ) -> Vec<String> {
     let plan = crate::clients::renewal::plan_client(client, ca, None, now);

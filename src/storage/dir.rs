@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::output::atomic::{TMP_MARK, Visibility, libc_o_nofollow, sync_parent, write_atomic};
-use crate::state::store::{Layout, ServerLocks, Store};
+use crate::storage::{Layout, ServerLocks, Store};
 
 /// A directory's server locks: `.locks/NAME.lock` in the state directory, `flock`ed (the
 /// kernel releases a killed holder's lock).

@@ -33,7 +33,11 @@ use crate::servers::live::{self, FilePlan, LiveSync};
 use crate::servers::registered::RegisteredServer;
 use crate::state::{Notice, StateDir, WrittenFiles};
 
-pub use crate::servers::check::{ClientCheck, FleetCheck, ServerCheck, check_servers};
+mod check;
+pub mod metrics;
+pub(crate) mod round;
+
+pub use check::{ClientCheck, FleetCheck, ServerCheck, check_servers};
 
 /// Which registered servers a command acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,7 +121,7 @@ impl SyncReport {
 /// handed to `on_server` as it is done:
 ///
 /// 1. `open` the state, read what it wants of the servers, and close it again; take each
-///    server's lock (see [`crate::store::ServerLocks`]), held to the end;
+///    server's lock (see [`crate::storage::ServerLocks`]), held to the end;
 /// 2. ask each server which Redis or Valkey it runs (`INFO server`), at once, with the state
 ///    closed: a server that cannot load a users.acl for the state's target gets nothing
 ///    written (the file would keep it from starting);
@@ -161,7 +165,7 @@ pub fn sync_servers(
             .as_ref()
             .map(|w| &w.ca)
             .or(client_ca.as_ref())
-            .is_some_and(crate::HostCa::is_locked);
+            .is_some_and(crate::pki::ca::HostCa::is_locked);
         let queue = if locked && !options.dry_run {
             state.request_queue().ok()
         } else {
@@ -211,7 +215,7 @@ pub fn sync_servers(
                 .as_ref()
                 .filter(|w| w.login.password.is_none())
                 .map(|w| &w.login.password_hash);
-            crate::requests::round::request_due(
+            crate::fleet::round::request_due(
                 queue.as_ref(),
                 &servers,
                 &clients,
@@ -221,7 +225,7 @@ pub fn sync_servers(
                 options,
             )
         }
-        _ => crate::requests::round::Signed::new(),
+        _ => crate::fleet::round::Signed::new(),
     };
     // 3. The files, from the state as it is now.
     let names: Vec<ServerName> = servers.iter().map(|s| s.name.clone()).collect();
@@ -334,7 +338,7 @@ fn sync_clients(
     state: &mut StateDir,
     names: &[crate::accounts::names::ClientName],
     options: &SyncOptions,
-    signed: &mut crate::requests::round::Signed,
+    signed: &mut crate::fleet::round::Signed,
 ) -> Result<Vec<ClientSync>> {
     if names.is_empty() {
         return Ok(Vec::new());
@@ -516,17 +520,19 @@ pub(crate) fn on_each<I: Send + 'static, T: Send + 'static>(
 /// by its files alone, as before.
 pub fn rotate(
     open: impl Fn() -> Result<StateDir>,
-    phase: crate::Phase,
+    phase: crate::pki::rotation::Phase,
     force: bool,
     timeout: Duration,
-) -> Result<crate::HostCa> {
-    if phase == crate::Phase::Standby && !force {
+) -> Result<crate::pki::ca::HostCa> {
+    if phase == crate::pki::rotation::Phase::Standby && !force {
         let (servers, ca) = {
             let mut state = open()?;
             let ca = state.existing_host_ca()?;
             (state.servers()?, ca)
         };
-        if let Some(ca) = ca.filter(|ca| ca.rotation().phase == crate::Phase::UpdateServers) {
+        if let Some(ca) =
+            ca.filter(|ca| ca.rotation().phase == crate::pki::rotation::Phase::UpdateServers)
+        {
             let stale = servers_serving_outgoing(&servers, &ca, timeout);
             if !stale.is_empty() {
                 return Err(Error::ServersNotReloaded { servers: stale });
@@ -540,7 +546,7 @@ pub fn rotate(
 /// active key, asked all at once.
 fn servers_serving_outgoing(
     servers: &[RegisteredServer],
-    ca: &crate::HostCa,
+    ca: &crate::pki::ca::HostCa,
     timeout: Duration,
 ) -> Vec<String> {
     let here = crate::state::this_node();

@@ -13,12 +13,12 @@ use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
 
 use crate::error::{Error, Result};
+use crate::fleet::{FleetCheck, SyncReport};
 use crate::pki::ca::HostCa;
 use crate::pki::formats::BundleFormat;
 use crate::pki::inspect::{CertReport, inspect_certificate};
+use crate::pki::renewal::renewal_point;
 use crate::pki::rotation::Phase;
-use crate::servers::fleet::{FleetCheck, SyncReport};
-use crate::servers::live::files::renewal_point;
 use crate::servers::registered::RegisteredServer;
 
 type Labels = Vec<(String, String)>;

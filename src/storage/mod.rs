@@ -1,5 +1,5 @@
 //! Where the state lives: a small trait, implemented by the state directory
-//! ([`DirStore`], in `dir_store`) and by etcd.
+//! ([`DirStore`], in `dir`) and by etcd.
 //!
 //! The CA, signing and user logic only see [`Store`]: named blobs that are read whole and
 //! replaced whole, atomically. [`DirStore`] keeps them as files in a directory (mode 0700), each
@@ -7,12 +7,17 @@
 //! exclusive `flock` on `.lock` that is held for as long as the store is open, so that a whole
 //! read-modify-write of one rctl command is one step for every other rctl process.
 
+mod dir;
+pub mod etcd;
+pub(crate) mod line_index;
+pub mod queue;
+
 use std::io;
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 pub use crate::output::atomic::{Visibility, check_output_folder, write_atomic};
-pub use crate::state::queue::{MAX_RECORD, Queued, RequestQueue};
+pub use queue::{MAX_RECORD, Queued, RequestQueue};
 
 /// Which of the state's blobs are lists of records. A store that keeps each record under a key
 /// of its own (etcd) needs to know them; a directory keeps every blob as one file.
@@ -82,7 +87,7 @@ pub trait Store {
         Ok(Box::new(NoLocks))
     }
     /// Where signing requests go (a shared store only: on a directory, sync signs itself).
-    fn request_queue(&self) -> Result<Box<dyn crate::state::queue::RequestQueue>> {
+    fn request_queue(&self) -> Result<Box<dyn crate::storage::queue::RequestQueue>> {
         Err(Error::NoRequestQueue)
     }
     /// True when a CA key may only be kept encrypted here (a shared store such as etcd).
@@ -121,4 +126,4 @@ pub trait Store {
     fn rollback(&self) {}
 }
 
-pub use super::dir_store::{DirOptions, DirStore, check_private_file};
+pub use dir::{DirOptions, DirStore, check_private_file};

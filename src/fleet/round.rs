@@ -11,10 +11,10 @@ use crate::error::{Error, Result};
 use crate::pki::bundle::RedisBundle;
 use crate::pki::ca::HostCa;
 use crate::servers::registered::RegisteredServer;
-use crate::state::queue::RequestQueue;
+use crate::storage::queue::RequestQueue;
 
-use super::node::NodeRequest;
-use super::record::{Answer, RequestFor};
+use crate::requests::node::NodeRequest;
+use crate::requests::record::{Answer, RequestFor};
 
 /// A certificate due on this node: what for, why, and the request made for it.
 struct Due {
@@ -38,7 +38,7 @@ pub(crate) fn request_renewals(
     wait: Duration,
     login: bool,
     now: OffsetDateTime,
-) -> (Signed, Option<crate::Password>) {
+) -> (Signed, Option<crate::accounts::users::Password>) {
     let algorithm = ca.active().algorithm();
     let mut due: BTreeMap<RequestFor, Due> = BTreeMap::new();
     let mut ask_login = login;
@@ -146,11 +146,11 @@ pub(crate) fn request_renewals(
 /// it (that server's certificate renewed for the purpose when none is due), and the copy is
 /// written beside each selected server's key (`PREFIX.admin`, mode 0600).
 pub(crate) fn request_due(
-    queue: &dyn crate::state::queue::RequestQueue,
+    queue: &dyn crate::storage::queue::RequestQueue,
     servers: &[RegisteredServer],
     clients: &[ClientOutput],
     acl_text: Option<&str>,
-    password_hash: Option<&crate::PasswordHash>,
+    password_hash: Option<&crate::accounts::users::PasswordHash>,
     ca: &HostCa,
     options: &crate::servers::live::SyncOptions,
 ) -> Signed {
