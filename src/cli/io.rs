@@ -197,7 +197,9 @@ pub(crate) fn read_passphrase(
     if confirm {
         let again = zeroize::Zeroizing::new(ask("The same passphrase again: ")?);
         if *again != *first {
-            return Err(rctl::Error::CaPassphrase("the two passphrases differ".to_string()));
+            return Err(rctl::Error::CaPassphrase(
+                "the two passphrases differ".to_string(),
+            ));
         }
     }
     rctl::Passphrase::new(first.to_string())
