@@ -107,8 +107,9 @@ fn sign_client_with_rbac(c: &mut Criterion) {
         b.iter(|| {
             black_box(
                 state
-                    .sign_redis_client(black_box(&login))
+                    .sign(black_box(&rctl::Signing::client(login.clone())))
                     .unwrap()
+                    .0
                     .issued()
                     .serial
                     .len(),

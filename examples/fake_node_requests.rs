@@ -40,10 +40,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             continue;
         }
         let request = NodeRequest::new(
-            RequestFor::Server(server.name.clone()),
-            node,
-            rctl::KeyAlgorithm::EcdsaP256,
-            &server.hosts,
+            rctl::requests::node::Asked {
+                subject: RequestFor::Server(server.name.clone()),
+                node,
+                algorithm: rctl::KeyAlgorithm::EcdsaP256,
+                hosts: &server.hosts,
+            },
             None,
             false,
             now,

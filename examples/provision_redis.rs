@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-use rctl::{ClientLogin, NewUser, RedisTlsConfig, ServerCertRequest, StateDir, parse_host_list};
+use rctl::{
+    ClientLogin, NewUser, RedisTlsConfig, ServerCertRequest, Signing, StateDir, parse_host_list,
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tmp = tempfile::tempdir()?;
@@ -35,13 +37,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // The server's certificate, key and CA bundle.
-    let server = state.sign_redis_server(
-        &ServerCertRequest::new(parse_host_list("localhost,127.0.0.1")?).with_ttl("2190h".parse()?),
-    )?;
+    let req =
+        ServerCertRequest::new(parse_host_list("localhost,127.0.0.1")?).with_ttl("2190h".parse()?);
+    let (server, _) = state.sign(&Signing::server(req))?;
     server.write(&out.join("server"), true)?;
 
     // Alice's client certificate: refused unless her roles allow Redis user "alice".
-    let client = state.sign_redis_client(&ClientLogin::new("alice".parse()?, "alice".parse()?))?;
+    let login = ClientLogin::new("alice".parse()?, "alice".parse()?);
+    let (client, _) = state.sign(&Signing::client(login))?;
     client.write(&out.join("alice"), true)?;
 
     // users.acl: alice with her SHA-256 hash and her roles' rules, then `user default off`.

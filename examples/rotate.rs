@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         if phase == Phase::UpdateServers {
             // Servers re-issued now trust both keys through their .cas file.
-            let bundle = state.sign_redis_server(&request)?;
+            let (bundle, _) = state.sign(&rctl::Signing::server(request.clone()))?;
             assert_eq!(bundle.ca_pem().matches("BEGIN CERTIFICATE").count(), 2);
         }
     }

@@ -101,60 +101,10 @@ pub fn parse_duration(input: &str) -> Result<std::time::Duration> {
     }
     let mut total: u128 = 0;
     while !rest.is_empty() {
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let int_part = &rest[..int_len];
-        rest = &rest[int_len..];
-        let mut frac_part = "";
-        if let Some(after_dot) = rest.strip_prefix('.') {
-            let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
-            frac_part = &after_dot[..frac_len];
-            rest = &after_dot[frac_len..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err(invalid(
-                input,
-                "expected a number; use Go syntax such as 12h, 90m or 1h30m",
-            ));
-        }
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
-            .map_or(rest.len(), |(i, _)| i);
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        if unit.is_empty() {
-            return Err(invalid(input, "missing unit (one of ns, us, ms, s, m, h)"));
-        }
-        let Some(&(_, scale)) = NANOS.iter().find(|(u, _)| *u == unit) else {
-            return Err(invalid(
-                input,
-                &format!(
-                    "unknown unit {:?} (use ns, us, ms, s, m or h)",
-                    shorten(unit)
-                ),
-            ));
-        };
         let too_large = || invalid(input, "too large (at most 2562047h)");
-        let whole: u128 = if int_part.is_empty() {
-            0
-        } else {
-            // More than 39 digits cannot fit u128; anything past i64 nanoseconds is refused anyway.
-            if int_part.len() > 30 {
-                return Err(too_large());
-            }
-            int_part.parse::<u128>().map_err(|_| too_large())?
-        };
-        let mut value = whole.checked_mul(scale).ok_or_else(too_large)?;
-        // Fraction: as Go, digits past what the unit can express are dropped.
-        let mut unit_frac = scale;
-        for d in frac_part.bytes() {
-            if unit_frac < 10 {
-                break;
-            }
-            unit_frac /= 10;
-            value += u128::from(d - b'0') * unit_frac;
-        }
-        total = total.checked_add(value).ok_or_else(too_large)?;
+        total = total
+            .checked_add(term(input, &mut rest)?)
+            .ok_or_else(too_large)?;
         if total > i64::MAX as u128 {
             return Err(too_large());
         }
@@ -166,6 +116,65 @@ pub fn parse_duration(input: &str) -> Result<std::time::Duration> {
         (total / 1_000_000_000) as u64,
         (total % 1_000_000_000) as u32,
     ))
+}
+
+/// One term of a duration (`1.5h`) taken from the front of `rest`, in nanoseconds; `input`
+/// is the whole text, for messages.
+fn term(input: &str, rest: &mut &str) -> Result<u128> {
+    let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let int_part = &rest[..int_len];
+    *rest = &rest[int_len..];
+    let mut frac_part = "";
+    if let Some(after_dot) = rest.strip_prefix('.') {
+        let frac_len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
+        frac_part = &after_dot[..frac_len];
+        *rest = &after_dot[frac_len..];
+    }
+    if int_part.is_empty() && frac_part.is_empty() {
+        return Err(invalid(
+            input,
+            "expected a number; use Go syntax such as 12h, 90m or 1h30m",
+        ));
+    }
+    let unit_len = rest
+        .char_indices()
+        .find(|(_, c)| *c == '.' || c.is_ascii_digit())
+        .map_or(rest.len(), |(i, _)| i);
+    let unit = &rest[..unit_len];
+    *rest = &rest[unit_len..];
+    if unit.is_empty() {
+        return Err(invalid(input, "missing unit (one of ns, us, ms, s, m, h)"));
+    }
+    let Some(&(_, scale)) = NANOS.iter().find(|(u, _)| *u == unit) else {
+        return Err(invalid(
+            input,
+            &format!(
+                "unknown unit {:?} (use ns, us, ms, s, m or h)",
+                shorten(unit)
+            ),
+        ));
+    };
+    let too_large = || invalid(input, "too large (at most 2562047h)");
+    let whole: u128 = if int_part.is_empty() {
+        0
+    } else {
+        // More than 39 digits cannot fit u128; anything past i64 nanoseconds is refused anyway.
+        if int_part.len() > 30 {
+            return Err(too_large());
+        }
+        int_part.parse::<u128>().map_err(|_| too_large())?
+    };
+    let mut value = whole.checked_mul(scale).ok_or_else(too_large)?;
+    // Fraction: as Go, digits past what the unit can express are dropped.
+    let mut unit_frac = scale;
+    for d in frac_part.bytes() {
+        if unit_frac < 10 {
+            break;
+        }
+        unit_frac /= 10;
+        value += u128::from(d - b'0') * unit_frac;
+    }
+    Ok(value)
 }
 
 impl FromStr for Ttl {

@@ -255,8 +255,8 @@ fn corrupted_state_is_reported_never_repaired() {
                 continue;
             }
             // `--state-dir state`, relative as in the trycmd cases.
-        let run = dir.rctl_in(std::path::Path::new("state"), &args, None);
-        let line = run.refused(want);
+            let run = dir.rctl_in(std::path::Path::new("state"), &args, None);
+            let line = run.refused(want);
             assert!(
                 line.contains("restore it from a backup"),
                 "{args:?}: {line}"
@@ -304,7 +304,11 @@ fn refusal_cases(cwd: &std::path::Path) -> Vec<(Vec<String>, String)> {
             let line = line.strip_prefix("error: ").unwrap_or(line);
             let line = line.replace("[CWD]", &cwd.display().to_string());
             // Where trycmd elides a part (`[..]`), the longest part left must be in the line.
-            let line = line.split("[..]").max_by_key(|p| p.len()).unwrap().to_string();
+            let line = line
+                .split("[..]")
+                .max_by_key(|p| p.len())
+                .unwrap()
+                .to_string();
             (args[2..].to_vec(), line)
         })
         .collect()

@@ -217,8 +217,9 @@ fn inspect_tells_valid_foreign_and_expired_apart() {
         let req = rctl::ServerCertRequest::new(rctl::parse_host_list("old.local").unwrap())
             .with_ttl("1h".parse().unwrap());
         state
-            .sign_redis_server(&req)
+            .sign(&rctl::Signing::server(req))
             .unwrap()
+            .0
             .write(&dir.join("old"), false)
             .unwrap();
     }

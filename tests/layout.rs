@@ -221,3 +221,72 @@ fn a_closed_stderr_loses_the_line_not_the_exit_code() {
         assert_eq!(child.wait().unwrap().code(), Some(code), "{args:?}");
     }
 }
+
+/// No function of `src/` spans more than 80 lines, comments and blank lines included (clippy's
+/// `too_many_lines`, switched on in lib.rs and main.rs, counts code lines only). rustfmt closes
+/// a function's body with `}` at the indentation its `fn` line has: the span is read from
+/// there.
+#[test]
+fn no_function_spans_more_than_80_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut long = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        long.extend(
+            long_functions(&text)
+                .into_iter()
+                .map(|(line, name, n)| format!("{}:{line}: {name} ({n} lines)", file.display())),
+        );
+    }
+    assert!(
+        long.is_empty(),
+        "split these into named steps:\n{}",
+        long.join("\n")
+    );
+    // The check sees a long one.
+    let planted = format!(
+        "    pub fn big() {{\n{}    }}\n",
+        "        x();\n".repeat(80)
+    );
+    assert_eq!(long_functions(&planted), [(1, "big".to_string(), 82)]);
+}
+
+/// Each function of `text` longer than 80 lines: its line, name and length.
+fn long_functions(text: &str) -> Vec<(usize, String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let head = [
+            "pub(crate) fn ",
+            "pub(super) fn ",
+            "pub fn ",
+            "fn ",
+            "const fn ",
+        ]
+        .iter()
+        .find_map(|p| trimmed.strip_prefix(p));
+        let Some(rest) = head else { continue };
+        // A declaration without a body (a trait's) ends with `;` before any `{`.
+        let end = lines[i..]
+            .iter()
+            .position(|l| l.contains('{') || l.trim_end().ends_with(';'));
+        if end.is_none_or(|e| !lines[i + e].contains('{')) {
+            continue;
+        }
+        let close = format!("{indent}}}");
+        if let Some(n) = lines[i + 1..].iter().position(|l| *l == close)
+            && n + 2 > 80
+        {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            out.push((i + 1, name, n + 2));
+        }
+    }
+    out
+}

@@ -316,7 +316,18 @@ fn the_signer_refuses_every_request_that_does_not_match_its_registration() {
     let algo = rctl::KeyAlgorithm::EcdsaP256;
     let make =
         |subject: RequestFor, node: &rctl::NodeName, hosts: &[rctl::Host], key: Option<&str>| {
-            NodeRequest::new(subject, node, algo, hosts, key, false, now).unwrap()
+            NodeRequest::new(
+                rctl::requests::node::Asked {
+                    subject,
+                    node,
+                    algorithm: algo,
+                    hosts,
+                },
+                key,
+                false,
+                now,
+            )
+            .unwrap()
         };
     let other_key = rctl::PrivateKey::generate(algo).unwrap().to_pem().unwrap();
     let mut cases: Vec<(&str, SigningRequest)> = vec![
@@ -683,9 +694,19 @@ fn the_signer_refuses_a_flood_of_junk_alone_and_still_answers_the_honest() {
     let ttl = Duration::from_secs(300);
     // First in the queue: a login key that is no key.
     let r2 = RequestFor::Server("r2".parse().unwrap());
-    let mut bad_key = NodeRequest::new(r2, &node, algo, &hosts, None, true, now)
-        .unwrap()
-        .request;
+    let mut bad_key = NodeRequest::new(
+        rctl::requests::node::Asked {
+            subject: r2,
+            node: &node,
+            algorithm: algo,
+            hosts: &hosts,
+        },
+        None,
+        true,
+        now,
+    )
+    .unwrap()
+    .request;
     bad_key.login_key = Some("!!!".to_string());
     queue
         .submit(&bad_key.id, &bad_key.to_json().unwrap(), ttl)
@@ -701,13 +722,34 @@ fn the_signer_refuses_a_flood_of_junk_alone_and_still_answers_the_honest() {
     queue.submit("evil\x1b[2Jid", b"junk", ttl).unwrap();
     let r1 = RequestFor::Server("r1".parse().unwrap());
     let current = f.node.read("r1.key");
-    let good =
-        NodeRequest::new(r1.clone(), &node, algo, &hosts, Some(&current), false, now).unwrap();
+    let good = NodeRequest::new(
+        rctl::requests::node::Asked {
+            subject: r1.clone(),
+            node: &node,
+            algorithm: algo,
+            hosts: &hosts,
+        },
+        Some(&current),
+        false,
+        now,
+    )
+    .unwrap();
     queue
         .submit(&good.request.id, &good.request.to_json().unwrap(), ttl)
         .unwrap();
     // A second one for the same name in the same pass: one signature per registration.
-    let twice = NodeRequest::new(r1, &node, algo, &hosts, Some(&current), false, now).unwrap();
+    let twice = NodeRequest::new(
+        rctl::requests::node::Asked {
+            subject: r1,
+            node: &node,
+            algorithm: algo,
+            hosts: &hosts,
+        },
+        Some(&current),
+        false,
+        now,
+    )
+    .unwrap();
     queue
         .submit(&twice.request.id, &twice.request.to_json().unwrap(), ttl)
         .unwrap();

@@ -55,132 +55,33 @@ impl fmt::Display for Finding {
 /// assert!(!lint("user a on allkeys ~x\nuser default off\n", Target::Redis70).is_empty());
 /// ```
 pub fn lint(text: &str, target: Target) -> Vec<Finding> {
-    let mut findings = Vec::new();
     if text.contains('\0') {
-        findings.push(Finding {
+        return vec![Finding {
             line: 0,
             kind: FindingKind::Grammar,
             message: "the file holds a NUL byte (Redis drops text after it)".to_string(),
             exists_in: None,
-        });
-        return findings;
+        }];
     }
+    let mut findings = Vec::new();
     let mut seen = BTreeSet::new();
     let mut default_seen = false;
     for (i, raw) in text.split('\n').enumerate() {
-        // The refusal's other target, for the next finding pushed.
-        let exists_in = std::cell::Cell::new(None);
-        let mut push = |kind, message: String| {
+        let mut push = |kind, message: String, exists_in: Option<Target>| {
             findings.push(Finding {
                 line: i + 1,
                 kind,
                 message,
-                exists_in: exists_in.take(),
+                exists_in,
             })
         };
-        let line = raw.trim_matches([' ', '\t', '\r', '\n']);
-        if line.is_empty() {
-            continue;
-        }
-        let argv: Vec<&str> = line.split(' ').collect();
-        if argv[0] != "user" || argv.len() < 2 {
-            push(
-                FindingKind::Grammar,
-                "every line must be 'user NAME rules...' (Redis refuses the file; comments are not allowed)".to_string(),
-            );
-            continue;
-        }
-        let name = argv[1];
-        if name
-            .bytes()
-            .any(|b| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
-        {
-            push(
-                FindingKind::Grammar,
-                "the user name holds white space".to_string(),
-            );
-            continue;
-        }
-        let shown = shorten(name);
-        if !seen.insert(name) {
-            if target.has_selectors() {
-                push(
-                    FindingKind::Grammar,
-                    format!("duplicate user {shown:?} ({target} refuses the file)"),
-                );
-                continue;
-            }
-            // 6.x resets the user and applies the later line: the earlier one is lost.
-            push(
-                FindingKind::Policy,
-                format!("duplicate user {shown:?} ({target} keeps only the last line for it)"),
-            );
-        }
-        let args = match merge_selectors(&argv[2..], target) {
-            Some(args) => args,
-            None => {
-                push(
-                    FindingKind::Grammar,
-                    format!(
-                        "a selector '(' is not closed with ')' ({target} crashes loading such a file)"
-                    ),
-                );
-                continue;
-            }
-        };
-        let mut sim = UserSim::new(target);
-        for arg in &args {
-            let token = arg.trim_matches(['\t', '\r', '\n']);
-            if token.is_empty() {
-                continue;
-            }
-            let rule = match parse_user_rule(token, target) {
-                Ok(rule) => rule,
-                Err(reason) => {
-                    exists_in.set(reason.exists_in);
-                    push(FindingKind::Grammar, rule_message(token, target, &reason));
-                    continue;
-                }
-            };
-            if let Err(reason) = sim.apply(&rule) {
-                exists_in.set(reason.exists_in);
-                push(FindingKind::Grammar, rule_message(token, target, &reason));
-                continue;
-            }
-            match &rule {
-                AclRule::AddPassword(_) => push(
-                    FindingKind::Policy,
-                    format!(
-                        "user {shown:?} has a plaintext password ('>...'); use '#<sha256>' instead"
-                    ),
-                ),
-                AclRule::Word(Word::Nopass) => push(
-                    FindingKind::Policy,
-                    format!("user {shown:?} has 'nopass': anyone can log in as it"),
-                ),
-                AclRule::Selector(_) if token.contains(['"', '\'']) => push(
-                    FindingKind::Policy,
-                    format!(
-                        "user {shown:?}: quotes inside a selector are read by Redis as quoting"
-                    ),
-                ),
-                AclRule::Selector(_) => {}
-                _ if token.ends_with(')') => push(
-                    FindingKind::Policy,
-                    format!(
-                        "user {shown:?}: {:?} ends with ')' outside a selector (Redis ends a selector at the first word ending with ')', so this rule applies to the whole user)",
-                        shorten(&redact(token))
-                    ),
-                ),
-                _ => {}
-            }
-        }
-        if name == "default" {
+        if let Some(("default", on)) = lint_line(raw, target, &mut seen, &mut push) {
             default_seen = true;
-            if sim.on {
+            if on {
                 push(
                     FindingKind::Policy,
                     "the default user is on: disable it with 'user default off'".to_string(),
+                    None,
                 );
             }
         }
@@ -195,6 +96,112 @@ pub fn lint(text: &str, target: Target) -> Vec<Finding> {
         });
     }
     findings
+}
+
+/// What a finding is given to: its kind, its message, and the other version that has what a
+/// refused rule names.
+type Push<'p> = dyn FnMut(FindingKind, String, Option<Target>) + 'p;
+
+/// One line of users.acl: its findings through `push`; the user's name and whether the user
+/// ends on, when the line defines one Redis would load.
+fn lint_line<'a>(
+    raw: &'a str,
+    target: Target,
+    seen: &mut BTreeSet<&'a str>,
+    push: &mut Push<'_>,
+) -> Option<(&'a str, bool)> {
+    let line = raw.trim_matches([' ', '\t', '\r', '\n']);
+    if line.is_empty() {
+        return None;
+    }
+    let argv: Vec<&str> = line.split(' ').collect();
+    if argv[0] != "user" || argv.len() < 2 {
+        push(
+            FindingKind::Grammar,
+            "every line must be 'user NAME rules...' (Redis refuses the file; comments are not allowed)".to_string(),
+            None,
+        );
+        return None;
+    }
+    let name = argv[1];
+    if name
+        .bytes()
+        .any(|b| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+    {
+        push(
+            FindingKind::Grammar,
+            "the user name holds white space".to_string(),
+            None,
+        );
+        return None;
+    }
+    let shown = shorten(name);
+    if !seen.insert(name) {
+        if target.has_selectors() {
+            push(
+                FindingKind::Grammar,
+                format!("duplicate user {shown:?} ({target} refuses the file)"),
+                None,
+            );
+            return None;
+        }
+        // 6.x resets the user and applies the later line: the earlier one is lost.
+        push(
+            FindingKind::Policy,
+            format!("duplicate user {shown:?} ({target} keeps only the last line for it)"),
+            None,
+        );
+    }
+    let Some(args) = merge_selectors(&argv[2..], target) else {
+        push(
+            FindingKind::Grammar,
+            format!("a selector '(' is not closed with ')' ({target} crashes loading such a file)"),
+            None,
+        );
+        return None;
+    };
+    let mut sim = UserSim::new(target);
+    for arg in &args {
+        lint_rule(arg, target, &shown, &mut sim, push);
+    }
+    Some((name, sim.on))
+}
+
+/// One rule of a user's line, applied to `sim` as Redis would: refused (grammar), or allowed
+/// but unwise (policy).
+fn lint_rule(arg: &str, target: Target, shown: &str, sim: &mut UserSim, push: &mut Push<'_>) {
+    let token = arg.trim_matches(['\t', '\r', '\n']);
+    if token.is_empty() {
+        return;
+    }
+    let applied = parse_user_rule(token, target).and_then(|rule| sim.apply(&rule).map(|()| rule));
+    let rule = match applied {
+        Ok(rule) => rule,
+        Err(reason) => {
+            let message = rule_message(token, target, &reason);
+            return push(FindingKind::Grammar, message, reason.exists_in);
+        }
+    };
+    let policy = match &rule {
+        AclRule::AddPassword(_) => Some(format!(
+            "user {shown:?} has a plaintext password ('>...'); use '#<sha256>' instead"
+        )),
+        AclRule::Word(Word::Nopass) => Some(format!(
+            "user {shown:?} has 'nopass': anyone can log in as it"
+        )),
+        AclRule::Selector(_) if token.contains(['"', '\'']) => Some(format!(
+            "user {shown:?}: quotes inside a selector are read by Redis as quoting"
+        )),
+        AclRule::Selector(_) => None,
+        _ if token.ends_with(')') => Some(format!(
+            "user {shown:?}: {:?} ends with ')' outside a selector (Redis ends a selector at the first word ending with ')', so this rule applies to the whole user)",
+            shorten(&redact(token))
+        )),
+        _ => None,
+    };
+    if let Some(message) = policy {
+        push(FindingKind::Policy, message, None);
+    }
 }
 
 fn rule_message(token: &str, target: Target, reason: &Refusal) -> String {

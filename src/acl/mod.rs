@@ -14,6 +14,7 @@ mod db_rules;
 pub mod lint;
 mod parse;
 pub mod render;
+mod role_check;
 pub mod rule;
 mod simulate;
 mod splitargs;
@@ -28,5 +29,5 @@ pub use target::{Target, UnknownTarget};
 
 /// Checks a role's `redis_acl` for a target, as `rctl create -f` does.
 pub fn check_role(role: &crate::accounts::roles::Role, target: Target) -> crate::error::Result<()> {
-    render::check_role(role, target).map(|_| ())
+    role_check::check_role(role, target).map(|_| ())
 }

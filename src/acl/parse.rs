@@ -112,54 +112,59 @@ fn check_hash(hash: &str) -> Result<(), Refusal> {
 
 /// `ACLSetSelector` (on 6.x, the same rules as they sit in `ACLSetUser`).
 fn parse_selector_rule(op: &str, t: Target, f: Features) -> Result<AclRule, Refusal> {
-    let word = |w: &str| op.eq_ignore_ascii_case(w);
-    let b = op.as_bytes();
-    if word("allkeys") {
-        return Ok(AclRule::Word(Word::Allkeys));
+    if let Some(rule) = selector_word(op, f) {
+        return Ok(rule);
     }
-    if op == "~*" {
-        return Ok(keys(true, true, "*", false));
+    if let Some(rule) = database_rule(op, t, f) {
+        return rule;
     }
-    if word("resetkeys") {
-        return Ok(AclRule::Word(Word::Resetkeys));
-    }
-    if f.channels && word("allchannels") {
-        return Ok(AclRule::Word(Word::Allchannels));
-    }
-    if f.channels && op == "&*" {
-        return Ok(AclRule::Channels("*".into()));
-    }
-    if f.channels && word("resetchannels") {
-        return Ok(AclRule::Word(Word::Resetchannels));
-    }
-    if word("allcommands") {
-        return Ok(AclRule::Word(Word::Allcommands));
-    }
-    if word("+@all") {
-        return Ok(category(true, "all"));
-    }
-    if word("nocommands") {
-        return Ok(AclRule::Word(Word::Nocommands));
-    }
-    if f.databases {
-        if word("alldbs") {
-            return Ok(AclRule::Word(Word::Alldbs));
-        }
-        if word("resetdbs") {
-            return Ok(AclRule::Word(Word::Resetdbs));
-        }
-        if is_database_rule(op) && !word("alldbs") && !word("resetdbs") {
-            return parse_databases(&op[3..]).map(AclRule::Databases);
-        }
-    } else if is_database_rule(op) {
-        return Err(Refusal {
-            reason: format!("database rules (db=N, alldbs, resetdbs) are not in {t}"),
-            exists_in: Target::ALL.into_iter().find(|t| t.has_databases()),
-        });
-    }
-    if word("-@all") {
+    if op.eq_ignore_ascii_case("-@all") {
         return Ok(category(false, "all"));
     }
+    pattern_or_command(op, t, f)
+}
+
+/// The rules that are one fixed word (or `~*`, `&*`, `+@all`) where the version has them.
+fn selector_word(op: &str, f: Features) -> Option<AclRule> {
+    let word = |w: &str| op.eq_ignore_ascii_case(w);
+    Some(match op {
+        _ if word("allkeys") => AclRule::Word(Word::Allkeys),
+        "~*" => keys(true, true, "*", false),
+        _ if word("resetkeys") => AclRule::Word(Word::Resetkeys),
+        _ if f.channels && word("allchannels") => AclRule::Word(Word::Allchannels),
+        "&*" if f.channels => AclRule::Channels("*".into()),
+        _ if f.channels && word("resetchannels") => AclRule::Word(Word::Resetchannels),
+        _ if word("allcommands") => AclRule::Word(Word::Allcommands),
+        _ if word("+@all") => category(true, "all"),
+        _ if word("nocommands") => AclRule::Word(Word::Nocommands),
+        _ => return None,
+    })
+}
+
+/// `db=N,...`, `alldbs`, `resetdbs`: read where the version has databases in ACLs, refused
+/// (naming the version that has them) elsewhere; `None` for any other rule.
+fn database_rule(op: &str, t: Target, f: Features) -> Option<Result<AclRule, Refusal>> {
+    if !is_database_rule(op) {
+        return None;
+    }
+    if !f.databases {
+        return Some(Err(Refusal {
+            reason: format!("database rules (db=N, alldbs, resetdbs) are not in {t}"),
+            exists_in: Target::ALL.into_iter().find(|t| t.has_databases()),
+        }));
+    }
+    Some(if op.eq_ignore_ascii_case("alldbs") {
+        Ok(AclRule::Word(Word::Alldbs))
+    } else if op.eq_ignore_ascii_case("resetdbs") {
+        Ok(AclRule::Word(Word::Resetdbs))
+    } else {
+        parse_databases(&op[3..]).map(AclRule::Databases)
+    })
+}
+
+/// A key, channel or `%` pattern, or a command or category to allow or deny.
+fn pattern_or_command(op: &str, t: Target, f: Features) -> Result<AclRule, Refusal> {
+    let b = op.as_bytes();
     match b.first() {
         Some(b'~') => {
             if has_spaces(&b[1..]) {
@@ -189,8 +194,7 @@ fn parse_selector_rule(op: &str, t: Target, f: Features) -> Result<AclRule, Refu
         }
         Some(b'+' | b'-') => {
             let name = &op[2..];
-            let catalog = t.catalog();
-            match catalog.category(name) {
+            match t.catalog().category(name) {
                 Some(_) => Ok(category(b[0] == b'+', &name.to_ascii_lowercase())),
                 None => Err(Refusal {
                     reason: format!("unknown command category in {t}"),

@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 
 use super::db_rules::{DatabaseNotes, database_rules, union_with_databases};
-use super::parse::parse_user_rule;
+use super::role_check::check_role;
 use super::rule::{AclRule, Refusal, Word, redact};
 use super::simulate::{Scope, UserSim};
 use super::target::Target;
@@ -30,17 +30,17 @@ pub(crate) struct Part {
     /// The role's own selectors.
     pub(super) selectors: Vec<AclRule>,
     /// The role's last sanitize word: `Some(true)` for `skip-sanitize-payload`.
-    skip_sanitize: Option<bool>,
+    pub(super) skip_sanitize: Option<bool>,
     /// What the root allows.
     pub(super) scope: Scope,
     /// Every command on every key and channel.
     pub(super) everything: bool,
     /// The root rules as they follow the user's hash (` r1 r2`), rendered once.
-    root_text: String,
+    pub(super) root_text: String,
     /// The root rules as a selector (` (r1 r2)`), empty when there are none.
-    selector_text: String,
+    pub(super) selector_text: String,
     /// The role's own selectors (` (..) (..)`).
-    selectors_text: String,
+    pub(super) selectors_text: String,
 }
 
 impl Part {
@@ -49,7 +49,7 @@ impl Part {
     }
 }
 
-fn refuse(role: &str, target: Target, token: &str, refusal: &Refusal) -> Error {
+pub(super) fn refuse(role: &str, target: Target, token: &str, refusal: &Refusal) -> Error {
     Error::InvalidAcl {
         message: format!(
             "role {:?}: invalid ACL rule {:?} for {target}: {refusal}",
@@ -60,139 +60,9 @@ fn refuse(role: &str, target: Target, token: &str, refusal: &Refusal) -> Error {
     }
 }
 
-/// Checks a role's `redis_acl` for a target, as a role may hold it: each item one rule or one
-/// selector `(rule rule ...)`, with no passwords, no `on`/`off`/`nopass`/`reset`/`resetpass`/
-/// `clearselectors`, nothing Redis could split or quote differently (white space, quotes,
-/// control characters, parentheses other than a selector's own), and valid in sequence on the
-/// target (no key pattern after `allkeys`, ...).
-pub(crate) fn check_role(role: &Role, target: Target) -> Result<Part> {
-    let name = role.name();
-    let mut rules = Vec::new();
-    for item in redis_acl_for(role, target) {
-        let bad = |reason: &str| refuse(name, target, item, &Refusal::from(reason));
-        if item.is_empty() {
-            return Err(bad("an empty rule"));
-        }
-        if item
-            .chars()
-            .any(|c| c.is_control() || c == '"' || c == '\'')
-        {
-            return Err(bad(
-                "quotes and control characters are not allowed (Redis splits and unquotes them)",
-            ));
-        }
-        if let Some(inner) = item.strip_prefix('(') {
-            let Some(inner) = inner.strip_suffix(')') else {
-                return Err(bad("a selector must end with ')'"));
-            };
-            if !target.has_selectors() {
-                return Err(bad("selectors need redis-7.0 or later, or Valkey"));
-            }
-            for word in inner.split(' ') {
-                if word.is_empty() || word.starts_with('(') || word.ends_with(')') {
-                    return Err(bad(
-                        "inside a selector, words are separated by one space and none may start with '(' or end with ')' (Redis ends a selector at the first word ending with ')')",
-                    ));
-                }
-            }
-        } else if item.contains(' ') {
-            return Err(bad(
-                "one rule per item; white space only inside a selector '( ... )'",
-            ));
-        } else if item.starts_with('(') || item.ends_with(')') {
-            return Err(bad(
-                "a rule may not start with '(' or end with ')' (rctl may place it inside a selector)",
-            ));
-        }
-        let rule = parse_user_rule(item, target).map_err(|r| refuse(name, target, item, &r))?;
-        match &rule {
-            AclRule::AddPassword(_)
-            | AclRule::RemovePassword(_)
-            | AclRule::AddHash(_)
-            | AclRule::RemoveHash(_) => {
-                return Err(bad(
-                    "passwords belong to users, not roles (rctl writes each user's hash)",
-                ));
-            }
-            AclRule::Word(
-                w @ (Word::On
-                | Word::Off
-                | Word::Nopass
-                | Word::Resetpass
-                | Word::Reset
-                | Word::Clearselectors),
-            ) => {
-                return Err(bad(&format!(
-                    "{:?} is decided by rctl, not by a role",
-                    w.name()
-                )));
-            }
-            _ => {}
-        }
-        let databases = |r: &AclRule| {
-            matches!(
-                r,
-                AclRule::Databases(_) | AclRule::Word(Word::Alldbs | Word::Resetdbs)
-            )
-        };
-        let in_selector = matches!(&rule, AclRule::Selector(rs) if rs.iter().any(databases));
-        if databases(&rule) || in_selector {
-            return Err(bad(
-                "databases come from the role's db_names (rctl writes each user's db= rule)",
-            ));
-        }
-        rules.push((item, rule));
-    }
-    let mut part = Part {
-        root: Vec::new(),
-        selectors: Vec::new(),
-        skip_sanitize: None,
-        scope: Scope::default(),
-        everything: false,
-        root_text: String::new(),
-        selector_text: String::new(),
-        selectors_text: String::new(),
-    };
-    let features = target.features();
-    if features.channels_default_all
-        && rules.iter().any(|(_, r)| r.is_selector_level())
-        && !starts_with_channel_word(rules.iter().map(|(_, r)| r))
-    {
-        // 6.2 starts a user with every channel; a role means only what it says.
-        part.root.push(AclRule::Word(Word::Resetchannels));
-    }
-    let mut sim = UserSim::new(target);
-    for rule in &part.root {
-        sim.apply(rule)
-            .map_err(|r| refuse(name, target, "resetchannels", &r))?;
-    }
-    for (item, rule) in rules {
-        sim.apply(&rule)
-            .map_err(|r| refuse(name, target, item, &r))?;
-        match rule {
-            AclRule::Word(Word::SanitizePayload) => part.skip_sanitize = Some(false),
-            AclRule::Word(Word::SkipSanitizePayload) => part.skip_sanitize = Some(true),
-            AclRule::Selector(_) => part.selectors.push(rule),
-            other => part.root.push(other),
-        }
-    }
-    let s = &sim.root;
-    part.everything = s.all_commands
-        && s.all_keys
-        && (s.all_channels || !target.has_channels())
-        && part.skip_sanitize != Some(false);
-    part.scope = sim.root;
-    push_rules(&mut part.root_text, &part.root);
-    if !part.root.is_empty() {
-        part.selector_text = format!(" ({})", part.root_text.trim_start());
-    }
-    push_rules(&mut part.selectors_text, &part.selectors);
-    Ok(part)
-}
-
 /// A role's `allow.redis_acl` rules as they apply to a target: the built-in roles leave out
 /// channel rules on Redis 6.0, which has none.
-fn redis_acl_for(role: &Role, target: Target) -> impl Iterator<Item = &str> {
+pub(super) fn redis_acl_for(role: &Role, target: Target) -> impl Iterator<Item = &str> {
     let drop_channels = Role::is_builtin(role.name()) && !target.has_channels();
     role.spec
         .allow
@@ -202,7 +72,7 @@ fn redis_acl_for(role: &Role, target: Target) -> impl Iterator<Item = &str> {
         .filter(move |r| !(drop_channels && matches!(*r, "allchannels" | "resetchannels")))
 }
 
-fn starts_with_channel_word<'a>(rules: impl Iterator<Item = &'a AclRule>) -> bool {
+pub(super) fn starts_with_channel_word<'a>(rules: impl Iterator<Item = &'a AclRule>) -> bool {
     for rule in rules {
         match rule {
             AclRule::Word(Word::Allchannels | Word::Resetchannels) => return true,
@@ -435,7 +305,15 @@ fn merge_without_selectors(
             a.0, b.0, example, b.0
         ));
     }
-    let mut union = first.scope.clone();
+    let union = union_scope(&live);
+    push_scope(&mut line, &union, target);
+    line.push_str(&command_rules(&live, &union, target));
+    Ok(line)
+}
+
+/// The union of the parts' scopes (each dimension as wide as the widest part's).
+fn union_scope(live: &[(&str, &Part)]) -> Scope {
+    let mut union = live[0].1.scope.clone();
     for (_, p) in &live[1..] {
         let s = &p.scope;
         union.all_keys |= s.all_keys;
@@ -461,6 +339,11 @@ fn merge_without_selectors(
     for c in &union.commands {
         union.first_args.remove(c);
     }
+    union
+}
+
+/// The channel and key rules of `union`, as a line without selectors writes them.
+fn push_scope(line: &mut String, union: &Scope, target: Target) {
     if target.features().channels {
         line.push_str(if union.all_channels {
             " allchannels"
@@ -479,8 +362,6 @@ fn merge_without_selectors(
         line.push_str(" ~");
         line.push_str(k);
     }
-    line.push_str(&command_rules(&live, &union, target));
-    Ok(line)
 }
 
 fn first_conflict<'a>(live: &[(&'a str, &'a Part)]) -> ((&'a str, &'a Part), (&'a str, &'a Part)) {

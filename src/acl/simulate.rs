@@ -115,10 +115,22 @@ impl UserSim {
 }
 
 fn apply_scope(s: &mut Scope, rule: &AclRule, t: Target, f: Features) -> Result<(), Refusal> {
-    let catalog = t.catalog();
-    let track = catalog.has_members();
-    let tracked = if track { catalog.names.len() } else { 0 };
     let mut next = s.clone();
+    if !apply_pattern(s, &mut next, rule, f)? {
+        apply_command(&mut next, rule, t, f)?;
+    }
+    *s = next;
+    Ok(())
+}
+
+/// A key, channel or database rule, applied to `next` (a copy of `s`); false when `rule` is
+/// none of them.
+fn apply_pattern(
+    s: &Scope,
+    next: &mut Scope,
+    rule: &AclRule,
+    f: Features,
+) -> Result<bool, Refusal> {
     match rule {
         AclRule::Word(Word::Allkeys) => {
             next.all_keys = true;
@@ -180,12 +192,23 @@ fn apply_scope(s: &mut Scope, rule: &AclRule, t: Target, f: Features) -> Result<
         AclRule::Word(Word::Alldbs) => next.databases = None,
         AclRule::Word(Word::Resetdbs) => next.databases = Some(BTreeSet::new()),
         AclRule::Databases(ids) => next.databases = Some(ids.clone()),
-        AclRule::Word(Word::Allcommands) => set_all(&mut next, true, tracked),
-        AclRule::Category { allow, name } if name == "all" => set_all(&mut next, *allow, tracked),
-        AclRule::Word(Word::Nocommands) => set_all(&mut next, false, tracked),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// A command, category or first-argument rule, applied to `next`.
+fn apply_command(next: &mut Scope, rule: &AclRule, t: Target, f: Features) -> Result<(), Refusal> {
+    let catalog = t.catalog();
+    let track = catalog.has_members();
+    let tracked = if track { catalog.names.len() } else { 0 };
+    match rule {
+        AclRule::Word(Word::Allcommands) => set_all(next, true, tracked),
+        AclRule::Category { allow, name } if name == "all" => set_all(next, *allow, tracked),
+        AclRule::Word(Word::Nocommands) => set_all(next, false, tracked),
         AclRule::Command { allow, name } => {
             if track && let Some(&i) = catalog.index.get(name.as_str()) {
-                set_command(&mut next, i, *allow);
+                set_command(next, i, *allow);
             }
         }
         AclRule::FirstArg { command, arg } => {
@@ -205,13 +228,12 @@ fn apply_scope(s: &mut Scope, rule: &AclRule, t: Target, f: Features) -> Result<
         AclRule::Category { allow, name } => {
             if track && let Some(k) = catalog.category(name) {
                 for &i in &catalog.members[k] {
-                    set_command(&mut next, i, *allow);
+                    set_command(next, i, *allow);
                 }
             }
         }
         _ => return Err("not a rule for a selector".into()),
     }
-    *s = next;
     Ok(())
 }
 

@@ -59,151 +59,126 @@ pub(super) fn bundle_format(
     }
 }
 
-/// Where `auth sign` puts the bundle: `format`, `--overwrite`, `--owner`.
-fn placement(args: &SignArgs, format: rctl::BundleFormat) -> rctl::Placement {
-    let mut placement = rctl::Placement::new(format);
-    placement.overwrite = args.overwrite;
-    placement.owner = args.owner.clone();
-    placement
-}
-
-pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
-    // An owner that does not resolve is refused before anything is signed.
-    if let Some(owner) = &args.owner {
-        owner.resolve()?;
-    }
-    ctx.outside_state(&args.out)?;
-    if args.format != SignFormat::Redis {
-        return auth_sign_as(ctx, args);
-    }
-    rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, args.csr.is_none())?;
-    let placement = placement(&args, rctl::BundleFormat::Redis);
-    if let Some(user) = args.user {
-        let Some(db_user) = args.db_user else {
-            return Err(crate::cli::error::usage(
-                "--user needs --db-user=ACCOUNT".to_string(),
-            ));
-        };
-        if let Some(n) = &args.db_name {
-            validate_name("database", n)?;
-            errln!(
-                "note: --db-name {n:?} is not in the certificate: a Redis client picks its database with SELECT, which users.acl allows by the user's db_names (db= rules, valkey-9.1 only)"
-            );
+/// `auth sign`'s arguments turned into one signing, once: what is signed (a person's client
+/// certificate, a CSR's, or a server's) and where and how its files go.
+fn signing(args: &SignArgs) -> Result<rctl::Signing> {
+    let subject = match (&args.user, &args.csr) {
+        (Some(user), _) => {
+            let Some(db_user) = args.db_user.clone() else {
+                return Err(crate::cli::error::usage("--user needs --db-user=ACCOUNT"));
+            };
+            let mut login = ClientLogin::new(user.clone(), db_user);
+            if let Some(n) = &args.db_name {
+                validate_name("database", n)?;
+            }
+            login.db_name = args.db_name.clone();
+            login.ttl = args.ttl;
+            login.key_algorithm = args.key_algo;
+            rctl::Signing::client(login)
         }
-        let mut login = ClientLogin::new(user, db_user);
-        login.db_name = args.db_name.clone();
-        login.ttl = args.ttl;
-        login.key_algorithm = args.key_algo;
-        let (issued, cert_login) = with_state(ctx, |state| {
-            let (bundle, _) = state.issue_client_as(&login, &args.out, &placement)?;
-            Ok((bundle.issued().clone(), state.cert_login()?))
-        })?;
-        if cert_login {
-            errln!(
-                "note: certificate login is on: this certificate logs its holder in as Redis user {:?} with no password; keep {} as safe as a password",
-                login.db_user,
-                rctl::RedisBundle::paths(&args.out)[1].display()
-            );
+        (None, Some(csr)) => {
+            if args.format != SignFormat::Redis {
+                return Err(crate::cli::error::usage(
+                    "a CSR's certificate is written as --format=redis: the key stays where the CSR was made",
+                ));
+            }
+            rctl::Signing::csr(read_text_file(csr, 64 * 1024)?, args.ttl)
         }
-        out!(
-            "{}",
-            output::redis_client_instructions(
-                &rctl::RedisBundle::paths(&args.out),
-                &login,
-                &issued
-            )
-        )?;
-        return Ok(());
-    }
-    if let Some(csr) = &args.csr {
-        let pem = read_text_file(csr, 64 * 1024)?;
-        // The redis.conf lines must be printable before anything is signed or written.
-        rctl::RedisTlsConfig::new(&args.out).render()?;
-        let (bundle, written) = with_state(ctx, |state| {
-            state.issue_csr_as(&pem, args.ttl, &args.out, &placement)
-        })?;
-        // The key the CSR was made with, usually beside it: the redis.conf lines name it.
-        let key = &rctl::RedisBundle::paths(&args.out)[1];
-        let key_beside = bundle.key_file_matches(key);
-        out!(
-            "{}",
-            output::redis_server_instructions(&written, &args.out, key_beside)?
-        )?;
-        return Ok(());
-    }
-    let mut req =
-        ServerCertRequest::new(parse_host_list(args.host.as_deref().unwrap_or_default())?);
-    req.key_algorithm = args.key_algo;
-    req.ttl = args.ttl;
-    rctl::RedisTlsConfig::new(&args.out).render()?;
-    let written = with_state(ctx, |state| {
-        state
-            .issue_server_as(&req, &args.out, &placement)
-            .map(|(_, written)| written)
-    })?;
-    out!(
-        "{}",
-        output::redis_server_instructions(&written, &args.out, false)?
-    )?;
-    Ok(())
-}
-
-/// `auth sign --format=pkcs12|kubernetes-secret`: one file holding the key, its certificate
-/// and the CA certificates.
-fn auth_sign_as(ctx: &Context, args: SignArgs) -> Result<()> {
-    if args.csr.is_some() {
-        return Err(crate::cli::error::usage(
-            "a CSR's certificate is written as --format=redis: the key stays where the CSR was made"
-                .to_string(),
-        ));
-    }
+        (None, None) => {
+            let hosts = parse_host_list(args.host.as_deref().unwrap_or_default())?;
+            let mut req = ServerCertRequest::new(hosts);
+            req.key_algorithm = args.key_algo;
+            req.ttl = args.ttl;
+            rctl::Signing::server(req)
+        }
+    };
     // The Secret's name: the output's file name (PREFIX=k8s/redis1 names it redis1).
     let format = bundle_format(args.format, &args.format_options, || {
         args.out
             .file_name()
             .and_then(|n| n.to_str())
             .map(str::to_string)
-            .ok_or_else(|| crate::cli::error::usage("--out names no file".to_string()))
+            .ok_or_else(|| crate::cli::error::usage("--out names no file"))
     })?;
-    let placement = placement(&args, format.clone());
-    let paths = format.paths(&args.out, true);
-    rctl::check_file_output(&paths[0])?;
-    if !args.overwrite && paths[0].exists() {
-        return Err(Error::OutputExists(paths[0].clone()).into());
+    let mut placement = rctl::Placement::new(format);
+    placement.overwrite = args.overwrite;
+    placement.owner = args.owner.clone();
+    Ok(subject.written_to(&args.out, placement))
+}
+
+pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
+    // Everything is checked before anything is signed: the owner resolves, the outputs are
+    // free and outside the state, the redis.conf lines print.
+    if let Some(owner) = &args.owner {
+        owner.resolve()?;
     }
-    let written = if let Some(user) = args.user {
-        let Some(db_user) = args.db_user else {
-            return Err(crate::cli::error::usage(
-                "--user needs --db-user=ACCOUNT".to_string(),
-            ));
-        };
-        let mut login = ClientLogin::new(user, db_user);
-        login.ttl = args.ttl;
-        login.key_algorithm = args.key_algo;
-        with_state(ctx, |state| {
-            state.issue_client_as(&login, &args.out, &placement)
-        })?
-    } else {
-        let mut req =
-            ServerCertRequest::new(parse_host_list(args.host.as_deref().unwrap_or_default())?);
-        req.key_algorithm = args.key_algo;
-        req.ttl = args.ttl;
-        with_state(ctx, |state| {
-            state.issue_server_as(&req, &args.out, &placement)
-        })?
-    };
-    let (bundle, files) = written;
-    outln!(
-        "Wrote {} ({}, serial {}, until {}).",
-        files
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-        format.name(),
-        bundle.issued().serial,
-        output::date(bundle.issued().not_after)
-    )?;
+    ctx.outside_state(&args.out)?;
+    let signing = signing(&args)?;
+    let redis = args.format == SignFormat::Redis;
+    if redis {
+        rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, args.csr.is_none())?;
+    } else if let Some((out, placement)) = &signing.out {
+        let first = placement.format.paths(out, true)[0].clone();
+        rctl::check_file_output(&first)?;
+        if !args.overwrite && first.exists() {
+            return Err(Error::OutputExists(first).into());
+        }
+    }
+    let client = args.user.is_some();
+    if redis && !client {
+        rctl::RedisTlsConfig::new(&args.out).render()?;
+    }
+    if let (true, Some(n)) = (client, &args.db_name) {
+        errln!(
+            "note: --db-name {n:?} is not in the certificate: a Redis client picks its database with SELECT, which users.acl allows by the user's db_names (db= rules, valkey-9.1 only)"
+        );
+    }
+    let (bundle, written, cert_login) = with_state(ctx, |state| {
+        let (bundle, written) = state.sign(&signing)?;
+        let cert_login = client && redis && state.cert_login()?;
+        Ok((bundle, written, cert_login))
+    })?;
+    let paths = rctl::RedisBundle::paths(&args.out);
+    match (redis, client) {
+        (false, _) => {
+            let format = &signing.out.as_ref().expect("placed").1.format;
+            outln!(
+                "Wrote {} ({}, serial {}, until {}).",
+                written
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                format.name(),
+                bundle.issued().serial,
+                output::date(bundle.issued().not_after)
+            )?;
+        }
+        (true, true) => {
+            let rctl::Subject::Client(login) = &signing.subject else {
+                unreachable!("a client signing")
+            };
+            if cert_login {
+                errln!(
+                    "note: certificate login is on: this certificate logs its holder in as Redis user {:?} with no password; keep {} as safe as a password",
+                    login.db_user,
+                    paths[1].display()
+                );
+            }
+            out!(
+                "{}",
+                output::redis_client_instructions(&paths, login, bundle.issued())
+            )?;
+        }
+        (true, false) => {
+            // The key the CSR was made with, usually beside it: the redis.conf lines name it.
+            let key_beside = args.csr.is_some() && bundle.key_file_matches(&paths[1]);
+            out!(
+                "{}",
+                output::redis_server_instructions(&written, &args.out, key_beside)?
+            )?;
+        }
+    }
     Ok(())
 }
 

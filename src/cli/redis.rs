@@ -132,12 +132,11 @@ fn sentinel_config(ctx: &Context, args: &RedisConfigArgs, cert_prefix: &Path) ->
             "give {user:?}'s password on standard input (a pipe or a file): rctl does not read it from a terminal, where it would be echoed"
         )));
     }
+    let monitor = rctl::Monitor::new(name, primary, quorum)?;
     let config = rctl::SentinelConfig::new(
         cert_prefix,
         args.port.unwrap_or(6379),
-        name,
-        primary,
-        quorum,
+        monitor,
         user,
         read_password()?,
     )?;
@@ -467,8 +466,6 @@ fn show_notices<T>(
 
 /// `redis sync`: one line for a server.
 fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
-    let live = item.live.as_ref();
-    let would = if dry_run { "would " } else { "" };
     let mut done: Vec<String> = Vec::new();
     let plan = &item.plan;
     if let Some(why) = &plan.renew {
@@ -505,7 +502,18 @@ fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
             done.push(format!("would write {}", acl.display()));
         }
     }
-    match live {
+    live_parts(item, dry_run, &mut done);
+    if done.is_empty() {
+        done.push("in line".to_string());
+    }
+    line(item, &done)
+}
+
+/// What a sync did on a live server (or would do, in a dry run), for [`sync_line`].
+fn live_parts(item: &rctl::fleet::ServerSync, dry_run: bool, done: &mut Vec<String>) {
+    let would = if dry_run { "would " } else { "" };
+    let plan = &item.plan;
+    match item.live.as_ref() {
         None if item.server.sentinel => {
             if plan.changes_bundle() {
                 done.push(format!(
@@ -544,10 +552,6 @@ fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
             }
         }
     }
-    if done.is_empty() {
-        done.push("in line".to_string());
-    }
-    line(item, &done)
 }
 
 /// The accounts a sync sets (or deletes), each named once.

@@ -63,52 +63,10 @@ pub fn status(
     progress: &[rctl::Progress],
 ) -> rctl::Result<String> {
     if format != Format::Text {
-        let view = StatusView {
-            rotation_progress: progress
-                .iter()
-                .map(|p| ProgressView {
-                    kind: p.subject.kind(),
-                    name: p.subject.name().to_string(),
-                    node: p.node.as_ref().map(ToString::to_string),
-                    signed_by: p.signed_by.clone(),
-                    trusts: p.trusts.clone(),
-                    applied: p.applied,
-                })
-                .collect(),
-            state_dir: state_dir.display().to_string(),
-            cluster_name: ca.map(|c| c.cluster_name().to_string()),
-            host_ca: ca.map(|ca| {
-                let r = ca.rotation();
-                CaView {
-                    algorithm: ca.active().algorithm().to_string(),
-                    not_after: date(ca.active().not_after()),
-                    rotation: RotationView {
-                        state: if r.in_progress() {
-                            "in_progress"
-                        } else {
-                            "standby"
-                        },
-                        phase: r.phase.to_string(),
-                        mode: r.mode.to_string(),
-                        started: r.started.map(date),
-                        ends: r.scheduled_end().map(date),
-                        last_rotated: r.last_rotated.map(date),
-                        summary: r.describe(),
-                    },
-                    keys: ca
-                        .trusted()
-                        .enumerate()
-                        .map(|(i, k)| KeyView {
-                            pin: k.pin(),
-                            algorithm: k.algorithm().to_string(),
-                            not_after: date(k.not_after()),
-                            active: i == 0,
-                        })
-                        .collect(),
-                }
-            }),
-        };
-        return serialize(&view, format == Format::Json);
+        return serialize(
+            &status_view(ca, state_dir, progress),
+            format == Format::Json,
+        );
     }
     let Some(ca) = ca else {
         return Ok(format!(
@@ -254,4 +212,53 @@ pub struct Registered {
     pub servers: usize,
     pub clients: usize,
     pub nodes: usize,
+}
+
+/// What `status --format=json|yaml` shows.
+fn status_view(ca: Option<&HostCa>, state_dir: &Path, progress: &[rctl::Progress]) -> StatusView {
+    StatusView {
+        rotation_progress: progress
+            .iter()
+            .map(|p| ProgressView {
+                kind: p.subject.kind(),
+                name: p.subject.name().to_string(),
+                node: p.node.as_ref().map(ToString::to_string),
+                signed_by: p.signed_by.clone(),
+                trusts: p.trusts.clone(),
+                applied: p.applied,
+            })
+            .collect(),
+        state_dir: state_dir.display().to_string(),
+        cluster_name: ca.map(|c| c.cluster_name().to_string()),
+        host_ca: ca.map(|ca| {
+            let r = ca.rotation();
+            CaView {
+                algorithm: ca.active().algorithm().to_string(),
+                not_after: date(ca.active().not_after()),
+                rotation: RotationView {
+                    state: if r.in_progress() {
+                        "in_progress"
+                    } else {
+                        "standby"
+                    },
+                    phase: r.phase.to_string(),
+                    mode: r.mode.to_string(),
+                    started: r.started.map(date),
+                    ends: r.scheduled_end().map(date),
+                    last_rotated: r.last_rotated.map(date),
+                    summary: r.describe(),
+                },
+                keys: ca
+                    .trusted()
+                    .enumerate()
+                    .map(|(i, k)| KeyView {
+                        pin: k.pin(),
+                        algorithm: k.algorithm().to_string(),
+                        not_after: date(k.not_after()),
+                        active: i == 0,
+                    })
+                    .collect(),
+            }
+        }),
+    }
 }

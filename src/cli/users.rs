@@ -35,47 +35,7 @@ pub(super) fn refuse_replication(roles: &[String], force: bool) -> Result<()> {
 
 pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
     match cmd {
-        UsersCommand::Add(args) => {
-            let roles = list("--roles", &args.roles.join(","))?;
-            refuse_replication(&roles, args.force)?;
-            let mut new = NewUser::new(args.name, roles)
-                .with_db_users(repeated_list("--db-users", &args.db_users)?)
-                .with_db_names(repeated_list("--db-names", &args.db_names)?);
-            if args.password_stdin {
-                new = new.with_password(read_password()?);
-            }
-            // The generated password is shown before the user is saved, and the user is saved
-            // only if it could be shown. Run again after a conflict (etcd), the same password
-            // is saved and not shown twice.
-            let mut shown = None;
-            let (user, cert_login) = with_state(ctx, |state| {
-                let new = match &shown {
-                    Some(p) => new.clone().with_password(Password::clone(p)),
-                    None => new.clone(),
-                };
-                let cert_login = state.cert_login()?;
-                let pending = state.prepare_user(new)?;
-                show_generated(
-                    &mut shown,
-                    &pending.user().name,
-                    pending.generated_password(),
-                )?;
-                let (user, _) = state.save(pending)?.remove(0);
-                Ok((user, cert_login))
-            })?;
-            outln!(
-                "User {:?} has been created with roles {}.",
-                user.name,
-                user.roles.join(",")
-            )?;
-            if cert_login {
-                errln!(
-                    "note: certificate login is on: a certificate for Redis user {:?} logs in without this password; only {:?} itself or people whose roles name it in db_users can get one",
-                    user.name,
-                    user.name
-                );
-            }
-        }
+        UsersCommand::Add(args) => users_add(ctx, args)?,
         UsersCommand::Ls(args) if args.format == output::Format::Json => {
             // Written as read: 1,000,000 users in the memory of one.
             let mut stream = output::UserJsonStream::new();
@@ -90,23 +50,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             let users = with_state_read(ctx, |state| state.users())?;
             out!("{}", output::users(&users, args.format)?)?;
         }
-        UsersCommand::Update(args) => {
-            let mut update = UserUpdate::new();
-            update.roles = optional_list("--set-roles", args.set_roles)?;
-            if let Some(roles) = &update.roles {
-                refuse_replication(roles, args.force)?;
-            }
-            update.db_users = optional_list("--set-db-users", args.set_db_users)?;
-            update.db_names = optional_list("--set-db-names", args.set_db_names)?;
-            if update.roles.is_none() && update.db_users.is_none() && update.db_names.is_none() {
-                return Err(crate::cli::error::usage(
-                    "nothing to update: give --set-roles, --set-db-users or --set-db-names"
-                        .to_string(),
-                ));
-            }
-            let user = with_state(ctx, |state| state.update_user(&args.name, update.clone()))?;
-            outln!("User {:?} has been updated.", user.name)?;
-        }
+        UsersCommand::Update(args) => users_update(ctx, args)?,
         UsersCommand::ResetPassword(args) => {
             let password = if args.password_stdin {
                 Some(read_password()?)
@@ -135,5 +79,69 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `users add`: the generated password is shown before the user is saved, and the user is
+/// saved only if it could be shown.
+fn users_add(ctx: &Context, args: UsersAddArgs) -> Result<()> {
+    let roles = list("--roles", &args.roles.join(","))?;
+    refuse_replication(&roles, args.force)?;
+    let mut new = NewUser::new(args.name, roles)
+        .with_db_users(repeated_list("--db-users", &args.db_users)?)
+        .with_db_names(repeated_list("--db-names", &args.db_names)?);
+    if args.password_stdin {
+        new = new.with_password(read_password()?);
+    }
+    // The generated password is shown before the user is saved, and the user is saved
+    // only if it could be shown. Run again after a conflict (etcd), the same password
+    // is saved and not shown twice.
+    let mut shown = None;
+    let (user, cert_login) = with_state(ctx, |state| {
+        let new = match &shown {
+            Some(p) => new.clone().with_password(Password::clone(p)),
+            None => new.clone(),
+        };
+        let cert_login = state.cert_login()?;
+        let pending = state.prepare_user(new)?;
+        show_generated(
+            &mut shown,
+            &pending.user().name,
+            pending.generated_password(),
+        )?;
+        let (user, _) = state.save(pending)?.remove(0);
+        Ok((user, cert_login))
+    })?;
+    outln!(
+        "User {:?} has been created with roles {}.",
+        user.name,
+        user.roles.join(",")
+    )?;
+    if cert_login {
+        errln!(
+            "note: certificate login is on: a certificate for Redis user {:?} logs in without this password; only {:?} itself or people whose roles name it in db_users can get one",
+            user.name,
+            user.name
+        );
+    }
+    Ok(())
+}
+
+/// `users update --set-roles|--set-db-users|--set-db-names`.
+fn users_update(ctx: &Context, args: UsersUpdateArgs) -> Result<()> {
+    let mut update = UserUpdate::new();
+    update.roles = optional_list("--set-roles", args.set_roles)?;
+    if let Some(roles) = &update.roles {
+        refuse_replication(roles, args.force)?;
+    }
+    update.db_users = optional_list("--set-db-users", args.set_db_users)?;
+    update.db_names = optional_list("--set-db-names", args.set_db_names)?;
+    if update.roles.is_none() && update.db_users.is_none() && update.db_names.is_none() {
+        return Err(crate::cli::error::usage(
+            "nothing to update: give --set-roles, --set-db-users or --set-db-names".to_string(),
+        ));
+    }
+    let user = with_state(ctx, |state| state.update_user(&args.name, update.clone()))?;
+    outln!("User {:?} has been updated.", user.name)?;
     Ok(())
 }

@@ -36,6 +36,7 @@ use crate::state::{Notice, StateDir, WrittenFiles};
 mod check;
 pub mod metrics;
 pub(crate) mod round;
+mod steps;
 
 pub use check::{ClientCheck, FleetCheck, ServerCheck, check_servers};
 
@@ -140,194 +141,28 @@ pub fn sync_servers(
     options: &SyncOptions,
     mut on_server: impl FnMut(&ServerSync),
 ) -> Result<SyncReport> {
-    // 1. What is to be synced, with the state closed again before any server is contacted.
-    let (servers, clients, wanted, client_ca, mut notices, locks, queue) = {
-        let mut state = open()?;
-        let read = selected(&state, selection).and_then(|(servers, clients)| {
-            let wanted = if servers.is_empty() {
-                None
-            } else {
-                Some(state.wanted()?)
-            };
-            // Client outputs alone still need the CA, to judge their files.
-            let client_ca = if wanted.is_none() && !clients.is_empty() {
-                Some(state.sync_ca()?)
-            } else {
-                None
-            };
-            Ok((servers, clients, wanted, client_ca))
-        });
-        let notices = state.take_notices();
-        let (servers, clients, wanted, client_ca) = read?;
-        // Without the CA key (a node without the passphrase), certificates come through
-        // signing requests, where the state carries them.
-        let locked = wanted
-            .as_ref()
-            .map(|w| &w.ca)
-            .or(client_ca.as_ref())
-            .is_some_and(crate::pki::ca::HostCa::is_locked);
-        let queue = if locked && !options.dry_run {
-            state.request_queue().ok()
-        } else {
-            None
-        };
-        let locks = state.server_locks()?;
-        (servers, clients, wanted, client_ca, notices, locks, queue)
-    };
-    let wanted = wanted.map(Arc::new);
-    // Each server's lock, held from before the state is read for its files until its live
-    // part is done: a second sync of it waits, then reads the newest state, and the last one
-    // to finish has applied the newest state. Taken in name order, so that two syncs of
-    // overlapping servers never wait for each other. A dry run changes nothing and waits for
-    // nobody.
-    let _held: Vec<Box<dyn Send>> = if options.dry_run {
-        Vec::new()
-    } else {
-        let mut names: Vec<String> = servers.iter().map(|s| s.name.to_string()).collect();
-        // A client's lock: '=' is in no name, so it is no server's.
-        names.extend(clients.iter().map(|c| format!("client={}", c.name)));
-        names.sort_unstable();
-        let wait = options.deadline + options.wait + Duration::from_secs(30);
-        names
-            .into_iter()
-            .map(|name| locks.lock(&name, wait))
-            .collect::<Result<_>>()?
-    };
-    // 2. What each server runs; unknown (unreachable, say) when it does not answer, and then
-    //    step 4 says why.
-    let (versions, mut connections) = match &wanted {
-        Some(wanted) if !options.no_reload => server_versions(&servers, wanted, options),
-        _ => (
-            vec![None; servers.len()],
-            servers.iter().map(|_| None).collect(),
-        ),
-    };
-    // 2½. On a node without the CA key: a signing request for each certificate due, answered
-    //     by the signer (the new keys are made here and never leave).
-    let mut signed = match (
-        &queue,
-        wanted.as_ref().map(|w| &w.ca).or(client_ca.as_ref()),
-    ) {
-        (Some(queue), Some(ca)) => {
-            let acl = wanted.as_ref().map(|w| w.acl_text.as_str());
-            // Asked for only where this node has no password of its own to log in with.
-            let hash = wanted
-                .as_ref()
-                .filter(|w| w.login.password.is_none())
-                .map(|w| &w.login.password_hash);
-            crate::fleet::round::request_due(
-                queue.as_ref(),
-                &servers,
-                &clients,
-                acl,
-                hash,
-                ca,
-                options,
-            )
-        }
-        _ => crate::fleet::round::Signed::new(),
-    };
-    // 3. The files, from the state as it is now.
-    let names: Vec<ServerName> = servers.iter().map(|s| s.name.clone()).collect();
-    let client_names: Vec<_> = clients.iter().map(|c| c.name.clone()).collect();
-    let mut state = open()?;
-    let prepared = state.retrying(|state| {
-        let clients = sync_clients(state, &client_names, options, &mut signed)?;
-        if names.is_empty() {
-            return Ok((None, Vec::new(), clients));
-        }
-        let servers = state.registered_servers(&names)?;
-        let wanted = state.wanted()?;
-        let items: Vec<ServerSync> = servers
-            .into_iter()
-            .zip(&versions)
-            .map(|(server, version)| {
-                let plan = state.plan_server_files(&server, &wanted, options.renew_within);
-                let refused = version.and_then(|v| v.refuses(wanted.target));
-                let written = if let Some(why) = refused {
-                    Err(Error::Server(format!(
-                        "{}: {why}; nothing was written for it",
-                        server.addr
-                    )))
-                } else if options.dry_run {
-                    Ok(WrittenFiles::default())
-                } else {
-                    // What a killed sync left (a temp key among them) goes at the next run,
-                    // whether or not anything is written now.
-                    for path in server.outputs() {
-                        crate::output::atomic::remove_stale_temps_beside(&[path]);
-                    }
-                    let requested = signed.remove(&RequestFor::Server(server.name.clone()));
-                    match requested {
-                        _ if plan.is_empty() => Ok(WrittenFiles::default()),
-                        Some(Err(e)) if plan.renew.is_some() => Err(e),
-                        Some(Ok(bundle)) if plan.renew.is_some() => {
-                            state.write_server_files(&server, &plan, &wanted, Some(bundle))
-                        }
-                        _ => state.write_server_files(&server, &plan, &wanted, None),
-                    }
-                };
-                ServerSync {
-                    server,
-                    plan,
-                    written,
-                    live: None,
-                }
-            })
-            .collect();
-        Ok((Some(wanted), items, clients))
-    });
-    notices.extend(state.take_notices());
-    // The lock is released before any server is contacted.
-    drop(state);
-    let (wanted, mut items, mut clients) = prepared?;
-    // The hooks of the client outputs written, with the state closed.
-    let hooks: Vec<Option<ClientOutput>> = clients
-        .iter()
-        .map(|c| {
-            let written = c.written.as_ref().is_ok_and(|w| !w.paths.is_empty());
-            (written && c.client.exec.is_some()).then(|| c.client.clone())
-        })
-        .collect();
-    let deadline = options.deadline;
-    let hook = move |client: ClientOutput| crate::clients::hook::run_hook(&client, deadline);
-    on_each(
-        hooks,
-        hook,
-        deadline + Duration::from_secs(1),
-        |i, outcome| {
-            clients[i].hook = outcome;
-        },
-    );
+    use steps::*;
+    let plan = plan(&open, selection, options)?;
+    let _held = lock(&plan, options)?;
+    let (versions, connections) = ask_versions(&plan, options);
+    let mut signed = request_signatures(&plan, options);
+    let Applied {
+        wanted,
+        servers,
+        clients,
+        notices,
+    } = apply(&open, plan, &versions, options, &mut signed)?;
+    let clients = run_hooks(clients, options);
     let Some(wanted) = wanted else {
         return Ok(SyncReport {
-            servers: items,
+            servers,
             clients,
             notices,
         });
     };
-    // 4. The servers.
-    // A server whose files could not be written is not contacted.
-    let jobs: Vec<Option<Contact>> = items
-        .iter()
-        .zip(connections.iter_mut())
-        .map(|(item, open)| {
-            // A sentinel is not contacted: it loads TLS files only at start.
-            (item.written.is_ok() && !options.no_reload && !item.server.sentinel)
-                .then(|| (item.server.clone(), item.plan.changes_bundle(), open.take()))
-        })
-        .collect();
-    let options_copy = *options;
-    // On the connection step 2 opened, when it still answers.
-    let contact = move |(server, files_changed, open): Contact| {
-        live::sync_live_on(&server, &wanted, files_changed, options_copy, open)
-    };
-    on_each(jobs, contact, options.deadline, |i, outcome| {
-        items[i].live = outcome;
-        on_server(&items[i]);
-    });
+    let servers = contact(servers, connections, wanted, options, &mut on_server);
     Ok(SyncReport {
-        servers: items,
+        servers,
         clients,
         notices,
     })

@@ -22,61 +22,32 @@ struct Due {
     request: Result<NodeRequest>,
 }
 
+/// Where a node's requests go (the state's queue) and the CA its answers are checked against.
+#[derive(Clone, Copy)]
+pub(crate) struct Signer<'a> {
+    pub queue: &'a dyn RequestQueue,
+    pub ca: &'a HostCa,
+}
+
 /// The outcome of each request, by what it was for.
 pub(crate) type Signed = BTreeMap<RequestFor, Result<RedisBundle>>;
 
 /// The servers and client outputs whose renewal is due (with why), held by a node: a request
-/// for each, made with a new key and a proof made with the current one, put into `queue`, and
-/// answered within `wait`; each answer checked against `ca` ([`NodeRequest::accept`]).
+/// for each, made with a new key and a proof made with the current one, put into the signer's
+/// queue, and answered within `wait`; each answer checked against its CA
+/// ([`NodeRequest::accept`]).
 /// With `login`, the first server's request also asks for rctl-admin's password; the password
 /// answered comes back beside the outcomes.
 pub(crate) fn request_renewals(
-    queue: &dyn RequestQueue,
+    signer: Signer<'_>,
     servers: Vec<(&RegisteredServer, String)>,
     clients: Vec<(&ClientOutput, String)>,
-    ca: &HostCa,
     wait: Duration,
     login: bool,
     now: OffsetDateTime,
 ) -> (Signed, Option<crate::accounts::users::Password>) {
-    let algorithm = ca.active().algorithm();
-    let mut due: BTreeMap<RequestFor, Due> = BTreeMap::new();
-    let mut ask_login = login;
-    for (server, why) in servers {
-        let Some(node) = &server.node else { continue };
-        let [_, key, _] = RedisBundle::paths(&server.cert_prefix);
-        let current = crate::output::read::read_text(&key, crate::output::read::PEM_LIMIT);
-        let request = NodeRequest::new(
-            RequestFor::Server(server.name.clone()),
-            node,
-            server.key_algorithm.unwrap_or(algorithm),
-            &server.hosts,
-            current.as_deref().map(String::as_str),
-            std::mem::take(&mut ask_login),
-            now,
-        );
-        due.insert(
-            RequestFor::Server(server.name.clone()),
-            Due { why, request },
-        );
-    }
-    for (client, why) in clients {
-        let Some(node) = &client.node else { continue };
-        let current = client.read_back().ok().and_then(|files| files.key_pem);
-        let request = NodeRequest::new(
-            RequestFor::Client(client.name.clone()),
-            node,
-            algorithm,
-            &[],
-            current.as_deref().map(String::as_str),
-            false,
-            now,
-        );
-        due.insert(
-            RequestFor::Client(client.name.clone()),
-            Due { why, request },
-        );
-    }
+    let Signer { queue, ca } = signer;
+    let mut due = make_requests(ca, servers, clients, login, now);
     // A proof cannot be made with a key that does not read: the request goes without one,
     // and the signer says whether it needs one.
     let ttl = wait + Duration::from_secs(5);
@@ -105,39 +76,106 @@ pub(crate) fn request_renewals(
     let signed = due
         .into_iter()
         .map(|(subject, item)| {
-            let outcome = item.request.and_then(|request| {
-                let id = request.request.id.clone();
-                let answer = match &answers {
-                    Err(e) => return Err(Error::Store(e.to_string())),
-                    Ok(answers) => answers.get(&id),
-                };
-                match answer {
-                    None => Err(Error::SigningPending {
-                        why: item.why,
-                        id,
-                        waited: wait,
-                    }),
-                    Some(Err(why)) => Err(Error::SigningRefused {
-                        id,
-                        reason: format!("its answer is corrupt: {why}"),
-                    }),
-                    Some(Ok(data)) => {
-                        let answer =
-                            Answer::from_json(data).map_err(|reason| Error::SigningRefused {
-                                id: id.clone(),
-                                reason,
-                            })?;
-                        let (bundle, login) =
-                            request.accept(answer, ca, OffsetDateTime::now_utc())?;
-                        password = password.take().or(login);
-                        Ok(bundle)
-                    }
-                }
-            });
+            let outcome = item
+                .request
+                .and_then(|request| accept(request, item.why, &answers, ca, wait))
+                .map(|(bundle, login)| {
+                    password = password.take().or(login);
+                    bundle
+                });
             (subject, outcome)
         })
         .collect();
     (signed, password)
+}
+
+/// A request for each due server and client output held by a node, with a new key and a
+/// proof made with the current one; with `login`, the first server's also asks for
+/// rctl-admin's password.
+fn make_requests(
+    ca: &HostCa,
+    servers: Vec<(&RegisteredServer, String)>,
+    clients: Vec<(&ClientOutput, String)>,
+    login: bool,
+    now: OffsetDateTime,
+) -> BTreeMap<RequestFor, Due> {
+    let algorithm = ca.active().algorithm();
+    let mut due: BTreeMap<RequestFor, Due> = BTreeMap::new();
+    let mut ask_login = login;
+    for (server, why) in servers {
+        let Some(node) = &server.node else { continue };
+        let [_, key, _] = RedisBundle::paths(&server.cert_prefix);
+        let current = crate::output::read::read_text(&key, crate::output::read::PEM_LIMIT);
+        let request = NodeRequest::new(
+            crate::requests::node::Asked {
+                subject: RequestFor::Server(server.name.clone()),
+                node,
+                algorithm: server.key_algorithm.unwrap_or(algorithm),
+                hosts: &server.hosts,
+            },
+            current.as_deref().map(String::as_str),
+            std::mem::take(&mut ask_login),
+            now,
+        );
+        due.insert(
+            RequestFor::Server(server.name.clone()),
+            Due { why, request },
+        );
+    }
+    for (client, why) in clients {
+        let Some(node) = &client.node else { continue };
+        let current = client.read_back().ok().and_then(|files| files.key_pem);
+        let request = NodeRequest::new(
+            crate::requests::node::Asked {
+                subject: RequestFor::Client(client.name.clone()),
+                node,
+                algorithm,
+                hosts: &[],
+            },
+            current.as_deref().map(String::as_str),
+            false,
+            now,
+        );
+        due.insert(
+            RequestFor::Client(client.name.clone()),
+            Due { why, request },
+        );
+    }
+    due
+}
+
+/// The answer to one request, checked: none within `wait` (pending), corrupt or refused, or
+/// the bundle (and rctl-admin's password when asked for and answered).
+fn accept(
+    request: NodeRequest,
+    why: String,
+    answers: &Result<BTreeMap<String, std::result::Result<Vec<u8>, String>>>,
+    ca: &HostCa,
+    wait: Duration,
+) -> Result<(RedisBundle, Option<crate::accounts::users::Password>)> {
+    let id = request.request.id.clone();
+    let answer = match answers {
+        Err(e) => return Err(Error::Store(e.to_string())),
+        Ok(answers) => answers.get(&id),
+    };
+    match answer {
+        None => Err(Error::SigningPending {
+            why,
+            id,
+            waited: wait,
+        }),
+        Some(Err(why)) => Err(Error::SigningRefused {
+            id,
+            reason: format!("its answer is corrupt: {why}"),
+        }),
+        Some(Ok(data)) => {
+            let answer = Answer::from_json(data).map_err(|reason| Error::SigningRefused {
+                id: id.clone(),
+                reason,
+            })?;
+            request.accept(answer, ca, OffsetDateTime::now_utc())
+        }
+    }
 }
 
 /// The signing requests of a node without the CA key: one for each selected server and client
@@ -146,14 +184,14 @@ pub(crate) fn request_renewals(
 /// it (that server's certificate renewed for the purpose when none is due), and the copy is
 /// written beside each selected server's key (`PREFIX.admin`, mode 0600).
 pub(crate) fn request_due(
-    queue: &dyn crate::storage::queue::RequestQueue,
+    signer: Signer<'_>,
     servers: &[RegisteredServer],
     clients: &[ClientOutput],
     acl_text: Option<&str>,
     password_hash: Option<&crate::accounts::users::PasswordHash>,
-    ca: &HostCa,
     options: &crate::servers::live::SyncOptions,
 ) -> Signed {
+    let ca = signer.ca;
     use crate::servers::live::{node_password, node_password_path};
     let now = time::OffsetDateTime::now_utc();
     let mine: Vec<&RegisteredServer> = servers
@@ -192,15 +230,8 @@ pub(crate) fn request_due(
             ),
         );
     }
-    let (signed, answered) = request_renewals(
-        queue,
-        due_servers,
-        due_clients,
-        ca,
-        options.wait,
-        login,
-        now,
-    );
+    let (signed, answered) =
+        request_renewals(signer, due_servers, due_clients, options.wait, login, now);
     // A password answered is kept only if it is the one the state holds the hash of: a
     // planted answer cannot make this node log in with a password of someone else's choosing.
     let answered = answered.filter(|p| password_hash.is_some_and(|hash| p.hash() == *hash));

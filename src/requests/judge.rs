@@ -130,10 +130,12 @@ mod tests {
     fn request(key: Option<&str>, hosts: &str) -> SigningRequest {
         let now = OffsetDateTime::now_utc();
         NodeRequest::new(
-            RequestFor::Server("r1".parse().unwrap()),
-            &"n1".parse().unwrap(),
-            KeyAlgorithm::EcdsaP256,
-            &parse_host_list(hosts).unwrap(),
+            crate::requests::node::Asked {
+                subject: RequestFor::Server("r1".parse().unwrap()),
+                node: &"n1".parse().unwrap(),
+                algorithm: KeyAlgorithm::EcdsaP256,
+                hosts: &parse_host_list(hosts).unwrap(),
+            },
             key,
             false,
             now,

@@ -36,20 +36,36 @@ impl std::fmt::Debug for NodeRequest {
     }
 }
 
+/// What a node asks a certificate for.
+#[derive(Clone, Debug)]
+pub struct Asked<'a> {
+    /// The registration it renews.
+    pub subject: RequestFor,
+    /// The node asking (the one the registration names).
+    pub node: &'a NodeName,
+    /// The new key's algorithm.
+    pub algorithm: KeyAlgorithm,
+    /// A server's hosts (none for a client output).
+    pub hosts: &'a [Host],
+}
+
 impl NodeRequest {
     /// A request for `subject`: a fresh `algorithm` key, a CSR naming `hosts` (a server's; none
     /// for a client output), and, when the registration's current key is given (PKCS#8 PEM),
     /// the proof that this node holds it. With `login`, it also asks for rctl-admin's password
     /// (sealed to a one-time key of this request's).
     pub fn new(
-        subject: RequestFor,
-        node: &NodeName,
-        algorithm: KeyAlgorithm,
-        hosts: &[Host],
+        asked: Asked<'_>,
         current_key: Option<&str>,
         login: bool,
         now: OffsetDateTime,
     ) -> Result<NodeRequest> {
+        let Asked {
+            subject,
+            node,
+            algorithm,
+            hosts,
+        } = asked;
         let key = PrivateKey::generate(algorithm)?;
         let csr = crate::pki::csr::make_csr(key.pair(), hosts, None, None)?;
         let id = SigningRequest::new_id();

@@ -14,12 +14,11 @@ use crate::pki::bundle::RedisBundle;
 /// What goes into sentinel.conf.
 ///
 /// ```
+/// let monitor = rctl::Monitor::new("cache", ("10.0.0.5".to_string(), 6379), 2).unwrap();
 /// let config = rctl::SentinelConfig::new(
 ///     "/etc/redis/sentinel",
 ///     26379,
-///     "cache",
-///     ("10.0.0.5".to_string(), 6379),
-///     2,
+///     monitor,
 ///     "sentinel",
 ///     rctl::Password::from_input("pw-of-the-sentinel-1".into()).unwrap(),
 /// )
@@ -48,17 +47,17 @@ pub struct SentinelConfig {
     pub password: Password,
 }
 
-impl SentinelConfig {
+/// What a sentinel watches: `sentinel monitor NAME HOST PORT QUORUM`.
+#[derive(Clone, Debug)]
+pub struct Monitor {
+    master_name: String,
+    primary: (String, u16),
+    quorum: u32,
+}
+
+impl Monitor {
     /// Checked: a master name Sentinel takes (a name), a quorum of at least 1.
-    pub fn new(
-        cert_prefix: impl Into<PathBuf>,
-        port: u16,
-        master_name: &str,
-        primary: (String, u16),
-        quorum: u32,
-        user: &str,
-        password: Password,
-    ) -> Result<SentinelConfig> {
+    pub fn new(master_name: &str, primary: (String, u16), quorum: u32) -> Result<Monitor> {
         crate::accounts::names::validate_name("master", master_name)?;
         if quorum == 0 {
             return Err(Error::InvalidArgument(
@@ -66,12 +65,30 @@ impl SentinelConfig {
                     .to_string(),
             ));
         }
-        Ok(SentinelConfig {
-            cert_prefix: cert_prefix.into(),
-            port,
+        Ok(Monitor {
             master_name: master_name.to_string(),
             primary,
             quorum,
+        })
+    }
+}
+
+impl SentinelConfig {
+    /// The sentinel at `port` with the bundle at `cert_prefix`, watching `monitor`, logging in
+    /// to the servers as `user`.
+    pub fn new(
+        cert_prefix: impl Into<PathBuf>,
+        port: u16,
+        monitor: Monitor,
+        user: &str,
+        password: Password,
+    ) -> Result<SentinelConfig> {
+        Ok(SentinelConfig {
+            cert_prefix: cert_prefix.into(),
+            port,
+            master_name: monitor.master_name,
+            primary: monitor.primary,
+            quorum: monitor.quorum,
             user: user.to_string(),
             password,
         })

@@ -127,15 +127,14 @@ impl StateDir {
         events: Vec<AuditEvent>,
         place: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        self.commit_ca_with(ca, pending, changed, events, place, &[])
+        self.commit_ca_with((ca, pending), changed, events, place, &[])
     }
 
-    /// [`commit_ca`](Self::commit_ca), saving `blobs` (name, content) in the same change once
-    /// `place` has succeeded.
+    /// [`commit_ca`](Self::commit_ca) of the CA as loaded (with what loading did), saving
+    /// `blobs` (name, content) in the same change once `place` has succeeded.
     pub(crate) fn commit_ca_with<T>(
         &mut self,
-        ca: &HostCa,
-        pending: Pending,
+        (ca, pending): (&HostCa, Pending),
         changed: bool,
         events: Vec<AuditEvent>,
         place: impl FnOnce() -> Result<T>,

@@ -119,7 +119,8 @@ impl StateDir {
             super::signing::Placement::new(crate::pki::formats::BundleFormat::Redis);
         placement.overwrite = true;
         placement.owner = req.owner.clone();
-        let (bundle, _) = self.issue_client_as(&login, &prefix, &placement)?;
+        let signing = super::signing::Signing::client(login.clone()).written_to(&prefix, placement);
+        let (bundle, _) = self.sign(&signing)?;
         let login = DbLogin {
             user: req.user.clone(),
             server: server.name.clone(),

@@ -35,7 +35,7 @@ pub use notice::Notice;
 pub use progress::Progress;
 pub use requests::{RequestOutcome, SignedRequests};
 pub use server_files::WrittenFiles;
-pub use signing::{ClientLogin, Placement};
+pub use signing::{ClientLogin, Placement, Signing, Subject};
 pub(crate) use users::USERS_FILE;
 pub use users::{NewUser, PendingUser, UserUpdate};
 pub(crate) use users_file::user_line_name;

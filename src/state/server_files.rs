@@ -128,50 +128,7 @@ impl StateDir {
             crate::output::atomic::check_replaceable(&path)?;
         }
         let owner = server.owner.as_ref().map(|o| o.resolve()).transpose()?;
-        let mut written = WrittenFiles::default();
-        let output = Output {
-            out: &server.cert_prefix,
-            overwrite: true,
-            with_key: true,
-            owner,
-            format: &BundleFormat::Redis,
-        };
-        if let (Some(_), Some(bundle)) = (&plan.renew, &presigned) {
-            let subject = RequestFor::Server(server.name.clone());
-            written.paths = self.place_signed(&output, bundle, &subject, &wanted.ca)?;
-            written.serial = Some(bundle.issued().serial.clone());
-        } else if plan.renew.is_some() {
-            let mut req = ServerCertRequest::new(server.hosts.clone());
-            // The registered lifetime, else the one of the certificate it replaces (what the
-            // operator signed it with), else `auth sign`'s default.
-            let ttl = server.ttl.or_else(|| {
-                let current = plan.current.as_ref()?;
-                crate::pki::ca::signed_lifetime(
-                    current.not_before,
-                    current.not_after,
-                    "the certificate",
-                )
-                .ok()
-            });
-            if let Some(ttl) = ttl {
-                req = req.with_ttl(ttl);
-            }
-            if let Some(algorithm) = server.key_algorithm {
-                req = req.with_key_algorithm(algorithm);
-            }
-            let also = Also {
-                issued_for: Some(RequestFor::Server(server.name.clone())),
-                ..Also::default()
-            };
-            let (bundle, paths) = self.sign_and_write_with(
-                &output,
-                None,
-                |ca, now| ca.sign_redis_server(&req, now),
-                also,
-            )?;
-            written.serial = Some(bundle.issued().serial.clone());
-            written.paths.extend(paths);
-        }
+        let mut written = self.renew_bundle(server, plan, wanted, presigned, owner)?;
         let [_, _, cas] = RedisBundle::paths(&server.cert_prefix);
         let mut files: Vec<(PathBuf, &[u8], Visibility)> = Vec::new();
         let trusted = wanted.ca.trusted_pem();
@@ -219,4 +176,63 @@ impl StateDir {
         written.paths.extend(paths);
         Ok(written)
     }
+
+    /// The certificate part of [`write_server_files`](Self::write_server_files): the bundle a
+    /// signing request brought placed, or a new one signed here, when the plan renews it.
+    fn renew_bundle(
+        &mut self,
+        server: &RegisteredServer,
+        plan: &FilePlan,
+        wanted: &Wanted,
+        presigned: Option<RedisBundle>,
+        owner: Option<(u32, u32)>,
+    ) -> Result<WrittenFiles> {
+        let mut written = WrittenFiles::default();
+        let output = Output {
+            out: &server.cert_prefix,
+            overwrite: true,
+            with_key: true,
+            owner,
+            format: &BundleFormat::Redis,
+        };
+        if let (Some(_), Some(bundle)) = (&plan.renew, &presigned) {
+            let subject = RequestFor::Server(server.name.clone());
+            written.paths = self.place_signed(&output, bundle, &subject, &wanted.ca)?;
+            written.serial = Some(bundle.issued().serial.clone());
+        } else if plan.renew.is_some() {
+            let req = renewal_request(server, plan);
+            let also = Also {
+                issued_for: Some(RequestFor::Server(server.name.clone())),
+                ..Also::default()
+            };
+            let (bundle, paths) = self.sign_and_write_with(
+                &output,
+                None,
+                |ca, now| ca.sign_redis_server(&req, now),
+                also,
+            )?;
+            written.serial = Some(bundle.issued().serial.clone());
+            written.paths.extend(paths);
+        }
+        Ok(written)
+    }
+}
+
+/// The request that renews `server`'s certificate: its registered hosts and key algorithm; the
+/// registered lifetime, else the one of the certificate it replaces (what the operator signed
+/// it with), else `auth sign`'s default.
+fn renewal_request(server: &RegisteredServer, plan: &FilePlan) -> ServerCertRequest {
+    let mut req = ServerCertRequest::new(server.hosts.clone());
+    let ttl = server.ttl.or_else(|| {
+        let current = plan.current.as_ref()?;
+        crate::pki::ca::signed_lifetime(current.not_before, current.not_after, "the certificate")
+            .ok()
+    });
+    if let Some(ttl) = ttl {
+        req = req.with_ttl(ttl);
+    }
+    if let Some(algorithm) = server.key_algorithm {
+        req = req.with_key_algorithm(algorithm);
+    }
+    req
 }

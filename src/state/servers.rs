@@ -63,27 +63,7 @@ impl StateDir {
                 name: server.name.to_string(),
             });
         }
-        // What the first sync would refuse is refused now: every later sync of it would fail.
-        if let Some(owner) = &server.owner {
-            owner.resolve()?;
-        }
-        if let Some(ttl) = server.ttl {
-            ttl.check_whole_seconds()?;
-            if self.has_ca()? {
-                let (ca, _) = self.load_ca()?;
-                ca.check_ttl(ttl, self.now())?;
-            } else if ttl > crate::pki::ca::DEFAULT_CA_TTL {
-                // No CA yet: none the default `auth init` makes would sign it.
-                return Err(Error::TtlOutlivesCa {
-                    ttl: ttl.to_string(),
-                    ca_not_after: format!(
-                        "{} (a host CA of the default lifetime {}, made now)",
-                        (self.now() + crate::pki::ca::DEFAULT_CA_TTL.as_time()).date(),
-                        crate::pki::ca::DEFAULT_CA_TTL
-                    ),
-                });
-            }
-        }
+        self.check_registration(server)?;
         if let Some(other) = servers
             .iter()
             .find(|s| s.addr == server.addr && s.node == server.node)
@@ -142,6 +122,32 @@ impl StateDir {
             }
             written
         })
+    }
+
+    /// What the first sync of `server` would refuse, refused at its registration (every later
+    /// sync of it would fail): an owner that does not resolve, a lifetime no CA here could sign.
+    fn check_registration(&mut self, server: &RegisteredServer) -> Result<()> {
+        if let Some(owner) = &server.owner {
+            owner.resolve()?;
+        }
+        if let Some(ttl) = server.ttl {
+            ttl.check_whole_seconds()?;
+            if self.has_ca()? {
+                let (ca, _) = self.load_ca()?;
+                ca.check_ttl(ttl, self.now())?;
+            } else if ttl > crate::pki::ca::DEFAULT_CA_TTL {
+                // No CA yet: none the default `auth init` makes would sign it.
+                return Err(Error::TtlOutlivesCa {
+                    ttl: ttl.to_string(),
+                    ca_not_after: format!(
+                        "{} (a host CA of the default lifetime {}, made now)",
+                        (self.now() + crate::pki::ca::DEFAULT_CA_TTL.as_time()).date(),
+                        crate::pki::ca::DEFAULT_CA_TTL
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// True once rctl's own account exists (with the first registered server; on etcd, with

@@ -130,31 +130,106 @@ impl ClientLogin {
     }
 }
 
-impl StateDir {
-    /// [`sign_redis_client`](Self::sign_redis_client), writing the bundle at `out` as one step
-    /// (see [`issue_redis_server`](Self::issue_redis_server)).
-    pub fn issue_redis_client(
-        &mut self,
-        login: &ClientLogin,
-        out: &std::path::Path,
-        overwrite: bool,
-    ) -> Result<(RedisBundle, Vec<std::path::PathBuf>)> {
-        let req = self.client_request(login)?;
-        self.sign_and_write(out, overwrite, true, Some(&login.user), None, |ca, now| {
-            ca.sign_redis_client(&req, now)
+/// What the state signs: a server's certificate and key, a person's (checked against their
+/// roles), or the certificate for a CSR whose key stays where it was made.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Subject {
+    /// A Redis server's certificate and a new key.
+    Server(ServerCertRequest),
+    /// A person's client certificate and a new key, within their roles.
+    Client(ClientLogin),
+    /// A server certificate for a CSR (PEM); its lifetime
+    /// [`DEFAULT_CERT_TTL`](crate::pki::leaf::DEFAULT_CERT_TTL) when `None`.
+    Csr {
+        /// The CSR.
+        pem: String,
+        /// Its lifetime.
+        ttl: Option<Ttl>,
+    },
+}
+
+/// One signing, as [`StateDir::sign`] takes it: what is signed and, when its files are to be
+/// written, where and how. The shape of Teleport's `CheckAndSetDefaults` and step-ca's one
+/// `Sign(csr, opts…)`: everything is resolved once, at the door, before anything is signed.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Signing {
+    /// What is signed.
+    pub subject: Subject,
+    /// Where its files go (a bundle prefix) and how; `None` returns the bundle only.
+    pub out: Option<(PathBuf, Placement)>,
+}
+
+impl Signing {
+    /// A Redis server's certificate and key.
+    pub fn server(req: ServerCertRequest) -> Signing {
+        Signing::of(Subject::Server(req))
+    }
+
+    /// A person's client certificate and key.
+    pub fn client(login: ClientLogin) -> Signing {
+        Signing::of(Subject::Client(login))
+    }
+
+    /// The certificate for a CSR (PEM).
+    pub fn csr(pem: impl Into<String>, ttl: Option<Ttl>) -> Signing {
+        Signing::of(Subject::Csr {
+            pem: pem.into(),
+            ttl,
         })
     }
 
-    /// Signs a client certificate for a person, if their roles allow the db user (and db
-    /// name), within the smallest `max_session_ttl` of their roles.
-    pub fn sign_redis_client(&mut self, login: &ClientLogin) -> Result<RedisBundle> {
-        let req = self.client_request(login)?;
-        let (ca, pending) = self.load_ca_unlocked()?;
-        let bundle = ca.sign_redis_client(&req, self.now())?;
-        let event = AuditEvent::issued(bundle.issued(), Some(&login.user));
-        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
-        self.note_signer(&ca, Phase::UpdateClients);
-        Ok(bundle)
+    fn of(subject: Subject) -> Signing {
+        Signing { subject, out: None }
+    }
+
+    /// With its files written at the prefix `out` as `placement` says.
+    pub fn written_to(mut self, out: impl Into<PathBuf>, placement: Placement) -> Signing {
+        self.out = Some((out.into(), placement));
+        self
+    }
+}
+
+impl StateDir {
+    /// The one signing door. The request is resolved first (a person's roles allow the
+    /// account, the TTL within their cap; the output paths free and outside the state; a CSR's
+    /// files in `redis` format, its key staying where it was made), then the CA signs, and the
+    /// audit record, the files and a CA that loading created or advanced are committed as one
+    /// step: a refusal at any point writes nothing. Returns the bundle and the files written.
+    pub fn sign(&mut self, signing: &Signing) -> Result<(RedisBundle, Vec<PathBuf>)> {
+        let (user, phase) = match &signing.subject {
+            Subject::Client(login) => (Some(login.user.as_str()), Phase::UpdateClients),
+            Subject::Server(_) | Subject::Csr { .. } => (None, Phase::UpdateServers),
+        };
+        let client = match &signing.subject {
+            Subject::Client(login) => Some(self.client_request(login)?),
+            _ => None,
+        };
+        let sign = |ca: &HostCa, now: OffsetDateTime| match (&signing.subject, &client) {
+            (Subject::Server(req), _) => ca.sign_redis_server(req, now),
+            (Subject::Client(_), Some(req)) => ca.sign_redis_client(req, now),
+            (Subject::Csr { pem, ttl }, _) => ca.sign_redis_csr(pem, *ttl, now),
+            (Subject::Client(_), None) => unreachable!("resolved above"),
+        };
+        let Some((out, placement)) = &signing.out else {
+            let (ca, pending) = self.load_ca_unlocked()?;
+            let bundle = sign(&ca, self.now())?;
+            let event = AuditEvent::issued(bundle.issued(), user);
+            self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
+            self.note_signer(&ca, phase);
+            return Ok((bundle, Vec::new()));
+        };
+        let csr = matches!(signing.subject, Subject::Csr { .. });
+        if csr && !matches!(placement.format, BundleFormat::Redis) {
+            return Err(Error::InvalidArgument(format!(
+                "a CSR's certificate is written in redis format (its key stays where the CSR was made), not {}",
+                placement.format.name()
+            )));
+        }
+        let mut output = Output::placed(out, placement)?;
+        output.with_key = !csr;
+        self.sign_and_write_with(&output, user, sign, Also::default())
     }
 
     /// The certificate request for a login, once the person's roles allow it.
@@ -188,119 +263,10 @@ impl StateDir {
         })
     }
 
-    /// Signs a Redis server bundle with the host CA. The bundle is not written anywhere:
-    /// see [`RedisBundle::write`].
-    pub fn sign_redis_server(&mut self, req: &ServerCertRequest) -> Result<RedisBundle> {
-        let (ca, pending) = self.load_ca_unlocked()?;
-        let bundle = ca.sign_redis_server(req, self.now())?;
-        let event = AuditEvent::issued(bundle.issued(), None);
-        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
-        self.note_signer(&ca, Phase::UpdateServers);
-        Ok(bundle)
-    }
-
-    /// Signs a Redis server bundle and writes it at `out` (see [`RedisBundle::write`]) as one
-    /// step: the outputs are checked before anything else, and the audit record, the files and
-    /// a CA that loading created or advanced are committed together. Returns the bundle and the
-    /// files written.
-    pub fn issue_redis_server(
-        &mut self,
-        req: &ServerCertRequest,
-        out: &Path,
-        overwrite: bool,
-    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        self.sign_and_write(out, overwrite, true, None, None, |ca, now| {
-            ca.sign_redis_server(req, now)
-        })
-    }
-
-    /// [`issue_redis_server`](Self::issue_redis_server) placed as `placement` says: in its
-    /// format (a PKCS#12 file, a Kubernetes Secret, or the three files), with its owner.
-    pub fn issue_server_as(
-        &mut self,
-        req: &ServerCertRequest,
-        out: &Path,
-        placement: &Placement,
-    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        let output = Output::placed(out, placement)?;
-        self.sign_and_write_with(
-            &output,
-            None,
-            |ca, now| ca.sign_redis_server(req, now),
-            Also::default(),
-        )
-    }
-
-    /// [`issue_redis_client`](Self::issue_redis_client) placed as `placement` says.
-    pub fn issue_client_as(
-        &mut self,
-        login: &ClientLogin,
-        out: &Path,
-        placement: &Placement,
-    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        let req = self.client_request(login)?;
-        let output = Output::placed(out, placement)?;
-        self.sign_and_write_with(
-            &output,
-            Some(&login.user),
-            |ca, now| ca.sign_redis_client(&req, now),
-            Also::default(),
-        )
-    }
-
-    /// [`issue_redis_csr`](Self::issue_redis_csr) with the files' owner (the format is
-    /// always `redis`: the key stays where the CSR was made).
-    pub fn issue_csr_as(
-        &mut self,
-        csr_pem: &str,
-        ttl: Option<crate::duration::Ttl>,
-        out: &Path,
-        placement: &Placement,
-    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        let owner = placement.owner.as_ref().map(|o| o.resolve()).transpose()?;
-        self.sign_and_write(out, placement.overwrite, false, None, owner, |ca, now| {
-            ca.sign_redis_csr(csr_pem, ttl, now)
-        })
-    }
-
-    /// [`issue_redis_server`](Self::issue_redis_server) for a CSR: writes `PREFIX.crt` and
-    /// `PREFIX.cas`. `ttl` is [`DEFAULT_CERT_TTL`](crate::pki::leaf::DEFAULT_CERT_TTL) when `None`.
-    pub fn issue_redis_csr(
-        &mut self,
-        csr_pem: &str,
-        ttl: Option<crate::duration::Ttl>,
-        out: &Path,
-        overwrite: bool,
-    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        self.sign_and_write(out, overwrite, false, None, None, |ca, now| {
-            ca.sign_redis_csr(csr_pem, ttl, now)
-        })
-    }
-
-    /// Signs with `sign` and writes the bundle at `out` as one step: the outputs checked, the
-    /// CA loaded, signed, the audit record appended, the files placed (with `owner`), the CA
-    /// committed; a failure after the files were placed takes back the ones that were new.
-    pub(crate) fn sign_and_write(
-        &mut self,
-        out: &Path,
-        overwrite: bool,
-        with_key: bool,
-        user: Option<&str>,
-        owner: Option<(u32, u32)>,
-        sign: impl FnOnce(&HostCa, OffsetDateTime) -> Result<RedisBundle>,
-    ) -> Result<(RedisBundle, Vec<PathBuf>)> {
-        let output = Output {
-            out,
-            overwrite,
-            with_key,
-            owner,
-            format: &BundleFormat::Redis,
-        };
-        self.sign_and_write_with(&output, user, sign, Also::default())
-    }
-
-    /// [`sign_and_write`](Self::sign_and_write), saving `also` (a registration and its
-    /// records) in the same change as the certificate.
+    /// Signs with `sign` and writes the bundle as `output` says, as one step: the outputs
+    /// checked, the CA loaded, signed, the audit record appended, the files placed, the CA
+    /// committed with `also` (a registration and its records); a failure after the files were
+    /// placed takes back the ones that were new.
     pub(crate) fn sign_and_write_with(
         &mut self,
         output: &Output<'_>,
@@ -347,8 +313,7 @@ impl StateDir {
             .collect();
         let mut placed = Vec::new();
         let written = self.commit_ca_with(
-            &ca,
-            pending,
+            (&ca, pending),
             false,
             events,
             || {
@@ -441,19 +406,5 @@ impl StateDir {
             });
         }
         Ok(())
-    }
-
-    /// Signs a Redis server certificate for a CSR (PEM); see [`HostCa::sign_redis_csr`].
-    pub fn sign_redis_csr(
-        &mut self,
-        csr_pem: &str,
-        ttl: Option<crate::duration::Ttl>,
-    ) -> Result<RedisBundle> {
-        let (ca, pending) = self.load_ca_unlocked()?;
-        let bundle = ca.sign_redis_csr(csr_pem, ttl, self.now())?;
-        let event = AuditEvent::issued(bundle.issued(), None);
-        self.commit_ca(&ca, pending, false, vec![event], || Ok(()))?;
-        self.note_signer(&ca, Phase::UpdateServers);
-        Ok(bundle)
     }
 }

@@ -215,13 +215,17 @@ fn files_placed_for_a_change_that_is_not_saved_are_taken_back() {
     );
     // No CA yet: signing creates one, and saving it fails after the files are placed.
     *store.full.lock().unwrap() = true;
-    assert!(state.issue_redis_server(&req, &out, false).is_err());
+    let signing = super::Signing::server(req).written_to(
+        &out,
+        super::Placement::new(crate::pki::formats::BundleFormat::Redis),
+    );
+    assert!(state.sign(&signing).is_err());
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(left.is_empty(), "files left behind: {left:?}");
     assert!(store.get("host_ca.yaml").is_empty() && store.get("audit.jsonl").is_empty());
     // Run again once the disk has room: the same outputs are placed.
     *store.full.lock().unwrap() = false;
-    let (_, written) = state.issue_redis_server(&req, &out, false).unwrap();
+    let (_, written) = state.sign(&signing).unwrap();
     assert!(written.iter().all(|p| p.exists()));
 }
 

@@ -8,6 +8,7 @@ use super::probe::{self, PROBE_PREFIX};
 use super::reload::{other_tls_files, reload_tls};
 use super::{Wanted, accounts, file_serial, live_accounts, served};
 use crate::error::{Error, Result};
+use crate::pki::inspect::CertReport;
 use crate::servers::live::{Drift, Live};
 use crate::servers::registered::RegisteredServer;
 
@@ -83,27 +84,7 @@ pub(crate) fn sync_live_on(
     let addr = &server.addr;
     let timeout = options.timeout;
     let before = served(server, wanted, timeout)?;
-    if before.signed_by.is_none() {
-        return Err(Error::Server(format!(
-            "{addr}: presents a certificate (serial {}) no CA key of this state signed; rctl does not log in to it (restart the server to load {}.crt)",
-            before.serial,
-            server.cert_prefix.display()
-        )));
-    }
-    // An expired (or not yet valid) certificate fails every client's handshake, rctl's too: no
-    // login can reload it. Its files are renewed by now; only a restart loads them.
-    if before.status != crate::pki::inspect::CertStatus::Valid {
-        let when = if before.status == crate::pki::inspect::CertStatus::Expired {
-            "an expired certificate"
-        } else {
-            "a certificate not valid yet"
-        };
-        return Err(Error::Server(format!(
-            "{addr}: serves {when} (serial {}), which no client accepts, rctl included, so it cannot be reloaded: restart the server to load {}.crt",
-            before.serial,
-            server.cert_prefix.display()
-        )));
-    }
+    check_served(server, &before)?;
     let reused = open.and_then(|mut live| live.ping(addr).is_ok().then_some(live));
     let mut live = match reused {
         Some(live) => live,
@@ -167,6 +148,34 @@ pub(crate) fn sync_live_on(
         )));
     }
     Ok(outcome)
+}
+
+/// Refuses to log in to a server that presents a certificate no CA key of this state signed,
+/// or one no client accepts (expired, or not valid yet): only a restart loads its new files.
+fn check_served(server: &RegisteredServer, before: &CertReport) -> Result<()> {
+    let addr = &server.addr;
+    if before.signed_by.is_none() {
+        return Err(Error::Server(format!(
+            "{addr}: presents a certificate (serial {}) no CA key of this state signed; rctl does not log in to it (restart the server to load {}.crt)",
+            before.serial,
+            server.cert_prefix.display()
+        )));
+    }
+    // An expired (or not yet valid) certificate fails every client's handshake, rctl's too: no
+    // login can reload it. Its files are renewed by now; only a restart loads them.
+    if before.status != crate::pki::inspect::CertStatus::Valid {
+        let when = if before.status == crate::pki::inspect::CertStatus::Expired {
+            "an expired certificate"
+        } else {
+            "a certificate not valid yet"
+        };
+        return Err(Error::Server(format!(
+            "{addr}: serves {when} (serial {}), which no client accepts, rctl included, so it cannot be reloaded: restart the server to load {}.crt",
+            before.serial,
+            server.cert_prefix.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Sets each differing account from users.acl (`reset` first) and deletes the extra ones, in

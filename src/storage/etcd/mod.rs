@@ -33,8 +33,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use etcd_client::{
-    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
-    LeaseClient, PutOptions, TlsOptions, Txn, TxnOp, WatchClient,
+    Client, Compare, CompareOp, GetOptions, KvClient, LeaseClient, PutOptions, Txn, TxnOp,
+    WatchClient,
 };
 
 use crate::error::{Error, Result};
@@ -109,6 +109,31 @@ impl Layout {
 }
 
 impl EtcdStore {
+    /// The store on a connected client, nothing read yet.
+    fn on(
+        client: &Client,
+        runtime: tokio::runtime::Runtime,
+        url: &EtcdUrl,
+        read_only: bool,
+        layout: Layout,
+    ) -> EtcdStore {
+        EtcdStore {
+            kv: client
+                .kv_client()
+                .max_decoding_message_size(64 * 1024 * 1024),
+            lease: client.lease_client(),
+            watch: client.watch_client(),
+            runtime: std::sync::Arc::new(runtime),
+            prefix: url.prefix.clone(),
+            location: url.to_string(),
+            read_only,
+            layout,
+            tx: Mutex::new(Tx::default()),
+        }
+    }
+}
+
+impl EtcdStore {
     /// Connects to the cluster. Nothing is locked: see the module's text.
     /// `layout` names the blobs kept as one key per record.
     pub fn open(
@@ -122,26 +147,7 @@ impl EtcdStore {
             .build()
             .map_err(|e| Error::Store(format!("cannot start the etcd client: {e}")))?;
         let location = url.to_string();
-        let scheme = if tls.ca.is_some() { "https" } else { "http" };
-        let endpoints: Vec<String> = url
-            .endpoints
-            .iter()
-            .map(|e| format!("{scheme}://{e}"))
-            .collect();
-        let mut options = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(3))
-            .with_timeout(Duration::from_secs(15));
-        if let Some(ca) = &tls.ca {
-            let read = |p: &PathBuf| {
-                crate::output::read::read_regular(p, crate::output::read::PEM_LIMIT)
-                    .map_err(|e| Error::io(p, e))
-            };
-            let mut config = TlsOptions::new().ca_certificate(Certificate::from_pem(read(ca)?));
-            if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
-                config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
-            }
-            options = options.with_tls(config);
-        }
+        let (endpoints, options) = url::connect_options(url, tls)?;
         // From a random member on, the first that answers (its first snapshot is the test).
         let first = {
             use rand::RngExt;
@@ -170,19 +176,7 @@ impl EtcdStore {
                     continue;
                 }
             };
-            let store = EtcdStore {
-                kv: client
-                    .kv_client()
-                    .max_decoding_message_size(64 * 1024 * 1024),
-                lease: client.lease_client(),
-                watch: client.watch_client(),
-                runtime: std::sync::Arc::new(runtime),
-                prefix: url.prefix.clone(),
-                location: location.clone(),
-                read_only,
-                layout,
-                tx: Mutex::new(Tx::default()),
-            };
+            let store = EtcdStore::on(&client, runtime, url, read_only, layout);
             match store.take_snapshot() {
                 Ok(snapshot) => {
                     store.refuse_earlier_layout(&snapshot)?;

@@ -1,6 +1,9 @@
 //! Where an etcd state lives (`etcd://HOST:PORT[,HOST:PORT…]/PREFIX`), and the TLS to reach it.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use etcd_client::{Certificate, ConnectOptions, Identity, TlsOptions};
 
 use crate::error::{Error, Result};
 
@@ -94,6 +97,35 @@ pub struct EtcdTls {
     pub cert: Option<PathBuf>,
     /// PEM client key.
     pub key: Option<PathBuf>,
+}
+
+/// The members' endpoints (`https` with a CA given) and the client's options: timeouts, and
+/// TLS with the CA and this client's certificate when given.
+pub(super) fn connect_options(
+    url: &EtcdUrl,
+    tls: &EtcdTls,
+) -> Result<(Vec<String>, ConnectOptions)> {
+    let scheme = if tls.ca.is_some() { "https" } else { "http" };
+    let endpoints: Vec<String> = url
+        .endpoints
+        .iter()
+        .map(|e| format!("{scheme}://{e}"))
+        .collect();
+    let mut options = ConnectOptions::new()
+        .with_connect_timeout(Duration::from_secs(3))
+        .with_timeout(Duration::from_secs(15));
+    if let Some(ca) = &tls.ca {
+        let read = |p: &PathBuf| {
+            crate::output::read::read_regular(p, crate::output::read::PEM_LIMIT)
+                .map_err(|e| Error::io(p, e))
+        };
+        let mut config = TlsOptions::new().ca_certificate(Certificate::from_pem(read(ca)?));
+        if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+            config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        options = options.with_tls(config);
+    }
+    Ok((endpoints, options))
 }
 
 #[cfg(test)]
