@@ -58,7 +58,7 @@ impl ServerCertRequest {
 }
 
 /// A request for a person's client certificate. Access checks are the caller's
-/// ([`StateDir::sign_redis_client`](crate::state::StateDir::sign_redis_client) does them).
+/// ([`StateDir::sign`](crate::state::StateDir::sign) does them).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ClientCertRequest {
