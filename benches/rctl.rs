@@ -94,8 +94,11 @@ fn new_user(i: usize) -> NewUser {
 /// A state directory with `n` users (added in one write).
 fn state_with_users(dir: &Path, n: usize) -> StateDir {
     let mut state = StateDir::open(dir).unwrap();
-    state.host_ca().unwrap();
-    state.add_users((0..n).map(new_user).collect()).unwrap();
+    state.ca().get().unwrap();
+    state
+        .users()
+        .add_many((0..n).map(new_user).collect())
+        .unwrap();
     state
 }
 
@@ -127,8 +130,8 @@ fn load_users(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
-                let state = StateDir::open(&path).unwrap();
-                black_box(state.users().unwrap().len())
+                let mut state = StateDir::open(&path).unwrap();
+                black_box(state.users().list().unwrap().len())
             })
         });
     }
@@ -140,10 +143,10 @@ fn acl_generate(c: &mut Criterion) {
     group.sample_size(10);
     for n in [1_000, 100_000] {
         let tmp = tempfile::tempdir().unwrap();
-        let state = state_with_users(&tmp.path().join("s"), n);
+        let mut state = state_with_users(&tmp.path().join("s"), n);
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
-            b.iter(|| black_box(state.render_acl(None).unwrap().len()))
+            b.iter(|| black_box(state.settings().render_acl(None).unwrap().len()))
         });
     }
     group.finish();
@@ -165,7 +168,7 @@ fn acl_generate_three_roles(c: &mut Criterion) {
             "kind: role\nversion: v5\nmetadata: {{name: {name}}}\nspec: {{allow: {{redis_acl: {rules}}}}}\n"
         );
         let role = rctl::Role::from_yaml(&yaml, name).unwrap();
-        state.create_role(&role, false, None).unwrap();
+        state.roles().create(&role, false, None).unwrap();
     }
     let users = (0..n)
         .map(|i| {
@@ -174,11 +177,11 @@ fn acl_generate_three_roles(c: &mut Criterion) {
             user
         })
         .collect();
-    state.add_users(users).unwrap();
+    state.users().add_many(users).unwrap();
     group.throughput(Throughput::Elements(n as u64));
     for target in [rctl::acl::Target::Redis70, rctl::acl::Target::Redis62] {
         group.bench_function(BenchmarkId::new(target.name(), n), |b| {
-            b.iter(|| black_box(state.render_acl(Some(target)).unwrap().len()))
+            b.iter(|| black_box(state.settings().render_acl(Some(target)).unwrap().len()))
         });
     }
     group.finish();

@@ -19,8 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("usage: fake_node_requests etcd://HOST:PORT/PREFIX")?;
     let url = rctl::storage::etcd::EtcdUrl::parse(&url).ok_or("not an etcd:// URL")??;
-    let state = rctl::StateDir::open_etcd(&url, &rctl::storage::etcd::EtcdTls::default(), true)?;
-    let queue = state.request_queue()?;
+    let mut state =
+        rctl::StateDir::open_etcd(&url, &rctl::storage::etcd::EtcdTls::default(), true)?;
+    let queue = state.requests().queue()?;
     let only = std::env::args().nth(2).unwrap_or_default();
     if only == "--junk" {
         let n: usize = std::env::args().nth(3).ok_or("--junk N")?.parse()?;
@@ -34,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let now = time::OffsetDateTime::now_utc();
     let mut made = 0;
-    for server in state.servers()? {
+    for server in state.servers().list()? {
         let Some(node) = &server.node else { continue };
         if !server.name.starts_with(only.as_str()) {
             continue;

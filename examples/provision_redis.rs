@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The state directory holds the CA, users and roles; it is created on first use.
     let mut state = StateDir::open(out.join("state"))?;
-    let ca = state.host_ca()?;
+    let ca = state.ca().get()?;
     println!(
         "host CA for {:?}, pin {}",
         ca.cluster_name(),
@@ -26,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // A person with the built-in access role, allowed to connect as Redis user "alice".
-    let (alice, password) = state.add_user(
+    let (alice, password) = state.users().add(
         NewUser::new("alice".parse()?, vec!["access".into()]).with_db_users(vec!["alice".into()]),
     )?;
     let password = password.expect("a generated password");
@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     client.write(&out.join("alice"), true)?;
 
     // users.acl: alice with her SHA-256 hash and her roles' rules, then `user default off`.
-    let acl = state.render_acl(None)?;
+    let acl = state.settings().render_acl(None)?;
     std::fs::write(out.join("users.acl"), &acl)?;
     assert!(acl.ends_with("user default off\n"));
 

@@ -8,7 +8,7 @@ use rctl::{Phase, ServerCertRequest, StateDir, parse_host_list};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let mut state = StateDir::open(dir.path().join("state"))?;
-    let before = state.host_ca()?.active().pin();
+    let before = state.ca().get()?.active().pin();
     let request =
         ServerCertRequest::new(parse_host_list("redis.internal")?).with_ttl("720h".parse()?);
 
@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Phase::UpdateServers,
         Phase::Standby,
     ] {
-        let ca = state.rotate(phase)?;
+        let ca = state.ca().rotate(phase)?;
         let trusted: Vec<String> = ca.trusted().map(|k| k.pin()).collect();
         println!(
             "{phase:<15} signing {}  trusted {}",
@@ -32,13 +32,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    let ca = state.host_ca()?;
+    let ca = state.ca().get()?;
     assert_ne!(ca.active().pin(), before, "the new key signs");
     assert_eq!(ca.trusted().count(), 1, "the old key is no longer trusted");
     println!("{}", ca.rotation().describe());
 
     // A step the state machine does not allow is refused, and says what is allowed.
-    let err = state.rotate(Phase::UpdateServers).unwrap_err();
+    let err = state.ca().rotate(Phase::UpdateServers).unwrap_err();
     println!("refused: {err}");
     Ok(())
 }

@@ -10,7 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let n: usize = n.parse()?;
     let mut state = StateDir::open(&dir)?;
-    state.host_ca()?;
+    state.ca().get()?;
     let users = (0..n)
         .map(|i| {
             NewUser::new(
@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .with_db_names(vec!["*".to_string()])
         })
         .collect();
-    let added = state.add_users(users)?;
+    let added = state.users().add_many(users)?;
     println!("added {} users to {dir}", added.len());
     Ok(())
 }

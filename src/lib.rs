@@ -25,7 +25,7 @@
 //! assert_eq!(files.len(), 3);
 //!
 //! // A user whose built-in `access` role lets them connect as Redis user "alice".
-//! let (_alice, password) = state.add_user(
+//! let (_alice, password) = state.users().add(
 //!     NewUser::new("alice".parse()?, vec!["access".into()]).with_db_users(vec!["alice".into()]),
 //! )?;
 //! assert_eq!(password.unwrap().expose().len(), 64); // shown once, stored as SHA-256 only
@@ -37,7 +37,7 @@
 //!
 //! // The users.acl for `aclfile`, for the cluster's Redis version (redis-7.0 until
 //! // `set_redis_target` says otherwise; `Some(target)` overrides it for one call).
-//! let acl = state.render_acl(None)?;
+//! let acl = state.settings().render_acl(None)?;
 //! assert!(acl.starts_with("user alice on #"));
 //! assert!(acl.ends_with("user default off\n"));
 //! # Ok(()) }

@@ -668,7 +668,7 @@ fn members_killed_mid_run_lose_nothing_reported_done() {
 /// A local state with a CA and `users` users `seed0000000…` holding `access`.
 fn seed_local_state(dir: &TestDir, users: usize) {
     let mut state = rctl::StateDir::open(dir.state()).unwrap();
-    state.host_ca().unwrap();
+    state.ca().get().unwrap();
     let new = (0..users)
         .map(|i| {
             rctl::NewUser::new(
@@ -677,7 +677,7 @@ fn seed_local_state(dir: &TestDir, users: usize) {
             )
         })
         .collect();
-    state.add_users(new).unwrap();
+    state.users().add_many(new).unwrap();
 }
 
 #[test]

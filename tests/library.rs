@@ -21,14 +21,15 @@ fn every_open_applies_due_phases_of_an_auto_rotation() {
     let old_pin;
     {
         let mut state = StateDir::open(&path).unwrap().with_clock(t0);
-        old_pin = state.host_ca().unwrap().active().pin();
+        old_pin = state.ca().get().unwrap().active().pin();
         state
+            .ca()
             .start_auto_rotation(std::time::Duration::from_secs(30 * 3600))
             .unwrap();
     }
     {
         let mut state = StateDir::open(&path).unwrap().with_clock(t0_plus_11h);
-        let ca = state.host_ca().unwrap();
+        let ca = state.ca().get().unwrap();
         assert_eq!(ca.rotation().phase, Phase::UpdateClients);
         assert_ne!(ca.active().pin(), old_pin);
         assert_eq!(ca.trusted().count(), 2);
@@ -40,11 +41,11 @@ fn every_open_applies_due_phases_of_an_auto_rotation() {
     {
         // Saved: the next open at the same time has nothing to advance.
         let mut state = StateDir::open(&path).unwrap().with_clock(t0_plus_11h);
-        state.host_ca().unwrap();
+        state.ca().get().unwrap();
         assert!(state.take_notices().is_empty());
     }
     let mut state = StateDir::open(&path).unwrap().with_clock(t0_plus_31h);
-    let ca = state.host_ca().unwrap();
+    let ca = state.ca().get().unwrap();
     assert_eq!(ca.rotation().phase, Phase::Standby);
     assert_eq!(ca.trusted().count(), 1);
     assert_eq!(ca.rotation().last_rotated, Some(t0_plus_31h()));

@@ -305,9 +305,9 @@ fn the_signer_refuses_every_request_that_does_not_match_its_registration() {
     }
     let url = f.state.strip_prefix("--state=").unwrap();
     let url = rctl::storage::etcd::EtcdUrl::parse(url).unwrap().unwrap();
-    let state =
+    let mut state =
         rctl::StateDir::open_etcd(&url, &rctl::storage::etcd::EtcdTls::default(), false).unwrap();
-    let queue = state.request_queue().unwrap();
+    let queue = state.requests().queue().unwrap();
     let now = time::OffsetDateTime::now_utc();
     let node: rctl::NodeName = "node-a".parse().unwrap();
     let r1 = RequestFor::Server("r1".parse().unwrap());
@@ -684,9 +684,9 @@ fn the_signer_refuses_a_flood_of_junk_alone_and_still_answers_the_honest() {
     .ok();
     let url = f.state.strip_prefix("--state=").unwrap();
     let url = rctl::storage::etcd::EtcdUrl::parse(url).unwrap().unwrap();
-    let state =
+    let mut state =
         rctl::StateDir::open_etcd(&url, &rctl::storage::etcd::EtcdTls::default(), false).unwrap();
-    let queue = state.request_queue().unwrap();
+    let queue = state.requests().queue().unwrap();
     let now = time::OffsetDateTime::now_utc();
     let node: rctl::NodeName = "node-a".parse().unwrap();
     let hosts = rctl::parse_host_list("127.0.0.1").unwrap();

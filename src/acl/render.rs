@@ -434,9 +434,9 @@ fn command_rules(live: &[(&str, &Part)], union: &Scope, target: Target) -> Strin
 /// # fn main() -> Result<(), rctl::Error> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let mut state = rctl::StateDir::open(dir.path().join("state"))?;
-/// state.add_user(rctl::NewUser::new("bob".parse()?, vec!["readonly".into()]))?;
+/// state.users().add(rctl::NewUser::new("bob".parse()?, vec!["readonly".into()]))?;
 /// let t = rctl::acl::Target::Redis70;
-/// let text = rctl::acl::render(&state.users()?, &state.roles()?, t)?;
+/// let text = rctl::acl::render(&state.users().list()?, &state.roles().list()?, t)?;
 /// assert!(text.contains(" ~* resetchannels +@read +@connection\n"));
 /// assert!(rctl::acl::lint(&text, t).is_empty());
 /// # Ok(()) }

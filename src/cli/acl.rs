@@ -19,7 +19,7 @@ pub(super) fn acl_generate(ctx: &Context, args: AclGenerateArgs) -> Result<()> {
         if let Some(out) = &args.out {
             state.check_output_path(out)?;
         }
-        state.render_acl_file(args.target)
+        state.settings().render_acl_file(args.target)
     })?;
     let target = file.target;
     if file.databases.unenforced > 0 {
@@ -55,7 +55,7 @@ pub(super) fn acl_check(ctx: &Context, args: AclCheckArgs) -> Result<()> {
     let target = match args.target {
         Some(t) => t,
         // The cluster's target (a read-only open: a lint never creates a state).
-        None => with_state_read(ctx, |state| state.redis_target())?,
+        None => with_state_read(ctx, |state| state.settings().redis_target())?,
     };
     let findings = rctl::acl::lint(&text, target);
     if findings.is_empty() {

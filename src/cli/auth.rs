@@ -16,7 +16,7 @@ pub(super) fn auth_init(ctx: &Context, args: InitArgs) -> Result<()> {
     options.ttl = args.ca_ttl;
     // A passphrase given, or etcd: the new CA's key is encrypted at rest from the start.
     options.encrypt = ctx.encrypts_new_ca();
-    let ca = with_state(ctx, |state| state.init_ca(&options))?;
+    let ca = with_state(ctx, |state| state.ca().init(&options))?;
     outln!(
         "Created host CA for cluster {:?} ({}), valid until {}.\nCA pin: {}",
         ca.cluster_name(),
@@ -135,7 +135,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     }
     let (bundle, written, cert_login) = with_state(ctx, |state| {
         let (bundle, written) = state.sign(&signing)?;
-        let cert_login = client && redis && state.cert_login()?;
+        let cert_login = client && redis && state.settings().cert_login()?;
         Ok((bundle, written, cert_login))
     })?;
     let paths = rctl::RedisBundle::paths(&args.out);
@@ -196,10 +196,10 @@ pub(super) fn auth_export(ctx: &Context, args: ExportArgs) -> Result<()> {
         if let Some(out) = &args.out {
             state.check_output_path(out)?;
         }
-        state.existing_host_ca()
+        state.ca().existing()
     })? {
         Some(ca) => ca,
-        None => with_state(ctx, |state| state.host_ca())?,
+        None => with_state(ctx, |state| state.ca().get())?,
     };
     match &args.out {
         Some(out) => {
@@ -231,11 +231,11 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
         )?,
         None => with_state(ctx, |state| {
             let grace = args.grace_period.unwrap_or(rctl::DEFAULT_GRACE_PERIOD);
-            state.start_auto_rotation(grace)
+            state.ca().start_auto_rotation(grace)
         })?,
     };
     let registered = with_state_read(ctx, |state| {
-        let (servers, clients) = (state.servers()?, state.clients()?);
+        let (servers, clients) = (state.servers().list()?, state.clients().list()?);
         let nodes: std::collections::BTreeSet<_> = servers
             .iter()
             .filter_map(|s| s.node.clone())
@@ -255,9 +255,12 @@ pub(super) fn auth_rotate(ctx: &Context, args: RotateArgs) -> Result<()> {
 pub(super) fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
     // A read-only open: a state that does not exist reads as one without a CA.
     let (ca, clients, progress) = with_state_read(ctx, |state| {
-        let ca = state.existing_host_ca()?;
+        let ca = state.ca().existing()?;
         let (clients, progress) = match &ca {
-            Some(ca) => (state.client_plans(None)?, state.rotation_progress(ca)?),
+            Some(ca) => (
+                state.clients().plans(None)?,
+                state.ca().rotation_progress(ca)?,
+            ),
             None => (Vec::new(), Vec::new()),
         };
         Ok((ca, clients, progress))
@@ -299,7 +302,7 @@ pub(super) fn status(ctx: &Context, args: FormatArgs) -> Result<()> {
 pub(super) fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
     let pem = read_text_file(&args.file, 1024 * 1024)?;
     let (report, now) = with_state_read(ctx, |state| {
-        let ca = state.existing_host_ca()?;
+        let ca = state.ca().existing()?;
         let now = state.now();
         Ok((
             rctl::inspect_certificate(pem.as_bytes(), ca.as_ref(), now)?,
@@ -331,7 +334,7 @@ pub(super) fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
 }
 
 pub(super) fn auth_encrypt(ctx: &Context) -> Result<()> {
-    let ca = with_state(ctx, |state| state.encrypt_ca())?;
+    let ca = with_state(ctx, |state| state.ca().encrypt())?;
     outln!(
         "{} now encrypted at rest (PKCS#8, scrypt, AES-256-CBC); commands that sign ask for the passphrase.",
         ca_keys(&ca)
@@ -340,7 +343,7 @@ pub(super) fn auth_encrypt(ctx: &Context) -> Result<()> {
 }
 
 pub(super) fn auth_decrypt(ctx: &Context) -> Result<()> {
-    let ca = with_state(ctx, |state| state.decrypt_ca())?;
+    let ca = with_state(ctx, |state| state.ca().decrypt())?;
     outln!("{} now kept in clear (mode 0600).", ca_keys(&ca))?;
     Ok(())
 }

@@ -22,7 +22,7 @@ pub(super) fn clients(ctx: &Context, cmd: ClientsCommand) -> Result<()> {
         ClientsCommand::Add(args) => clients_add(ctx, *args),
         ClientsCommand::Ls(args) => clients_ls(ctx, args),
         ClientsCommand::Rm(args) => {
-            with_state(ctx, |state| state.remove_client(&args.name))?;
+            with_state(ctx, |state| state.clients().remove(&args.name))?;
             outln!("Client {:?} has been removed; its files stay.", args.name)?;
             Ok(())
         }
@@ -74,7 +74,7 @@ fn clients_add(ctx: &Context, args: ClientsAddArgs) -> Result<()> {
     }
     // Another host's files are that host's to write: its sync issues them.
     if args.node.is_some() && args.node != rctl::this_node() {
-        with_state(ctx, |state| state.register_client(&client))?;
+        with_state(ctx, |state| state.clients().register(&client))?;
         outln!(
             "Client {:?} registered for node {}: its 'rctl redis sync' there issues it.",
             client.name.as_str(),
@@ -82,7 +82,7 @@ fn clients_add(ctx: &Context, args: ClientsAddArgs) -> Result<()> {
         )?;
         return Ok(());
     }
-    let (bundle, files) = with_state(ctx, |state| state.add_client(&client, args.overwrite))?;
+    let (bundle, files) = with_state(ctx, |state| state.clients().add(&client, args.overwrite))?;
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     outln!(
         "Client {:?} registered: wrote {} (Redis user {:?}, until {}); 'rctl redis sync' renews it.",
@@ -108,7 +108,7 @@ struct ClientRow {
 }
 
 fn clients_ls(ctx: &Context, args: ClientsLsArgs) -> Result<()> {
-    let mut clients = with_state_read(ctx, |state| state.client_plans(None))?;
+    let mut clients = with_state_read(ctx, |state| state.clients().plans(None))?;
     if let Some(node) = &args.list.node {
         clients.retain(|(c, _)| c.node.as_ref() == Some(node));
     }

@@ -53,8 +53,8 @@ struct ServerRow<'a> {
 
 fn db_ls(ctx: &Context, args: DbLsArgs) -> Result<()> {
     let servers = with_state_read(ctx, |state| match &args.user {
-        Some(user) => state.servers_reached_by(user),
-        None => state.servers(),
+        Some(user) => state.servers().reached_by(user),
+        None => state.servers().list(),
     })?;
     let rows: Vec<ServerRow> = servers
         .iter()
@@ -233,7 +233,7 @@ fn db_connect(ctx: &Context, args: DbConnectArgs) -> Result<()> {
     command.args(cli_args(&login));
     // The password never goes on a command line: redis-cli reads REDISCLI_AUTH, or asks on a
     // terminal; with certificate login on, the server needs none.
-    let cert_login = with_state_read(ctx, |state| state.cert_login()).unwrap_or(false);
+    let cert_login = with_state_read(ctx, |state| state.settings().cert_login()).unwrap_or(false);
     if !cert_login && std::env::var_os("REDISCLI_AUTH").is_none() && std::io::stdin().is_terminal()
     {
         command.arg("--askpass");

@@ -14,7 +14,7 @@ pub(super) fn redis_config(ctx: &Context, mut args: RedisConfigArgs) -> Result<(
     let registered = match &args.name {
         Some(name) => {
             let server = with_state_read(ctx, |state| {
-                state.registered_servers(std::slice::from_ref(name))
+                state.servers().registered(std::slice::from_ref(name))
             })?
             .pop()
             .ok_or_else(|| Error::NotFound {
@@ -65,7 +65,7 @@ pub(super) fn redis_config(ctx: &Context, mut args: RedisConfigArgs) -> Result<(
     }
     let cert_login = match args.cert_login {
         Some(v) => v == OnOff::On,
-        None => with_state_read(ctx, |state| state.cert_login())?,
+        None => with_state_read(ctx, |state| state.settings().cert_login())?,
     };
     // --repl-user without --replica-of: a primary (or a cluster node) that carries the
     // replication login, so that once a failover makes it a replica it logs in at once.
@@ -83,7 +83,7 @@ pub(super) fn redis_config(ctx: &Context, mut args: RedisConfigArgs) -> Result<(
     let text = config.render()?;
     // Everything is checked: now the setting, which the signing rules read too.
     if let Some(v) = args.cert_login {
-        with_state(ctx, |state| state.set_cert_login(v == OnOff::On))?;
+        with_state(ctx, |state| state.settings().set_cert_login(v == OnOff::On))?;
     }
     out!("{text}")?;
     Ok(())
@@ -121,7 +121,7 @@ fn sentinel_config(ctx: &Context, args: &RedisConfigArgs, cert_prefix: &Path) ->
             )));
         }
     }
-    if with_state_read(ctx, |state| state.user(user)).is_err() {
+    if with_state_read(ctx, |state| state.users().get(user)).is_err() {
         return Err(crate::cli::error::usage(format!(
             "no account {user:?}: create it with 'rctl users add {user} --roles=sentinel'"
         )));
@@ -157,7 +157,7 @@ pub(super) fn replica_of(
             "--replica-of needs --repl-user=NAME, an account with the replication role".to_string(),
         )
     })?;
-    if with_state_read(ctx, |state| state.user(&user)).is_err() {
+    if with_state_read(ctx, |state| state.users().get(&user)).is_err() {
         return Err(crate::cli::error::usage(format!(
             "no account {user:?}: create it with 'rctl users add {user} --roles=replication'"
         )));
@@ -191,8 +191,10 @@ pub(super) fn replica_of(
 
 pub(super) fn redis_target(ctx: &Context, args: RedisTargetArgs) -> Result<()> {
     let target = match args.target {
-        Some(t) => with_state(ctx, |state| state.set_redis_target(t).map(|()| t))?,
-        None => with_state_read(ctx, |state| state.redis_target())?,
+        Some(t) => with_state(ctx, |state| {
+            state.settings().set_redis_target(t).map(|()| t)
+        })?,
+        None => with_state_read(ctx, |state| state.settings().redis_target())?,
     };
     outln!("{target}")?;
     Ok(())
@@ -227,7 +229,7 @@ pub(super) fn redis_add(ctx: &Context, args: RedisAddArgs) -> Result<()> {
     if args.sentinel {
         server = server.as_sentinel()?;
     }
-    with_state(ctx, |state| state.add_server(&server))?;
+    with_state(ctx, |state| state.servers().add(&server))?;
     outln!(
         "Server {:?} registered: {}, certificate {}.crt for {}.",
         server.name,
@@ -239,7 +241,7 @@ pub(super) fn redis_add(ctx: &Context, args: RedisAddArgs) -> Result<()> {
 }
 
 pub(super) fn redis_ls(ctx: &Context, args: super::client_args::NodeListArgs) -> Result<()> {
-    let mut servers = with_state_read(ctx, |state| state.servers())?;
+    let mut servers = with_state_read(ctx, |state| state.servers().list())?;
     if let Some(node) = &args.node {
         servers.retain(|s| s.node.as_ref() == Some(node));
     }
@@ -248,7 +250,7 @@ pub(super) fn redis_ls(ctx: &Context, args: super::client_args::NodeListArgs) ->
 }
 
 pub(super) fn redis_rm(ctx: &Context, args: RedisRmArgs) -> Result<()> {
-    with_state(ctx, |state| state.remove_server(&args.name))?;
+    with_state(ctx, |state| state.servers().remove(&args.name))?;
     outln!("Server {:?} has been removed; its files stay.", args.name)?;
     Ok(())
 }
@@ -284,7 +286,7 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     let report = show_notices(report, |r| &r.notices)?;
     printed?;
     if let Some(path) = metrics {
-        let ca = with_state_read(ctx, |state| state.existing_host_ca())?;
+        let ca = with_state_read(ctx, |state| state.ca().existing())?;
         let now = time::OffsetDateTime::now_utc();
         let text =
             rctl::fleet::metrics::sync_metrics(&report, ca.as_ref(), now, options.renew_within)?;

@@ -14,7 +14,7 @@ const REREAD: Duration = Duration::from_secs(30);
 
 pub(super) fn auth_sign_requests(ctx: &Context, args: SignRequestsArgs) -> Result<()> {
     if !args.watch {
-        let done = with_state(ctx, |state| state.sign_requests())?;
+        let done = with_state(ctx, |state| state.requests().sign_pending())?;
         let refused = show(&done)?;
         if refused > 0 {
             return Err(Error::AccessDenied(format!(
@@ -28,11 +28,11 @@ pub(super) fn auth_sign_requests(ctx: &Context, args: SignRequestsArgs) -> Resul
         }
         return Ok(());
     }
-    let mut queue = Some(with_state_read(ctx, |state| state.request_queue())?);
+    let mut queue = Some(with_state_read(ctx, |state| state.requests().queue())?);
     loop {
         // A failure (etcd unreachable a moment, a conflict beyond retries) is said and the
         // watch goes on: a signer stops only when it is stopped.
-        let revision = match with_state(ctx, |state| state.sign_requests()) {
+        let revision = match with_state(ctx, |state| state.requests().sign_pending()) {
             Ok(done) if done.more => {
                 // A burst larger than one call takes: on at once, no wait.
                 show(&done)?;
@@ -49,7 +49,7 @@ pub(super) fn auth_sign_requests(ctx: &Context, args: SignRequestsArgs) -> Resul
         };
         // The watch's member may be the one that failed: a new connection after a failure.
         if queue.is_none() {
-            queue = with_state_read(ctx, |state| state.request_queue()).ok();
+            queue = with_state_read(ctx, |state| state.requests().queue()).ok();
         }
         let waited = match (&queue, revision) {
             (Some(queue), Some(revision)) => queue.wait_for_requests(revision, REREAD),

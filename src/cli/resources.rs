@@ -49,7 +49,7 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     }
     let (role, ignored) = Role::from_teleport_yaml(&text, &source)?;
     let replaced = with_state(ctx, |state| {
-        state.create_role(&role, args.force, args.target)
+        state.roles().create(&role, args.force, args.target)
     })?;
     if !ignored.is_empty() {
         errln!(
@@ -92,7 +92,7 @@ fn create_users(ctx: &Context, args: &CreateArgs, text: &str, source: &str) -> R
                     None
                 }
             });
-        let pending = state.prepare_users(users);
+        let pending = state.users().prepare_many(users);
         if let Some(e) = failure {
             return Err(e);
         }
@@ -106,7 +106,7 @@ fn create_users(ctx: &Context, args: &CreateArgs, text: &str, source: &str) -> R
             emit_secret(&text)?;
             shown = true;
         }
-        Ok(state.save(pending)?.len())
+        Ok(state.users().save(pending)?.len())
     })?;
     if !ignored.is_empty() {
         let ignored: Vec<String> = ignored.into_iter().collect();
@@ -154,8 +154,8 @@ pub(super) fn get(ctx: &Context, args: GetArgs) -> Result<()> {
     let (kind, name) = parse_resource(&args.resource, args.name)?;
     if kind == "role" {
         let roles = with_state_read(ctx, |state| match &name {
-            Some(n) => state.role(n).map(|r| vec![r]),
-            None => state.roles(),
+            Some(n) => state.roles().get(n).map(|r| vec![r]),
+            None => state.roles().list(),
         })?;
         out!(
             "{}",
@@ -163,8 +163,8 @@ pub(super) fn get(ctx: &Context, args: GetArgs) -> Result<()> {
         )?;
     } else {
         let users = with_state_read(ctx, |state| match &name {
-            Some(n) => state.user(n).map(|u| vec![u]),
-            None => state.users(),
+            Some(n) => state.users().get(n).map(|u| vec![u]),
+            None => state.users().list(),
         })?;
         out!(
             "{}",
@@ -186,7 +186,7 @@ pub(super) fn rm(ctx: &Context, args: RmArgs) -> Result<()> {
             "remove users with 'rctl users rm NAME'".to_string(),
         ));
     }
-    with_state(ctx, |state| state.remove_role(&name))?;
+    with_state(ctx, |state| state.roles().remove(&name))?;
     outln!("role {name:?} has been deleted")?;
     Ok(())
 }

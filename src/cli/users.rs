@@ -41,13 +41,15 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             let mut stream = output::UserJsonStream::new();
             let mut out = super::io::StreamOut::new();
             with_state_read(ctx, |state| {
-                state.each_user(&mut |user| out.write(&stream.user(user)?))
+                state
+                    .users()
+                    .each(&mut |user| out.write(&stream.user(user)?))
             })?;
             out.write(stream.end())?;
             out.finish()?;
         }
         UsersCommand::Ls(args) => {
-            let users = with_state_read(ctx, |state| state.users())?;
+            let users = with_state_read(ctx, |state| state.users().list())?;
             out!("{}", output::users(&users, args.format)?)?;
         }
         UsersCommand::Update(args) => users_update(ctx, args)?,
@@ -61,9 +63,9 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             let mut shown = None;
             with_state(ctx, |state| {
                 let password = shown.clone().or_else(|| password.clone());
-                let pending = state.prepare_password_reset(&name, password)?;
+                let pending = state.users().prepare_password_reset(&name, password)?;
                 show_generated(&mut shown, &name, pending.generated_password())?;
-                state.save(pending).map(drop)
+                state.users().save(pending).map(drop)
             })?;
             outln!("Password of user {:?} has been reset.", name)?;
         }
@@ -73,7 +75,7 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             for n in &names {
                 n.parse::<rctl::UserName>()?;
             }
-            with_state(ctx, |state| state.remove_users(&names))?;
+            with_state(ctx, |state| state.users().remove_many(&names))?;
             for n in &names {
                 outln!("User {:?} has been deleted.", n)?;
             }
@@ -102,14 +104,14 @@ fn users_add(ctx: &Context, args: UsersAddArgs) -> Result<()> {
             Some(p) => new.clone().with_password(Password::clone(p)),
             None => new.clone(),
         };
-        let cert_login = state.cert_login()?;
-        let pending = state.prepare_user(new)?;
+        let cert_login = state.settings().cert_login()?;
+        let pending = state.users().prepare(new)?;
         show_generated(
             &mut shown,
             &pending.user().name,
             pending.generated_password(),
         )?;
-        let (user, _) = state.save(pending)?.remove(0);
+        let (user, _) = state.users().save(pending)?.remove(0);
         Ok((user, cert_login))
     })?;
     outln!(
@@ -141,7 +143,9 @@ fn users_update(ctx: &Context, args: UsersUpdateArgs) -> Result<()> {
             "nothing to update: give --set-roles, --set-db-users or --set-db-names".to_string(),
         ));
     }
-    let user = with_state(ctx, |state| state.update_user(&args.name, update.clone()))?;
+    let user = with_state(ctx, |state| {
+        state.users().update(&args.name, update.clone())
+    })?;
     outln!("User {:?} has been updated.", user.name)?;
     Ok(())
 }

@@ -253,7 +253,7 @@ pub(crate) fn selected(
     selection: &Selection,
 ) -> Result<(Vec<RegisteredServer>, Vec<ClientOutput>)> {
     let (servers, clients) = match selection {
-        Selection::All => (state.servers()?, state.clients()?),
+        Selection::All => (state.all_servers()?, state.all_clients()?),
         // Its own registrations, each read alone: not the whole fleet's.
         Selection::Node(node) => return state.registrations_of(node),
         Selection::Named(names) if names.is_empty() => return Err(Error::NoServerSelected),
@@ -347,7 +347,7 @@ pub(crate) fn on_each<I: Send + 'static, T: Send + 'static>(
     }
 }
 
-/// Moves a manual rotation to `phase` ([`StateDir::rotate_checked`]), and before `standby`
+/// Moves a manual rotation to `phase` (the CA handle's [`rotate_checked`](crate::state::Ca::rotate_checked)), and before `standby`
 /// (unless `force`) also asks each registered server this host reaches which certificate it
 /// serves: one that still serves a certificate the outgoing key signed (its files renewed, a
 /// reload that failed) refuses the move with [`Error::ServersNotReloaded`], since from
@@ -363,7 +363,7 @@ pub fn rotate(
         let (servers, ca) = {
             let mut state = open()?;
             let ca = state.existing_host_ca()?;
-            (state.servers()?, ca)
+            (state.all_servers()?, ca)
         };
         if let Some(ca) =
             ca.filter(|ca| ca.rotation().phase == crate::pki::rotation::Phase::UpdateServers)

@@ -12,13 +12,13 @@ impl StateDir {
     /// The users.acl for every user: `user NAME on #SHA256 RULES` (the union of the user's
     /// roles, see [`crate::acl::render()`]), sorted by name, then `user default off`; for
     /// `target`, else the cluster's target.
-    pub fn render_acl(&self, target: Option<Target>) -> Result<String> {
+    pub(crate) fn render_acl(&self, target: Option<Target>) -> Result<String> {
         self.render_acl_file(target).map(|file| file.text)
     }
 
     /// [`render_acl`](Self::render_acl) with the number of users it holds.
-    pub fn render_acl_file(&self, target: Option<Target>) -> Result<AclFile> {
-        let mut roles = self.roles()?;
+    pub(crate) fn render_acl_file(&self, target: Option<Target>) -> Result<AclFile> {
+        let mut roles = self.all_roles()?;
         let admin = self.admin_user()?;
         if admin.is_some() {
             roles.push(crate::accounts::admin::admin_role());

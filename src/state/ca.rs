@@ -46,12 +46,12 @@ impl StateDir {
     }
 
     /// True when a host CA exists.
-    pub fn has_ca(&self) -> Result<bool> {
+    pub(crate) fn has_ca(&self) -> Result<bool> {
         Ok(self.store.read(CA_FILE)?.is_some())
     }
 
     /// Creates the host CA; refuses if one exists.
-    pub fn init_ca(&mut self, options: &CaOptions) -> Result<HostCa> {
+    pub(crate) fn init_ca(&mut self, options: &CaOptions) -> Result<HostCa> {
         if self.has_ca()? {
             return Err(Error::CaExists(self.store.locate("")));
         }
@@ -80,7 +80,7 @@ impl StateDir {
     /// The host CA, with any due phases of an automatic rotation applied (and saved). On an
     /// empty state, creates one with the defaults (cluster name = host name) and says so in a
     /// [`Notice`].
-    pub fn host_ca(&mut self) -> Result<HostCa> {
+    pub(crate) fn host_ca(&mut self) -> Result<HostCa> {
         let (ca, pending) = self.load_ca()?;
         self.commit_ca(&ca, pending, false, Vec::new(), || Ok(()))?;
         Ok(ca)
@@ -185,7 +185,7 @@ impl StateDir {
     }
 
     /// The host CA if one exists, without creating one (for read-only commands).
-    pub fn existing_host_ca(&mut self) -> Result<Option<HostCa>> {
+    pub(crate) fn existing_host_ca(&mut self) -> Result<Option<HostCa>> {
         if self.has_ca()? {
             self.host_ca().map(Some)
         } else {
@@ -212,7 +212,7 @@ impl StateDir {
 
     /// Encrypts the host CA keys at rest with the passphrase (asked of the source). Refused
     /// when there is no CA or it is encrypted already.
-    pub fn encrypt_ca(&mut self) -> Result<HostCa> {
+    pub(crate) fn encrypt_ca(&mut self) -> Result<HostCa> {
         if !self.has_ca()? {
             return Err(Error::InvalidArgument(
                 "there is no host CA to encrypt".to_string(),
@@ -232,7 +232,7 @@ impl StateDir {
 
     /// Keeps the host CA keys in clear again (decrypted with the passphrase). Refused when
     /// there is no CA or it is not encrypted.
-    pub fn decrypt_ca(&mut self) -> Result<HostCa> {
+    pub(crate) fn decrypt_ca(&mut self) -> Result<HostCa> {
         if !self.has_ca()? {
             return Err(Error::InvalidArgument(
                 "there is no host CA to decrypt".to_string(),
@@ -252,7 +252,7 @@ impl StateDir {
     }
 
     /// Moves a manual rotation of the host CA to `phase`.
-    pub fn rotate(&mut self, phase: Phase) -> Result<HostCa> {
+    pub(crate) fn rotate(&mut self, phase: Phase) -> Result<HostCa> {
         self.rotate_checked(phase, false)
     }
 
@@ -262,7 +262,7 @@ impl StateDir {
     /// serves is no longer trusted anywhere. The same for a registered client output, from
     /// `update_clients` on: entering `update_servers` or `standby` while one still holds a
     /// certificate of the outgoing key is refused.
-    pub fn rotate_checked(&mut self, phase: Phase, force: bool) -> Result<HostCa> {
+    pub(crate) fn rotate_checked(&mut self, phase: Phase, force: bool) -> Result<HostCa> {
         let (mut ca, pending) = self.load_ca()?;
         let from = ca.rotation().phase;
         let leaving_clients = matches!(
@@ -301,7 +301,10 @@ impl StateDir {
     }
 
     /// Starts an automatic rotation of the host CA.
-    pub fn start_auto_rotation(&mut self, grace_period: std::time::Duration) -> Result<HostCa> {
+    pub(crate) fn start_auto_rotation(
+        &mut self,
+        grace_period: std::time::Duration,
+    ) -> Result<HostCa> {
         let (mut ca, pending) = self.load_ca()?;
         let entered = ca.start_auto_rotation(grace_period, self.now())?;
         let events = entered

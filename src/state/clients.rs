@@ -26,7 +26,7 @@ pub(crate) fn client_blob(name: &str) -> String {
 
 impl StateDir {
     /// Every registered client output, sorted by name.
-    pub fn clients(&self) -> Result<Vec<ClientOutput>> {
+    pub(crate) fn all_clients(&self) -> Result<Vec<ClientOutput>> {
         let mut clients = Vec::new();
         for file in self.store().list(CLIENTS_DIR)? {
             if let Some(stem) = file.strip_suffix(".yaml") {
@@ -56,7 +56,7 @@ impl StateDir {
     /// free name, files no server or other client writes, the user's roles allowing the
     /// account and the lifetime), then signed, written, recorded and audited together.
     /// `overwrite` replaces bundle files already there.
-    pub fn add_client(
+    pub(crate) fn add_client(
         &mut self,
         client: &ClientOutput,
         overwrite: bool,
@@ -100,7 +100,7 @@ impl StateDir {
     /// Registers a client output held by another node, without issuing it (no CA key is
     /// used): that node's sync issues its files. Checked as [`add_client`](Self::add_client)
     /// checks, but for the files, which are that node's.
-    pub fn register_client(&mut self, client: &ClientOutput) -> Result<()> {
+    pub(crate) fn register_client(&mut self, client: &ClientOutput) -> Result<()> {
         self.check_new_client(client)?;
         let yaml = serde_norway::to_string(client).map_err(|e| Error::encode("client", e))?;
         let event = AuditEvent::about("client.add", &client.name).with_outputs(&client.outputs());
@@ -119,7 +119,7 @@ impl StateDir {
         &self,
         client: &ClientOutput,
     ) -> Result<crate::pki::leaf::ClientCertRequest> {
-        let clients = self.clients()?;
+        let clients = self.all_clients()?;
         if clients.iter().any(|c| c.name == client.name) {
             return Err(Error::AlreadyExists {
                 what: "client",
@@ -129,7 +129,7 @@ impl StateDir {
         let outputs = client.outputs();
         // Files on one host: another node's files of the same path are its own.
         let taken = self
-            .servers()?
+            .all_servers()?
             .into_iter()
             .filter(|s| s.node == client.node)
             .map(|s| (format!("server {:?}", s.name.as_str()), s.outputs()))
@@ -151,7 +151,7 @@ impl StateDir {
     }
 
     /// Forgets a client output (its files stay where they are).
-    pub fn remove_client(&mut self, name: &ClientName) -> Result<()> {
+    pub(crate) fn remove_client(&mut self, name: &ClientName) -> Result<()> {
         let Some(client) = self.client(name)? else {
             return Err(Error::NotFound {
                 what: "client",
@@ -169,11 +169,11 @@ impl StateDir {
     }
 
     /// Every client output with what its files need now (nothing is written).
-    pub fn client_plans(
+    pub(crate) fn client_plans(
         &mut self,
         renew_within: Option<std::time::Duration>,
     ) -> Result<Vec<(ClientOutput, ClientPlan)>> {
-        let clients = self.clients()?;
+        let clients = self.all_clients()?;
         if clients.is_empty() {
             return Ok(Vec::new());
         }
@@ -196,7 +196,7 @@ impl StateDir {
 
     /// Writes what `plan` says `client` needs: a bundle signed again (the user's roles checked
     /// as at its first issue), or its trust bundle; atomically, with its owner and modes.
-    pub fn write_client_files(
+    pub(crate) fn write_client_files(
         &mut self,
         client: &ClientOutput,
         plan: &ClientPlan,

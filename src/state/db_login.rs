@@ -44,17 +44,17 @@ impl DbLoginRequest {
 
 impl StateDir {
     /// The registered servers `user`'s roles reach (their `db_labels`), sorted by name.
-    pub fn servers_reached_by(&self, user: &UserName) -> Result<Vec<RegisteredServer>> {
+    pub(crate) fn servers_reached_by(&self, user: &UserName) -> Result<Vec<RegisteredServer>> {
         let user = self.user(user)?;
-        let all_roles = self.roles()?;
+        let all_roles = self.all_roles()?;
         let roles = user_roles(&user, &all_roles)?;
-        let mut servers = self.servers()?;
+        let mut servers = self.all_servers()?;
         servers.retain(|s| reaches(&roles, &s.labels));
         Ok(servers)
     }
 
     /// The registered server named `name`.
-    pub fn server(&self, name: &ServerName) -> Result<RegisteredServer> {
+    pub(crate) fn server(&self, name: &ServerName) -> Result<RegisteredServer> {
         self.find_server(name)?.ok_or_else(|| Error::NotFound {
             what: "server",
             name: name.to_string(),
@@ -68,7 +68,7 @@ impl StateDir {
     pub fn db_login(&mut self, req: &DbLoginRequest, profile: &Profile) -> Result<DbLogin> {
         let server = self.server(&req.server)?;
         let user = self.user(&req.user)?;
-        let all_roles = self.roles()?;
+        let all_roles = self.all_roles()?;
         let roles = user_roles(&user, &all_roles)?;
         let cert_login = self.cert_login()?;
         let db_user = match &req.db_user {

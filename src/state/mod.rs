@@ -12,6 +12,7 @@ mod ca;
 pub(crate) mod ca_file;
 mod clients;
 mod db_login;
+mod handles;
 mod migrate;
 mod node_index;
 mod notice;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub use acl::AclFile;
 pub use db_login::DbLoginRequest;
+pub use handles::{Ca, Clients, Requests, Roles, Servers, Settings, Users};
 pub use notice::Notice;
 pub use progress::Progress;
 pub use requests::{RequestOutcome, SignedRequests};
@@ -61,7 +63,7 @@ pub(crate) const AUDIT_FILE: &str = "audit.jsonl";
 /// # fn main() -> Result<(), rctl::Error> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let mut state = rctl::StateDir::open(dir.path().join("state"))?;
-/// let ca = state.host_ca()?; // created on first use, with a notice
+/// let ca = state.ca().get()?; // created on first use, with a notice
 /// assert!(matches!(state.take_notices()[..], [rctl::Notice::CreatedCa { .. }]));
 /// assert_eq!(ca.rotation().describe(), "never rotated");
 /// # Ok(()) }

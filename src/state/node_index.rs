@@ -52,8 +52,8 @@ impl StateDir {
     ) -> Result<(Vec<RegisteredServer>, Vec<ClientOutput>)> {
         let mine = |n: &Option<NodeName>| n.as_ref() == Some(node);
         if self.store().read(INDEX_MARK)?.is_none() {
-            let servers = self.servers()?.into_iter().filter(|s| mine(&s.node));
-            let clients = self.clients()?.into_iter().filter(|c| mine(&c.node));
+            let servers = self.all_servers()?.into_iter().filter(|s| mine(&s.node));
+            let clients = self.all_clients()?.into_iter().filter(|c| mine(&c.node));
             return Ok((servers.collect(), clients.collect()));
         }
         let index = self.node_index(node)?;
@@ -146,7 +146,7 @@ impl StateDir {
     /// The index of every node, from every registration (each marked to be written).
     fn whole_node_index(&self) -> Result<std::collections::BTreeMap<NodeName, (NodeIndex, bool)>> {
         let mut all: std::collections::BTreeMap<NodeName, (NodeIndex, bool)> = Default::default();
-        for server in self.servers()? {
+        for server in self.all_servers()? {
             if let Some(node) = server.node {
                 let (index, _) = all
                     .entry(node)
@@ -154,7 +154,7 @@ impl StateDir {
                 index.servers.insert(server.name.to_string());
             }
         }
-        for client in self.clients()? {
+        for client in self.all_clients()? {
             if let Some(node) = client.node {
                 let (index, _) = all
                     .entry(node)

@@ -65,10 +65,10 @@ pub(crate) fn is_applied(
 
 impl StateDir {
     /// Every registered server and client output against `ca`'s current phase.
-    pub fn rotation_progress(&self, ca: &HostCa) -> Result<Vec<Progress>> {
+    pub(crate) fn rotation_progress(&self, ca: &HostCa) -> Result<Vec<Progress>> {
         let here = super::this_node();
         let mut found = Vec::new();
-        let servers = self.servers()?.into_iter().map(|s| {
+        let servers = self.all_servers()?.into_iter().map(|s| {
             let read = {
                 let prefix = s.cert_prefix.clone();
                 Box::new(move || BundleFormat::Redis.read_back(&prefix))
@@ -76,7 +76,7 @@ impl StateDir {
             };
             (RequestFor::Server(s.name), s.node, read)
         });
-        let clients = self.clients()?.into_iter().map(|c| {
+        let clients = self.all_clients()?.into_iter().map(|c| {
             let subject = RequestFor::Client(c.name.clone());
             let node = c.node.clone();
             let read = Box::new(move || c.read_back())

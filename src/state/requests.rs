@@ -157,14 +157,14 @@ enum Signing {
 
 impl StateDir {
     /// What was issued last for `subject`, if it is on record.
-    pub fn issued(&self, subject: &RequestFor) -> Result<Option<Issued>> {
+    pub(crate) fn issued(&self, subject: &RequestFor) -> Result<Option<Issued>> {
         self.load(&Issued::blob_name(subject), |data| {
             crate::output::yaml::from_slice(data)
         })
     }
 
     /// The state's signing-request queue (a shared state's; refused on a directory).
-    pub fn request_queue(&self) -> Result<Box<dyn RequestQueue>> {
+    pub(crate) fn request_queue(&self) -> Result<Box<dyn RequestQueue>> {
         self.store().request_queue()
     }
 
@@ -174,7 +174,7 @@ impl StateDir {
     /// change, and only then is each of its requests answered; nothing of a page is answered
     /// when its change fails. A request that cannot be read or judged is refused alone, named
     /// by its key. One call takes at most `MAX_PAGES` (64) pages; what is left waits for the next.
-    pub fn sign_requests(&mut self) -> Result<SignedRequests> {
+    pub(crate) fn sign_requests(&mut self) -> Result<SignedRequests> {
         let queue = self.request_queue()?;
         // A password an earlier rctl kept in clear in etcd is sealed by the first signer.
         self.seal_admin_password()?;

@@ -13,7 +13,7 @@ const ROLES_DIR: &str = "roles";
 
 impl StateDir {
     /// Every role, built-in ones included, sorted by name.
-    pub fn roles(&self) -> Result<Vec<Role>> {
+    pub(crate) fn all_roles(&self) -> Result<Vec<Role>> {
         let mut roles = Role::builtins();
         for file in self.store().list(ROLES_DIR)? {
             let Some(stem) = file.strip_suffix(".yaml") else {
@@ -48,8 +48,8 @@ impl StateDir {
     }
 
     /// One role.
-    pub fn role(&self, name: &str) -> Result<Role> {
-        self.roles()?
+    pub(crate) fn role(&self, name: &str) -> Result<Role> {
+        self.all_roles()?
             .into_iter()
             .find(|r| r.name() == name)
             .ok_or_else(|| Error::NotFound {
@@ -61,7 +61,7 @@ impl StateDir {
     /// Creates a role; with `force`, replaces an existing one. Built-in roles cannot be changed.
     /// Returns true when a role was replaced.
     /// The role's Redis ACL rules are checked for `target`, else the cluster's target.
-    pub fn create_role(
+    pub(crate) fn create_role(
         &mut self,
         role: &Role,
         force: bool,
@@ -80,7 +80,7 @@ impl StateDir {
                 "role {ADMIN_ACCOUNT:?} is reserved for rctl's own account"
             )));
         }
-        let exists = self.roles()?.iter().any(|r| r.name() == role.name());
+        let exists = self.all_roles()?.iter().any(|r| r.name() == role.name());
         if exists && !force {
             return Err(Error::AlreadyExists {
                 what: "role",
@@ -99,7 +99,7 @@ impl StateDir {
     }
 
     /// Removes a role; refused for built-in roles and while a user holds it.
-    pub fn remove_role(&mut self, name: &str) -> Result<()> {
+    pub(crate) fn remove_role(&mut self, name: &str) -> Result<()> {
         if Role::is_builtin(name) {
             return Err(Error::AccessDenied(format!(
                 "role {name:?} is built in and cannot be removed"
@@ -107,7 +107,7 @@ impl StateDir {
         }
         self.role(name)?;
         if let Some(user) = self
-            .users()?
+            .all_users()?
             .iter()
             .find(|u| u.roles.iter().any(|r| r == name))
         {

@@ -30,15 +30,15 @@ pub struct WrittenFiles {
 impl StateDir {
     /// The locks on this state's registered servers, usable once the state is closed (see
     /// [`crate::storage::ServerLocks`]).
-    pub fn server_locks(&self) -> Result<Box<dyn crate::storage::ServerLocks>> {
+    pub(crate) fn server_locks(&self) -> Result<Box<dyn crate::storage::ServerLocks>> {
         self.store().server_locks()
     }
 
     /// The registered servers `names` (every one when empty), in the order given; an unknown
     /// name is refused.
-    pub fn registered_servers(&self, names: &[ServerName]) -> Result<Vec<RegisteredServer>> {
+    pub(crate) fn registered_servers(&self, names: &[ServerName]) -> Result<Vec<RegisteredServer>> {
         if names.is_empty() {
-            return self.servers();
+            return self.all_servers();
         }
         names
             .iter()
@@ -63,7 +63,7 @@ impl StateDir {
     /// What the state wants of every registered server, for talking to them once the state is
     /// closed. Refused until a server is registered (rctl has no account before). On a state
     /// open for writing, due rotation phases are saved first.
-    pub fn wanted(&mut self) -> Result<Wanted> {
+    pub(crate) fn wanted(&mut self) -> Result<Wanted> {
         if !self.has_admin_account()? {
             return Err(Error::NoServerRegistered);
         }
@@ -98,7 +98,7 @@ impl StateDir {
     }
 
     /// What `server`'s files need (see [`files::plan_files`]).
-    pub fn plan_server_files(
+    pub(crate) fn plan_server_files(
         &self,
         server: &RegisteredServer,
         wanted: &Wanted,
@@ -116,7 +116,7 @@ impl StateDir {
     /// Writes what `plan` says `server` needs: a new certificate bundle (signed by the state's
     /// CA, recorded as `auth sign` records one), the trust bundle, users.acl; each replacing
     /// its file atomically with the owner and mode it had (or the registered owner).
-    pub fn write_server_files(
+    pub(crate) fn write_server_files(
         &mut self,
         server: &RegisteredServer,
         plan: &FilePlan,

@@ -23,7 +23,7 @@ pub(crate) fn server_blob(name: &str) -> String {
 
 impl StateDir {
     /// Every registered server, sorted by name.
-    pub fn servers(&self) -> Result<Vec<RegisteredServer>> {
+    pub(crate) fn all_servers(&self) -> Result<Vec<RegisteredServer>> {
         let mut servers = Vec::new();
         for file in self.store().list(SERVERS_DIR)? {
             if let Some(stem) = file.strip_suffix(".yaml") {
@@ -55,8 +55,8 @@ impl StateDir {
     /// Registers a server. Refused when one of that name exists, when another server writes
     /// to one of its files, when a file would be inside the state directory, or when the
     /// folder of a file does not exist.
-    pub fn add_server(&mut self, server: &RegisteredServer) -> Result<()> {
-        let servers = self.servers()?;
+    pub(crate) fn add_server(&mut self, server: &RegisteredServer) -> Result<()> {
+        let servers = self.all_servers()?;
         if servers.iter().any(|s| s.name == server.name) {
             return Err(Error::AlreadyExists {
                 what: "server",
@@ -152,14 +152,14 @@ impl StateDir {
 
     /// True once rctl's own account exists (with the first registered server; on etcd, with
     /// the CA).
-    pub fn has_admin_account(&self) -> Result<bool> {
+    pub(crate) fn has_admin_account(&self) -> Result<bool> {
         Ok(self.store().read(ADMIN_FILE)?.is_some())
     }
 
     /// The password of rctl's own account, `rctl-admin`, once it exists: what rctl logs in
     /// with on registered servers. Never printed. On a shared (etcd) state it is kept sealed
     /// under the CA passphrase, and reading it asks for the passphrase.
-    pub fn admin_password(&self) -> Result<Option<Password>> {
+    pub(crate) fn admin_password(&self) -> Result<Option<Password>> {
         let Some(data) = self.store().read(ADMIN_FILE)?.map(zeroize::Zeroizing::new) else {
             return Ok(None);
         };
@@ -179,7 +179,9 @@ impl StateDir {
 
     /// The SHA-256 of rctl-admin's password (what users.acl holds), read without the
     /// passphrase.
-    pub fn admin_password_hash(&self) -> Result<Option<crate::accounts::users::PasswordHash>> {
+    pub(crate) fn admin_password_hash(
+        &self,
+    ) -> Result<Option<crate::accounts::users::PasswordHash>> {
         if let Some(hash) = self.load(ADMIN_HASH_FILE, |data| {
             let text = std::str::from_utf8(data).map_err(|_| "not UTF-8".to_string())?;
             crate::accounts::users::PasswordHash::try_from(text.trim().to_string())
@@ -239,7 +241,10 @@ impl StateDir {
     }
 
     /// Forgets a registered server (its files stay where they are).
-    pub fn remove_server(&mut self, name: &crate::accounts::names::ServerName) -> Result<()> {
+    pub(crate) fn remove_server(
+        &mut self,
+        name: &crate::accounts::names::ServerName,
+    ) -> Result<()> {
         let Some(server) = self.find_server(name)? else {
             return Err(Error::NotFound {
                 what: "server",

@@ -23,15 +23,15 @@ struct Settings {
 }
 
 impl StateDir {
-    fn settings(&self) -> Result<Settings> {
+    fn saved_settings(&self) -> Result<Settings> {
         Ok(self
             .load(SETTINGS_FILE, crate::output::yaml::from_slice)?
             .unwrap_or_default())
     }
 
     /// The cluster's Redis target (`redis-7.0` until one is set).
-    pub fn redis_target(&self) -> Result<Target> {
-        Ok(self.settings()?.redis_target)
+    pub(crate) fn redis_target(&self) -> Result<Target> {
+        Ok(self.saved_settings()?.redis_target)
     }
 
     /// The given target, else the cluster's.
@@ -44,15 +44,15 @@ impl StateDir {
 
     /// Whether the cluster's servers log clients in by certificate (see
     /// [`set_cert_login`](Self::set_cert_login)).
-    pub fn cert_login(&self) -> Result<bool> {
-        Ok(self.settings()?.cert_login)
+    pub(crate) fn cert_login(&self) -> Result<bool> {
+        Ok(self.saved_settings()?.cert_login)
     }
 
     /// Turns certificate login on or off for the cluster. On, a client certificate logs its
     /// holder in as the account its CN names, with no password: `*` in `db_users` then reaches
     /// only a person's own account. Refused unless the cluster's target has it.
-    pub fn set_cert_login(&mut self, on: bool) -> Result<()> {
-        let mut settings = self.settings()?;
+    pub(crate) fn set_cert_login(&mut self, on: bool) -> Result<()> {
+        let mut settings = self.saved_settings()?;
         if on && !settings.redis_target.has_cert_login() {
             let have: Vec<&str> = Target::ALL
                 .iter()
@@ -78,11 +78,11 @@ impl StateDir {
 
     /// Sets the cluster's Redis target. Refused (and nothing changed) when a role, or a user's
     /// combination of roles, cannot be written for it.
-    pub fn set_redis_target(&mut self, target: Target) -> Result<()> {
-        let roles = self.roles()?;
+    pub(crate) fn set_redis_target(&mut self, target: Target) -> Result<()> {
+        let roles = self.all_roles()?;
         let renderer = Renderer::new(&roles, target)?;
         self.for_each_user(&mut |user| renderer.line(&user).map(drop))?;
-        let mut settings = self.settings()?;
+        let mut settings = self.saved_settings()?;
         if settings.cert_login && !target.has_cert_login() {
             return Err(Error::InvalidArgument(format!(
                 "certificate login is on and {target} has none: turn certificate login off first"

@@ -246,7 +246,7 @@ impl StateDir {
                 "\"rctl-admin\" is rctl's own account; it never issues a certificate for it to anyone".to_string(),
             ));
         }
-        let all_roles = self.roles()?;
+        let all_roles = self.all_roles()?;
         let roles = user_roles(&user, &all_roles)?;
         check_access(&user, &roles, login.db_user.as_str(), self.cert_login()?)?;
         // Every certificate names an account that users.acl defines: the person's own, or

@@ -132,7 +132,7 @@ fn a_change_that_fails_takes_its_audit_record_back() {
     assert_eq!(store.get("users.jsonl"), users);
     *store.full.lock().unwrap() = false;
     state.add_user(user("bob")).unwrap();
-    assert_eq!(state.users().unwrap().len(), 2);
+    assert_eq!(state.all_users().unwrap().len(), 2);
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn a_password_not_shown_is_not_saved() {
     // The caller could not show it (stdout closed) and drops the change.
     drop(pending);
     assert!(store.get("users.jsonl").is_empty() && store.get("audit.jsonl").is_empty());
-    assert!(state.users().unwrap().is_empty());
+    assert!(state.all_users().unwrap().is_empty());
 }
 
 #[test]
@@ -179,14 +179,14 @@ fn a_read_only_state_reads_and_refuses_every_change() {
     // A shared lock: two readers at once.
     let mut one = StateDir::open_read_only(&path, &options).unwrap();
     let two = StateDir::open_read_only(&path, &options).unwrap();
-    assert_eq!(one.users().unwrap().len(), 1);
-    assert_eq!(two.users().unwrap().len(), 1);
+    assert_eq!(one.all_users().unwrap().len(), 1);
+    assert_eq!(two.all_users().unwrap().len(), 1);
     assert!(one.existing_host_ca().unwrap().is_some());
     let err = one.add_user(user("bob")).unwrap_err().to_string();
     assert!(err.contains("open for reading only"), "{err}");
     // A missing directory reads as empty and is not created.
     let none = StateDir::open_read_only(dir.path().join("missing"), &options).unwrap();
-    assert!(none.users().unwrap().is_empty());
+    assert!(none.all_users().unwrap().is_empty());
     assert!(!dir.path().join("missing").exists());
     // A writer opens once the readers are gone.
     drop((one, two));

@@ -102,7 +102,7 @@ impl NewUser {
     }
 }
 
-/// A user change checked and ready to [`save`](StateDir::save), holding what must be shown
+/// A user change checked and ready to [`save`](crate::state::Users::save), holding what must be shown
 /// before it is saved: a generated password. Dropped, it saves nothing.
 #[must_use = "nothing is saved until StateDir::save"]
 #[derive(Debug)]
@@ -167,7 +167,7 @@ impl UserUpdate {
 
 impl StateDir {
     /// Every user, sorted by name.
-    pub fn users(&self) -> Result<Vec<User>> {
+    pub(crate) fn all_users(&self) -> Result<Vec<User>> {
         let mut users = Vec::new();
         self.for_each_user(&mut |user| {
             users.push(user);
@@ -186,7 +186,7 @@ impl StateDir {
     /// but for those added since it was last rewritten, which are held and merged in; the
     /// rest is read twice, not held. The whole state is checked first (every line, no name
     /// twice), so `f` sees nothing of a state `users` refuses.
-    pub fn each_user(&self, f: &mut dyn FnMut(&User) -> Result<()>) -> Result<()> {
+    pub(crate) fn each_user(&self, f: &mut dyn FnMut(&User) -> Result<()>) -> Result<()> {
         // 1. Every line checked, the names seen, and the users from the first one out of
         //    order on (the tail) kept.
         let mut names = std::collections::HashSet::new();
@@ -244,8 +244,8 @@ impl StateDir {
     }
 
     /// One user.
-    pub fn user(&self, name: &str) -> Result<User> {
-        let users = self.users()?;
+    pub(crate) fn user(&self, name: &str) -> Result<User> {
+        let users = self.all_users()?;
         find(&users, name).map(|i| users[i].clone())
     }
 
@@ -256,7 +256,7 @@ impl StateDir {
     /// Creates a user. Returns it, and the generated password when none was given: show it
     /// once, rctl keeps only its SHA-256. (A caller that must show the password before the
     /// user exists uses [`prepare_user`](Self::prepare_user) and [`save`](Self::save).)
-    pub fn add_user(&mut self, new: NewUser) -> Result<(User, Option<Password>)> {
+    pub(crate) fn add_user(&mut self, new: NewUser) -> Result<(User, Option<Password>)> {
         let pending = self.prepare_user(new)?;
         Ok(self.save(pending)?.remove(0))
     }
@@ -264,8 +264,8 @@ impl StateDir {
     /// Checks a new user and returns it ready to save, with its generated password, if any,
     /// to show first: a user whose password nobody saw would be locked out, so a caller that
     /// cannot show it drops the [`PendingUser`] and nothing is saved.
-    pub fn prepare_user(&mut self, new: NewUser) -> Result<PendingUser> {
-        let roles = self.roles()?;
+    pub(crate) fn prepare_user(&mut self, new: NewUser) -> Result<PendingUser> {
+        let roles = self.all_roles()?;
         check_roles_exist(&roles, &new.roles)?;
         let exists = || Error::AlreadyExists {
             what: "user",
@@ -297,7 +297,7 @@ impl StateDir {
         let write = if clean_end {
             UsersWrite::Append(render_user_line(&user)?)
         } else {
-            let mut users = self.users()?;
+            let mut users = self.all_users()?;
             users.push(user.clone());
             users.sort_by(|a, b| a.name.cmp(&b.name));
             UsersWrite::Rewrite(users)
@@ -312,7 +312,7 @@ impl StateDir {
     /// Saves a change that [`prepare_user`](Self::prepare_user) or
     /// [`prepare_password_reset`](Self::prepare_password_reset) checked on this state, with
     /// its audit record. Returns the user and its generated password.
-    pub fn save(&mut self, pending: PendingUser) -> Result<Vec<(User, Option<Password>)>> {
+    pub(crate) fn save(&mut self, pending: PendingUser) -> Result<Vec<(User, Option<Password>)>> {
         let PendingUser {
             users,
             event,
@@ -335,7 +335,7 @@ impl StateDir {
 
     /// Creates many users in one write (for programs that provision in bulk): all or none.
     /// Returns each user with its generated password, if one was generated.
-    pub fn add_users(&mut self, new: Vec<NewUser>) -> Result<Vec<(User, Option<Password>)>> {
+    pub(crate) fn add_users(&mut self, new: Vec<NewUser>) -> Result<Vec<(User, Option<Password>)>> {
         let pending = self.prepare_users(new)?;
         self.save(pending)
     }
@@ -346,8 +346,11 @@ impl StateDir {
     /// The users are taken one at a time; the new lines are appended, sorted among themselves,
     /// to a file that ends cleanly (the users there are read for their names only), so adding
     /// many users holds them and their lines, not every user of the state.
-    pub fn prepare_users(&mut self, new: impl IntoIterator<Item = NewUser>) -> Result<PendingUser> {
-        let roles = self.roles()?;
+    pub(crate) fn prepare_users(
+        &mut self,
+        new: impl IntoIterator<Item = NewUser>,
+    ) -> Result<PendingUser> {
+        let roles = self.all_roles()?;
         let now = self.record_time();
         let mut added = Vec::new();
         for n in new {
@@ -391,7 +394,7 @@ impl StateDir {
         let write = if clean_end {
             UsersWrite::AppendInOrder(order)
         } else {
-            let mut users = self.users()?;
+            let mut users = self.all_users()?;
             users.extend(added.iter().map(|(u, _)| u.clone()));
             users.sort_by(|a, b| a.name.cmp(&b.name));
             UsersWrite::Rewrite(users)
@@ -404,11 +407,11 @@ impl StateDir {
     }
 
     /// Changes a user's roles or traits.
-    pub fn update_user(&mut self, name: &str, update: UserUpdate) -> Result<User> {
-        let mut users = self.users()?;
+    pub(crate) fn update_user(&mut self, name: &str, update: UserUpdate) -> Result<User> {
+        let mut users = self.all_users()?;
         let i = find(&users, name)?;
         if let Some(roles) = &update.roles {
-            check_roles_exist(&self.roles()?, roles)?;
+            check_roles_exist(&self.all_roles()?, roles)?;
         }
         let user = &mut users[i];
         if let Some(v) = update.roles {
@@ -430,7 +433,7 @@ impl StateDir {
     }
 
     /// Sets a new password (generated when `None`, and then returned once).
-    pub fn reset_password(
+    pub(crate) fn reset_password(
         &mut self,
         name: &str,
         password: Option<Password>,
@@ -441,12 +444,12 @@ impl StateDir {
 
     /// Checks a password reset and returns it ready to [`save`](Self::save), with the
     /// generated password to show first (see [`prepare_user`](Self::prepare_user)).
-    pub fn prepare_password_reset(
+    pub(crate) fn prepare_password_reset(
         &mut self,
         name: &str,
         password: Option<Password>,
     ) -> Result<PendingUser> {
-        let mut users = self.users()?;
+        let mut users = self.all_users()?;
         let i = find(&users, name)?;
         let (password, generated) = match password {
             Some(p) => (p, false),
@@ -462,14 +465,14 @@ impl StateDir {
     }
 
     /// Removes a user.
-    pub fn remove_user(&mut self, name: &str) -> Result<User> {
+    pub(crate) fn remove_user(&mut self, name: &str) -> Result<User> {
         let mut removed = self.remove_users(&[name.to_string()])?;
         Ok(removed.remove(0))
     }
 
     /// Removes users, all or none: refused if any is missing.
-    pub fn remove_users(&mut self, names: &[String]) -> Result<Vec<User>> {
-        let mut users = self.users()?;
+    pub(crate) fn remove_users(&mut self, names: &[String]) -> Result<Vec<User>> {
+        let mut users = self.all_users()?;
         let mut removed = Vec::with_capacity(names.len());
         for name in names {
             let i = find(&users, name)?;
