@@ -160,6 +160,14 @@ pub enum Error {
     #[error("access denied: {0}")]
     AccessDenied(String),
 
+    /// A person was to be given the built-in `replication` role without saying so: it reads
+    /// every key (a replica's `PSYNC ? -1` copies the whole dataset), so it is for a replica's
+    /// account.
+    #[error(
+        "the replication role reads every key (a replica's PSYNC copies the whole dataset), so it is for a replica's account"
+    )]
+    ReplicationRoleUnasked,
+
     /// A rotation phase change that the state machine does not allow.
     #[error("{0}")]
     InvalidRotation(String),

@@ -140,7 +140,15 @@ struct Replication {
 
 fn replication_accounts(dir: &TestDir) -> Replication {
     // The replication role reads every key: refused to anyone not asking for it on purpose.
-    dir.rctl(&["users", "add", "replicator", "--roles=replication"])
+    let refused = dir.rctl(&["users", "add", "replicator", "--roles=replication"]);
+    assert_eq!(refused.output.status.code(), Some(2));
+    refused.refused("the replication role reads every key (a replica's PSYNC copies the whole dataset), so it is for a replica's account: pass --force to give it");
+    // The same rule for a Teleport user document and for a change of roles (the library's).
+    dir.write(
+        "replicator.yaml",
+        "kind: user\nversion: v2\nmetadata: {name: replicator}\nspec: {roles: [replication]}\n",
+    );
+    dir.rctl(&["create", "-f", "replicator.yaml"])
         .refused("the replication role reads every key");
     let replicator = add(dir, &["replicator", "--roles=replication", "--force"]);
     let admin_password = add(dir, &["admin", "--roles=access", "--db-users=admin"]);

@@ -101,6 +101,7 @@ pub fn lib_message(e: &Error) -> String {
             format!("; log in with 'rctl db login {server} --user={user}'")
         }
         Error::DbUserAmbiguous { .. } => " with --db-user".to_string(),
+        Error::ReplicationRoleUnasked => ": pass --force to give it".to_string(),
         Error::NoSuchAccount(account) => {
             format!("; create it with 'rctl users add {account} --roles=...'")
         }
@@ -164,6 +165,7 @@ pub fn exit_code(e: &CliError) -> ExitCode {
             | Error::NoServerSelected
             | Error::NoServerRegistered
             | Error::DbUserAmbiguous { .. }
+            | Error::ReplicationRoleUnasked
     );
     ExitCode::from(if usage { 2 } else { 1 })
 }

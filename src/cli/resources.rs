@@ -75,8 +75,7 @@ fn create_users(ctx: &Context, args: &CreateArgs, text: &str, source: &str) -> R
     let mut passwords = Vec::new();
     let mut ignored = std::collections::BTreeSet::new();
     for user in rctl::state::user_resource::user_documents(text, source)? {
-        let (user, left_out) = user?;
-        super::users::refuse_replication(&user.roles, args.force)?;
+        let (_, left_out) = user?;
         ignored.extend(left_out);
         passwords.push(rctl::Password::generate());
     }
@@ -86,7 +85,10 @@ fn create_users(ctx: &Context, args: &CreateArgs, text: &str, source: &str) -> R
         let users = rctl::state::user_resource::user_documents(text, source)?
             .zip(&passwords)
             .map_while(|(user, password)| match user {
-                Ok((user, _)) => Some(user.with_password(password.clone())),
+                Ok((user, _)) => Some(
+                    user.with_password(password.clone())
+                        .with_replication_asked(args.force),
+                ),
                 Err(e) => {
                     failure = Some(e);
                     None

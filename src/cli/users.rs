@@ -22,17 +22,6 @@ fn show_generated(
     Ok(())
 }
 
-/// The built-in `replication` role reads every key (a replica's `PSYNC ? -1` copies the whole
-/// dataset): given to a person only when asked for.
-pub(super) fn refuse_replication(roles: &[String], force: bool) -> Result<()> {
-    if !force && roles.iter().any(|r| r == "replication") {
-        return Err(crate::cli::error::usage(
-            "the replication role reads every key (a replica's PSYNC copies the whole dataset), so it is for a replica's account: pass --force to give it".to_string(),
-        ));
-    }
-    Ok(())
-}
-
 pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
     match cmd {
         UsersCommand::Add(args) => users_add(ctx, args)?,
@@ -88,8 +77,8 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
 /// saved only if it could be shown.
 fn users_add(ctx: &Context, args: UsersAddArgs) -> Result<()> {
     let roles = list("--roles", &args.roles.join(","))?;
-    refuse_replication(&roles, args.force)?;
     let mut new = NewUser::new(args.name, roles)
+        .with_replication_asked(args.force)
         .with_db_users(repeated_list("--db-users", &args.db_users)?)
         .with_db_names(repeated_list("--db-names", &args.db_names)?);
     if args.password_stdin {
@@ -133,9 +122,7 @@ fn users_add(ctx: &Context, args: UsersAddArgs) -> Result<()> {
 fn users_update(ctx: &Context, args: UsersUpdateArgs) -> Result<()> {
     let mut update = UserUpdate::new();
     update.roles = optional_list("--set-roles", args.set_roles)?;
-    if let Some(roles) = &update.roles {
-        refuse_replication(roles, args.force)?;
-    }
+    update.replication_asked = args.force;
     update.db_users = optional_list("--set-db-users", args.set_db_users)?;
     update.db_names = optional_list("--set-db-names", args.set_db_names)?;
     if update.roles.is_none() && update.db_users.is_none() && update.db_names.is_none() {

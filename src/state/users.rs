@@ -35,6 +35,9 @@ pub struct NewUser {
     pub db_names: Vec<String>,
     /// The password; `None` generates one (returned once).
     pub password: Option<Password>,
+    /// The built-in `replication` role may be among the roles (it reads every key: for a
+    /// replica's account, given only when asked for).
+    pub replication_asked: bool,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -47,6 +50,9 @@ pub struct UserUpdate {
     pub db_users: Option<Vec<String>>,
     /// New `db_names`.
     pub db_names: Option<Vec<String>>,
+    /// The built-in `replication` role may be among the new roles (see
+    /// [`NewUser::replication_asked`]).
+    pub replication_asked: bool,
 }
 
 impl NewUser {
@@ -58,6 +64,7 @@ impl NewUser {
             db_users: Vec::new(),
             db_names: Vec::new(),
             password: None,
+            replication_asked: false,
         }
     }
 
@@ -76,6 +83,12 @@ impl NewUser {
     /// With this password instead of a generated one.
     pub fn with_password(mut self, password: Password) -> NewUser {
         self.password = Some(password);
+        self
+    }
+
+    /// With the built-in `replication` role allowed among the roles, asked for on purpose.
+    pub fn with_replication_asked(mut self, asked: bool) -> NewUser {
+        self.replication_asked = asked;
         self
     }
 }
@@ -266,7 +279,7 @@ impl StateDir {
     /// cannot show it drops the [`PendingUser`] and nothing is saved.
     pub(crate) fn prepare_user(&mut self, new: NewUser) -> Result<PendingUser> {
         let roles = self.all_roles()?;
-        check_roles_exist(&roles, &new.roles)?;
+        check_roles(&roles, &new.roles, new.replication_asked)?;
         let exists = || Error::AlreadyExists {
             what: "user",
             name: new.name.to_string(),
@@ -354,7 +367,7 @@ impl StateDir {
         let now = self.record_time();
         let mut added = Vec::new();
         for n in new {
-            check_roles_exist(&roles, &n.roles)?;
+            check_roles(&roles, &n.roles, n.replication_asked)?;
             added.push(n.into_user(now)?);
         }
         if added.is_empty() {
@@ -411,7 +424,7 @@ impl StateDir {
         let mut users = self.all_users()?;
         let i = find(&users, name)?;
         if let Some(roles) = &update.roles {
-            check_roles_exist(&self.all_roles()?, roles)?;
+            check_roles(&self.all_roles()?, roles, update.replication_asked)?;
         }
         let user = &mut users[i];
         if let Some(v) = update.roles {
@@ -504,7 +517,12 @@ fn find(users: &[User], name: &str) -> Result<usize> {
         })
 }
 
-fn check_roles_exist(roles: &[Role], wanted: &[String]) -> Result<()> {
+/// The roles a user is given: at least one, each known, and the built-in `replication` role
+/// only when asked for.
+fn check_roles(roles: &[Role], wanted: &[String], replication_asked: bool) -> Result<()> {
+    if !replication_asked && wanted.iter().any(|r| r == "replication") {
+        return Err(Error::ReplicationRoleUnasked);
+    }
     if wanted.is_empty() {
         return Err(Error::InvalidArgument(
             "a user needs at least one role".to_string(),
