@@ -1,7 +1,7 @@
 //! tctl's resource commands: `create -f` (roles, users), `get`, `rm`.
 
 use crate::cli::error::Result;
-use rctl::{Error, Role, validate_name};
+use rctl::validate_name;
 
 use super::args::*;
 use super::io::*;
@@ -12,8 +12,8 @@ use super::{Context, with_state, with_state_read};
 /// generator's output through `<(…)`).
 const RESOURCE_LIMIT: u64 = 256 * 1024 * 1024;
 
-/// The most a role's file, or a resource on standard input, may hold.
-const STDIN_LIMIT: u64 = 1024 * 1024;
+/// The most a resource on standard input may hold (a role's file, checked by the library).
+const STDIN_LIMIT: u64 = rctl::state::user_resource::ROLE_LIMIT;
 
 pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
     let (text, source) = if args.file.as_os_str() == "-" {
@@ -26,28 +26,12 @@ pub(super) fn create(ctx: &Context, args: CreateArgs) -> Result<()> {
         let text = read_text_file(&args.file, RESOURCE_LIMIT)?;
         (text, source)
     };
-    // A role is small: its file keeps the limit of one; a file of users may be large.
-    let role_limit =
-        || crate::cli::error::usage(format!("{source} is larger than {STDIN_LIMIT} bytes"));
-    let looks_like_users = rctl::state::user_resource::first_kind(&text).as_deref() == Some("user");
-    if text.len() as u64 > STDIN_LIMIT && !looks_like_users {
-        return Err(role_limit());
-    }
-    if looks_like_users {
-        return create_users(ctx, &args, &text, &source);
-    }
-    let docs = rctl::state::user_resource::documents(&text, &source)?;
-    if docs
-        .iter()
-        .any(|d| rctl::state::user_resource::document_kind(d) == Some("user"))
-    {
-        return Err(Error::InvalidResource {
-            source_name: source,
-            reason: rctl::state::user_resource::MIXED_KINDS.to_string(),
+    let (role, ignored) = match rctl::state::user_resource::classify(&text, &source)? {
+        rctl::state::user_resource::ResourceFile::Users => {
+            return create_users(ctx, &args, &text, &source);
         }
-        .into());
-    }
-    let (role, ignored) = Role::from_teleport_yaml(&text, &source)?;
+        rctl::state::user_resource::ResourceFile::Role { role, ignored } => (role, ignored),
+    };
     let replaced = with_state(ctx, |state| {
         state.roles().create(&role, args.force, args.target)
     })?;

@@ -72,6 +72,51 @@ struct Spec {
     traits: BTreeMap<String, Vec<String>>,
 }
 
+/// The most a file of one role may hold (a file of users may be far larger).
+pub const ROLE_LIMIT: u64 = 1024 * 1024;
+
+/// What a resource file holds, as `create -f` reads it: Teleport user documents (read one at a
+/// time by [`user_documents`]), or one role.
+#[derive(Debug)]
+pub enum ResourceFile {
+    /// User documents (the first document is a user).
+    Users,
+    /// One role, and the Teleport fields it left out.
+    Role {
+        /// The role.
+        role: Box<crate::accounts::roles::Role>,
+        /// The Teleport fields rctl does not use.
+        ignored: Vec<String>,
+    },
+}
+
+/// Which resources `text` (from `source`, for messages) holds: users when its first document
+/// is one, else one role within [`ROLE_LIMIT`], no user among its documents.
+pub fn classify(text: &str, source: &str) -> Result<ResourceFile> {
+    if first_kind(text).as_deref() == Some("user") {
+        return Ok(ResourceFile::Users);
+    }
+    if text.len() as u64 > ROLE_LIMIT {
+        return Err(Error::InvalidArgument(format!(
+            "{source} is larger than {ROLE_LIMIT} bytes"
+        )));
+    }
+    if documents(text, source)?
+        .iter()
+        .any(|d| document_kind(d) == Some("user"))
+    {
+        return Err(Error::InvalidResource {
+            source_name: source.to_string(),
+            reason: MIXED_KINDS.to_string(),
+        });
+    }
+    let (role, ignored) = crate::accounts::roles::Role::from_teleport_yaml(text, source)?;
+    Ok(ResourceFile::Role {
+        role: Box::new(role),
+        ignored,
+    })
+}
+
 /// The kind of the first YAML document of `text` (`kind:`), for a file that may hold roles or
 /// users; `None` when it does not read (its nesting checked first).
 pub fn first_kind(text: &str) -> Option<String> {
