@@ -46,9 +46,16 @@ pub enum Error {
     #[error("a host CA already exists in {}; rctl never replaces a CA", .0.display())]
     CaExists(PathBuf),
 
-    /// A requested certificate lifetime is not allowed.
-    #[error("{0}")]
-    TtlNotAllowed(String),
+    /// A requested certificate lifetime is longer than a role of the person allows.
+    #[error("TTL {ttl} exceeds the max_session_ttl {cap} of role {role:?}")]
+    TtlNotAllowed {
+        /// The lifetime asked for (Go syntax).
+        ttl: String,
+        /// The role's cap (Go syntax).
+        cap: String,
+        /// The role whose cap is the smallest.
+        role: String,
+    },
 
     /// A file to write is not one rctl may write: its folder is missing, it is a folder, a
     /// link, a device or FIFO, it sits in a folder anyone may write to, or inside the state.
@@ -95,8 +102,13 @@ pub enum Error {
     },
 
     /// A certificate would name a Redis account users.acl does not define.
-    #[error("Redis account {0:?} does not exist, so Redis would refuse this certificate's login")]
-    NoSuchAccount(String),
+    #[error(
+        "Redis account {account:?} does not exist, so Redis would refuse this certificate's login"
+    )]
+    NoSuchAccount {
+        /// The account the certificate would name.
+        account: String,
+    },
 
     /// A record that should exist does not.
     #[error("{what} {name:?} not found")]
@@ -169,8 +181,22 @@ pub enum Error {
     ReplicationRoleUnasked,
 
     /// A rotation phase change that the state machine does not allow.
-    #[error("{0}")]
-    InvalidRotation(String),
+    #[error(
+        "cannot move the host CA rotation from phase {from} to {to}; allowed next: {}",
+        allowed.join(", ")
+    )]
+    InvalidRotation {
+        /// The phase the rotation is in.
+        from: &'static str,
+        /// The phase asked for.
+        to: &'static str,
+        /// The phases it may move to.
+        allowed: Vec<&'static str>,
+    },
+
+    /// A rotation that holds no second key was asked to swap to it.
+    #[error("the rotation has no second key to swap to; roll back and start again")]
+    RotationWithoutSecondKey,
 
     /// A Redis ACL rule, role or users.acl line was refused.
     #[error("{message}")]
@@ -289,9 +315,17 @@ pub enum Error {
     #[error("the CA passphrase is wrong (the key does not decrypt)")]
     CaPassphraseWrong,
 
-    /// The host CA key's passphrase could not be had (unreadable, two entries differ).
-    #[error("{0}")]
-    CaPassphrase(String),
+    /// The host CA key's passphrase could not be read from the terminal.
+    #[error("cannot read the passphrase: {source}")]
+    CaPassphraseUnread {
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The passphrase typed twice for a new encryption differed.
+    #[error("the two passphrases differ")]
+    CaPassphrasesDiffer,
 
     /// A store that keeps CA keys only encrypted (etcd) was handed one in clear.
     #[error("{} keeps a CA key only encrypted; encrypt it first", .location.display())]
@@ -352,9 +386,12 @@ pub enum Error {
     /// Another rctl changed the shared state (etcd) while this operation ran, so nothing was
     /// saved; running the operation again reads the new state.
     #[error(
-        "{0}: the state changed while this command ran (another admin or host); nothing was saved, try again"
+        "{location}: the state changed while this command ran (another admin or host); nothing was saved, try again"
     )]
-    Conflict(String),
+    Conflict {
+        /// The state (its etcd URL).
+        location: String,
+    },
 
     /// Another rctl has been syncing this server for longer than this one would wait.
     #[error("another sync of server {name:?} still runs after {}", format_std(*waited))]

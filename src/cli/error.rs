@@ -102,7 +102,7 @@ pub fn lib_message(e: &Error) -> String {
         }
         Error::DbUserAmbiguous { .. } => " with --db-user".to_string(),
         Error::ReplicationRoleUnasked => ": pass --force to give it".to_string(),
-        Error::NoSuchAccount(account) => {
+        Error::NoSuchAccount { account } => {
             format!("; create it with 'rctl users add {account} --roles=...'")
         }
         _ => String::new(),

@@ -191,15 +191,13 @@ pub(crate) fn read_passphrase(
     }
     let ask = |prompt: &str| {
         rpassword::prompt_password(prompt)
-            .map_err(|e| rctl::Error::CaPassphrase(format!("cannot read the passphrase: {e}")))
+            .map_err(|source| rctl::Error::CaPassphraseUnread { source })
     };
     let first = zeroize::Zeroizing::new(ask("Passphrase for the host CA key: ")?);
     if confirm {
         let again = zeroize::Zeroizing::new(ask("The same passphrase again: ")?);
         if *again != *first {
-            return Err(rctl::Error::CaPassphrase(
-                "the two passphrases differ".to_string(),
-            ));
+            return Err(rctl::Error::CaPassphrasesDiffer);
         }
     }
     rctl::Passphrase::new(first.to_string())

@@ -140,9 +140,11 @@ pub(crate) fn dn_text(value: &rcgen::DnValue) -> String {
 /// is chosen here, once (as Teleport's `CheckAndSetDefaults` chooses a request's).
 pub fn leaf_ttl(asked: Option<Ttl>, cap: Option<(Ttl, &str)>) -> Result<Ttl> {
     match (asked, cap) {
-        (Some(ttl), Some((cap, role))) if ttl > cap => Err(Error::TtlNotAllowed(format!(
-            "TTL {ttl} exceeds the max_session_ttl {cap} of role {role:?}"
-        ))),
+        (Some(ttl), Some((cap, role))) if ttl > cap => Err(Error::TtlNotAllowed {
+            ttl: ttl.to_string(),
+            cap: cap.to_string(),
+            role: role.to_string(),
+        }),
         (Some(ttl), _) => Ok(ttl),
         (None, Some((cap, _))) => Ok(cap.min(DEFAULT_CERT_TTL)),
         (None, None) => Ok(DEFAULT_CERT_TTL),

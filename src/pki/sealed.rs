@@ -90,7 +90,7 @@ pub fn seal(private_key_pem: &str, passphrase: &Passphrase) -> Result<String> {
 }
 
 /// Decrypts an `ENCRYPTED PRIVATE KEY` PEM into a PKCS#8 `PRIVATE KEY` PEM (wiped when
-/// dropped). A wrong passphrase is [`Error::CaPassphrase`].
+/// dropped). A wrong passphrase is [`Error::CaPassphraseWrong`].
 pub fn unseal(sealed_pem: &str, passphrase: &Passphrase) -> Result<Zeroizing<String>> {
     let (label, der) = pkcs8::der::pem::decode_vec(sealed_pem.as_bytes())
         .map_err(|e| Error::Crypto(format!("the encrypted key is not PEM: {e}")))?;

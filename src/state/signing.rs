@@ -253,7 +253,9 @@ impl StateDir {
         // another account (a service such as an app or a replicator) that exists. Checked
         // after the roles, so that a refused person learns nothing of which accounts exist.
         if login.db_user.as_str() != user.name && self.user(&login.db_user).is_err() {
-            return Err(Error::NoSuchAccount(login.db_user.to_string()));
+            return Err(Error::NoSuchAccount {
+                account: login.db_user.to_string(),
+            });
         }
         Ok(ClientCertRequest {
             user: user.name.clone(),

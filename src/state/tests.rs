@@ -101,7 +101,9 @@ impl Store for MemStore {
     }
     fn commit(&self) -> Result<()> {
         if *self.conflicts.lock().unwrap() {
-            return Err(Error::Conflict("mem".to_string()));
+            return Err(Error::Conflict {
+                location: "mem".to_string(),
+            });
         }
         Ok(())
     }

@@ -72,7 +72,7 @@ impl StateDir {
         loop {
             match operation(self) {
                 // The refused commit left nothing buffered: the rerun reads afresh.
-                Err(Error::Conflict(_)) if attempt < ATTEMPTS => {
+                Err(Error::Conflict { .. }) if attempt < ATTEMPTS => {
                     let most = 2u64 << attempt.min(5);
                     let pause = {
                         use rand::RngExt;

@@ -110,13 +110,11 @@ impl Phase {
         if self.allowed_next().contains(&to) {
             return Ok(());
         }
-        let next: Vec<&str> = self.allowed_next().iter().map(|p| p.name()).collect();
-        Err(Error::InvalidRotation(format!(
-            "cannot move the host CA rotation from phase {} to {}; allowed next: {}",
-            self.name(),
-            to.name(),
-            next.join(", ")
-        )))
+        Err(Error::InvalidRotation {
+            from: self.name(),
+            to: to.name(),
+            allowed: self.allowed_next().iter().map(|p| p.name()).collect(),
+        })
     }
 }
 

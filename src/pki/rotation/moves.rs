@@ -119,9 +119,7 @@ impl HostCa {
 
     fn swap(&mut self) -> Result<()> {
         let Some(other) = self.additional.pop() else {
-            return Err(Error::InvalidRotation(
-                "the rotation has no second key to swap to; roll back and start again".to_string(),
-            ));
+            return Err(Error::RotationWithoutSecondKey);
         };
         let old = std::mem::replace(&mut self.active, other);
         self.additional.insert(0, old);

@@ -456,7 +456,9 @@ impl Store for EtcdStore {
                 Err(e) => return Err(unreachable_error(&self.location, &e)),
             };
             if !succeeded {
-                return Err(Error::Conflict(self.location.clone()));
+                return Err(Error::Conflict {
+                    location: self.location.clone(),
+                });
             }
         }
         Ok(())
