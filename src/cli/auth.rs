@@ -60,8 +60,8 @@ pub(super) fn bundle_format(
 }
 
 /// `auth sign`'s arguments turned into one signing, once: what is signed (a person's client
-/// certificate, a CSR's, or a server's) and where and how its files go.
-fn signing(args: &SignArgs) -> Result<rctl::Signing> {
+/// certificate, a CSR's, or a server's), and how its files are placed.
+fn signing(args: &SignArgs) -> Result<(rctl::Signing, rctl::Placement)> {
     let subject = match (&args.user, &args.csr) {
         (Some(user), _) => {
             let Some(db_user) = args.db_user.clone() else {
@@ -103,7 +103,7 @@ fn signing(args: &SignArgs) -> Result<rctl::Signing> {
     let mut placement = rctl::Placement::new(format);
     placement.overwrite = args.overwrite;
     placement.owner = args.owner.clone();
-    Ok(subject.written_to(&args.out, placement))
+    Ok((subject, placement))
 }
 
 pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
@@ -113,12 +113,13 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         owner.resolve()?;
     }
     ctx.outside_state(&args.out)?;
-    let signing = signing(&args)?;
+    let (signing, placement) = signing(&args)?;
+    let format = placement.format.name();
     let redis = args.format == SignFormat::Redis;
     if redis {
         rctl::RedisBundle::check_outputs_for(&args.out, args.overwrite, args.csr.is_none())?;
-    } else if let Some((out, placement)) = &signing.out {
-        let first = placement.format.paths(out, true)[0].clone();
+    } else {
+        let first = placement.format.paths(&args.out, true)[0].clone();
         rctl::check_file_output(&first)?;
         if !args.overwrite && first.exists() {
             return Err(Error::OutputExists(first).into());
@@ -133,6 +134,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
             "note: --db-name {n:?} is not in the certificate: a Redis client picks its database with SELECT, which users.acl allows by the user's db_names (db= rules, valkey-9.1 only)"
         );
     }
+    let signing = signing.written_to(&args.out, placement);
     let (bundle, written, cert_login) = with_state(ctx, |state| {
         let (bundle, written) = state.sign(&signing)?;
         let cert_login = client && redis && state.settings().cert_login()?;
@@ -141,7 +143,6 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
     let paths = rctl::RedisBundle::paths(&args.out);
     match (redis, client) {
         (false, _) => {
-            let format = &signing.out.as_ref().expect("placed").1.format;
             outln!(
                 "Wrote {} ({}, serial {}, until {}).",
                 written
@@ -149,7 +150,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
                     .map(|p| p.display().to_string())
                     .collect::<Vec<_>>()
                     .join(", "),
-                format.name(),
+                format,
                 bundle.issued().serial,
                 output::date(bundle.issued().not_after)
             )?;
