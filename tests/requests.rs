@@ -722,34 +722,22 @@ fn the_signer_refuses_a_flood_of_junk_alone_and_still_answers_the_honest() {
     queue.submit("evil\x1b[2Jid", b"junk", ttl).unwrap();
     let r1 = RequestFor::Server("r1".parse().unwrap());
     let current = f.node.read("r1.key");
-    let good = NodeRequest::new(
-        rctl::requests::node::Asked {
+    // A renewal of r1 with its proof, as node-a's sync makes it.
+    let renewal = || {
+        let asked = rctl::requests::node::Asked {
             subject: r1.clone(),
             node: &node,
             algorithm: algo,
             hosts: &hosts,
-        },
-        Some(&current),
-        false,
-        now,
-    )
-    .unwrap();
+        };
+        NodeRequest::new(asked, Some(&current), false, now).unwrap()
+    };
+    let good = renewal();
     queue
         .submit(&good.request.id, &good.request.to_json().unwrap(), ttl)
         .unwrap();
     // A second one for the same name in the same pass: one signature per registration.
-    let twice = NodeRequest::new(
-        rctl::requests::node::Asked {
-            subject: r1,
-            node: &node,
-            algorithm: algo,
-            hosts: &hosts,
-        },
-        Some(&current),
-        false,
-        now,
-    )
-    .unwrap();
+    let twice = renewal();
     queue
         .submit(&twice.request.id, &twice.request.to_json().unwrap(), ttl)
         .unwrap();
