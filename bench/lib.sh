@@ -25,3 +25,16 @@ work_folder() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
+
+# start_etcd [ETCD-FLAG...]: one etcd member on free loopback ports, its data in $W/etcd and its
+# log in $W/etcd.log, stopped on exit; sets client (its client port) and etcd_pid.
+start_etcd() {
+  local peer
+  client=$(free_port) peer=$(free_port)
+  etcd --data-dir "$W/etcd" --listen-client-urls "http://127.0.0.1:$client" \
+    --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "default=http://127.0.0.1:$peer" "$@" >"$W/etcd.log" 2>&1 &
+  pids+=($!)
+  etcd_pid=$!
+}

@@ -16,14 +16,7 @@ install_missing etcd:etcd-server etcdctl:etcd-client curl:curl hyperfine:hyperfi
 cargo build --release --locked --bin rctl >/dev/null 2>&1
 RCTL=$PWD/target/release/rctl
 work_folder
-client=$(free_port) peer=$(free_port)
-etcd --data-dir "$W/etcd" --listen-client-urls "http://127.0.0.1:$client" \
-  --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-  --initial-cluster "default=http://127.0.0.1:$peer" --quota-backend-bytes=8589934592 \
-  >"$W/etcd.log" 2>&1 &
-pids+=($!)
-etcd_pid=$!
+start_etcd --quota-backend-bytes=8589934592
 S="--state=etcd://127.0.0.1:$client/fleet"
 until $RCTL $S status >/dev/null 2>&1; do sleep 0.2; done
 printf 'fleet passphrase\n' >pass && chmod 600 pass

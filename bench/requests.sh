@@ -21,12 +21,7 @@ RCTL=$PWD/target/release/rctl
 FAKE=$PWD/target/release/examples/fake_node_requests
 work_folder
 
-client=$(free_port) peer=$(free_port)
-etcd --data-dir "$W/etcd" --listen-client-urls "http://127.0.0.1:$client" \
-  --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
-  --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-  --initial-cluster "default=http://127.0.0.1:$peer" >"$W/etcd.log" 2>&1 &
-pids+=($!)
+start_etcd
 URL="etcd://127.0.0.1:$client/bench"
 until $RCTL --state="$URL" status >/dev/null 2>&1; do sleep 0.2; done
 
