@@ -141,7 +141,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
         Ok((bundle, written, cert_login))
     })?;
     let paths = rctl::RedisBundle::paths(&args.out);
-    match (redis, client) {
+    match (redis, &signing.subject) {
         (false, _) => {
             outln!(
                 "Wrote {} ({}, serial {}, until {}).",
@@ -155,10 +155,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
                 output::date(bundle.issued().not_after)
             )?;
         }
-        (true, true) => {
-            let rctl::Subject::Client(login) = &signing.subject else {
-                unreachable!("a client signing")
-            };
+        (true, rctl::Subject::Client(login)) => {
             if cert_login {
                 errln!(
                     "note: certificate login is on: this certificate logs its holder in as Redis user {:?} with no password; keep {} as safe as a password",
@@ -171,7 +168,7 @@ pub(super) fn auth_sign(ctx: &Context, args: SignArgs) -> Result<()> {
                 output::redis_client_instructions(&paths, login, bundle.issued())
             )?;
         }
-        (true, false) => {
+        (true, _) => {
             // The key the CSR was made with, usually beside it: the redis.conf lines name it.
             let key_beside = args.csr.is_some() && bundle.key_file_matches(&paths[1]);
             out!(

@@ -191,6 +191,13 @@ impl Signing {
     }
 }
 
+/// A [`Subject`] resolved at the door: what the CA signs.
+enum Resolved<'a> {
+    Server(&'a ServerCertRequest),
+    Client(ClientCertRequest),
+    Csr(&'a str, Option<Ttl>),
+}
+
 impl StateDir {
     /// The one signing door. The request is resolved first (a person's roles allow the
     /// account, the TTL within their cap; the output paths free and outside the state; a CSR's
@@ -202,15 +209,16 @@ impl StateDir {
             Subject::Client(login) => (Some(login.user.as_str()), Phase::UpdateClients),
             Subject::Server(_) | Subject::Csr { .. } => (None, Phase::UpdateServers),
         };
-        let client = match &signing.subject {
-            Subject::Client(login) => Some(self.client_request(login)?),
-            _ => None,
+        // A person's login is resolved into its certificate request first (roles, TTL cap).
+        let resolved = match &signing.subject {
+            Subject::Client(login) => Resolved::Client(self.client_request(login)?),
+            Subject::Server(req) => Resolved::Server(req),
+            Subject::Csr { pem, ttl } => Resolved::Csr(pem, *ttl),
         };
-        let sign = |ca: &HostCa, now: OffsetDateTime| match (&signing.subject, &client) {
-            (Subject::Server(req), _) => ca.sign_redis_server(req, now),
-            (Subject::Client(_), Some(req)) => ca.sign_redis_client(req, now),
-            (Subject::Csr { pem, ttl }, _) => ca.sign_redis_csr(pem, *ttl, now),
-            (Subject::Client(_), None) => unreachable!("resolved above"),
+        let sign = |ca: &HostCa, now: OffsetDateTime| match &resolved {
+            Resolved::Server(req) => ca.sign_redis_server(req, now),
+            Resolved::Client(req) => ca.sign_redis_client(req, now),
+            Resolved::Csr(pem, ttl) => ca.sign_redis_csr(pem, *ttl, now),
         };
         let Some((out, placement)) = &signing.out else {
             let (ca, pending) = self.load_ca_unlocked()?;
