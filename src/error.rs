@@ -5,6 +5,17 @@
 
 use std::path::PathBuf;
 
+mod denial;
+mod invalid;
+mod remote;
+
+pub use denial::Denial;
+pub use invalid::{CaKeyProblem, FormatProblem, Invalid};
+pub use remote::{MissingCredential, ReplyHint, ServerError, StoreError};
+
+/// A foreign error kept as the cause of one of rctl's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Everything that can go wrong in rctl.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -38,9 +49,9 @@ pub enum Error {
         reason: String,
     },
 
-    /// Any other argument that does not make sense.
-    #[error("{0}")]
-    InvalidArgument(String),
+    /// Any other argument, or input the caller handed in, that rctl refuses.
+    #[error(transparent)]
+    InvalidArgument(#[from] Invalid),
 
     /// The host CA already exists and `init` would replace it.
     #[error("a host CA already exists in {}; rctl never replaces a CA", .0.display())]
@@ -170,7 +181,7 @@ pub enum Error {
 
     /// The operation is not allowed by the roles or the rules of rctl.
     #[error("access denied: {0}")]
-    AccessDenied(String),
+    AccessDenied(#[from] Denial),
 
     /// A person was to be given the built-in `replication` role without saying so: it reads
     /// every key (a replica's `PSYNC ? -1` copies the whole dataset), so it is for a replica's
@@ -300,9 +311,16 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
-    /// The cryptographic library refused an operation.
-    #[error("certificate or key operation failed: {0}")]
-    Crypto(String),
+    /// The cryptographic library refused an operation, or a key or sealed secret does not
+    /// read.
+    #[error("certificate or key operation failed: {what}{}", source.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    Crypto {
+        /// What failed.
+        what: &'static str,
+        /// The library's error, where it gives one.
+        #[source]
+        source: Option<BoxError>,
+    },
 
     /// The host CA key is encrypted and no passphrase was given.
     #[error("the host CA key is encrypted and no passphrase was given{detail}")]
@@ -380,8 +398,8 @@ pub enum Error {
     },
 
     /// A shared state store (etcd) could not be reached or refused a change.
-    #[error("{0}")]
-    Store(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 
     /// Another rctl changed the shared state (etcd) while this operation ran, so nothing was
     /// saved; running the operation again reads the new state.
@@ -410,8 +428,8 @@ pub enum Error {
     },
 
     /// A live Redis server could not be reached, refused rctl, or answered unexpectedly.
-    #[error("{0}")]
-    Server(String),
+    #[error(transparent)]
+    Server(#[from] ServerError),
 }
 
 impl Error {
@@ -437,9 +455,27 @@ impl Error {
     }
 }
 
+impl Error {
+    /// An [`Error::Crypto`] with no foreign cause.
+    pub(crate) fn crypto(what: &'static str) -> Error {
+        Error::Crypto { what, source: None }
+    }
+
+    /// An [`Error::Crypto`] caused by `e`.
+    pub(crate) fn crypto_by(
+        what: &'static str,
+        e: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Crypto {
+            what,
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
 impl From<rcgen::Error> for Error {
     fn from(e: rcgen::Error) -> Self {
-        Error::Crypto(e.to_string())
+        Error::crypto_by("rcgen", e)
     }
 }
 

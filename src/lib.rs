@@ -88,7 +88,10 @@ pub use accounts::users::{Password, PasswordHash, User, parse_list};
 pub use clients::output::{ClientFormat, ClientOutput};
 pub use clients::profile::{DbLogin, Profile};
 pub use duration::{Ttl, format_std, parse_duration};
-pub use error::{Error, Result};
+pub use error::{
+    BoxError, CaKeyProblem, Denial, Error, FormatProblem, Invalid, MissingCredential, ReplyHint,
+    Result, ServerError, StoreError,
+};
 pub use output::atomic::{check_file_output, check_outside_state, write_public_file};
 pub use output::owner::FileOwner;
 pub use output::read::read_regular;

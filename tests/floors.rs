@@ -257,3 +257,68 @@ fn a_planted_upward_import_or_circle_is_found() {
         "{found:?}"
     );
 }
+
+/// Where a library variant is only a message: `Name(String)`, or a variant whose one field is
+/// a `String` that is its whole text (`#[error("{reason}")]`). Library errors are typed data (what, which,
+/// why as fields; foreign errors as `#[source]`), their text made from them.
+fn string_only_variants(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut found = Vec::new();
+    let mut whole_field: Option<String> = None;
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(format) = line
+            .strip_prefix("#[error(\"{")
+            .and_then(|r| r.strip_suffix("}\")]"))
+            .filter(|f| f.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        {
+            whole_field = Some(format.to_string());
+            continue;
+        }
+        if line.starts_with("///") || line.starts_with("#[") || line.is_empty() {
+            continue;
+        }
+        let name: String = line.chars().take_while(|c| c.is_alphanumeric()).collect();
+        let field = whole_field.take();
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let rest = &line[name.len()..];
+        if rest.starts_with("(String)") {
+            found.push(name);
+        } else if let Some(field) = field
+            && rest.trim() == "{"
+        {
+            let fields: Vec<&&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.starts_with('}'))
+                .filter(|l| !l.starts_with("///") && !l.starts_with("#["))
+                .collect();
+            if let [one] = fields.as_slice()
+                && **one == format!("{field}: String,")
+            {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_library_error_variant_is_only_a_message() {
+    let (src, files) = source();
+    let mut found = Vec::new();
+    for (path, text) in &files {
+        let rel = path.strip_prefix(&src).unwrap();
+        if rel == Path::new("error.rs") || rel.starts_with("error") {
+            found.extend(
+                string_only_variants(text)
+                    .into_iter()
+                    .map(|v| format!("{}: {v}", rel.display())),
+            );
+        }
+    }
+    assert_eq!(found, Vec::<String>::new());
+    // The check finds what it looks for.
+    let planted = "pub enum E {\n    #[error(\"{0}\")]\n    Store(String),\n    #[error(\"{reason}\")]\n    Server {\n        /// Why.\n        reason: String,\n    },\n    #[error(\"{addr}: no answer\")]\n    Typed {\n        addr: String,\n    },\n}";
+    assert_eq!(string_only_variants(planted), ["Store", "Server"]);
+}

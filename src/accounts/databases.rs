@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use super::roles::{DB_NAMES_VAR, Role, expand};
 use super::users::User;
-use crate::error::{Error, Result};
+use crate::error::{Invalid, Result};
 
 /// The databases one user may use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,14 +86,13 @@ pub fn database_access(user: &User, roles: &[&Role]) -> Result<DatabaseGrant> {
             DatabaseAccess::Only(BTreeSet::new())
         } else if !named || allow.contains(&"*") {
             if let Some(by) = denier {
-                return Err(Error::InvalidArgument(format!(
-                    "user {:?}: role {by:?} denies databases {} while role {:?} allows every \
-                     database; a database rule lists the databases allowed, so name them in \
-                     allow.db_names",
-                    user.name,
-                    list(&denied),
-                    role.name()
-                )));
+                return Err(Invalid::DatabasesConflict {
+                    user: user.name.to_string(),
+                    denier: by.to_string(),
+                    denied: list(&denied),
+                    allower: role.name().to_string(),
+                }
+                .into());
             }
             DatabaseAccess::All
         } else {

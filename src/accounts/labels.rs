@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, Invalid, Result, shorten};
 
 /// A key or value of a label: letters, digits and `._-/:@`, at most 63 bytes for a value's
 /// sake; a key may also be `*` in a role's `db_labels`.
@@ -51,15 +51,15 @@ impl Labels {
 }
 
 impl TryFrom<BTreeMap<String, String>> for Labels {
-    type Error = String;
+    type Error = Error;
 
-    fn try_from(map: BTreeMap<String, String>) -> std::result::Result<Labels, String> {
+    fn try_from(map: BTreeMap<String, String>) -> Result<Labels> {
         for (k, v) in &map {
             if !valid_part(k) || !valid_part(v) {
-                return Err(format!(
-                    "invalid label {:?}={:?}: keys and values are letters, digits and ._-/:@",
-                    shorten(k),
-                    shorten(v)
+                return Err(Invalid::malformed(
+                    "label",
+                    &format!("{k}={v}"),
+                    "keys and values are letters, digits and ._-/:@",
                 ));
             }
         }
@@ -80,19 +80,17 @@ impl FromStr for Labels {
         let mut map = BTreeMap::new();
         for pair in s.split(',').filter(|p| !p.is_empty()) {
             let Some((k, v)) = pair.split_once('=') else {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid label {:?}: want KEY=VALUE",
-                    shorten(pair)
-                )));
+                return Err(Invalid::malformed("label", pair, "want KEY=VALUE"));
             };
             if map.insert(k.to_string(), v.to_string()).is_some() {
-                return Err(Error::InvalidArgument(format!(
-                    "label {:?} is given twice",
-                    shorten(k)
-                )));
+                return Err(Invalid::Twice {
+                    what: "label",
+                    value: shorten(k),
+                }
+                .into());
             }
         }
-        Labels::try_from(map).map_err(Error::InvalidArgument)
+        Labels::try_from(map)
     }
 }
 
@@ -143,11 +141,14 @@ impl LabelSelector {
     /// Checks keys and values: names as labels have them, globs with `*`, and no regular
     /// expression (`^...$`), which rctl does not read.
     pub fn validate(&self, field: &str) -> Result<()> {
-        let bad = |what: &str, s: &str, why: &str| {
-            Err(Error::InvalidArgument(format!(
-                "{field}: {what} {:?} {why}",
-                shorten(s)
-            )))
+        let bad = |part: &'static str, s: &str, problem: &'static str| {
+            Err(Invalid::LabelRule {
+                field: field.to_string(),
+                part,
+                value: shorten(s),
+                problem,
+            }
+            .into())
         };
         for (key, values) in &self.0 {
             if key != "*" && !valid_part(key) {

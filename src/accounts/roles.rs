@@ -8,7 +8,7 @@ use crate::accounts::names::validate_name;
 use crate::accounts::teleport_fields::strip_teleport_fields;
 use crate::accounts::users::User;
 use crate::duration::Ttl;
-use crate::error::{Error, Result, shorten};
+use crate::error::{Denial, Error, Invalid, Result, shorten};
 
 /// A role resource, as `rctl create -f` reads it and `rctl get roles` prints it.
 ///
@@ -191,16 +191,20 @@ impl Role {
     /// Checks kind, version, name, TTL, variables and the Redis ACL rules.
     pub fn validate(&self) -> Result<()> {
         if self.kind != "role" {
-            return Err(Error::InvalidArgument(format!(
-                "kind {:?} is not supported; rctl reads kind: role",
-                shorten(&self.kind)
-            )));
+            return Err(Invalid::RoleResource {
+                field: "kind",
+                value: shorten(&self.kind),
+                want: "rctl reads kind: role",
+            }
+            .into());
         }
         if !ROLE_VERSIONS.contains(&self.version.as_str()) {
-            return Err(Error::InvalidArgument(format!(
-                "role version {:?} is not supported; use one of Teleport's v3 to v7",
-                shorten(&self.version)
-            )));
+            return Err(Invalid::RoleResource {
+                field: "role version",
+                value: shorten(&self.version),
+                want: "use one of Teleport's v3 to v7",
+            }
+            .into());
         }
         validate_name("role", self.name())?;
         for (side, cond) in [("allow", &self.spec.allow), ("deny", &self.spec.deny)] {
@@ -209,9 +213,7 @@ impl Role {
             cond.db_labels.validate(&format!("{side}.db_labels"))?;
         }
         if !self.spec.deny.redis_acl.is_empty() {
-            return Err(Error::InvalidArgument(
-                "deny.redis_acl is not supported: deny commands with '-cmd' or '-@category' in allow.redis_acl".into(),
-            ));
+            return Err(Invalid::DenyRedisAcl.into());
         }
         Ok(())
     }
@@ -228,16 +230,18 @@ fn one_line(s: &str) -> String {
 }
 
 /// A value is `*`, a name, or the one variable this field takes.
-fn check_values(side: &str, field: &str, values: &[String], variable: &str) -> Result<()> {
+fn check_values(side: &str, field: &str, values: &[String], variable: &'static str) -> Result<()> {
     for v in values {
         if v == "*" || v == variable {
             continue;
         }
         if v.contains("{{") {
-            return Err(Error::InvalidArgument(format!(
-                "{side}.{field}: unknown variable {:?}; rctl knows {variable}",
-                shorten(v)
-            )));
+            return Err(Invalid::UnknownVariable {
+                field: format!("{side}.{field}"),
+                value: shorten(v),
+                known: variable,
+            }
+            .into());
         }
         validate_name("database", v)?;
     }
@@ -281,11 +285,12 @@ pub fn check_access(user: &User, roles: &[&Role], db_user: &str, cert_login: boo
             &expand(&deny.db_users, DB_USERS_VAR, &user.db_users),
             db_user,
         ) {
-            return Err(Error::AccessDenied(format!(
-                "role {:?} denies db user {db_user:?} to user {:?}",
-                role.name(),
-                user.name
-            )));
+            return Err(Denial::RoleDeniesDbUser {
+                role: role.name().to_string(),
+                db_user: db_user.to_string(),
+                user: user.name.to_string(),
+            }
+            .into());
         }
     }
     let strict = cert_login && db_user != user.name;
@@ -293,17 +298,13 @@ pub fn check_access(user: &User, roles: &[&Role], db_user: &str, cert_login: boo
         .iter()
         .any(|role| allows_db_user(role, user, db_user, cert_login));
     if !allowed {
-        let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
-        let hint = if strict {
-            " (certificate login is on: a certificate for another account needs that account named in a role's db_users or the user's db_users trait, not '*')"
-        } else {
-            ""
-        };
-        return Err(Error::AccessDenied(format!(
-            "no role of user {:?} ({}) allows db user {db_user:?}{hint}",
-            user.name,
-            names.join(", ")
-        )));
+        return Err(Denial::NoRoleAllowsDbUser {
+            user: user.name.to_string(),
+            roles: roles.iter().map(|r| r.name().to_string()).collect(),
+            db_user: db_user.to_string(),
+            cert_login_strict: strict,
+        }
+        .into());
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 use super::roles::{Role, allows_db_user, check_access};
 use super::users::User;
 use crate::accounts::labels::Labels;
-use crate::error::{Error, Result};
+use crate::error::{Denial, Result};
 
 /// Whether `user` holding `roles` reaches a server labelled `labels` at all.
 pub fn reaches(roles: &[&Role], labels: &Labels) -> bool {
@@ -30,12 +30,13 @@ pub fn check_server_access(
     cert_login: bool,
 ) -> Result<()> {
     if let Some(role) = roles.iter().find(|r| r.spec.deny.db_labels.matches(labels)) {
-        return Err(Error::AccessDenied(format!(
-            "role {:?} denies server {server:?} ({}) to user {:?}",
-            role.name(),
-            labels_text(labels),
-            user.name
-        )));
+        return Err(Denial::RoleDeniesServer {
+            role: role.name().to_string(),
+            server: server.to_string(),
+            labels: labels_text(labels),
+            user: user.name.to_string(),
+        }
+        .into());
     }
     let reaching: Vec<&Role> = roles
         .iter()
@@ -43,21 +44,24 @@ pub fn check_server_access(
         .filter(|r| r.spec.allow.db_labels.matches(labels))
         .collect();
     if reaching.is_empty() {
-        return Err(Error::AccessDenied(format!(
-            "no role of user {:?} allows server {server:?} ({}): its db_labels do not match",
-            user.name,
-            labels_text(labels)
-        )));
+        return Err(Denial::NoRoleAllowsServer {
+            user: user.name.to_string(),
+            server: server.to_string(),
+            labels: labels_text(labels),
+        }
+        .into());
     }
     check_access(user, roles, db_user, cert_login)?;
     if !reaching
         .iter()
         .any(|r| allows_db_user(r, user, db_user, cert_login))
     {
-        return Err(Error::AccessDenied(format!(
-            "no role of user {:?} that allows server {server:?} allows db user {db_user:?}",
-            user.name
-        )));
+        return Err(Denial::NoRoleAllowsDbUserOnServer {
+            user: user.name.to_string(),
+            server: server.to_string(),
+            db_user: db_user.to_string(),
+        }
+        .into());
     }
     Ok(())
 }

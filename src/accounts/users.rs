@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::accounts::names::{validate_name, validate_user_name};
-use crate::error::{Error, Result, shorten};
+use crate::error::{Invalid, Result};
 
 /// A person (and Redis user) known to rctl.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,10 +80,7 @@ pub fn parse_list(input: &str) -> Result<Vec<String>> {
     for part in input.split(',') {
         let v = part.trim();
         if v.is_empty() {
-            return Err(Error::InvalidArgument(format!(
-                "empty value in {:?}",
-                shorten(input)
-            )));
+            return Err(Invalid::malformed("list", input, "it holds an empty value"));
         }
         if !out.iter().any(|x| x == v) {
             out.push(v.to_string());
@@ -116,12 +113,13 @@ impl Password {
         }
         let input = Zeroizing::new(input);
         if input.is_empty() {
-            return Err(Error::InvalidArgument("the password is empty".to_string()));
+            return Err(Invalid::Empty {
+                what: "the password",
+            }
+            .into());
         }
         if input.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(Error::InvalidArgument(
-                "the password contains whitespace or a control character".to_string(),
-            ));
+            return Err(Invalid::PasswordCharacters.into());
         }
         Ok(Password(input))
     }

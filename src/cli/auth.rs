@@ -1,5 +1,6 @@
 //! `auth init|sign|export|rotate`, `status`, `certs inspect`.
 
+use crate::cli::error::CliError;
 use crate::cli::error::Result;
 use rctl::{
     CaOptions, ClientLogin, Error, Phase, ServerCertRequest, parse_host_list, validate_name,
@@ -47,9 +48,9 @@ pub(super) fn bundle_format(
         }
         SignFormat::KubernetesSecret => {
             let name = name()?;
-            rctl::check_kubernetes_name("Secret name", &name)?;
+            rctl::check_kubernetes_name("Kubernetes Secret name", &name)?;
             if let Some(ns) = &options.namespace {
-                rctl::check_kubernetes_name("namespace", ns)?;
+                rctl::check_kubernetes_name("Kubernetes namespace", ns)?;
             }
             Ok(rctl::BundleFormat::KubernetesSecret {
                 name,
@@ -308,27 +309,22 @@ pub(super) fn certs_inspect(ctx: &Context, args: InspectArgs) -> Result<()> {
         ))
     })?;
     out!("{}", output::cert_report(&report, args.format)?)?;
-    let file = args.file.display();
-    match report.status {
-        rctl::CertStatus::Valid => Ok(()),
-        rctl::CertStatus::Expired => Err(Error::AccessDenied(format!(
-            "{file} expired {}",
-            output::date(report.not_after)
-        ))
-        .into()),
-        rctl::CertStatus::NotYetValid => Err(Error::AccessDenied(format!(
-            "{file} is not valid before {} (now {})",
+    let why = match report.status {
+        rctl::CertStatus::Valid => return Ok(()),
+        rctl::CertStatus::Expired => format!("expired {}", output::date(report.not_after)),
+        rctl::CertStatus::NotYetValid => format!(
+            "is not valid before {} (now {})",
             output::date(report.not_before),
             output::date(now)
-        ))
-        .into()),
-        rctl::CertStatus::Foreign => Err(Error::AccessDenied(format!(
-            "{file} was not signed by any key this host CA trusts"
-        ))
-        .into()),
+        ),
+        rctl::CertStatus::Foreign => "was not signed by any key this host CA trusts".to_string(),
         // A status this rctl does not know how to describe: not valid, whatever it is.
-        _ => Err(Error::AccessDenied(format!("{file} is not valid")).into()),
-    }
+        _ => "is not valid".to_string(),
+    };
+    Err(CliError::CertificateRejected {
+        file: args.file,
+        why,
+    })
 }
 
 pub(super) fn auth_encrypt(ctx: &Context) -> Result<()> {

@@ -18,6 +18,40 @@ pub enum CliError {
     /// The command line is wrong: a flag's value, or flags that do not go together.
     #[error("{0}")]
     Usage(String),
+    /// `auth sign-requests` refused some of the requests (each printed before).
+    #[error("access denied: {refused} of {of} signing request(s) refused")]
+    RequestsRefused {
+        /// How many were refused.
+        refused: usize,
+        /// How many were judged.
+        of: usize,
+    },
+    /// `certs inspect` read a certificate that is not valid now (its report printed before).
+    #[error("access denied: {} {why}", file.display())]
+    CertificateRejected {
+        /// The file.
+        file: std::path::PathBuf,
+        /// Why: "expired 2026-...", "was not signed by any key this host CA trusts".
+        why: String,
+    },
+    /// `redis sync` left servers or client outputs not in line (each printed before).
+    #[error("{failed} of {of} not in line")]
+    NotInLine {
+        /// How many failed.
+        failed: usize,
+        /// How many were synced.
+        of: Counted,
+    },
+    /// `redis check` found problems (each printed before).
+    #[error("{problems} problem(s) on {behind} of {of}")]
+    Problems {
+        /// How many problems.
+        problems: usize,
+        /// On how many servers or outputs.
+        behind: usize,
+        /// Of how many checked.
+        of: Counted,
+    },
     /// `acl check` found problems in a users.acl (each printed on stdout before).
     #[error(
         "{source_name}: {} problem(s) for {target}, the first: {}",
@@ -34,6 +68,32 @@ pub enum CliError {
     },
 }
 
+/// How many servers and client outputs a sync or check went through: `3 server(s)`, or
+/// `5 (3 server(s), 2 client output(s))`.
+#[derive(Debug, Clone, Copy)]
+pub struct Counted {
+    /// Servers.
+    pub servers: usize,
+    /// Client outputs.
+    pub clients: usize,
+}
+
+impl std::fmt::Display for Counted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.clients == 0 {
+            write!(f, "{} server(s)", self.servers)
+        } else {
+            write!(
+                f,
+                "{} ({} server(s), {} client output(s))",
+                self.servers + self.clients,
+                self.servers,
+                self.clients
+            )
+        }
+    }
+}
+
 /// What every command of the binary returns.
 pub type Result<T> = std::result::Result<T, CliError>;
 
@@ -47,6 +107,10 @@ pub fn message(e: &CliError) -> String {
     match e {
         CliError::Lib(e) => lib_message(e),
         CliError::Usage(text) => one_line(text.clone()),
+        CliError::RequestsRefused { .. }
+        | CliError::CertificateRejected { .. }
+        | CliError::NotInLine { .. }
+        | CliError::Problems { .. } => one_line(e.to_string()),
         CliError::AclProblems { findings, .. } => {
             let hint = findings
                 .first()
@@ -102,6 +166,9 @@ pub fn lib_message(e: &Error) -> String {
         }
         Error::DbUserAmbiguous { .. } => " with --db-user".to_string(),
         Error::ReplicationRoleUnasked => ": pass --force to give it".to_string(),
+        Error::InvalidArgument(rctl::Invalid::SecretWouldBeLost) => {
+            "; redirect it to a file, or pass --password-stdin".to_string()
+        }
         Error::NoSuchAccount { account } => {
             format!("; create it with 'rctl users add {account} --roles=...'")
         }
@@ -149,7 +216,11 @@ pub fn one_line(text: String) -> String {
 pub fn exit_code(e: &CliError) -> ExitCode {
     let e = match e {
         CliError::Usage(_) => return ExitCode::from(2),
-        CliError::AclProblems { .. } => return ExitCode::from(1),
+        CliError::AclProblems { .. }
+        | CliError::RequestsRefused { .. }
+        | CliError::CertificateRejected { .. }
+        | CliError::NotInLine { .. }
+        | CliError::Problems { .. } => return ExitCode::from(1),
         CliError::Lib(e) => e,
     };
     let usage = matches!(

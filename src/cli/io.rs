@@ -77,9 +77,7 @@ pub(super) fn emit_secret(text: &str) -> rctl::Result<()> {
         .metadata()
         .is_ok_and(|m| m.file_type().is_char_device() && Some(m.rdev()) == null)
     {
-        return Err(Error::InvalidArgument(
-            "standard output is closed or /dev/null: the generated password would be lost; redirect it to a file, or pass --password-stdin".to_string(),
-        ));
+        return Err(rctl::Invalid::SecretWouldBeLost.into());
     }
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
@@ -173,8 +171,13 @@ pub(crate) fn read_passphrase(
     if let Some(path) = file {
         rctl::storage::check_private_file(path, options)?;
         // A passphrase file that cannot be read is the command line's mistake, said as such.
-        let text = read_text_file(path, 1024)
-            .map_err(|e| rctl::Error::InvalidArgument(crate::cli::error::message(&e)))?;
+        let bytes = rctl::read_regular(path, 1024).map_err(|source| rctl::Invalid::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| rctl::Invalid::NotUtf8 {
+            path: path.to_path_buf(),
+        })?;
         return rctl::Passphrase::new(text);
     }
     // Asked only of a person at a terminal: a script (standard input not a terminal) is told

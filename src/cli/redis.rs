@@ -1,6 +1,7 @@
 //! `redis config`, `redis target`, `redis add|ls|rm`.
 
 use crate::cli::error::Result;
+use crate::cli::error::{CliError, Counted};
 use rctl::{Error, fleet};
 use std::path::Path;
 
@@ -300,17 +301,13 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     }
     let failed = report.failed();
     if failed > 0 {
-        let of = if report.clients.is_empty() {
-            format!("{} server(s)", report.servers.len())
-        } else {
-            format!(
-                "{} ({} server(s), {} client output(s))",
-                report.servers.len() + report.clients.len(),
-                report.servers.len(),
-                report.clients.len()
-            )
-        };
-        return Err(Error::Server(format!("{failed} of {of} not in line")).into());
+        return Err(CliError::NotInLine {
+            failed,
+            of: Counted {
+                servers: report.servers.len(),
+                clients: report.clients.len(),
+            },
+        });
     }
     Ok(())
 }
@@ -389,17 +386,14 @@ pub(super) fn redis_check(ctx: &Context, args: RedisCheckArgs) -> Result<()> {
     let problems = check.problems();
     if problems > 0 {
         let behind = reports.iter().filter(|r| !r.findings.is_empty()).count();
-        let of = if check.clients.is_empty() {
-            format!("{} server(s)", reports.len())
-        } else {
-            format!(
-                "{} ({} server(s), {} client output(s))",
-                reports.len(),
-                check.servers.len(),
-                check.clients.len()
-            )
-        };
-        return Err(Error::Server(format!("{problems} problem(s) on {behind} of {of}")).into());
+        return Err(CliError::Problems {
+            problems,
+            behind,
+            of: Counted {
+                servers: check.servers.len(),
+                clients: check.clients.len(),
+            },
+        });
     }
     Ok(())
 }

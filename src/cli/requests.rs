@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use crate::cli::error::CliError;
 use crate::cli::error::Result;
-use rctl::Error;
 
 use super::auth_args::SignRequestsArgs;
 use super::{Context, with_state, with_state_read};
@@ -17,11 +17,10 @@ pub(super) fn auth_sign_requests(ctx: &Context, args: SignRequestsArgs) -> Resul
         let done = with_state(ctx, |state| state.requests().sign_pending())?;
         let refused = show(&done)?;
         if refused > 0 {
-            return Err(Error::AccessDenied(format!(
-                "{refused} of {} signing request(s) refused",
-                done.outcomes.len()
-            ))
-            .into());
+            return Err(CliError::RequestsRefused {
+                refused,
+                of: done.outcomes.len(),
+            });
         }
         if done.outcomes.is_empty() {
             errln!("note: no signing request is pending");
@@ -53,7 +52,7 @@ pub(super) fn auth_sign_requests(ctx: &Context, args: SignRequestsArgs) -> Resul
         }
         let waited = match (&queue, revision) {
             (Some(queue), Some(revision)) => queue.wait_for_requests(revision, REREAD),
-            _ => Err(Error::Store("etcd is not reachable".to_string())),
+            _ => Err(rctl::StoreError::Unreachable.into()),
         };
         if let Err(e) = waited {
             if revision.is_some() {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::names::{ClientName, DbUserName, NodeName, UserName};
 use crate::duration::Ttl;
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, Invalid, Result};
 use crate::output::owner::FileOwner;
 use crate::pki::formats::{BundleFormat, ReadBack, check_kubernetes_name};
 
@@ -79,10 +79,7 @@ impl ClientOutput {
     ) -> Result<ClientOutput> {
         let out = std::path::absolute(out).map_err(|e| Error::io(out, e))?;
         if out.to_str().is_none() {
-            return Err(Error::InvalidArgument(format!(
-                "{} is not UTF-8; rctl keeps a client's paths as text",
-                out.display()
-            )));
+            return Err(Invalid::NotUtf8 { path: out }.into());
         }
         Ok(ClientOutput {
             name,
@@ -116,9 +113,9 @@ impl ClientOutput {
                 }
             }
             ClientFormat::KubernetesSecret { namespace } => {
-                check_kubernetes_name("Secret name", &self.name)?;
+                check_kubernetes_name("Kubernetes Secret name", &self.name)?;
                 if let Some(ns) = &namespace {
-                    check_kubernetes_name("namespace", ns)?;
+                    check_kubernetes_name("Kubernetes namespace", ns)?;
                 }
                 ClientFormat::KubernetesSecret { namespace }
             }
@@ -155,7 +152,7 @@ impl ClientOutput {
 
     /// With a reload hook: one line, run with `sh -c`.
     pub fn with_exec(mut self, command: &str) -> Result<ClientOutput> {
-        check_exec(command).map_err(Error::InvalidArgument)?;
+        check_exec(command)?;
         self.exec = Some(command.to_string());
         Ok(self)
     }
@@ -174,11 +171,12 @@ impl ClientOutput {
     }
 }
 
-fn check_exec(command: &str) -> std::result::Result<(), String> {
+fn check_exec(command: &str) -> Result<()> {
     if command.trim().is_empty() || command.len() > 4096 || command.contains(['\n', '\r', '\0']) {
-        return Err(format!(
-            "invalid hook {:?}: one line of shell, at most 4096 bytes",
-            shorten(command)
+        return Err(Invalid::malformed(
+            "hook",
+            command,
+            "one line of shell, at most 4096 bytes",
         ));
     }
     Ok(())
@@ -244,7 +242,7 @@ impl TryFrom<ClientRecord> for ClientOutput {
             return Err(format!("{} is not an absolute path", r.out.display()));
         }
         if let Some(command) = &r.exec {
-            check_exec(command)?;
+            check_exec(command).map_err(text)?;
         }
         let format = match (r.format.as_deref(), r.pkcs12_passphrase_file, r.namespace) {
             (None | Some("redis"), None, None) => ClientFormat::Redis,
@@ -252,7 +250,7 @@ impl TryFrom<ClientRecord> for ClientOutput {
                 ClientFormat::Pkcs12 { passphrase_file }
             }
             (Some("kubernetes-secret"), None, namespace) => {
-                check_kubernetes_name("Secret name", &r.name).map_err(text)?;
+                check_kubernetes_name("Kubernetes Secret name", &r.name).map_err(text)?;
                 ClientFormat::KubernetesSecret { namespace }
             }
             (format, _, _) => {

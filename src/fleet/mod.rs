@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::accounts::names::ServerName;
 use crate::clients::output::ClientOutput;
 use crate::clients::renewal::ClientPlan;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerError};
 use crate::requests::RequestFor;
 pub use crate::servers::live::SyncOptions;
 use crate::servers::live::{self, FilePlan, LiveSync};
@@ -290,7 +290,7 @@ pub(crate) fn selected(
 }
 
 fn thread_failed() -> Error {
-    Error::Server("internal error: the server's thread failed".to_string())
+    ServerError::Thread { source: None }.into()
 }
 
 /// `f` on each job, each in a thread of its own (servers are contacted at once), handing each
@@ -318,10 +318,7 @@ pub(crate) fn on_each<I: Send + 'static, T: Send + 'static>(
         });
         match spawned {
             Ok(_) => pending.push(i),
-            Err(e) => deliver(
-                i,
-                Some(Err(Error::Server(format!("cannot start a thread: {e}")))),
-            ),
+            Err(e) => deliver(i, Some(Err(ServerError::Thread { source: Some(e) }.into()))),
         }
     }
     drop(tx);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::clients::output::ClientOutput;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreError};
 use crate::pki::bundle::RedisBundle;
 use crate::pki::ca::HostCa;
 use crate::servers::registered::RegisteredServer;
@@ -64,7 +64,8 @@ pub(crate) fn request_renewals(
             }
         }
     }
-    let answers = queue.answers(&ids, wait);
+    // One failure to read the answers is every request's: shared, its cause kept.
+    let answers = queue.answers(&ids, wait).map_err(std::sync::Arc::new);
     // A request not answered in time is taken back: its key is gone with this process, so a
     // certificate signed for it later would be of no use to anyone.
     for id in &ids {
@@ -144,18 +145,28 @@ fn make_requests(
     due
 }
 
+/// The answers to a node's requests by id (each a bundle or why not), or the one failure to
+/// read them, shared by every request.
+type Answers =
+    Result<BTreeMap<String, std::result::Result<Vec<u8>, String>>, std::sync::Arc<Error>>;
+
 /// The answer to one request, checked: none within `wait` (pending), corrupt or refused, or
 /// the bundle (and rctl-admin's password when asked for and answered).
 fn accept(
     request: NodeRequest,
     why: String,
-    answers: &Result<BTreeMap<String, std::result::Result<Vec<u8>, String>>>,
+    answers: &Answers,
     ca: &HostCa,
     wait: Duration,
 ) -> Result<(RedisBundle, Option<crate::accounts::users::Password>)> {
     let id = request.request.id.clone();
     let answer = match answers {
-        Err(e) => return Err(Error::Store(e.to_string())),
+        Err(e) => {
+            return Err(StoreError::Answers {
+                source: std::sync::Arc::clone(e),
+            }
+            .into());
+        }
         Ok(answers) => answers.get(&id),
     };
     match answer {

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::accounts::names::ServerName;
 use crate::clients::output::ClientOutput;
-use crate::error::{Error, Result};
+use crate::error::{Result, ServerError};
 use crate::requests::RequestFor;
 use crate::servers::live::{self, SyncOptions};
 use crate::servers::registered::RegisteredServer;
@@ -195,10 +195,11 @@ pub(super) fn server_files(
     let plan = state.plan_server_files(&server, wanted, options.renew_within);
     let refused = version.and_then(|v| v.refuses(wanted.target));
     let written = if let Some(why) = refused {
-        Err(Error::Server(format!(
-            "{}: {why}; nothing was written for it",
-            server.addr
-        )))
+        Err(ServerError::VersionRefuses {
+            addr: server.addr.to_string(),
+            reason: why.to_string(),
+        }
+        .into())
     } else if options.dry_run {
         Ok(WrittenFiles::default())
     } else {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, Invalid, Result};
 
 /// The owner (and group) given to the files rctl writes for a server or a client: `USER` or
 /// `USER:GROUP`, names or numeric ids, resolved when the files are written. Without a group,
@@ -38,12 +38,8 @@ impl FromStr for FileOwner {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
         };
-        let bad = || {
-            Error::InvalidArgument(format!(
-                "invalid owner {:?}: want USER or USER:GROUP (names or numeric ids)",
-                shorten(s)
-            ))
-        };
+        let bad =
+            || Invalid::malformed("owner", s, "want USER or USER:GROUP (names or numeric ids)");
         match s.split_once(':') {
             Some((user, group)) if valid(user) && valid(group) => Ok(FileOwner {
                 user: user.to_string(),
@@ -66,7 +62,10 @@ impl FileOwner {
                 .ok()
                 .flatten()
                 .ok_or_else(|| {
-                    Error::InvalidArgument(format!("no user {:?} on this system", self.user))
+                    Error::from(Invalid::NoSuchOwner {
+                        kind: "user",
+                        name: self.user.clone(),
+                    })
                 })
         };
         let uid = match self.user.parse::<u32>() {
@@ -88,7 +87,10 @@ impl FileOwner {
                     .flatten()
                     .map(|g| g.gid.as_raw())
                     .ok_or_else(|| {
-                        Error::InvalidArgument(format!("no group {group:?} on this system"))
+                        Error::from(Invalid::NoSuchOwner {
+                            kind: "group",
+                            name: group.to_string(),
+                        })
                     })?,
             },
         };

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Invalid, Result};
 use crate::output::atomic::Visibility;
 use crate::output::fileset::FileSet;
 
@@ -188,10 +188,10 @@ impl RedisBundle {
     fn output_paths(prefix: &Path, with_key: bool) -> Result<Vec<PathBuf>> {
         let raw = prefix.as_os_str().as_encoded_bytes();
         if raw.is_empty() || raw.ends_with(b"/") || raw.ends_with(b"/.") || raw == b"." {
-            return Err(Error::InvalidArgument(format!(
-                "the output prefix {:?} names a folder; give a file prefix such as DIR/server",
-                prefix.display()
-            )));
+            return Err(Invalid::PrefixIsFolder {
+                prefix: prefix.to_path_buf(),
+            }
+            .into());
         }
         let [crt, key, cas] = Self::paths(prefix);
         Ok(if with_key {
@@ -242,7 +242,7 @@ impl fmt::Debug for RedisBundle {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::error::Error;
     use crate::pki::ca::{CaOptions, HostCa};
     use crate::pki::leaf::tests::{now, server};
     use std::fs;

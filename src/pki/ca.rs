@@ -147,12 +147,12 @@ impl CaKey {
     fn open(&mut self, private_key_pem: &str) -> Result<()> {
         let key = PrivateKey::from_pem(self.algorithm, private_key_pem)?;
         if key.public_key_der() != self.spki {
-            return Err(Error::Crypto(
-                "the private key does not match the certificate".to_string(),
+            return Err(Error::crypto(
+                "the private key does not match the certificate",
             ));
         }
         let issuer = rcgen::Issuer::from_ca_cert_der(&self.cert_der.clone().into(), key)
-            .map_err(|e| Error::Crypto(format!("the CA certificate cannot sign: {e}")))?;
+            .map_err(|e| Error::crypto_by("the CA certificate cannot sign", e))?;
         self.issuer = Some(issuer);
         Ok(())
     }
@@ -302,7 +302,7 @@ impl HostCa {
             others.into_iter().fold(active, |done, other| {
                 let other = other
                     .join()
-                    .unwrap_or_else(|_| Err(Error::Crypto("a key decryption failed".to_string())));
+                    .unwrap_or_else(|_| Err(Error::crypto("a key decryption failed")));
                 done.and(other)
             })
         })
@@ -373,19 +373,18 @@ impl HostCa {
 }
 
 pub(crate) fn lifetime(key: &CaKey) -> Result<Ttl> {
-    signed_lifetime(key.not_before, key.not_after, "the CA certificate")
+    signed_lifetime(key.not_before, key.not_after)
 }
 
-/// The lifetime a certificate (`what`) was signed with: rctl starts its validity a minute
+/// The lifetime a certificate was signed with: rctl starts its validity a minute
 /// before it signs.
 pub(crate) fn signed_lifetime(
     not_before: OffsetDateTime,
     not_after: OffsetDateTime,
-    what: &str,
 ) -> Result<Ttl> {
     let span = not_after - not_before - time::Duration::minutes(1);
     let span = std::time::Duration::try_from(span)
-        .map_err(|_| Error::Crypto(format!("{what}'s validity is empty")))?;
+        .map_err(|_| Error::crypto("the certificate's validity is empty"))?;
     Ttl::from_std(span)
 }
 

@@ -8,7 +8,7 @@ use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::pki::hosts::Host;
 
 /// What rctl takes from a CSR.
@@ -22,8 +22,11 @@ pub(crate) struct CsrRequest {
     pub hosts: Vec<Host>,
 }
 
-fn bad(reason: impl std::fmt::Display) -> Error {
-    Error::InvalidArgument(format!("invalid CSR: {reason}"))
+fn bad(reason: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Invalid::Csr {
+        problem: reason.into(),
+    }
+    .into()
 }
 
 /// Parses a PEM CSR, verifies its signature, and takes its key and SANs.
@@ -55,7 +58,8 @@ pub(crate) fn parse_any_csr(pem: &str) -> Result<(CsrRequest, CsrSubject)> {
             }
             other => bad(format!("not PEM ({other})")),
         })?;
-    let (rest, csr) = X509CertificationRequest::from_der(der.as_ref()).map_err(bad)?;
+    let (rest, csr) =
+        X509CertificationRequest::from_der(der.as_ref()).map_err(|e| bad(e.to_string()))?;
     if !rest.is_empty() {
         return Err(bad("trailing data after the request"));
     }

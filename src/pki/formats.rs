@@ -11,7 +11,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, FormatProblem, Invalid, Result};
 use crate::pki::bundle::RedisBundle;
 
 /// How a bundle is written.
@@ -102,22 +102,23 @@ pub(crate) fn format_paths(name: &str, prefix: &Path, with_key: bool) -> Vec<Pat
 /// not empty). Never echoed in an error.
 pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
     let data = crate::output::read::read_regular(path, 4096).map_err(|e| Error::io(path, e))?;
-    let text =
-        Zeroizing::new(String::from_utf8(data).map_err(|_| {
-            Error::InvalidArgument(format!("{} is not UTF-8 text", path.display()))
-        })?);
+    let text = Zeroizing::new(String::from_utf8(data).map_err(|_| {
+        Error::from(Invalid::NotUtf8 {
+            path: path.to_path_buf(),
+        })
+    })?);
     let line = text.lines().next().unwrap_or_default();
     if line.is_empty() {
-        return Err(Error::InvalidArgument(format!(
-            "{} holds no passphrase (its first line is empty)",
-            path.display()
-        )));
+        return Err(Invalid::PassphraseFileEmpty {
+            path: path.to_path_buf(),
+        }
+        .into());
     }
     Ok(Zeroizing::new(line.to_string()))
 }
 
 /// A DNS-1123 subdomain, as Kubernetes names objects.
-pub fn check_kubernetes_name(what: &str, name: &str) -> Result<()> {
+pub fn check_kubernetes_name(what: &'static str, name: &str) -> Result<()> {
     let label_ok = |l: &str| {
         !l.is_empty()
             && l.len() <= 63
@@ -127,10 +128,11 @@ pub fn check_kubernetes_name(what: &str, name: &str) -> Result<()> {
             && !l.ends_with('-')
     };
     if name.len() > 253 || !name.split('.').all(label_ok) {
-        return Err(Error::InvalidArgument(format!(
-            "invalid Kubernetes {what} {:?}: lowercase letters, digits, '-' and '.', as a DNS name",
-            shorten(name)
-        )));
+        return Err(Invalid::malformed(
+            what,
+            name,
+            "lowercase letters, digits, '-' and '.', as a DNS name",
+        ));
     }
     Ok(())
 }
@@ -153,15 +155,17 @@ impl BundleFormat {
     /// The one file of a one-file format, encoded.
     pub(crate) fn encode(&self, bundle: &RedisBundle) -> Result<Vec<u8>> {
         let key = bundle.private_key_pem().ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "the {} format holds the key; a certificate signed from a CSR has none here",
-                self.name()
-            ))
+            Error::from(Invalid::Format {
+                format: self.name(),
+                problem: FormatProblem::NeedsKey,
+            })
         })?;
         match self {
-            BundleFormat::Redis => Err(Error::InvalidArgument(
-                "the redis format is three files".to_string(),
-            )),
+            BundleFormat::Redis => Err(Invalid::Format {
+                format: self.name(),
+                problem: FormatProblem::ThreeFiles,
+            }
+            .into()),
             BundleFormat::Pkcs12 { passphrase } => pkcs12(bundle, key, passphrase),
             BundleFormat::KubernetesSecret { name, namespace } => {
                 let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::public_key::PublicKey;
 
-use crate::error::{Error, Result};
+use crate::error::{Invalid, Result};
 use crate::pki::ca::HostCa;
 
 /// A certificate's verdict.
@@ -87,18 +87,24 @@ pub fn inspect_certificate(
 ) -> Result<CertReport> {
     use rustls_pki_types::pem::PemObject;
     let der = rustls_pki_types::CertificateDer::from_pem_slice(pem).map_err(|e| match e {
-        rustls_pki_types::pem::Error::NoItemsFound => {
-            Error::InvalidArgument("no CERTIFICATE block in the file".to_string())
-        }
-        other => Error::InvalidArgument(format!("not a PEM certificate: {other}")),
+        rustls_pki_types::pem::Error::NoItemsFound => Invalid::Certificate {
+            problem: "no CERTIFICATE block in the file",
+            detail: None,
+        },
+        other => Invalid::Certificate {
+            problem: "not a PEM certificate",
+            detail: Some(other.to_string()),
+        },
     })?;
     inspect_der(der.as_ref(), ca, now)
 }
 
 /// [`inspect_certificate`] for a DER certificate (what a server presents).
 pub fn inspect_der(der: &[u8], ca: Option<&HostCa>, now: OffsetDateTime) -> Result<CertReport> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| Error::InvalidArgument(format!("the certificate does not parse: {e}")))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| Invalid::Certificate {
+        problem: "the certificate does not parse",
+        detail: Some(e.to_string()),
+    })?;
     let mut sans = Vec::new();
     let mut eku = Vec::new();
     for ext in cert.extensions() {

@@ -12,7 +12,7 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, Invalid, Result};
 
 /// The key algorithms rctl can create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -97,11 +97,11 @@ impl FromStr for KeyAlgorithm {
             .find(|a| a.name() == s)
             .ok_or_else(|| {
                 let names: Vec<&str> = KeyAlgorithm::ALL.iter().map(|a| a.name()).collect();
-                Error::InvalidArgument(format!(
-                    "unknown key algorithm {:?}; supported: {}",
-                    shorten(s),
-                    names.join(", ")
-                ))
+                Invalid::malformed(
+                    "key algorithm",
+                    s,
+                    format!("supported: {}", names.join(", ")),
+                )
             })
     }
 }
@@ -120,10 +120,10 @@ impl PrivateKey {
             Some(bits) => {
                 use rsa::pkcs8::EncodePrivateKey;
                 let key = rsa::PrivateKey::new(&mut rand::rng(), bits)
-                    .map_err(|e| Error::Crypto(format!("RSA key generation: {e}")))?;
+                    .map_err(|e| Error::crypto_by("RSA key generation", e))?;
                 let der = key
                     .to_pkcs8_der()
-                    .map_err(|e| Error::Crypto(format!("RSA key encoding: {e}")))?;
+                    .map_err(|e| Error::crypto_by("RSA key encoding", e))?;
                 KeyPair::from_pkcs8_der_and_sign_algo(
                     &PrivatePkcs8KeyDer::from(der.as_bytes()),
                     algorithm.signature_algorithm(),
@@ -136,9 +136,7 @@ impl PrivateKey {
     /// Loads a PKCS#8 PEM key that is expected to be of `algorithm`.
     pub fn from_pem(algorithm: KeyAlgorithm, pem: &str) -> Result<PrivateKey> {
         let pair = KeyPair::from_pkcs8_pem_and_sign_algo(pem, algorithm.signature_algorithm())
-            .map_err(|e| {
-                Error::Crypto(format!("not a valid {algorithm} PKCS#8 private key: {e}"))
-            })?;
+            .map_err(|e| Error::crypto_by("not a valid PKCS#8 private key of its algorithm", e))?;
         Ok(PrivateKey { algorithm, pair })
     }
 
@@ -211,12 +209,12 @@ impl Drop for PrivateKey {
 /// a document it cannot read is an error, never passed on as it was.
 fn ed25519_pkcs8_v1(v2: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     use pkcs8::der::Encode;
-    let mut info = pkcs8::PrivateKeyInfoRef::try_from(v2)
-        .map_err(|e| Error::Crypto(format!("Ed25519 key: {e}")))?;
+    let mut info =
+        pkcs8::PrivateKeyInfoRef::try_from(v2).map_err(|e| Error::crypto_by("Ed25519 key", e))?;
     info.public_key = None;
     info.to_der()
         .map(Zeroizing::new)
-        .map_err(|e| Error::Crypto(format!("Ed25519 key: {e}")))
+        .map_err(|e| Error::crypto_by("Ed25519 key", e))
 }
 
 /// `sha256:<hex>` of a DER SubjectPublicKeyInfo: the pin Teleport prints for a CA.

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::duration::Ttl;
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::pki::bundle::{CertKind, IssuedCert, RedisBundle};
 use crate::pki::ca::{CaKey, HostCa, random_serial};
 use crate::pki::hosts::Host;
@@ -74,9 +74,7 @@ pub struct ClientCertRequest {
 
 pub(crate) fn server_names(hosts: &[Host]) -> Result<(DistinguishedName, Vec<SanType>)> {
     if hosts.is_empty() {
-        return Err(Error::InvalidArgument(
-            "at least one host is needed".to_string(),
-        ));
+        return Err(Invalid::NoHost.into());
     }
     // No subject at all, the names in the SANs only (what TLS clients check; rcgen then marks
     // the SAN extension critical, as RFC 5280 asks). A server certificate also carries
@@ -89,11 +87,11 @@ pub(crate) fn server_names(hosts: &[Host]) -> Result<(DistinguishedName, Vec<San
         .map(|h| {
             Ok(match h {
                 Host::Ip(ip) => SanType::IpAddress(*ip),
-                Host::Dns(name) => SanType::DnsName(
-                    name.clone()
-                        .try_into()
-                        .map_err(|e: rcgen::Error| Error::Crypto(e.to_string()))?,
-                ),
+                Host::Dns(name) => {
+                    SanType::DnsName(name.clone().try_into().map_err(|e: rcgen::Error| {
+                        Error::crypto_by("the request's public key", e)
+                    })?)
+                }
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -113,7 +111,10 @@ fn client_subject(req: &ClientCertRequest, cluster_name: &str) -> DistinguishedN
 /// A public key to sign, from its DER SubjectPublicKeyInfo.
 fn public_key(spki_der: &[u8]) -> Result<rcgen::SubjectPublicKeyInfo> {
     rcgen::SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| {
-        Error::InvalidArgument(format!("the request's public key is not supported: {e}"))
+        Error::from(Invalid::RequestKey {
+            what: "public key",
+            problem: format!("is not supported: {e}").into(),
+        })
     })
 }
 

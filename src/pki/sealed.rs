@@ -11,7 +11,7 @@ use std::fmt;
 use pkcs8::der::Decode;
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 
 /// scrypt's cost, log2 N (see the module's text).
 const SCRYPT_LOG_N: u8 = 13;
@@ -35,9 +35,10 @@ impl Passphrase {
             }
         }
         if text.is_empty() {
-            return Err(Error::InvalidArgument(
-                "the CA passphrase is empty".to_string(),
-            ));
+            return Err(Invalid::Empty {
+                what: "the CA passphrase",
+            }
+            .into());
         }
         Ok(Passphrase(text))
     }
@@ -56,7 +57,6 @@ impl fmt::Debug for Passphrase {
 /// Fresh PBES2 parameters: scrypt (cost [`SCRYPT_LOG_N`]) with a random salt, AES-256-CBC
 /// with a random IV.
 fn pbes2_parameters() -> Result<pkcs8::pkcs5::pbes2::Parameters> {
-    let crypto = |what: &str, e: &dyn fmt::Display| Error::Crypto(format!("{what}: {e}"));
     let mut salt = [0u8; 16];
     let mut iv = [0u8; 16];
     {
@@ -66,26 +66,25 @@ fn pbes2_parameters() -> Result<pkcs8::pkcs5::pbes2::Parameters> {
         rng.fill_bytes(&mut iv);
     }
     let params = pkcs8::pkcs5::scrypt::Params::new(SCRYPT_LOG_N, 8, 1)
-        .map_err(|e| crypto("scrypt parameters", &e))?;
+        .map_err(|e| Error::crypto_by("scrypt parameters", e))?;
     pkcs8::pkcs5::pbes2::Parameters::generate_scrypt_aes256cbc(params, &salt, iv)
-        .map_err(|e| crypto("PBES2 parameters", &e))
+        .map_err(|e| Error::crypto_by("PBES2 parameters", e))
 }
 
 /// Encrypts a PKCS#8 `PRIVATE KEY` PEM into an `ENCRYPTED PRIVATE KEY` PEM.
 pub fn seal(private_key_pem: &str, passphrase: &Passphrase) -> Result<String> {
-    let crypto = |what: &str, e: &dyn fmt::Display| Error::Crypto(format!("{what}: {e}"));
     let (_, der) = pkcs8::der::pem::decode_vec(private_key_pem.as_bytes())
-        .map_err(|e| crypto("the key to encrypt is not PEM", &e))?;
+        .map_err(|e| Error::crypto_by("the key to encrypt is not PEM", e))?;
     let der = Zeroizing::new(der);
     let info = pkcs8::PrivateKeyInfoRef::from_der(&der)
-        .map_err(|e| crypto("the key to encrypt is not PKCS#8", &e))?;
+        .map_err(|e| Error::crypto_by("the key to encrypt is not PKCS#8", e))?;
     let pbes2 = pbes2_parameters()?;
     let sealed = info
         .encrypt_with_params(pbes2, passphrase.bytes())
-        .map_err(|e| crypto("encrypting the key", &e))?;
+        .map_err(|e| Error::crypto_by("encrypting the key", e))?;
     let pem = sealed
         .to_pem(ENCRYPTED_LABEL, pkcs8::LineEnding::LF)
-        .map_err(|e| crypto("encoding the encrypted key", &e))?;
+        .map_err(|e| Error::crypto_by("encoding the encrypted key", e))?;
     Ok(pem.to_string())
 }
 
@@ -93,14 +92,14 @@ pub fn seal(private_key_pem: &str, passphrase: &Passphrase) -> Result<String> {
 /// dropped). A wrong passphrase is [`Error::CaPassphraseWrong`].
 pub fn unseal(sealed_pem: &str, passphrase: &Passphrase) -> Result<Zeroizing<String>> {
     let (label, der) = pkcs8::der::pem::decode_vec(sealed_pem.as_bytes())
-        .map_err(|e| Error::Crypto(format!("the encrypted key is not PEM: {e}")))?;
+        .map_err(|e| Error::crypto_by("the encrypted key is not PEM", e))?;
     if label != ENCRYPTED_LABEL {
-        return Err(Error::Crypto(format!(
-            "the encrypted key is a {label:?} PEM block, not {ENCRYPTED_LABEL:?}"
-        )));
+        return Err(Error::crypto(
+            "the encrypted key is not an \"ENCRYPTED PRIVATE KEY\" PEM block",
+        ));
     }
     let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
-        .map_err(|e| Error::Crypto(format!("the encrypted key does not parse: {e}")))?;
+        .map_err(|e| Error::crypto_by("the encrypted key does not parse", e))?;
     let clear = info
         .decrypt(passphrase.bytes())
         .map_err(|_| Error::CaPassphraseWrong)?;
@@ -117,17 +116,17 @@ pub const SECRET_LABEL: &str = "RCTL ENCRYPTED SECRET";
 /// Encrypts `secret` as [`seal`] encrypts a key (PBES2: scrypt, AES-256-CBC), into a PEM block
 /// labelled [`SECRET_LABEL`].
 pub fn seal_secret(secret: &[u8], passphrase: &Passphrase) -> Result<String> {
-    let crypto = |what: &str, e: &dyn fmt::Display| Error::Crypto(format!("{what}: {e}"));
     let pbes2 = pbes2_parameters()?;
     let data = pbes2
         .encrypt(passphrase.bytes(), secret)
-        .map_err(|e| crypto("encrypting the secret", &e))?;
+        .map_err(|e| Error::crypto_by("encrypting the secret", e))?;
     let info = pkcs8::EncryptedPrivateKeyInfoRef {
         encryption_algorithm: pbes2.into(),
         encrypted_data: pkcs8::der::asn1::OctetStringRef::new(&data)
-            .map_err(|e| crypto("encoding the secret", &e))?,
+            .map_err(|e| Error::crypto_by("encoding the secret", e))?,
     };
-    let der = pkcs8::der::Encode::to_der(&info).map_err(|e| crypto("encoding the secret", &e))?;
+    let der = pkcs8::der::Encode::to_der(&info)
+        .map_err(|e| Error::crypto_by("encoding the secret", e))?;
     let config = pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF);
     Ok(pem::encode_config(
         &pem::Pem::new(SECRET_LABEL, der),
@@ -138,14 +137,14 @@ pub fn seal_secret(secret: &[u8], passphrase: &Passphrase) -> Result<String> {
 /// Decrypts what [`seal_secret`] made. A wrong passphrase is [`Error::CaPassphraseWrong`].
 pub fn unseal_secret(sealed_pem: &str, passphrase: &Passphrase) -> Result<Zeroizing<Vec<u8>>> {
     let (label, der) = pkcs8::der::pem::decode_vec(sealed_pem.as_bytes())
-        .map_err(|e| Error::Crypto(format!("the encrypted secret is not PEM: {e}")))?;
+        .map_err(|e| Error::crypto_by("the encrypted secret is not PEM", e))?;
     if label != SECRET_LABEL {
-        return Err(Error::Crypto(format!(
-            "the encrypted secret is a {label:?} PEM block, not {SECRET_LABEL:?}"
-        )));
+        return Err(Error::crypto(
+            "the encrypted secret is not an \"RCTL ENCRYPTED SECRET\" PEM block",
+        ));
     }
     let info = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der)
-        .map_err(|e| Error::Crypto(format!("the encrypted secret does not parse: {e}")))?;
+        .map_err(|e| Error::crypto_by("the encrypted secret does not parse", e))?;
     let clear = info
         .encryption_algorithm
         .decrypt(passphrase.bytes(), info.encrypted_data.as_bytes())

@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use crate::error::{Error, Result};
+use crate::error::{Invalid, Result};
 use crate::pki::csr::CsrRequest;
 use crate::pki::hosts::Host;
 
@@ -15,7 +15,9 @@ pub fn csr_digest(csr_pem: &str, login_key: Option<&str>) -> Result<String> {
     use rustls_pki_types::pem::PemObject;
     use sha2::Digest;
     let der = rustls_pki_types::CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
-        .map_err(|e| Error::InvalidArgument(format!("invalid CSR: {e}")))?;
+        .map_err(|e| Invalid::Csr {
+            problem: e.to_string().into(),
+        })?;
     let mut digest = sha2::Sha256::new();
     digest.update(der.as_ref());
     if let Some(key) = login_key {

@@ -78,9 +78,8 @@ impl NodeRequest {
         let proof = match current_key {
             None => None,
             Some(pem) => {
-                let current = rcgen::KeyPair::from_pem(pem).map_err(|e| {
-                    Error::Crypto(format!("the current key cannot sign a proof: {e}"))
-                })?;
+                let current = rcgen::KeyPair::from_pem(pem)
+                    .map_err(|e| Error::crypto_by("the current key cannot sign a proof", e))?;
                 let digest = super::judge::csr_digest(&csr, login_key.as_deref())?;
                 Some(crate::pki::csr::make_csr(
                     &current,

@@ -169,14 +169,14 @@ impl Issued {
             Some(ca),
             OffsetDateTime::now_utc(),
         )?;
-        let signed_by = report.signed_by.ok_or_else(|| {
-            Error::Crypto("the certificate is not signed by a trusted CA key".to_string())
-        })?;
+        let signed_by = report
+            .signed_by
+            .ok_or_else(|| Error::crypto("the certificate is not signed by a trusted CA key"))?;
         let (_, pem) = x509_parser::pem::parse_x509_pem(certificate_pem.as_bytes())
-            .map_err(|e| Error::Crypto(format!("cannot read the certificate just signed: {e}")))?;
+            .map_err(|e| Error::crypto_by("cannot read the certificate just signed", e))?;
         let cert = pem
             .parse_x509()
-            .map_err(|e| Error::Crypto(format!("cannot read the certificate just signed: {e}")))?;
+            .map_err(|e| Error::crypto_by("cannot read the certificate just signed", e))?;
         let time = |t: x509_parser::time::ASN1Time| t.to_datetime();
         Ok(Issued {
             serial: hex::encode(cert.raw_serial()),
@@ -191,6 +191,6 @@ impl Issued {
 
     /// Its lifetime, as a renewal takes it.
     pub(crate) fn lifetime(&self) -> Option<crate::duration::Ttl> {
-        crate::pki::ca::signed_lifetime(self.not_before, self.not_after, "the certificate").ok()
+        crate::pki::ca::signed_lifetime(self.not_before, self.not_after).ok()
     }
 }

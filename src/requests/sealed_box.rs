@@ -8,12 +8,12 @@ use base64::Engine;
 use ring::{aead, agreement, hkdf, rand::SystemRandom};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 
 const INFO: &[u8] = b"rctl rctl-admin login v1";
 
-fn failed(what: &str) -> Error {
-    Error::Crypto(format!("{what} failed"))
+fn failed(what: &'static str) -> Error {
+    Error::crypto(what)
 }
 
 fn b64() -> base64::engine::GeneralPurpose {
@@ -56,9 +56,9 @@ impl OpeningKey {
     pub fn open(self, sealed_b64: &str) -> Result<Zeroizing<Vec<u8>>> {
         let sealed = b64()
             .decode(sealed_b64.trim())
-            .map_err(|_| Error::Crypto("the sealed secret is not base64".to_string()))?;
+            .map_err(|_| Error::crypto("the sealed secret is not base64"))?;
         if sealed.len() < 32 + aead::CHACHA20_POLY1305.tag_len() {
-            return Err(Error::Crypto("the sealed secret is too short".to_string()));
+            return Err(Error::crypto("the sealed secret is too short"));
         }
         let (sender, ciphertext) = sealed.split_at(32);
         let key = derive(self.private, sender, sender, &self.public)?;
@@ -70,7 +70,7 @@ impl OpeningKey {
                 &mut buffer,
             )
             .map_err(|_| {
-                Error::Crypto("the sealed secret does not open with this request's key".to_string())
+                Error::crypto("the sealed secret does not open with this request's key")
             })?;
         Ok(Zeroizing::new(clear.to_vec()))
     }
@@ -81,11 +81,16 @@ impl OpeningKey {
 pub fn seal_to(recipient_b64: &str, secret: &[u8]) -> Result<String> {
     let recipient = b64()
         .decode(recipient_b64.trim())
-        .map_err(|_| Error::InvalidArgument("the request's login key is not base64".to_string()))?;
+        .map_err(|_| Invalid::RequestKey {
+            what: "login key",
+            problem: "is not base64".into(),
+        })?;
     if recipient.len() != 32 {
-        return Err(Error::InvalidArgument(
-            "the request's login key is not an X25519 public key".to_string(),
-        ));
+        return Err(Invalid::RequestKey {
+            what: "login key",
+            problem: "is not an X25519 public key".into(),
+        }
+        .into());
     }
     let mine = OpeningKey::generate()?;
     let sender = mine.public.clone();

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::pki::bundle::RedisBundle;
 
 /// What goes into the TLS block.
@@ -145,9 +145,7 @@ pub(crate) fn conf_word(text: &str) -> Result<&str> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\\' | '\''))
     {
-        return Err(Error::InvalidArgument(
-            "a host, user or password holds white space, a quote, a backslash or a control character, which redis.conf cannot take".to_string(),
-        ));
+        return Err(Invalid::RedisConfWord.into());
     }
     Ok(text)
 }
@@ -158,14 +156,15 @@ pub(crate) fn conf_path(path: &Path) -> Result<String> {
     let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
     let text = abs
         .to_str()
-        .ok_or_else(|| Error::InvalidArgument(format!("{} is not UTF-8", abs.display())))?;
+        .ok_or_else(|| Invalid::NotUtf8 { path: abs.clone() })?;
     if text
         .chars()
         .any(|c| c.is_control() || c == '"' || c == '\\' || c == '\'')
     {
-        return Err(Error::InvalidArgument(format!(
-            "{text:?} holds a quote, backslash or control character, which redis.conf cannot take"
-        )));
+        return Err(Invalid::RedisConfText {
+            value: text.to_string(),
+        }
+        .into());
     }
     Ok(if text.contains(' ') {
         format!("\"{text}\"")

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::labels::Labels;
 use crate::accounts::names::{NodeName, ServerName};
 use crate::duration::Ttl;
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, Invalid, Result};
 use crate::output::owner::FileOwner;
 use crate::pki::hosts::Host;
 use crate::pki::keys::KeyAlgorithm;
@@ -45,9 +45,7 @@ impl FromStr for ServerAddr {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<ServerAddr> {
-        let bad = |reason: &str| {
-            Error::InvalidArgument(format!("invalid server address {:?}: {reason}", shorten(s)))
-        };
+        let bad = |reason: &str| Invalid::malformed("server address", s, reason.to_string());
         let (host, port) = if let Some(rest) = s.strip_prefix('[') {
             let (host, port) = rest
                 .split_once("]:")
@@ -142,9 +140,7 @@ impl RegisteredServer {
     /// A Redis Sentinel (no users.acl: Sentinel's accounts are its own).
     pub fn as_sentinel(mut self) -> Result<RegisteredServer> {
         if self.acl_file.is_some() {
-            return Err(Error::InvalidArgument(
-                "a sentinel takes no users.acl: its accounts are its own".to_string(),
-            ));
+            return Err(Invalid::SentinelAcl.into());
         }
         self.sentinel = true;
         Ok(self)
@@ -159,9 +155,7 @@ impl RegisteredServer {
     /// With the names its certificate carries (at least one).
     pub fn with_hosts(mut self, hosts: Vec<Host>) -> Result<RegisteredServer> {
         if hosts.is_empty() {
-            return Err(Error::InvalidArgument(
-                "a server's certificate needs at least one host".to_string(),
-            ));
+            return Err(Invalid::NoHost.into());
         }
         self.hosts = hosts;
         Ok(self)
@@ -193,7 +187,7 @@ impl RegisteredServer {
 
     /// With a description: one line of printable text, at most 200 characters.
     pub fn with_description(mut self, text: &str) -> Result<RegisteredServer> {
-        check_description(text).map_err(Error::InvalidArgument)?;
+        check_description(text)?;
         self.description = Some(text.to_string());
         Ok(self)
     }
@@ -213,11 +207,12 @@ impl RegisteredServer {
     }
 }
 
-fn check_description(text: &str) -> std::result::Result<(), String> {
+fn check_description(text: &str) -> Result<()> {
     if text.trim().is_empty() || text.chars().count() > 200 || text.chars().any(char::is_control) {
-        return Err(format!(
-            "invalid description {:?}: one line of printable text, 1 to 200 characters",
-            shorten(text)
+        return Err(Invalid::malformed(
+            "description",
+            text,
+            "one line of printable text, 1 to 200 characters",
         ));
     }
     Ok(())
@@ -227,10 +222,10 @@ fn check_description(text: &str) -> std::result::Result<(), String> {
 fn absolute_utf8(path: &Path) -> Result<PathBuf> {
     let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
     if absolute.to_str().is_none() {
-        return Err(Error::InvalidArgument(format!(
-            "{} is not UTF-8; rctl keeps a server's paths as text",
-            path.display()
-        )));
+        return Err(Invalid::NotUtf8 {
+            path: path.to_path_buf(),
+        }
+        .into());
     }
     Ok(absolute)
 }
@@ -300,7 +295,7 @@ impl TryFrom<ServerRecord> for RegisteredServer {
             return Err("no hosts".to_string());
         }
         if let Some(text) = &r.description {
-            check_description(text)?;
+            check_description(text).map_err(|e| e.to_string())?;
         }
         if r.sentinel && r.acl_file.is_some() {
             return Err("a sentinel with a users.acl".to_string());

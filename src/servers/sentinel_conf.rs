@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use super::redis_conf::{conf_path, conf_word};
 use crate::accounts::users::Password;
-use crate::error::{Error, Result};
+use crate::error::{Invalid, Result};
 use crate::pki::bundle::RedisBundle;
 
 /// What goes into sentinel.conf.
@@ -60,10 +60,7 @@ impl Monitor {
     pub fn new(master_name: &str, primary: (String, u16), quorum: u32) -> Result<Monitor> {
         crate::accounts::names::validate_name("master", master_name)?;
         if quorum == 0 {
-            return Err(Error::InvalidArgument(
-                "a quorum is at least 1 (how many sentinels must agree the primary is down)"
-                    .to_string(),
-            ));
+            return Err(Invalid::Quorum.into());
         }
         Ok(Monitor {
             master_name: master_name.to_string(),

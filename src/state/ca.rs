@@ -2,7 +2,7 @@
 //! its passphrase, saved with the operation that changed it, encrypted or decrypted, rotated.
 
 use super::{CA_FILE, Notice, StateDir, ca_file, default_cluster_name};
-use crate::error::{Error, Result};
+use crate::error::{CaKeyProblem, Error, Invalid, Result, StoreError};
 use crate::pki::ca::{CaOptions, HostCa};
 use crate::pki::rotation::Phase;
 use crate::requests::RequestFor;
@@ -89,10 +89,9 @@ impl StateDir {
     /// The host CA as saved, no due phase applied.
     pub(crate) fn saved_ca(&self) -> Result<HostCa> {
         self.load(CA_FILE, ca_file::decode)?.ok_or_else(|| {
-            Error::Store(format!(
-                "{}: no host CA",
-                self.store.locate(CA_FILE).display()
-            ))
+            Error::from(StoreError::NoCa {
+                location: self.store.locate(CA_FILE).display().to_string(),
+            })
         })
     }
 
@@ -214,15 +213,17 @@ impl StateDir {
     /// when there is no CA or it is encrypted already.
     pub(crate) fn encrypt_ca(&mut self) -> Result<HostCa> {
         if !self.has_ca()? {
-            return Err(Error::InvalidArgument(
-                "there is no host CA to encrypt".to_string(),
-            ));
+            return Err(Invalid::CaKey {
+                problem: CaKeyProblem::NoneToEncrypt,
+            }
+            .into());
         }
         let (mut ca, pending) = self.load_ca()?;
         if ca.is_encrypted() {
-            return Err(Error::InvalidArgument(
-                "the host CA key is encrypted already".to_string(),
-            ));
+            return Err(Invalid::CaKey {
+                problem: CaKeyProblem::EncryptedAlready,
+            }
+            .into());
         }
         ca.set_encrypted(true)?;
         let event = AuditEvent::about("ca.encrypt", ca.cluster_name());
@@ -234,15 +235,17 @@ impl StateDir {
     /// there is no CA or it is not encrypted.
     pub(crate) fn decrypt_ca(&mut self) -> Result<HostCa> {
         if !self.has_ca()? {
-            return Err(Error::InvalidArgument(
-                "there is no host CA to decrypt".to_string(),
-            ));
+            return Err(Invalid::CaKey {
+                problem: CaKeyProblem::NoneToDecrypt,
+            }
+            .into());
         }
         let (mut ca, pending) = self.load_ca()?;
         if !ca.is_encrypted() {
-            return Err(Error::InvalidArgument(
-                "the host CA key is not encrypted".to_string(),
-            ));
+            return Err(Invalid::CaKey {
+                problem: CaKeyProblem::NotEncrypted,
+            }
+            .into());
         }
         ca.unlock(&self.passphrase()?)?;
         ca.set_encrypted(false)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::accounts::names::ClientName;
 use crate::clients::output::ClientOutput;
 use crate::clients::renewal::ClientPlan;
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::output::atomic::{Visibility, write_atomic_owned};
 use crate::pki::bundle::RedisBundle;
 use crate::pki::ca::HostCa;
@@ -141,10 +141,11 @@ impl StateDir {
             );
         for (owner, paths) in taken {
             if let Some(path) = paths.iter().find(|p| outputs.contains(p)) {
-                return Err(Error::InvalidArgument(format!(
-                    "{} is already written for {owner}",
-                    path.display()
-                )));
+                return Err(Invalid::PathTaken {
+                    path: path.clone(),
+                    owner,
+                }
+                .into());
             }
         }
         self.client_request(&self.client_login(client))
@@ -230,12 +231,8 @@ impl StateDir {
             if login.ttl.is_none()
                 && let Some(current) = &plan.current
             {
-                login.ttl = crate::pki::ca::signed_lifetime(
-                    current.not_before,
-                    current.not_after,
-                    "the certificate",
-                )
-                .ok();
+                login.ttl =
+                    crate::pki::ca::signed_lifetime(current.not_before, current.not_after).ok();
             }
             let req = self.client_request(&login)?;
             let (bundle, paths) = self.sign_and_write_with(

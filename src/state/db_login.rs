@@ -5,7 +5,7 @@ use crate::accounts::names::{DbUserName, ServerName, UserName};
 use crate::accounts::server_access::{check_server_access, db_users_on, reaches};
 use crate::clients::profile::{DbLogin, Profile};
 use crate::duration::Ttl;
-use crate::error::{Error, Result};
+use crate::error::{Denial, Error, Result};
 use crate::servers::registered::RegisteredServer;
 
 use super::StateDir;
@@ -87,10 +87,11 @@ impl StateDir {
                             &user.name,
                             cert_login,
                         )?;
-                        return Err(Error::AccessDenied(format!(
-                            "user {:?} has no db user on server {:?}",
-                            user.name, server.name
-                        )));
+                        return Err(Denial::NoDbUserOnServer {
+                            user: user.name.to_string(),
+                            server: server.name.to_string(),
+                        }
+                        .into());
                     }
                     _ => {
                         return Err(Error::DbUserAmbiguous {

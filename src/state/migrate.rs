@@ -1,7 +1,7 @@
 //! `rctl state migrate`: a whole state copied into another store (a local directory into etcd,
 //! or etcd into a directory as a backup).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::storage::Store;
 
 use super::StateDir;
@@ -36,10 +36,10 @@ impl StateDir {
         let there = blob_names(target)?;
         let unfinished = there.iter().any(|n| n == MIGRATION_MARK);
         if !there.is_empty() && !unfinished {
-            return Err(Error::InvalidArgument(format!(
-                "{} already holds a state; migrate into an empty one",
-                target.locate("").display()
-            )));
+            return Err(Invalid::MigrateTargetNotEmpty {
+                location: target.locate(""),
+            }
+            .into());
         }
         if target.requires_encrypted_keys()
             && let Some(ca) = self.load(super::CA_FILE, super::ca_file::decode)?

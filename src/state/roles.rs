@@ -4,7 +4,7 @@ use crate::accounts::admin::ADMIN_ACCOUNT;
 use crate::accounts::roles::Role;
 use crate::accounts::users::User;
 use crate::acl::Target;
-use crate::error::{Error, Result};
+use crate::error::{Denial, Error, Result};
 use crate::state::audit::AuditEvent;
 
 use super::StateDir;
@@ -70,15 +70,17 @@ impl StateDir {
         role.validate()?;
         crate::acl::check_role(role, self.target_or_default(target)?)?;
         if Role::is_builtin(role.name()) {
-            return Err(Error::AccessDenied(format!(
-                "role {:?} is built in and cannot be changed",
-                role.name()
-            )));
+            return Err(Denial::BuiltInRole {
+                role: role.name().to_string(),
+                action: "changed",
+            }
+            .into());
         }
         if role.name() == ADMIN_ACCOUNT {
-            return Err(Error::AccessDenied(format!(
-                "role {ADMIN_ACCOUNT:?} is reserved for rctl's own account"
-            )));
+            return Err(Denial::ReservedRole {
+                role: ADMIN_ACCOUNT,
+            }
+            .into());
         }
         let exists = self.all_roles()?.iter().any(|r| r.name() == role.name());
         if exists && !force {
@@ -101,9 +103,11 @@ impl StateDir {
     /// Removes a role; refused for built-in roles and while a user holds it.
     pub(crate) fn remove_role(&mut self, name: &str) -> Result<()> {
         if Role::is_builtin(name) {
-            return Err(Error::AccessDenied(format!(
-                "role {name:?} is built in and cannot be removed"
-            )));
+            return Err(Denial::BuiltInRole {
+                role: name.to_string(),
+                action: "removed",
+            }
+            .into());
         }
         self.role(name)?;
         if let Some(user) = self
@@ -111,10 +115,11 @@ impl StateDir {
             .iter()
             .find(|u| u.roles.iter().any(|r| r == name))
         {
-            return Err(Error::AccessDenied(format!(
-                "role {name:?} is held by user {:?}; change the user's roles first",
-                user.name
-            )));
+            return Err(Denial::RoleHeld {
+                role: name.to_string(),
+                user: user.name.to_string(),
+            }
+            .into());
         }
         self.audited(&[AuditEvent::about("role.delete", name)], || {
             self.store().remove(&format!("{ROLES_DIR}/{name}.yaml"))

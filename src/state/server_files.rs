@@ -225,8 +225,7 @@ fn renewal_request(server: &RegisteredServer, plan: &FilePlan) -> ServerCertRequ
     let mut req = ServerCertRequest::new(server.hosts.clone());
     let ttl = server.ttl.or_else(|| {
         let current = plan.current.as_ref()?;
-        crate::pki::ca::signed_lifetime(current.not_before, current.not_after, "the certificate")
-            .ok()
+        crate::pki::ca::signed_lifetime(current.not_before, current.not_after).ok()
     });
     if let Some(ttl) = ttl {
         req = req.with_ttl(ttl);

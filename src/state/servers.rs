@@ -2,7 +2,7 @@
 
 use crate::accounts::admin::ADMIN_ACCOUNT;
 use crate::accounts::users::Password;
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::pki::bundle::RedisBundle;
 use crate::servers::registered::RegisteredServer;
 use crate::state::audit::AuditEvent;
@@ -68,19 +68,20 @@ impl StateDir {
             .iter()
             .find(|s| s.addr == server.addr && s.node == server.node)
         {
-            return Err(Error::InvalidArgument(format!(
-                "{} is server {:?}'s address already: two registrations of one server would flip it between their bundles",
-                server.addr, other.name
-            )));
+            return Err(Invalid::AddressTaken {
+                addr: server.addr.to_string(),
+                server: other.name.to_string(),
+            }
+            .into());
         }
         let outputs = server.outputs();
         for other in servers.iter().filter(|s| s.node == server.node) {
             if let Some(path) = other.outputs().iter().find(|p| outputs.contains(p)) {
-                return Err(Error::InvalidArgument(format!(
-                    "{} is already written for server {:?}",
-                    path.display(),
-                    other.name
-                )));
+                return Err(Invalid::PathTaken {
+                    path: path.clone(),
+                    owner: format!("server {:?}", other.name.as_str()),
+                }
+                .into());
             }
         }
         if server
@@ -88,9 +89,7 @@ impl StateDir {
             .as_ref()
             .is_some_and(|acl| RedisBundle::paths(&server.cert_prefix).contains(acl))
         {
-            return Err(Error::InvalidArgument(
-                "the users.acl path names one of the certificate bundle's files".to_string(),
-            ));
+            return Err(Invalid::AclPathIsBundle.into());
         }
         for path in &outputs {
             self.check_output_path(path)?;

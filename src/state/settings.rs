@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StateDir;
 use crate::acl::{Renderer, Target};
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::state::audit::AuditEvent;
 
 const SETTINGS_FILE: &str = "settings.yaml";
@@ -54,16 +54,15 @@ impl StateDir {
     pub(crate) fn set_cert_login(&mut self, on: bool) -> Result<()> {
         let mut settings = self.saved_settings()?;
         if on && !settings.redis_target.has_cert_login() {
-            let have: Vec<&str> = Target::ALL
-                .iter()
-                .filter(|t| t.has_cert_login())
-                .map(|t| t.name())
-                .collect();
-            return Err(Error::InvalidArgument(format!(
-                "{} has no certificate login (tls-auth-clients-user); it exists in {} (and Redis 8.6)",
-                settings.redis_target,
-                have.join(", ")
-            )));
+            return Err(Invalid::CertificateLogin {
+                target: settings.redis_target.to_string(),
+                have: Target::ALL
+                    .iter()
+                    .filter(|t| t.has_cert_login())
+                    .map(|t| t.name().to_string())
+                    .collect(),
+            }
+            .into());
         }
         if settings.cert_login == on {
             return Ok(());
@@ -84,9 +83,11 @@ impl StateDir {
         self.for_each_user(&mut |user| renderer.line(&user).map(drop))?;
         let mut settings = self.saved_settings()?;
         if settings.cert_login && !target.has_cert_login() {
-            return Err(Error::InvalidArgument(format!(
-                "certificate login is on and {target} has none: turn certificate login off first"
-            )));
+            return Err(Invalid::CertificateLogin {
+                target: target.to_string(),
+                have: Vec::new(),
+            }
+            .into());
         }
         settings.redis_target = target;
         let yaml = serde_norway::to_string(&settings).map_err(|e| Error::encode("settings", e))?;

@@ -4,7 +4,7 @@
 use crate::accounts::names::{DbUserName, UserName};
 use crate::accounts::roles::{check_access, ttl_cap};
 use crate::duration::Ttl;
-use crate::error::{Error, Result};
+use crate::error::{Denial, Error, Invalid, Result};
 use crate::pki::bundle::RedisBundle;
 use crate::pki::formats::BundleFormat;
 use crate::pki::keys::KeyAlgorithm;
@@ -230,10 +230,10 @@ impl StateDir {
         };
         let csr = matches!(signing.subject, Subject::Csr { .. });
         if csr && !matches!(placement.format, BundleFormat::Redis) {
-            return Err(Error::InvalidArgument(format!(
-                "a CSR's certificate is written in redis format (its key stays where the CSR was made), not {}",
-                placement.format.name()
-            )));
+            return Err(Invalid::CsrFormat {
+                format: placement.format.name(),
+            }
+            .into());
         }
         let mut output = Output::placed(out, placement)?;
         output.with_key = !csr;
@@ -244,15 +244,14 @@ impl StateDir {
     pub(super) fn client_request(&self, login: &ClientLogin) -> Result<ClientCertRequest> {
         let user = self.user(&login.user)?;
         if login.db_user.as_str() == "default" {
-            return Err(Error::AccessDenied(
-                "\"default\" is Redis's own user, which rctl keeps off; it never issues a certificate for it".to_string(),
-            ));
+            return Err(Denial::ReservedAccount { account: "default" }.into());
         }
         if login.db_user.as_str() == crate::accounts::admin::ADMIN_ACCOUNT {
             // With certificate login, such a certificate would be CONFIG SET on every server.
-            return Err(Error::AccessDenied(
-                "\"rctl-admin\" is rctl's own account; it never issues a certificate for it to anyone".to_string(),
-            ));
+            return Err(Denial::ReservedAccount {
+                account: crate::accounts::admin::ADMIN_ACCOUNT,
+            }
+            .into());
         }
         let all_roles = self.all_roles()?;
         let roles = user_roles(&user, &all_roles)?;

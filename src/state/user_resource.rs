@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::NewUser;
 use crate::accounts::names::UserName;
 use crate::accounts::teleport_fields::strip;
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 
 /// Fields of Teleport's `UserV2` that rctl passes over.
 const TELEPORT_SPEC: &[&str] = &[
@@ -97,9 +97,11 @@ pub fn classify(text: &str, source: &str) -> Result<ResourceFile> {
         return Ok(ResourceFile::Users);
     }
     if text.len() as u64 > ROLE_LIMIT {
-        return Err(Error::InvalidArgument(format!(
-            "{source} is larger than {ROLE_LIMIT} bytes"
-        )));
+        return Err(Invalid::TooLarge {
+            source_name: source.to_string(),
+            limit: ROLE_LIMIT as usize,
+        }
+        .into());
     }
     if documents(text, source)?
         .iter()

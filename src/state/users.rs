@@ -4,7 +4,7 @@
 use crate::accounts::names::UserName;
 use crate::accounts::roles::Role;
 use crate::accounts::users::{Password, User};
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::state::audit::AuditEvent;
 
 use super::users_file::{read_users, render_user_line, render_users, scan_user_names};
@@ -371,7 +371,7 @@ impl StateDir {
             added.push(n.into_user(now)?);
         }
         if added.is_empty() {
-            return Err(Error::InvalidArgument("no user to add".to_string()));
+            return Err(Invalid::NoUser.into());
         }
         let mut order: Vec<usize> = (0..added.len()).collect();
         order.sort_by(|a, b| added[*a].0.name.cmp(&added[*b].0.name));
@@ -524,17 +524,16 @@ fn check_roles(roles: &[Role], wanted: &[String], replication_asked: bool) -> Re
         return Err(Error::ReplicationRoleUnasked);
     }
     if wanted.is_empty() {
-        return Err(Error::InvalidArgument(
-            "a user needs at least one role".to_string(),
-        ));
+        return Err(Invalid::NoRole.into());
     }
     for name in wanted {
         if !roles.iter().any(|r| r.name() == name) {
             let known: Vec<&str> = roles.iter().map(Role::name).collect();
-            return Err(Error::InvalidArgument(format!(
-                "unknown role {name:?}; known roles: {}",
-                known.join(", ")
-            )));
+            return Err(Invalid::UnknownRole {
+                name: name.to_string(),
+                known: known.iter().map(ToString::to_string).collect(),
+            }
+            .into());
         }
     }
     Ok(())

@@ -228,7 +228,7 @@ pub(crate) fn render_user_line(user: &User) -> Result<Vec<u8>> {
 pub(crate) fn render_users(users: &[User]) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(users.len() * 256);
     for user in users {
-        serde_json::to_writer(&mut out, user).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        serde_json::to_writer(&mut out, user).map_err(|e| Error::encode("users", e))?;
         out.push(b'\n');
     }
     Ok(out)

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::output::atomic::{TMP_MARK, Visibility, libc_o_nofollow, sync_parent, write_atomic};
 use crate::storage::{Layout, ServerLocks, Store};
 
@@ -87,10 +87,10 @@ impl DirStore {
     pub fn open(root: &Path, options: &DirOptions) -> Result<DirStore> {
         match fs::metadata(root) {
             Ok(meta) if !meta.is_dir() => {
-                return Err(Error::InvalidArgument(format!(
-                    "state directory {} is not a directory",
-                    root.display()
-                )));
+                return Err(Invalid::StateNotDirectory {
+                    path: root.to_path_buf(),
+                }
+                .into());
             }
             Ok(meta) => check_private(root, meta.mode(), 0o700, options)?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -131,10 +131,10 @@ impl DirStore {
     pub fn open_read_only(root: &Path, options: &DirOptions) -> Result<DirStore> {
         let lock = match fs::metadata(root) {
             Ok(meta) if !meta.is_dir() => {
-                return Err(Error::InvalidArgument(format!(
-                    "state directory {} is not a directory",
-                    root.display()
-                )));
+                return Err(Invalid::StateNotDirectory {
+                    path: root.to_path_buf(),
+                }
+                .into());
             }
             Ok(meta) => {
                 check_private(root, meta.mode(), 0o700, options)?;
@@ -178,10 +178,10 @@ impl DirStore {
 
     fn refuse_if_read_only(&self) -> Result<()> {
         if self.read_only {
-            return Err(Error::InvalidArgument(format!(
-                "the state in {} is open for reading only",
-                self.root.display()
-            )));
+            return Err(Invalid::StateReadOnly {
+                path: self.root.clone(),
+            }
+            .into());
         }
         Ok(())
     }
@@ -227,9 +227,10 @@ impl DirStore {
                 !part.is_empty() && part != "." && part != ".." && !part.starts_with('.')
             });
         if !valid {
-            return Err(Error::InvalidArgument(format!(
-                "invalid state blob name {name:?}"
-            )));
+            return Err(Invalid::BlobName {
+                name: name.to_string(),
+            }
+            .into());
         }
         Ok(self.root.join(name))
     }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::duration::format_std;
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, Invalid, Result};
 
 /// A rotation phase.
 ///
@@ -160,12 +160,16 @@ impl FromStr for Phase {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Phase> {
-        Phase::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            Error::InvalidArgument(format!(
-                "invalid rotation phase {:?}; one of: init, update_clients, update_servers, standby, rollback",
-                shorten(s)
-            ))
-        })
+        Phase::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                Invalid::malformed(
+                    "rotation phase",
+                    s,
+                    "one of: init, update_clients, update_servers, standby, rollback",
+                )
+            })
     }
 }
 

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::accounts::admin::ADMIN_ACCOUNT;
 use crate::accounts::users::Password;
-use crate::error::{Error, Result, shorten};
+use crate::error::{Error, MissingCredential, ReplyHint, Result, ServerError, shorten};
 use crate::servers::registered::ServerAddr;
 
 /// What rctl logs in with: its account's password and a client certificate per trusted CA key
@@ -46,9 +46,11 @@ impl Live {
     pub fn connect(addr: &ServerAddr, login: &AdminLogin, timeout: Duration) -> Result<Live> {
         super::install_provider();
         if login.password.is_none() {
-            return Err(Error::Server(format!(
-                "{addr}: this node has no copy of rctl-admin's password yet (the signer seals one to it with its next answer)"
-            )));
+            return Err(ServerError::NoCredential {
+                addr: addr.to_string(),
+                missing: MissingCredential::AdminPassword,
+            }
+            .into());
         }
         let mut first = None;
         for (cert, key) in &login.identities {
@@ -60,9 +62,11 @@ impl Live {
             }
         }
         Err(first.unwrap_or_else(|| {
-            Error::Server(format!(
-                "{addr}: no client certificate to log in with: the CA key is locked (no passphrase) and the server's own certificate files do not read"
-            ))
+            ServerError::NoCredential {
+                addr: addr.to_string(),
+                missing: MissingCredential::ClientCertificate,
+            }
+            .into()
         }))
     }
 
@@ -103,10 +107,11 @@ impl Live {
         // The login is checked by the crate; this proves the account is the one expected.
         let me: String = live.query(redis::cmd("ACL").arg("WHOAMI"), addr)?;
         if me != ADMIN_ACCOUNT {
-            return Err(Error::Server(format!(
-                "{addr}: logged in as {:?}, not {ADMIN_ACCOUNT:?}",
-                shorten(&me)
-            )));
+            return Err(ServerError::NotAdmin {
+                addr: addr.to_string(),
+                account: shorten(&me),
+            }
+            .into());
         }
         Ok(live)
     }
@@ -163,7 +168,10 @@ impl Live {
 fn server_error(addr: &ServerAddr, e: &redis::RedisError) -> Error {
     // A read that timed out says "Resource temporarily unavailable (os error 11)".
     if e.is_timeout() {
-        return Error::Server(format!("{addr}: no answer in time"));
+        return ServerError::NoAnswer {
+            addr: addr.to_string(),
+        }
+        .into();
     }
     let text = e.to_string();
     let refused = [
@@ -178,11 +186,16 @@ fn server_error(addr: &ServerAddr, e: &redis::RedisError) -> Error {
         };
     }
     let hint = if text.contains("NOPERM") {
-        ": rctl-admin may not run that there (is its users.acl rctl's?)"
+        Some(ReplyHint::NoPermission)
     } else if text.to_ascii_lowercase().contains("certificate") {
-        " (does the server's certificate chain to this state's CA?)"
+        Some(ReplyHint::Certificate)
     } else {
-        ""
+        None
     };
-    Error::Server(format!("{addr}: {}{hint}", shorten(&text)))
+    ServerError::Reply {
+        addr: addr.to_string(),
+        reply: shorten(&text),
+        hint,
+    }
+    .into()
 }

@@ -30,7 +30,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::acl::Target;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerError};
 use crate::pki::bundle::RedisBundle;
 use crate::pki::ca::HostCa;
 use crate::pki::inspect::{CertReport, inspect_der};
@@ -209,10 +209,9 @@ fn parse_acl_list(lines: &[String], target: Target) -> Result<BTreeMap<String, A
             Account::parse(line, target)
                 .map(|a| (a.name.clone(), a))
                 .ok_or_else(|| {
-                    Error::Server(format!(
-                        "ACL LIST gave a line rctl cannot read: {:?}",
-                        crate::error::shorten(line)
-                    ))
+                    Error::from(ServerError::AclListLine {
+                        line: crate::error::shorten(line),
+                    })
                 })
         })
         .collect()

@@ -17,7 +17,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result, ServerError};
 use crate::servers::registered::ServerAddr;
 
 /// The DER certificate `addr` presents first in its TLS handshake.
@@ -25,7 +25,7 @@ pub fn served_certificate(addr: &ServerAddr, timeout: Duration) -> Result<Vec<u8
     let verifier = Arc::new(Capture::default());
     let config = rustls::ClientConfig::builder_with_provider(super::provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Crypto(e.to_string()))?
+        .map_err(|e| Error::crypto_by("TLS configuration", e))?
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
@@ -57,7 +57,7 @@ pub fn served_certificate_as(
     });
     let builder = rustls::ClientConfig::builder_with_provider(super::provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Crypto(e.to_string()))?
+        .map_err(|e| Error::crypto_by("TLS configuration", e))?
         .dangerous()
         .with_custom_certificate_verifier(verifier.clone());
     let identity = login.identities.first().and_then(|(cert, key)| {
@@ -70,7 +70,7 @@ pub fn served_certificate_as(
     let config = match identity {
         Some((chain, key)) => builder
             .with_client_auth_cert(chain, key)
-            .map_err(|e| Error::Crypto(e.to_string()))?,
+            .map_err(|e| Error::crypto_by("TLS configuration", e))?,
         None => builder.with_no_client_auth(),
     };
     handshake(addr, config, &verifier, timeout)
@@ -83,10 +83,13 @@ fn handshake(
     verifier: &Capture,
     timeout: Duration,
 ) -> Result<Vec<u8>> {
-    let name = ServerName::try_from(addr.host().to_string())
-        .map_err(|e| Error::InvalidArgument(format!("{addr}: {e}")))?;
+    let name =
+        ServerName::try_from(addr.host().to_string()).map_err(|source| Invalid::ServerName {
+            addr: addr.to_string(),
+            source,
+        })?;
     let mut conn = rustls::ClientConnection::new(Arc::new(config), name)
-        .map_err(|e| Error::Crypto(e.to_string()))?;
+        .map_err(|e| Error::crypto_by("TLS configuration", e))?;
     let mut tcp = connect(addr, timeout)?;
     // Runs until the verifier has seen the chain and stopped the handshake, or the server
     // ends it first (plain TCP, another protocol).
@@ -121,12 +124,22 @@ fn handshake(
         Err(e) => e.to_string(),
         Ok(_) => "the server presented no certificate".to_string(),
     };
-    Err(Error::Server(format!("{addr}: {reason}")))
+    Err(ServerError::Handshake {
+        addr: addr.to_string(),
+        problem: crate::error::shorten(&reason),
+    }
+    .into())
 }
 
 /// A TCP connection to `addr`, each address of its host tried in turn within `timeout`.
 pub(crate) fn connect(addr: &ServerAddr, timeout: Duration) -> Result<TcpStream> {
-    let fail = |e: io::Error| Error::Server(format!("cannot connect to {addr}: {e}"));
+    let fail = |e: io::Error| -> Error {
+        ServerError::Connect {
+            addr: addr.to_string(),
+            source: e,
+        }
+        .into()
+    };
     let target = (addr.host().to_string(), addr.port());
     let mut last = None;
     for socket in target.to_socket_addrs().map_err(fail)? {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::probe::{self, PROBE_PREFIX};
 use super::reload::{other_tls_files, reload_tls};
 use super::{Wanted, accounts, file_serial, live_accounts, served};
-use crate::error::{Error, Result};
+use crate::error::{Result, ServerError};
 use crate::pki::inspect::CertReport;
 use crate::servers::live::{Drift, Live};
 use crate::servers::registered::RegisteredServer;
@@ -129,12 +129,13 @@ pub(crate) fn sync_live_on(
     // Verified as a new client sees it: a fresh handshake, the accounts read again.
     let after = served(server, wanted, timeout)?;
     if reload && file_serial.as_ref() != Some(&after.serial) {
-        return Err(Error::Server(format!(
-            "{addr}: still presents serial {} after CONFIG SET, not {}.crt's {}",
-            after.serial,
-            server.cert_prefix.display(),
-            file_serial.as_deref().unwrap_or("?")
-        )));
+        return Err(ServerError::NotReloaded {
+            addr: addr.to_string(),
+            serving: after.serial,
+            prefix: server.cert_prefix.display().to_string(),
+            written: file_serial.unwrap_or_else(|| "?".to_string()),
+        }
+        .into());
     }
     outcome.serial = after.serial;
     let accounts = live_accounts(&mut live, server, wanted.target)?;
@@ -142,10 +143,12 @@ pub(crate) fn sync_live_on(
         n.starts_with(PROBE_PREFIX)
     });
     if let Some(d) = left.first() {
-        return Err(Error::Server(format!(
-            "{addr}: after sync, {d} ({} difference(s) left)",
-            left.len()
-        )));
+        return Err(ServerError::StillDiffers {
+            addr: addr.to_string(),
+            first: d.to_string(),
+            left: left.len(),
+        }
+        .into());
     }
     Ok(outcome)
 }
@@ -155,11 +158,12 @@ pub(crate) fn sync_live_on(
 fn check_served(server: &RegisteredServer, before: &CertReport) -> Result<()> {
     let addr = &server.addr;
     if before.signed_by.is_none() {
-        return Err(Error::Server(format!(
-            "{addr}: presents a certificate (serial {}) no CA key of this state signed; rctl does not log in to it (restart the server to load {}.crt)",
-            before.serial,
-            server.cert_prefix.display()
-        )));
+        return Err(ServerError::ForeignCertificate {
+            addr: addr.to_string(),
+            serial: before.serial.clone(),
+            prefix: server.cert_prefix.display().to_string(),
+        }
+        .into());
     }
     // An expired (or not yet valid) certificate fails every client's handshake, rctl's too: no
     // login can reload it. Its files are renewed by now; only a restart loads them.
@@ -169,11 +173,13 @@ fn check_served(server: &RegisteredServer, before: &CertReport) -> Result<()> {
         } else {
             "a certificate not valid yet"
         };
-        return Err(Error::Server(format!(
-            "{addr}: serves {when} (serial {}), which no client accepts, rctl included, so it cannot be reloaded: restart the server to load {}.crt",
-            before.serial,
-            server.cert_prefix.display()
-        )));
+        return Err(ServerError::Unreloadable {
+            addr: addr.to_string(),
+            when: when.to_string(),
+            serial: before.serial.clone(),
+            prefix: server.cert_prefix.display().to_string(),
+        }
+        .into());
     }
     Ok(())
 }

@@ -37,7 +37,7 @@ use etcd_client::{
     WatchClient,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreError};
 use crate::storage::{Layout, ServerLocks, Store};
 
 mod queue;
@@ -145,7 +145,7 @@ impl EtcdStore {
         let mut runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Store(format!("cannot start the etcd client: {e}")))?;
+            .map_err(|source| StoreError::Client { source })?;
         let location = url.to_string();
         let (endpoints, options) = url::connect_options(url, tls)?;
         // From a random member on, the first that answers (its first snapshot is the test).
@@ -172,7 +172,7 @@ impl EtcdStore {
                 Err(e) => {
                     // A member that does not take connections is not waited for: the next is
                     // tried, and only an election (a member that answers) is waited out.
-                    failure = Some((unreachable_error(&location, &e), retry::Failure::Final));
+                    failure = Some((unreachable_error(&location, e), retry::Failure::Final));
                     continue;
                 }
             };
@@ -192,18 +192,17 @@ impl EtcdStore {
                     } else {
                         retry::Failure::Final
                     };
-                    failure = Some((unreachable_error(&location, &e), kind));
+                    failure = Some((unreachable_error(&location, e), kind));
                     let EtcdStore { runtime: back, .. } = store;
                     runtime = std::sync::Arc::try_unwrap(back).map_err(|_| {
-                        Error::Store(format!("{location}: the etcd client is still in use"))
+                        Error::from(StoreError::ClientBusy {
+                            location: location.clone(),
+                        })
                     })?;
                 }
             }
         }
-        Err(failure.map_or_else(
-            || Error::Store(format!("{location}: no member given")),
-            |(e, _)| e,
-        ))
+        Err(failure.map_or_else(|| StoreError::NoMember { location }.into(), |(e, _)| e))
     }
 }
 
@@ -271,11 +270,13 @@ impl Store for EtcdStore {
         match self.layout.kind(name) {
             Kind::Blob => {
                 if data.len() > MAX_VALUE {
-                    return Err(Error::Store(format!(
-                        "{}{name}: {} bytes is more than one etcd key holds ({MAX_VALUE})",
-                        self.location,
-                        data.len()
-                    )));
+                    return Err(StoreError::ValueTooLarge {
+                        location: self.location.clone(),
+                        key: name.to_string(),
+                        bytes: data.len(),
+                        limit: MAX_VALUE,
+                    }
+                    .into());
                 }
                 tx.writes.insert(self.key("k", name), Some(data.to_vec()));
             }
@@ -326,10 +327,10 @@ impl Store for EtcdStore {
                 for (key, line) in self.user_lines(data)? {
                     // Compared at the commit: the user must still not exist.
                     if !whole && self.read_key(&mut tx, &key)?.is_some() {
-                        return Err(Error::Store(format!(
-                            "{}: a user being added exists",
-                            self.location
-                        )));
+                        return Err(StoreError::UserExists {
+                            location: self.location.clone(),
+                        }
+                        .into());
                     }
                     tx.writes.insert(key, Some(line));
                 }
@@ -425,10 +426,10 @@ impl Store for EtcdStore {
         }
         let compares = tx.comparisons(&self.prefix);
         if compares.len() > MAX_TXN_OPS {
-            return Err(Error::Store(format!(
-                "{}: this change read too much of the state to commit it in one etcd transaction",
-                self.location
-            )));
+            return Err(StoreError::TooManyReads {
+                location: self.location.clone(),
+            }
+            .into());
         }
         let mut guard = Some(compares);
         for (batch, witness) in batches(tx.into_operations(&self.prefix)) {
@@ -450,10 +451,10 @@ impl Store for EtcdStore {
                 Err(e) if first && retry::failure(&e) == retry::Failure::Unknown => match witness {
                     Some(key) => self
                         .applied(&key)
-                        .ok_or_else(|| unreachable_error(&self.location, &e))?,
-                    None => return Err(unreachable_error(&self.location, &e)),
+                        .ok_or_else(|| unreachable_error(&self.location, e))?,
+                    None => return Err(unreachable_error(&self.location, e)),
                 },
-                Err(e) => return Err(unreachable_error(&self.location, &e)),
+                Err(e) => return Err(unreachable_error(&self.location, e)),
             };
             if !succeeded {
                 return Err(Error::Conflict {
@@ -531,7 +532,7 @@ impl Drop for EtcdLock {
 
 impl ServerLocks for EtcdLocks {
     fn lock(&self, name: &str, wait: Duration) -> Result<Box<dyn Send>> {
-        let fail = |e: etcd_client::Error| unreachable_error(&self.location, &e);
+        let fail = |e: etcd_client::Error| unreachable_error(&self.location, e);
         let (mut kv, mut lease) = (self.kv.clone(), self.lease.clone());
         // Longer than any holder keeps it: its own wait, its files and its servers' deadline.
         let ttl = i64::try_from(wait.as_secs().saturating_mul(2).max(60)).unwrap_or(i64::MAX);
@@ -576,9 +577,10 @@ impl ServerLocks for EtcdLocks {
 }
 
 /// One line for an etcd failure (no quorum, no member reachable, refused TLS).
-fn unreachable_error(location: &str, e: &etcd_client::Error) -> Error {
-    Error::Store(format!(
-        "{location}: {}",
-        crate::error::shorten(&e.to_string())
-    ))
+fn unreachable_error(location: &str, e: etcd_client::Error) -> Error {
+    StoreError::Etcd {
+        location: location.to_string(),
+        source: Box::new(e),
+    }
+    .into()
 }

@@ -12,7 +12,7 @@ use etcd_client::{
 };
 
 use super::unreachable_error;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreError};
 use crate::storage::queue::{MAX_RECORD, Queued, RequestQueue};
 
 /// The most requests read with their values at once (32 x etcd's 1.5 MiB value limit stays
@@ -50,7 +50,7 @@ impl EtcdQueue {
     }
 
     fn fail(&self) -> impl Fn(etcd_client::Error) -> Error + '_ {
-        |e| unreachable_error(&self.location, &e)
+        |e| unreachable_error(&self.location, e)
     }
 
     /// The id of a key of `space`, if it is one.
@@ -85,10 +85,11 @@ impl RequestQueue for EtcdQueue {
             async move { kv.txn(put).await.map(|r| r.succeeded()) }
         });
         if !taken.map_err(self.fail())? {
-            return Err(Error::Store(format!(
-                "{}: a signing request {id} exists already",
-                self.location
-            )));
+            return Err(StoreError::RequestExists {
+                location: self.location.clone(),
+                id: id.to_string(),
+            }
+            .into());
         }
         Ok(())
     }

@@ -154,7 +154,7 @@ impl EtcdStore {
             None => {
                 let snapshot = self
                     .take_snapshot()
-                    .map_err(|e| unreachable_error(&self.location, &e))?;
+                    .map_err(|e| unreachable_error(&self.location, e))?;
                 self.refuse_earlier_layout(&snapshot)?;
                 snapshot
             }
@@ -187,7 +187,7 @@ impl EtcdStore {
         Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
     {
         super::retry::retried(&self.runtime, true, call)
-            .map_err(|e| unreachable_error(&self.location, &e))
+            .map_err(|e| unreachable_error(&self.location, e))
     }
 
     /// The per-registration keys among `keys` not read yet, read at the snapshot's revision in
@@ -439,10 +439,10 @@ impl EtcdStore {
         let mut lines = BTreeMap::new();
         for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let name = (self.layout.line_key)(line).map_err(|reason| {
-                Error::Store(format!(
-                    "{}: a user line is invalid: {reason}",
-                    self.location
-                ))
+                Error::from(StoreError::UserLine {
+                    location: self.location.clone(),
+                    problem: reason.to_string(),
+                })
             })?;
             let mut line = line.to_vec();
             line.push(b'\n');
@@ -453,10 +453,10 @@ impl EtcdStore {
 
     pub(super) fn refuse_if_read_only(&self) -> Result<()> {
         if self.read_only {
-            return Err(Error::Store(format!(
-                "{} is open for reading only",
-                self.location
-            )));
+            return Err(StoreError::ReadOnly {
+                location: self.location.clone(),
+            }
+            .into());
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use etcd_client::{Certificate, ConnectOptions, Identity, TlsOptions};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 
 /// The names under a state's prefix where it keeps its keys, this layout's and the first's.
 const SPACES: [&str; 7] = ["a", "b", "d", "k", "l", "m", "u"];
@@ -30,15 +30,14 @@ impl EtcdUrl {
             .next()
             .is_some_and(|hosts| hosts.contains('@'))
         {
-            return Some(Err(Error::InvalidArgument(
-                "invalid etcd state: a user name or password in the URL is refused (rctl reaches etcd with TLS client certificates)".to_string(),
-            )));
+            return Some(Err(Invalid::EtcdCredentialsInUrl.into()));
         }
         let bad = |why: &str| {
-            Error::InvalidArgument(format!(
-                "invalid etcd state {:?}: {why} (want etcd://HOST:PORT[,HOST:PORT...]/PREFIX)",
-                crate::error::shorten(text)
-            ))
+            Invalid::malformed(
+                "etcd state",
+                text,
+                format!("{why} (want etcd://HOST:PORT[,HOST:PORT...]/PREFIX)"),
+            )
         };
         let Some((hosts, prefix)) = rest.split_once('/') else {
             return Some(Err(bad("no /PREFIX")));
