@@ -21,6 +21,7 @@ mod golden;
 mod layout;
 mod library;
 mod live;
+mod locks;
 mod metrics;
 mod reliability;
 mod requests;

@@ -19,7 +19,12 @@ pub struct Registered {
 /// Registers `name` on a free port, signs its certificate with `sign_args` (none: `redis sync
 /// --no-reload` signs it), writes its users.acl with `redis sync --no-reload`, and starts
 /// redis-server on those files with `extra` configuration lines.
-fn register_and_start(dir: &TestDir, name: &str, sign_args: &[&str], extra: &str) -> Registered {
+pub(crate) fn register_and_start(
+    dir: &TestDir,
+    name: &str,
+    sign_args: &[&str],
+    extra: &str,
+) -> Registered {
     register_and_start_program(dir, Path::new("redis-server"), name, sign_args, extra)
 }
 
@@ -125,7 +130,7 @@ pub struct Client {
     pub password: String,
 }
 
-fn add_client(dir: &TestDir, user: &str) -> Client {
+pub(crate) fn add_client(dir: &TestDir, user: &str) -> Client {
     let out = dir
         .rctl(&[
             "users",
@@ -154,7 +159,7 @@ fn add_client(dir: &TestDir, user: &str) -> Client {
 }
 
 /// A connection with the `redis` crate over mutual TLS, logged in with the password.
-fn connect(port: u16, client: &Client) -> redis::RedisResult<redis::Connection> {
+pub(crate) fn connect(port: u16, client: &Client) -> redis::RedisResult<redis::Connection> {
     connect_with(port, client, &Files::read(&client.creds))
 }
 
@@ -213,7 +218,7 @@ pub fn connect_with(
         .get_connection_with_timeout(std::time::Duration::from_secs(5))
 }
 
-fn ping(conn: &mut redis::Connection) -> redis::RedisResult<String> {
+pub(crate) fn ping(conn: &mut redis::Connection) -> redis::RedisResult<String> {
     redis::cmd("PING").query(conn)
 }
 

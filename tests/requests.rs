@@ -806,3 +806,52 @@ fn the_signer_refuses_a_flood_of_junk_alone_and_still_answers_the_honest() {
         signer.log()
     );
 }
+
+/// On a fleet a lock is saved from the admin's host and each node's sync applies it; a locked
+/// node's signing requests are refused by the signer, named by the lock.
+#[test]
+fn a_lock_reaches_a_node_at_its_sync_and_a_locked_node_gets_nothing_signed() {
+    let f = fleet("locks");
+    let signer = Signer::start(&f.admin, &f.state, &f.pass);
+    f.node_sync(&["--no-reload"]).ok();
+    let acl = std::fs::read_to_string(f.node.join("r1.acl")).unwrap();
+    assert!(acl.contains("user app on #"), "{acl}");
+    let run = rctl(f.admin.path(), &f.state, &["lock", "add", "--user=app"]);
+    run.ok();
+    assert!(
+        run.stderr().contains("each node applies it at its next"),
+        "{}",
+        run.stderr()
+    );
+    f.node_sync(&["--no-reload"]).ok();
+    let acl = std::fs::read_to_string(f.node.join("r1.acl")).unwrap();
+    assert!(acl.contains("user app off #"), "{acl}");
+
+    let id = rctl(
+        f.admin.path(),
+        &f.state,
+        &["lock", "add", "--node=node-a", "--message=stolen laptop"],
+    )
+    .ok();
+    let before = serial(f.node.path(), "r1.crt");
+    let refused = f.node_sync(&["--no-reload", "--renew-within=100000h", "--wait=10s"]);
+    assert!(
+        refused
+            .all_output()
+            .contains("a lock on node:node-a is in force: stolen laptop"),
+        "{}\nsigner: {}",
+        refused.all_output(),
+        signer.log()
+    );
+    assert_eq!(
+        serial(f.node.path(), "r1.crt"),
+        before,
+        "a locked node got a certificate"
+    );
+    rctl(f.admin.path(), &f.state, &["lock", "rm", id.trim()]).ok();
+    let renewed = f
+        .node_sync(&["--no-reload", "--renew-within=100000h"])
+        .stdout();
+    assert!(renewed.contains("r1: renewed the certificate"), "{renewed}");
+    assert_ne!(serial(f.node.path(), "r1.crt"), before);
+}

@@ -5,7 +5,8 @@
 //! copy through a signing request).
 //!
 //! It may run only the commands rctl uses: `CONFIG GET|SET` (reload the certificate files),
-//! `ACL SETUSER|DELUSER|LIST|WHOAMI` (apply users that changed), `PING`, `INFO`, and `MULTI`
+//! `ACL SETUSER|DELUSER|LIST|WHOAMI` (apply users that changed), `CLIENT KILL` (close the
+//! connections of an account a lock switched off), `PING`, `INFO`, and `MULTI`
 //! with `EXEC` (its probe accounts exist inside one transaction, never seen by another client,
 //! and a server gets all of a sync's account changes at once). No keys, no
 //! channels. No person may hold it: its name is reserved and no certificate is issued for it.
@@ -15,13 +16,14 @@ use crate::accounts::roles::{Role, RoleConditions, RoleSpec};
 pub use crate::accounts::names::ADMIN_ACCOUNT;
 
 /// The account's rules, as a role's `redis_acl`.
-pub const ADMIN_RULES: [&str; 10] = [
+pub const ADMIN_RULES: [&str; 11] = [
     "+config|get",
     "+config|set",
     "+acl|setuser",
     "+acl|deluser",
     "+acl|list",
     "+acl|whoami",
+    "+client|kill",
     "+ping",
     "+info",
     "+multi",

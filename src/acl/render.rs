@@ -427,6 +427,21 @@ fn command_rules(live: &[(&str, &Part)], union: &Scope, target: Target) -> Strin
     out
 }
 
+/// A users.acl line (`user NAME on ...`) with its account switched off: `user NAME off ...`,
+/// the rules kept. Redis refuses every login of an account that is off.
+pub fn switched_off(line: &str) -> String {
+    match line
+        .split_once(' ')
+        .and_then(|(_, rest)| rest.split_once(' '))
+    {
+        Some((name, rest)) => {
+            let rest = rest.strip_prefix("on ").unwrap_or(rest);
+            format!("user {name} off {rest}")
+        }
+        None => line.to_string(),
+    }
+}
+
 /// Renders a users.acl for a target: `user NAME on #SHA256 RULES` per user sorted by name,
 /// where RULES are the union of the user's roles, then `user default off`.
 ///

@@ -122,6 +122,9 @@ pub(crate) enum Command {
     /// Applications' client bundles that redis sync keeps renewed: add, ls, rm
     #[command(subcommand)]
     Clients(super::client_args::ClientsCommand),
+    /// Locks, as tctl lock: a user, account, role or node cut off everywhere: add, ls, rm
+    #[command(subcommand)]
+    Lock(super::locks::LockCommand),
 }
 
 #[derive(Subcommand, Debug)]

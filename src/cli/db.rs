@@ -52,10 +52,23 @@ struct ServerRow<'a> {
 }
 
 fn db_ls(ctx: &Context, args: DbLsArgs) -> Result<()> {
-    let servers = with_state_read(ctx, |state| match &args.user {
-        Some(user) => state.servers().reached_by(user),
-        None => state.servers().list(),
+    let (servers, locked) = with_state_read(ctx, |state| match &args.user {
+        Some(user) => {
+            let servers = state.servers().reached_by(user)?;
+            let person = state.users().get(user.as_str())?;
+            let lock = state.locks().in_force()?;
+            let lock = lock.on_account(Some(&person), user.as_str()).cloned();
+            Ok((servers, lock))
+        }
+        None => Ok((state.servers().list()?, None)),
     })?;
+    if let Some(lock) = locked {
+        // Said before the list, as db login would say it.
+        errln!(
+            "note: db login is refused: {}",
+            super::error::lib_message(&lock.denial())
+        );
+    }
     let rows: Vec<ServerRow> = servers
         .iter()
         .map(|s| ServerRow {

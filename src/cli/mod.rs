@@ -35,6 +35,7 @@ mod clients;
 mod db;
 pub mod error;
 mod io;
+mod locks;
 mod output;
 mod redis;
 mod requests;
@@ -99,6 +100,12 @@ pub fn report_clap_error(e: clap::Error) -> ExitCode {
 
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> Result<()> {
+    let ctx = context(&cli)?;
+    dispatch(&ctx, cli.command)
+}
+
+/// Where the state is and how to reach it, from the global flags.
+fn context(cli: &Cli) -> Result<Context> {
     match (&cli.etcd_cacert, &cli.etcd_cert, &cli.etcd_key) {
         (None, Some(_), _) | (None, _, Some(_)) => {
             return Err(crate::cli::error::usage(
@@ -147,35 +154,41 @@ pub fn run(cli: Cli) -> Result<()> {
         },
         passphrase_file: cli.ca_passphrase_file.clone(),
     };
-    match cli.command {
-        Command::Auth(AuthCommand::Init(args)) => auth::auth_init(&ctx, args),
-        Command::Auth(AuthCommand::Sign(args)) => auth::auth_sign(&ctx, *args),
-        Command::Auth(AuthCommand::Export(args)) => auth::auth_export(&ctx, args),
-        Command::Auth(AuthCommand::Rotate(args)) => auth::auth_rotate(&ctx, args),
-        Command::Auth(AuthCommand::Encrypt) => auth::auth_encrypt(&ctx),
-        Command::Auth(AuthCommand::Decrypt) => auth::auth_decrypt(&ctx),
-        Command::Auth(AuthCommand::SignRequests(args)) => requests::auth_sign_requests(&ctx, args),
-        Command::Status(args) => auth::status(&ctx, args),
-        Command::Certs(CertsCommand::Inspect(args)) => auth::certs_inspect(&ctx, args),
-        Command::Redis(RedisCommand::Config(args)) => redis::redis_config(&ctx, args),
-        Command::Redis(RedisCommand::Target(args)) => redis::redis_target(&ctx, args),
-        Command::Redis(RedisCommand::Add(args)) => redis::redis_add(&ctx, args),
-        Command::Redis(RedisCommand::Ls(args)) => redis::redis_ls(&ctx, args),
-        Command::Redis(RedisCommand::Rm(args)) => redis::redis_rm(&ctx, args),
-        Command::Redis(RedisCommand::Sync(args)) => redis::redis_sync(&ctx, args),
-        Command::Redis(RedisCommand::Check(args)) => redis::redis_check(&ctx, args),
+    Ok(ctx)
+}
+
+/// The command's handler, on `ctx`.
+fn dispatch(ctx: &Context, command: Command) -> Result<()> {
+    match command {
+        Command::Auth(AuthCommand::Init(args)) => auth::auth_init(ctx, args),
+        Command::Auth(AuthCommand::Sign(args)) => auth::auth_sign(ctx, *args),
+        Command::Auth(AuthCommand::Export(args)) => auth::auth_export(ctx, args),
+        Command::Auth(AuthCommand::Rotate(args)) => auth::auth_rotate(ctx, args),
+        Command::Auth(AuthCommand::Encrypt) => auth::auth_encrypt(ctx),
+        Command::Auth(AuthCommand::Decrypt) => auth::auth_decrypt(ctx),
+        Command::Auth(AuthCommand::SignRequests(args)) => requests::auth_sign_requests(ctx, args),
+        Command::Status(args) => auth::status(ctx, args),
+        Command::Certs(CertsCommand::Inspect(args)) => auth::certs_inspect(ctx, args),
+        Command::Redis(RedisCommand::Config(args)) => redis::redis_config(ctx, args),
+        Command::Redis(RedisCommand::Target(args)) => redis::redis_target(ctx, args),
+        Command::Redis(RedisCommand::Add(args)) => redis::redis_add(ctx, args),
+        Command::Redis(RedisCommand::Ls(args)) => redis::redis_ls(ctx, args),
+        Command::Redis(RedisCommand::Rm(args)) => redis::redis_rm(ctx, args),
+        Command::Redis(RedisCommand::Sync(args)) => redis::redis_sync(ctx, args),
+        Command::Redis(RedisCommand::Check(args)) => redis::redis_check(ctx, args),
         Command::Completion(args) => completion(args),
         Command::Man(args) => man(args),
-        Command::Users(cmd) => users::users(&ctx, cmd),
-        Command::Create(args) => resources::create(&ctx, args),
-        Command::Get(args) => resources::get(&ctx, args),
-        Command::Rm(args) => resources::rm(&ctx, args),
-        Command::Acl(AclCommand::Generate(args)) => acl::acl_generate(&ctx, args),
-        Command::Acl(AclCommand::Check(args)) => acl::acl_check(&ctx, args),
-        Command::Audit(AuditCommand::Ls(args)) => audit_ls(&ctx, args),
-        Command::State(StateCommand::Migrate(args)) => state_migrate(&ctx, args),
-        Command::Db(cmd) => db::db(&ctx, cmd),
-        Command::Clients(cmd) => clients::clients(&ctx, cmd),
+        Command::Users(cmd) => users::users(ctx, cmd),
+        Command::Create(args) => resources::create(ctx, args),
+        Command::Get(args) => resources::get(ctx, args),
+        Command::Rm(args) => resources::rm(ctx, args),
+        Command::Acl(AclCommand::Generate(args)) => acl::acl_generate(ctx, args),
+        Command::Acl(AclCommand::Check(args)) => acl::acl_check(ctx, args),
+        Command::Audit(AuditCommand::Ls(args)) => audit_ls(ctx, args),
+        Command::State(StateCommand::Migrate(args)) => state_migrate(ctx, args),
+        Command::Db(cmd) => db::db(ctx, cmd),
+        Command::Clients(cmd) => clients::clients(ctx, cmd),
+        Command::Lock(cmd) => locks::lock(ctx, cmd),
     }
 }
 
@@ -214,6 +227,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::State(_) => "state migrate",
         Command::Db(cmd) => db::command_name(cmd),
         Command::Clients(cmd) => clients::command_name(cmd),
+        Command::Lock(cmd) => locks::command_name(cmd),
     }
 }
 

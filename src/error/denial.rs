@@ -97,6 +97,17 @@ pub enum Denial {
         cert_login_strict: bool,
     },
 
+    /// A lock is in force on what was asked for.
+    #[error("a lock on {target} is in force{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Locked {
+        /// The lock's target: `user:alice`, `db_user:app`, `role:access`, `node:n1`.
+        target: String,
+        /// Its message, if it has one.
+        message: Option<String>,
+        /// Its id.
+        id: String,
+    },
+
     /// The user has no account on the server at all.
     #[error("user {user:?} has no db user on server {server:?}")]
     NoDbUserOnServer {

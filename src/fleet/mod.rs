@@ -34,11 +34,13 @@ use crate::servers::registered::RegisteredServer;
 use crate::state::{Notice, StateDir, WrittenFiles};
 
 mod check;
+mod locks;
 pub mod metrics;
 pub(crate) mod round;
 mod steps;
 
 pub use check::{ClientCheck, FleetCheck, ServerCheck, check_servers};
+pub use locks::{LockApplied, NewLock, add_lock, remove_lock};
 
 /// Which registered servers a command acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,12 +24,19 @@ impl StateDir {
             roles.push(crate::accounts::admin::admin_role());
         }
         let renderer = Renderer::new(&roles, self.target_or_default(target)?)?;
+        // A locked account stays in the file, switched off: Redis refuses its logins, and a
+        // sync that applies the file closes its connections.
+        let locks = self.locks_in_force()?;
         // Streamed: each user becomes its line as it is read, so 100,000 users never sit in
         // memory as records. Each line starts `user NAME `: its name's length is kept to find
         // a name given twice once the lines are sorted.
         let mut lines = Vec::new();
         self.for_each_user(&mut |user| {
-            lines.push((user.name.len(), renderer.line(&user)?));
+            let mut line = renderer.line(&user)?;
+            if locks.on_account(Some(&user), &user.name).is_some() {
+                line = crate::acl::switched_off(&line);
+            }
+            lines.push((user.name.len(), line));
             Ok(())
         })?;
         if let Some(admin) = &admin {

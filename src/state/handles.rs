@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::{
     AclFile, NewUser, PendingUser, Progress, SignedRequests, StateDir, UserUpdate, WrittenFiles,
 };
+use crate::accounts::locks::{InForce, Lock, LockTarget};
 use crate::accounts::names::{ClientName, ServerName, UserName};
 use crate::accounts::roles::Role;
 use crate::accounts::users::{Password, User};
@@ -55,9 +56,46 @@ impl StateDir {
         Settings(self)
     }
 
+    /// Locks, as Teleport's `tctl lock`: while one is in force, the accounts it covers are off
+    /// in every users.acl and nothing is issued for what it covers.
+    pub fn locks(&mut self) -> Locks<'_> {
+        Locks(self)
+    }
+
     /// Signing requests: the queue a shared state carries, the signer's pass over it, what was issued.
     pub fn requests(&mut self) -> Requests<'_> {
         Requests(self)
+    }
+}
+
+/// The locks of the state.
+pub struct Locks<'a>(&'a mut StateDir);
+
+impl Locks<'_> {
+    /// Every lock saved, in force or expired (expired ones go at the next change), oldest
+    /// first.
+    pub fn list(&self) -> Result<Vec<Lock>> {
+        self.0.all_locks()
+    }
+
+    /// The locks in force now.
+    pub fn in_force(&self) -> Result<InForce> {
+        self.0.locks_in_force()
+    }
+
+    /// Locks `target` for `ttl` (none: until removed), `message` shown to whoever it stops.
+    pub fn add(
+        &mut self,
+        target: LockTarget,
+        ttl: Option<crate::duration::Ttl>,
+        message: Option<String>,
+    ) -> Result<Lock> {
+        self.0.add_lock(target, ttl, message)
+    }
+
+    /// Removes the lock `id`, and returns it.
+    pub fn remove(&mut self, id: &str) -> Result<Lock> {
+        self.0.remove_lock(id)
     }
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod ca_file;
 mod clients;
 mod db_login;
 mod handles;
+mod locks;
 mod migrate;
 mod node_index;
 mod notice;
@@ -32,7 +33,7 @@ use std::path::{Path, PathBuf};
 
 pub use acl::AclFile;
 pub use db_login::DbLoginRequest;
-pub use handles::{Ca, Clients, Requests, Roles, Servers, Settings, Users};
+pub use handles::{Ca, Clients, Locks, Requests, Roles, Servers, Settings, Users};
 pub use notice::Notice;
 pub use progress::Progress;
 pub use requests::{RequestOutcome, SignedRequests};

@@ -143,6 +143,7 @@ struct Accepted {
 /// What every request of one pass is judged against.
 #[derive(Default)]
 struct Known {
+    locks: crate::accounts::locks::InForce,
     servers: Vec<crate::servers::registered::RegisteredServer>,
     clients: Vec<crate::clients::output::ClientOutput>,
 }
@@ -229,7 +230,10 @@ impl StateDir {
             });
         }
         self.store().prefetch(&blobs)?;
-        let mut known = Known::default();
+        let mut known = Known {
+            locks: self.locks_in_force()?,
+            ..Known::default()
+        };
         for subject in &subjects {
             match subject {
                 RequestFor::Server(name) => known.servers.extend(self.find_server(name)?),
@@ -384,6 +388,10 @@ impl StateDir {
         known: &Known,
     ) -> std::result::Result<(Signing, Option<String>), String> {
         let text = |e: crate::error::Error| e.to_string();
+        // A locked node is refused whatever it asks.
+        if let Some(lock) = known.locks.on_node(&request.node) {
+            return Err(text(lock.denial()));
+        }
         let on_record = self.issued(&request.subject).map_err(text)?;
         let now = self.now();
         let from_node = |held_by: &Option<NodeName>| match held_by {

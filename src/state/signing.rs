@@ -256,6 +256,21 @@ impl StateDir {
         let all_roles = self.all_roles()?;
         let roles = user_roles(&user, &all_roles)?;
         check_access(&user, &roles, login.db_user.as_str(), self.cert_login()?)?;
+        // A lock on the person, one of their roles, or the account (or the account's own
+        // user) stops every certificate for it.
+        let locks = self.locks_in_force()?;
+        if !locks.is_empty() {
+            let holder = match login.db_user.as_str() == user.name {
+                true => None,
+                false => self.user(&login.db_user).ok(),
+            };
+            if let Some(lock) = locks
+                .on_account(Some(&user), login.db_user.as_str())
+                .or_else(|| locks.on_account(holder.as_ref(), login.db_user.as_str()))
+            {
+                return Err(lock.denial());
+            }
+        }
         // Every certificate names an account that users.acl defines: the person's own, or
         // another account (a service such as an app or a replicator) that exists. Checked
         // after the roles, so that a refused person learns nothing of which accounts exist.

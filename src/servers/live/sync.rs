@@ -207,6 +207,15 @@ fn apply_accounts(
                     .arg(name)
                     .arg(account.setuser_args())
                     .ignore();
+                // Switched off (a lock): Redis keeps the connections it logged in before, so
+                // they are closed here, in the same transaction.
+                if !account.enabled {
+                    pipe.cmd("CLIENT")
+                        .arg("KILL")
+                        .arg("USER")
+                        .arg(name)
+                        .ignore();
+                }
             }
             None if name == "default" => {
                 pipe.cmd("ACL")
