@@ -230,3 +230,71 @@ fn db_ls_login_config_connect_logout_follow_the_roles_labels() {
     let audit = dir.rctl(&["audit", "ls", "--format=json"]).ok();
     assert!(audit.contains("db login"), "{audit}");
 }
+
+/// Each server's users.acl holds only the users whose roles reach its labels: dana, whose
+/// role reaches env=dev only, has no account on prod, so her password (and her certificate,
+/// under certificate login) logs her in on dev and nowhere else.
+#[test]
+fn each_server_holds_only_the_accounts_its_labels_are_reached_by() {
+    let dir = TestDir::new();
+    dir.rctl(&["auth", "init"]).ok();
+    dir.write(
+        "dev-only.yaml",
+        "kind: role\nversion: v7\nmetadata: {name: dev-only}\nspec:\n  allow:\n    db_labels: {env: dev}\n    db_users: ['{{internal.db_users}}']\n    redis_acl: ['+@all', '~*']\n",
+    );
+    dir.rctl(&["create", "-f", "dev-only.yaml"]).ok();
+    let dana = password_from(
+        &dir.rctl(&[
+            "users",
+            "add",
+            "dana",
+            "--roles=dev-only",
+            "--db-users=dana",
+        ])
+        .ok(),
+    );
+    let alice = password_from(
+        &dir.rctl(&[
+            "users",
+            "add",
+            "alice",
+            "--roles=access",
+            "--db-users=alice",
+        ])
+        .ok(),
+    );
+    let redis = Path::new("redis-server");
+    let dev = register_labelled(&dir, redis, "dev", &["--labels=env=dev"], &[], "");
+    let prod = register_labelled(&dir, redis, "prod", &["--labels=env=prod"], &[], "");
+    dir.rctl(&["redis", "sync", "--all"]).ok();
+    let has = |acl: &Path, user: &str| {
+        std::fs::read_to_string(acl)
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with(&format!("user {user} ")))
+    };
+    assert!(has(&dev.acl, "dana") && has(&dev.acl, "alice"));
+    assert!(!has(&prod.acl, "dana") && has(&prod.acl, "alice"));
+    let auth = |r: &crate::live::Registered, user: &str, password: &str| {
+        r.server
+            .cli(
+                &r.creds.file(".cas"),
+                Some(&r.creds),
+                &["--user", user, "--pass", password],
+                &["ACL", "WHOAMI"],
+            )
+            .all_output()
+    };
+    assert!(auth(&dev, "dana", &dana).contains("dana"));
+    let refused = auth(&prod, "dana", &dana);
+    assert!(
+        refused.contains("WRONGPASS") || refused.contains("invalid username-password"),
+        "{refused}"
+    );
+    assert!(auth(&prod, "alice", &alice).contains("alice"));
+    // Where a user's roles change, the servers follow at the next sync: dana reaches prod.
+    dir.rctl(&["users", "update", "dana", "--set-roles=dev-only,access"])
+        .ok();
+    dir.rctl(&["redis", "sync", "prod"]).ok();
+    assert!(auth(&prod, "dana", &dana).contains("dana"));
+}

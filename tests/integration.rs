@@ -6,6 +6,7 @@ mod accounts;
 mod acl_findings;
 mod acl_servers;
 mod acl_targets;
+mod agent;
 mod bad_input;
 mod cert_login;
 mod clients;

@@ -855,3 +855,42 @@ fn a_lock_reaches_a_node_at_its_sync_and_a_locked_node_gets_nothing_signed() {
     assert!(renewed.contains("r1: renewed the certificate"), "{renewed}");
     assert_ne!(serial(f.node.path(), "r1.crt"), before);
 }
+
+/// A node's agent (`redis sync --watch --node`, no passphrase) applies an admin's change on
+/// etcd as it happens: a lock made on the admin's host reaches the node's users.acl, and its
+/// removal too, with no sync run by anyone.
+#[test]
+fn a_node_agent_applies_an_admins_lock_on_etcd_as_it_happens() {
+    let f = fleet("agent");
+    let _signer = Signer::start(&f.admin, &f.state, &f.pass);
+    let agent = crate::agent::Agent::start(
+        &f.node,
+        &[
+            &f.state,
+            "redis",
+            "sync",
+            "--watch",
+            "--node=node-a",
+            "--no-reload",
+        ],
+    );
+    let acl = f.node.join("r1.acl");
+    let has = |text: &str| std::fs::read_to_string(&acl).is_ok_and(|a| a.contains(text));
+    assert!(
+        crate::agent::within(|| has("user app on #")).is_some(),
+        "{}",
+        agent.log()
+    );
+    let id = rctl(f.admin.path(), &f.state, &["lock", "add", "--user=app"]).ok();
+    assert!(
+        crate::agent::within(|| has("user app off #")).is_some(),
+        "the agent did not apply the lock:\n{}",
+        agent.log()
+    );
+    rctl(f.admin.path(), &f.state, &["lock", "rm", id.trim()]).ok();
+    assert!(
+        crate::agent::within(|| has("user app on #")).is_some(),
+        "the agent did not apply the lock's removal:\n{}",
+        agent.log()
+    );
+}

@@ -198,6 +198,13 @@ pub(crate) struct RedisSyncArgs {
     /// Write Prometheus metrics to FILE (atomically; node_exporter's textfile collector)
     #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
     pub(crate) metrics: Option<PathBuf>,
+    /// Run until stopped: sync, then again whenever the state changes (users, roles, locks,
+    /// registrations, the CA's phase), a lock expires, or --resync passes; one line per action
+    #[arg(long, conflicts_with = "dry_run")]
+    pub(crate) watch: bool,
+    /// With --watch: sync everything again after this long without a change (Go duration)
+    #[arg(long, value_name = "DUR", default_value = "10m", requires = "watch")]
+    pub(crate) resync: Ttl,
 }
 
 #[derive(Args, Debug)]

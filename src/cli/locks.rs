@@ -94,7 +94,7 @@ fn options() -> rctl::servers::live::SyncOptions {
     rctl::servers::live::SyncOptions::default()
 }
 
-fn print_server(server: &rctl::fleet::ServerSync) {
+pub(super) fn print_server(server: &rctl::fleet::ServerSync) {
     match &server.live {
         Some(Ok(_)) => errln!("applied on server {}", server.server.name),
         Some(Err(e)) => errln!(
@@ -110,14 +110,19 @@ fn print_server(server: &rctl::fleet::ServerSync) {
 fn report(applied: &rctl::fleet::LockApplied, done: &str) -> Result<()> {
     let lock = &applied.lock;
     errln!("lock {} on {} {done}", lock.id, lock.target);
-    match &applied.sync {
-        None => {
+    report_sync(&applied.applied)
+}
+
+/// What a change's sync reached, on stderr; an error when a server is not in line.
+pub(super) fn report_sync(applied: &rctl::fleet::AppliedBy) -> Result<()> {
+    match applied {
+        rctl::fleet::AppliedBy::Nodes => {
             errln!(
-                "note: no server synced from here; each node applies it at its next 'rctl redis sync'"
+                "note: no server synced from here; each node applies it at its next 'rctl redis sync' (at once with 'redis sync --watch')"
             );
             Ok(())
         }
-        Some(report) => {
+        rctl::fleet::AppliedBy::Sync(report) => {
             let failed = report.failed();
             if failed > 0 {
                 return Err(CliError::NotInLine {
@@ -130,6 +135,7 @@ fn report(applied: &rctl::fleet::LockApplied, done: &str) -> Result<()> {
             }
             Ok(())
         }
+        _ => Ok(()),
     }
 }
 

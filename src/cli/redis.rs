@@ -278,8 +278,12 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
             ctx.open()
         }
     };
+    let selection = selection(ctx, &args.servers)?;
+    if args.watch {
+        return watch(ctx, &args, &selection, &options, metrics);
+    }
     let mut printed = Ok(());
-    let report = fleet::sync_servers(open, &selection(ctx, &args.servers)?, &options, |server| {
+    let report = fleet::sync_servers(open, &selection, &options, |server| {
         if printed.is_ok() {
             printed = outln!("{}", sync_line(server, args.dry_run));
         }
@@ -287,11 +291,7 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     let report = show_notices(report, |r| &r.notices)?;
     printed?;
     if let Some(path) = metrics {
-        let ca = with_state_read(ctx, |state| state.ca().existing())?;
-        let now = time::OffsetDateTime::now_utc();
-        let text =
-            rctl::fleet::metrics::sync_metrics(&report, ca.as_ref(), now, options.renew_within)?;
-        write_metrics(path, &text);
+        sync_metrics(ctx, path, &report, &options)?;
     }
     if report.servers.is_empty() && report.clients.is_empty() {
         errln!("note: nothing is registered for this node: no server, no client output");
@@ -309,6 +309,73 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
             },
         });
     }
+    Ok(())
+}
+
+fn sync_metrics(
+    ctx: &Context,
+    path: &Path,
+    report: &fleet::SyncReport,
+    options: &rctl::servers::live::SyncOptions,
+) -> Result<()> {
+    let ca = with_state_read(ctx, |state| state.ca().existing())?;
+    let now = time::OffsetDateTime::now_utc();
+    let text = rctl::fleet::metrics::sync_metrics(report, ca.as_ref(), now, options.renew_within)?;
+    write_metrics(path, &text);
+    Ok(())
+}
+
+/// `redis sync --watch`: passes until the process is stopped. The first pass prints every
+/// server; later ones print what they did (a server in line is not news), with why they ran.
+fn watch(
+    ctx: &Context,
+    args: &RedisSyncArgs,
+    selection: &fleet::Selection,
+    options: &rctl::servers::live::SyncOptions,
+    metrics: Option<&Path>,
+) -> Result<()> {
+    let watch = fleet::WatchOptions {
+        resync: args.resync.as_std(),
+        ..fleet::WatchOptions::default()
+    };
+    let first = std::cell::Cell::new(true);
+    let on_server = |server: &fleet::ServerSync| {
+        let line = sync_line(server, false);
+        if first.get() || !line.ends_with(": in line") {
+            let _ = outln!("{line}");
+        }
+    };
+    let on_pass = |pass: &fleet::Pass| {
+        match &pass.report {
+            Ok(report) => {
+                for notice in &report.notices {
+                    errln!("note: {notice}");
+                }
+                for client in &report.clients {
+                    let line = client_line(client, false);
+                    if first.get() || !line.ends_with(": in line") {
+                        let _ = outln!("{line}");
+                    }
+                }
+                if let Some(path) = metrics
+                    && let Err(e) = sync_metrics(ctx, path, report, options)
+                {
+                    errln!("warning: no metrics written: {}", super::error::message(&e));
+                }
+            }
+            Err(e) => errln!("error: {}", super::error::lib_message(e)),
+        }
+        first.set(false);
+        std::ops::ControlFlow::Continue(())
+    };
+    fleet::watch(
+        || ctx.open(),
+        selection,
+        options,
+        &watch,
+        on_server,
+        on_pass,
+    )?;
     Ok(())
 }
 

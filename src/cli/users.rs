@@ -64,10 +64,17 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             for n in &names {
                 n.parse::<rctl::UserName>()?;
             }
-            with_state(ctx, |state| state.users().remove_many(&names))?;
+            let options = rctl::servers::live::SyncOptions::default();
+            let synced = rctl::fleet::remove_users(
+                || ctx.open(),
+                &names,
+                &options,
+                super::locks::print_server,
+            )?;
             for n in &names {
                 outln!("User {:?} has been deleted.", n)?;
             }
+            super::locks::report_sync(&synced)?;
         }
     }
     Ok(())

@@ -68,7 +68,7 @@ pub fn check_servers(
         let wanted = if servers.is_empty() {
             None
         } else {
-            Some(state.wanted()?)
+            Some(state.wanted(&servers)?)
         };
         // Client outputs alone still need the CA, to judge their files.
         let ca = match &wanted {

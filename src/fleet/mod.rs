@@ -34,13 +34,15 @@ use crate::servers::registered::RegisteredServer;
 use crate::state::{Notice, StateDir, WrittenFiles};
 
 mod check;
-mod locks;
+mod enforce;
 pub mod metrics;
 pub(crate) mod round;
 mod steps;
+mod watch;
 
 pub use check::{ClientCheck, FleetCheck, ServerCheck, check_servers};
-pub use locks::{LockApplied, NewLock, add_lock, remove_lock};
+pub use enforce::{AppliedBy, LockApplied, NewLock, add_lock, remove_lock, remove_users};
+pub use watch::{Pass, WatchOptions, Woken, watch};
 
 /// Which registered servers a command acts on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,7 +103,7 @@ impl ClientSync {
 }
 
 /// What a whole sync did.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct SyncReport {
     /// Each server's part, in the order selected.

@@ -198,7 +198,7 @@ pub(crate) fn request_due(
     signer: Signer<'_>,
     servers: &[RegisteredServer],
     clients: &[ClientOutput],
-    acl_text: Option<&str>,
+    wanted: Option<&crate::servers::live::Wanted>,
     password_hash: Option<&crate::accounts::users::PasswordHash>,
     options: &crate::servers::live::SyncOptions,
 ) -> Signed {
@@ -217,7 +217,7 @@ pub(crate) fn request_due(
             let plan = crate::servers::live::files::plan_files(
                 server,
                 ca,
-                acl_text,
+                wanted.map(|w| w.for_server(server).acl_text.as_str()),
                 options.renew_within,
                 now,
             );

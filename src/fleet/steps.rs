@@ -43,7 +43,7 @@ pub(super) fn plan(
         let wanted = if servers.is_empty() {
             None
         } else {
-            Some(state.wanted()?)
+            Some(state.wanted(&servers)?)
         };
         let client_ca = if wanted.is_none() && !clients.is_empty() {
             Some(state.sync_ca()?)
@@ -122,7 +122,7 @@ pub(super) fn request_signatures(plan: &Plan, options: &SyncOptions) -> round::S
     let (Some(queue), Some(ca)) = (&plan.queue, ca) else {
         return round::Signed::new();
     };
-    let acl = plan.wanted.as_ref().map(|w| w.acl_text.as_str());
+    let wanted = plan.wanted.as_deref();
     // Asked for only where this node has no password of its own to log in with.
     let hash = plan
         .wanted
@@ -133,7 +133,7 @@ pub(super) fn request_signatures(plan: &Plan, options: &SyncOptions) -> round::S
         queue: queue.as_ref(),
         ca,
     };
-    round::request_due(signer, &plan.servers, &plan.clients, acl, hash, options)
+    round::request_due(signer, &plan.servers, &plan.clients, wanted, hash, options)
 }
 
 /// Step 3's outcome.
@@ -163,7 +163,7 @@ pub(super) fn apply(
             return Ok((None, Vec::new(), clients));
         }
         let servers = state.registered_servers(&names)?;
-        let wanted = state.wanted()?;
+        let wanted = state.wanted(&servers)?;
         let items: Vec<ServerSync> = servers
             .into_iter()
             .zip(versions)

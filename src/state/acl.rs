@@ -18,6 +18,15 @@ impl StateDir {
 
     /// [`render_acl`](Self::render_acl) with the number of users it holds.
     pub(crate) fn render_acl_file(&self, target: Option<Target>) -> Result<AclFile> {
+        self.render_acl_file_for(target, Reach::Everyone)
+    }
+
+    /// [`render_acl_file`](Self::render_acl_file) with the users `reach` takes.
+    pub(crate) fn render_acl_file_for(
+        &self,
+        target: Option<Target>,
+        reach: Reach<'_>,
+    ) -> Result<AclFile> {
         let mut roles = self.all_roles()?;
         let admin = self.admin_user()?;
         if admin.is_some() {
@@ -32,6 +41,17 @@ impl StateDir {
         // a name given twice once the lines are sorted.
         let mut lines = Vec::new();
         self.for_each_user(&mut |user| {
+            let reached = match reach {
+                Reach::Everyone => true,
+                Reach::Nobody => false,
+                Reach::Labels(labels) => {
+                    let held = super::roles::user_roles(&user, &roles)?;
+                    crate::accounts::server_access::reaches(&held, labels)
+                }
+            };
+            if !reached {
+                return Ok(());
+            }
             let mut line = renderer.line(&user)?;
             if locks.on_account(Some(&user), &user.name).is_some() {
                 line = crate::acl::switched_off(&line);
@@ -76,6 +96,17 @@ impl StateDir {
             updated: at,
         }))
     }
+}
+
+/// Which users a users.acl holds (rctl's own account is in every one).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Reach<'a> {
+    /// Every user: `acl generate`, the state's whole users.acl.
+    Everyone,
+    /// The users whose roles reach a server with these labels (their `db_labels`).
+    Labels(&'a crate::accounts::labels::Labels),
+    /// None.
+    Nobody,
 }
 
 /// A rendered users.acl.

@@ -278,11 +278,12 @@ impl Servers<'_> {
         self.0.server_locks()
     }
 
-    /// What the state wants of every registered server, for talking to them once the state is
-    /// closed. Refused until a server is registered (rctl has no account before). On a state
-    /// open for writing, due rotation phases are saved first.
-    pub fn wanted(&mut self) -> Result<Wanted> {
-        self.0.wanted()
+    /// What the state wants of `servers`, for talking to them once the state is closed: each
+    /// server's users.acl holds the users whose roles reach its labels. Refused until a server
+    /// is registered (rctl has no account before). On a state open for writing, due rotation
+    /// phases are saved first.
+    pub fn wanted(&mut self, servers: &[RegisteredServer]) -> Result<Wanted> {
+        self.0.wanted(servers)
     }
 
     /// What `server`'s files need (see [`crate::servers::live::files::plan_files`]).

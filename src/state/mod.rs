@@ -218,6 +218,12 @@ impl StateDir {
         (self.clock)()
     }
 
+    /// What waits for this state to change (an admin's change, not a sync's own records),
+    /// apart from this open state: the agent drops the state and waits with it.
+    pub(crate) fn change_watch(&self) -> Result<Box<dyn crate::storage::watch::ChangeWatch>> {
+        self.store.change_watch()
+    }
+
     /// Where a blob of the state lives (for messages).
     pub fn locate(&self, name: &str) -> PathBuf {
         self.store.locate(name)

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::accounts::labels::Labels;
 use crate::accounts::names::ServerName;
 use crate::error::{Error, Result};
 use crate::output::atomic::{Visibility, write_atomic_owned};
@@ -11,12 +12,13 @@ use crate::pki::bundle::RedisBundle;
 use crate::pki::formats::BundleFormat;
 use crate::pki::leaf::ServerCertRequest;
 use crate::requests::RequestFor;
-use crate::servers::live::{FilePlan, Wanted, files};
+use crate::servers::live::{AccountSets, FilePlan, ServerAccounts, Wanted, files};
 use crate::servers::registered::RegisteredServer;
 use crate::state::audit::AuditEvent;
 use crate::state::signing::{Also, Output};
 
 use super::StateDir;
+use super::acl::Reach;
 
 /// What was written for a server.
 #[derive(Clone, Debug, Default)]
@@ -63,7 +65,7 @@ impl StateDir {
     /// What the state wants of every registered server, for talking to them once the state is
     /// closed. Refused until a server is registered (rctl has no account before). On a state
     /// open for writing, due rotation phases are saved first.
-    pub(crate) fn wanted(&mut self) -> Result<Wanted> {
+    pub(crate) fn wanted(&mut self, servers: &[RegisteredServer]) -> Result<Wanted> {
         if !self.has_admin_account()? {
             return Err(Error::NoServerRegistered);
         }
@@ -91,8 +93,22 @@ impl StateDir {
             .admin_password_hash()?
             .ok_or(Error::NoServerRegistered)?;
         let target = self.target_or_default(None)?;
-        let acl_text = self.render_acl(Some(target))?;
-        let mut wanted = Wanted::new(ca, acl_text, target, password, hash, self.now())?;
+        // One users.acl per label set: a server holds the accounts of the users whose roles
+        // reach it, so a certificate or password for a server it does not reach logs nobody in.
+        let mut by_labels: Vec<(Labels, ServerAccounts)> = Vec::new();
+        for server in servers.iter().filter(|s| !s.sentinel) {
+            if !by_labels.iter().any(|(l, _)| l == &server.labels) {
+                let text = self.render_acl_file_for(Some(target), Reach::Labels(&server.labels))?;
+                let accounts = ServerAccounts::new(text.text, target)?;
+                by_labels.push((server.labels.clone(), accounts));
+            }
+        }
+        let none = ServerAccounts::new(
+            self.render_acl_file_for(Some(target), Reach::Nobody)?.text,
+            target,
+        )?;
+        let sets = AccountSets { by_labels, none };
+        let mut wanted = Wanted::new(ca, sets, target, password, hash, self.now())?;
         wanted.cert_login = self.cert_login()?;
         Ok(wanted)
     }
@@ -107,7 +123,7 @@ impl StateDir {
         files::plan_files(
             server,
             &wanted.ca,
-            Some(&wanted.acl_text),
+            Some(&wanted.for_server(server).acl_text),
             renew_within,
             self.now(),
         )
@@ -139,7 +155,11 @@ impl StateDir {
             && let Some(acl) = &server.acl_file
         {
             // users.acl holds password hashes: a secret.
-            files.push((acl.clone(), wanted.acl_text.as_bytes(), Visibility::Secret));
+            files.push((
+                acl.clone(),
+                wanted.for_server(server).acl_text.as_bytes(),
+                Visibility::Secret,
+            ));
         }
         if files.is_empty() {
             return Ok(written);

@@ -46,6 +46,9 @@ impl MemStore {
 }
 
 impl Store for MemStore {
+    fn change_watch(&self) -> Result<Box<dyn crate::storage::watch::ChangeWatch>> {
+        Err(Error::NoRequestQueue)
+    }
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.blobs.lock().unwrap().get(name).cloned())
     }
@@ -248,7 +251,7 @@ fn server_files_of_a_change_that_is_not_saved_are_put_back() {
     .unwrap();
     state.add_server(&server).unwrap();
     let server = state.registered_servers(&[]).unwrap().remove(0);
-    let wanted = state.wanted().unwrap();
+    let wanted = state.wanted(std::slice::from_ref(&server)).unwrap();
     let plan = state.plan_server_files(&server, &wanted, None);
     state
         .write_server_files(&server, &plan, &wanted, None)
@@ -257,7 +260,7 @@ fn server_files_of_a_change_that_is_not_saved_are_put_back() {
     let before = std::fs::read(&acl).unwrap();
     // A new user: users.acl differs, and the change's commit fails.
     state.add_user(user("newcomer")).unwrap();
-    let wanted = state.wanted().unwrap();
+    let wanted = state.wanted(std::slice::from_ref(&server)).unwrap();
     let plan = state.plan_server_files(&server, &wanted, None);
     assert!(plan.write_acl);
     *store.conflicts.lock().unwrap() = true;

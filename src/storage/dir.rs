@@ -237,6 +237,12 @@ impl DirStore {
 }
 
 impl Store for DirStore {
+    fn change_watch(&self) -> Result<Box<dyn super::watch::ChangeWatch>> {
+        Ok(Box::new(super::watch::DirWatch {
+            root: self.root.clone(),
+        }))
+    }
+
     fn server_locks(&self) -> Result<Box<dyn ServerLocks>> {
         Ok(Box::new(DirLocks {
             folder: self.root.join(".locks"),

@@ -11,6 +11,7 @@ mod dir;
 pub mod etcd;
 pub(crate) mod line_index;
 pub mod queue;
+pub mod watch;
 
 use std::io;
 use std::path::PathBuf;
@@ -86,6 +87,8 @@ pub trait Store {
     fn server_locks(&self) -> Result<Box<dyn ServerLocks>> {
         Ok(Box::new(NoLocks))
     }
+    /// What waits for this state to change, apart from this open store.
+    fn change_watch(&self) -> Result<Box<dyn watch::ChangeWatch>>;
     /// Where signing requests go (a shared store only: on a directory, sync signs itself).
     fn request_queue(&self) -> Result<Box<dyn crate::storage::queue::RequestQueue>> {
         Err(Error::NoRequestQueue)

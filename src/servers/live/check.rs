@@ -13,7 +13,13 @@ use crate::servers::registered::RegisteredServer;
 /// What `rctl redis check` finds on one server: one line each, empty when all is in line.
 pub fn check_server(server: &RegisteredServer, wanted: &Wanted, timeout: Duration) -> Vec<String> {
     let mut findings = Vec::new();
-    let plan = files::plan_files(server, &wanted.ca, Some(&wanted.acl_text), None, wanted.now);
+    let plan = files::plan_files(
+        server,
+        &wanted.ca,
+        Some(&wanted.for_server(server).acl_text),
+        None,
+        wanted.now,
+    );
     if let Some(why) = &plan.renew {
         findings.push(format!("certificate file: {why}"));
     }

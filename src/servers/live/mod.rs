@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use crate::accounts::labels::Labels;
 use crate::acl::Target;
 use crate::error::{Error, Result, ServerError};
 use crate::pki::bundle::RedisBundle;
@@ -66,16 +67,44 @@ fn install_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// One server's users.acl and the accounts it defines.
+#[derive(Clone, Debug)]
+pub struct ServerAccounts {
+    /// The users.acl text.
+    pub acl_text: String,
+    /// The accounts it defines, by name.
+    pub accounts: BTreeMap<String, Account>,
+}
+
+impl ServerAccounts {
+    /// `acl_text` with its accounts, read as `target` reads them.
+    pub(crate) fn new(acl_text: String, target: Target) -> Result<ServerAccounts> {
+        Ok(ServerAccounts {
+            accounts: accounts::wanted_accounts(&acl_text, target)?,
+            acl_text,
+        })
+    }
+}
+
+/// The users.acl of each label set of the servers a [`Wanted`] was taken for.
+#[derive(Clone, Debug)]
+pub struct AccountSets {
+    /// Each label set, with its users.acl: only the users whose roles reach servers so
+    /// labelled (their `db_labels`), and rctl's own account.
+    pub by_labels: Vec<(Labels, ServerAccounts)>,
+    /// For a server whose labels were not among them: rctl's own account alone (a server
+    /// left out is refused to everyone, never given every user).
+    pub none: ServerAccounts,
+}
+
 /// What the state says the servers should be, taken under its lock and used after it is
 /// released: talking to servers never holds other rctl commands up.
 #[derive(Debug)]
 pub struct Wanted {
     /// The host CA (its trusted keys, to judge what a server presents).
     pub ca: HostCa,
-    /// The state's users.acl.
-    pub acl_text: String,
-    /// The accounts it defines, by name.
-    pub accounts: BTreeMap<String, Account>,
+    /// Each server's users.acl and accounts, by its labels.
+    pub sets: AccountSets,
     /// The Redis version it is written for.
     pub target: Target,
     /// Whether servers log clients in by their certificate (`tls-auth-clients-user CN`).
@@ -90,7 +119,7 @@ impl Wanted {
     /// From the state's parts: signs rctl's client certificates (one per trusted key) in memory.
     pub(crate) fn new(
         ca: HostCa,
-        acl_text: String,
+        sets: AccountSets,
         target: Target,
         password: Option<crate::accounts::users::Password>,
         password_hash: crate::accounts::users::PasswordHash,
@@ -111,9 +140,8 @@ impl Wanted {
             trusted_pem: ca.trusted_pem(),
         };
         Ok(Wanted {
-            accounts: accounts::wanted_accounts(&acl_text, target)?,
             ca,
-            acl_text,
+            sets,
             target,
             cert_login: false,
             login,
@@ -123,6 +151,15 @@ impl Wanted {
 }
 
 impl Wanted {
+    /// `server`'s users.acl and accounts: those of its labels.
+    pub fn for_server(&self, server: &RegisteredServer) -> &ServerAccounts {
+        self.sets
+            .by_labels
+            .iter()
+            .find(|(labels, _)| labels == &server.labels)
+            .map_or(&self.sets.none, |(_, accounts)| accounts)
+    }
+
     /// How rctl logs in to `server`: with its own client certificates, signed in memory; or,
     /// where the CA key is locked (a node without the passphrase), with the server's own
     /// certificate and key from its files. A server certificate is also a client certificate

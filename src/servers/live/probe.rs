@@ -24,7 +24,8 @@ pub(super) fn account_drift(
     let mut pipe = redis::pipe();
     pipe.atomic();
     let mut probes = BTreeMap::new();
-    for (i, (name, account)) in wanted.accounts.iter().enumerate() {
+    let wanted_accounts = &wanted.for_server(server).accounts;
+    for (i, (name, account)) in wanted_accounts.iter().enumerate() {
         let probe = format!("{run}{i}");
         pipe.cmd("ACL")
             .arg("SETUSER")
@@ -54,7 +55,7 @@ pub(super) fn account_drift(
             }
         }
     }
-    let drift = accounts::drift(&current, &wanted.accounts, Some(&canonical), |n| {
+    let drift = accounts::drift(&current, wanted_accounts, Some(&canonical), |n| {
         n.starts_with(&run)
     });
     Ok((canonical, drift))

@@ -139,9 +139,12 @@ pub(crate) fn sync_live_on(
     }
     outcome.serial = after.serial;
     let accounts = live_accounts(&mut live, server, wanted.target)?;
-    let left = accounts::drift(&accounts, &wanted.accounts, Some(&canonical), |n| {
-        n.starts_with(PROBE_PREFIX)
-    });
+    let left = accounts::drift(
+        &accounts,
+        &wanted.for_server(server).accounts,
+        Some(&canonical),
+        |n| n.starts_with(PROBE_PREFIX),
+    );
     if let Some(d) = left.first() {
         return Err(ServerError::StillDiffers {
             addr: addr.to_string(),
@@ -200,7 +203,7 @@ fn apply_accounts(
         if !touched.insert(name.to_string()) {
             continue;
         }
-        match wanted.accounts.get(name) {
+        match wanted.for_server(server).accounts.get(name) {
             Some(account) => {
                 pipe.cmd("ACL")
                     .arg("SETUSER")

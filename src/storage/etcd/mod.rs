@@ -45,6 +45,7 @@ mod read;
 mod retry;
 mod txn;
 mod url;
+mod watch;
 
 use txn::{MAX_TXN_OPS, Snapshot, Tx, Versioned, batches, marker, range_end};
 pub use url::{EtcdTls, EtcdUrl};
@@ -207,6 +208,16 @@ impl EtcdStore {
 }
 
 impl Store for EtcdStore {
+    fn change_watch(&self) -> Result<Box<dyn crate::storage::watch::ChangeWatch>> {
+        Ok(Box::new(watch::EtcdWatch {
+            runtime: std::sync::Arc::clone(&self.runtime),
+            kv: self.kv.clone(),
+            watch: self.watch.clone(),
+            prefix: self.prefix.clone(),
+            location: self.location.clone(),
+        }))
+    }
+
     fn request_queue(&self) -> Result<Box<dyn crate::storage::queue::RequestQueue>> {
         Ok(Box::new(queue::EtcdQueue {
             runtime: std::sync::Arc::clone(&self.runtime),

@@ -1,5 +1,6 @@
-//! Locks put in force at once: `lock add` and `lock rm` save the change, then apply it to the
-//! servers this host holds, so a lock takes effect without waiting for a timer.
+//! Changes that take access away, put in force at once: `lock add`, `lock rm` and `users rm`
+//! save the change, then apply it to the servers this host holds, so it takes effect without
+//! waiting for a timer or an agent.
 
 use crate::accounts::locks::{Lock, LockTarget};
 use crate::duration::Ttl;
@@ -20,15 +21,26 @@ pub struct NewLock {
     pub message: Option<String>,
 }
 
-/// What a lock change did: the lock, and the sync that applied it where this host holds the
-/// servers (a directory state); none on a shared state, where each node's sync applies it.
+/// Where a change was applied.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AppliedBy {
+    /// This host: a sync of every registered server and client output (a directory state).
+    Sync(SyncReport),
+    /// Nobody yet: nothing is registered.
+    NothingRegistered,
+    /// Each node, at its next sync or by its agent (a shared state).
+    Nodes,
+}
+
+/// What a lock change did: the lock, and where it was applied.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct LockApplied {
     /// The lock added or removed.
     pub lock: Lock,
-    /// The sync of every registered server and client output, on a directory state.
-    pub sync: Option<SyncReport>,
+    /// Where it was applied.
+    pub applied: AppliedBy,
 }
 
 /// Saves `new`, then applies it: every account it covers off in users.acl and on the live
@@ -66,6 +78,22 @@ pub fn remove_lock(
     apply(open, lock, shared, options, on_server)
 }
 
+/// Removes the users `names` (all or none), then applies that: their accounts deleted on the
+/// servers this host holds, which closes their connections.
+pub fn remove_users(
+    open: impl Fn() -> Result<StateDir>,
+    names: &[String],
+    options: &SyncOptions,
+    on_server: impl FnMut(&ServerSync),
+) -> Result<AppliedBy> {
+    let shared = {
+        let mut state = open()?;
+        state.retrying(&mut |s: &mut StateDir| s.users().remove_many(names))?;
+        is_shared(&mut state)
+    };
+    sync_here(open, shared, options, on_server)
+}
+
 fn is_shared(state: &mut StateDir) -> bool {
     state.requests().queue().is_ok()
 }
@@ -77,14 +105,25 @@ fn apply(
     options: &SyncOptions,
     on_server: impl FnMut(&ServerSync),
 ) -> Result<LockApplied> {
+    let applied = sync_here(open, shared, options, on_server)?;
+    Ok(LockApplied { lock, applied })
+}
+
+/// On a directory state, every registered server and client output synced (this host holds
+/// them all); on a shared one nothing: each node's sync (or agent) applies the change.
+fn sync_here(
+    open: impl Fn() -> Result<StateDir>,
+    shared: bool,
+    options: &SyncOptions,
+    on_server: impl FnMut(&ServerSync),
+) -> Result<AppliedBy> {
     if shared {
-        return Ok(LockApplied { lock, sync: None });
+        return Ok(AppliedBy::Nodes);
     }
-    let sync = match sync_servers(open, &Selection::All, options, on_server) {
-        Ok(report) => Some(report),
-        // No server: the lock still stops every certificate.
-        Err(crate::error::Error::NoServerRegistered) => None,
-        Err(e) => return Err(e),
-    };
-    Ok(LockApplied { lock, sync })
+    match sync_servers(open, &Selection::All, options, on_server) {
+        Ok(report) => Ok(AppliedBy::Sync(report)),
+        // No server: the change still stops every certificate.
+        Err(crate::error::Error::NoServerRegistered) => Ok(AppliedBy::NothingRegistered),
+        Err(e) => Err(e),
+    }
 }
