@@ -362,7 +362,7 @@ pub(crate) enum UsersCommand {
     #[command(alias = "reset")]
     ResetPassword(ResetPasswordArgs),
     /// Remove users: NAME or NAME1,NAME2 (all or none)
-    Rm(NameArg),
+    Rm(UsersRmArgs),
 }
 
 #[derive(Args, Debug)]
@@ -411,6 +411,17 @@ pub(crate) struct ResetPasswordArgs {
     /// Read the new password from stdin instead of generating one
     #[arg(long)]
     pub(crate) password_stdin: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UsersRmArgs {
+    /// The users, comma-separated (all exist, or none is removed)
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// Change the state only: the servers follow at their next sync (on a directory state,
+    /// users rm otherwise syncs every registered server at once)
+    #[arg(long)]
+    pub(crate) no_sync: bool,
 }
 
 #[derive(Args, Debug)]

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::cli::error::{CliError, Counted, Result};
 
 use super::output::{Format, date, escape_control, serialize, table};
-use super::{Context, with_state_read};
+use super::{Context, with_state, with_state_read};
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum LockCommand {
@@ -40,6 +40,10 @@ pub(crate) struct LockAddArgs {
     /// Why: shown to whoever it stops (one line, at most 200 characters)
     #[arg(long, value_name = "TEXT")]
     pub(crate) message: Option<String>,
+    /// Save the lock only: the servers follow at their next sync (on a directory state, lock
+    /// add otherwise syncs every registered server at once)
+    #[arg(long)]
+    pub(crate) no_sync: bool,
 }
 
 #[derive(Args, Debug)]
@@ -47,6 +51,9 @@ pub(crate) struct LockRmArgs {
     /// The lock's id (rctl lock ls)
     #[arg(value_name = "ID")]
     pub(crate) id: String,
+    /// Remove the lock only: the servers follow at their next sync
+    #[arg(long)]
+    pub(crate) no_sync: bool,
 }
 
 pub(super) fn command_name(cmd: &LockCommand) -> &'static str {
@@ -71,6 +78,15 @@ pub(super) fn lock(ctx: &Context, cmd: LockCommand) -> Result<()> {
                     ));
                 }
             }?;
+            if args.no_sync {
+                let lock = with_state(ctx, |state| {
+                    state
+                        .locks()
+                        .add(target.clone(), args.ttl, args.message.clone())
+                })?;
+                outln!("{}", lock.id)?;
+                return Ok(());
+            }
             let new = rctl::fleet::NewLock {
                 target,
                 ttl: args.ttl,
@@ -82,6 +98,10 @@ pub(super) fn lock(ctx: &Context, cmd: LockCommand) -> Result<()> {
             report(&applied, "in force")
         }
         LockCommand::Ls(args) => ls(ctx, args.format),
+        LockCommand::Rm(args) if args.no_sync => {
+            with_state(ctx, |state| state.locks().remove(&args.id))?;
+            Ok(())
+        }
         LockCommand::Rm(args) => {
             let applied =
                 rctl::fleet::remove_lock(|| ctx.open(), &args.id, &options(), print_server)?;

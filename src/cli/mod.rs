@@ -27,6 +27,7 @@ macro_rules! outln {
 }
 
 mod acl;
+mod agent;
 mod args;
 mod auth;
 mod auth_args;

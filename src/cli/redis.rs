@@ -280,7 +280,7 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     };
     let selection = selection(ctx, &args.servers)?;
     if args.watch {
-        return watch(ctx, &args, &selection, &options, metrics);
+        return super::agent::watch(ctx, &args, &selection, &options, metrics);
     }
     let mut printed = Ok(());
     let report = fleet::sync_servers(open, &selection, &options, |server| {
@@ -312,7 +312,7 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     Ok(())
 }
 
-fn sync_metrics(
+pub(super) fn sync_metrics(
     ctx: &Context,
     path: &Path,
     report: &fleet::SyncReport,
@@ -325,62 +325,8 @@ fn sync_metrics(
     Ok(())
 }
 
-/// `redis sync --watch`: passes until the process is stopped. The first pass prints every
-/// server; later ones print what they did (a server in line is not news), with why they ran.
-fn watch(
-    ctx: &Context,
-    args: &RedisSyncArgs,
-    selection: &fleet::Selection,
-    options: &rctl::servers::live::SyncOptions,
-    metrics: Option<&Path>,
-) -> Result<()> {
-    let watch = fleet::WatchOptions {
-        resync: args.resync.as_std(),
-        ..fleet::WatchOptions::default()
-    };
-    let first = std::cell::Cell::new(true);
-    let on_server = |server: &fleet::ServerSync| {
-        let line = sync_line(server, false);
-        if first.get() || !line.ends_with(": in line") {
-            let _ = outln!("{line}");
-        }
-    };
-    let on_pass = |pass: &fleet::Pass| {
-        match &pass.report {
-            Ok(report) => {
-                for notice in &report.notices {
-                    errln!("note: {notice}");
-                }
-                for client in &report.clients {
-                    let line = client_line(client, false);
-                    if first.get() || !line.ends_with(": in line") {
-                        let _ = outln!("{line}");
-                    }
-                }
-                if let Some(path) = metrics
-                    && let Err(e) = sync_metrics(ctx, path, report, options)
-                {
-                    errln!("warning: no metrics written: {}", super::error::message(&e));
-                }
-            }
-            Err(e) => errln!("error: {}", super::error::lib_message(e)),
-        }
-        first.set(false);
-        std::ops::ControlFlow::Continue(())
-    };
-    fleet::watch(
-        || ctx.open(),
-        selection,
-        options,
-        &watch,
-        on_server,
-        on_pass,
-    )?;
-    Ok(())
-}
-
 /// One line per client output: what its files needed, what was written, its hook.
-fn client_line(item: &rctl::fleet::ClientSync, dry_run: bool) -> String {
+pub(super) fn client_line(item: &rctl::fleet::ClientSync, dry_run: bool) -> String {
     let mut done: Vec<String> = Vec::new();
     let plan = &item.plan;
     if let Some(why) = &plan.renew {
@@ -528,7 +474,7 @@ fn show_notices<T>(
 }
 
 /// `redis sync`: one line for a server.
-fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
+pub(super) fn sync_line(item: &rctl::fleet::ServerSync, dry_run: bool) -> String {
     let mut done: Vec<String> = Vec::new();
     let plan = &item.plan;
     if let Some(why) = &plan.renew {

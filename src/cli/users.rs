@@ -64,17 +64,21 @@ pub(super) fn users(ctx: &Context, cmd: UsersCommand) -> Result<()> {
             for n in &names {
                 n.parse::<rctl::UserName>()?;
             }
-            let options = rctl::servers::live::SyncOptions::default();
-            let synced = rctl::fleet::remove_users(
-                || ctx.open(),
-                &names,
-                &options,
-                super::locks::print_server,
-            )?;
+            if args.no_sync {
+                with_state(ctx, |state| state.users().remove_many(&names))?;
+            } else {
+                let options = rctl::servers::live::SyncOptions::default();
+                let synced = rctl::fleet::remove_users(
+                    || ctx.open(),
+                    &names,
+                    &options,
+                    super::locks::print_server,
+                )?;
+                super::locks::report_sync(&synced)?;
+            }
             for n in &names {
                 outln!("User {:?} has been deleted.", n)?;
             }
-            super::locks::report_sync(&synced)?;
         }
     }
     Ok(())

@@ -127,6 +127,29 @@ pub(crate) fn sync_live_on(
         return Ok(outcome);
     }
     // Verified as a new client sees it: a fresh handshake, the accounts read again.
+    let changed_files = (reload, file_serial);
+    outcome.serial = verify(
+        &mut live,
+        server,
+        wanted,
+        changed_files,
+        &canonical,
+        timeout,
+    )?;
+    Ok(outcome)
+}
+
+/// After a change: the serial a new client sees (the one written, when the files were
+/// reloaded), and no account left differing.
+fn verify(
+    live: &mut Live,
+    server: &RegisteredServer,
+    wanted: &Wanted,
+    (reload, file_serial): (bool, Option<String>),
+    canonical: &std::collections::BTreeMap<String, String>,
+    timeout: Duration,
+) -> Result<String> {
+    let addr = &server.addr;
     let after = served(server, wanted, timeout)?;
     if reload && file_serial.as_ref() != Some(&after.serial) {
         return Err(ServerError::NotReloaded {
@@ -137,12 +160,11 @@ pub(crate) fn sync_live_on(
         }
         .into());
     }
-    outcome.serial = after.serial;
-    let accounts = live_accounts(&mut live, server, wanted.target)?;
+    let accounts = live_accounts(live, server, wanted.target)?;
     let left = accounts::drift(
         &accounts,
         &wanted.for_server(server).accounts,
-        Some(&canonical),
+        Some(canonical),
         |n| n.starts_with(PROBE_PREFIX),
     );
     if let Some(d) = left.first() {
@@ -153,7 +175,7 @@ pub(crate) fn sync_live_on(
         }
         .into());
     }
-    Ok(outcome)
+    Ok(after.serial)
 }
 
 /// Refuses to log in to a server that presents a certificate no CA key of this state signed,

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# How fast access is taken back on a fleet, whole processes, in one run on one machine: a
+# 3-member loopback etcd, one signer, 2 nodes each running the watching agent (`redis sync
+# --watch --node=nK`, no passphrase) for 10 Debian redis-servers (7.0, TLS, passwords) each.
+# A person (alice) holds one connection on each of the 20 servers; `examples/access_probe.rs`
+# times, from the start of an admin's command on the admin's host, until the last of those
+# connections is closed by its server (and a new login is refused everywhere):
+#   - `rctl lock add --user=alice` (then `lock rm`, and alice back everywhere, before the next run);
+#   - `rctl users rm alice` (then `users add alice` with her password again).
+# RUNS runs each: median and p99. Then the agents' CPU over IDLE seconds with nothing to do, and
+# etcd's requests per second over the same span (the 3 members' gRPC counters).
+#
+# The last line: `lock p99 N ms, users rm p99 N ms, logout p99 n/a, expiry n/a, idle CPU N%`
+# (per-login accounts, which db logout and a login's expiry would end, are not built yet).
+#
+#   bash bench/access.sh          (RUNS=20, IDLE=600 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-20}
+IDLE=${IDLE:-600}
+SERVERS_PER_NODE=10
+
+source bench/lib.sh
+install_missing etcd:etcd-server etcdctl:etcd-client redis-server:redis-server curl:curl openssl:openssl
+cargo build --release --locked --bin rctl --example access_probe >/dev/null 2>&1
+RCTL=$PWD/target/release/rctl
+PROBE=$PWD/target/release/examples/access_probe
+work_folder
+
+peers=() clients=()
+for i in 0 1 2; do peers+=("$(free_port)"); clients+=("$(free_port)"); done
+initial="m0=http://127.0.0.1:${peers[0]},m1=http://127.0.0.1:${peers[1]},m2=http://127.0.0.1:${peers[2]}"
+for i in 0 1 2; do
+  etcd --name "m$i" --data-dir "$W/m$i" \
+    --listen-client-urls "http://127.0.0.1:${clients[$i]}" --advertise-client-urls "http://127.0.0.1:${clients[$i]}" \
+    --listen-peer-urls "http://127.0.0.1:${peers[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peers[$i]}" \
+    --initial-cluster "$initial" --initial-cluster-state new >"$W/m$i.log" 2>&1 &
+  pids+=($!)
+done
+ENDPOINTS="127.0.0.1:${clients[0]},127.0.0.1:${clients[1]},127.0.0.1:${clients[2]}"
+until ETCDCTL_API=3 etcdctl --endpoints="$ENDPOINTS" endpoint health >/dev/null 2>&1; do sleep 0.2; done
+S="--state=etcd://$ENDPOINTS/access"
+
+printf 'access passphrase\n' >pass && chmod 600 pass
+A="$RCTL $S --ca-passphrase-file=pass"
+$A auth init --cluster-name=access >/dev/null
+openssl rand -hex 24 >alice.pw
+$A users add alice --roles=access --db-users=alice --password-stdin <alice.pw >/dev/null
+$A auth sign --user=alice --db-user=alice --out=alice --ttl=24h >/dev/null
+mkdir nodes
+ports=()
+for n in 1 2; do
+  for k in $(seq 1 "$SERVERS_PER_NODE"); do
+    name="n${n}r$k" port=$(free_port)
+    ports+=("$port")
+    $RCTL $S redis add "$name" --addr="127.0.0.1:$port" --cert-prefix="nodes/$name" \
+      --acl-file="nodes/$name.acl" --node="n$n" >/dev/null
+  done
+done
+$A auth sign-requests --watch >signer.log 2>&1 &
+pids+=($!)
+for n in 1 2; do $RCTL $S redis sync --node="n$n" --no-reload --wait=120s >/dev/null; done
+for n in 1 2; do
+  for k in $(seq 1 "$SERVERS_PER_NODE"); do
+    name="n${n}r$k"
+    $RCTL $S redis config "$name" >"nodes/$name.conf"
+    printf '\naclfile %s\ndir %s\nsave ""\nappendonly no\ndaemonize no\n' \
+      "$W/nodes/$name.acl" "$W/nodes" >>"nodes/$name.conf"
+    redis-server "nodes/$name.conf" >"nodes/$name.log" 2>&1 &
+    pids+=($!)
+  done
+done
+agents=()
+for n in 1 2; do
+  $RCTL $S redis sync --watch --node="n$n" --wait=120s >"agent$n.log" 2>&1 &
+  pids+=($!)
+  agents+=($!)
+done
+sleep 3
+
+PORTS=$(IFS=,; echo "${ports[*]}")
+probe() {
+  "$PROBE" "$PORTS" alice.crt alice.key alice.cas alice alice.pw "$RUNS" "$1" "$2"
+}
+echo "lock add --user=alice, $RUNS runs..." >&2
+lock=$(probe "$A lock add --user=alice" "$A lock rm \"\$1\" >/dev/null 2>&1")
+echo "lock add: $lock" >&2
+echo "users rm alice, $RUNS runs..." >&2
+rm_=$(probe "$A users rm alice >/dev/null 2>&1" \
+  "$A users add alice --roles=access --db-users=alice --password-stdin <alice.pw >/dev/null 2>&1")
+echo "users rm: $rm_" >&2
+
+# Idle: the agents' CPU (utime + stime, clock ticks) and etcd's gRPC requests over IDLE seconds.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+grpc() {
+  local total=0 c
+  for c in "${clients[@]}"; do
+    total=$((total + $(curl -s "http://127.0.0.1:$c/metrics" |
+      awk '/^grpc_server_handled_total/ { s += $2 } END { printf "%d", s }')))
+  done
+  echo "$total"
+}
+echo "idle for $IDLE s..." >&2
+before=0; for a in "${agents[@]}"; do before=$((before + $(ticks "$a"))); done
+g0=$(grpc)
+sleep "$IDLE"
+after=0; for a in "${agents[@]}"; do after=$((after + $(ticks "$a"))); done
+g1=$(grpc)
+hz=$(getconf CLK_TCK)
+idle=$(python3 -c "print(round(100 * ($after - $before) / $hz / $IDLE / ${#agents[@]}, 3))")
+rate=$(python3 -c "print(round(($g1 - $g0) / $IDLE, 2))")
+echo "idle: ${idle}% of a core per agent; etcd ${rate} requests/s with ${#agents[@]} idle agents" >&2
+lock_p99=$(sed -n 's/.*p99 \([0-9]*\) ms.*/\1/p' <<<"$lock")
+rm_p99=$(sed -n 's/.*p99 \([0-9]*\) ms.*/\1/p' <<<"$rm_")
+echo "lock p99 $lock_p99 ms, users rm p99 $rm_p99 ms, logout p99 n/a, expiry n/a, idle CPU ${idle}%"
