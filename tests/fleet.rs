@@ -295,3 +295,72 @@ fn a_node_sync_asks_etcd_the_same_whatever_the_size_of_the_fleet() {
     rctl(admin.path(), &state, &["redis", "rm", "rb"]).ok();
     assert_eq!(etcd.count("scale/k/nodes/node-b.yaml"), 0);
 }
+
+/// On a shared state, another node's registrations are that node's alone: an admin's `sync
+/// --all` (with the passphrase) neither writes their files nor runs their hooks, naming one is
+/// refused, and the node's own sync does both.
+#[test]
+fn another_nodes_files_and_hooks_are_never_written_or_run_here() {
+    let etcd = EtcdCluster::start();
+    let state = etcd.state(None, "held");
+    let (admin, node_b) = (TestDir::new(), TestDir::new());
+    let pass = passphrase(&admin);
+    rctl(admin.path(), &state, &["auth", "init", &pass]).ok();
+    rctl(
+        admin.path(),
+        &state,
+        &["users", "add", "app", "--roles=access", "--db-users=app"],
+    )
+    .ok();
+    let marker = node_b.join("hook-ran");
+    rctl(
+        admin.path(),
+        &state,
+        &[
+            "clients",
+            "add",
+            "cb",
+            "--user=app",
+            "--db-user=app",
+            &format!("--out={}", node_b.join("cb").display()),
+            "--node=node-b",
+            &format!("--exec=touch {}", marker.display()),
+        ],
+    )
+    .ok();
+    rctl(
+        admin.path(),
+        &state,
+        &[
+            "redis",
+            "add",
+            "rb",
+            &format!("--addr=127.0.0.1:{}", free_port()),
+            &format!("--cert-prefix={}", node_b.join("rb").display()),
+            "--node=node-b",
+        ],
+    )
+    .ok();
+    let run = rctl(
+        admin.path(),
+        &state,
+        &["redis", "sync", "--all", "--no-reload", &pass],
+    );
+    run.ok();
+    assert!(!marker.exists(), "the admin's sync ran node-b's hook");
+    assert!(!node_b.join("cb.crt").exists() && !node_b.join("rb.crt").exists());
+    rctl(
+        admin.path(),
+        &state,
+        &["redis", "sync", "cb", "--no-reload", &pass],
+    )
+    .failed("client output \"cb\" is held by node node-b: its files are written and its hook run only by that node's sync");
+    rctl(
+        node_b.path(),
+        &state,
+        &["redis", "sync", "--node=node-b", "--no-reload", &pass],
+    )
+    .ok();
+    assert!(marker.exists(), "node-b's own sync did not run its hook");
+    assert!(node_b.join("cb.crt").exists() && node_b.join("rb.crt").exists());
+}

@@ -108,6 +108,20 @@ pub enum Denial {
         id: String,
     },
 
+    /// A shared state's registration is another node's: only that node writes its files and
+    /// runs its hook.
+    #[error(
+        "{what} {name:?} is held by node {node}: its files are written and its hook run only by that node's sync"
+    )]
+    HeldByNode {
+        /// "server" or "client output".
+        what: &'static str,
+        /// Its name.
+        name: String,
+        /// The node holding it.
+        node: String,
+    },
+
     /// The user has no account on the server at all.
     #[error("user {user:?} has no db user on server {server:?}")]
     NoDbUserOnServer {

@@ -32,6 +32,52 @@ pub(super) struct Plan {
     pub(super) queue: Option<Box<dyn crate::storage::queue::RequestQueue>>,
 }
 
+/// On a shared state, what this host may act on: the registrations of the node it syncs as
+/// (`--node`, else this host's name) and those registered without a node. Another node's files
+/// are written, and its hooks run, only by that node: an admin's `--all` leaves them out, and
+/// naming one is refused.
+fn held_here(
+    state: &StateDir,
+    selection: &Selection,
+    mut servers: Vec<crate::servers::registered::RegisteredServer>,
+    mut clients: Vec<crate::clients::output::ClientOutput>,
+) -> Result<(
+    Vec<crate::servers::registered::RegisteredServer>,
+    Vec<crate::clients::output::ClientOutput>,
+)> {
+    if state.request_queue().is_err() {
+        return Ok((servers, clients));
+    }
+    let here = match selection {
+        Selection::Node(node) => Some(node.clone()),
+        _ => crate::state::this_node(),
+    };
+    let elsewhere = |node: &Option<crate::accounts::names::NodeName>| {
+        node.as_ref().filter(|n| Some(*n) != here.as_ref()).cloned()
+    };
+    if let Selection::Named(_) = selection {
+        let other = servers
+            .iter()
+            .find_map(|s| elsewhere(&s.node).map(|n| ("server", s.name.to_string(), n)))
+            .or_else(|| {
+                clients.iter().find_map(|c| {
+                    elsewhere(&c.node).map(|n| ("client output", c.name.to_string(), n))
+                })
+            });
+        if let Some((what, name, node)) = other {
+            return Err(crate::error::Denial::HeldByNode {
+                what,
+                name,
+                node: node.to_string(),
+            }
+            .into());
+        }
+    }
+    servers.retain(|s| elsewhere(&s.node).is_none());
+    clients.retain(|c| elsewhere(&c.node).is_none());
+    Ok((servers, clients))
+}
+
 /// 1. Plan: the selected servers and client outputs, and what they should be.
 pub(super) fn plan(
     open: &impl Fn() -> Result<StateDir>,
@@ -40,6 +86,7 @@ pub(super) fn plan(
 ) -> Result<Plan> {
     let mut state = open()?;
     let read = selected(&state, selection).and_then(|(servers, clients)| {
+        let (servers, clients) = held_here(&state, selection, servers, clients)?;
         let wanted = if servers.is_empty() {
             None
         } else {
