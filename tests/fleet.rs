@@ -6,6 +6,28 @@ use std::path::Path;
 use crate::etcd::{EtcdCluster, passphrase, rctl};
 use crate::util::{TestDir, free_port};
 
+/// `clients add cb --user=app --db-user=app --node=node-b`, its files in `node_b`, from the
+/// admin's host, with `extra` arguments.
+fn add_client_for_node_b(
+    admin: &Path,
+    state: &str,
+    node_b: &Path,
+    extra: &[&str],
+) -> crate::util::Run {
+    let out = format!("--out={}", node_b.join("cb").display());
+    let mut args = vec![
+        "clients",
+        "add",
+        "cb",
+        "--user=app",
+        "--db-user=app",
+        &out,
+        "--node=node-b",
+    ];
+    args.extend(extra);
+    rctl(admin, state, &args)
+}
+
 #[test]
 fn each_node_syncs_only_its_own_servers_and_client_outputs() {
     let etcd = EtcdCluster::start();
@@ -44,20 +66,7 @@ fn each_node_syncs_only_its_own_servers_and_client_outputs() {
     register("ra", "node-a", node_a.path());
     register("rb", "node-b", node_b.path());
     // Registered from the admin's machine for node-b: recorded, not issued, no CA key used.
-    let out = rctl(
-        admin.path(),
-        &state,
-        &[
-            "clients",
-            "add",
-            "cb",
-            "--user=app",
-            "--db-user=app",
-            &format!("--out={}", node_b.join("cb").display()),
-            "--node=node-b",
-        ],
-    )
-    .ok();
+    let out = add_client_for_node_b(admin.path(), &state, node_b.path(), &[]).ok();
     assert!(out.contains("registered for node node-b"), "{out}");
     assert!(!node_b.join("cb.crt").exists());
     let listed = rctl(admin.path(), &state, &["redis", "ls", "--node=node-a"]).ok();
@@ -313,21 +322,8 @@ fn another_nodes_files_and_hooks_are_never_written_or_run_here() {
     )
     .ok();
     let marker = node_b.join("hook-ran");
-    rctl(
-        admin.path(),
-        &state,
-        &[
-            "clients",
-            "add",
-            "cb",
-            "--user=app",
-            "--db-user=app",
-            &format!("--out={}", node_b.join("cb").display()),
-            "--node=node-b",
-            &format!("--exec=touch {}", marker.display()),
-        ],
-    )
-    .ok();
+    let hook = format!("--exec=touch {}", marker.display());
+    add_client_for_node_b(admin.path(), &state, node_b.path(), &[&hook]).ok();
     rctl(
         admin.path(),
         &state,
