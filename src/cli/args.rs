@@ -66,6 +66,26 @@ pub struct Cli {
     )]
     pub(crate) etcd_key: Option<PathBuf>,
 
+    /// etcd user, with etcd's own authentication (its password from --etcd-password-file)
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "NAME",
+        env = "RCTL_ETCD_USER"
+    )]
+    pub(crate) etcd_user: Option<String>,
+
+    /// File holding the etcd user's password (its first line; not readable by others)
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE",
+        env = "RCTL_ETCD_PASSWORD_FILE"
+    )]
+    pub(crate) etcd_password_file: Option<PathBuf>,
+
     /// File holding the passphrase of an encrypted host CA key (else a prompt on a terminal);
     /// read only by commands that use the key
     #[arg(

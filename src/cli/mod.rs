@@ -120,10 +120,14 @@ fn context(cli: &Cli) -> Result<Context> {
         }
         _ => {}
     }
+    let options = DirOptions {
+        insecure_permissions: cli.insecure_permissions,
+    };
     let etcd_tls = rctl::storage::etcd::EtcdTls {
         ca: cli.etcd_cacert.clone(),
         cert: cli.etcd_cert.clone(),
         key: cli.etcd_key.clone(),
+        user: etcd_user(cli, &options)?,
     };
     let etcd = match cli.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
@@ -150,12 +154,46 @@ fn context(cli: &Cli) -> Result<Context> {
         },
         etcd,
         etcd_tls,
-        options: DirOptions {
-            insecure_permissions: cli.insecure_permissions,
-        },
+        options,
         passphrase_file: cli.ca_passphrase_file.clone(),
     };
     Ok(ctx)
+}
+
+/// The etcd user and its password, from `--etcd-user` and `--etcd-password-file` (both or
+/// neither): the file's first line, the file private to its owner as a key is.
+fn etcd_user(cli: &Cli, options: &DirOptions) -> Result<Option<rctl::storage::etcd::EtcdUser>> {
+    let (name, file) = match (&cli.etcd_user, &cli.etcd_password_file) {
+        (None, None) => return Ok(None),
+        (Some(name), Some(file)) => (name, file),
+        _ => {
+            return Err(crate::cli::error::usage(
+                "--etcd-user and --etcd-password-file go together".to_string(),
+            ));
+        }
+    };
+    rctl::storage::check_private_file(file, options)?;
+    let bytes = rctl::read_regular(file, 1024).map_err(|source| {
+        rctl::Error::from(rctl::Invalid::Unreadable {
+            path: file.clone(),
+            source,
+        })
+    })?;
+    let text = zeroize::Zeroizing::new(
+        String::from_utf8(bytes)
+            .map_err(|_| rctl::Error::from(rctl::Invalid::NotUtf8 { path: file.clone() }))?,
+    );
+    let password = text.lines().next().unwrap_or_default();
+    if password.is_empty() {
+        return Err(rctl::Error::from(rctl::Invalid::Empty {
+            what: "the etcd password",
+        })
+        .into());
+    }
+    Ok(Some(rctl::storage::etcd::EtcdUser {
+        name: name.clone(),
+        password: zeroize::Zeroizing::new(password.to_string()),
+    }))
 }
 
 /// The command's handler, on `ctx`.

@@ -161,7 +161,7 @@ pub enum Invalid {
 
     /// An etcd URL with a user name or password in it (never quoted back).
     #[error(
-        "invalid etcd state: a user name or password in the URL is refused (rctl reaches etcd with TLS client certificates)"
+        "invalid etcd state: a user name or password in the URL is refused (an etcd user and its password file are given apart from the URL, which messages and status show)"
     )]
     EtcdCredentialsInUrl,
 

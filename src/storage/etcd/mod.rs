@@ -48,7 +48,7 @@ mod url;
 mod watch;
 
 use txn::{MAX_TXN_OPS, Snapshot, Tx, Versioned, batches, marker, range_end};
-pub use url::{EtcdTls, EtcdUrl};
+pub use url::{EtcdTls, EtcdUrl, EtcdUser};
 
 /// The largest blob kept under one key (etcd refuses a request over 1.5 MiB).
 pub const MAX_VALUE: usize = 1024 * 1024;

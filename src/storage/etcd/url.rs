@@ -87,7 +87,9 @@ impl std::fmt::Display for EtcdUrl {
     }
 }
 
-/// TLS to etcd: the CA that signed the members' certificates, and a client certificate.
+/// How rctl reaches etcd: TLS (the CA that signed the members' certificates, and a client
+/// certificate, whose CN is the etcd user under `--client-cert-auth`), or an etcd user and
+/// password (etcd's own authentication), or both.
 #[derive(Clone, Debug, Default)]
 pub struct EtcdTls {
     /// PEM CA file.
@@ -96,6 +98,24 @@ pub struct EtcdTls {
     pub cert: Option<PathBuf>,
     /// PEM client key.
     pub key: Option<PathBuf>,
+    /// An etcd user and its password.
+    pub user: Option<EtcdUser>,
+}
+
+/// An etcd user and its password (read from a file, never from a command line).
+#[derive(Clone)]
+pub struct EtcdUser {
+    /// The etcd user.
+    pub name: String,
+    /// Its password, wiped when dropped.
+    pub password: zeroize::Zeroizing<String>,
+}
+
+/// The user's name only.
+impl std::fmt::Debug for EtcdUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EtcdUser({:?}, <redacted>)", self.name)
+    }
 }
 
 /// The members' endpoints (`https` with a CA given) and the client's options: timeouts, and
@@ -123,6 +143,9 @@ pub(super) fn connect_options(
             config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
         }
         options = options.with_tls(config);
+    }
+    if let Some(user) = &tls.user {
+        options = options.with_user(user.name.as_str(), user.password.as_str());
     }
     Ok((endpoints, options))
 }
