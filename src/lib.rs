@@ -77,6 +77,7 @@ pub use accounts::admin::{ADMIN_ACCOUNT, ADMIN_RULES};
 pub use accounts::databases::{DatabaseAccess, DatabaseGrant, database_access};
 pub use accounts::labels::{LabelSelector, Labels};
 pub use accounts::locks::{InForce, Lock, LockTarget};
+pub use accounts::logins::LoginAccount;
 pub use accounts::names::validate_user_name;
 pub use accounts::names::{
     ClientName, ClusterName, DbUserName, MAX_NAME_LEN, NodeName, ServerName, UserName,

@@ -223,7 +223,13 @@ fn db_ls_login_config_connect_logout_follow_the_roles_labels() {
         &[],
     )
     .ok();
-    assert_eq!(std::fs::read_dir(profile.join("erin")).unwrap().count(), 8);
+    // Two logins' three files and record each, and the one-time password of the login as
+    // erin herself (a per-login account; the login as app has none).
+    assert_eq!(std::fs::read_dir(profile.join("erin")).unwrap().count(), 9);
+    assert!(
+        profile.join("erin/r1.password").exists() && !profile.join("erin/r2.password").exists()
+    );
+    assert_eq!(mode(&profile.join("erin/r1.password")), 0o600);
     rctl_env(&dir, &["db", "logout", "--user=erin"], &[]).ok();
     assert_eq!(std::fs::read_dir(profile.join("erin")).unwrap().count(), 0);
     // Every login is in the audit log, as any person's certificate is.

@@ -23,6 +23,7 @@ mod layout;
 mod library;
 mod live;
 mod locks;
+mod logins;
 mod metrics;
 mod reliability;
 mod requests;

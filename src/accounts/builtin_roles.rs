@@ -13,6 +13,7 @@ pub(crate) fn builtins() -> Vec<Role> {
             RoleSpec {
                 options: RoleOptions {
                     max_session_ttl: Some(Ttl::from_hours(30)),
+                    standing_password: None,
                 },
                 allow: RoleConditions {
                     db_users: vec![DB_USERS_VAR.to_string()],

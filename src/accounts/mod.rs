@@ -14,6 +14,7 @@ pub(crate) mod builtin_roles;
 pub(crate) mod databases;
 pub(crate) mod labels;
 pub(crate) mod locks;
+pub(crate) mod logins;
 pub(crate) mod names;
 pub(crate) mod roles;
 pub(crate) mod server_access;

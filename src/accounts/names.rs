@@ -157,6 +157,21 @@ name_type!(
     |s| validate_name("database user", s)
 );
 
+impl DbUserName {
+    /// The per-login account `USER+ID` of `user`'s login `id` (hex): `+` is in no name a user
+    /// or an account may be given, so it never clashes with one, and `id` tells logins apart.
+    pub(crate) fn login_account(user: &UserName, id: &str) -> DbUserName {
+        DbUserName(format!("{}+{id}", user.as_str()))
+    }
+
+    /// The user and login id of a per-login account (`USER+ID`), if it is one.
+    pub(crate) fn login_of(&self) -> Option<(&str, &str)> {
+        self.0
+            .split_once('+')
+            .filter(|(_, id)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()))
+    }
+}
+
 name_type!(
     /// The cluster's name: the CA's subject and every client certificate's O.
     ClusterName,

@@ -67,6 +67,10 @@ pub struct RoleOptions {
     /// cap), written as Go prints one (`30h0m0s`, as `tctl get role` shows it).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "session_ttl")]
     pub max_session_ttl: Option<Ttl>,
+    /// `false`: holders' own accounts are off on every server, so they reach Redis only
+    /// through `db login`'s per-login accounts (rctl's own option; unset means on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standing_password: Option<bool>,
 }
 
 /// `max_session_ttl` in a role file: parsed once, when the file is read.

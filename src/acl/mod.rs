@@ -22,7 +22,7 @@ pub mod target;
 
 pub use db_rules::DatabaseNotes;
 pub use lint::{Finding, FindingKind, lint};
-pub use render::{Renderer, render, switched_off};
+pub use render::{Renderer, as_login, render, switched_off};
 pub use rule::{AclRule, Word, redact};
 pub use target::AclLoadKeeps;
 pub use target::{Target, UnknownTarget};

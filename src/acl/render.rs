@@ -427,6 +427,27 @@ fn command_rules(live: &[(&str, &Part)], union: &Scope, target: Target) -> Strin
     out
 }
 
+/// A user's users.acl line (`user NAME on #HASH RULES`) as a per-login account's: the same
+/// rules, the login's account name, and the login's password hash, or no password at all
+/// (where the login's certificate is the credential: no `AUTH` logs it in, no `nopass`).
+pub fn as_login(
+    line: &str,
+    account: &str,
+    password: Option<&crate::accounts::users::PasswordHash>,
+) -> String {
+    let rules = line
+        .splitn(5, ' ')
+        .nth(4)
+        .filter(|_| line.split(' ').nth(3).is_some_and(|h| h.starts_with('#')))
+        .unwrap_or_default();
+    match password {
+        Some(hash) => format!("user {account} on #{} {rules}", hash.as_hex()),
+        None => format!("user {account} on {rules}"),
+    }
+    .trim_end()
+    .to_string()
+}
+
 /// A users.acl line (`user NAME on ...`) with its account switched off: `user NAME off ...`,
 /// the rules kept. Redis refuses every login of an account that is off.
 pub fn switched_off(line: &str) -> String {

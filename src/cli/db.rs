@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::client_args::*;
 use super::output::{Format, escape_control, serialize, table};
-use super::{Context, with_state, with_state_read};
+use super::{Context, with_state_read};
 
 pub(super) fn command_name(cmd: &DbCommand) -> &'static str {
     match cmd {
@@ -26,7 +26,7 @@ pub(super) fn db(ctx: &Context, cmd: DbCommand) -> Result<()> {
         DbCommand::Login(args) => db_login(ctx, args),
         DbCommand::Config(args) => db_config(ctx, args),
         DbCommand::Connect(args) => db_connect(ctx, args),
-        DbCommand::Logout(args) => db_logout(args),
+        DbCommand::Logout(args) => db_logout(ctx, args),
     }
 }
 
@@ -49,19 +49,38 @@ struct ServerRow<'a> {
     description: &'a str,
     labels: std::collections::BTreeMap<&'a str, &'a str>,
     addr: String,
+    /// With --user: the user's live login to it, its account and expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    login: Option<LoginRow>,
+}
+
+#[derive(Serialize)]
+struct LoginRow {
+    account: String,
+    expires: String,
 }
 
 fn db_ls(ctx: &Context, args: DbLsArgs) -> Result<()> {
-    let (servers, locked) = with_state_read(ctx, |state| match &args.user {
+    let (servers, locked, logins) = with_state_read(ctx, |state| match &args.user {
         Some(user) => {
             let servers = state.servers().reached_by(user)?;
             let person = state.users().get(user.as_str())?;
+            let logins = state.users().logins(user)?;
             let lock = state.locks().in_force()?;
             let lock = lock.on_account(Some(&person), user.as_str()).cloned();
-            Ok((servers, lock))
+            Ok((servers, lock, logins))
         }
-        None => Ok((state.servers().list()?, None)),
+        None => Ok((state.servers().list()?, None, Vec::new())),
     })?;
+    let login_of = |server: &rctl::ServerName| {
+        logins
+            .iter()
+            .find(|l| &l.server == server)
+            .map(|l| LoginRow {
+                account: l.account().to_string(),
+                expires: super::output::date(l.not_after),
+            })
+    };
     if let Some(lock) = locked {
         // Said before the list, as db login would say it.
         errln!(
@@ -76,22 +95,28 @@ fn db_ls(ctx: &Context, args: DbLsArgs) -> Result<()> {
             description: s.description.as_deref().unwrap_or_default(),
             labels: s.labels.iter().collect(),
             addr: s.addr.to_string(),
+            login: login_of(&s.name),
         })
         .collect();
     let text = match args.format {
         Format::Text => {
-            let rows: Vec<[String; 4]> = servers
+            let rows: Vec<[String; 5]> = servers
                 .iter()
                 .map(|s| {
+                    let login = login_of(&s.name).map_or_else(
+                        || "-".to_string(),
+                        |l| format!("{} until {}", l.account, l.expires),
+                    );
                     [
                         s.name.to_string(),
                         escape_control(s.description.as_deref().unwrap_or_default()),
                         s.labels.to_string(),
                         s.addr.to_string(),
+                        login,
                     ]
                 })
                 .collect();
-            table(["NAME", "DESCRIPTION", "LABELS", "ADDR"], &rows)
+            table(["NAME", "DESCRIPTION", "LABELS", "ADDR", "LOGIN"], &rows)
         }
         other => serialize(&rows, other == Format::Json)?,
     };
@@ -106,7 +131,8 @@ fn db_login(ctx: &Context, args: DbLoginArgs) -> Result<()> {
     req.db_user = args.db_user;
     req.ttl = args.ttl;
     req.owner = args.owner;
-    let login = with_state(ctx, |state| state.db_login(&req, &profile))?;
+    let options = rctl::servers::live::SyncOptions::default();
+    let (login, applied) = rctl::fleet::db_login(|| ctx.open(), &req, &profile, &options, |_| {})?;
     outln!(
         "Logged in to {:?} as Redis user {:?} until {}; connect with 'rctl db connect {} --user={}', or see 'rctl db config {} --user={}'.",
         login.server.as_str(),
@@ -117,6 +143,16 @@ fn db_login(ctx: &Context, args: DbLoginArgs) -> Result<()> {
         login.server,
         login.user
     )?;
+    // The login is made; its account reaches a server this host could not sync at its next
+    // sync (or its node's agent): said, not a failure of the login.
+    if let rctl::fleet::AppliedBy::Sync(report) = &applied {
+        for server in report.servers.iter().filter(|s| !s.is_in_line()) {
+            errln!(
+                "warning: server {} is not in line yet; the login's account reaches it at its next sync",
+                server.server.name
+            );
+        }
+    }
     Ok(())
 }
 
@@ -244,6 +280,18 @@ fn db_connect(ctx: &Context, args: DbConnectArgs) -> Result<()> {
     };
     let mut command = std::process::Command::new(&cli);
     command.args(cli_args(&login));
+    // A per-login account's one-time password, from the profile, through REDISCLI_AUTH (never
+    // a command line).
+    let profile = profile(&args.profile)?;
+    if let Some(password) = profile.password(&login)? {
+        command.env("REDISCLI_AUTH", password.as_str());
+        command.args(&args.args);
+        let e = command.exec();
+        return Err(crate::cli::error::usage(format!(
+            "cannot run {}: {e}",
+            cli.display()
+        )));
+    }
     // The password never goes on a command line: redis-cli reads REDISCLI_AUTH, or asks on a
     // terminal; with certificate login on, the server needs none.
     let cert_login = with_state_read(ctx, |state| state.settings().cert_login()).unwrap_or(false);
@@ -259,8 +307,27 @@ fn db_connect(ctx: &Context, args: DbConnectArgs) -> Result<()> {
     )))
 }
 
-fn db_logout(args: DbLogoutArgs) -> Result<()> {
+fn db_logout(ctx: &Context, args: DbLogoutArgs) -> Result<()> {
     let profile = profile(&args.profile)?;
+    // The logins' accounts end everywhere first (at once on a directory state), then the files.
+    let options = rctl::servers::live::SyncOptions::default();
+    let (ended, applied) = rctl::fleet::end_logins(
+        || ctx.open(),
+        &args.user,
+        args.name.as_ref(),
+        &options,
+        super::locks::print_server,
+    )?;
+    for login in &ended {
+        errln!(
+            "login account {} on {} deleted",
+            login.account().as_str(),
+            login.server.as_str()
+        );
+    }
+    if !ended.is_empty() {
+        super::locks::report_sync(&applied)?;
+    }
     let servers = match &args.name {
         Some(name) => vec![name.clone()],
         None => profile

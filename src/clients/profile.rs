@@ -111,6 +111,47 @@ impl Profile {
         self.user_dir(user).join(format!("{server}.json"))
     }
 
+    /// Where a login's one-time password is kept (mode 0600): `SERVER.password`.
+    fn password_path(&self, user: &UserName, server: &ServerName) -> PathBuf {
+        self.user_dir(user).join(format!("{server}.password"))
+    }
+
+    /// Keeps `login`'s one-time password (mode 0600, atomically), or removes an earlier
+    /// login's where this one has none (its certificate is the credential).
+    pub fn save_password(
+        &self,
+        login: &DbLogin,
+        password: Option<&crate::accounts::users::Password>,
+        owner: Option<(u32, u32)>,
+    ) -> Result<()> {
+        let path = self.password_path(&login.user, &login.server);
+        match password {
+            Some(p) => crate::output::atomic::write_atomic_owned(
+                &path,
+                p.expose().as_bytes(),
+                Visibility::Secret,
+                true,
+                owner,
+            ),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(&path, e)),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// `login`'s one-time password, if it has one (a regular file of at most 256 bytes).
+    pub fn password(&self, login: &DbLogin) -> Result<Option<zeroize::Zeroizing<String>>> {
+        let path = self.password_path(&login.user, &login.server);
+        match crate::output::read::read_regular(&path, 256) {
+            Ok(bytes) => Ok(Some(zeroize::Zeroizing::new(
+                String::from_utf8_lossy(&bytes).trim().to_string(),
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
     /// Makes the profile's folders (mode 0700) for `user`; refuses a path that is there but
     /// not a folder, or a folder that group or others can read.
     /// `owner` (uid, gid) is given the folders made.
@@ -239,7 +280,8 @@ impl Profile {
         }
         let mut removed = Vec::new();
         // The record last: a login half removed is still listed, and removed again.
-        let paths = RedisBundle::paths(&self.prefix(user, server));
+        let mut paths = RedisBundle::paths(&self.prefix(user, server)).to_vec();
+        paths.push(self.password_path(user, server));
         for path in paths.iter().chain(std::iter::once(&record)) {
             match std::fs::remove_file(path) {
                 Ok(()) => removed.push(path.clone()),

@@ -3,9 +3,13 @@
 //! waiting for a timer or an agent.
 
 use crate::accounts::locks::{Lock, LockTarget};
+use crate::accounts::logins::LoginAccount;
+use crate::accounts::names::{ServerName, UserName};
+use crate::clients::profile::{DbLogin, Profile};
 use crate::duration::Ttl;
 use crate::error::Result;
 use crate::servers::live::SyncOptions;
+use crate::state::DbLoginRequest;
 use crate::state::StateDir;
 
 use super::{Selection, ServerSync, SyncReport, sync_servers};
@@ -94,6 +98,51 @@ pub fn remove_users(
     sync_here(open, shared, options, on_server)
 }
 
+/// Ends `user`'s logins (to `server` only, when given), then applies that: their per-login
+/// accounts deleted on the servers this host holds, which closes their connections. The
+/// logins ended, and where that was applied.
+pub fn end_logins(
+    open: impl Fn() -> Result<StateDir>,
+    user: &UserName,
+    server: Option<&ServerName>,
+    options: &SyncOptions,
+    on_server: impl FnMut(&ServerSync),
+) -> Result<(Vec<LoginAccount>, AppliedBy)> {
+    let (ended, shared) = {
+        let mut state = open()?;
+        let ended = state.retrying(&mut |s: &mut StateDir| s.end_logins(user, server))?;
+        (ended, is_shared(&mut state))
+    };
+    if ended.is_empty() {
+        return Ok((ended, AppliedBy::NothingRegistered));
+    }
+    let mut servers: Vec<ServerName> = ended.iter().map(|l| l.server.clone()).collect();
+    servers.dedup();
+    let selection = Selection::Named(servers);
+    let applied = sync_these(open, shared, &selection, options, on_server)?;
+    Ok((ended, applied))
+}
+
+/// `db login` ([`StateDir::db_login`]), then its server synced where this host holds it (a
+/// directory state), so its per-login account exists when the command returns; on a shared
+/// state the server's node (its agent) makes it.
+pub fn db_login(
+    open: impl Fn() -> Result<StateDir>,
+    request: &DbLoginRequest,
+    profile: &Profile,
+    options: &SyncOptions,
+    on_server: impl FnMut(&ServerSync),
+) -> Result<(DbLogin, AppliedBy)> {
+    let (login, shared) = {
+        let mut state = open()?;
+        let login = state.retrying(&mut |s: &mut StateDir| s.db_login(request, profile))?;
+        (login, is_shared(&mut state))
+    };
+    let selection = Selection::Named(vec![login.server.clone()]);
+    let applied = sync_these(open, shared, &selection, options, on_server)?;
+    Ok((login, applied))
+}
+
 fn is_shared(state: &mut StateDir) -> bool {
     state.requests().queue().is_ok()
 }
@@ -117,10 +166,21 @@ fn sync_here(
     options: &SyncOptions,
     on_server: impl FnMut(&ServerSync),
 ) -> Result<AppliedBy> {
+    sync_these(open, shared, &Selection::All, options, on_server)
+}
+
+/// [`sync_here`] of `selection` only.
+fn sync_these(
+    open: impl Fn() -> Result<StateDir>,
+    shared: bool,
+    selection: &Selection,
+    options: &SyncOptions,
+    on_server: impl FnMut(&ServerSync),
+) -> Result<AppliedBy> {
     if shared {
         return Ok(AppliedBy::Nodes);
     }
-    match sync_servers(open, &Selection::All, options, on_server) {
+    match sync_servers(open, selection, options, on_server) {
         Ok(report) => Ok(AppliedBy::Sync(report)),
         // No server: the change still stops every certificate.
         Err(crate::error::Error::NoServerRegistered) => Ok(AppliedBy::NothingRegistered),

@@ -41,7 +41,9 @@ mod steps;
 mod watch;
 
 pub use check::{ClientCheck, FleetCheck, ServerCheck, check_servers};
-pub use enforce::{AppliedBy, LockApplied, NewLock, add_lock, remove_lock, remove_users};
+pub use enforce::{
+    AppliedBy, LockApplied, NewLock, add_lock, db_login, end_logins, remove_lock, remove_users,
+};
 pub use watch::{Pass, WatchOptions, Woken, watch};
 
 /// Which registered servers a command acts on.

@@ -38,7 +38,7 @@ pub enum Woken {
     Start,
     /// The state changed.
     Change,
-    /// A lock ended.
+    /// A lock or a login ended.
     Expiry,
     /// The resync period passed.
     Resync,
@@ -125,7 +125,7 @@ pub fn watch(
 struct Seen {
     watcher: Box<dyn crate::storage::watch::ChangeWatch>,
     marker: u64,
-    /// When the next lock in force ends, if one does.
+    /// When the next lock in force or per-login account ends, if one does.
     expiry: Option<Instant>,
 }
 
@@ -134,11 +134,13 @@ fn before_pass(open: &impl Fn() -> Result<StateDir>) -> Result<Seen> {
     let watcher = state.change_watch()?;
     let marker = watcher.marker()?;
     let now = state.now();
-    let expiry = state
-        .locks()
-        .list()?
+    // The next lock or per-login account to end: its accounts change then.
+    let locks = state.locks().list()?;
+    let logins = state.live_logins()?;
+    let expiry = locks
         .iter()
         .filter_map(|l| l.expires)
+        .chain(logins.iter().map(|l| l.not_after))
         .filter(|at| *at > now)
         .min()
         .map(|at| Instant::now() + to_std(at - now));

@@ -41,19 +41,21 @@ impl StateDir {
         // a name given twice once the lines are sorted.
         let mut lines = Vec::new();
         self.for_each_user(&mut |user| {
+            let held = super::roles::user_roles(&user, &roles)?;
             let reached = match reach {
                 Reach::Everyone => true,
                 Reach::Nobody => false,
-                Reach::Labels(labels) => {
-                    let held = super::roles::user_roles(&user, &roles)?;
-                    crate::accounts::server_access::reaches(&held, labels)
-                }
+                Reach::Labels(labels) => crate::accounts::server_access::reaches(&held, labels),
             };
             if !reached {
                 return Ok(());
             }
             let mut line = renderer.line(&user)?;
-            if locks.on_account(Some(&user), &user.name).is_some() {
+            // Locked, or a role that keeps its holders to per-login accounts: off.
+            let standing_off = held
+                .iter()
+                .any(|r| r.spec.options.standing_password == Some(false));
+            if standing_off || locks.on_account(Some(&user), &user.name).is_some() {
                 line = crate::acl::switched_off(&line);
             }
             lines.push((user.name.len(), line));
@@ -95,6 +97,50 @@ impl StateDir {
             created: at,
             updated: at,
         }))
+    }
+}
+
+impl StateDir {
+    /// The lines of the live per-login accounts for `server` (see
+    /// [`crate::accounts::logins`]): each its user's own line, as the login's account with the
+    /// login's password. A login whose user is gone or locked, or whose roles no longer reach
+    /// the server, has none.
+    pub(crate) fn login_lines(
+        &self,
+        server: &crate::servers::registered::RegisteredServer,
+        target: Target,
+    ) -> Result<Vec<String>> {
+        let logins: Vec<_> = self
+            .live_logins()?
+            .into_iter()
+            .filter(|l| l.server == server.name)
+            .collect();
+        if logins.is_empty() {
+            return Ok(Vec::new());
+        }
+        let roles = self.all_roles()?;
+        let renderer = Renderer::new(&roles, target)?;
+        let locks = self.locks_in_force()?;
+        let mut lines = Vec::new();
+        for login in logins {
+            let Ok(user) = self.user(login.user.as_str()) else {
+                continue;
+            };
+            let held = super::roles::user_roles(&user, &roles)?;
+            let locked = locks
+                .on_account(Some(&user), &login.account().to_string())
+                .or_else(|| locks.on_account(Some(&user), &user.name));
+            if locked.is_some() || !crate::accounts::server_access::reaches(&held, &server.labels) {
+                continue;
+            }
+            let line = renderer.line(&user)?;
+            lines.push(crate::acl::as_login(
+                &line,
+                &login.account().to_string(),
+                login.password_sha256.as_ref(),
+            ));
+        }
+        Ok(lines)
     }
 }
 

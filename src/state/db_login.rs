@@ -1,6 +1,7 @@
 //! `db ls` and `db login` through the state: which registered servers a person reaches, and a
 //! login to one of them, signed as `auth sign --user` signs and written into the profile.
 
+use crate::accounts::logins::LoginAccount;
 use crate::accounts::names::{DbUserName, ServerName, UserName};
 use crate::accounts::server_access::{check_server_access, db_users_on, reaches};
 use crate::clients::profile::{DbLogin, Profile};
@@ -73,35 +74,7 @@ impl StateDir {
         let cert_login = self.cert_login()?;
         let db_user = match &req.db_user {
             Some(d) => d.clone(),
-            None => {
-                let choices = db_users_on(&user, &roles, &server.labels, cert_login);
-                match choices.as_slice() {
-                    [one] => one.parse()?,
-                    [] => {
-                        // Why: the server's labels, a denial, or no account at all.
-                        check_server_access(
-                            &user,
-                            &roles,
-                            server.name.as_str(),
-                            &server.labels,
-                            &user.name,
-                            cert_login,
-                        )?;
-                        return Err(Denial::NoDbUserOnServer {
-                            user: user.name.to_string(),
-                            server: server.name.to_string(),
-                        }
-                        .into());
-                    }
-                    _ => {
-                        return Err(Error::DbUserAmbiguous {
-                            user: user.name.clone(),
-                            server: server.name.to_string(),
-                            choices,
-                        });
-                    }
-                }
-            }
+            None => only_db_user(&user, &roles, &server, cert_login)?,
         };
         check_server_access(
             &user,
@@ -111,6 +84,17 @@ impl StateDir {
             db_user.as_str(),
             cert_login,
         )?;
+        // The person's own account: a Redis account for this login only (`USER+ID`), on this
+        // server only, for the login's lifetime. Its credential is the certificate where
+        // servers log in by certificate, else a one-time password kept in the profile.
+        let per_login = db_user.as_str() == user.name;
+        let id = login_id();
+        let (db_user, password) = if per_login {
+            let password = (!cert_login).then(crate::accounts::users::Password::generate);
+            (DbUserName::login_account(&req.user, &id), password)
+        } else {
+            (db_user, None)
+        };
         let mut login = ClientLogin::new(req.user.clone(), db_user.clone());
         login.ttl = req.ttl;
         let owner = req.owner.as_ref().map(|o| o.resolve()).transpose()?;
@@ -122,6 +106,18 @@ impl StateDir {
         placement.owner = req.owner.clone();
         let signing = super::signing::Signing::client(login.clone()).written_to(&prefix, placement);
         let (bundle, _) = self.sign(&signing)?;
+        if per_login {
+            self.add_login(&LoginAccount {
+                id,
+                user: req.user.clone(),
+                server: server.name.clone(),
+                created: self.now(),
+                not_after: bundle.issued().not_after,
+                password_sha256: password
+                    .as_ref()
+                    .map(crate::accounts::users::Password::hash),
+            })?;
+        }
         let login = DbLogin {
             user: req.user.clone(),
             server: server.name.clone(),
@@ -131,6 +127,49 @@ impl StateDir {
             prefix,
         };
         profile.save(&login, owner)?;
+        profile.save_password(&login, password.as_ref(), owner)?;
         Ok(login)
     }
+}
+
+/// The user's only account on `server`, when `db login` names none; why not, else.
+fn only_db_user(
+    user: &crate::accounts::users::User,
+    roles: &[&crate::accounts::roles::Role],
+    server: &RegisteredServer,
+    cert_login: bool,
+) -> Result<DbUserName> {
+    let choices = db_users_on(user, roles, &server.labels, cert_login);
+    match choices.as_slice() {
+        [one] => one.parse(),
+        [] => {
+            // Why: the server's labels, a denial, or no account at all.
+            check_server_access(
+                user,
+                roles,
+                server.name.as_str(),
+                &server.labels,
+                &user.name,
+                cert_login,
+            )?;
+            Err(Denial::NoDbUserOnServer {
+                user: user.name.to_string(),
+                server: server.name.to_string(),
+            }
+            .into())
+        }
+        _ => Err(Error::DbUserAmbiguous {
+            user: user.name.clone(),
+            server: server.name.to_string(),
+            choices,
+        }),
+    }
+}
+
+/// A login's id: 8 random hex digits.
+fn login_id() -> String {
+    use rand::Rng;
+    let mut id = [0u8; 4];
+    rand::rng().fill_bytes(&mut id);
+    hex::encode(id)
 }

@@ -122,6 +122,13 @@ impl Users<'_> {
         self.0.user(name)
     }
 
+    /// `user`'s live logins, each its own Redis account until its expiry.
+    pub fn logins(&self, user: &UserName) -> Result<Vec<crate::accounts::logins::LoginAccount>> {
+        let mut logins = self.0.live_logins()?;
+        logins.retain(|l| &l.user == user);
+        Ok(logins)
+    }
+
     /// Creates a user. Returns it, and the generated password when none was given: show it
     /// once, rctl keeps only its SHA-256. (A caller that must show the password before the
     /// user exists uses `prepare_user` and `save`.)

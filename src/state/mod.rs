@@ -14,6 +14,7 @@ mod clients;
 mod db_login;
 mod handles;
 mod locks;
+mod logins;
 mod migrate;
 mod node_index;
 mod notice;

@@ -107,7 +107,32 @@ impl StateDir {
             self.render_acl_file_for(Some(target), Reach::Nobody)?.text,
             target,
         )?;
-        let sets = AccountSets { by_labels, none };
+        // A server with live per-login accounts: its labels' users.acl with their lines.
+        let mut by_server = Vec::new();
+        for server in servers.iter().filter(|s| !s.sentinel) {
+            let logins = self.login_lines(server, target)?;
+            if logins.is_empty() {
+                continue;
+            }
+            let base = by_labels
+                .iter()
+                .find(|(l, _)| l == &server.labels)
+                .map(|(_, a)| a.acl_text.as_str())
+                .unwrap_or_default();
+            let mut lines: Vec<String> = base
+                .lines()
+                .filter(|l| *l != "user default off")
+                .map(str::to_string)
+                .collect();
+            lines.extend(logins);
+            let text = crate::acl::Renderer::finish(lines);
+            by_server.push((server.name.clone(), ServerAccounts::new(text, target)?));
+        }
+        let sets = AccountSets {
+            by_labels,
+            by_server,
+            none,
+        };
         let mut wanted = Wanted::new(ca, sets, target, password, hash, self.now())?;
         wanted.cert_login = self.cert_login()?;
         Ok(wanted)

@@ -243,10 +243,21 @@ impl StateDir {
     /// The certificate request for a login, once the person's roles allow it.
     pub(super) fn client_request(&self, login: &ClientLogin) -> Result<ClientCertRequest> {
         let user = self.user(&login.user)?;
-        if login.db_user.as_str() == "default" {
+        // A per-login account (`USER+ID`, made by `db login`) stands for the user's own
+        // account: the roles and locks are checked for that one.
+        let per_login = login
+            .db_user
+            .login_of()
+            .is_some_and(|(owner, _)| owner == user.name);
+        let account = if per_login {
+            user.name.as_str()
+        } else {
+            login.db_user.as_str()
+        };
+        if account == "default" {
             return Err(Denial::ReservedAccount { account: "default" }.into());
         }
-        if login.db_user.as_str() == crate::accounts::admin::ADMIN_ACCOUNT {
+        if account == crate::accounts::admin::ADMIN_ACCOUNT {
             // With certificate login, such a certificate would be CONFIG SET on every server.
             return Err(Denial::ReservedAccount {
                 account: crate::accounts::admin::ADMIN_ACCOUNT,
@@ -255,18 +266,18 @@ impl StateDir {
         }
         let all_roles = self.all_roles()?;
         let roles = user_roles(&user, &all_roles)?;
-        check_access(&user, &roles, login.db_user.as_str(), self.cert_login()?)?;
+        check_access(&user, &roles, account, self.cert_login()?)?;
         // A lock on the person, one of their roles, or the account (or the account's own
         // user) stops every certificate for it.
         let locks = self.locks_in_force()?;
         if !locks.is_empty() {
-            let holder = match login.db_user.as_str() == user.name {
+            let holder = match account == user.name {
                 true => None,
-                false => self.user(&login.db_user).ok(),
+                false => self.user(account).ok(),
             };
             if let Some(lock) = locks
-                .on_account(Some(&user), login.db_user.as_str())
-                .or_else(|| locks.on_account(holder.as_ref(), login.db_user.as_str()))
+                .on_account(Some(&user), account)
+                .or_else(|| locks.on_account(holder.as_ref(), account))
             {
                 return Err(lock.denial());
             }
@@ -274,7 +285,7 @@ impl StateDir {
         // Every certificate names an account that users.acl defines: the person's own, or
         // another account (a service such as an app or a replicator) that exists. Checked
         // after the roles, so that a refused person learns nothing of which accounts exist.
-        if login.db_user.as_str() != user.name && self.user(&login.db_user).is_err() {
+        if account != user.name && self.user(account).is_err() {
             return Err(Error::NoSuchAccount {
                 account: login.db_user.to_string(),
             });

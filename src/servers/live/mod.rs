@@ -92,6 +92,8 @@ pub struct AccountSets {
     /// Each label set, with its users.acl: only the users whose roles reach servers so
     /// labelled (their `db_labels`), and rctl's own account.
     pub by_labels: Vec<(Labels, ServerAccounts)>,
+    /// A server with live per-login accounts: its label set's users.acl with those accounts.
+    pub by_server: Vec<(crate::accounts::names::ServerName, ServerAccounts)>,
     /// For a server whose labels were not among them: rctl's own account alone (a server
     /// left out is refused to everyone, never given every user).
     pub none: ServerAccounts,
@@ -153,6 +155,9 @@ impl Wanted {
 impl Wanted {
     /// `server`'s users.acl and accounts: those of its labels.
     pub fn for_server(&self, server: &RegisteredServer) -> &ServerAccounts {
+        if let Some((_, accounts)) = self.sets.by_server.iter().find(|(n, _)| n == &server.name) {
+            return accounts;
+        }
         self.sets
             .by_labels
             .iter()
