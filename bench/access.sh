@@ -10,8 +10,13 @@
 # RUNS runs each: median and p99. Then the agents' CPU over IDLE seconds with nothing to do, and
 # etcd's requests per second over the same span (the 3 members' gRPC counters).
 #
-# The last line: `lock p99 N ms, users rm p99 N ms, logout p99 n/a, expiry n/a, idle CPU N%`
-# (per-login accounts, which db logout and a login's expiry would end, are not built yet).
+# Then per-login accounts: alice logs in to each server (`db login`, each login its own
+# account), holds a connection as each login; `db logout --user=alice` is timed to the last one
+# closed, and, in EXPIRY_RUNS runs with `--ttl=30s`, each login's notAfter to its connection
+# closed (the worst of the 20 each run).
+#
+# The last line: `lock p99 N ms, users rm p99 N ms, logout p99 N ms, expiry N ms, idle CPU N%`
+# (expiry: the p99 over the runs of each run's worst login).
 #
 #   bash bench/access.sh          (RUNS=20, IDLE=600 by default)
 set -euo pipefail
@@ -48,11 +53,11 @@ openssl rand -hex 24 >alice.pw
 $A users add alice --roles=access --db-users=alice --password-stdin <alice.pw >/dev/null
 $A auth sign --user=alice --db-user=alice --out=alice --ttl=24h >/dev/null
 mkdir nodes
-ports=()
+ports=() named=()
 for n in 1 2; do
   for k in $(seq 1 "$SERVERS_PER_NODE"); do
     name="n${n}r$k" port=$(free_port)
-    ports+=("$port")
+    ports+=("$port") named+=("$name:$port")
     $RCTL $S redis add "$name" --addr="127.0.0.1:$port" --cert-prefix="nodes/$name" \
       --acl-file="nodes/$name.acl" --node="n$n" >/dev/null
   done
@@ -89,6 +94,20 @@ echo "users rm alice, $RUNS runs..." >&2
 rm_=$(probe "$A users rm alice >/dev/null 2>&1" \
   "$A users add alice --roles=access --db-users=alice --password-stdin <alice.pw >/dev/null 2>&1")
 echo "users rm: $rm_" >&2
+# Per-login accounts: alice logs in to each of the 20 servers (from the admin's host, where the
+# state and the CA are; each node's agent makes the account), holds a connection as each login,
+# then `db logout` (RUNS runs), and each login's expiry (EXPIRY_RUNS runs, --ttl=30s).
+PROFILE=$W/profile
+NAMED=$(IFS=,; echo "${named[*]}")
+LOGIN="RCTL_PROFILE=$PROFILE $A db login \"\$1\" --user=alice"
+echo "db logout --user=alice, $RUNS runs..." >&2
+logout=$("$PROBE" logins "$PROFILE/alice" "$NAMED" "$RUNS" "$LOGIN >/dev/null 2>&1" \
+  "RCTL_PROFILE=$PROFILE $A db logout --user=alice >/dev/null 2>&1")
+echo "db logout: $logout" >&2
+echo "a login's expiry, ${EXPIRY_RUNS:-5} runs..." >&2
+expiry=$("$PROBE" logins "$PROFILE/alice" "$NAMED" "${EXPIRY_RUNS:-5}" \
+  "$LOGIN --ttl=30s >/dev/null 2>&1" "")
+echo "expiry (notAfter to connection closed): $expiry" >&2
 
 # Idle: the agents' CPU (utime + stime, clock ticks) and etcd's gRPC requests over IDLE seconds.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -112,4 +131,6 @@ rate=$(python3 -c "print(round(($g1 - $g0) / $IDLE, 2))")
 echo "idle: ${idle}% of a core per agent; etcd ${rate} requests/s with ${#agents[@]} idle agents" >&2
 lock_p99=$(sed -n 's/.*p99 \([0-9]*\) ms.*/\1/p' <<<"$lock")
 rm_p99=$(sed -n 's/.*p99 \([0-9]*\) ms.*/\1/p' <<<"$rm_")
-echo "lock p99 $lock_p99 ms, users rm p99 $rm_p99 ms, logout p99 n/a, expiry n/a, idle CPU ${idle}%"
+logout_p99=$(sed -n 's/.*p99 \([0-9]*\) ms.*/\1/p' <<<"$logout")
+expiry_p99=$(sed -n 's/.*p99 \([0-9]*\) ms.*/\1/p' <<<"$expiry")
+echo "lock p99 $lock_p99 ms, users rm p99 $rm_p99 ms, logout p99 $logout_p99 ms, expiry $expiry_p99 ms, idle CPU ${idle}%"

@@ -11,6 +11,16 @@
 //! ```text
 //! cargo run --release --example access_probe -- PORTS CRT KEY CAS USER PASSWORD_FILE RUNS TAKE GIVE
 //! ```
+//!
+//! With `logins` first, it times per-login accounts instead: each run, `LOGIN` (`sh -c`, the
+//! server's name as `$1`) for every server, one connection held as each login (its files,
+//! account and one-time password from the profile); then either `END` (`db logout`) timed to
+//! the last connection closed, or, with `END` empty, each login's expiry (its notAfter, from
+//! the profile) to its connection closed.
+//!
+//! ```text
+//! access_probe logins PROFILE_USER_DIR NAME:PORT,... RUNS LOGIN END
+//! ```
 
 use std::time::{Duration, Instant};
 
@@ -84,9 +94,115 @@ fn until(mut done: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// One login's connection: its files and account from the profile folder of the user.
+fn connect_login(
+    dir: &std::path::Path,
+    server: &str,
+    port: u16,
+) -> redis::RedisResult<(redis::Connection, time::OffsetDateTime)> {
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{server}.json"))).unwrap())
+            .unwrap();
+    let not_after = time::OffsetDateTime::parse(
+        record["not_after"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let read = |ext: &str| std::fs::read(dir.join(format!("{server}.{ext}"))).unwrap();
+    let person = Person {
+        crt: read("crt"),
+        key: read("key"),
+        cas: read("cas"),
+        user: record["db_user"].as_str().unwrap().to_string(),
+        password: std::fs::read_to_string(dir.join(format!("{server}.password")))
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    };
+    Ok((connect(port, &person)?, not_after))
+}
+
+/// `logins` mode: see the crate doc.
+fn logins(args: &[String]) {
+    let [dir, servers, runs, login, end] = args else {
+        eprintln!("usage: access_probe logins PROFILE_USER_DIR NAME:PORT,... RUNS LOGIN END");
+        std::process::exit(2);
+    };
+    let dir = std::path::Path::new(dir);
+    let servers: Vec<(String, u16)> = servers
+        .split(',')
+        .map(|p| {
+            let (name, port) = p.split_once(':').unwrap();
+            (name.to_string(), port.parse().unwrap())
+        })
+        .collect();
+    let mut times = Vec::new();
+    for run in 0..runs.parse::<usize>().unwrap() {
+        let mut held = Vec::new();
+        for (name, port) in &servers {
+            sh(login, name);
+            let mut conn = None;
+            assert!(
+                until(|| {
+                    conn = connect_login(dir, name, *port).ok();
+                    conn.is_some()
+                }),
+                "run {run}: the login to {name} does not log in"
+            );
+            held.push(Some(conn.unwrap()));
+        }
+        let start = Instant::now();
+        let started = time::OffsetDateTime::now_utc();
+        let ender = (!end.is_empty()).then(|| {
+            let end = end.clone();
+            std::thread::spawn(move || sh(&end, ""))
+        });
+        let mut worst = Duration::ZERO;
+        while held.iter().any(Option::is_some) {
+            for slot in held.iter_mut() {
+                if let Some((conn, not_after)) = slot
+                    && !alive(conn)
+                {
+                    // From the command's start, or from the login's own expiry.
+                    let took = if ender.is_some() {
+                        start.elapsed()
+                    } else {
+                        let now = started + start.elapsed();
+                        Duration::try_from(now - *not_after).unwrap_or_default()
+                    };
+                    worst = worst.max(took);
+                    *slot = None;
+                }
+            }
+            if start.elapsed() > Duration::from_secs(300) {
+                panic!("run {run}: connections still open after 300 s");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if let Some(ender) = ender {
+            ender.join().unwrap();
+        }
+        eprintln!("run {run}: {} ms", worst.as_millis());
+        times.push(worst);
+    }
+    report(times);
+}
+
+fn report(mut times: Vec<Duration>) {
+    times.sort();
+    let at = |q: f64| {
+        let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
+        times[i].as_millis()
+    };
+    println!("p50 {} ms, p99 {} ms", at(0.5), at(0.99));
+}
+
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("logins") {
+        return logins(&args[1..]);
+    }
     let [ports, crt, key, cas, user, password, runs, take, give] = args.as_slice() else {
         eprintln!("usage: access_probe PORTS CRT KEY CAS USER PASSWORD_FILE RUNS TAKE GIVE");
         std::process::exit(2);
@@ -144,10 +260,5 @@ fn main() {
         times.push(last);
         sh(give, &taken);
     }
-    times.sort();
-    let at = |q: f64| {
-        let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
-        times[i].as_millis()
-    };
-    println!("p50 {} ms, p99 {} ms", at(0.5), at(0.99));
+    report(times);
 }

@@ -120,15 +120,6 @@ fn context(cli: &Cli) -> Result<Context> {
         }
         _ => {}
     }
-    let options = DirOptions {
-        insecure_permissions: cli.insecure_permissions,
-    };
-    let etcd_tls = rctl::storage::etcd::EtcdTls {
-        ca: cli.etcd_cacert.clone(),
-        cert: cli.etcd_cert.clone(),
-        key: cli.etcd_key.clone(),
-        user: etcd_user(cli, &options)?,
-    };
     let etcd = match cli.state.as_deref().filter(|s| !s.is_empty()) {
         None => None,
         Some(text) => match rctl::storage::etcd::EtcdUrl::parse(text) {
@@ -138,6 +129,19 @@ fn context(cli: &Cli) -> Result<Context> {
                     "--state takes etcd://HOST:PORT[,HOST:PORT...]/PREFIX; a local state is --state-dir=DIR".to_string(),
                 ));
             }
+        },
+    };
+    let options = DirOptions {
+        insecure_permissions: cli.insecure_permissions,
+    };
+    let etcd_tls = rctl::storage::etcd::EtcdTls {
+        ca: cli.etcd_cacert.clone(),
+        cert: cli.etcd_cert.clone(),
+        key: cli.etcd_key.clone(),
+        user: match &etcd {
+            // Read only for a state in etcd: a directory state needs no etcd password.
+            Some(_) => etcd_user(cli, &options)?,
+            None => None,
         },
     };
     if etcd.is_some() && cli.state_dir.is_some() {
