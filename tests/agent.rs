@@ -111,6 +111,11 @@ fn an_agent_applies_each_change_as_it_happens_on_a_directory_state() {
         "bob is still off after his lock expired; agent:\n{}",
         agent.log()
     );
+    let audit = dir.rctl(&["audit", "ls"]).ok();
+    assert!(
+        audit.contains("lock.expire"),
+        "the lock's end is not in the audit log:\n{audit}"
+    );
     let log = agent.log();
     assert!(!log.contains("error:"), "{log}");
 }

@@ -188,6 +188,8 @@ fn per_login_accounts_on(program: &std::path::Path, target: &str, cert_login: bo
         audit.contains("login.create") && audit.contains("login.delete"),
         "{audit}"
     );
+    // The expiry is in the audit log too: the agent recorded the login's end.
+    assert!(audit.contains("login.expire"), "{audit}");
 }
 
 #[test]

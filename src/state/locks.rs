@@ -8,7 +8,7 @@ use crate::state::audit::AuditEvent;
 
 use super::StateDir;
 
-const LOCKS_FILE: &str = "locks.yaml";
+pub(super) const LOCKS_FILE: &str = "locks.yaml";
 
 /// Locks a state keeps, expired ones included until the next change drops them.
 const MAX_LOCKS: usize = 10_000;

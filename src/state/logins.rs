@@ -83,3 +83,45 @@ impl StateDir {
         self.audited(events, || self.store().write(LOGINS_FILE, yaml.as_bytes()))
     }
 }
+
+impl StateDir {
+    /// Drops the per-login accounts and locks that have ended, each with an audit record
+    /// (`login.expire`, `lock.expire`), in one change; writes nothing when none has. The
+    /// watching agent calls it at each pass, so the audit log has every login's and lock's
+    /// end, by expiry too. Returns how many ended.
+    pub(crate) fn reap_expired(&mut self) -> Result<usize> {
+        let now = self.now();
+        let (ended, logins): (Vec<_>, Vec<_>) =
+            self.all_logins()?.into_iter().partition(|l| !l.live(now));
+        let (lapsed, locks): (Vec<_>, Vec<_>) = self
+            .all_locks()?
+            .into_iter()
+            .partition(|l| !l.in_force(now));
+        if ended.is_empty() && lapsed.is_empty() {
+            return Ok(0);
+        }
+        let mut events: Vec<AuditEvent> = ended
+            .iter()
+            .map(|l| AuditEvent::about("login.expire", &format!("{} {}", l.account(), l.server)))
+            .collect();
+        events.extend(
+            lapsed
+                .iter()
+                .map(|l| AuditEvent::about("lock.expire", &format!("{} {}", l.id, l.target))),
+        );
+        let logins_yaml =
+            serde_norway::to_string(&logins).map_err(|e| Error::encode("logins", e))?;
+        let locks_yaml = serde_norway::to_string(&locks).map_err(|e| Error::encode("locks", e))?;
+        self.audited(&events, || {
+            if !ended.is_empty() {
+                self.store().write(LOGINS_FILE, logins_yaml.as_bytes())?;
+            }
+            if !lapsed.is_empty() {
+                self.store()
+                    .write(super::locks::LOCKS_FILE, locks_yaml.as_bytes())?;
+            }
+            Ok(())
+        })?;
+        Ok(ended.len() + lapsed.len())
+    }
+}
