@@ -63,7 +63,15 @@ fn an_agent_applies_each_change_as_it_happens_on_a_directory_state() {
     let state = state.to_str().unwrap();
     let agent = Agent::start(
         &dir,
-        &["--state-dir", state, "redis", "sync", "--watch", "--all"],
+        &[
+            "--state-dir",
+            state,
+            "redis",
+            "sync",
+            "--watch",
+            "--all",
+            "--metrics=sync.prom",
+        ],
     );
     assert!(
         within(|| agent.log().contains("primary: ")).is_some(),
@@ -78,6 +86,16 @@ fn an_agent_applies_each_change_as_it_happens_on_a_directory_state() {
         within(|| connect(port, &carol).is_ok_and(|mut c| ping(&mut c).is_ok())).is_some(),
         "carol has no account; agent:\n{}",
         agent.log()
+    );
+    // The metrics are kept current: written at each pass.
+    let metrics = dir.join("sync.prom");
+    let written = || std::fs::metadata(&metrics).and_then(|m| m.modified()).ok();
+    let before = written();
+    assert!(before.is_some(), "no metrics after the agent's passes");
+    assert!(
+        dir.read("sync.prom").contains("rctl_"),
+        "{}",
+        dir.read("sync.prom")
     );
     // A role changed: the agent applies it (readonly may not SET).
     dir.rctl(&["users", "update", "carol", "--set-roles=readonly"])
@@ -94,6 +112,10 @@ fn an_agent_applies_each_change_as_it_happens_on_a_directory_state() {
         within(|| refused(&mut conn)).is_some(),
         "carol may still write; agent:\n{}",
         agent.log()
+    );
+    assert!(
+        within(|| written() != before).is_some(),
+        "the metrics were not written again after a change"
     );
     // users rm applies itself: alice's account goes at once (Redis closes the connections of
     // a deleted user).

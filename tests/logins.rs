@@ -155,6 +155,19 @@ fn per_login_accounts_on(program: &std::path::Path, target: &str, cert_login: bo
     )
     .ok();
     assert_eq!(me.trim(), account, "{target}");
+    // A lock on the user covers the login: its connection closes; removed, it logs in again.
+    let id = dir.rctl(&["lock", "add", "--user=alice"]).ok();
+    assert!(
+        whoami(&mut held).starts_with("error"),
+        "{target}: the login outlived a lock"
+    );
+    dir.rctl(&["lock", "rm", id.trim()]).ok();
+    let mut held = connect(&dir, "r1", r1.server.port).unwrap();
+    assert_eq!(
+        whoami(&mut held),
+        account,
+        "{target}: the login did not come back"
+    );
     // db logout deletes it everywhere at once: the held connection is closed.
     rctl_p(&dir, &["db", "logout", "r1", "--user=alice"]).ok();
     assert!(

@@ -894,3 +894,95 @@ fn a_node_agent_applies_an_admins_lock_on_etcd_as_it_happens() {
         agent.log()
     );
 }
+
+/// On etcd, with a live redis-server behind a node's agent: a person's `db login` from the
+/// admin's host gets its per-login account on the node's server through the agent; `db
+/// logout`, then `users rm` of a user holding a connection, close those connections; the
+/// agent rides out the loss of the etcd leader.
+#[test]
+fn a_node_agent_ends_logins_and_users_on_its_live_server() {
+    let mut f = fleet("agentlive");
+    let _signer = Signer::start(&f.admin, &f.state, &f.pass);
+    f.node_sync(&["--no-reload"]).ok();
+    let creds = Creds::new(f.node.join("r1"));
+    let server = crate::util::RedisServer::try_start_program(
+        Path::new("redis-server"),
+        || f.port,
+        |port| {
+            format!(
+                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+                 tls-ca-cert-file {}\ntls-auth-clients yes\naclfile {}\n",
+                creds.file(".crt").display(),
+                creds.file(".key").display(),
+                creds.file(".cas").display(),
+                f.node.join("r1.acl").display(),
+            )
+        },
+    )
+    .unwrap_or_else(|log| panic!("redis-server did not start:\n{log}"));
+    let agent = crate::agent::Agent::start(
+        &f.node,
+        &[&f.state, "redis", "sync", "--watch", "--node=node-a"],
+    );
+    let client = crate::live::Client {
+        creds: Creds::new(f.node.join("c1")),
+        user: "app".to_string(),
+        password: f.app_password.clone(),
+    };
+    assert!(
+        crate::agent::within(|| crate::live::connect(server.port, &client).is_ok()).is_some(),
+        "{}",
+        agent.log()
+    );
+    // The etcd leader is lost: the agent's watch moves to another member.
+    let leader = f.etcd.leader();
+    f.etcd.kill(leader);
+    // A login from the admin's host: its account reaches r1 through the agent.
+    let profile = f.admin.join("profile");
+    let admin = |args: &[&str]| {
+        let mut cmd = rctl_command();
+        cmd.arg(&f.state)
+            .arg(&f.pass)
+            .args(args)
+            .env("RCTL_PROFILE", &profile)
+            .current_dir(f.admin.path());
+        crate::util::run(cmd, None)
+    };
+    admin(&["db", "login", "r1", "--user=app"]).ok();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(profile.join("app/r1.json")).unwrap()).unwrap();
+    let login = crate::live::Client {
+        creds: Creds::new(profile.join("app/r1")),
+        user: record["db_user"].as_str().unwrap().to_string(),
+        password: std::fs::read_to_string(profile.join("app/r1.password"))
+            .unwrap()
+            .trim()
+            .to_string(),
+    };
+    let mut held = None;
+    assert!(
+        crate::agent::within(|| {
+            held = crate::live::connect(server.port, &login).ok();
+            held.is_some()
+        })
+        .is_some(),
+        "the login's account did not reach r1:\n{}",
+        agent.log()
+    );
+    let mut held = held.unwrap();
+    admin(&["db", "logout", "--user=app"]).ok();
+    assert!(
+        crate::agent::within(|| crate::live::ping(&mut held).is_err()).is_some(),
+        "the login's connection outlived db logout:\n{}",
+        agent.log()
+    );
+    // users rm: app's own connection closes.
+    let mut own = crate::live::connect(server.port, &client).unwrap();
+    admin(&["users", "rm", "app"]).ok();
+    assert!(
+        crate::agent::within(|| crate::live::ping(&mut own).is_err()).is_some(),
+        "app's connection outlived users rm:\n{}",
+        agent.log()
+    );
+    f.etcd.restart(leader);
+}
