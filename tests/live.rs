@@ -77,7 +77,7 @@ pub fn register_labelled(
     }
 }
 
-fn start_on(port: u16, creds: &Creds, acl: &Path, extra: &str) -> RedisServer {
+pub(crate) fn start_on(port: u16, creds: &Creds, acl: &Path, extra: &str) -> RedisServer {
     start_program(Path::new("redis-server"), port, creds, acl, extra)
 }
 
