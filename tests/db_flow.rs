@@ -304,3 +304,56 @@ fn each_server_holds_only_the_accounts_its_labels_are_reached_by() {
     dir.rctl(&["redis", "sync", "prod"]).ok();
     assert!(auth(&prod, "dana", &dana).contains("dana"));
 }
+
+/// The same under certificate login on Valkey 9.1: dana's certificate is her login on dev and
+/// logs nobody in on prod, where she has no account.
+#[test]
+fn a_certificate_logs_in_only_where_the_labels_are_reached_on_valkey_9_1() {
+    let dir = TestDir::new();
+    dir.rctl(&["redis", "target", "valkey-9.1"]).ok();
+    dir.write(
+        "dev-only.yaml",
+        "kind: role\nversion: v7\nmetadata: {name: dev-only}\nspec:\n  allow:\n    db_labels: {env: dev}\n    db_users: ['{{internal.db_users}}']\n    redis_acl: ['+@all', '~*']\n",
+    );
+    dir.rctl(&["create", "-f", "dev-only.yaml"]).ok();
+    dir.rctl(&[
+        "users",
+        "add",
+        "dana",
+        "--roles=dev-only",
+        "--db-users=dana",
+    ])
+    .ok();
+    let valkey = crate::acl_servers::servers_dir().join("valkey-9.1-tls");
+    let extra = "tls-auth-clients-user CN\n";
+    let dev = register_labelled(&dir, &valkey, "dev", &["--labels=env=dev"], &[], extra);
+    let prod = register_labelled(&dir, &valkey, "prod", &["--labels=env=prod"], &[], extra);
+    dir.rctl(&[
+        "redis",
+        "config",
+        "--cert-prefix=tls/dev",
+        "--cert-login=on",
+    ])
+    .ok();
+    dir.rctl(&["redis", "sync", "--all"]).ok();
+    dir.rctl(&[
+        "auth",
+        "sign",
+        "--user=dana",
+        "--db-user=dana",
+        "--out=dana",
+    ])
+    .ok();
+    let dana = crate::util::Creds::new(dir.join("dana"));
+    let whoami = |r: &crate::live::Registered| {
+        r.server
+            .cli(&r.creds.file(".cas"), Some(&dana), &[], &["ACL", "WHOAMI"])
+            .all_output()
+    };
+    assert_eq!(whoami(&dev).trim(), "dana");
+    let on_prod = whoami(&prod);
+    assert!(
+        !on_prod.contains("dana") && on_prod.contains("NOAUTH"),
+        "{on_prod}"
+    );
+}

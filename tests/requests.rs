@@ -895,8 +895,9 @@ fn a_node_agent_applies_an_admins_lock_on_etcd_as_it_happens() {
     );
 }
 
-/// On etcd, with a live redis-server behind a node's agent: a person's `db login` from the
-/// admin's host gets its per-login account on the node's server through the agent; `db
+/// On etcd, with a live redis-server behind a node's agent: a lock from the admin's host
+/// closes a held connection and its removal lets the user back; a person's `db login` from
+/// the admin's host gets its per-login account on the node's server through the agent; `db
 /// logout`, then `users rm` of a user holding a connection, close those connections; the
 /// agent rides out the loss of the etcd leader.
 #[test]
@@ -948,6 +949,21 @@ fn a_node_agent_ends_logins_and_users_on_its_live_server() {
             .current_dir(f.admin.path());
         crate::util::run(cmd, None)
     };
+    // A lock from the admin's host closes app's connection on the node's server; removed,
+    // app logs in again.
+    let mut own = crate::live::connect(server.port, &client).unwrap();
+    let id = admin(&["lock", "add", "--user=app"]).ok();
+    assert!(
+        crate::agent::within(|| crate::live::ping(&mut own).is_err()).is_some(),
+        "app's connection outlived the lock:\n{}",
+        agent.log()
+    );
+    admin(&["lock", "rm", id.trim()]).ok();
+    assert!(
+        crate::agent::within(|| crate::live::connect(server.port, &client).is_ok()).is_some(),
+        "app is still locked out after lock rm:\n{}",
+        agent.log()
+    );
     admin(&["db", "login", "r1", "--user=app"]).ok();
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(profile.join("app/r1.json")).unwrap()).unwrap();
