@@ -94,6 +94,21 @@ impl std::fmt::Display for Counted {
     }
 }
 
+/// A sync's verdict: [`CliError::NotInLine`] when a server or client output is not in line.
+pub fn in_line(report: &rctl::fleet::SyncReport) -> Result<()> {
+    let failed = report.failed();
+    if failed > 0 {
+        return Err(CliError::NotInLine {
+            failed,
+            of: Counted {
+                servers: report.servers.len(),
+                clients: report.clients.len(),
+            },
+        });
+    }
+    Ok(())
+}
+
 /// What every command of the binary returns.
 pub type Result<T> = std::result::Result<T, CliError>;
 

@@ -3,7 +3,7 @@
 use clap::{ArgGroup, Args, Subcommand};
 use serde::Serialize;
 
-use crate::cli::error::{CliError, Counted, Result};
+use crate::cli::error::Result;
 
 use super::output::{Format, date, escape_control, serialize, table};
 use super::{Context, with_state, with_state_read};
@@ -142,19 +142,7 @@ pub(super) fn report_sync(applied: &rctl::fleet::AppliedBy) -> Result<()> {
             );
             Ok(())
         }
-        rctl::fleet::AppliedBy::Sync(report) => {
-            let failed = report.failed();
-            if failed > 0 {
-                return Err(CliError::NotInLine {
-                    failed,
-                    of: Counted {
-                        servers: report.servers.len(),
-                        clients: report.clients.len(),
-                    },
-                });
-            }
-            Ok(())
-        }
+        rctl::fleet::AppliedBy::Sync(report) => crate::cli::error::in_line(report),
         _ => Ok(()),
     }
 }

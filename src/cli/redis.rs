@@ -299,17 +299,7 @@ pub(super) fn redis_sync(ctx: &Context, args: RedisSyncArgs) -> Result<()> {
     for client in &report.clients {
         outln!("{}", client_line(client, args.dry_run))?;
     }
-    let failed = report.failed();
-    if failed > 0 {
-        return Err(CliError::NotInLine {
-            failed,
-            of: Counted {
-                servers: report.servers.len(),
-                clients: report.clients.len(),
-            },
-        });
-    }
-    Ok(())
+    crate::cli::error::in_line(&report)
 }
 
 pub(super) fn sync_metrics(

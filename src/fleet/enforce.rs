@@ -95,7 +95,7 @@ pub fn remove_users(
         state.retrying(&mut |s: &mut StateDir| s.users().remove_many(names))?;
         is_shared(&mut state)
     };
-    sync_here(open, shared, options, on_server)
+    sync_these(open, shared, &Selection::All, options, on_server)
 }
 
 /// Ends `user`'s logins (to `server` only, when given), then applies that: their per-login
@@ -154,22 +154,12 @@ fn apply(
     options: &SyncOptions,
     on_server: impl FnMut(&ServerSync),
 ) -> Result<LockApplied> {
-    let applied = sync_here(open, shared, options, on_server)?;
+    let applied = sync_these(open, shared, &Selection::All, options, on_server)?;
     Ok(LockApplied { lock, applied })
 }
 
-/// On a directory state, every registered server and client output synced (this host holds
-/// them all); on a shared one nothing: each node's sync (or agent) applies the change.
-fn sync_here(
-    open: impl Fn() -> Result<StateDir>,
-    shared: bool,
-    options: &SyncOptions,
-    on_server: impl FnMut(&ServerSync),
-) -> Result<AppliedBy> {
-    sync_these(open, shared, &Selection::All, options, on_server)
-}
-
-/// [`sync_here`] of `selection` only.
+/// On a directory state, `selection` synced (this host holds every file); on a shared one
+/// nothing: each node's sync (or agent) applies the change.
 fn sync_these(
     open: impl Fn() -> Result<StateDir>,
     shared: bool,

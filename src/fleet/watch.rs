@@ -71,10 +71,6 @@ pub fn watch(
     let mut backoff = Duration::from_secs(1);
     loop {
         // Taken before the pass: a change made while it runs wakes the next at once.
-        // What ended (logins, locks) leaves the state with its audit record; a state this host
-        // may not change (read-only, or an etcd role without the right) keeps it, and the sync
-        // leaves ended accounts out all the same.
-        let _ = open().and_then(|mut state| state.retrying(|s| s.reap_expired()));
         let (seen, report) = match before_pass(&open) {
             Ok(seen) => {
                 let report = match sync_servers(&open, selection, options, &mut on_server) {
@@ -135,6 +131,10 @@ struct Seen {
 
 fn before_pass(open: &impl Fn() -> Result<StateDir>) -> Result<Seen> {
     let mut state = open()?;
+    // What ended (logins, locks) leaves the state with its audit record; a state this host may
+    // not change (read-only, or an etcd role without the right) keeps it, and the sync leaves
+    // ended accounts out all the same.
+    let _ = state.retrying(|s| s.reap_expired());
     let watcher = state.change_watch()?;
     let marker = watcher.marker()?;
     let now = state.now();

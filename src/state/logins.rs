@@ -9,6 +9,11 @@ use super::StateDir;
 
 const LOGINS_FILE: &str = "logins.yaml";
 
+/// The audit record of `action` on `login`: its account and server.
+fn event(action: &str, login: &LoginAccount) -> AuditEvent {
+    AuditEvent::about(action, &format!("{} {}", login.account(), login.server))
+}
+
 impl StateDir {
     /// Every login account saved, live or expired (expired ones go at the next change).
     pub(crate) fn all_logins(&self) -> Result<Vec<LoginAccount>> {
@@ -70,10 +75,7 @@ impl StateDir {
         if ended.is_empty() {
             return Ok(ended);
         }
-        let events: Vec<AuditEvent> = ended
-            .iter()
-            .map(|l| AuditEvent::about("login.delete", &format!("{} {}", l.account(), l.server)))
-            .collect();
+        let events: Vec<AuditEvent> = ended.iter().map(|l| event("login.delete", l)).collect();
         self.save_logins(&kept, &events)?;
         Ok(ended)
     }
@@ -100,10 +102,7 @@ impl StateDir {
         if ended.is_empty() && lapsed.is_empty() {
             return Ok(0);
         }
-        let mut events: Vec<AuditEvent> = ended
-            .iter()
-            .map(|l| AuditEvent::about("login.expire", &format!("{} {}", l.account(), l.server)))
-            .collect();
+        let mut events: Vec<AuditEvent> = ended.iter().map(|l| event("login.expire", l)).collect();
         events.extend(
             lapsed
                 .iter()
