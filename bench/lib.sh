@@ -38,3 +38,21 @@ start_etcd() {
   pids+=($!)
   etcd_pid=$!
 }
+
+# start_etcd_cluster: a 3-member etcd on free loopback ports, data and logs in $W/mN, stopped
+# on exit, healthy when it returns; sets clients (the members' client ports) and ENDPOINTS.
+start_etcd_cluster() {
+  local peers=() initial i
+  clients=()
+  for i in 0 1 2; do peers+=("$(free_port)"); clients+=("$(free_port)"); done
+  initial="m0=http://127.0.0.1:${peers[0]},m1=http://127.0.0.1:${peers[1]},m2=http://127.0.0.1:${peers[2]}"
+  for i in 0 1 2; do
+    etcd --name "m$i" --data-dir "$W/m$i" \
+      --listen-client-urls "http://127.0.0.1:${clients[$i]}" --advertise-client-urls "http://127.0.0.1:${clients[$i]}" \
+      --listen-peer-urls "http://127.0.0.1:${peers[$i]}" --initial-advertise-peer-urls "http://127.0.0.1:${peers[$i]}" \
+      --initial-cluster "$initial" --initial-cluster-state new >"$W/m$i.log" 2>&1 &
+    pids+=($!)
+  done
+  ENDPOINTS="127.0.0.1:${clients[0]},127.0.0.1:${clients[1]},127.0.0.1:${clients[2]}"
+  until ETCDCTL_API=3 etcdctl --endpoints="$ENDPOINTS" endpoint health >/dev/null 2>&1; do sleep 0.2; done
+}

@@ -114,6 +114,26 @@ fn fleet(prefix: &str) -> Fleet {
 }
 
 impl Fleet {
+    /// Debian's redis-server on r1's port and the files the node's sync wrote for it.
+    fn start_r1(&self) -> crate::util::RedisServer {
+        let creds = Creds::new(self.node.join("r1"));
+        crate::util::RedisServer::try_start_program(
+            Path::new("redis-server"),
+            || self.port,
+            |port| {
+                format!(
+                    "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
+                     tls-ca-cert-file {}\ntls-auth-clients yes\naclfile {}\n",
+                    creds.file(".crt").display(),
+                    creds.file(".key").display(),
+                    creds.file(".cas").display(),
+                    self.node.join("r1.acl").display(),
+                )
+            },
+        )
+        .unwrap_or_else(|log| panic!("redis-server did not start:\n{log}"))
+    }
+
     /// The node's sync: no passphrase, its own servers and client outputs.
     fn node_sync(&self, extra: &[&str]) -> crate::util::Run {
         let mut args = vec!["redis", "sync", "--node=node-a"];
@@ -486,22 +506,7 @@ fn a_rotation_through_signing_requests_keeps_new_connections_working() {
     let f = fleet("req3");
     let signer = Signer::start(&f.admin, &f.state, &f.pass);
     f.node_sync(&["--no-reload"]).ok();
-    let creds = Creds::new(f.node.join("r1"));
-    let server = crate::util::RedisServer::try_start_program(
-        Path::new("redis-server"),
-        || f.port,
-        |port| {
-            format!(
-                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
-                 tls-ca-cert-file {}\ntls-auth-clients yes\naclfile {}\n",
-                creds.file(".crt").display(),
-                creds.file(".key").display(),
-                creds.file(".cas").display(),
-                f.node.join("r1.acl").display(),
-            )
-        },
-    )
-    .unwrap_or_else(|log| panic!("redis-server did not start:\n{log}"));
+    let server = f.start_r1();
     f.node_sync(&[]).ok();
     let client = crate::live::Client {
         creds: Creds::new(f.node.join("c1")),
@@ -905,22 +910,7 @@ fn a_node_agent_ends_logins_and_users_on_its_live_server() {
     let mut f = fleet("agentlive");
     let _signer = Signer::start(&f.admin, &f.state, &f.pass);
     f.node_sync(&["--no-reload"]).ok();
-    let creds = Creds::new(f.node.join("r1"));
-    let server = crate::util::RedisServer::try_start_program(
-        Path::new("redis-server"),
-        || f.port,
-        |port| {
-            format!(
-                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\n\
-                 tls-ca-cert-file {}\ntls-auth-clients yes\naclfile {}\n",
-                creds.file(".crt").display(),
-                creds.file(".key").display(),
-                creds.file(".cas").display(),
-                f.node.join("r1.acl").display(),
-            )
-        },
-    )
-    .unwrap_or_else(|log| panic!("redis-server did not start:\n{log}"));
+    let server = f.start_r1();
     let agent = crate::agent::Agent::start(
         &f.node,
         &[&f.state, "redis", "sync", "--watch", "--node=node-a"],
